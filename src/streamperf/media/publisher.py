@@ -1,0 +1,294 @@
+"""ffmpeg publisher: a cached synthetic clip, its probe, and a looping `-c copy` push.
+
+Timestamps across the loop boundary: with `-stream_loop -1 -c copy` ffmpeg
+adds the previous loop's duration to every packet, so the FLV timestamps the
+server sees keep increasing (checked through nginx-rtmp with ffprobe: no
+backward step, no gap above one frame, at every boundary of a 4 s clip).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+# Clip parameters; they are part of the cache file name, so changing one
+# makes a new clip instead of reusing a stale one.
+WIDTH, HEIGHT, FPS = 640, 360, 30
+VIDEO_KBPS, AUDIO_KBPS, AUDIO_HZ = 950, 96, 44100
+GOP_FRAMES = 2 * FPS  # fixed 2 s GOP, as live encoders are set up
+CLIP_VERSION = 1
+
+
+class PublisherError(RuntimeError):
+    """ffmpeg could not make, probe or publish a stream."""
+
+
+def default_cache_dir() -> Path:
+    """`$STREAMPERF_CACHE`, else ~/.cache/streamperf."""
+    env = os.environ.get("STREAMPERF_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "streamperf"
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise PublisherError(f"{name} not found on PATH: install it with `apt-get install ffmpeg`")
+    return path
+
+
+def _one_line(text: str, limit: int = 500) -> str:
+    line = " | ".join(s.strip() for s in text.splitlines() if s.strip())
+    return line[-limit:] if len(line) > limit else line
+
+
+def synthetic_clip(cache_dir: Path, seconds: int = 30) -> Path:
+    """A steady ~1.05 Mbps FLV test clip (H.264 + AAC), encoded once and cached.
+
+    testsrc2 plus per-frame noise keeps the encoder busy at its target rate
+    (a bare test pattern compresses to almost nothing, so the stream would
+    not be realistic); nal-hrd=cbr with min=max rate holds the bitrate flat
+    per second. No B-frames, so FLV timestamps (dts) equal presentation times.
+    """
+    if seconds <= 0:
+        raise PublisherError(f"clip length must be positive, got {seconds}")
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    name = (
+        f"synthetic-{WIDTH}x{HEIGHT}-{FPS}fps-v{VIDEO_KBPS}k-a{AUDIO_KBPS}k"
+        f"-g{GOP_FRAMES}-{seconds}s-v{CLIP_VERSION}.flv"
+    )
+    out = cache_dir / name
+    if out.is_file() and out.stat().st_size > 0:
+        return out
+    # Write under a temp name then rename: a crash or a parallel run (xdist)
+    # never leaves or reads a half-written clip.
+    tmp = cache_dir / f".{name}.{os.getpid()}.{threading.get_ident()}.tmp"
+    v = f"{VIDEO_KBPS}k"
+    cmd = [
+        _tool("ffmpeg"), "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
+        "-f", "lavfi", "-i", f"testsrc2=size={WIDTH}x{HEIGHT}:rate={FPS}",
+        "-f", "lavfi", "-i", f"sine=frequency=440:beep_factor=4:sample_rate={AUDIO_HZ}",
+        "-t", str(seconds),
+        "-vf", "noise=alls=12:allf=t",
+        "-c:v", "libx264", "-preset", "veryfast", "-profile:v", "main", "-pix_fmt", "yuv420p",
+        "-bf", "0",
+        "-b:v", v, "-minrate", v, "-maxrate", v, "-bufsize", v,
+        "-x264-params", "nal-hrd=cbr",
+        "-g", str(GOP_FRAMES), "-keyint_min", str(GOP_FRAMES), "-sc_threshold", "0",
+        "-c:a", "aac", "-b:a", f"{AUDIO_KBPS}k", "-ar", str(AUDIO_HZ), "-ac", "2",
+        "-f", "flv", str(tmp),
+    ]  # fmt: skip
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        if proc.returncode != 0:
+            raise PublisherError(
+                f"ffmpeg could not make {out}: exit {proc.returncode}: {_one_line(proc.stderr)}"
+            )
+        os.replace(tmp, out)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    return out
+
+
+@dataclass
+class SourceInfo:
+    bitrate_kbps: float  # whole file, audio + video + FLV overhead
+    duration_s: float
+    gop_s: float | None  # median key-frame interval of the first 20 s; None if < 2 keys
+
+
+def probe_source(path: Path) -> SourceInfo:
+    """Bitrate, duration and GOP of a media file, with ffprobe."""
+    path = Path(path)
+    if not path.is_file():
+        raise PublisherError(f"source video {path} does not exist")
+    ffprobe = _tool("ffprobe")
+    fmt = subprocess.run(
+        [ffprobe, "-v", "error", "-show_entries", "format=duration,bit_rate,size", "-of", "json",
+         str(path)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    if fmt.returncode != 0:
+        raise PublisherError(f"ffprobe could not read {path}: {_one_line(fmt.stderr)}")
+    info = json.loads(fmt.stdout).get("format", {})
+    try:
+        duration = float(info["duration"])
+    except (KeyError, ValueError) as e:
+        raise PublisherError(f"ffprobe found no duration in {path}") from e
+    if duration <= 0:
+        raise PublisherError(f"{path} has zero duration")
+    size = int(info.get("size") or path.stat().st_size)
+    bitrate = size * 8 / duration / 1000 if size else float(info.get("bit_rate", 0)) / 1000
+    keys = subprocess.run(
+        [ffprobe, "-v", "error", "-select_streams", "v:0", "-read_intervals", "%+20",
+         "-show_entries", "packet=pts_time,flags", "-of", "csv=p=0", str(path)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    times: list[float] = []
+    for line in keys.stdout.splitlines():
+        parts = line.split(",")
+        if len(parts) >= 2 and "K" in parts[1]:
+            with contextlib.suppress(ValueError):
+                times.append(float(parts[0]))
+    gaps = [b - a for a, b in itertools.pairwise(times) if b > a]
+    gop = round(statistics.median(gaps), 3) if gaps else None
+    return SourceInfo(bitrate_kbps=round(bitrate, 1), duration_s=round(duration, 3), gop_s=gop)
+
+
+class Publisher:
+    """`ffmpeg -re -stream_loop -1 -i SRC -c copy -f flv URL`, stopped by its PID."""
+
+    def __init__(self, source: Path, ingest_url: str, run_dir: Path) -> None:
+        self.source = Path(source)
+        self.ingest_url = ingest_url
+        self.run_dir = Path(run_dir)
+        self.log_path = self.run_dir / "publisher.log"
+        self.t0: float | None = None
+        self.pid: int | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._reader: threading.Thread | None = None
+        self._lock = threading.Lock()
+        # (unix time the report was read, media seconds muxed so far)
+        self._progress: list[tuple[float, float]] = []
+        self.last_progress: tuple[float, float] | None = None
+
+    def start(self, timeout: float = 10, ready: Callable[[], bool] | None = None) -> float:
+        """Start pushing; return T0, the unix time of media timestamp 0.
+
+        T0 estimate: with -re, ffmpeg sends a packet once wall time since its
+        start of reading reaches the packet's timestamp (input start time is
+        subtracted, so the stream begins at ts 0). Each `-progress` report read
+        at wall time w with muxed time m gives w - m >= T0; the minimum over
+        the first reports is the estimate. Error: report read delay (a few ms)
+        plus at most one frame/audio packet of pacing slack, i.e. T0 is late
+        by ~0-50 ms; it is never earlier than the moment ffmpeg was spawned.
+        """
+        if self._proc is not None:
+            raise PublisherError(f"publisher to {self.ingest_url} already started")
+        if not self.source.is_file():
+            raise PublisherError(f"source video {self.source} does not exist")
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        cmd = [
+            _tool("ffmpeg"), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "info",
+            "-progress", "pipe:1", "-stats_period", "0.25",
+            "-re", "-stream_loop", "-1", "-i", str(self.source),
+            "-c", "copy", "-f", "flv", self.ingest_url,
+        ]  # fmt: skip
+        spawned = time.time()
+        with open(self.log_path, "wb") as log:
+            self._proc = subprocess.Popen(
+                cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log
+            )
+        self.pid = self._proc.pid
+        self._reader = threading.Thread(
+            target=self._read_progress, name=f"publisher-{self.pid}", daemon=True
+        )
+        self._reader.start()
+
+        deadline = time.monotonic() + timeout
+        # At least two progress reports, so the minimum is over more than one.
+        while True:
+            with self._lock:
+                n = len(self._progress)
+            if n >= 2:
+                break
+            self._check_running(deadline, timeout, "start sending")
+            time.sleep(0.05)
+        while ready is not None and not ready():
+            self._check_running(deadline, timeout, "reach the server")
+            time.sleep(0.1)
+        with self._lock:
+            est = min(w - m for w, m in self._progress)
+        self.t0 = max(est, spawned)
+        return self.t0
+
+    def _check_running(self, deadline: float, timeout: float, what: str) -> None:
+        assert self._proc is not None
+        rc = self._proc.poll()
+        if rc is not None:
+            raise PublisherError(
+                f"ffmpeg publishing to {self.ingest_url} exited with {rc}: {self.log_tail(5, True)}"
+            )
+        if time.monotonic() > deadline:
+            self.stop()
+            raise PublisherError(
+                f"ffmpeg publishing to {self.ingest_url} did not {what} within {timeout:g}s: "
+                f"{self.log_tail(5, True)}"
+            )
+
+    def _read_progress(self) -> None:
+        # Also drains the pipe, so ffmpeg never blocks on a full stdout.
+        proc = self._proc
+        assert proc is not None and proc.stdout is not None
+        out_s: float | None = None
+        for raw in proc.stdout:
+            key, _, value = raw.decode("ascii", "replace").strip().partition("=")
+            if key == "out_time_us":
+                try:
+                    out_s = int(value) / 1e6
+                except ValueError:
+                    out_s = None
+            elif key == "progress":
+                now = time.time()
+                if out_s is not None and out_s > 0:
+                    with self._lock:
+                        self.last_progress = (now, out_s)
+                        if len(self._progress) < 50:
+                            self._progress.append((now, out_s))
+
+    # --- state ------------------------------------------------------------
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def returncode(self) -> int | None:
+        return None if self._proc is None else self._proc.poll()
+
+    def log_tail(self, n: int = 20, one_line: bool = False) -> str:
+        try:
+            lines = self.log_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return ""
+        tail = "\n".join(lines[-n:])
+        return _one_line(tail) if one_line else tail
+
+    def stop(self, grace: float = 3.0) -> None:
+        """SIGTERM (ffmpeg closes the stream cleanly), then SIGKILL; idempotent."""
+        proc = self._proc
+        if proc is None:
+            return
+        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+            if proc.poll() is not None:
+                break
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, sig)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(wait)
+        if self._reader is not None:
+            self._reader.join(2)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+    def __enter__(self) -> Publisher:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

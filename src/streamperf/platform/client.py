@@ -1,0 +1,410 @@
+"""Seed-compatible REST client for the platform API (DESIGN.md section 8).
+
+One requests.Session (connection pool sized for the caller's threads). Every
+call is reported to `on_call` as an ApiCall, ok or not, before the client
+raises, so the event log sees each request with its latency and status.
+Tokens travel in headers only; header values never reach messages or
+details, and known tokens are masked in echoed response bodies.
+"""
+
+from __future__ import annotations
+
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import requests
+from requests.adapters import HTTPAdapter
+
+BODY_LIMIT = 200
+DEFAULT_RTMP_PORT = 1935  # the seed's origin and Wowza edge port when the platform names none
+
+
+class ApiError(Exception):
+    """A platform call answered with a non-200 status or an unusable body."""
+
+    def __init__(self, endpoint: str, url: str, status: int | None, body: str) -> None:
+        self.endpoint = endpoint
+        self.url = url
+        self.status = status
+        self.body = body[:BODY_LIMIT]
+        super().__init__(self._message())
+
+    @property
+    def method(self) -> str:
+        return self.endpoint.split(" ", 1)[0]
+
+    def _message(self) -> str:
+        body = " ".join(self.body.split())
+        return f"{self.method} {self.url} -> {self.status}: {body}"
+
+
+class ApiTimeout(ApiError):
+    """No answer within the client's timeout (status None)."""
+
+    def _message(self) -> str:
+        return f"{self.method} {self.url}: {self.body}"
+
+
+class ApiUnreachable(ApiError):
+    """Connection refused, reset, host unknown... (status None)."""
+
+    def _message(self) -> str:
+        return f"{self.method} {self.url}: {self.body}"
+
+
+@dataclass
+class ApiCall:
+    endpoint: str  # templated: "POST /api/v1/influencers/{I}/stream_alerts"
+    url: str
+    latency_s: float
+    status: int | None
+    outcome: Literal["ok", "error", "timeout"]
+    detail: str = ""
+
+
+@dataclass
+class Influencer:
+    id: int
+    email: str
+    username: str
+    token: str = field(repr=False)
+    servers_status: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Fan:
+    id: int
+    email: str
+    username: str
+    token: str = field(repr=False)
+
+
+@dataclass
+class Playback:
+    origin_ip: str
+    influencer_username: str
+    rtmp_url: str | None = None
+    hls_url: str | None = None
+
+
+def _reason(exc: BaseException) -> str:
+    # requests nests the socket error several levels deep; name it plainly.
+    text = str(exc)
+    for needle, reason in (
+        ("Connection refused", "connection refused"),
+        ("Name or service not known", "host not found"),
+        ("Failed to resolve", "host not found"),
+        ("nodename nor servname", "host not found"),
+        ("Connection reset", "connection reset by server"),
+        ("RemoteDisconnected", "server closed the connection without answering"),
+        ("Connection aborted", "connection aborted"),
+        ("No route to host", "no route to host"),
+        ("Network is unreachable", "network unreachable"),
+    ):
+        if needle in text:
+            return reason
+    return f"{type(exc).__name__}: {text}"[:BODY_LIMIT]
+
+
+class PlatformClient:
+    def __init__(
+        self,
+        api_url: str,
+        streams_api_url: str | None = None,
+        streams_token: str = "",
+        timeout: float = 10.0,
+        on_call: Callable[[ApiCall], None] | None = None,
+        pool_size: int = 64,
+    ) -> None:
+        self.api_url = api_url.rstrip("/")
+        self.streams_api_url = (streams_api_url or api_url).rstrip("/")
+        self.streams_token = streams_token
+        self.timeout = timeout
+        self.on_call = on_call
+        self.session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+
+    def __repr__(self) -> str:  # no token
+        return f"PlatformClient({self.api_url!r}, streams_api_url={self.streams_api_url!r})"
+
+    # --- transport ----------------------------------------------------------
+    def _report(self, call: ApiCall) -> None:
+        if self.on_call is not None:
+            self.on_call(call)
+
+    def _request(
+        self,
+        endpoint: str,
+        url: str,
+        *,
+        headers: dict[str, str] | None = None,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+    ) -> requests.Response:
+        method = endpoint.split(" ", 1)[0]
+        secrets = [v for v in (headers or {}).values() if v]
+        start = time.perf_counter()
+        try:
+            resp = self.session.request(
+                method, url, headers=headers, json=json, params=params, timeout=self.timeout
+            )
+        except requests.Timeout as e:
+            latency = time.perf_counter() - start
+            why = f"no answer within {self.timeout:g}s (timeout)"
+            self._report(ApiCall(endpoint, url, latency, None, "timeout", why))
+            raise ApiTimeout(endpoint, url, None, why) from e
+        except requests.RequestException as e:
+            latency = time.perf_counter() - start
+            why = _reason(e)
+            self._report(ApiCall(endpoint, url, latency, None, "error", why))
+            raise ApiUnreachable(endpoint, url, None, why) from e
+        latency = time.perf_counter() - start
+        if resp.status_code != 200:
+            body = resp.text
+            for s in secrets:
+                body = body.replace(s, "***")
+            body = body[:BODY_LIMIT]
+            self._report(ApiCall(endpoint, url, latency, resp.status_code, "error", body))
+            raise ApiError(endpoint, url, resp.status_code, body)
+        self._report(ApiCall(endpoint, url, latency, resp.status_code, "ok"))
+        return resp
+
+    def _json(self, endpoint: str, url: str, **kw: Any) -> dict[str, Any]:
+        resp = self._request(endpoint, url, **kw)
+        try:
+            data = resp.json()
+        except ValueError as e:
+            raise ApiError(endpoint, url, resp.status_code, f"not JSON: {resp.text}") from e
+        if not isinstance(data, dict):
+            raise ApiError(endpoint, url, resp.status_code, f"not a JSON object: {resp.text}")
+        return data
+
+    def _api(self, path: str) -> str:
+        return f"{self.api_url}{path}"
+
+    def _streams(self, path: str) -> str:
+        return f"{self.streams_api_url}{path}"
+
+    @staticmethod
+    def _need(endpoint: str, url: str, data: dict[str, Any], *keys: str) -> None:
+        missing = [k for k in keys if k not in data]
+        if missing:
+            raise ApiError(endpoint, url, 200, f"answer lacks {', '.join(missing)}: {data}")
+
+    # --- health ---------------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        return self._json("GET /health", self._api("/health"))
+
+    # --- influencer -------------------------------------------------------------
+    def _influencer(self, endpoint: str, url: str, data: dict[str, Any]) -> Influencer:
+        self._need(endpoint, url, data, "id", "username", "token")
+        return Influencer(
+            id=int(data["id"]),
+            email=str(data.get("email", "")),
+            username=str(data["username"]),
+            token=str(data["token"]),
+            servers_status=dict(data.get("servers_status") or {}),
+        )
+
+    def influencer_sign_in(self, email: str, oauth_token: str) -> Influencer:
+        ep = "POST /api/v1/influencers/instagram_sign_in_or_up"
+        url = self._api("/api/v1/influencers/instagram_sign_in_or_up")
+        body = {"influencer": {"email": email, "oauth_token": oauth_token}}
+        return self._influencer(ep, url, self._json(ep, url, json=body))
+
+    @staticmethod
+    def _inf_headers(inf: Influencer) -> dict[str, str]:
+        return {"x-influencer-token": inf.token}
+
+    def create_stream_alerts(self, inf: Influencer) -> None:
+        self._request(
+            "POST /api/v1/influencers/{I}/stream_alerts",
+            self._api(f"/api/v1/influencers/{inf.id}/stream_alerts"),
+            headers=self._inf_headers(inf),
+        )
+
+    def influencer_status(self, inf: Influencer) -> Influencer:
+        ep, url = "GET /api/v1/influencers/{I}", self._api(f"/api/v1/influencers/{inf.id}")
+        data = self._json(ep, url, headers=self._inf_headers(inf))
+        fresh = self._influencer(ep, url, {"token": inf.token, **data})
+        inf.servers_status = fresh.servers_status
+        return fresh
+
+    def wait_servers_ready(
+        self, inf: Influencer, poll_s: float = 5.0, timeout_s: float = 120.0
+    ) -> Influencer:
+        """Poll the influencer until `servers_ready` with an origin address."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            inf = self.influencer_status(inf)
+            st = inf.servers_status
+            if st.get("servers_ready") and st.get("origin_ip"):
+                return inf
+            if time.monotonic() + poll_s > deadline:
+                raise ApiTimeout(
+                    "GET /api/v1/influencers/{I}",
+                    self._api(f"/api/v1/influencers/{inf.id}"),
+                    None,
+                    f"servers not ready within {timeout_s:g}s (last status {st})",
+                )
+            time.sleep(poll_s)
+
+    def ingest_url(self, inf: Influencer) -> str:
+        st = inf.servers_status
+        if st.get("ingest_url"):
+            return str(st["ingest_url"])
+        return f"rtmp://{st.get('origin_ip')}:{DEFAULT_RTMP_PORT}/live/{inf.username}"
+
+    def start_streaming(self, inf: Influencer) -> None:
+        self._request(
+            "POST /api/v1/influencers/{I}/streamings",
+            self._api(f"/api/v1/influencers/{inf.id}/streamings"),
+            headers=self._inf_headers(inf),
+        )
+
+    def end_streaming(self, inf: Influencer) -> None:
+        self._request(
+            "DELETE /api/v1/influencers/{I}/streamings",
+            self._api(f"/api/v1/influencers/{inf.id}/streamings"),
+            headers=self._inf_headers(inf),
+        )
+
+    # --- fan ----------------------------------------------------------------------
+    def _fan(self, endpoint: str, url: str, data: dict[str, Any]) -> Fan:
+        self._need(endpoint, url, data, "id", "token")
+        return Fan(
+            id=int(data["id"]),
+            email=str(data.get("email", "")),
+            username=str(data.get("username", "")),
+            token=str(data["token"]),
+        )
+
+    def fan_sign_up(self, email: str, username: str, password: str) -> Fan:
+        ep, url = "POST /api/v1/fans", self._api("/api/v1/fans")
+        body = {
+            "fan": {
+                "email": email,
+                "username": username,
+                "password": password,
+                "password_confirmation": password,
+            }
+        }
+        return self._fan(ep, url, self._json(ep, url, json=body))
+
+    def fan_sign_in(self, email: str, password: str) -> Fan:
+        ep, url = "POST /api/v1/fans/sign_in", self._api("/api/v1/fans/sign_in")
+        body = {"fan": {"email": email, "password": password}}
+        return self._fan(ep, url, self._json(ep, url, json=body))
+
+    @staticmethod
+    def _fan_headers(fan: Fan) -> dict[str, str]:
+        return {"x-fan-token": fan.token}
+
+    def follow(self, fan: Fan, influencer_id: int) -> None:
+        self._request(
+            "POST /api/v1/fan_influencers",
+            self._api("/api/v1/fan_influencers"),
+            headers=self._fan_headers(fan),
+            json={"influencer_id": influencer_id},
+        )
+
+    def unfollow(self, fan: Fan, influencer_id: int) -> None:
+        self._request(
+            "DELETE /api/v1/influencers/{I}/fan_influencer",
+            self._api(f"/api/v1/influencers/{influencer_id}/fan_influencer"),
+            headers=self._fan_headers(fan),
+        )
+
+    def use_code(self, fan: Fan, code_text: str) -> None:
+        self._request(
+            "POST /api/v1/codes/use",
+            self._api("/api/v1/codes/use"),
+            headers=self._fan_headers(fan),
+            params={"code_text": code_text},
+        )
+
+    def marketplace(self, fan: Fan) -> list[int]:
+        """Browse page 1 of influencers, then ask the fan's relations to them."""
+        ep, url = "GET /api/v1/influencers/general", self._api("/api/v1/influencers/general")
+        data = self._json(ep, url, headers=self._fan_headers(fan), params={"page": 1})
+        try:
+            ids = [int(i["id"]) for i in data.get("influencers", [])]
+        except (KeyError, TypeError, ValueError) as e:
+            raise ApiError(ep, url, 200, f"bad influencers list: {data}") from e
+        self._request(
+            "POST /api/v1/influencers/relation",
+            self._api("/api/v1/influencers/relation"),
+            headers=self._fan_headers(fan),
+            json={"influencers": ids},
+        )
+        return ids
+
+    # --- streams API ------------------------------------------------------------------
+    def _key(self) -> dict[str, str]:
+        return {"key": self.streams_token}
+
+    def join_stream(self, fan: Fan, influencer_id: int) -> Playback:
+        ep = "POST /streams/{I}/watchers"
+        url = self._streams(f"/streams/{influencer_id}/watchers")
+        data = self._json(ep, url, headers=self._key(), json={"id": fan.id})
+        self._need(ep, url, data, "originIp", "influencerUsername")
+        return Playback(
+            origin_ip=str(data["originIp"]),
+            influencer_username=str(data["influencerUsername"]),
+            rtmp_url=data.get("rtmpUrl") or None,
+            hls_url=data.get("hlsUrl") or None,
+        )
+
+    def leave_stream(self, fan: Fan, influencer_id: int) -> None:
+        self._request(
+            "DELETE /streams/{I}/watchers/{F}",
+            self._streams(f"/streams/{influencer_id}/watchers/{fan.id}"),
+            headers=self._key(),
+        )
+
+    # --- playback -----------------------------------------------------------------------
+    def resolve_edge(self, origin_ip: str, username: str, redirect_url: str | None = None) -> str:
+        """Wowza-style edge lookup: SMIL `meta base`, `_definst_` -> `<username>_source`."""
+        ep = "GET /redirect/live/{username}"
+        url = redirect_url or f"http://{origin_ip}:{DEFAULT_RTMP_PORT}/redirect/live/{username}"
+        resp = self._request(ep, url)
+        try:
+            root = ET.fromstring(resp.text)
+        except ET.ParseError as e:
+            raise ApiError(ep, url, resp.status_code, f"not SMIL ({e}): {resp.text}") from e
+        for meta in root.iter("meta"):
+            base = meta.get("base")
+            if base and "_definst_" in base:
+                return base.replace("_definst_", f"{username}_source")
+        raise ApiError(ep, url, resp.status_code, f"no meta base with _definst_: {resp.text}")
+
+    def playback_url(
+        self, fan: Fan, inf: Influencer, playback: Playback, protocol: str = "rtmp"
+    ) -> str:
+        """The join's explicit URL for `protocol` if given, else the edge resolution (RTMP)."""
+        if protocol == "rtmp" and playback.rtmp_url:
+            return playback.rtmp_url
+        if protocol == "hls" and playback.hls_url:
+            return playback.hls_url
+        if protocol != "rtmp":
+            raise ValueError(
+                f"the platform at {self.streams_api_url} gave no {protocol} URL for "
+                f"{playback.influencer_username}; only rtmp can be resolved through the edge"
+            )
+        origin = playback.origin_ip or str(inf.servers_status.get("origin_ip", ""))
+        redirect = inf.servers_status.get("edge_redirect_url")
+        return self.resolve_edge(origin, playback.influencer_username or inf.username, redirect)
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> PlatformClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,159 @@
+"""pytest plugin: options, fixtures and terminal hooks; the work is elsewhere.
+
+Fixtures, session-wide unless noted:
+  streamperf_settings  validated RunSettings
+  platform             the platform under test (bundled one unless --apiurl)
+  influencer / stream  the influencer live and publishing (LiveStream)
+  viewers              (per test) runs the load: `viewers.run(users=..., ...)`
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from streamperf.settings import OPTIONS, RunSettings, SettingsError, build_settings
+
+if TYPE_CHECKING:  # the run machinery (pandas, aiohttp) loads only when a test needs it
+    from streamperf.load.broadcast import LiveStream
+    from streamperf.load.run import RunOutcome
+    from streamperf.platform.client import Influencer
+    from streamperf.results.live import Progress
+    from streamperf.session import PlatformEndpoint, StreamperfSession
+
+SETTINGS_KEY = pytest.StashKey[RunSettings]()
+SESSION_KEY = pytest.StashKey["StreamperfSession"]()
+OUTCOMES_KEY = pytest.StashKey["list[tuple[str, RunOutcome]]"]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("streamperf", "streamperf live-stream load tests")
+    for opt in OPTIONS:
+        help_text = opt.help + (f" [env {opt.env}]" if opt.env else "")
+        if opt.is_flag:
+            group.addoption(opt.flag, action="store_true", default=None,
+                            dest=f"streamperf_{opt.field}", help=help_text)
+        else:
+            group.addoption(opt.flag, action="store", default=None,
+                            dest=f"streamperf_{opt.field}", help=help_text)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    raw = {opt.field: config.getoption(f"streamperf_{opt.field}") for opt in OPTIONS}
+    try:
+        settings = build_settings(raw)
+    except SettingsError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[SETTINGS_KEY] = settings
+    config.stash[OUTCOMES_KEY] = []
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    session = config.stash.get(SESSION_KEY, None)
+    if session is not None:
+        session.close()
+
+
+@pytest.fixture(scope="session")
+def streamperf_session(pytestconfig: pytest.Config) -> StreamperfSession:
+    from streamperf.session import StreamperfSession
+
+    if SESSION_KEY not in pytestconfig.stash:
+        pytestconfig.stash[SESSION_KEY] = StreamperfSession(
+            pytestconfig.stash[SETTINGS_KEY], Path(pytestconfig.rootpath)
+        )
+    return pytestconfig.stash[SESSION_KEY]
+
+
+@pytest.fixture(scope="session")
+def streamperf_settings(streamperf_session: StreamperfSession) -> RunSettings:
+    return streamperf_session.settings
+
+
+@pytest.fixture(scope="session")
+def platform(streamperf_session: StreamperfSession) -> PlatformEndpoint:
+    return _or_fail(streamperf_session.platform)
+
+
+@pytest.fixture(scope="session")
+def stream(streamperf_session: StreamperfSession, platform: PlatformEndpoint) -> LiveStream:
+    return _or_fail(streamperf_session.stream)
+
+
+@pytest.fixture(scope="session")
+def influencer(stream: LiveStream) -> Influencer:
+    return stream.influencer
+
+
+def _or_fail(make: Any) -> Any:
+    try:
+        return make()
+    except Exception as exc:  # one line naming what failed, not a traceback
+        pytest.fail(f"streamperf set-up failed: {exc}", pytrace=False)
+
+
+class ViewerRunner:
+    """What a perf test gets: `run(**scenario)` drives one load run."""
+
+    def __init__(self, request: pytest.FixtureRequest, session: StreamperfSession,
+                 stream: LiveStream) -> None:
+        self._request = request
+        self._session = session
+        self._stream = stream
+        self._tw = request.config.get_terminal_writer()
+        self._capman = request.config.pluginmanager.getplugin("capturemanager")
+        self._last_print = 0.0
+
+    def _show(self, p: Progress) -> None:
+        from streamperf.results.terminal import progress_line
+
+        line = progress_line(p)
+        tty = self._tw.hasmarkup or sys.stdout.isatty()
+        now = time.monotonic()
+        if not tty and now - self._last_print < 10:
+            return
+        self._last_print = now
+        with self._uncaptured():
+            if tty:
+                self._tw.write("\r" + line.ljust(self._tw.fullwidth - 1)[: self._tw.fullwidth - 1])
+            else:
+                self._tw.line(line)
+
+    def _uncaptured(self) -> contextlib.AbstractContextManager[Any]:
+        if self._capman is None:
+            return contextlib.nullcontext()
+        return self._capman.global_and_fixture_disabled()  # type: ignore[no-any-return]
+
+    def run(self, **scenario: Any) -> RunOutcome:
+        name = self._request.node.name
+        outcome = self._session.run_load(name, scenario, self._stream, progress=self._show)
+        if self._tw.hasmarkup:
+            with self._uncaptured():
+                self._tw.line("")
+        self._request.config.stash[OUTCOMES_KEY].append((name, outcome))
+        return outcome
+
+
+@pytest.fixture
+def viewers(request: pytest.FixtureRequest, streamperf_session: StreamperfSession,
+            stream: LiveStream) -> Iterator[ViewerRunner]:
+    yield ViewerRunner(request, streamperf_session, stream)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    outcomes = config.stash.get(OUTCOMES_KEY, [])
+    if not outcomes:
+        return
+    from streamperf.results.terminal import summary_table
+
+    terminalreporter.section("streamperf")
+    for name, outcome in outcomes:
+        terminalreporter.write_line(summary_table(name, outcome.analysis, outcome.breaches))
+        if outcome.invalid:
+            terminalreporter.write_line(f"  INVALID RUN: {outcome.invalid}")

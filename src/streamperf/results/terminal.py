@@ -1,0 +1,48 @@
+"""Text for people: the live progress line and the end-of-run table."""
+
+from __future__ import annotations
+
+from streamperf.results.analysis import Analysis
+from streamperf.results.live import Progress
+from streamperf.results.verdict import Breach
+
+
+def progress_line(p: Progress) -> str:
+    return (
+        f"[streamperf] {p.elapsed_s:5.0f}s  viewers {p.with_media}/{p.target}"
+        f" (playing {p.playing}, done {p.done})  lagged {p.lagged}"
+        f"  mean {p.mean_kbps:6.0f} kbps  api errors {p.api_errors}/{p.api_calls}"
+        f"  viewer errors {p.viewer_errors}"
+    )
+
+
+def _fmt(value: object, unit: str = "") -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.2f}{unit}"
+    return f"{value}{unit}"
+
+
+def summary_table(name: str, a: Analysis, breaches: list[Breach]) -> str:
+    s = a.summary()
+    rows = [
+        ("viewers with media", f"{s['viewers_with_media']} / {s['viewers_planned']}"),
+        ("startup p50 / p95",
+         f"{_fmt(s['startup_p50_s'], ' s')} / {_fmt(s['startup_p95_s'], ' s')}"),
+        (f"lagged (drift > {a.lag_threshold_s:g} s)", _fmt(s["viewers_lagged"])),
+        ("max drift", _fmt(s["max_drift_s"], " s")),
+        ("mean kbps / source", f"{_fmt(s['mean_kbps'])} / {_fmt(s['source_kbps'])}"),
+        ("min bitrate ratio", _fmt(s["min_bitrate_ratio"])),
+        ("min media seconds", _fmt(s["min_media_s"], " s")),
+        ("viewer errors (disconnects)", f"{s['viewer_errors']} ({s['disconnects']})"),
+        ("API calls / errors", f"{s['api_calls']} / {s['api_errors']}"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    verdict = "PASS" if not breaches else f"FAIL ({len(breaches)} breached)"
+    lines = [f"streamperf {name}: {verdict}"]
+    lines += [f"  {k:<{width}}  {v}" for k, v in rows]
+    lines += [f"  ! {b}" for b in breaches]
+    if "run_dir" in s:
+        lines.append(f"  events: {s['run_dir']}/events.csv")
+    return "\n".join(lines)

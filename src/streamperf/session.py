@@ -1,0 +1,132 @@
+"""A streamperf session: platform, live stream and load runs, made on demand.
+
+The pytest plugin holds one of these per pytest session; nothing here
+imports pytest. Everything started here is stopped in `close()`, by PID.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from streamperf.load.broadcast import Broadcast, LiveStream, precreate_fans
+from streamperf.load.run import LoadRun, RunOutcome, new_run_dir
+from streamperf.load.shard import api_status
+from streamperf.media.publisher import default_cache_dir, synthetic_clip
+from streamperf.media.server import MediaServer
+from streamperf.platform.client import ApiCall, PlatformClient
+from streamperf.platform.reference import ReferencePlatform
+from streamperf.results import events as ev
+from streamperf.results.events import Event, this_host
+from streamperf.results.live import Progress
+from streamperf.settings import RunSettings
+
+
+@dataclass
+class PlatformEndpoint:
+    api_url: str
+    streams_api_url: str
+    streams_token: str
+    media: MediaServer | None = None  # known only for the bundled platform
+
+
+class StreamperfSession:
+    def __init__(self, settings: RunSettings, rootdir: Path | None = None) -> None:
+        self.settings = settings
+        self.rootdir = rootdir or Path.cwd()
+        self._platform: PlatformEndpoint | None = None
+        self._reference: ReferencePlatform | None = None
+        self._broadcast: Broadcast | None = None
+        self._live: LiveStream | None = None
+        self._workdir: Path | None = None
+        self._lock = threading.Lock()
+        self._setup_rows: list[Event] = []  # influencer-side API calls, logged per run
+
+    @property
+    def workdir(self) -> Path:
+        if self._workdir is None:
+            self._workdir = Path(tempfile.mkdtemp(prefix="streamperf-"))
+        return self._workdir
+
+    @property
+    def report_dir(self) -> Path:
+        return Path(self.settings.report_dir)
+
+    # -- platform -------------------------------------------------------------
+    def platform(self) -> PlatformEndpoint:
+        if self._platform is not None:
+            return self._platform
+        s = self.settings
+        if s.uses_bundled_platform:
+            ref = ReferencePlatform(self.workdir / "platform", media_port=s.media_port,
+                                    streams_token=s.streams_api_token or None)
+            self._reference = ref
+            ref.start()
+            self._platform = PlatformEndpoint(ref.base_url, ref.base_url, ref.streams_token,
+                                              ref.media)
+        else:
+            self._platform = PlatformEndpoint(
+                s.api_url, s.streams_api_url or s.api_url, s.streams_api_token
+            )
+        return self._platform
+
+    def client(self, on_call: Callable[[ApiCall], None] | None = None) -> PlatformClient:
+        p = self.platform()
+        return PlatformClient(p.api_url, p.streams_api_url, p.streams_token,
+                              timeout=self.settings.timeout_s, on_call=on_call)
+
+    def _log_setup_call(self, call: ApiCall) -> None:
+        self._setup_rows.append(Event(time.time(), this_host(), "influencer", ev.API,
+                                      call.endpoint, call.latency_s, api_status(call),
+                                      call.detail))
+
+    # -- stream ---------------------------------------------------------------
+    def source_path(self) -> Path:
+        if self.settings.video_path:
+            return Path(self.settings.video_path)
+        return synthetic_clip(default_cache_dir())
+
+    def stream(self) -> LiveStream:
+        with self._lock:
+            if self._live is not None:
+                return self._live
+            platform = self.platform()
+            ready = platform.media.is_publishing if platform.media else None
+            s = self.settings
+            client = self.client(self._log_setup_call)
+            token = s.token or "streamperf-bundled"  # the bundled platform takes any token
+            self._broadcast = Broadcast(client, s.email, token, self.source_path(),
+                                        self.workdir / "publisher", ingest_ready=ready)
+            self._live = self._broadcast.start()
+            if s.precreate_fans:
+                precreate_fans(client, self._live.influencer, s.users, s.existing_offset)
+            return self._live
+
+    # -- runs -----------------------------------------------------------------
+    def run_load(
+        self,
+        name: str,
+        scenario: dict[str, Any],
+        stream: LiveStream,
+        progress: Callable[[Progress], None] | None = None,
+    ) -> RunOutcome:
+        settings = self.settings.with_scenario(scenario)
+        run_dir = new_run_dir(self.report_dir, name)
+        setup, self._setup_rows = self._setup_rows, []
+        run = LoadRun(settings, stream, self.client, run_dir, name=name, progress=progress,
+                      setup_rows=setup)
+        return run.execute()
+
+    def close(self) -> None:
+        if self._broadcast is not None:
+            self._broadcast.stop()
+        if self._reference is not None:
+            self._reference.stop()
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)

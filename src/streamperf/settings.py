@@ -1,0 +1,190 @@
+"""RunSettings: every option of a run, parsed and validated in one place.
+
+The pytest plugin and the CLI both build RunSettings from strings through
+`OPTIONS`, so a bad value gets the same one-line message everywhere.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class SettingsError(ValueError):
+    """A bad option value; the message is one line naming option and value."""
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_duration(text: str | float | int) -> float:
+    """'500ms', '2s', '1.5m', '90' (seconds) -> seconds."""
+    if isinstance(text, int | float):
+        if text < 0:
+            raise ValueError(f"negative duration {text}")
+        return float(text)
+    m = _DURATION.match(text)
+    if not m:
+        raise ValueError(f"not a duration: {text!r} (use e.g. 500ms, 2s, 1m)")
+    return float(m.group(1)) * _UNIT_S[m.group(2)]
+
+
+def _int_in(lo: int, hi: int | None = None) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(str(text).strip())
+        except ValueError:
+            raise ValueError(f"not an integer: {text!r}") from None
+        if value < lo or (hi is not None and value > hi):
+            bound = f"between {lo} and {hi}" if hi is not None else f"at least {lo}"
+            raise ValueError(f"{value} is out of range (must be {bound})")
+        return value
+
+    return parse
+
+
+def _positive_duration(text: str) -> float:
+    value = parse_duration(text)
+    if value <= 0:
+        raise ValueError(f"{text!r} must be more than zero")
+    return value
+
+
+def _choice(*allowed: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if text not in allowed:
+            raise ValueError(f"{text!r} is not one of {', '.join(allowed)}")
+        return text
+
+    return parse
+
+
+def _port(text: str) -> int:
+    return _int_in(1, 65535)(text)
+
+
+def _text(text: str) -> str:
+    return str(text)
+
+
+@dataclass(frozen=True)
+class Option:
+    """One run option: its flag, RunSettings field, parser, env var and help."""
+
+    flag: str
+    field: str
+    parse: Callable[[str], Any]
+    help: str
+    env: str | None = None
+    secret: bool = False
+    is_flag: bool = False
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("--users", "users", _int_in(1), "number of fans watching (default 10; scenario sets)"),
+    Option("--ramp", "ramp_s", parse_duration, "time between fans joining, e.g. 200ms"),
+    Option("--duration", "duration_s", _positive_duration, "how long each fan watches, e.g. 60s"),
+    Option("--timeout", "timeout_s", _positive_duration, "API response timeout (default 10s)"),
+    Option("--percentnew", "percent_new", _int_in(0, 100), "0-100 percent of new fans"),
+    Option("--existingoffset", "existing_offset", _int_in(0), "first N of existing testfanN"),
+    Option(
+        "--precreatefans",
+        "precreate_fans",
+        bool,
+        "pre-create existing fans and follow the influencer (idempotent)",
+        is_flag=True,
+    ),
+    Option(
+        "--sleepbetweensteps", "sleep_between_steps_s", parse_duration, "think time per step"
+    ),
+    Option("--email", "email", _text, "influencer email", env="STREAMPERF_EMAIL"),
+    Option(
+        "--token", "token", _text, "influencer oauth token", env="STREAMPERF_TOKEN", secret=True
+    ),
+    Option("--videopath", "video_path", _text, "video file to loop (default: synthetic clip)"),
+    Option("--apiurl", "api_url", _text, "platform API base URL (default: bundled platform)",
+           env="STREAMPERF_APIURL"),
+    Option("--streamsapiurl", "streams_api_url", _text, "streams API base URL (default: apiurl)",
+           env="STREAMPERF_STREAMSAPIURL"),
+    Option("--streamsapitoken", "streams_api_token", _text, "streams API key",
+           env="STREAMPERF_STREAMSAPITOKEN", secret=True),
+    Option("--media-port", "media_port", _port, "bundled platform's RTMP port (default: free)"),
+    Option("--protocol", "protocol", _choice("rtmp"), "playback protocol (default rtmp)"),
+    Option("--lag-threshold", "lag_threshold_s", _positive_duration,
+           "drift over which a viewer counts as lagged (default 3s)"),
+    Option("--report-dir", "report_dir", _text, "where run directories go (default reports)"),
+)
+
+
+@dataclass
+class RunSettings:
+    users: int = 10
+    ramp_s: float = 0.5
+    duration_s: float = 60.0
+    timeout_s: float = 10.0
+    percent_new: int = 0
+    existing_offset: int = 0
+    precreate_fans: bool = False
+    sleep_between_steps_s: float = 0.0
+    email: str = "influencer@streamperf.test"
+    token: str = ""
+    video_path: str = ""
+    api_url: str = ""
+    streams_api_url: str = ""
+    streams_api_token: str = ""
+    media_port: int | None = None
+    protocol: str = "rtmp"
+    lag_threshold_s: float = 3.0
+    report_dir: str = "reports"
+    #: options given explicitly (CLI/env), which override scenario values
+    explicit: frozenset[str] = field(default_factory=frozenset)
+
+    def with_scenario(self, scenario: Mapping[str, Any]) -> RunSettings:
+        """Scenario values apply unless the user set that option explicitly."""
+        changes = {k: v for k, v in scenario.items() if k not in self.explicit}
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def uses_bundled_platform(self) -> bool:
+        return not self.api_url
+
+    def redacted(self) -> dict[str, Any]:
+        """Settings as a dict with secrets masked, for logs and reports."""
+        out = dataclasses.asdict(self)
+        out.pop("explicit")
+        for opt in OPTIONS:
+            if opt.secret and out.get(opt.field):
+                out[opt.field] = "***"
+        return out
+
+    def validate_video(self) -> None:
+        if self.video_path and not Path(self.video_path).is_file():
+            raise SettingsError(f"--videopath: no such file: {self.video_path}")
+
+
+def build_settings(
+    values: Mapping[str, Any], environ: Mapping[str, str] | None = None
+) -> RunSettings:
+    """Parse raw option values (None = not given) and env vars into RunSettings."""
+    env = os.environ if environ is None else environ
+    parsed: dict[str, Any] = {}
+    for opt in OPTIONS:
+        raw = values.get(opt.field)
+        if raw is None and opt.env and env.get(opt.env):
+            raw = env[opt.env]
+        if raw is None or (opt.is_flag and raw is False):
+            continue
+        try:
+            parsed[opt.field] = opt.parse(raw)
+        except ValueError as exc:
+            shown = "***" if opt.secret else raw
+            raise SettingsError(f"{opt.flag} {shown}: {exc}") from None
+    settings = RunSettings(**parsed, explicit=frozenset(parsed))
+    settings.validate_video()
+    return settings

@@ -1,0 +1,38 @@
+"""What every viewer (RTMP, HLS, ...) exposes to the shard that runs it.
+
+A viewer does no timing of its own beyond stamping first frames and
+errors: the shard's sampler reads `bytes_received` and `media_ts_ms` of
+all viewers once a second, which is far cheaper than a timer per viewer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+# on_event(event, name, value, detail): event is one of the row kinds in
+# streamperf.results.events (FIRST_VIDEO, FIRST_AUDIO, VIEWER_ERROR, ...).
+EventCallback = Callable[[str, str, float, str], None]
+
+
+class Viewer(Protocol):
+    protocol: str
+    #: payload + framing bytes read from the socket so far
+    bytes_received: int
+    #: newest media timestamp seen (ms), -1 before the first media message
+    media_ts_ms: int
+    #: True once play has started and until the viewer stops
+    playing: bool
+
+    async def run(self, duration: float) -> None:
+        """Connect, play for `duration` seconds, then close.
+
+        Never raises for network or protocol trouble: such failures are
+        reported through the viewer's EventCallback as VIEWER_ERROR rows
+        (name connect|disconnect|protocol|timeout) and `run` returns.
+        """
+        ...
+
+    def close(self) -> None:
+        """Stop playing now (from another task); `run` then returns."""
+        ...

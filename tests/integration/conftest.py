@@ -1,0 +1,40 @@
+"""Shared fixtures for integration tests: a real nginx-rtmp, a cached clip, a live stream."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from streamperf.media.publisher import Publisher, default_cache_dir, synthetic_clip
+from streamperf.media.server import MediaServer
+
+STREAM = "test"
+
+
+@pytest.fixture(scope="session")
+def clip() -> Path:
+    """The 30 s synthetic FLV clip (~1.05 Mbps, 2 s GOP), made once per cache dir."""
+    return synthetic_clip(default_cache_dir())
+
+
+@pytest.fixture(scope="session")
+def media_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MediaServer]:
+    """One nginx-rtmp for the session on free loopback ports."""
+    server = MediaServer(tmp_path_factory.mktemp("media"))
+    with server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def published_stream(
+    media_server: MediaServer, clip: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[MediaServer, Publisher]]:
+    """`clip` looped into `media_server` as stream "test"; publisher.t0 is its publish clock."""
+    pub = Publisher(clip, media_server.ingest_url(STREAM), tmp_path_factory.mktemp("publisher"))
+    pub.start(ready=lambda: media_server.is_publishing(STREAM))
+    try:
+        yield media_server, pub
+    finally:
+        pub.stop()

@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+import pytest
+
+from streamperf.results import events as ev
+from streamperf.results.analysis import analyse
+from streamperf.results.verdict import evaluate
+
+from .timelines import KBPS, Timeline
+
+
+def by_viewer(a):
+    return a.viewers.set_index("viewer")
+
+
+def test_steady_stream_passes_with_exact_figures():
+    tl = Timeline()
+    for i in range(3):
+        tl.viewer(f"fan{i}", play_at=100 + i, seconds=60)
+    a = analyse(tl.frame(), lag_threshold_s=3.0)
+    v = by_viewer(a)
+    assert v["startup_s"].tolist() == pytest.approx([0.5] * 3)
+    assert v["media_s"].tolist() == pytest.approx([60.0] * 3)
+    assert v["watched_s"].tolist() == pytest.approx([60.0] * 3)
+    assert v["mean_kbps"].tolist() == pytest.approx([KBPS] * 3)
+    assert v["bitrate_ratio"].tolist() == pytest.approx([1.0] * 3)
+    assert v["max_drift_s"].max() == pytest.approx(0.0)
+    assert a.summary()["viewers_lagged"] == 0
+    assert evaluate(a) == []
+
+
+def test_one_four_second_stall_lags_that_viewer_for_its_duration():
+    tl = Timeline()
+    tl.viewer("ok", play_at=100, seconds=30)
+    tl.viewer("stuck", play_at=100, seconds=30, stall_at=10, stall_s=4)
+    a = analyse(tl.frame(), lag_threshold_s=3.0)
+    v = by_viewer(a)
+    # Media frozen for 4 s: drift climbs to 4 s and stays (live media is not caught up).
+    assert v.loc["stuck", "max_drift_s"] == pytest.approx(4.0)
+    assert v.loc["stuck", "media_s"] == pytest.approx(26.0)
+    # Drift exceeds 3 s from the 4th frozen second (t=+14) to the end (t=+30): 17 samples.
+    assert v.loc["stuck", "lagged_s"] == 17
+    assert v.loc["ok", "lagged_s"] == 0
+    lagged = a.timeline.set_index("second")["lagged"]
+    assert lagged.max() == 1
+    breaches = evaluate(a)
+    assert [b.check for b in breaches][0] == "viewers lagged (drift over 3 s)"
+    assert "stuck (drift 4.0 s)" in str(breaches[0])
+    assert "measured 1 of 2" in str(breaches[0])
+
+
+def test_slow_start_breaches_p95_startup_naming_the_viewer():
+    tl = Timeline()
+    for i in range(19):
+        tl.viewer(f"fan{i}", play_at=100, seconds=10)
+    tl.viewer("slow", play_at=100, seconds=10, startup=8.0)
+    a = analyse(tl.frame())
+    s = a.summary()
+    # 20 values, 19 at 0.5 and one at 8.0: numpy's p95 interpolates 0.5 + 0.05*7.5.
+    assert s["startup_p95_s"] == pytest.approx(0.875)
+    assert s["startup_p50_s"] == pytest.approx(0.5)
+    tl2 = Timeline()
+    for i in range(10):
+        tl2.viewer(f"fan{i}", play_at=100, seconds=10, startup=6.0 if i < 2 else 0.5)
+    breach = [b for b in evaluate(analyse(tl2.frame())) if "startup" in b.check]
+    assert breach and "fan0 (6.00 s)" in str(breach[0])
+
+
+def test_slow_delivery_fails_bitrate_and_lag():
+    tl = Timeline()
+    tl.viewer("half", play_at=100, seconds=20, rate=0.5)
+    a = analyse(tl.frame())
+    v = by_viewer(a)
+    assert v.loc["half", "mean_kbps"] == pytest.approx(KBPS / 2)
+    assert v.loc["half", "max_drift_s"] == pytest.approx(10.0)
+    checks = {b.check.split(" (")[0] for b in evaluate(a)}
+    assert {"viewers lagged", "viewer mean bitrate / source"} <= checks
+
+
+def test_disconnect_is_counted_and_named():
+    tl = Timeline()
+    tl.viewer("cut", play_at=100, seconds=5, end=False)
+    tl.add(106, "cut", ev.VIEWER_ERROR, "disconnect", 0, "", "rtmp://127.0.0.1:1935/live/x: EOF")
+    tl.add(106, "cut", ev.PLAY_END, "rtmp", 6)
+    tl.viewer("fine", play_at=100, seconds=5)
+    a = analyse(tl.frame())
+    v = by_viewer(a)
+    assert v.loc["cut", "disconnects"] == 1
+    assert v.loc["cut", "first_error"] == "disconnect: rtmp://127.0.0.1:1935/live/x: EOF"
+    text = " ".join(str(b) for b in evaluate(a))
+    assert "1 disconnects" in text and "cut (disconnect:" in text
+
+
+def test_aborted_fan_and_missing_fans_count_as_without_media():
+    tl = Timeline()
+    tl.viewer("fine", play_at=100, seconds=5)
+    tl.add(100, "gone", ev.API, "POST /api/v1/fans", 0.1, "500", "boom")
+    tl.add(100, "gone", ev.FAN_ABORT, "sign_in", 0, "", "sign_in: POST ... -> 500")
+    a = analyse(tl.frame(), planned=3)
+    s = a.summary()
+    assert (s["viewers_with_media"], s["viewers_aborted"]) == (1, 1)
+    assert s["api_error_rate"] == pytest.approx(0.5)
+    msgs = [str(b) for b in evaluate(a)]
+    assert any(m.startswith("viewers without media: measured 2 of 3") for m in msgs)
+    assert any(m.startswith("API error rate: measured 50.00% (1 of 2)") for m in msgs)
+
+
+def test_late_join_at_key_frame_has_no_drift():
+    # Joins 15 s into the stream: audio at once, video 1.5 s later at the key frame.
+    tl = Timeline()
+    tl.add(100.0, "late", ev.PLAY, "rtmp", 0.3)
+    tl.add(100.1, "late", ev.FIRST_AUDIO, "", 15.0)
+    tl.add(101.6, "late", ev.FIRST_VIDEO, "", 16.5)
+    for i in range(1, 11):
+        tl.add(100.1 + i, "late", ev.SAMPLE_BYTES, "", 125000)
+        tl.add(100.1 + i, "late", ev.SAMPLE_MEDIA_TS, "", 15.0 + i)
+    a = analyse(tl.frame())
+    v = by_viewer(a)
+    assert v.loc["late", "startup_s"] == pytest.approx(1.6)
+    assert v.loc["late", "max_drift_s"] == pytest.approx(0.0, abs=1e-9)
+    assert v.loc["late", "media_s"] == pytest.approx(10.0)

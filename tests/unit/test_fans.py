@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+import random
+
+from streamperf.load.fans import plan_fans
+
+
+def test_percent_new_is_spread_and_existing_names_follow_offset():
+    fans = plan_fans(10, 30, existing_offset=100, rng=random.Random(1))
+    assert sum(f.new for f in fans) == 3
+    existing = [f.username for f in fans if not f.new]
+    assert existing == [f"testfan{n}" for n in range(100, 107)]
+    # New fans are spread over the arrival order, not bunched at the end.
+    assert [f.index for f in fans if f.new] == [3, 6, 9]
+    assert all(f.email == f"{f.username}@e.com" for f in fans)
+
+
+def test_all_new_names_are_distinct_from_existing():
+    fans = plan_fans(50, 100, existing_offset=0, rng=random.Random(2))
+    names = {f.username for f in fans}
+    assert len(names) == 50
+    assert all(int(n.removeprefix("testfan")) >= 10**9 for n in names)
+
+
+def test_no_new_fans():
+    fans = plan_fans(3, 0, existing_offset=5)
+    assert [f.username for f in fans] == ["testfan5", "testfan6", "testfan7"]

@@ -1,0 +1,47 @@
+"""Synthetic event logs whose right answers are worked out by hand."""
+
+from __future__ import annotations
+
+import io
+
+from streamperf.results import events as ev
+from streamperf.results.events import COLUMNS, Event, read_events
+
+KBPS = 1000.0
+BYTES_PER_S = int(KBPS * 1000 / 8)  # 125000
+
+
+class Timeline:
+    def __init__(self, source_kbps: float = KBPS) -> None:
+        self.rows: list[Event] = [Event(0.0, "h", "", ev.SOURCE, "bitrate_kbps", source_kbps)]
+
+    def add(self, t: float, viewer: str, event: str, name: str = "", value: float = 0.0,
+            status: str = "", detail: str = "") -> None:
+        self.rows.append(Event(t, "h", viewer, event, name, value, status, detail))
+
+    def viewer(self, name: str, play_at: float, seconds: int, *, startup: float = 0.5,
+               ts0: float = 15.0, stall_at: int | None = None, stall_s: int = 0,
+               rate: float = 1.0, end: bool = True) -> None:
+        """Plays from play_at; media arrives `rate` x real time; optional frozen stretch."""
+        self.add(play_at, name, ev.API, "POST /api/v1/fans", 0.05, "200")
+        self.add(play_at, name, ev.PLAY, "rtmp", 1.0)
+        first = play_at + startup
+        self.add(first, name, ev.FIRST_AUDIO, "", ts0)
+        self.add(first, name, ev.FIRST_VIDEO, "", ts0)
+        ts = ts0
+        for i in range(1, seconds + 1):
+            frozen = stall_at is not None and stall_at < i <= stall_at + stall_s
+            if not frozen:
+                ts += rate
+            self.add(first + i, name, ev.SAMPLE_BYTES, "", 0 if frozen else BYTES_PER_S * rate)
+            self.add(first + i, name, ev.SAMPLE_MEDIA_TS, "", ts)
+        if end:
+            self.add(first + seconds, name, ev.PLAY_END, "rtmp", seconds + startup)
+
+    def frame(self):
+        buf = io.StringIO()
+        buf.write(",".join(COLUMNS) + "\n")
+        for r in self.rows:
+            buf.write(",".join(str(x) for x in r) + "\n")
+        buf.seek(0)
+        return read_events(buf)
