@@ -47,6 +47,7 @@ class StreamperfSession:
         self._workdir: Path | None = None
         self._lock = threading.Lock()
         self._setup_rows: list[Event] = []  # influencer-side API calls, logged per run
+        self._precreated: set[int] = set()  # testfan numbers known to exist
 
     @property
     def workdir(self) -> Path:
@@ -104,9 +105,25 @@ class StreamperfSession:
             self._broadcast = Broadcast(client, s.email, token, self.source_path(),
                                         self.workdir / "publisher", ingest_ready=ready)
             self._live = self._broadcast.start()
-            if s.precreate_fans:
-                precreate_fans(client, self._live.influencer, s.users, s.existing_offset)
+            if s.precreate_fans or s.uses_bundled_platform:
+                self.precreate(s.users, s.existing_offset)
             return self._live
+
+    def precreate(self, count: int, offset: int) -> None:
+        """Existing fans must exist; the bundled platform starts empty every time.
+
+        Set-up, not load: these calls stay out of the event log.
+        """
+        assert self._live is not None
+        wanted = set(range(offset, offset + count))
+        if wanted <= self._precreated:
+            return
+        client = self.client()
+        try:
+            precreate_fans(client, self._live.influencer, count, offset)
+        finally:
+            client.close()
+        self._precreated |= wanted
 
     # -- runs -----------------------------------------------------------------
     def run_load(
@@ -117,6 +134,8 @@ class StreamperfSession:
         progress: Callable[[Progress], None] | None = None,
     ) -> RunOutcome:
         settings = self.settings.with_scenario(scenario)
+        if settings.uses_bundled_platform:
+            self.precreate(settings.users, settings.existing_offset)
         run_dir = new_run_dir(self.report_dir, name)
         setup, self._setup_rows = self._setup_rows, []
         run = LoadRun(settings, stream, self.client, run_dir, name=name, progress=progress,

@@ -44,7 +44,7 @@ def test_one_four_second_stall_lags_that_viewer_for_its_duration():
     lagged = a.timeline.set_index("second")["lagged"]
     assert lagged.max() == 1
     breaches = evaluate(a)
-    assert [b.check for b in breaches][0] == "viewers lagged (drift over 3 s)"
+    assert breaches[0].check == "viewers lagged (drift over 3 s)"
     assert "stuck (drift 4.0 s)" in str(breaches[0])
     assert "measured 1 of 2" in str(breaches[0])
 

@@ -18,7 +18,8 @@ def test_parse_duration(text, seconds):
     [
         ({"users": "-1"}, "--users -1: -1 is out of range (must be at least 1)"),
         ({"users": "abc"}, "--users abc: not an integer: 'abc'"),
-        ({"percent_new": "150"}, "--percentnew 150: 150 is out of range (must be between 0 and 100)"),
+        ({"percent_new": "150"},
+         "--percentnew 150: 150 is out of range (must be between 0 and 100)"),
         ({"ramp_s": "soon"}, "--ramp soon: not a duration: 'soon'"),
         ({"duration_s": "0s"}, "--duration 0s: '0s' must be more than zero"),
         ({"protocol": "udp"}, "--protocol udp: 'udp' is not one of rtmp"),

@@ -1,0 +1,425 @@
+"""Native asyncio RTMP viewer: handshake, connect, createStream, play, then
+count bytes and media timestamps until the play time is up.
+
+Cost matters here (thousands of viewers per process; DESIGN section 9):
+- reads go through asyncio.BufferedProtocol into ONE buffer shared by all
+  viewers of an event loop: the loop calls get_buffer, recv_into and
+  buffer_updated back to back for one socket, and the parser keeps nothing
+  that points into the buffer (only a partial header, copied out);
+- the chunk parser (rtmp_chunks) skips payloads by offset;
+- SO_RCVLOWAT, set once the first frames are in, makes the kernel wake us
+  only when a bounded amount of media (rcvlowat_ms worth) has arrived.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+import weakref
+from typing import Any
+from urllib.parse import urlsplit
+
+from streamperf.results.events import FIRST_AUDIO, FIRST_VIDEO, VIEWER_ERROR
+from streamperf.viewers import amf
+from streamperf.viewers.base import EventCallback
+from streamperf.viewers.rtmp_chunks import (
+    ACK,
+    COMMAND_AMF0,
+    COMMAND_AMF3,
+    MAX_HEADER,
+    SET_CHUNK_SIZE,
+    USER_CONTROL,
+    WINDOW_ACK_SIZE,
+    ChunkParser,
+    RtmpProtocolError,
+    encode_message,
+)
+
+DEFAULT_PORT = 1935
+HANDSHAKE_SIZE = 1536
+READ_SIZE = 65536
+OUT_CHUNK_SIZE = 4096  # announced before connect, so our commands go in one chunk
+CSID_CONTROL, CSID_COMMAND, CSID_STREAM = 2, 3, 8
+LOWAT_MAX = 65536
+ESTIMATE_S = 1.0  # wall time of data used to estimate the bitrate when not given
+SO_RCVLOWAT: int | None = getattr(socket, "SO_RCVLOWAT", None)
+
+# user control events
+STREAM_BEGIN, STREAM_EOF, SET_BUFFER_LENGTH, PING_REQUEST, PING_RESPONSE = 0, 1, 3, 6, 7
+
+_TXN_CONNECT, _TXN_CREATE_STREAM = 1, 2
+
+# One read buffer per event loop, with a memoryview per possible carry length.
+_shared: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[bytearray, list[memoryview]]]
+_shared = weakref.WeakKeyDictionary()
+
+
+def _loop_buffer(loop: asyncio.AbstractEventLoop) -> tuple[bytearray, list[memoryview]]:
+    got = _shared.get(loop)
+    if got is None:
+        buf = bytearray(MAX_HEADER + READ_SIZE)
+        views = [memoryview(buf)[k : k + READ_SIZE] for k in range(MAX_HEADER + 1)]
+        got = _shared[loop] = (buf, views)
+    return got
+
+
+def lowat_bytes(kbps: float, bound_ms: float) -> int:
+    """SO_RCVLOWAT that holds back at most `bound_ms` of media at `kbps`."""
+    return max(1, min(LOWAT_MAX, int(kbps * 1000 / 8 * bound_ms / 1000)))
+
+
+def parse_rtmp_url(url: str) -> tuple[str, int, str, str, str]:
+    """(host, port, app, stream name with query, tcUrl) of rtmp://host[:port]/app[/...]/name."""
+    parts = urlsplit(url)
+    if parts.scheme != "rtmp" or not parts.hostname:
+        raise ValueError(f"not an rtmp:// URL: {url}")
+    path = parts.path.strip("/")
+    if "/" not in path:
+        raise ValueError(f"RTMP URL needs /app/stream: {url}")
+    app, name = path.rsplit("/", 1)
+    if parts.query:
+        name = f"{name}?{parts.query}"
+    port = parts.port or DEFAULT_PORT
+    host = parts.hostname
+    tc_url = f"rtmp://{host}:{port}/{app}"
+    return host, port, app, name, tc_url
+
+
+class RtmpViewer(ChunkParser, asyncio.BufferedProtocol):
+    """One RTMP player (see viewers.base.Viewer for the contract)."""
+
+    protocol = "rtmp"
+
+    def __init__(
+        self,
+        url: str,
+        on_event: EventCallback,
+        connect_timeout: float = 10.0,
+        rcvlowat_ms: float = 200.0,
+        expected_kbps: float | None = None,
+    ) -> None:
+        ChunkParser.__init__(self)
+        self.url = url
+        self.host, self.port, self.app, self.stream_name, self.tc_url = parse_rtmp_url(url)
+        self.on_event = on_event
+        self.connect_timeout = connect_timeout
+        self.rcvlowat_ms = rcvlowat_ms
+        self.expected_kbps = expected_kbps
+        self.bytes_received = 0
+        self.playing = False
+        #: time.time() when run() began (the viewer asked to play)
+        self.play_requested_wall: float | None = None
+        #: time.time() when the first video frame was complete
+        self.first_video_wall: float | None = None
+        #: SO_RCVLOWAT in force (0: none) and the media delay it may add (s)
+        self.rcvlowat_bytes = 0
+        self.read_delay_bound_s = 0.0
+        #: bitrate the lowat was sized from (given or measured), kbps
+        self.lowat_kbps: float | None = None
+        self.stream_id = 0
+        self.error: str | None = None  # first error name, for callers that want it
+        self._transport: asyncio.Transport | None = None
+        self._buf = bytearray()
+        self._views: list[memoryview] = []
+        self._k = 0  # carried header bytes in front of the current read
+        self._hs: bytearray | None = bytearray()  # handshake bytes until done
+        self._slow = True  # handshake or bitrate estimate still in progress
+        self._est_t0 = 0.0
+        self._est_b0 = 0
+        self._ack_window = 0
+        self._ack_at = 1 << 62
+        self._done: asyncio.Future[None] | None = None
+        self._closed = False
+        self._ended_by_us = False
+
+    # --- the Viewer API ---------------------------------------------------
+    async def run(self, duration: float) -> None:
+        loop = asyncio.get_running_loop()
+        self.play_requested_wall = time.time()
+        self._buf, self._views = _loop_buffer(loop)
+        done = self._done = loop.create_future()
+        end_timer = loop.call_later(duration, self._end)
+        setup_timer = loop.call_later(self.connect_timeout, self._setup_timeout)
+        try:
+            if self._closed:
+                return
+            try:
+                async with asyncio.timeout(self.connect_timeout):
+                    await loop.create_connection(lambda: self, self.host, self.port)
+            except TimeoutError:
+                self._fail("timeout", f"TCP connect not done in {self.connect_timeout:g}s")
+                return
+            except OSError as e:
+                self._fail("connect", e.strerror or str(e) or type(e).__name__)
+                return
+            if self._closed:
+                return
+            await done
+        finally:
+            end_timer.cancel()
+            setup_timer.cancel()
+            self._shutdown()
+
+    def close(self) -> None:
+        self._ended_by_us = True
+        self._shutdown()
+
+    # --- asyncio protocol -------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        if self._closed:
+            transport.abort()
+            return
+        # C0 (version 3) + C1 (time, zero, filler); zero version bytes ask
+        # for the simple handshake, which nginx-rtmp and others accept.
+        c1 = bytearray(HANDSHAKE_SIZE)
+        c1[0:4] = int(time.monotonic() * 1000 % 2**32).to_bytes(4, "big")
+        c1[8:] = os.urandom(HANDSHAKE_SIZE - 8)
+        transport.write(b"\x03" + bytes(c1))
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        k = len(self.carry)
+        self._k = k
+        if k:
+            self._buf[:k] = self.carry
+        return self._views[k]
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.bytes_received += nbytes
+        if self._slow:
+            self._slow_read(nbytes)
+            return
+        try:
+            self.parse(self._buf, self._k + nbytes)
+        except RtmpProtocolError as e:
+            self._fail("protocol", str(e))
+            return
+        if self.bytes_received >= self._ack_at:
+            self._send_ack()
+
+    def eof_received(self) -> bool | None:
+        return None  # let the transport close; connection_lost reports it
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._transport = None
+        self.playing = False
+        if not self._closed:
+            why = f"connection lost: {exc}" if exc else "server closed the connection"
+            if not self.at_message_boundary():
+                why += " mid-message"
+            self._fail("disconnect", why)
+
+    # --- reads before steady state ------------------------------------------
+    def _slow_read(self, nbytes: int) -> None:
+        k = self._k
+        hs = self._hs
+        if hs is not None:
+            need = 1 + 2 * HANDSHAKE_SIZE - len(hs)
+            take = min(need, nbytes)
+            hs += self._buf[k : k + take]
+            if take < need:
+                return
+            self._hs = None
+            self._handshake_done(hs)
+            rest = self._buf[k + take : k + nbytes]
+            try:
+                self.feed(rest)
+            except RtmpProtocolError as e:
+                self._fail("protocol", str(e))
+            self._slow = self._needs_slow()
+            return
+        try:
+            self.parse(self._buf, k + nbytes)
+        except RtmpProtocolError as e:
+            self._fail("protocol", str(e))
+            return
+        if self.bytes_received >= self._ack_at:
+            self._send_ack()
+        if self._est_t0 and time.monotonic() - self._est_t0 >= ESTIMATE_S:
+            kbps = (self.bytes_received - self._est_b0) * 8 / 1000 / (
+                time.monotonic() - self._est_t0
+            )
+            self._est_t0 = 0.0
+            self._set_lowat(kbps)
+        self._slow = self._needs_slow()
+
+    def _needs_slow(self) -> bool:
+        return self._hs is not None or bool(self._est_t0) or bool(self._peek)
+
+    def _handshake_done(self, hs: bytearray) -> None:
+        if hs[0] != 3:
+            self._fail("protocol", f"handshake: server version {hs[0]}, expected 3")
+            return
+        s1 = bytes(hs[1 : 1 + HANDSHAKE_SIZE])
+        # C2 echoes S1; then announce our chunk size and connect at once.
+        self._write(
+            s1
+            + encode_message(
+                CSID_CONTROL, SET_CHUNK_SIZE, 0, OUT_CHUNK_SIZE.to_bytes(4, "big"), 128
+            )
+            + self._command(
+                "connect",
+                _TXN_CONNECT,
+                {
+                    "app": self.app,
+                    "flashVer": "LNX 9,0,124,2",
+                    "tcUrl": self.tc_url,
+                    "fpad": False,
+                    "capabilities": 15,
+                    "audioCodecs": 3575,
+                    "videoCodecs": 252,
+                    "videoFunction": 1,
+                },
+            )
+        )
+
+    # --- messages -----------------------------------------------------------
+    def on_message(self, mtype: int, msid: int, ts: int, payload: bytes) -> None:
+        if mtype == USER_CONTROL:
+            self._user_control(payload)
+        elif mtype == WINDOW_ACK_SIZE and len(payload) >= 4:
+            self._ack_window = int.from_bytes(payload[:4], "big")
+            self._ack_at = self.bytes_received + self._ack_window if self._ack_window else 1 << 62
+        elif mtype == COMMAND_AMF0 or mtype == COMMAND_AMF3:
+            body = payload[1:] if mtype == COMMAND_AMF3 and payload[:1] == b"\x00" else payload
+            try:
+                values = amf.decode(body)
+            except amf.AmfError as e:
+                raise RtmpProtocolError(f"bad command message: {e}") from e
+            if values and isinstance(values[0], str):
+                self._command_received(values[0], values[1:])
+        # ACK, SET_PEER_BANDWIDTH: nothing to do for a player
+
+    def _user_control(self, payload: bytes) -> None:
+        if len(payload) < 2:
+            return
+        event = int.from_bytes(payload[:2], "big")
+        if event == PING_REQUEST:
+            self._write(
+                encode_message(
+                    CSID_CONTROL,
+                    USER_CONTROL,
+                    0,
+                    PING_RESPONSE.to_bytes(2, "big") + payload[2:6],
+                    OUT_CHUNK_SIZE,
+                )
+            )
+
+    def _command_received(self, name: str, args: list[Any]) -> None:
+        txn = args[0] if args else 0
+        info = args[2] if len(args) > 2 and isinstance(args[2], dict) else {}
+        if name == "_result" and txn == _TXN_CONNECT:
+            self._write(self._command("createStream", _TXN_CREATE_STREAM, None))
+        elif name == "_result" and txn == _TXN_CREATE_STREAM:
+            sid = args[2] if len(args) > 2 else None
+            if not isinstance(sid, float | int) or isinstance(sid, bool):
+                raise RtmpProtocolError(f"createStream answered {args!r}")
+            self.stream_id = int(sid)
+            self._write(
+                self._command("play", 0, self.stream_name, -2, msid=self.stream_id)
+                + encode_message(
+                    CSID_CONTROL,
+                    USER_CONTROL,
+                    0,
+                    SET_BUFFER_LENGTH.to_bytes(2, "big")
+                    + self.stream_id.to_bytes(4, "big")
+                    + (3000).to_bytes(4, "big"),
+                    OUT_CHUNK_SIZE,
+                )
+            )
+        elif name == "_error":
+            what = "connect" if txn == _TXN_CONNECT else "createStream"
+            self._fail("protocol", f"{what} refused: {_status_text(info)}")
+        elif name == "onStatus":
+            code = str(info.get("code", ""))
+            if code == "NetStream.Play.Start":
+                self.playing = True
+            elif info.get("level") == "error" or code.endswith((".Failed", ".StreamNotFound")):
+                self._fail("protocol", f"play refused: {_status_text(info)}")
+        elif name == "close":
+            self._fail("disconnect", "server sent close")
+
+    def on_first_frame(self, video: bool, ts: int) -> None:
+        if video:
+            self.first_video_wall = time.time()
+            self.on_event(FIRST_VIDEO, "", ts / 1000, "")
+        else:
+            self.on_event(FIRST_AUDIO, "", ts / 1000, "")
+        if not self._peek:  # both in: steady state from here on
+            if self.expected_kbps:
+                self._set_lowat(self.expected_kbps)
+            elif SO_RCVLOWAT is not None:
+                self._est_t0 = time.monotonic()
+                self._est_b0 = self.bytes_received
+
+    # --- helpers ------------------------------------------------------------
+    def _set_lowat(self, kbps: float) -> None:
+        transport = self._transport
+        if SO_RCVLOWAT is None or transport is None or kbps <= 0:
+            return
+        n = lowat_bytes(kbps, self.rcvlowat_ms)
+        sock = transport.get_extra_info("socket")
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, SO_RCVLOWAT, n)
+        except (OSError, AttributeError):
+            return  # not supported here: plain reads, no added delay
+        self.rcvlowat_bytes = n
+        self.lowat_kbps = kbps
+        self.read_delay_bound_s = n * 8 / 1000 / kbps
+
+    def _command(self, name: str, txn: int, *args: Any, msid: int = 0) -> bytes:
+        payload = amf.encode(name, txn, *args) if args else amf.encode(name, txn)
+        csid = CSID_STREAM if msid else CSID_COMMAND
+        return encode_message(csid, COMMAND_AMF0, msid, payload, OUT_CHUNK_SIZE)
+
+    def _send_ack(self) -> None:
+        self._write(
+            encode_message(
+                CSID_CONTROL, ACK, 0, (self.bytes_received & 0xFFFFFFFF).to_bytes(4, "big"), 128
+            )
+        )
+        self._ack_at = self.bytes_received + self._ack_window
+
+    def _write(self, data: bytes) -> None:
+        if self._transport is not None and not self._closed:
+            self._transport.write(data)
+
+    def _setup_timeout(self) -> None:
+        if not self.playing and not self._closed:
+            stage = "handshake" if self._hs is not None else "connect/createStream/play"
+            self._fail("timeout", f"no NetStream.Play.Start within {self.connect_timeout:g}s "
+                       f"(stuck in {stage})")
+
+    def _end(self) -> None:
+        self._ended_by_us = True
+        self._shutdown()
+
+    def _fail(self, name: str, what: str) -> None:
+        if self._closed:
+            return
+        if self.error is None:
+            self.error = name
+        self.on_event(VIEWER_ERROR, name, 0.0, f"{self.url}: {what}")
+        self._shutdown()
+
+    def _shutdown(self) -> None:
+        self._closed = True
+        self.playing = False
+        transport, self._transport = self._transport, None
+        if transport is not None:
+            transport.abort()  # a viewer has nothing worth flushing
+        done = self._done
+        if done is not None and not done.done():
+            done.set_result(None)
+
+
+def _status_text(info: dict[str, Any]) -> str:
+    code = info.get("code", "?")
+    desc = info.get("description")
+    return f"{code} ({desc})" if desc else str(code)
+
+
+__all__ = ["RtmpViewer", "lowat_bytes", "parse_rtmp_url"]

@@ -1,0 +1,113 @@
+"""Whole runs against the bundled platform, real nginx-rtmp and ffmpeg.
+
+These prove the verdict catches what it must: a bandwidth cap below the
+stream's bitrate fails naming lag; nginx stopped mid-run fails naming the
+disconnects, with the event log kept.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from streamperf.results.events import read_events
+from streamperf.session import StreamperfSession
+from streamperf.settings import RunSettings
+
+
+@pytest.fixture
+def session(tmp_path) -> Iterator[StreamperfSession]:
+    s = StreamperfSession(RunSettings(report_dir=str(tmp_path / "reports")))
+    yield s
+    s.close()
+
+
+def test_small_run_passes_and_logs_everything(session):
+    stream = session.stream()
+    outcome = session.run_load("small", {"users": 6, "ramp_s": 0.2, "duration_s": 12.0}, stream)
+    assert outcome.passed, outcome.message()
+    s = outcome.analysis.summary()
+    assert s["viewers_with_media"] == 6
+    assert s["min_media_s"] >= 10.0
+    assert abs(s["mean_kbps"] / s["source_kbps"] - 1) < 0.1
+    df = read_events(outcome.events_path)
+    # Journey calls of every fan and the influencer's set-up calls are logged.
+    api = df[df["event"] == "api"]
+    assert (api.groupby("name").size()[["POST /api/v1/fans/sign_in",
+                                        "POST /streams/{I}/watchers"]] == 6).all()
+    assert (api["viewer"] == "influencer").any()
+    assert (outcome.run_dir.parent / "latest").resolve() == outcome.run_dir.resolve()
+    assert (outcome.run_dir / "summary.json").is_file()
+
+
+def _tc(*args: str) -> None:
+    subprocess.run(["tc", *args], check=True, capture_output=True, text=True)
+
+
+@pytest.fixture
+def capped_lo() -> Iterator[callable]:
+    """Caps traffic *from* a port on lo with htb + u32 (DESIGN section 3)."""
+    if os.geteuid() != 0 or shutil.which("tc") is None:
+        pytest.skip("needs root and tc to shape lo")
+    root = subprocess.run(["tc", "qdisc", "show", "dev", "lo"], capture_output=True, text=True)
+    if "htb" in root.stdout:
+        pytest.skip(f"lo already has an htb qdisc: {root.stdout.strip()}")
+    installed = False
+
+    def cap(sport: int, kbit: int) -> None:
+        nonlocal installed
+        _tc("qdisc", "add", "dev", "lo", "root", "handle", "1:", "htb", "default", "10")
+        installed = True
+        _tc("class", "add", "dev", "lo", "parent", "1:", "classid", "1:10", "htb",
+            "rate", "20gbit")
+        _tc("class", "add", "dev", "lo", "parent", "1:", "classid", "1:20", "htb",
+            "rate", f"{kbit}kbit", "ceil", f"{kbit}kbit")
+        _tc("filter", "add", "dev", "lo", "protocol", "ip", "parent", "1:", "prio", "1",
+            "u32", "match", "ip", "sport", str(sport), "0xffff", "flowid", "1:20")
+
+    yield cap
+    if installed:
+        subprocess.run(["tc", "qdisc", "del", "dev", "lo", "root"], check=False)
+
+
+def test_bandwidth_below_bitrate_fails_naming_lag(session, capped_lo):
+    stream = session.stream()
+    media = session.platform().media
+    users = 4
+    # Half of what the viewers need together: each gets about half the bitrate.
+    capped_lo(media.rtmp_port, int(users * stream.source.bitrate_kbps / 2))
+    outcome = session.run_load("capped", {"users": users, "ramp_s": 0.1, "duration_s": 20.0},
+                               stream)
+    assert not outcome.passed
+    message = outcome.message()
+    assert "viewers lagged (drift over 3 s): measured 4 of 4" in message, message
+    assert "viewer mean bitrate / source" in message
+    assert outcome.analysis.viewers["max_drift_s"].min() > 5.0
+
+
+def test_nginx_stopped_mid_run_fails_naming_disconnects(session):
+    stream = session.stream()
+    media = session.platform().media
+    stopper = threading.Timer(6.0, media.stop)
+    stopper.start()
+    try:
+        outcome = session.run_load("nginx-stop", {"users": 5, "ramp_s": 0.1,
+                                                  "duration_s": 15.0}, stream)
+    finally:
+        stopper.cancel()
+    assert not outcome.passed
+    message = outcome.message()
+    assert "viewer errors (5 disconnects" in message, message
+    df = read_events(outcome.events_path)
+    # Rows from before the stop are all kept: about 5 s of samples for each viewer.
+    samples = df[df["event"] == "bytes"].groupby("viewer").size()
+    assert len(samples) == 5 and samples.min() >= 4
+    assert (df["event"] == "run_end").any()
+    # ffmpeg lost its server too: the run is also marked invalid, with its log kept.
+    assert outcome.invalid is not None
+    assert (outcome.run_dir / "publisher.log").is_file()

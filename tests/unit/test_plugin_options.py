@@ -1,0 +1,46 @@
+"""Bad options are pytest usage errors: exit 4, one line, no traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+
+def run_pytest(*args: str, tmp_path) -> subprocess.CompletedProcess[str]:
+    (tmp_path / "test_x.py").write_text("def test_x():\n    pass\n")
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path), *args],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("--users", "-1"), "--users -1: -1 is out of range"),
+        (("--users", "abc"), "--users abc: not an integer"),
+        (("--percentnew", "150"), "--percentnew 150: 150 is out of range"),
+        (("--ramp", "soon"), "--ramp soon: not a duration"),
+    ],
+)
+def test_bad_option_is_usage_error(args, expected, tmp_path):
+    proc = run_pytest(*args, tmp_path=tmp_path)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 4, out
+    assert expected in out
+    assert "Traceback" not in out
+    assert len([line for line in out.splitlines() if line.strip()]) == 1, out
+
+
+def test_good_options_run_the_tests(tmp_path):
+    proc = run_pytest("--users", "5", "--ramp", "200ms", tmp_path=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "1 passed" in proc.stdout
+
+
+def test_secret_token_is_not_echoed(tmp_path):
+    proc = run_pytest("--token", "s3cr3t-value", "--users", "0", tmp_path=tmp_path)
+    assert proc.returncode == 4
+    assert "s3cr3t-value" not in proc.stdout + proc.stderr
