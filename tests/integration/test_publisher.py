@@ -87,3 +87,26 @@ class socket_closed_port:
 
     def __exit__(self, *exc: object) -> None:
         self.s.close()
+
+
+def test_timestamps_keep_rising_across_loop(media_server: MediaServer, tmp_path: Path) -> None:
+    """-stream_loop -1 -c copy: what a player receives never steps back at the loop seam."""
+    import subprocess
+
+    short = synthetic_clip(tmp_path / "cache", seconds=2)
+    with Publisher(short, media_server.ingest_url("loop"), tmp_path) as pub:
+        pub.start(ready=lambda: media_server.is_publishing("loop"))
+        out = subprocess.run(
+            ["ffprobe", "-v", "error", "-read_intervals", "%+#300",
+             "-show_entries", "packet=stream_index,dts", "-of", "csv=p=0",
+             media_server.rtmp_url("loop")],
+            capture_output=True, text=True, timeout=20,
+        ).stdout  # fmt: skip
+    rows = [tuple(map(int, line.split(","))) for line in out.split()]
+    assert rows[-1][1] - rows[0][1] > 3000  # crossed at least one 2 s seam
+    last: dict[int, int] = {}
+    for stream, dts in rows:
+        if stream in last:
+            step = dts - last[stream]
+            assert 0 < step <= 60, (stream, last[stream], dts)
+        last[stream] = dts

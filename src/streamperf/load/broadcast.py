@@ -58,7 +58,7 @@ class Broadcast:
         ingest = self.client.ingest_url(inf)
         source = probe_source(self.source)
         publisher = Publisher(self.source, ingest, self.run_root)
-        name = inf.username
+        name = ingest.rsplit("/", 1)[-1].split("?")[0]  # the stream key the server sees
         ready = (lambda: self._ingest_ready(name)) if self._ingest_ready else None
         t0 = publisher.start(ready=ready)
         try:

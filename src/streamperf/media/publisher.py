@@ -208,7 +208,7 @@ class Publisher:
             self._check_running(deadline, timeout, "start sending")
             time.sleep(0.05)
         while ready is not None and not ready():
-            self._check_running(deadline, timeout, "reach the server")
+            self._check_running(deadline, timeout, "pass the ready check (server shows no stream)")
             time.sleep(0.1)
         with self._lock:
             est = min(w - m for w, m in self._progress)

@@ -283,9 +283,7 @@ http {{
             # Accepting is not enough: someone else could own the port; the
             # listening sockets must be nginx's own.
             ports = {self.rtmp_port, self.http_port}
-            if ports <= _listening_ports(self.pid) and all(
-                _port_open(self.host, p) for p in ports
-            ):
+            if ports <= _listening_ports(self.pid) and all(_port_open(self.host, p) for p in ports):
                 self._remember_children()
                 return self
             time.sleep(0.05)

@@ -203,9 +203,7 @@ async def streaming_end(request: web.Request) -> web.Response:
 
 async def fan_sign_up(request: web.Request) -> web.Response:
     body = await _body(request)
-    f = _fields(
-        body.get("fan"), "fan", "email", "username", "password", "password_confirmation"
-    )
+    f = _fields(body.get("fan"), "fan", "email", "username", "password", "password_confirmation")
     if f["password"] != f["password_confirmation"]:
         raise _error(422, "password_confirmation doesn't match password")
     try:
@@ -491,6 +489,8 @@ def serve(argv: list[str] | None = None) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _term)
+    # A shell starts background jobs with SIGINT ignored; Ctrl-C must still stop us.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         platform.start()
     except Exception as e:

@@ -18,7 +18,7 @@ import os
 import socket
 import time
 import weakref
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from streamperf.results.events import FIRST_AUDIO, FIRST_VIDEO, VIEWER_ERROR
@@ -152,7 +152,9 @@ class RtmpViewer(ChunkParser, asyncio.BufferedProtocol):
                 self._fail("timeout", f"TCP connect not done in {self.connect_timeout:g}s")
                 return
             except OSError as e:
-                self._fail("connect", e.strerror or str(e) or type(e).__name__)
+                # asyncio's message hides the reason ("Connect call failed"); errno has it
+                why = os.strerror(e.errno) if e.errno else str(e) or type(e).__name__
+                self._fail("connect", f"TCP connect failed: {why}")
                 return
             if self._closed:
                 return
@@ -168,8 +170,8 @@ class RtmpViewer(ChunkParser, asyncio.BufferedProtocol):
 
     # --- asyncio protocol -------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # uvloop's TCPTransport is not an asyncio.Transport subclass, only alike
+        self._transport = transport = cast(asyncio.Transport, transport)
         if self._closed:
             transport.abort()
             return
@@ -239,8 +241,8 @@ class RtmpViewer(ChunkParser, asyncio.BufferedProtocol):
         if self.bytes_received >= self._ack_at:
             self._send_ack()
         if self._est_t0 and time.monotonic() - self._est_t0 >= ESTIMATE_S:
-            kbps = (self.bytes_received - self._est_b0) * 8 / 1000 / (
-                time.monotonic() - self._est_t0
+            kbps = (
+                (self.bytes_received - self._est_b0) * 8 / 1000 / (time.monotonic() - self._est_t0)
             )
             self._est_t0 = 0.0
             self._set_lowat(kbps)
@@ -319,7 +321,7 @@ class RtmpViewer(ChunkParser, asyncio.BufferedProtocol):
                 raise RtmpProtocolError(f"createStream answered {args!r}")
             self.stream_id = int(sid)
             self._write(
-                self._command("play", 0, self.stream_name, -2, msid=self.stream_id)
+                self._command("play", 0, None, self.stream_name, -2, msid=self.stream_id)
                 + encode_message(
                     CSID_CONTROL,
                     USER_CONTROL,
@@ -390,8 +392,10 @@ class RtmpViewer(ChunkParser, asyncio.BufferedProtocol):
     def _setup_timeout(self) -> None:
         if not self.playing and not self._closed:
             stage = "handshake" if self._hs is not None else "connect/createStream/play"
-            self._fail("timeout", f"no NetStream.Play.Start within {self.connect_timeout:g}s "
-                       f"(stuck in {stage})")
+            self._fail(
+                "timeout",
+                f"no NetStream.Play.Start within {self.connect_timeout:g}s (stuck in {stage})",
+            )
 
     def _end(self) -> None:
         self._ended_by_us = True

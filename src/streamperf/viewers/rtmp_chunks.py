@@ -128,7 +128,9 @@ class ChunkParser:
 
     def at_message_boundary(self) -> bool:
         """True when no message is partly received (so an end of stream here is clean)."""
-        return not self.carry and all(st[_REM] == 0 for st in self._states.values())
+        if self.carry or self._skip:
+            return False
+        return all(st[_REM] == 0 for st in self._states.values())
 
     def parse(self, buf: bytearray, end: int) -> None:
         """Parse buf[0:end]: carried partial header first, then newly read bytes.
@@ -229,7 +231,7 @@ class ChunkParser:
                         t = (buf[h] << 16) | (buf[h + 1] << 8) | buf[h + 2]
                         mlen = (buf[h + 3] << 16) | (buf[h + 4] << 8) | buf[h + 5]
                         mtype = buf[h + 6]
-                        msid = buf[h + 7] | (buf[h + 8] << 8) | (buf[h + 9] << 16) | (buf[h + 10] << 24)
+                        msid = int.from_bytes(buf[h + 7 : h + 11], "little")  # type 0 is rare
                         h += 11
                     elif st is None:
                         raise RtmpProtocolError(f"type-{fmt} chunk starts chunk stream {csid}")

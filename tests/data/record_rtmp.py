@@ -1,0 +1,135 @@
+"""Record what nginx-rtmp sends to a player, byte for byte (run by hand, once).
+
+    .venv/bin/python tests/data/record_rtmp.py tests/data/nginx_play_c4096.bin
+    .venv/bin/python tests/data/record_rtmp.py tests/data/nginx_play_extts_c1000.bin \
+        --chunk-size 1000 --ts-offset 16776 --join-after 0.5 --seconds 2.5
+
+Starts a private nginx-rtmp and an ffmpeg publisher (testsrc2 + sine, H.264
+1 Mbit/s + AAC, GOP 2 s) on loopback, plays the stream with a deliberately
+dumb client (plain socket, pipelined connect/createStream/play, never
+parses a reply) and writes every byte the server sent, S0+S1+S2 included.
+The client shares no code with the viewer under test except the AMF0
+encoder, so the recording does not inherit the viewer's bugs.
+`--ts-offset` shifts the publisher's timestamps (seconds); 16776 puts the
+stream across 0xFFFFFF ms so the recording holds extended timestamps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
+
+from streamperf.viewers import amf
+
+MODULE = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def chunked(csid: int, mtype: int, msid: int, payload: bytes, chunk: int = 128) -> bytes:
+    out = bytearray((csid,)) + bytes(3) + len(payload).to_bytes(3, "big") + bytes((mtype,))
+    out += msid.to_bytes(4, "little") + payload[:chunk]
+    for off in range(chunk, len(payload), chunk):
+        out += bytes((0xC0 | csid,)) + payload[off : off + chunk]
+    return bytes(out)
+
+
+def start_nginx(workdir: Path, port: int, chunk_size: int) -> subprocess.Popen[bytes]:
+    conf = workdir / "nginx.conf"
+    conf.write_text(
+        f"load_module {MODULE};\ndaemon off;\nworker_processes 1;\npid {workdir}/nginx.pid;\n"
+        f"error_log {workdir}/error.log warn;\nevents {{ worker_connections 64; }}\n"
+        f"rtmp {{ server {{ listen 127.0.0.1:{port}; chunk_size {chunk_size};\n"
+        f"  application live {{ live on; }} }} }}\n"
+    )
+    proc = subprocess.Popen(["nginx", "-c", str(conf), "-p", f"{workdir}/"])
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise SystemExit("nginx did not start")
+
+
+def record(port: int, name: str, seconds: float) -> bytes:
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.sendall(b"\x03" + bytes(1536))
+    got = bytearray()
+    while len(got) < 1 + 1536:
+        got += sock.recv(65536)
+    tc_url = f"rtmp://127.0.0.1:{port}/live"
+    connect = amf.encode(
+        "connect", 1, {"app": "live", "tcUrl": tc_url, "flashVer": "LNX 9,0,124,2"}
+    )
+    sock.sendall(
+        bytes(got[1:1537])  # C2 = S1
+        + chunked(3, 20, 0, connect)
+        + chunked(3, 20, 0, amf.encode("createStream", 2, None))
+        + chunked(8, 20, 1, amf.encode("play", 0, None, name, -2))  # nginx's stream id is 1
+    )
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        sock.settimeout(left)
+        try:
+            data = sock.recv(65536)
+        except TimeoutError:
+            break
+        if not data:
+            break
+        got += data
+    sock.close()
+    return bytes(got)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("out", type=Path)
+    ap.add_argument("--chunk-size", type=int, default=4096)
+    ap.add_argument("--ts-offset", type=float, default=0.0, help="publisher ts offset, s")
+    ap.add_argument("--join-after", type=float, default=1.5, help="s after publish start")
+    ap.add_argument("--seconds", type=float, default=3.0, help="how long to record")
+    args = ap.parse_args()
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="record-rtmp-") as tmp:
+        nginx = start_nginx(Path(tmp), port, args.chunk_size)
+        ffmpeg = None
+        try:
+            ffmpeg = subprocess.Popen(
+                [
+                    *("ffmpeg", "-loglevel", "error", "-re"),
+                    *("-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30"),
+                    *("-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"),
+                    *("-c:v", "libx264", "-preset", "veryfast", "-b:v", "1000k", "-g", "60"),
+                    *("-c:a", "aac", "-b:a", "64k"),
+                    *("-output_ts_offset", str(args.ts_offset)),
+                    *("-f", "flv", f"rtmp://127.0.0.1:{port}/live/rec"),
+                ]
+            )
+            time.sleep(args.join_after)
+            data = record(port, "rec", args.seconds)
+        finally:
+            for proc in (ffmpeg, nginx):
+                if proc is not None and proc.poll() is None:
+                    os.kill(proc.pid, signal.SIGTERM)
+                    proc.wait(10)
+    args.out.write_bytes(data)
+    print(f"{args.out}: {len(data)} bytes")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,389 @@
+"""RtmpViewer over real loopback sockets against a server that replays the
+bytes nginx-rtmp once sent (tests/data/*.bin), on stock asyncio and uvloop.
+
+The replay server ignores what the viewer says (the recording already holds
+nginx's answers to the same connect/createStream/play sequence) but keeps
+it, so the tests can check the viewer's side of the conversation too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from streamperf.results.events import FIRST_AUDIO, FIRST_VIDEO, VIEWER_ERROR
+from streamperf.viewers import amf
+from streamperf.viewers.rtmp import RtmpViewer, lowat_bytes, parse_rtmp_url
+from streamperf.viewers.rtmp_chunks import (
+    ACK,
+    COMMAND_AMF0,
+    USER_CONTROL,
+    ChunkParser,
+    encode_message,
+)
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+HANDSHAKE = 1 + 1536 + 1536
+RECORDING = (DATA / "nginx_play_c4096.bin").read_bytes()
+EXT_RECORDING = (DATA / "nginx_play_extts_c1000.bin").read_bytes()
+
+try:
+    import uvloop
+except ImportError:  # pragma: no cover - uvloop is a dev dependency
+    uvloop = None
+
+LOOPS = ["asyncio"] + (["uvloop"] if uvloop is not None else [])
+
+
+@pytest.fixture(params=LOOPS)
+def run_loop(request: pytest.FixtureRequest) -> Iterator[Callable[..., object]]:
+    factory = uvloop.new_event_loop if request.param == "uvloop" else asyncio.new_event_loop
+
+    def run(coro: object) -> object:
+        with asyncio.Runner(loop_factory=factory) as runner:
+            return runner.run(coro)  # type: ignore[arg-type]
+
+    yield run
+
+
+# --- a replaying server ---------------------------------------------------------------
+
+
+@dataclass
+class Replay:
+    """Serves `script(conn_index)` to each client after reading its C0+C1."""
+
+    script: Callable[[int], list[bytes | float | None]]
+    port: int = 0
+    received: list[bytearray] = field(default_factory=list)
+    _server: asyncio.Server | None = None
+
+    async def __aenter__(self) -> Replay:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+
+    def url(self, name: str = "rec") -> str:
+        return f"rtmp://127.0.0.1:{self.port}/live/{name}"
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        got = bytearray()
+        self.received.append(got)
+        idx = len(self.received) - 1
+        drain = asyncio.ensure_future(self._drain(reader, got))
+        try:
+            while len(got) < 1537 and not drain.done():
+                await asyncio.sleep(0.005)
+            # steps: bytes to send, a float to sleep, None to close
+            for step in self.script(idx):
+                if step is None:
+                    writer.close()
+                    return
+                if isinstance(step, float):
+                    await asyncio.sleep(step)
+                else:
+                    writer.write(step)
+                    await writer.drain()
+            await drain  # hold the connection open until the viewer leaves
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            drain.cancel()
+            writer.close()
+
+    @staticmethod
+    async def _drain(reader: asyncio.StreamReader, into: bytearray) -> None:
+        while data := await reader.read(65536):
+            into += data
+
+
+class Events(list[tuple[str, str, float, str]]):
+    def __call__(self, event: str, name: str, value: float, detail: str) -> None:
+        self.append((event, name, value, detail))
+
+    def of(self, kind: str) -> list[tuple[str, str, float, str]]:
+        return [e for e in self if e[0] == kind]
+
+
+def client_messages(sent: bytes) -> list[tuple[int, int, int, bytes]]:
+    """Decode what the viewer sent after C0+C1+C2."""
+
+    class P(ChunkParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.got: list[tuple[int, int, int, bytes]] = []
+
+        def on_message(self, mtype: int, msid: int, ts: int, payload: bytes) -> None:
+            self.got.append((mtype, msid, ts, payload))
+
+    p = P()
+    p.feed(sent[HANDSHAKE:])
+    return p.got
+
+
+def last_media_ts(stream: bytes) -> tuple[int, int]:
+    """(newest media ts, messages) by our parser; the parser tests check it against a reference."""
+    p = ChunkParser()
+    p.feed(stream[HANDSHAKE:])
+    return p.media_ts_ms, p.messages
+
+
+# --- tests ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("recording", [RECORDING, EXT_RECORDING], ids=["c4096", "extts"])
+def test_plays_a_recorded_nginx_session(run_loop: Callable[..., object], recording: bytes) -> None:
+    events = Events()
+
+    async def main() -> RtmpViewer:
+        async with Replay(lambda i: [recording]) as srv:
+            v = RtmpViewer(srv.url("rec?token=a/b"), events)
+            await v.run(1.0)
+            assert v.playing is False
+            sent = bytes(srv.received[0])
+        assert sent[0] == 3 and sent[1537 : 1537 + 1536] == recording[1 : 1 + 1536]  # C2 = S1
+        cmds = [amf.decode(m[3]) for m in client_messages(sent) if m[0] == COMMAND_AMF0]
+        assert [c[0] for c in cmds] == ["connect", "createStream", "play"]
+        assert cmds[0][2]["app"] == "live"
+        assert cmds[0][2]["tcUrl"] == f"rtmp://127.0.0.1:{srv.port}/live"
+        assert cmds[2][2:4] == [None, "rec?token=a/b"]
+        return v
+
+    v = run_loop(main())
+    assert isinstance(v, RtmpViewer)
+    assert not events.of(VIEWER_ERROR), events
+    assert v.bytes_received == len(recording)
+    assert (v.media_ts_ms, v.messages) == last_media_ts(recording)
+    first_v, first_a = (2.0, 0.671) if recording is RECORDING else (16777.933, 16777.977)
+    assert events.of(FIRST_VIDEO) == [(FIRST_VIDEO, "", first_v, "")]
+    assert events.of(FIRST_AUDIO) == [(FIRST_AUDIO, "", first_a, "")]
+    assert v.play_requested_wall is not None and v.first_video_wall is not None
+    assert 0 <= v.first_video_wall - v.play_requested_wall < 1.0
+    assert v.stream_id == 1
+
+
+def test_many_viewers_share_one_read_buffer_without_crosstalk(
+    run_loop: Callable[..., object],
+) -> None:
+    # Different recordings cut at different places, delivered in odd pieces:
+    # any mix-up through the shared buffer changes someone's figures.
+    rng = random.Random(7)
+    streams = []
+    for i in range(40):
+        rec = RECORDING if i % 2 else EXT_RECORDING
+        streams.append(rec[: len(rec) - rng.randrange(0, 50000)])
+
+    def script(i: int) -> list[bytes | float | None]:
+        data, out, pos = streams[i], [], 0
+        r = random.Random(i)
+        while pos < len(data):
+            n = r.choice((1, 13, 700, 5000, 40000))
+            out += [data[pos : pos + n], 0.001]
+            pos += n
+        return out
+
+    async def main() -> list[RtmpViewer]:
+        async with Replay(script) as srv:
+            viewers = [RtmpViewer(srv.url(), lambda *a: None) for _ in streams]
+            # connect one by one so connection i gets script(i)
+            tasks = []
+            for v in viewers:
+                tasks.append(asyncio.ensure_future(v.run(3.0)))
+                while len(srv.received) < len(tasks):
+                    await asyncio.sleep(0.001)
+            await asyncio.gather(*tasks)
+        return viewers
+
+    viewers = run_loop(main())
+    assert isinstance(viewers, list)
+    for v, data in zip(viewers, streams, strict=True):
+        assert v.error is None
+        assert v.bytes_received == len(data)
+        assert (v.media_ts_ms, v.messages) == last_media_ts(data)
+
+
+def first_boundary_after(body: bytes, offset: int) -> int:
+    """Smallest stream offset >= `offset` that lies between two messages."""
+    p = ChunkParser()
+    p.feed(body[:offset])
+    for n in range(offset, len(body)):
+        if p.at_message_boundary():
+            return n
+        p.feed(body[n : n + 1])
+    raise AssertionError("no message boundary")
+
+
+def test_answers_ping_and_acknowledges_every_window(run_loop: Callable[..., object]) -> None:
+    head, body = bytearray(RECORDING[:HANDSHAKE]), bytearray(RECORDING[HANDSHAKE:])
+    # The recording's first message is Window Ack Size 5000000; make it 50000.
+    assert body[:12] == bytes.fromhex("020000000000040500000000")
+    body[12:16] = (50000).to_bytes(4, "big")
+    # and slip a PingRequest in between two messages a few kB in
+    ping = encode_message(2, USER_CONTROL, 0, bytes.fromhex("0006" + "12345678"), 4096)
+    at = first_boundary_after(bytes(body), 5000)
+    served = bytes(head + body[:at] + ping + body[at:])
+
+    async def main() -> tuple[RtmpViewer, bytes]:
+        async with Replay(lambda i: [served]) as srv:
+            v = RtmpViewer(srv.url(), lambda *a: None)
+            await v.run(1.0)
+            return v, bytes(srv.received[0])
+
+    v, sent = run_loop(main())  # type: ignore[misc]
+    assert v.error is None and v.bytes_received == len(served)
+    msgs = client_messages(sent)
+    pongs = [m[3] for m in msgs if m[0] == USER_CONTROL and m[3][:2] == b"\x00\x07"]
+    assert pongs == [bytes.fromhex("0007" + "12345678")]
+    # an Acknowledgement (bytes so far) each time another window has come in
+    acks = [int.from_bytes(m[3], "big") for m in msgs if m[0] == ACK]
+    assert len(acks) >= len(served) // 50000 - 2
+    gaps = [b - a for a, b in itertools.pairwise([0, *acks])]
+    assert all(50000 <= g <= 50000 + 65536 for g in gaps[1:]) and acks[-1] <= len(served)
+
+
+def test_truncated_stream_is_a_disconnect(run_loop: Callable[..., object]) -> None:
+    events = Events()
+
+    async def main() -> None:
+        async with Replay(lambda i: [RECORDING[:150000], None]) as srv:
+            await RtmpViewer(srv.url(), events).run(5.0)
+
+    run_loop(main())
+    errors = events.of(VIEWER_ERROR)
+    assert len(errors) == 1 and errors[0][1] == "disconnect"
+    assert "rtmp://127.0.0.1:" in errors[0][3] and "mid-message" in errors[0][3]
+
+
+def test_garbage_is_a_protocol_error(run_loop: Callable[..., object]) -> None:
+    events = Events()
+    garbage = bytes((0xC4,)) + random.Random(1).randbytes(5000)
+
+    async def main() -> None:
+        async with Replay(lambda i: [RECORDING[:HANDSHAKE], garbage]) as srv:
+            await RtmpViewer(srv.url(), events).run(5.0)
+
+    run_loop(main())
+    errors = events.of(VIEWER_ERROR)
+    assert [e[1] for e in errors] == ["protocol"]
+    assert "type-3 chunk starts chunk stream 4" in errors[0][3]
+
+
+def test_play_refused_is_a_protocol_error(run_loop: Callable[..., object]) -> None:
+    events = Events()
+    status = {"level": "error", "code": "NetStream.Play.StreamNotFound", "description": "no"}
+    refusal = encode_message(5, COMMAND_AMF0, 1, amf.encode("onStatus", 0, None, status), 128)
+
+    async def main() -> None:
+        async with Replay(lambda i: [RECORDING[:HANDSHAKE], refusal]) as srv:
+            await RtmpViewer(srv.url(), events).run(5.0)
+
+    run_loop(main())
+    errors = events.of(VIEWER_ERROR)
+    assert [e[1] for e in errors] == ["protocol"]
+    assert "NetStream.Play.StreamNotFound" in errors[0][3]
+
+
+def test_silent_server_is_a_timeout(run_loop: Callable[..., object]) -> None:
+    events = Events()
+
+    async def main() -> None:
+        async with Replay(lambda i: [5.0]) as srv:
+            await RtmpViewer(srv.url(), events, connect_timeout=0.3).run(5.0)
+
+    run_loop(main())
+    errors = events.of(VIEWER_ERROR)
+    assert [e[1] for e in errors] == ["timeout"]
+    assert "handshake" in errors[0][3]
+
+
+def test_closed_port_is_a_connect_error(run_loop: Callable[..., object]) -> None:
+    events = Events()
+
+    async def main() -> None:
+        async with Replay(lambda i: []) as srv:
+            url = srv.url()
+        await RtmpViewer(url, events).run(5.0)  # server closed: nothing listens
+
+    run_loop(main())
+    errors = events.of(VIEWER_ERROR)
+    assert [e[1] for e in errors] == ["connect"]
+    assert errors[0][3].startswith("rtmp://127.0.0.1:") and "refused" in errors[0][3].lower()
+
+
+def test_close_from_another_task_is_not_an_error(run_loop: Callable[..., object]) -> None:
+    events = Events()
+
+    async def main() -> float:
+        async with Replay(lambda i: [RECORDING]) as srv:
+            v = RtmpViewer(srv.url(), events)
+            loop = asyncio.get_running_loop()
+            t0 = loop.time()
+            loop.call_later(0.3, v.close)
+            await v.run(30.0)
+            return loop.time() - t0
+
+    took = run_loop(main())
+    assert isinstance(took, float) and took < 2.0
+    assert not events.of(VIEWER_ERROR)
+
+
+def test_rcvlowat_is_sized_from_the_bitrate(run_loop: Callable[..., object]) -> None:
+    assert lowat_bytes(1000, 200) == 25000
+    assert lowat_bytes(100_000, 200) == 65536 and lowat_bytes(0.001, 1) == 1
+
+    async def main() -> RtmpViewer:
+        async with Replay(lambda i: [RECORDING]) as srv:
+            v = RtmpViewer(srv.url(), lambda *a: None, expected_kbps=1000, rcvlowat_ms=200)
+            await v.run(1.0)
+            return v
+
+    v = run_loop(main())
+    assert isinstance(v, RtmpViewer)
+    assert v.rcvlowat_bytes == 25000 and v.read_delay_bound_s == pytest.approx(0.2)
+    # the kernel holds back up to lowat bytes at the end of a stream that stops
+    assert len(RECORDING) - 25000 <= v.bytes_received <= len(RECORDING)
+
+
+def test_rcvlowat_from_a_measured_bitrate(run_loop: Callable[..., object]) -> None:
+    # ~1 Mbit/s for 2.5 s: the recording's media part paced in 50 ms steps
+    body = RECORDING[HANDSHAKE:]
+    step = 1_000_000 // 8 // 20
+
+    def script(i: int) -> list[bytes | float | None]:
+        out: list[bytes | float | None] = [RECORDING[:HANDSHAKE]]
+        for off in range(0, len(body), step):
+            out += [body[off : off + step], 0.05]
+        return out
+
+    async def main() -> RtmpViewer:
+        async with Replay(script) as srv:
+            v = RtmpViewer(srv.url(), lambda *a: None, rcvlowat_ms=100)
+            await v.run(2.8)
+            return v
+
+    v = run_loop(main())
+    assert isinstance(v, RtmpViewer)
+    assert v.lowat_kbps is not None and 700 < v.lowat_kbps < 1300
+    assert v.rcvlowat_bytes == lowat_bytes(v.lowat_kbps, 100)
+    assert v.read_delay_bound_s == pytest.approx(0.1, rel=0.01)
+
+
+@pytest.mark.parametrize(
+    ("url", "want"),
+    [
+        ("rtmp://h/live/s", ("h", 1935, "live", "s", "rtmp://h:1935/live")),
+        ("rtmp://h:19350/a/b/s?x=1&y=2", ("h", 19350, "a/b", "s?x=1&y=2", "rtmp://h:19350/a/b")),
+    ],
+)
+def test_parse_rtmp_url(url: str, want: tuple[str, int, str, str, str]) -> None:
+    assert parse_rtmp_url(url) == want
