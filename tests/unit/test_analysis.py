@@ -14,7 +14,7 @@ def by_viewer(a):
 
 
 def test_steady_stream_passes_with_exact_figures():
-    tl = Timeline()
+    tl = Timeline(t0=85.0)
     for i in range(3):
         tl.viewer(f"fan{i}", play_at=100 + i, seconds=60)
     a = analyse(tl.frame(), lag_threshold_s=3.0)
@@ -26,6 +26,11 @@ def test_steady_stream_passes_with_exact_figures():
     assert v["bitrate_ratio"].tolist() == pytest.approx([1.0] * 3)
     assert v["max_drift_s"].max() == pytest.approx(0.0)
     assert a.summary()["viewers_lagged"] == 0
+    # Joined at 100+i, media ts 15 arrives at 100.5+i and stays on pace: T0 + 15 = 100.
+    assert v["latency_s"].tolist() == pytest.approx([0.5, 1.5, 2.5])
+    assert v["stalls"].tolist() == [0, 0, 0]
+    p50 = a.timeline["p50_kbps"].dropna().tolist()
+    assert p50 and p50 == pytest.approx([KBPS] * len(p50))
     assert evaluate(a) == []
 
 
@@ -41,6 +46,9 @@ def test_one_four_second_stall_lags_that_viewer_for_its_duration():
     # Drift exceeds 3 s from the 4th frozen second (t=+14) to the end (t=+30): 17 samples.
     assert v.loc["stuck", "lagged_s"] == 17
     assert v.loc["ok", "lagged_s"] == 0
+    assert (v.loc["stuck", "stalls"], v.loc["ok", "stalls"]) == (1, 0)
+    assert v.loc["stuck", "stall_s"] == pytest.approx(4.0)
+    assert a.summary()["viewers_with_stalls"] == 1
     lagged = a.timeline.set_index("second")["lagged"]
     assert lagged.max() == 1
     breaches = evaluate(a)

@@ -12,8 +12,10 @@ BYTES_PER_S = int(KBPS * 1000 / 8)  # 125000
 
 
 class Timeline:
-    def __init__(self, source_kbps: float = KBPS) -> None:
+    def __init__(self, source_kbps: float = KBPS, t0: float | None = None) -> None:
         self.rows: list[Event] = [Event(0.0, "h", "", ev.SOURCE, "bitrate_kbps", source_kbps)]
+        if t0 is not None:
+            self.rows.append(Event(0.0, "h", "", ev.PUBLISH_START, "rtmp://x/live/s", t0))
 
     def add(self, t: float, viewer: str, event: str, name: str = "", value: float = 0.0,
             status: str = "", detail: str = "") -> None:

@@ -59,7 +59,8 @@ class Broadcast:
         source = probe_source(self.source)
         publisher = Publisher(self.source, ingest, self.run_root)
         name = ingest.rsplit("/", 1)[-1].split("?")[0]  # the stream key the server sees
-        ready = (lambda: self._ingest_ready(name)) if self._ingest_ready else None
+        check = self._ingest_ready
+        ready = (lambda: check(name)) if check else None
         t0 = publisher.start(ready=ready)
         try:
             self.client.start_streaming(inf)

@@ -11,11 +11,13 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from streamperf.load.fans import FanSpec
 from streamperf.platform.client import ApiError, Fan, Influencer, PlatformClient
 
 CODE_TEXT = "STREAMPERF"
+T = TypeVar("T")
 
 
 class FanAborted(Exception):
@@ -61,7 +63,7 @@ def run_journey(
         if sleep_between_steps_s > 0:
             sleep(sleep_between_steps_s)
 
-    def critical(step: str, call: Callable[[], object]) -> object:
+    def critical(step: str, call: Callable[[], T]) -> T:
         try:
             return call()
         except ApiError as exc:
@@ -73,7 +75,6 @@ def run_journey(
             call()
 
     fan = critical("sign_in", lambda: sign_in_or_up(client, spec))
-    assert isinstance(fan, Fan)
     pause()
     optional(lambda: client.use_code(fan, CODE_TEXT))
     pause()
@@ -87,7 +88,7 @@ def run_journey(
     url = critical(
         "playback_url", lambda: client.playback_url(fan, influencer, playback, protocol)
     )
-    return JourneyResult(fan, str(url), time.monotonic() - started)
+    return JourneyResult(fan, url, time.monotonic() - started)
 
 
 def precreate_fan(client: PlatformClient, spec: FanSpec, influencer: Influencer) -> Fan:

@@ -5,6 +5,8 @@ Definitions follow DESIGN section 4 and docs/metrics.md:
   drift_s     (t - t_first_media) - (media_ts - media_ts_first) at each sample
   lagged      drift_s > lag threshold
   mean_kbps   bytes after the first media / seconds from first media to last sample
+  latency_s   t - (T0 + media_ts), T0 from the publish_start row
+  stalls      the playhead model in playhead.py replayed over the media_ts samples
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ import numpy as np
 import pandas as pd
 
 from streamperf.results import events as ev
+from streamperf.results.playhead import REBUFFER_GOAL_S, STARTUP_BUFFER_S, simulate
 
 VIEWER_COLUMNS = [
     "viewer", "host", "got_media", "aborted", "api_s", "startup_s", "watched_s", "media_s",
-    "mean_kbps", "bitrate_ratio", "max_drift_s", "lagged_s", "errors", "disconnects",
-    "first_error",
+    "mean_kbps", "bitrate_ratio", "max_drift_s", "lagged_s", "latency_s", "latency_p95_s",
+    "stalls", "stall_s", "rebuffer_ratio", "errors", "disconnects", "first_error",
 ]
 
 
@@ -68,6 +71,9 @@ class Analysis:
             if len(watching) and self.source_kbps
             else None,
             "min_media_s": float(watching["media_s"].min()) if len(watching) else None,
+            "stalls": int(v["stalls"].sum()),
+            "viewers_with_stalls": int((v["stalls"] > 0).sum()),
+            "max_rebuffer_ratio": float(v["rebuffer_ratio"].max()) if len(v) else None,
             "viewer_errors": int(v["errors"].sum()),
             "disconnects": int(v["disconnects"].sum()),
             "api_calls": self.api_calls,
@@ -87,20 +93,49 @@ def source_kbps(df: pd.DataFrame) -> float | None:
     return float(rows["value"].iloc[-1]) if len(rows) else None
 
 
-def _drift(df: pd.DataFrame) -> pd.DataFrame:
-    """Per media_ts sample: viewer, t, drift_s (NaN-free; viewers with media only)."""
+def publish_t0(df: pd.DataFrame) -> float | None:
+    rows = _rows(df, ev.PUBLISH_START)
+    return float(rows["value"].iloc[-1]) if len(rows) else None
+
+
+def media_samples(df: pd.DataFrame, t0_publish: float | None = None) -> pd.DataFrame:
+    """Per media_ts sample: viewer, t, rel_t, rel_media, drift_s, latency_s.
+
+    rel_t / rel_media are wall and media seconds since the viewer's first media.
+    """
+    cols = ["viewer", "t", "rel_t", "rel_media", "drift_s", "latency_s"]
     firsts = df[df["event"].isin([ev.FIRST_AUDIO, ev.FIRST_VIDEO])]
     if firsts.empty:
-        return pd.DataFrame(columns=["viewer", "t", "drift_s"])
+        return pd.DataFrame(columns=cols)
     ref = (
         firsts.sort_values("t")
         .groupby("viewer", as_index=False)
         .first()[["viewer", "t", "value"]]
-        .rename(columns={"t": "t0", "value": "ts0"})
+        .rename(columns={"t": "t_first", "value": "ts_first"})
     )
-    samples = _rows(df, ev.SAMPLE_MEDIA_TS)[["viewer", "t", "value"]].merge(ref, on="viewer")
-    samples["drift_s"] = (samples["t"] - samples["t0"]) - (samples["value"] - samples["ts0"])
-    return samples[["viewer", "t", "drift_s"]]
+    m = _rows(df, ev.SAMPLE_MEDIA_TS)[["viewer", "t", "value"]].merge(ref, on="viewer")
+    m["rel_t"] = m["t"] - m["t_first"]
+    m["rel_media"] = m["value"] - m["ts_first"]
+    m["drift_s"] = m["rel_t"] - m["rel_media"]
+    m["latency_s"] = m["t"] - (t0_publish + m["value"]) if t0_publish is not None else np.nan
+    return m.sort_values(["viewer", "t"])[cols]
+
+
+def _playheads(samples: pd.DataFrame, startup_buffer_s: float,
+               rebuffer_goal_s: float) -> pd.DataFrame:
+    rows = []
+    for viewer, g in samples.groupby("viewer", sort=False):
+        # The first media's arrival is the model's origin: nothing received yet.
+        times = np.concatenate(([0.0], g["rel_t"].to_numpy()))
+        received = np.maximum.accumulate(np.concatenate(([0.0], g["rel_media"].to_numpy())))
+        r = simulate(times, received, startup_buffer_s, rebuffer_goal_s)
+        rows.append((viewer, r.stalls, r.stall_s, r.rebuffer_ratio))
+    return pd.DataFrame(rows, columns=["viewer", "stalls", "stall_s", "rebuffer_ratio"]
+                        ).set_index("viewer")
+
+
+def _count(rows: pd.DataFrame, names: pd.Index) -> pd.Series:
+    return rows.groupby("viewer").size().reindex(names).fillna(0).astype(int)
 
 
 def analyse(
@@ -108,14 +143,14 @@ def analyse(
     lag_threshold_s: float = 3.0,
     planned: int | None = None,
     source_kbps_override: float | None = None,
+    startup_buffer_s: float = STARTUP_BUFFER_S,
+    rebuffer_goal_s: float = REBUFFER_GOAL_S,
 ) -> Analysis:
     src = source_kbps_override or source_kbps(df)
     fans = df[(df["viewer"] != "") & (df["event"] != ev.HOST_SAMPLE)]
     names = pd.Index(fans["viewer"].unique(), name="viewer")
     out = pd.DataFrame(index=names)
-
-    hosts = fans.groupby("viewer")["host"].first()
-    out["host"] = hosts.reindex(names).fillna("")
+    out["host"] = fans.groupby("viewer")["host"].first().reindex(names).fillna("")
 
     play = _rows(fans, ev.PLAY).groupby("viewer").agg(
         play_t=("t", "first"), api_s=("value", "first")
@@ -129,29 +164,32 @@ def analyse(
     out["startup_s"] = first_video.reindex(names) - out["play_t"]
 
     # Media and bytes counted from the first media onwards.
-    media = _rows(fans, ev.SAMPLE_MEDIA_TS).groupby("viewer")["value"].agg(["min", "max"])
-    first_ts = firsts.groupby("viewer")["value"].min()
-    out["media_s"] = media["max"].reindex(names) - first_ts.reindex(names)
-    samples = _rows(fans, ev.SAMPLE_BYTES)
-    last_sample_t = samples.groupby("viewer")["t"].max()
+    samples = media_samples(fans, publish_t0(df))
+    by_viewer = samples.groupby("viewer")
+    out["media_s"] = by_viewer["rel_media"].max().reindex(names)
+    byte_rows = _rows(fans, ev.SAMPLE_BYTES)
+    last_sample_t = byte_rows.groupby("viewer")["t"].max()
     out["watched_s"] = (last_sample_t.reindex(names) - first_media_t.reindex(names)).clip(lower=0)
-    total_bytes = samples.groupby("viewer")["value"].sum().reindex(names).fillna(0)
+    total_bytes = byte_rows.groupby("viewer")["value"].sum().reindex(names).fillna(0)
     with np.errstate(divide="ignore", invalid="ignore"):
         out["mean_kbps"] = np.where(
             out["watched_s"] > 0, total_bytes * 8 / 1000 / out["watched_s"], np.nan
         )
     out["bitrate_ratio"] = out["mean_kbps"] / src if src else np.nan
 
-    drift = _drift(fans)
-    out["max_drift_s"] = drift.groupby("viewer")["drift_s"].max().reindex(names)
-    lagged = drift[drift["drift_s"] > lag_threshold_s]
+    out["max_drift_s"] = by_viewer["drift_s"].max().reindex(names)
     # Samples are 1 s apart, so the count of lagged samples is seconds lagged.
-    out["lagged_s"] = lagged.groupby("viewer").size().reindex(names).fillna(0).astype(int)
+    out["lagged_s"] = _count(samples[samples["drift_s"] > lag_threshold_s], names)
+    out["latency_s"] = by_viewer["latency_s"].mean().reindex(names)
+    out["latency_p95_s"] = by_viewer["latency_s"].quantile(0.95).reindex(names)
+    heads = _playheads(samples, startup_buffer_s, rebuffer_goal_s).reindex(names)
+    out["stalls"] = heads["stalls"].fillna(0).astype(int)
+    out["stall_s"] = heads["stall_s"].fillna(0.0)
+    out["rebuffer_ratio"] = heads["rebuffer_ratio"].fillna(0.0)
 
     errors = _rows(fans, ev.VIEWER_ERROR)
-    out["errors"] = errors.groupby("viewer").size().reindex(names).fillna(0).astype(int)
-    disc = errors[errors["name"] == "disconnect"]
-    out["disconnects"] = disc.groupby("viewer").size().reindex(names).fillna(0).astype(int)
+    out["errors"] = _count(errors, names)
+    out["disconnects"] = _count(errors[errors["name"] == "disconnect"], names)
     problems = pd.concat([errors, _rows(fans, ev.FAN_ABORT)]).sort_values("t")
     first_err = problems.groupby("viewer").first()
     out["first_error"] = (
@@ -159,43 +197,53 @@ def analyse(
     )
 
     viewers = out.reset_index()[VIEWER_COLUMNS]
-    return Analysis(
+    analysis = Analysis(
         viewers=viewers,
-        timeline=timeline(df, lag_threshold_s, drift),
+        timeline=timeline(df, lag_threshold_s, samples),
         api=api_stats(df),
         source_kbps=src,
         lag_threshold_s=lag_threshold_s,
         planned=planned if planned is not None else len(viewers),
     )
+    analysis.info["errors_by_kind"] = errors.groupby("name").size().to_dict()
+    lat = samples["latency_s"].dropna()
+    analysis.info["latency_p50_s"] = float(lat.quantile(0.5)) if len(lat) else None
+    analysis.info["latency_p95_s"] = float(lat.quantile(0.95)) if len(lat) else None
+    return analysis
+
+
+TIMELINE_COLUMNS = [
+    "second", "connected", "lagged", "mean_kbps", "p5_kbps", "p50_kbps", "p95_kbps",
+    "drift_p50_s", "drift_p95_s", "latency_p50_s", "latency_p95_s",
+]
 
 
 def timeline(
-    df: pd.DataFrame, lag_threshold_s: float, drift: pd.DataFrame | None = None
+    df: pd.DataFrame, lag_threshold_s: float, samples: pd.DataFrame | None = None
 ) -> pd.DataFrame:
-    """Per second since the first row: viewers sampled, lagged, mean kbps."""
-    cols = ["second", "connected", "lagged", "mean_kbps"]
-    if df.empty:
-        return pd.DataFrame(columns=cols)
-    start = float(df["t"].min())
-    drift = _drift(df) if drift is None else drift
+    """Per second since the first row: viewers sampled, lagged, kbps and drift spread."""
     b = _rows(df, ev.SAMPLE_BYTES)
     if b.empty:
-        return pd.DataFrame(columns=cols)
-    sec = ((b["t"] - start) // 1).astype(int)
-    grouped = b.assign(second=sec).groupby("second")
-    tl = pd.DataFrame(
-        {
-            "connected": grouped["viewer"].nunique(),
-            "mean_kbps": grouped["value"].mean() * 8 / 1000,
-        }
-    )
-    if not drift.empty:
-        lag = drift[drift["drift_s"] > lag_threshold_s]
-        lag_sec = ((lag["t"] - start) // 1).astype(int)
-        tl["lagged"] = lag.assign(second=lag_sec).groupby("second")["viewer"].nunique()
-    tl["lagged"] = tl.get("lagged", pd.Series(dtype=float)).reindex(tl.index).fillna(0)
-    tl["lagged"] = tl["lagged"].astype(int)
-    return tl.reset_index()[cols]
+        return pd.DataFrame(columns=TIMELINE_COLUMNS)
+    start = float(df["t"].min())
+    samples = media_samples(df, publish_t0(df)) if samples is None else samples
+    kbps = b.assign(second=((b["t"] - start) // 1).astype(int), kbps=b["value"] * 8 / 1000)
+    g = kbps.groupby("second")["kbps"]
+    tl = pd.DataFrame({
+        "connected": kbps.groupby("second")["viewer"].nunique(),
+        "mean_kbps": g.mean(),
+        "p5_kbps": g.quantile(0.05),
+        "p50_kbps": g.quantile(0.5),
+        "p95_kbps": g.quantile(0.95),
+    })
+    m = samples.assign(second=((samples["t"] - start) // 1).astype(int))
+    gm = m.groupby("second")
+    lag = m[m["drift_s"] > lag_threshold_s].groupby("second")["viewer"].nunique()
+    tl["lagged"] = lag.reindex(tl.index).fillna(0).astype(int)
+    for col in ("drift", "latency"):
+        for q in (50, 95):
+            tl[f"{col}_p{q}_s"] = gm[f"{col}_s"].quantile(q / 100).reindex(tl.index)
+    return tl.reset_index()[TIMELINE_COLUMNS]
 
 
 def api_stats(df: pd.DataFrame) -> pd.DataFrame:

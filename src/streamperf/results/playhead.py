@@ -1,0 +1,95 @@
+"""A player's playhead, replayed from what a viewer received: stalls.
+
+Received media R(t) is known at each 1 s sample (media_ts, relative to the
+first media) and taken as linear in between. The modelled player starts once
+`startup_buffer_s` of media is buffered, plays in real time, stalls when the
+buffer runs dry and resumes once `rebuffer_goal_s` is buffered again. Between
+samples the buffer moves in straight lines, so each stretch is solved exactly
+instead of stepping time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+STARTUP_BUFFER_S = 1.0
+REBUFFER_GOAL_S = 1.0
+_EPS = 1e-9
+
+
+@dataclass
+class PlayheadResult:
+    started_at: float | None = None  # wall time playback began
+    stalls: int = 0
+    stall_s: float = 0.0
+    play_s: float = 0.0
+    stall_starts: list[float] = field(default_factory=list)  # wall times
+
+    @property
+    def rebuffer_ratio(self) -> float:
+        total = self.stall_s + self.play_s
+        return self.stall_s / total if total > 0 else 0.0
+
+
+def simulate(
+    times: Sequence[float],
+    received: Sequence[float],
+    startup_buffer_s: float = STARTUP_BUFFER_S,
+    rebuffer_goal_s: float = REBUFFER_GOAL_S,
+) -> PlayheadResult:
+    """`received[i]`: seconds of media received by wall time `times[i]` (both ascending).
+
+    The first point is the first media's arrival (received = 0 there).
+    """
+    out = PlayheadResult()
+    if len(times) < 2:
+        return out
+    playing = False
+    started = False
+    pos = 0.0  # playhead, seconds of media
+    for i in range(1, len(times)):
+        t0, t1 = times[i - 1], times[i]
+        r0, r1 = received[i - 1], max(received[i], received[i - 1])
+        dt = t1 - t0
+        if dt <= 0:
+            continue
+        rate = (r1 - r0) / dt  # media seconds arriving per wall second
+        t = t0
+        while t1 - t > _EPS:
+            buffered = r0 + rate * (t - t0) - pos
+            if playing:
+                if rate >= 1.0 - _EPS:
+                    out.play_s += t1 - t  # the buffer never shrinks here
+                    pos += t1 - t
+                    t = t1
+                    continue
+                # Buffer drains at (1 - rate); runs dry after buffered / (1 - rate).
+                dry_in = buffered / (1.0 - rate)
+                if dry_in >= t1 - t:
+                    out.play_s += t1 - t
+                    pos += t1 - t
+                    t = t1
+                    continue
+                out.play_s += dry_in
+                pos += dry_in
+                t += dry_in
+                playing = False
+                out.stalls += 1
+                out.stall_starts.append(t)
+            else:
+                goal = rebuffer_goal_s if started else startup_buffer_s
+                fill_in = float("inf") if rate <= _EPS else max(0.0, goal - buffered) / rate
+                if fill_in >= t1 - t:
+                    if started:
+                        out.stall_s += t1 - t
+                    t = t1
+                    continue
+                if started:
+                    out.stall_s += fill_in
+                else:
+                    out.started_at = t + fill_in
+                    started = True
+                t += fill_in
+                playing = True
+    return out
