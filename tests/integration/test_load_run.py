@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -108,6 +109,23 @@ def test_nginx_stopped_mid_run_fails_naming_disconnects(session):
     samples = df[df["event"] == "bytes"].groupby("viewer").size()
     assert len(samples) == 5 and samples.min() >= 4
     assert (df["event"] == "run_end").any()
-    # ffmpeg lost its server too: the run is also marked invalid, with its log kept.
-    assert outcome.invalid is not None
-    assert (outcome.run_dir / "publisher.log").is_file()
+
+
+def test_publisher_death_makes_the_run_invalid_and_keeps_its_log(session):
+    stream = session.stream()
+    killer = threading.Timer(4.0, lambda: os.kill(stream.publisher.pid, signal.SIGKILL))
+    killer.start()
+    try:
+        outcome = session.run_load("ffmpeg-dies", {"users": 3, "ramp_s": 0.1,
+                                                   "duration_s": 10.0}, stream)
+    finally:
+        killer.cancel()
+    assert outcome.invalid is not None and "publisher died" in outcome.invalid
+    assert not outcome.passed
+    log = outcome.run_dir / "publisher.log"
+    assert log.is_file() and log.stat().st_size > 0
+    df = read_events(outcome.events_path)
+    exit_rows = df[df["event"] == "publisher_exit"]
+    assert len(exit_rows) == 1 and exit_rows["value"].iloc[0] == -signal.SIGKILL
+    # Seen within about a second of the kill, not only at the end of the run.
+    assert exit_rows["t"].iloc[0] - df["t"].min() < 8.0

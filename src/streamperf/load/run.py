@@ -109,6 +109,7 @@ class LoadRun:
             settings.users, settings.percent_new, settings.existing_offset, random.Random()
         )
         self.live = LiveStats(len(self.fans), settings.lag_threshold_s)
+        self._publisher_dead = False
 
     def _header_rows(self, host: str) -> list[Event]:
         now = time.time()
@@ -126,11 +127,13 @@ class LoadRun:
         return rows + self.setup_rows
 
     @contextlib.contextmanager
-    def _progress_ticker(self) -> Iterator[None]:
+    def _ticker(self, writer: EventWriter, host: str) -> Iterator[None]:
+        """Once a second: the progress line, and a watch on the publisher."""
         stop = threading.Event()
 
         def tick() -> None:
             while not stop.wait(1.0):
+                self._check_publisher(writer, host)
                 if self.progress:
                     self.progress(self.live.snapshot())
 
@@ -141,6 +144,17 @@ class LoadRun:
         finally:
             stop.set()
             thread.join(timeout=2)
+
+    def _check_publisher(self, writer: EventWriter, host: str) -> None:
+        """Logs the publisher's death once, when it is first seen."""
+        publisher = self.stream.publisher
+        if self._publisher_dead or publisher.alive():
+            return
+        self._publisher_dead = True
+        writer.emit(ev.PUBLISHER_EXIT, value=float(publisher.returncode or 0),
+                    detail=publisher.log_tail(5, one_line=True), host=host)
+        if publisher.log_path.exists():
+            shutil.copy(publisher.log_path, self.run_dir / "publisher.log")
 
     def _run_shard(self, writer: EventWriter, host: str) -> None:
         def sink(rows: list[Event]) -> None:
@@ -176,7 +190,7 @@ class LoadRun:
         reason = "done"
         try:
             writer.write_many(self._header_rows(host))
-            with self._progress_ticker():
+            with self._ticker(writer, host):
                 self._run_shard(writer, host)
         except KeyboardInterrupt:
             reason = "interrupted"
@@ -185,12 +199,7 @@ class LoadRun:
             reason = "error"
             raise
         finally:
-            publisher = self.stream.publisher
-            if not publisher.alive():
-                writer.emit(ev.PUBLISHER_EXIT, value=float(publisher.returncode or 0),
-                            detail=publisher.log_tail(5), host=host)
-                if publisher.log_path.exists():
-                    shutil.copy(publisher.log_path, self.run_dir / "publisher.log")
+            self._check_publisher(writer, host)
             writer.emit(ev.RUN_END, name=reason, host=host)
             writer.close()
             self.outcome = self._conclude(interrupted=reason != "done")

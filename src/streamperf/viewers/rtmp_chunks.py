@@ -13,6 +13,8 @@ seen (to tell codec configuration from frames).
 
 from __future__ import annotations
 
+import struct
+
 # message types
 SET_CHUNK_SIZE, ABORT, ACK, USER_CONTROL, WINDOW_ACK_SIZE, SET_PEER_BANDWIDTH = 1, 2, 3, 4, 5, 6
 AUDIO, VIDEO = 8, 9
@@ -51,12 +53,22 @@ COLLECTED_TYPES = frozenset(
         COMMAND_AMF0,
     )
 )
+# message type -> 0 unknown, 1 audio/video, 2 decoded, 3 skipped (a tuple index is
+# the cheapest lookup in the hot loop)
+_KIND = tuple(
+    0 if t not in KNOWN_TYPES else 1 if t in (AUDIO, VIDEO) else 2 if t in COLLECTED_TYPES else 3
+    for t in range(256)
+)
 MAX_COLLECTED = 1 << 20  # a command larger than this is garbage, not a command
 MAX_HEADER = 3 + 11 + 4  # basic header (3) + type-0 message header (11) + extended ts (4)
 DEFAULT_CHUNK_SIZE = 128
 
+_HDR7 = struct.Struct(">BHBHB").unpack_from  # ts (hi byte, lo 16), length (same), type
+_HDR3 = struct.Struct(">BH").unpack_from  # ts (hi byte, lo 16)
+_U32 = struct.Struct(">I").unpack_from  # extended timestamp
+
 # Per chunk stream state, a list indexed by these positions (a list is the
-# cheapest mutable record in CPython's hot loop; see _parse_from):
+# cheapest mutable record in CPython; `parse` uses the numbers as literals):
 _TS, _DELTA, _LEN, _TYPE, _MSID, _EXT, _REM, _ACC, _WANT = range(9)
 
 
@@ -106,7 +118,9 @@ class ChunkParser:
         self.first_audio_ts = -1
         #: bytes of an incomplete chunk header to put in front of the next read
         self.carry = b""
-        self._states: dict[int, list] = {}  # type: ignore[type-arg]
+        # chunk stream states: a list for ids < 64 (nginx uses 2..8), a dict above
+        self._low: list[list | None] = [None] * 64  # type: ignore[type-arg]
+        self._high: dict[int, list] = {}  # type: ignore[type-arg]
         self._skip = 0  # payload bytes of the current chunk still to come
         self._cur: list | None = None  # type: ignore[type-arg]  # its chunk stream
         # media types whose first two payload bytes we still look at
@@ -130,180 +144,221 @@ class ChunkParser:
         """True when no message is partly received (so an end of stream here is clean)."""
         if self.carry or self._skip:
             return False
-        return all(st[_REM] == 0 for st in self._states.values())
+        return all(st[_REM] == 0 for st in self._all_states())
+
+    def _all_states(self) -> list[list]:  # type: ignore[type-arg]
+        return [st for st in self._low if st is not None] + list(self._high.values())
 
     def parse(self, buf: bytearray, end: int) -> None:
         """Parse buf[0:end]: carried partial header first, then newly read bytes.
 
         Raises RtmpProtocolError on a stream that is not valid RTMP. Leaves an
         incomplete trailing header in `self.carry`.
+
+        This is the hot loop: locals only, literal list indices (see _TS...
+        for their meaning), struct for multi-byte fields, and the branches
+        ordered for what nginx-rtmp sends most: type-1 headers (a new message
+        with a ts delta) and type-3 continuation chunks.
         """
         pos = 0
-        skip = self._skip
-        if skip:
-            # Rest of a chunk payload begun in an earlier read.
-            st = self._cur
-            assert st is not None
-            avail = end
-            if st[_ACC] is not None:
-                self._collect(st, buf, 0, min(skip, avail))
-            if avail < skip:
-                self._skip = skip - avail
-                return
-            pos = skip
-            self._skip = 0
-            if not st[_REM]:
-                self.messages += 1
-                if st[_ACC] is not None:
-                    self._complete(st)
-        self._parse_from(buf, pos, end)
-
-    # --- the hot loop -----------------------------------------------------
-    def _parse_from(self, buf: bytearray, pos: int, end: int) -> None:
-        states = self._states
         chunk = self.chunk_size
         media_ts = self.media_ts_ms
         nmsg = self.messages
         peek = self._peek
+        low = self._low
+        hdr7 = _HDR7
+        u32 = _U32
         try:
+            skip = self._skip
+            if skip:  # the rest of a chunk payload begun in an earlier read
+                st = self._cur
+                assert st is not None
+                acc = st[7]
+                if acc is not None:
+                    self._collect(st, buf, 0, skip if skip < end else end)
+                if end < skip:
+                    self._skip = skip - end
+                    return
+                pos = skip
+                self._skip = 0
+                if not st[6]:
+                    nmsg += 1
+                    if acc is not None:
+                        self.media_ts_ms = media_ts
+                        self.messages = nmsg
+                        self._complete(st)
+                        chunk = self.chunk_size
+                        peek = self._peek
             while pos < end:
-                avail = end - pos
                 b0 = buf[pos]
-                fmt = b0 >> 6
                 csid = b0 & 0x3F
-                h = pos + 1
-                if csid < 2:
+                if csid > 1:
+                    st = low[csid]
+                    h = pos + 1
+                else:  # 2- and 3-byte basic headers: chunk stream ids >= 64
                     if csid == 0:
-                        if avail < 2:
+                        if end - pos < 2:
                             break
-                        csid = 64 + buf[h]
-                        h += 1
+                        csid = 64 + buf[pos + 1]
+                        h = pos + 2
                     else:
-                        if avail < 3:
+                        if end - pos < 3:
                             break
-                        csid = 64 + buf[h] + (buf[h + 1] << 8)
-                        h += 2
-                st = states.get(csid)
-                if fmt == 3:
+                        csid = 64 + buf[pos + 1] + (buf[pos + 2] << 8)
+                        h = pos + 3
+                    st = self._high.get(csid)
+                fmt = b0 >> 6
+                if fmt == 1:  # new message: ts delta, length, type
+                    if end - h < 7:
+                        break
+                    th, tl, lh, ll, mtype = hdr7(buf, h)
+                    h += 7
+                    t = (th << 16) | tl if th else tl
+                    mlen = (lh << 16) | ll if lh else ll
+                    if t == 0xFFFFFF:
+                        if end - h < 4:
+                            break
+                        t = ext = u32(buf, h)[0]
+                        h += 4
+                    else:
+                        ext = -1
+                    if st is None:
+                        raise RtmpProtocolError(f"type-1 chunk starts chunk stream {csid}")
+                    if st[6]:
+                        self._inside_message(1, csid, st)
+                    if mtype != st[3]:
+                        if not _KIND[mtype]:
+                            raise RtmpProtocolError(f"unknown message type {mtype} on csid {csid}")
+                        st[3] = mtype
+                    ts = st[0] + t
+                    st[1] = t
+                    st[2] = mlen
+                    st[5] = ext
+                elif fmt == 3:  # continuation, or a new message like the last one
                     if st is None:
                         raise RtmpProtocolError(f"type-3 chunk starts chunk stream {csid}")
-                    ext = st[_EXT]
+                    ext = st[5]
                     if ext >= 0:
                         # nginx-rtmp (play_time_fix) repeats the extended ts on
                         # type-3 chunks, as the revised spec says; some servers
                         # do not, so take the 4 bytes only if they match.
                         if end - h < 4:
                             break
-                        if (
-                            (buf[h] << 24) | (buf[h + 1] << 16) | (buf[h + 2] << 8) | buf[h + 3]
-                        ) == ext:
+                        if u32(buf, h)[0] == ext:
                             h += 4
-                    rem = st[_REM]
-                    if rem:  # continuation of the message in progress
+                    rem = st[6]
+                    if rem:
                         n = rem if rem < chunk else chunk
-                        st[_REM] = rem - n
-                        pos = h
-                        if st[_ACC] is not None:
-                            self._collect(st, buf, pos, n if n < end - pos else end - pos)
-                        if end - pos < n:
-                            self._skip = n - (end - pos)
+                        st[6] = rem - n
+                        acc = st[7]
+                        if acc is not None:
+                            self._collect(st, buf, h, n if n < end - h else end - h)
+                        if end - h < n:
+                            self._skip = n - (end - h)
                             self._cur = st
                             pos = end
                             break
-                        pos += n
+                        pos = h + n
                         if rem == n:
                             nmsg += 1
-                            if st[_ACC] is not None:
+                            if acc is not None:
                                 self.media_ts_ms = media_ts
                                 self.messages = nmsg
                                 self._complete(st)
                                 chunk = self.chunk_size
                                 peek = self._peek
                         continue
-                    # a new message with the previous header's length/type/delta
-                    mlen = st[_LEN]
-                    mtype = st[_TYPE]
-                    ts = st[_TS] + st[_DELTA]
-                else:
-                    if fmt == 0:
-                        if end - h < 11:
-                            break
-                        t = (buf[h] << 16) | (buf[h + 1] << 8) | buf[h + 2]
-                        mlen = (buf[h + 3] << 16) | (buf[h + 4] << 8) | buf[h + 5]
-                        mtype = buf[h + 6]
-                        msid = int.from_bytes(buf[h + 7 : h + 11], "little")  # type 0 is rare
-                        h += 11
-                    elif st is None:
-                        raise RtmpProtocolError(f"type-{fmt} chunk starts chunk stream {csid}")
-                    elif fmt == 1:
-                        if end - h < 7:
-                            break
-                        t = (buf[h] << 16) | (buf[h + 1] << 8) | buf[h + 2]
-                        mlen = (buf[h + 3] << 16) | (buf[h + 4] << 8) | buf[h + 5]
-                        mtype = buf[h + 6]
-                        h += 7
-                    else:
-                        if end - h < 3:
-                            break
-                        t = (buf[h] << 16) | (buf[h + 1] << 8) | buf[h + 2]
-                        mlen = st[_LEN]
-                        mtype = st[_TYPE]
-                        h += 3
+                    mlen = st[2]
+                    mtype = st[3]
+                    ts = st[0] + st[1]
+                elif fmt == 2:  # new message: ts delta only
+                    if end - h < 3:
+                        break
+                    th, tl = _HDR3(buf, h)
+                    h += 3
+                    t = (th << 16) | tl if th else tl
                     if t == 0xFFFFFF:
                         if end - h < 4:
                             break
-                        t = (buf[h] << 24) | (buf[h + 1] << 16) | (buf[h + 2] << 8) | buf[h + 3]
+                        t = ext = u32(buf, h)[0]
                         h += 4
-                        ext = t
                     else:
                         ext = -1
-                    # the header is complete: only now touch the state
                     if st is None:
-                        st = states[csid] = _new_state()
-                    elif st[_REM]:
-                        raise RtmpProtocolError(
-                            f"type-{fmt} header on chunk stream {csid} inside a message "
-                            f"({st[_REM]} bytes still due)"
-                        )
-                    if mtype not in KNOWN_TYPES:
-                        raise RtmpProtocolError(f"unknown message type {mtype} on csid {csid}")
-                    if fmt == 0:
-                        ts = t
-                        st[_MSID] = msid
+                        raise RtmpProtocolError(f"type-2 chunk starts chunk stream {csid}")
+                    if st[6]:
+                        self._inside_message(2, csid, st)
+                    mlen = st[2]
+                    mtype = st[3]
+                    ts = st[0] + t
+                    st[1] = t
+                    st[5] = ext
+                else:  # type 0: absolute ts, length, type, message stream id
+                    if end - h < 11:
+                        break
+                    th, tl, lh, ll, mtype = hdr7(buf, h)
+                    msid = int.from_bytes(buf[h + 7 : h + 11], "little")
+                    h += 11
+                    t = (th << 16) | tl if th else tl
+                    mlen = (lh << 16) | ll if lh else ll
+                    if t == 0xFFFFFF:
+                        if end - h < 4:
+                            break
+                        t = ext = u32(buf, h)[0]
+                        h += 4
                     else:
-                        ts = st[_TS] + t
+                        ext = -1
+                    if not _KIND[mtype]:
+                        raise RtmpProtocolError(f"unknown message type {mtype} on csid {csid}")
+                    if st is None:
+                        st = self._new_state(csid)
+                    elif st[6]:
+                        self._inside_message(0, csid, st)
+                    ts = t
                     # spec: a later type-3 new message reuses this field as its delta
-                    st[_DELTA] = t
-                    st[_LEN] = mlen
-                    st[_TYPE] = mtype
-                    st[_EXT] = ext
-                # --- a new message starts here ---------------------------
-                ts &= 0xFFFFFFFF
-                st[_TS] = ts
-                if mtype == VIDEO or mtype == AUDIO:
+                    st[1] = t
+                    st[2] = mlen
+                    st[3] = mtype
+                    st[4] = msid
+                    st[5] = ext
+                # --- a new message starts here -----------------------------
+                if ts > 0xFFFFFFFF:
+                    ts -= 0x100000000
+                st[0] = ts
+                n = mlen if mlen < chunk else chunk
+                st[6] = mlen - n
+                if _KIND[mtype] == 1:  # audio/video
                     media_ts = ts
-                    if peek and mtype in peek:
-                        st[_ACC] = bytearray()
-                        st[_WANT] = 2
-                elif mtype in COLLECTED_TYPES:
+                    if not peek or mtype not in peek:  # steady state: skip the payload
+                        if end - h < n:
+                            self._skip = n - (end - h)
+                            self._cur = st
+                            pos = end
+                            break
+                        pos = h + n
+                        if mlen == n:
+                            nmsg += 1
+                        continue
+                    acc = st[7] = bytearray()
+                    st[8] = 2
+                elif _KIND[mtype] == 2:  # control/command: decode it
                     if mlen > MAX_COLLECTED:
                         raise RtmpProtocolError(f"{mlen}-byte message of type {mtype}")
-                    st[_ACC] = bytearray()
-                    st[_WANT] = mlen
-                n = mlen if mlen < chunk else chunk
-                st[_REM] = mlen - n
-                pos = h
-                if st[_ACC] is not None:
-                    self._collect(st, buf, pos, n if n < end - pos else end - pos)
-                if end - pos < n:
-                    self._skip = n - (end - pos)
+                    acc = st[7] = bytearray()
+                    st[8] = mlen
+                else:
+                    acc = None
+                if acc is not None:
+                    self._collect(st, buf, h, n if n < end - h else end - h)
+                if end - h < n:
+                    self._skip = n - (end - h)
                     self._cur = st
                     pos = end
                     break
-                pos += n
+                pos = h + n
                 if mlen == n:
                     nmsg += 1
-                    if st[_ACC] is not None:
+                    if acc is not None:
                         self.media_ts_ms = media_ts
                         self.messages = nmsg
                         self._complete(st)
@@ -313,6 +368,21 @@ class ChunkParser:
             self.media_ts_ms = media_ts
             self.messages = nmsg
         self.carry = bytes(buf[pos:end]) if pos < end else b""
+
+    def _new_state(self, csid: int) -> list:  # type: ignore[type-arg]
+        st = _new_state()
+        if csid < 64:
+            self._low[csid] = st
+        else:
+            self._high[csid] = st
+        return st
+
+    @staticmethod
+    def _inside_message(fmt: int, csid: int, st: list) -> None:  # type: ignore[type-arg]
+        raise RtmpProtocolError(
+            f"type-{fmt} header on chunk stream {csid} inside a message "
+            f"({st[_REM]} bytes still due)"
+        )
 
     # --- the rare paths -----------------------------------------------------
     @staticmethod
@@ -340,7 +410,8 @@ class ChunkParser:
             return
         if mtype == ABORT:
             if len(payload) >= 4:
-                other = self._states.get(int.from_bytes(payload[:4], "big"))
+                aborted = int.from_bytes(payload[:4], "big")
+                other = self._low[aborted] if aborted < 64 else self._high.get(aborted)
                 if other is not None and other is not st:
                     other[_REM] = 0
                     other[_ACC] = None

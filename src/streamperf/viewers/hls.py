@@ -1,0 +1,488 @@
+"""HLS viewer on aiohttp: poll a live playlist, pull each segment once, count.
+
+Thousands of these share one event loop and, as intended, one
+`aiohttp.ClientSession` (`make_session`); without one a viewer makes and
+closes its own. Each viewer is one task doing one request at a time.
+
+Behaviour (choices documented here, once):
+- Start: a master playlist picks a variant (`highest`, `lowest`, `random`
+  by BANDWIDTH). The viewer joins near the live edge like hls.js and
+  RFC 8216 6.3.3: at the newest segment that still leaves 3 target
+  durations to the end of the playlist (`playlist.live_start_index`), and
+  fetches from there on back to back, so a join pulls ~3 segments at once.
+- Reload (RFC 8216 6.3.4): one target duration after the start of a load
+  that brought new segments, half of one after a load that did not,
+  measured from when the load began; never sooner, so never a tight loop.
+- Each media sequence number is fetched at most once (the next wanted
+  number only moves forward; a small set of recent URIs guards against a
+  server that renumbers).
+- Trouble, as VIEWER_ERROR rows (name: detail names the playlist URL):
+  * before play (no segment fetched yet): TCP connect refused -> `connect`
+    at once; a playlist still failing (HTTP status, unparseable) or
+    without segments when `connect_timeout` runs out -> `protocol`, or
+    `timeout` if the server never answered; the viewer ends.
+  * a segment answered with an HTTP error (404: it vanished) -> `protocol`,
+    the segment is skipped (media gap) and play goes on. A segment cut by
+    the network is skipped too; it becomes a `protocol` row once a
+    playlist loads again, or part of the `disconnect` below otherwise.
+    A segment hung longer than connect_timeout + 2 x EXTINF -> `timeout`.
+  * the playlist failing for more than 3 target durations since the last
+    good load -> `disconnect`; the viewer ends. Shorter failures are retried
+    every half target duration without a row.
+  * the next wanted segment has already left the playlist (the viewer fell
+    behind) -> `protocol`, then a rejoin at the live edge (counted in
+    `sequence_jumps`, skipped segments in `segments_skipped`): media was
+    lost, and the drift figure alone would hide it since media time jumps.
+  * an ENDLIST playlist ends the viewer once its last segment is in (no
+    error: the broadcast ended).
+- Media time (`media_ts_ms`, publisher timeline like RTMP/FLV timestamps):
+  the first PES PTS of each segment (mpegts.TsScanner on its first bytes)
+  minus `pts_offset_s` (nginx-rtmp's hls_muxdelay, 0.7 s), plus EXTINF x
+  (bytes of the segment in / Content-Length) while it downloads, so it
+  moves smoothly on a slow link rather than in EXTINF steps. It is a
+  property computed when read (the shard samples once a second), so the
+  per-chunk path is one counter increment. It never goes back: across a
+  discontinuity (a DISCONTINUITY tag on a later segment, or PTS stepping
+  back by more than 2 target durations) the new PTS are re-anchored to continue
+  where the old ones ended. PTS wraps (33 bits) are unwrapped.
+  The DISCONTINUITY tag on the segment itself is what counts, not
+  DISCONTINUITY-SEQUENCE: nginx-rtmp tags a stream's first segment and
+  writes no DISCONTINUITY-SEQUENCE, so that number drops by one when the
+  first segment leaves the window. A tag on a segment skipped by a jump is
+  caught by the PTS step-back test.
+- `media_wallclock`: when segments carry EXT-X-PROGRAM-DATE-TIME, the unix
+  time the newest received media was captured; else None (nginx-rtmp
+  writes none).
+- FIRST_VIDEO / FIRST_AUDIO: when the first segment's first video / audio
+  PES header arrives, value = its media time (s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import os
+import time
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from streamperf.results.events import FIRST_AUDIO, FIRST_VIDEO, VIEWER_ERROR
+from streamperf.viewers.base import EventCallback
+from streamperf.viewers.mpegts import PTS_HZ, TsScanner, unwrap_pts
+from streamperf.viewers.playlist import (
+    VARIANT_CHOICES,
+    MasterPlaylist,
+    MediaPlaylist,
+    PlaylistError,
+    Segment,
+    choose_variant,
+    live_start_index,
+    parse_playlist,
+)
+
+HEAD_LIMIT = 16384  # bytes of a segment searched for its first PTS
+FIRST_LIMIT = 1 << 20  # ... and for the first video + audio PES of the first segment
+SETUP_RETRY_S = 1.0  # playlist retry interval before any target duration is known
+HOLD_BACK_TARGETS = 3.0  # join this many target durations behind the live edge
+DISCONNECT_TARGETS = 3.0  # playlist unreachable this long -> disconnect
+RECENT_URIS = 16
+
+# failure kinds of one request
+_CONNECT, _NETWORK, _TIMEOUT, _STATUS, _BAD = "connect", "network", "timeout", "status", "bad"
+
+
+def make_session(
+    connect_timeout: float = 10.0,
+    trace_configs: list[aiohttp.TraceConfig] | None = None,
+) -> aiohttp.ClientSession:
+    """A ClientSession for many viewers of one loop (call inside the loop).
+
+    No connection limit (the default 100 would queue viewers behind each
+    other), keep-alive reuse, no cookie jar. Per-request timeouts are set
+    by the viewer; `sock_read` stays off because aiohttp re-arms that timer
+    on every read.
+    """
+    connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=None)
+    return aiohttp.ClientSession(
+        connector=connector,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        timeout=aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout),
+        trace_configs=trace_configs,
+    )
+
+
+class _Failed(Exception):
+    """One request failed: kind (_CONNECT, ...) and a one-line reason."""
+
+    def __init__(self, kind: str, why: str) -> None:
+        super().__init__(why)
+        self.kind = kind
+        self.why = why
+
+
+def _reason(e: BaseException) -> str:
+    errno = getattr(e, "errno", None)
+    if isinstance(errno, int) and errno:
+        return os.strerror(errno)  # aiohttp's text hides it ("Connect call failed")
+    return str(e) or type(e).__name__
+
+
+class HlsViewer:
+    """One HLS player (see viewers.base.Viewer for the contract, the module doc for choices)."""
+
+    protocol = "hls"
+
+    def __init__(
+        self,
+        url: str,
+        on_event: EventCallback,
+        session: aiohttp.ClientSession | None = None,
+        variant: str = "highest",
+        pts_offset_s: float = 0.7,
+        connect_timeout: float = 10.0,
+    ) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"not an http(s):// playlist URL: {url}")
+        if variant not in VARIANT_CHOICES:
+            raise ValueError(
+                f"unknown variant choice {variant!r} (known: {', '.join(VARIANT_CHOICES)})"
+            )
+        self.url = url
+        self.on_event = on_event
+        self.variant = variant
+        self.pts_offset_s = pts_offset_s
+        self.connect_timeout = connect_timeout
+        self._session = session
+        self._http: aiohttp.ClientSession | None = None
+        self._req_timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout)
+        #: segment bodies + playlist bodies received so far
+        self.bytes_received = 0
+        self.playing = False
+        #: time.time() when run() began (the viewer asked to play)
+        self.play_requested_wall: float | None = None
+        #: time.time() when the first video PES header arrived
+        self.first_video_wall: float | None = None
+        self.error: str | None = None  # first error name
+        #: URL of the media playlist played (the variant's, for a master)
+        self.media_url: str | None = None
+        self.target_duration: float | None = None
+        self.ended = False  # ENDLIST reached
+        # counters, for tests and benchmarks
+        self.playlist_loads = 0
+        self.playlist_failures = 0
+        self.segments_fetched = 0
+        self.segments_skipped = 0
+        self.sequence_jumps = 0
+        self.discontinuities = 0
+        # media clock (see media_ts_ms)
+        self._offset_ms = pts_offset_s * 1000
+        self._floor_ms = -1  # media time reached by completed segments
+        self._seg_start_ms = -1  # media time of the current segment's first PES; -1: none
+        self._seg_dur_ms = 0
+        self._seg_len = 1  # Content-Length (or estimate) of the current segment
+        self._seg_base = 0  # bytes_received when its body began
+        self._bytes_per_s = 0.0  # of the last segment, for bodies without Content-Length
+        self._ref_pts: int | None = None  # last unwrapped PTS
+        self._shift_ms = 0.0  # added to PTS times by discontinuities
+        self._pdt_anchor: float | None = None  # PDT - media time, of the newest segment
+        self._want_first = True  # FIRST_VIDEO / FIRST_AUDIO still to find
+        self._pts_missing_reported = False
+        self._recent: collections.deque[str] = collections.deque(maxlen=RECENT_URIS)
+        self._lost: str | None = None  # segment cut by the network, not yet reported
+        self._closed = False
+        self._cm: asyncio.Timeout | None = None
+
+    # --- the Viewer API ---------------------------------------------------
+    @property
+    def media_ts_ms(self) -> int:
+        """Newest media time received (ms, publisher timeline); -1 before media."""
+        start = self._seg_start_ms
+        if start < 0:
+            return self._floor_ms
+        got = self.bytes_received - self._seg_base
+        dur = self._seg_dur_ms
+        t = start + (dur if got >= self._seg_len else dur * got // self._seg_len)
+        return t if t > self._floor_ms else self._floor_ms
+
+    @media_ts_ms.setter
+    def media_ts_ms(self, value: int) -> None:  # the Viewer protocol declares a plain attribute
+        self._floor_ms = value
+        self._seg_start_ms = -1
+
+    @property
+    def media_wallclock(self) -> float | None:
+        """Unix time the newest received media was captured (from PROGRAM-DATE-TIME), or None."""
+        anchor = self._pdt_anchor
+        ts = self.media_ts_ms
+        return None if anchor is None or ts < 0 else anchor + ts / 1000
+
+    async def run(self, duration: float) -> None:
+        self.play_requested_wall = time.time()
+        if self._closed:
+            return
+        session = self._session
+        own = session is None
+        if session is None:
+            session = make_session(self.connect_timeout)
+        self._http = session
+        try:
+            async with asyncio.timeout(duration) as cm:
+                self._cm = cm
+                await self._play()
+        except TimeoutError:
+            pass  # time is up, or close(); inner timeouts are handled where they occur
+        finally:
+            self._cm = None
+            self._closed = True
+            self.playing = False
+            if own:
+                await session.close()
+
+    def close(self) -> None:
+        self._closed = True
+        cm = self._cm
+        if cm is not None and not cm.expired():
+            # ends run() at once, from another task (RuntimeError: already leaving)
+            with contextlib.suppress(RuntimeError):
+                cm.reschedule(-1.0)
+
+    # --- the play loop ------------------------------------------------------
+    async def _play(self) -> None:
+        loop = asyncio.get_running_loop()
+        setup_deadline = loop.time() + self.connect_timeout
+        url = self.url
+        next_seq: int | None = None
+        prev_last: int | None = None
+        last_ok = loop.time()
+        master_done = False
+        while not self._closed:
+            began = loop.time()
+            td = self.target_duration
+            try:
+                limit = self.connect_timeout if self.playing else max(0.05, setup_deadline - began)
+                pl = await self._load(url, limit)
+                if isinstance(pl, MasterPlaylist):
+                    if master_done:
+                        raise _Failed(_BAD, f"variant {url} is a master playlist too")
+                    url = choose_variant(pl.variants, self.variant).uri
+                    master_done = True
+                    continue
+            except _Failed as f:
+                self.playlist_failures += 1
+                now = loop.time()
+                if not self.playing:
+                    if f.kind == _CONNECT or now >= setup_deadline:
+                        name = {_CONNECT: "connect", _TIMEOUT: "timeout"}.get(f.kind, "protocol")
+                        where = "" if url == self.url else f" (variant {url})"
+                        self._error(name, f"no playlist{where}: {f.why}", final=True)
+                        return
+                    await asyncio.sleep(min(SETUP_RETRY_S, setup_deadline - now))
+                    continue
+                assert td is not None
+                if now - last_ok > DISCONNECT_TARGETS * td:
+                    lost = f"; {self._lost}" if self._lost else ""
+                    self._error(
+                        "disconnect",
+                        f"playlist {url} unreachable for {now - last_ok:.1f}s: {f.why}{lost}",
+                        final=True,
+                    )
+                    return
+                await asyncio.sleep(max(0.0, began + td / 2 - now))
+                continue
+            self.media_url = url
+            self.target_duration = td = pl.target_duration
+            last_ok = began
+            if self._lost is not None:
+                self._error("protocol", self._lost)
+                self._lost = None
+            changed = prev_last is None or pl.last_sequence > prev_last
+            if next_seq is None:
+                if pl.segments:
+                    next_seq = pl.segments[live_start_index(pl)].sequence
+            else:
+                next_seq = self._check_sequence(pl, next_seq, prev_last)
+            prev_last = pl.last_sequence if pl.segments else prev_last
+            if next_seq is not None:
+                for seg in pl.segments:
+                    if seg.sequence < next_seq:
+                        continue
+                    next_seq = seg.sequence + 1
+                    if seg.uri in self._recent:
+                        continue
+                    self._recent.append(seg.uri)
+                    await self._segment(seg)
+            if pl.ended:
+                self.ended = True
+                return
+            now = loop.time()
+            if not self.playing and now >= setup_deadline:
+                why = "no segment in the playlist" if not pl.segments else "no segment fetched"
+                self._error("timeout", f"{why} within {self.connect_timeout:g}s", final=True)
+                return
+            await asyncio.sleep(max(0.0, began + (td if changed else td / 2) - now))
+
+    def _check_sequence(self, pl: MediaPlaylist, next_seq: int, prev_last: int | None) -> int:
+        """The next sequence number to fetch after a reload (jumps, renumbering)."""
+        if not pl.segments:
+            return next_seq
+        if next_seq < pl.media_sequence:
+            # the segment we want has left the window: we fell behind
+            rejoin = pl.segments[live_start_index(pl)].sequence
+            skipped = rejoin - next_seq
+            self.sequence_jumps += 1
+            self.segments_skipped += skipped
+            self._error(
+                "protocol",
+                f"fell behind: segment #{next_seq} left the playlist "
+                f"(#{pl.media_sequence}..#{pl.last_sequence}); rejoined at the live edge, "
+                f"{skipped} segment(s) skipped",
+            )
+            return rejoin
+        if pl.last_sequence < next_seq - 1 and not any(s.uri in self._recent for s in pl.segments):
+            # numbers went back and nothing is familiar: the server started over
+            self.sequence_jumps += 1
+            return pl.segments[live_start_index(pl)].sequence
+        return next_seq  # includes a stale copy of an older playlist: nothing new
+
+    # --- requests -------------------------------------------------------------
+    async def _load(self, url: str, limit: float) -> MediaPlaylist | MasterPlaylist:
+        http = self._http
+        assert http is not None
+        try:
+            async with (
+                asyncio.timeout(limit),
+                http.get(url, timeout=self._req_timeout) as resp,
+            ):
+                body = await resp.read()
+                self.bytes_received += len(body)
+                if resp.status != 200:
+                    raise _Failed(_STATUS, f"GET {url}: HTTP {resp.status}")
+                final_url = str(resp.url)
+        except TimeoutError:
+            raise _Failed(_TIMEOUT, f"GET {url}: no answer within {limit:.3g}s") from None
+        except aiohttp.ClientConnectorError as e:
+            raise _Failed(_CONNECT, f"GET {url}: connect failed: {_reason(e)}") from None
+        except (aiohttp.ClientError, OSError) as e:
+            raise _Failed(_NETWORK, f"GET {url}: {_reason(e)}") from None
+        try:
+            pl = parse_playlist(body.decode("utf-8", "replace"), final_url)
+        except (PlaylistError, ValueError) as e:
+            raise _Failed(_BAD, str(e)) from None
+        self.playlist_loads += 1
+        return pl
+
+    async def _segment(self, seg: Segment) -> None:
+        http = self._http
+        assert http is not None
+        limit = self.connect_timeout + 2 * seg.duration
+        ok = False
+        base = -1  # bytes_received when the body began
+        try:
+            async with (
+                asyncio.timeout(limit),
+                http.get(seg.uri, timeout=self._req_timeout) as resp,
+            ):
+                if resp.status != 200:
+                    self.segments_skipped += 1
+                    self._error(
+                        "protocol",
+                        f"segment {seg.uri}: HTTP {resp.status}, skipped "
+                        f"({self.segments_skipped} so far)",
+                    )
+                    return
+                self.playing = True
+                length = resp.content_length or int(self._bytes_per_s * seg.duration) or 1
+                self._seg_len = length
+                self._seg_dur_ms = int(seg.duration * 1000)
+                self._seg_base = base = self.bytes_received
+                read = resp.content.readany
+                scanner = TsScanner(want_both=self._want_first)
+                limit_head = FIRST_LIMIT if self._want_first else HEAD_LIMIT
+                while True:
+                    chunk = await read()
+                    if not chunk:
+                        break
+                    self.bytes_received += len(chunk)
+                    if scanner.feed(chunk) or scanner.scanned >= limit_head:
+                        break
+                self._head_done(seg, scanner)
+                while True:  # the hot path: count, nothing else
+                    chunk = await read()
+                    if not chunk:
+                        break
+                    self.bytes_received += len(chunk)
+                ok = True
+                self.segments_fetched += 1
+                got = self.bytes_received - base
+                if seg.duration > 0:
+                    self._bytes_per_s = got / seg.duration
+        except TimeoutError:
+            self.segments_skipped += 1
+            self._error("timeout", f"segment {seg.uri}: not complete within {limit:.3g}s, skipped")
+        except (aiohttp.ClientError, OSError) as e:
+            self.segments_skipped += 1
+            got = self.bytes_received - base if base >= 0 else 0
+            self._lost = f"segment {seg.uri} failed after {got} bytes: {_reason(e)}; skipped"
+        finally:
+            self._segment_done(ok)
+
+    # --- media clock -------------------------------------------------------
+    def _head_done(self, seg: Segment, scanner: TsScanner) -> None:
+        pts = scanner.first_pts
+        floor = self._floor_ms
+        if pts is None:
+            # not MPEG-TS (fMP4?) or no PES early on: carry on by EXTINF
+            if not self._pts_missing_reported:
+                self._pts_missing_reported = True
+                self._error(
+                    "protocol",
+                    f"segment {seg.uri}: no PES with a PTS in its first "
+                    f"{scanner.scanned} bytes; media time follows EXTINF",
+                )
+            start = float(max(floor, 0))
+        else:
+            if self._ref_pts is not None:
+                pts = unwrap_pts(pts, self._ref_pts)
+            self._ref_pts = pts
+            start = pts * 1000 / PTS_HZ - self._offset_ms + self._shift_ms
+            td_ms = (self.target_duration or seg.duration) * 1000
+            if floor >= 0 and (seg.discontinuity or start < floor - 2 * td_ms):
+                # a new timeline: continue where the old one ended
+                self.discontinuities += 1
+                self._shift_ms += floor - start
+                start = float(floor)
+        self._seg_start_ms = int(start)
+        pdt = seg.program_date_time
+        self._pdt_anchor = None if pdt is None else pdt - start / 1000
+        if self._want_first and pts is not None:
+            self._want_first = False
+            for kind, event in ((scanner.video_pts, FIRST_VIDEO), (scanner.audio_pts, FIRST_AUDIO)):
+                if kind is None:
+                    continue
+                ts = unwrap_pts(kind, pts) * 1000 / PTS_HZ - self._offset_ms + self._shift_ms
+                if event == FIRST_VIDEO:
+                    self.first_video_wall = time.time()
+                self.on_event(event, "", ts / 1000, "")
+
+    def _segment_done(self, complete: bool) -> None:
+        start = self._seg_start_ms
+        if start < 0:
+            return
+        t = start + self._seg_dur_ms if complete else self.media_ts_ms
+        if t > self._floor_ms:
+            self._floor_ms = t
+        self._seg_start_ms = -1
+
+    # --- errors -------------------------------------------------------------
+    def _error(self, name: str, what: str, final: bool = False) -> None:
+        if self.error is None:
+            self.error = name
+        self.on_event(VIEWER_ERROR, name, 0.0, f"{self.url}: {what}")
+        if final:
+            self.playing = False
+
+
+__all__ = ["HlsViewer", "make_session"]
