@@ -134,6 +134,25 @@ def _playheads(samples: pd.DataFrame, startup_buffer_s: float,
                         ).set_index("viewer")
 
 
+def _mean_kbps(byte_rows: pd.DataFrame, first_video_t: pd.Series) -> pd.Series:
+    """kbps over whole sample windows after the first video frame.
+
+    Before it a live server sends audio alone (video waits for a key frame),
+    which would pull a short viewer's mean below the source's.
+    """
+    rows = byte_rows[["viewer", "t", "value"]].merge(
+        first_video_t.rename("t_video"), left_on="viewer", right_index=True
+    )
+    rows = rows[rows["t"] >= rows["t_video"]]
+    # Each bytes row covers the window since the previous one: the first row at or
+    # after the first video frame only anchors the count.
+    anchor = rows.groupby("viewer")["t"].transform("min")
+    counted = rows[rows["t"] > anchor].assign(anchor=anchor)
+    g = counted.groupby("viewer")
+    seconds = g["t"].max() - g["anchor"].first()
+    return (g["value"].sum() * 8 / 1000 / seconds).where(seconds > 0)
+
+
 def _count(rows: pd.DataFrame, names: pd.Index) -> pd.Series:
     return rows.groupby("viewer").size().reindex(names).fillna(0).astype(int)
 
@@ -170,11 +189,7 @@ def analyse(
     byte_rows = _rows(fans, ev.SAMPLE_BYTES)
     last_sample_t = byte_rows.groupby("viewer")["t"].max()
     out["watched_s"] = (last_sample_t.reindex(names) - first_media_t.reindex(names)).clip(lower=0)
-    total_bytes = byte_rows.groupby("viewer")["value"].sum().reindex(names).fillna(0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out["mean_kbps"] = np.where(
-            out["watched_s"] > 0, total_bytes * 8 / 1000 / out["watched_s"], np.nan
-        )
+    out["mean_kbps"] = _mean_kbps(byte_rows, first_video).reindex(names)
     out["bitrate_ratio"] = out["mean_kbps"] / src if src else np.nan
 
     out["max_drift_s"] = by_viewer["drift_s"].max().reindex(names)
