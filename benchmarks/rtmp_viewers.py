@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import queue
 import resource
 import subprocess
@@ -71,13 +70,19 @@ def raise_nofile(want: int) -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-def cpu_seconds(procs: list[psutil.Process]) -> float:
-    total = 0.0
+def cpu_split(procs: list[psutil.Process]) -> tuple[float, float]:
+    """(user, system) CPU seconds of `procs`."""
+    user = system = 0.0
     for p in procs:
         with contextlib.suppress(psutil.Error):
             t = p.cpu_times()
-            total += t.user + t.system
-    return total
+            user += t.user
+            system += t.system
+    return user, system
+
+
+def cpu_seconds(procs: list[psutil.Process]) -> float:
+    return sum(cpu_split(procs))
 
 
 def nginx_procs(pid: int) -> list[psutil.Process]:
@@ -127,12 +132,12 @@ def run_native(url: str, n: int, args: argparse.Namespace, kbps: float, nginx: i
         child = psutil.Process(proc.pid)
         _expect(q, "READY", 30)
         base = child.memory_full_info()
-        proc_in = child.cpu_times()
         joined_line = _expect(q, "JOINED", 60 + n / 50)
         _expect(q, "START", 30)
-        c0, g0, t0 = cpu_seconds([child]), cpu_seconds(nginx_procs(nginx)), time.monotonic()
+        (u0, s0), g0, t0 = cpu_split([child]), cpu_seconds(nginx_procs(nginx)), time.monotonic()
         _expect(q, "END", args.seconds + 30)
-        c1, g1, t1 = cpu_seconds([child]), cpu_seconds(nginx_procs(nginx)), time.monotonic()
+        (u1, s1), g1, t1 = cpu_split([child]), cpu_seconds(nginx_procs(nginx)), time.monotonic()
+        c0, c1 = u0 + s0, u1 + s1
         mem = child.memory_full_info()
         result = json.loads(_expect(q, "RESULT", 60).split(" ", 1)[1])
         proc.wait(30)
@@ -140,7 +145,6 @@ def run_native(url: str, n: int, args: argparse.Namespace, kbps: float, nginx: i
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    del proc_in
     window = t1 - t0
     rates = [b * 8 / 1000 / result["window_s"] for b in result["window_bytes"]]
     loop = "uvloop" if args.uvloop else "asyncio"
@@ -157,6 +161,7 @@ def run_native(url: str, n: int, args: argparse.Namespace, kbps: float, nginx: i
         window_s=window,
         client_cpu_pct=(c1 - c0) / window * 100,
         note=(
+            f"user {(u1 - u0) / window * 100:.1f}% sys {(s1 - s0) / window * 100:.1f}%; "
             f"RSS +{(mem.rss - base.rss) / 1024 / n:.1f} KiB/viewer; "
             f"lowat {result['lowat_bytes']} B = {result['delay_bound_ms']:.0f} ms of media; "
             f"min {min(rates):.0f} kbps"
@@ -235,9 +240,11 @@ def child_main(args: argparse.Namespace) -> None:
 # --- rtmpdump engine -------------------------------------------------------------------
 
 
-def _rchar(p: psutil.Process) -> int:
+def _written(p: psutil.Process) -> int:
+    # FLV bytes written to /dev/null (wchar): recv() on a socket does not
+    # show in rchar, and FLV tags carry about the same overhead as RTMP chunks.
     with contextlib.suppress(psutil.Error):
-        return int(p.io_counters().read_chars)
+        return int(p.io_counters().write_chars)
     return 0
 
 
@@ -259,15 +266,15 @@ def run_rtmpdump(url: str, n: int, args: argparse.Namespace, kbps: float, nginx:
         # joined: received more than a key frame's worth (no per-frame view into rtmpdump)
         deadline = time.monotonic() + 30 + n / 50
         while time.monotonic() < deadline:
-            if all(_rchar(p) > 100_000 for p in ps):
+            if all(_written(p) > 100_000 for p in ps):
                 break
             time.sleep(0.5)
-        joined = sum(_rchar(p) > 100_000 for p in ps)
+        joined = sum(_written(p) > 100_000 for p in ps)
         time.sleep(SETTLE_S)
-        r0 = [_rchar(p) for p in ps]
+        r0 = [_written(p) for p in ps]
         c0, g0, t0 = cpu_seconds(ps), cpu_seconds(nginx_procs(nginx)), time.monotonic()
         time.sleep(args.seconds)
-        r1 = [_rchar(p) for p in ps]
+        r1 = [_written(p) for p in ps]
         c1, g1, t1 = cpu_seconds(ps), cpu_seconds(nginx_procs(nginx)), time.monotonic()
         pss = 0
         for p in ps:
@@ -362,8 +369,12 @@ def main() -> None:
         child_main(args)
         return
 
-    from streamperf.media.publisher import Publisher, default_cache_dir, probe_source
-    from streamperf.media.publisher import synthetic_clip
+    from streamperf.media.publisher import (
+        Publisher,
+        default_cache_dir,
+        probe_source,
+        synthetic_clip,
+    )
     from streamperf.media.server import MediaServer
 
     nofile = raise_nofile(max(args.viewers) * 2 + 1000)

@@ -198,7 +198,7 @@ def test_many_viewers_share_one_read_buffer_without_crosstalk(
             # connect one by one so connection i gets script(i)
             tasks = []
             for v in viewers:
-                tasks.append(asyncio.ensure_future(v.run(3.0)))
+                tasks.append(asyncio.ensure_future(v.run(1.5)))
                 while len(srv.received) < len(tasks):
                     await asyncio.sleep(0.001)
             await asyncio.gather(*tasks)

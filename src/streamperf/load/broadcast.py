@@ -38,7 +38,9 @@ class Broadcast:
         run_root: Path,
         ready_timeout_s: float = 120.0,
         ingest_ready: Callable[[str], bool] | None = None,
+        renew_every_s: float = RENEW_STREAMING_EVERY_S,
     ) -> None:
+        self.renew_every_s = renew_every_s
         self.client = client
         self.email = email
         self.token = token
@@ -74,7 +76,7 @@ class Broadcast:
 
     def _renew(self) -> None:
         assert self.live is not None
-        while not self._stop.wait(RENEW_STREAMING_EVERY_S):
+        while not self._stop.wait(self.renew_every_s):
             try:
                 self.client.start_streaming(self.live.influencer)
                 self.renewals += 1

@@ -7,8 +7,11 @@ Cost matters here (thousands of viewers per process; DESIGN section 9):
   buffer_updated back to back for one socket, and the parser keeps nothing
   that points into the buffer (only a partial header, copied out);
 - the chunk parser (rtmp_chunks) skips payloads by offset;
-- SO_RCVLOWAT, set once the first frames are in, makes the kernel wake us
-  only when a bounded amount of media (rcvlowat_ms worth) has arrived.
+- SO_RCVLOWAT, set once the first video frame is in (so startup figures
+  are not delayed), makes the kernel wake us only when rcvlowat_ms worth of
+  media has arrived; `read_delay_bound_s` records the delay that may add.
+The viewer keeps no timers of its own beyond its end-of-play and setup
+deadlines: the shard samples `bytes_received` and `media_ts_ms`.
 """
 
 from __future__ import annotations
@@ -18,12 +21,12 @@ import os
 import socket
 import time
 import weakref
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 from streamperf.results.events import FIRST_AUDIO, FIRST_VIDEO, VIEWER_ERROR
 from streamperf.viewers import amf
-from streamperf.viewers.base import EventCallback
+from streamperf.viewers.base import EventCallback, Viewer
 from streamperf.viewers.rtmp_chunks import (
     ACK,
     COMMAND_AMF0,
@@ -132,7 +135,6 @@ class RtmpViewer(ChunkParser, asyncio.BufferedProtocol):
         self._ack_at = 1 << 62
         self._done: asyncio.Future[None] | None = None
         self._closed = False
-        self._ended_by_us = False
 
     # --- the Viewer API ---------------------------------------------------
     async def run(self, duration: float) -> None:
@@ -165,7 +167,6 @@ class RtmpViewer(ChunkParser, asyncio.BufferedProtocol):
             self._shutdown()
 
     def close(self) -> None:
-        self._ended_by_us = True
         self._shutdown()
 
     # --- asyncio protocol -------------------------------------------------
@@ -226,9 +227,10 @@ class RtmpViewer(ChunkParser, asyncio.BufferedProtocol):
                 return
             self._hs = None
             self._handshake_done(hs)
-            rest = self._buf[k + take : k + nbytes]
+            if self._closed:
+                return
             try:
-                self.feed(rest)
+                self.feed(self._buf[k + take : k + nbytes])
             except RtmpProtocolError as e:
                 self._fail("protocol", str(e))
             self._slow = self._needs_slow()
@@ -249,7 +251,7 @@ class RtmpViewer(ChunkParser, asyncio.BufferedProtocol):
         self._slow = self._needs_slow()
 
     def _needs_slow(self) -> bool:
-        return self._hs is not None or bool(self._est_t0) or bool(self._peek)
+        return self._hs is not None or bool(self._est_t0) or self.first_video_ts < 0
 
     def _handshake_done(self, hs: bytearray) -> None:
         if hs[0] != 3:
@@ -345,17 +347,19 @@ class RtmpViewer(ChunkParser, asyncio.BufferedProtocol):
             self._fail("disconnect", "server sent close")
 
     def on_first_frame(self, video: bool, ts: int) -> None:
-        if video:
-            self.first_video_wall = time.time()
-            self.on_event(FIRST_VIDEO, "", ts / 1000, "")
-        else:
+        if self._closed:
+            return
+        if not video:
             self.on_event(FIRST_AUDIO, "", ts / 1000, "")
-        if not self._peek:  # both in: steady state from here on
-            if self.expected_kbps:
-                self._set_lowat(self.expected_kbps)
-            elif SO_RCVLOWAT is not None:
-                self._est_t0 = time.monotonic()
-                self._est_b0 = self.bytes_received
+            return
+        self.first_video_wall = time.time()
+        self.on_event(FIRST_VIDEO, "", ts / 1000, "")
+        # Batch reads only from here on, so startup figures are not delayed.
+        if self.expected_kbps:
+            self._set_lowat(self.expected_kbps)
+        elif SO_RCVLOWAT is not None:
+            self._est_t0 = time.monotonic()
+            self._est_b0 = self.bytes_received
 
     # --- helpers ------------------------------------------------------------
     def _set_lowat(self, kbps: float) -> None:
@@ -398,7 +402,6 @@ class RtmpViewer(ChunkParser, asyncio.BufferedProtocol):
             )
 
     def _end(self) -> None:
-        self._ended_by_us = True
         self._shutdown()
 
     def _fail(self, name: str, what: str) -> None:
@@ -427,3 +430,6 @@ def _status_text(info: dict[str, Any]) -> str:
 
 
 __all__ = ["RtmpViewer", "lowat_bytes", "parse_rtmp_url"]
+
+if TYPE_CHECKING:  # mypy checks that RtmpViewer fits the Viewer protocol
+    _fits: type[Viewer] = RtmpViewer

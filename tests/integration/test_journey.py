@@ -1,0 +1,110 @@
+"""Fan journeys, pre-creation and the influencer's broadcast, on the bundled platform."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from streamperf.load.broadcast import Broadcast, precreate_fans
+from streamperf.load.fans import existing_fan, fan_spec
+from streamperf.load.journey import FanAborted, run_journey
+from streamperf.platform.client import ApiCall, PlatformClient
+from streamperf.platform.reference import ReferencePlatform
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReferencePlatform]:
+    with ReferencePlatform(tmp_path_factory.mktemp("platform")) as ref:
+        yield ref
+
+
+@pytest.fixture
+def calls() -> list[ApiCall]:
+    return []
+
+
+@pytest.fixture
+def client(platform: ReferencePlatform, calls: list[ApiCall]) -> Iterator[PlatformClient]:
+    with PlatformClient(platform.base_url, platform.base_url, platform.streams_token,
+                        timeout=5.0, on_call=calls.append) as c:
+        yield c
+
+
+@pytest.fixture
+def live(client, clip, tmp_path) -> Iterator[Broadcast]:
+    b = Broadcast(client, "star@example.com", "any-token", clip, tmp_path, renew_every_s=0.5)
+    b.start()
+    yield b
+    b.stop()
+
+
+def endpoints(calls: list[ApiCall]) -> list[str]:
+    return [c.endpoint for c in calls]
+
+
+def test_broadcast_goes_live_and_renews_its_streaming_record(live, calls):
+    assert live.live is not None and live.live.publisher.alive()
+    assert live.live.ingest_url.startswith("rtmp://127.0.0.1:")
+    time.sleep(1.3)
+    posts = endpoints(calls).count("POST /api/v1/influencers/{I}/streamings")
+    # The first record plus at least two renewals at a 0.5 s period.
+    assert posts >= 3
+    assert live.renewals == posts - 1
+
+
+def test_journey_walks_the_seed_steps_in_order(live, client, calls):
+    calls.clear()
+    inf = live.live.influencer
+    result = run_journey(client, fan_spec(0, "journeyfan1", new=True), inf)
+    assert endpoints(calls) == [
+        "POST /api/v1/fans",
+        "POST /api/v1/codes/use",
+        "GET /api/v1/influencers/general",
+        "POST /api/v1/influencers/relation",
+        "POST /api/v1/fan_influencers",
+        "POST /streams/{I}/watchers",
+        "DELETE /streams/{I}/watchers/{F}",
+    ]
+    assert result.playback_url == live.live.ingest_url  # the bundled platform plays what it ingests
+    assert all(c.outcome == "ok" for c in calls)
+
+
+def test_existing_fan_falls_back_to_sign_up_then_signs_in(live, client, calls):
+    inf = live.live.influencer
+    spec = existing_fan(987654)
+    calls.clear()
+    run_journey(client, spec, inf)
+    assert endpoints(calls)[:2] == ["POST /api/v1/fans/sign_in", "POST /api/v1/fans"]
+    assert calls[0].outcome == "error" and calls[1].outcome == "ok"
+    calls.clear()
+    run_journey(client, spec, inf)
+    assert endpoints(calls)[:2] == ["POST /api/v1/fans/sign_in", "POST /api/v1/codes/use"]
+
+
+def test_sleep_between_steps_pauses_between_each_step(live, client):
+    pauses: list[float] = []
+    run_journey(client, fan_spec(0, "sleepyfan", new=True), live.live.influencer,
+                sleep_between_steps_s=0.25, sleep=pauses.append)
+    assert pauses == [0.25] * 5
+
+
+def test_critical_failure_aborts_the_fan_naming_the_step(live, platform, calls):
+    bad = PlatformClient(platform.base_url, platform.base_url, "wrong-streams-key",
+                         timeout=5.0, on_call=calls.append)
+    with pytest.raises(FanAborted) as exc:
+        run_journey(bad, fan_spec(0, "lockedout", new=True), live.live.influencer)
+    assert exc.value.step == "join"
+    assert "401" in str(exc.value) and "wrong-streams-key" not in str(exc.value)
+    bad.close()
+
+
+def test_precreate_is_concurrent_safe_and_idempotent(live, client, platform):
+    inf = live.live.influencer
+    assert precreate_fans(client, inf, 30, offset=5000) == 30
+    followers = platform.store.followers(inf.id)
+    assert precreate_fans(client, inf, 30, offset=5000) == 30
+    assert platform.store.followers(inf.id) == followers
+    fan = client.fan_sign_in("testfan5029@e.com", existing_fan(5029).password)
+    assert fan.username == "testfan5029"
