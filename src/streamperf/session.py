@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from streamperf.load.broadcast import Broadcast, LiveStream, precreate_fans
-from streamperf.load.run import LoadRun, RunOutcome, new_run_dir
+from streamperf.load.calibrate import origin_latency
+from streamperf.load.run import LoadRun, RunOutcome, new_run_dir, run_loop
 from streamperf.load.shard import api_status
 from streamperf.media.publisher import default_cache_dir, synthetic_clip
 from streamperf.media.server import MediaServer
@@ -107,7 +108,11 @@ class StreamperfSession:
             self._live = self._broadcast.start()
             if s.precreate_fans or s.uses_bundled_platform:
                 self.precreate(s.users, s.existing_offset)
-            return self._live
+            live = self._live
+            live.origin_latency_s = run_loop(
+                origin_latency(live.ingest_url, live.t0, expected_kbps=live.source.bitrate_kbps)
+            )
+            return live
 
     def precreate(self, count: int, offset: int) -> None:
         """Existing fans must exist; the bundled platform starts empty every time.

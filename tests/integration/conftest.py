@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,6 +12,8 @@ import pytest
 
 from streamperf.media.publisher import Publisher, default_cache_dir, synthetic_clip
 from streamperf.media.server import MediaServer
+
+from .shaping import PortCap
 
 STREAM = "test"
 
@@ -38,3 +43,22 @@ def published_stream(
         yield media_server, pub
     finally:
         pub.stop()
+
+
+@pytest.fixture
+def capped_port() -> Iterator:
+    """Call with (port, kbit) to cap traffic from that port; removed at teardown."""
+    if os.geteuid() != 0 or shutil.which("tc") is None:
+        pytest.skip("needs root and tc to shape lo")
+    root = subprocess.run(["tc", "qdisc", "show", "dev", "lo"], capture_output=True, text=True)
+    if "htb" in root.stdout:
+        pytest.skip(f"lo already has an htb qdisc: {root.stdout.strip()}")
+    caps: list[PortCap] = []
+
+    def cap(port: int, kbit: int) -> PortCap:
+        caps.append(PortCap(port, kbit).install())
+        return caps[-1]
+
+    yield cap
+    for c in caps:
+        c.remove()

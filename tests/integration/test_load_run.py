@@ -8,9 +8,7 @@ disconnects, with the event log kept.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import subprocess
 import threading
 from collections.abc import Iterator
 
@@ -46,42 +44,12 @@ def test_small_run_passes_and_logs_everything(session):
     assert (outcome.run_dir / "summary.json").is_file()
 
 
-def _tc(*args: str) -> None:
-    subprocess.run(["tc", *args], check=True, capture_output=True, text=True)
-
-
-@pytest.fixture
-def capped_lo() -> Iterator[callable]:
-    """Caps traffic *from* a port on lo with htb + u32 (DESIGN section 3)."""
-    if os.geteuid() != 0 or shutil.which("tc") is None:
-        pytest.skip("needs root and tc to shape lo")
-    root = subprocess.run(["tc", "qdisc", "show", "dev", "lo"], capture_output=True, text=True)
-    if "htb" in root.stdout:
-        pytest.skip(f"lo already has an htb qdisc: {root.stdout.strip()}")
-    installed = False
-
-    def cap(sport: int, kbit: int) -> None:
-        nonlocal installed
-        _tc("qdisc", "add", "dev", "lo", "root", "handle", "1:", "htb", "default", "10")
-        installed = True
-        _tc("class", "add", "dev", "lo", "parent", "1:", "classid", "1:10", "htb",
-            "rate", "20gbit")
-        _tc("class", "add", "dev", "lo", "parent", "1:", "classid", "1:20", "htb",
-            "rate", f"{kbit}kbit", "ceil", f"{kbit}kbit")
-        _tc("filter", "add", "dev", "lo", "protocol", "ip", "parent", "1:", "prio", "1",
-            "u32", "match", "ip", "sport", str(sport), "0xffff", "flowid", "1:20")
-
-    yield cap
-    if installed:
-        subprocess.run(["tc", "qdisc", "del", "dev", "lo", "root"], check=False)
-
-
-def test_bandwidth_below_bitrate_fails_naming_lag(session, capped_lo):
+def test_bandwidth_below_bitrate_fails_naming_lag(session, capped_port):
     stream = session.stream()
     media = session.platform().media
     users = 4
     # Half of what the viewers need together: each gets about half the bitrate.
-    capped_lo(media.rtmp_port, int(users * stream.source.bitrate_kbps / 2))
+    capped_port(media.rtmp_port, int(users * stream.source.bitrate_kbps / 2))
     outcome = session.run_load("capped", {"users": users, "ramp_s": 0.1, "duration_s": 20.0},
                                stream)
     assert not outcome.passed

@@ -24,6 +24,8 @@ class LiveStream:
     t0: float  # unix time of media timestamp 0
     source: SourceInfo
     publisher: Publisher
+    #: latency of one lone viewer at the origin (load/calibrate.py), once measured
+    origin_latency_s: float | None = None
 
 
 class Broadcast:

@@ -16,10 +16,10 @@ import re
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from streamperf import __version__
 from streamperf.load.broadcast import LiveStream
@@ -35,6 +35,7 @@ from streamperf.results.verdict import Breach, Thresholds, evaluate
 from streamperf.settings import RunSettings
 from streamperf.viewers import make_viewer
 
+T = TypeVar("T")
 ClientFactory = Callable[[Callable[[ApiCall], None]], PlatformClient]
 START_DELAY_S = 0.5  # lets every shard be ready before the first fan arrives
 
@@ -124,6 +125,9 @@ class LoadRun:
         ]
         if src.gop_s:
             rows.append(Event(now, host, "", ev.SOURCE, "gop_s", src.gop_s))
+        if self.stream.origin_latency_s is not None:
+            rows.append(Event(now, host, "", ev.CALIBRATION, "origin_latency_s",
+                              self.stream.origin_latency_s))
         return rows + self.setup_rows
 
     @contextlib.contextmanager
@@ -227,12 +231,11 @@ class LoadRun:
         return RunOutcome(self.run_dir, analysis, breaches, invalid, interrupted, summary)
 
 
-def run_loop(coro: Any) -> None:
+def run_loop(coro: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine on uvloop when installed (3x cheaper reads), else asyncio."""
     try:
         import uvloop
     except ImportError:
-        asyncio.run(coro)
-        return
+        return asyncio.run(coro)
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(coro)
+        return runner.run(coro)

@@ -35,6 +35,10 @@ class Analysis:
     source_kbps: float | None
     lag_threshold_s: float
     planned: int
+    #: per media_ts sample: viewer, t, rel_t, rel_media, drift_s, latency_s
+    samples: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: one row per stall the playhead model found: viewer, t (wall time it began)
+    stall_starts: pd.DataFrame = field(default_factory=pd.DataFrame)
     info: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -122,16 +126,19 @@ def media_samples(df: pd.DataFrame, t0_publish: float | None = None) -> pd.DataF
 
 
 def _playheads(samples: pd.DataFrame, startup_buffer_s: float,
-               rebuffer_goal_s: float) -> pd.DataFrame:
-    rows = []
+               rebuffer_goal_s: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per viewer: stalls, stall_s, rebuffer_ratio; and every stall's start (wall t)."""
+    rows, starts = [], []
     for viewer, g in samples.groupby("viewer", sort=False):
         # The first media's arrival is the model's origin: nothing received yet.
+        t_first = float(g["t"].iloc[0] - g["rel_t"].iloc[0])
         times = np.concatenate(([0.0], g["rel_t"].to_numpy()))
         received = np.maximum.accumulate(np.concatenate(([0.0], g["rel_media"].to_numpy())))
-        r = simulate(times, received, startup_buffer_s, rebuffer_goal_s)
+        r = simulate(times.tolist(), received.tolist(), startup_buffer_s, rebuffer_goal_s)
         rows.append((viewer, r.stalls, r.stall_s, r.rebuffer_ratio))
-    return pd.DataFrame(rows, columns=["viewer", "stalls", "stall_s", "rebuffer_ratio"]
-                        ).set_index("viewer")
+        starts += [(viewer, t_first + rel) for rel in r.stall_starts]
+    per_viewer = pd.DataFrame(rows, columns=["viewer", "stalls", "stall_s", "rebuffer_ratio"])
+    return per_viewer.set_index("viewer"), pd.DataFrame(starts, columns=["viewer", "t"])
 
 
 def _mean_kbps(byte_rows: pd.DataFrame, first_video_t: pd.Series) -> pd.Series:
@@ -197,7 +204,8 @@ def analyse(
     out["lagged_s"] = _count(samples[samples["drift_s"] > lag_threshold_s], names)
     out["latency_s"] = by_viewer["latency_s"].mean().reindex(names)
     out["latency_p95_s"] = by_viewer["latency_s"].quantile(0.95).reindex(names)
-    heads = _playheads(samples, startup_buffer_s, rebuffer_goal_s).reindex(names)
+    heads, stall_starts = _playheads(samples, startup_buffer_s, rebuffer_goal_s)
+    heads = heads.reindex(names)
     out["stalls"] = heads["stalls"].fillna(0).astype(int)
     out["stall_s"] = heads["stall_s"].fillna(0.0)
     out["rebuffer_ratio"] = heads["rebuffer_ratio"].fillna(0.0)
@@ -219,7 +227,11 @@ def analyse(
         source_kbps=src,
         lag_threshold_s=lag_threshold_s,
         planned=planned if planned is not None else len(viewers),
+        samples=samples,
+        stall_starts=stall_starts,
     )
+    calib = _rows(df, ev.CALIBRATION)
+    analysis.info["origin_latency_s"] = float(calib["value"].iloc[-1]) if len(calib) else None
     analysis.info["errors_by_kind"] = errors.groupby("name").size().to_dict()
     lat = samples["latency_s"].dropna()
     analysis.info["latency_p50_s"] = float(lat.quantile(0.5)) if len(lat) else None

@@ -32,8 +32,9 @@ def summary_table(name: str, a: Analysis, breaches: list[Breach]) -> str:
          f"{_fmt(s['startup_p50_s'], ' s')} / {_fmt(s['startup_p95_s'], ' s')}"),
         (f"lagged (drift > {a.lag_threshold_s:g} s)", _fmt(s["viewers_lagged"])),
         ("max drift", _fmt(s["max_drift_s"], " s")),
-        ("latency p50 / p95",
-         f"{_fmt(s.get('latency_p50_s'), ' s')} / {_fmt(s.get('latency_p95_s'), ' s')}"),
+        ("latency p50 / p95 (lone viewer at origin)",
+         f"{_fmt(s.get('latency_p50_s'), ' s')} / {_fmt(s.get('latency_p95_s'), ' s')}"
+         f" ({_fmt(s.get('origin_latency_s'), ' s')})"),
         ("stalls (viewers with)", f"{s['stalls']} ({s['viewers_with_stalls']})"),
         ("mean kbps / source", f"{_fmt(s['mean_kbps'])} / {_fmt(s['source_kbps'])}"),
         ("min bitrate ratio", _fmt(s["min_bitrate_ratio"])),

