@@ -65,6 +65,25 @@ def _choice(*allowed: str) -> Callable[[str], str]:
     return parse
 
 
+PROTOCOLS = ("rtmp", "hls")
+
+
+def parse_protocol_mix(text: str) -> tuple[tuple[str, int], ...]:
+    """'rtmp=70,hls=30' -> (("rtmp", 70), ("hls", 30)); shares must add up to 100."""
+    mix: list[tuple[str, int]] = []
+    for part in text.split(","):
+        name, sep, share = part.strip().partition("=")
+        if not sep or name not in PROTOCOLS or not share.strip().isdigit():
+            raise ValueError(f"{part.strip()!r} is not PROTOCOL=PERCENT "
+                             f"(protocols: {', '.join(PROTOCOLS)})")
+        mix.append((name, int(share)))
+    if sum(share for _, share in mix) != 100:
+        raise ValueError("shares must add up to 100")
+    if len({name for name, _ in mix}) != len(mix):
+        raise ValueError("a protocol is named twice")
+    return tuple(mix)
+
+
 def _port(text: str) -> int:
     return _int_in(1, 65535)(text)
 
@@ -115,7 +134,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("--streamsapitoken", "streams_api_token", _text, "streams API key",
            env="STREAMPERF_STREAMSAPITOKEN", secret=True),
     Option("--media-port", "media_port", _port, "bundled platform's RTMP port (default: free)"),
-    Option("--protocol", "protocol", _choice("rtmp"), "playback protocol (default rtmp)"),
+    Option("--protocol", "protocol", _choice(*PROTOCOLS), "playback protocol (default rtmp)"),
+    Option("--protocol-mix", "protocol_mix", parse_protocol_mix,
+           "share of fans per protocol, e.g. rtmp=70,hls=30 (overrides --protocol)"),
     Option("--lag-threshold", "lag_threshold_s", _positive_duration,
            "drift over which a viewer counts as lagged (default 3s)"),
     Option("--report-dir", "report_dir", _text, "where run directories go (default reports)"),
@@ -140,6 +161,7 @@ class RunSettings:
     streams_api_token: str = ""
     media_port: int | None = None
     protocol: str = "rtmp"
+    protocol_mix: tuple[tuple[str, int], ...] = ()
     lag_threshold_s: float = 3.0
     report_dir: str = "reports"
     #: options given explicitly (CLI/env), which override scenario values
@@ -149,6 +171,10 @@ class RunSettings:
         """Scenario values apply unless the user set that option explicitly."""
         changes = {k: v for k, v in scenario.items() if k not in self.explicit}
         return dataclasses.replace(self, **changes)
+
+    @property
+    def protocol_shares(self) -> tuple[tuple[str, int], ...]:
+        return self.protocol_mix or ((self.protocol, 100),)
 
     @property
     def uses_bundled_platform(self) -> bool:

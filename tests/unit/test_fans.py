@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import random
 
-from streamperf.load.fans import plan_fans
+from streamperf.load.fans import plan_fans, spread_protocols
 
 
 def test_percent_new_is_spread_and_existing_names_follow_offset():
@@ -25,3 +25,12 @@ def test_all_new_names_are_distinct_from_existing():
 def test_no_new_fans():
     fans = plan_fans(3, 0, existing_offset=5)
     assert [f.username for f in fans] == ["testfan5", "testfan6", "testfan7"]
+
+
+def test_protocol_mix_is_spread_over_the_arrival_order():
+    fans = plan_fans(10, 0, 0, protocols=(("rtmp", 70), ("hls", 30)))
+    protocols = [f.protocol for f in fans]
+    assert protocols.count("hls") == 3
+    # Not bunched: no two HLS fans in a row.
+    assert "hls,hls" not in ",".join(protocols)
+    assert spread_protocols(4, [("hls", 100)]) == ["hls"] * 4

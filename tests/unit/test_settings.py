@@ -51,3 +51,13 @@ def test_explicit_options_override_scenario_but_others_do_not():
 def test_missing_video_file_is_an_error(tmp_path):
     with pytest.raises(SettingsError, match="no such file"):
         build_settings({"video_path": str(tmp_path / "none.flv")}, environ={})
+
+
+def test_protocol_mix_parses_and_checks_shares():
+    s = build_settings({"protocol_mix": "rtmp=70,hls=30"}, environ={})
+    assert s.protocol_shares == (("rtmp", 70), ("hls", 30))
+    assert build_settings({"protocol": "hls"}, environ={}).protocol_shares == (("hls", 100),)
+    for bad, why in [("rtmp=70,hls=20", "add up to 100"), ("udp=100", "not PROTOCOL=PERCENT"),
+                     ("rtmp=50,rtmp=50", "named twice"), ("rtmp", "not PROTOCOL=PERCENT")]:
+        with pytest.raises(SettingsError, match=why):
+            build_settings({"protocol_mix": bad}, environ={})

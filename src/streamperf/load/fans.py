@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -13,6 +14,7 @@ class FanSpec:
     email: str
     password: str
     new: bool  # True: sign up; False: sign in (falls back to sign-up)
+    protocol: str = "rtmp"
 
 
 def fan_spec(index: int, username: str, new: bool) -> FanSpec:
@@ -24,11 +26,31 @@ def existing_fan(number: int, index: int = 0) -> FanSpec:
     return fan_spec(index, f"testfan{number}", new=False)
 
 
+def _steps_up(i: int, percent: int) -> bool:
+    # Bresenham-style spread: true for `percent`% of i, evenly over 0, 1, 2, ...
+    return (i + 1) * percent // 100 > i * percent // 100
+
+
+def spread_protocols(users: int, shares: Sequence[tuple[str, int]]) -> list[str]:
+    """One protocol per arrival slot, each share spread evenly over the order."""
+    out: list[str] = []
+    quota = [0.0] * len(shares)
+    for _ in range(users):
+        # Largest remainder: give the slot to the protocol furthest below its share.
+        for k, (_, share) in enumerate(shares):
+            quota[k] += share / 100
+        k = max(range(len(shares)), key=lambda j: quota[j])
+        quota[k] -= 1
+        out.append(shares[k][0])
+    return out
+
+
 def plan_fans(
     users: int,
     percent_new: int,
     existing_offset: int,
     rng: random.Random | None = None,
+    protocols: Sequence[tuple[str, int]] = (("rtmp", 100),),
 ) -> list[FanSpec]:
     """`users` fans, `percent_new`% of them new, spread evenly over the arrival order.
 
@@ -38,11 +60,11 @@ def plan_fans(
     rng = rng or random.Random()
     fans: list[FanSpec] = []
     existing = 0
-    for i in range(users):
-        # Bresenham-style spread: fan i is new when the running quota steps up.
-        if (i + 1) * percent_new // 100 > i * percent_new // 100:
-            fans.append(fan_spec(i, f"testfan{rng.randrange(10**9, 10**10)}", new=True))
+    for i, protocol in enumerate(spread_protocols(users, protocols)):
+        if _steps_up(i, percent_new):
+            spec = fan_spec(i, f"testfan{rng.randrange(10**9, 10**10)}", new=True)
         else:
-            fans.append(existing_fan(existing_offset + existing, i))
+            spec = existing_fan(existing_offset + existing, i)
             existing += 1
+        fans.append(replace(spec, protocol=protocol))
     return fans

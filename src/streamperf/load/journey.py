@@ -52,7 +52,6 @@ def run_journey(
     client: PlatformClient,
     spec: FanSpec,
     influencer: Influencer,
-    protocol: str = "rtmp",
     sleep_between_steps_s: float = 0.0,
     sleep: Callable[[float], None] = time.sleep,
 ) -> JourneyResult:
@@ -86,7 +85,7 @@ def run_journey(
     pause()
     optional(lambda: client.leave_stream(fan, influencer.id))
     url = critical(
-        "playback_url", lambda: client.playback_url(fan, influencer, playback, protocol)
+        "playback_url", lambda: client.playback_url(fan, influencer, playback, spec.protocol)
     )
     return JourneyResult(fan, url, time.monotonic() - started)
 

@@ -33,7 +33,7 @@ from streamperf.results.events import Event, EventWriter, read_events, this_host
 from streamperf.results.live import LiveStats, Progress
 from streamperf.results.verdict import Breach, Thresholds, evaluate
 from streamperf.settings import RunSettings
-from streamperf.viewers import make_viewer
+from streamperf.viewers import ViewerFactory
 
 T = TypeVar("T")
 ClientFactory = Callable[[Callable[[ApiCall], None]], PlatformClient]
@@ -107,7 +107,8 @@ class LoadRun:
         self.thresholds = thresholds or Thresholds()
         self.progress = progress
         self.fans = fans or plan_fans(
-            settings.users, settings.percent_new, settings.existing_offset, random.Random()
+            settings.users, settings.percent_new, settings.existing_offset, random.Random(),
+            settings.protocol_shares,
         )
         self.live = LiveStats(len(self.fans), settings.lag_threshold_s)
         self._publisher_dead = False
@@ -177,12 +178,10 @@ class LoadRun:
         kbps = self.stream.source.bitrate_kbps
 
         def journey(spec: FanSpec) -> JourneyResult:
-            return run_journey(client, spec, influencer, s.protocol, s.sleep_between_steps_s)
+            return run_journey(client, spec, influencer, s.sleep_between_steps_s)
 
-        plan = ShardPlan(self.fans, s.ramp_s, s.duration_s, s.protocol,
-                         start_at=time.time() + START_DELAY_S)
-        shard = Shard(plan, journey, lambda url, cb: make_viewer(s.protocol, url, cb, kbps),
-                      sink, host)
+        plan = ShardPlan(self.fans, s.ramp_s, s.duration_s, start_at=time.time() + START_DELAY_S)
+        shard = Shard(plan, journey, ViewerFactory(kbps), sink, host)
         try:
             run_loop(shard.run())
         finally:

@@ -21,13 +21,13 @@ from streamperf.load.journey import FanAborted, JourneyResult
 from streamperf.platform.client import ApiCall
 from streamperf.results import events as ev
 from streamperf.results.events import Event
+from streamperf.viewers import ViewerFactory
 from streamperf.viewers.base import EventCallback, Viewer
 
 SAMPLE_EVERY_S = 1.0
 FLUSH_EVERY_S = 0.5
 
 JourneyFn = Callable[[FanSpec], JourneyResult]
-ViewerFactory = Callable[[str, EventCallback], Viewer]
 Sink = Callable[[list[Event]], None]
 
 
@@ -36,7 +36,6 @@ class ShardPlan:
     fans: list[FanSpec]
     ramp_s: float
     duration_s: float
-    protocol: str = "rtmp"
     #: unix time at which fans[0] arrives; fan i arrives at start_at + i * ramp_s
     start_at: float = 0.0
     journey_workers: int = 32
@@ -109,8 +108,9 @@ class Shard:
             self.record(Event(time.time(), self.host, spec.username, ev.FAN_ABORT, exc.step,
                               0.0, "", str(exc)))
             return
-        viewer = self._make_viewer(result.playback_url, self._viewer_events(spec.username))
-        self.record(Event(time.time(), self.host, spec.username, ev.PLAY, self.plan.protocol,
+        viewer = self._make_viewer(spec.protocol, result.playback_url,
+                                   self._viewer_events(spec.username))
+        self.record(Event(time.time(), self.host, spec.username, ev.PLAY, spec.protocol,
                           result.api_s, "", result.playback_url))
         self.active[spec.username] = viewer
         started = time.monotonic()
@@ -120,7 +120,7 @@ class Shard:
             self._sample_one(spec.username, viewer, time.time())
             del self.active[spec.username]
             self.record(Event(time.time(), self.host, spec.username, ev.PLAY_END,
-                              self.plan.protocol, time.monotonic() - started))
+                              spec.protocol, time.monotonic() - started))
 
     # -- sampling -----------------------------------------------------------
     def _sample_one(self, name: str, viewer: Viewer, now: float) -> None:
@@ -166,4 +166,5 @@ class Shard:
                 task.cancel()
             for viewer in list(self.active.values()):
                 viewer.close()
+            await self._make_viewer.aclose()
             self._flush()

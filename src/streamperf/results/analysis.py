@@ -21,9 +21,9 @@ from streamperf.results import events as ev
 from streamperf.results.playhead import REBUFFER_GOAL_S, STARTUP_BUFFER_S, simulate
 
 VIEWER_COLUMNS = [
-    "viewer", "host", "got_media", "aborted", "api_s", "startup_s", "watched_s", "media_s",
-    "mean_kbps", "bitrate_ratio", "max_drift_s", "lagged_s", "latency_s", "latency_p95_s",
-    "stalls", "stall_s", "rebuffer_ratio", "errors", "disconnects", "first_error",
+    "viewer", "host", "protocol", "got_media", "aborted", "api_s", "startup_s", "watched_s",
+    "media_s", "mean_kbps", "bitrate_ratio", "max_drift_s", "lagged_s", "latency_s",
+    "latency_p95_s", "stalls", "stall_s", "rebuffer_ratio", "errors", "disconnects", "first_error",
 ]
 
 
@@ -173,18 +173,21 @@ def analyse(
     rebuffer_goal_s: float = REBUFFER_GOAL_S,
 ) -> Analysis:
     src = source_kbps_override or source_kbps(df)
-    fans = df[(df["viewer"] != "") & (df["event"] != ev.HOST_SAMPLE)]
-    names = pd.Index(fans["viewer"].unique(), name="viewer")
+    rows = df[(df["viewer"] != "") & (df["event"] != ev.HOST_SAMPLE)]
+    # A fan either played or was aborted; API rows alone are the influencer's set-up.
+    names = pd.Index(rows.loc[rows["event"] != ev.API, "viewer"].unique(), name="viewer")
+    fans = rows[rows["viewer"].isin(names)]
     out = pd.DataFrame(index=names)
     out["host"] = fans.groupby("viewer")["host"].first().reindex(names).fillna("")
 
     play = _rows(fans, ev.PLAY).groupby("viewer").agg(
-        play_t=("t", "first"), api_s=("value", "first")
+        play_t=("t", "first"), api_s=("value", "first"), protocol=("name", "first")
     )
     first_video = _rows(fans, ev.FIRST_VIDEO).groupby("viewer")["t"].first()
     firsts = fans[fans["event"].isin([ev.FIRST_AUDIO, ev.FIRST_VIDEO])]
     first_media_t = firsts.groupby("viewer")["t"].min()
     out = out.join(play)
+    out["protocol"] = out["protocol"].fillna("")
     out["got_media"] = out.index.isin(first_video.index)
     out["aborted"] = out.index.isin(_rows(fans, ev.FAN_ABORT)["viewer"])
     out["startup_s"] = first_video.reindex(names) - out["play_t"]

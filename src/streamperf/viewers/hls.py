@@ -55,6 +55,14 @@ Behaviour (choices documented here, once):
   writes none).
 - FIRST_VIDEO / FIRST_AUDIO: when the first segment's first video / audio
   PES header arrives, value = its media time (s).
+- `bytes_received` counts segment and playlist bodies (not HTTP headers).
+
+Cost (benchmarks/hls_viewers.py, 2 vCPU, loopback, 1.1 Mbit/s, 2 s
+segments): a viewer makes one request a second (a playlist load and a
+segment every 2 s), and aiohttp's request/response machinery is most of
+its CPU; the per-chunk path is one counter increment, and playlist parsing
+(~8 us) and the TS head scan (~4 us) are small. `make_session` applies
+`tune_malloc`, which halves the cost (kernel page faults on read buffers).
 """
 
 from __future__ import annotations

@@ -1,0 +1,281 @@
+"""Cost per HLS viewer: N HlsViewers in one process, one shared aiohttp session.
+
+    .venv/bin/python benchmarks/hls_viewers.py --viewers 500 1000 --seconds 30
+    .venv/bin/python benchmarks/hls_viewers.py --viewers 1000 --loop asyncio
+
+Starts its own nginx-rtmp (HLS: 2 s fragments, 10 s playlist) and an ffmpeg
+publisher looping the synthetic ~1.1 Mbit/s clip on loopback, waits until
+the playlist holds 4 segments, then per viewer count and event loop runs N
+viewers in ONE child process (helpers shared with rtmp_viewers.py):
+joins spread over one target duration (players do not all reload in the
+same instant), CPU (user+sys) of that process over a steady-state window
+that starts 2 target durations after the last first frame (join bursts
+done), and USS growth over the same process with modules imported and the
+session made but no viewers.
+"full rate" = every viewer received >= 95% of the source bitrate over the
+window less one target duration (segments arrive whole, 2 s at a time).
+Target (DESIGN section 9): <= 0.012% of a core per viewer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from rtmp_viewers import (  # noqa: E402  (benchmarks/ is not a package)
+    Row,
+    _expect,
+    _lines,
+    cpu_seconds,
+    cpu_split,
+    nginx_procs,
+    raise_nofile,
+)
+
+TARGET_CPU_PCT = 0.012
+FULL_RATE = 0.95
+TD = 2.0  # hls_fragment of streamperf.media.server
+
+
+# --- parent side -------------------------------------------------------------------------
+
+
+def run_child(
+    url: str, n: int, args: argparse.Namespace, loop: str, kbps: float, nginx: int
+) -> Row:
+    cmd = [sys.executable, __file__, "--child", url, str(n), str(args.seconds), "--loop", loop]
+    if args.no_tune:
+        cmd.append("--no-tune")
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
+    try:
+        q = _lines(proc)
+        child = psutil.Process(proc.pid)
+        _expect(q, "READY", 30)
+        base = child.memory_full_info()
+        joined_line = _expect(q, "JOINED", 60 + n / 50)
+        _expect(q, "START", 30)
+        (u0, s0), g0, t0 = cpu_split([child]), cpu_seconds(nginx_procs(nginx)), time.monotonic()
+        _expect(q, "END", args.seconds + 30)
+        (u1, s1), g1, t1 = cpu_split([child]), cpu_seconds(nginx_procs(nginx)), time.monotonic()
+        mem = child.memory_full_info()
+        result = json.loads(_expect(q, "RESULT", 60).split(" ", 1)[1])
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    window = t1 - t0
+    c0, c1 = u0 + s0, u1 + s1
+    w = result["window_s"]
+    rates = [b * 8 / 1000 / w for b in result["window_bytes"]]
+    need = FULL_RATE * kbps * (w - TD) / w
+    errs = f"; first errors: {result['first_errors']}" if result["errors"] else ""
+    return Row(
+        engine=f"hls/{loop}" + ("/no-tune" if args.no_tune else ""),
+        viewers=n,
+        cpu_pct_per_viewer=(c1 - c0) / window * 100 / n,
+        kib_per_viewer=(mem.uss - base.uss) / 1024 / n,
+        mem_kind="USS",
+        nginx_cpu_pct=(g1 - g0) / window * 100,
+        full_rate=sum(r >= need for r in rates),
+        joined=int(joined_line.split()[1]),
+        errors=result["errors"],
+        window_s=window,
+        client_cpu_pct=(c1 - c0) / window * 100,
+        note=(
+            f"user {(u1 - u0) / window * 100:.1f}% sys {(s1 - s0) / window * 100:.1f}%; "
+            f"RSS +{(mem.rss - base.rss) / 1024 / n:.1f} KiB/viewer; "
+            f"{result['requests_per_s']:.2f} requests/s per viewer "
+            f"({result['playlist_per_s']:.2f} playlist); "
+            f"min {min(rates):.0f} kbps, median {sorted(rates)[len(rates) // 2]:.0f} kbps; "
+            f"media time {result['min_media_s']:.1f}-{result['max_media_s']:.1f} s "
+            f"in {w:.1f} s{errs}"
+        ),
+    )
+
+
+# --- child side --------------------------------------------------------------------------
+
+
+def child_main(args: argparse.Namespace) -> None:
+    if args.loop == "uvloop":
+        import uvloop
+
+        loop_factory = uvloop.new_event_loop
+    else:
+        loop_factory = asyncio.new_event_loop
+    from streamperf.viewers.hls import HlsViewer, make_session
+
+    raise_nofile(args.n * 2 + 100)
+    errors: list[str] = []
+
+    def on_event(event: str, name: str, value: float, detail: str) -> None:
+        if event == "error":
+            errors.append(f"{name}: {detail}")
+
+    async def main() -> dict[str, object]:
+        loop = asyncio.get_running_loop()
+        session = make_session(tune=not args.no_tune)
+        print("READY", flush=True)
+        await asyncio.sleep(0.5)  # parent samples baseline memory now
+        viewers = [HlsViewer(args.url, on_event, session=session) for _ in range(args.n)]
+        budget = args.seconds + 60 + args.n / 50 + 3 * TD
+        tasks = []
+        step = TD / args.n  # joins spread evenly over one target duration
+        for i, v in enumerate(viewers):
+            tasks.append(asyncio.ensure_future(v.run(budget)))
+            await asyncio.sleep(step * 10 if i % 10 == 9 else 0)
+        deadline = loop.time() + 60 + args.n / 50
+        while loop.time() < deadline:
+            if all(v.first_video_wall is not None or v.error for v in viewers):
+                break
+            await asyncio.sleep(0.2)
+        joined = sum(v.first_video_wall is not None for v in viewers)
+        print(f"JOINED {joined} {len(errors)}", flush=True)
+        await asyncio.sleep(2 * TD)
+        b0 = [v.bytes_received for v in viewers]
+        m0 = [v.media_ts_ms for v in viewers]
+        r0 = sum(v.playlist_loads + v.playlist_failures + v.segments_fetched for v in viewers)
+        p0 = sum(v.playlist_loads for v in viewers)
+        t0 = loop.time()
+        print("START", flush=True)
+        await asyncio.sleep(args.seconds)
+        b1 = [v.bytes_received for v in viewers]
+        m1 = [v.media_ts_ms for v in viewers]
+        r1 = sum(v.playlist_loads + v.playlist_failures + v.segments_fetched for v in viewers)
+        p1 = sum(v.playlist_loads for v in viewers)
+        t1 = loop.time()
+        print("END", flush=True)
+        await asyncio.sleep(0.5)  # parent samples CPU and memory with viewers still live
+        for v in viewers:
+            v.close()
+        await asyncio.gather(*tasks)
+        await session.close()
+        media = [(b - a) / 1000 for a, b in zip(m0, m1, strict=True)]
+        window = t1 - t0
+        return {
+            "window_s": window,
+            "window_bytes": [b - a for a, b in zip(b0, b1, strict=True)],
+            "errors": len(errors),
+            "first_errors": errors[:3],
+            "requests_per_s": (r1 - r0) / window / args.n,
+            "playlist_per_s": (p1 - p0) / window / args.n,
+            "min_media_s": min(media),
+            "max_media_s": max(media),
+        }
+
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        result = runner.run(main())
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+# --- main --------------------------------------------------------------------------------
+
+
+def print_table(rows: list[Row], kbps: float) -> None:
+    head = (
+        f"{'engine':<20} {'viewers':>7} {'CPU%/viewer':>12} {'KiB/viewer':>12} "
+        f"{'client CPU%':>11} {'nginx CPU%':>10} {'full rate?':>14}"
+    )
+    print(f"\nsource {kbps:.0f} kbps; CPU as % of one core; window {rows[0].window_s:.0f} s")
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        full = f"{'yes' if r.full_rate == r.viewers else 'NO'} {r.full_rate}/{r.viewers}"
+        mem = f"{r.kib_per_viewer:.1f} {r.mem_kind}"
+        print(
+            f"{r.engine:<20} {r.viewers:>7} {r.cpu_pct_per_viewer:>11.4f}% {mem:>12} "
+            f"{r.client_cpu_pct:>10.1f}% {r.nginx_cpu_pct:>9.1f}% {full:>14}"
+        )
+    for r in rows:
+        extra = f"; {r.errors} errors" if r.errors else ""
+        joined = "" if r.joined == r.viewers else f"; only {r.joined} joined"
+        print(f"  {r.engine} x{r.viewers}: {r.note}{joined}{extra}")
+    ok = all(r.cpu_pct_per_viewer <= TARGET_CPU_PCT for r in rows)
+    print(f"target <= {TARGET_CPU_PCT}% of a core per HLS viewer: {'met' if ok else 'NOT met'}")
+
+
+def wait_segments(url: str, n: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                text = resp.read().decode()
+            if sum(1 for line in text.splitlines() if line.endswith(".ts")) >= n:
+                return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit(f"{url}: fewer than {n} segments after {timeout:g}s")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--viewers", type=int, nargs="+", default=[500, 1000])
+    ap.add_argument("--seconds", type=float, default=30.0, help="steady-state window")
+    ap.add_argument("--loop", choices=["uvloop", "asyncio", "both"], default="both")
+    ap.add_argument(
+        "--no-tune", action="store_true", help="leave glibc malloc as is (see hls.tune_malloc)"
+    )
+    # internal: the child process
+    ap.add_argument("--child", nargs=3, metavar=("URL", "N", "SECONDS"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        args.url, args.n, args.seconds = args.child[0], int(args.child[1]), float(args.child[2])
+        child_main(args)
+        return
+
+    from streamperf.media.publisher import (
+        Publisher,
+        default_cache_dir,
+        probe_source,
+        synthetic_clip,
+    )
+    from streamperf.media.server import MediaServer
+
+    loops = ["uvloop", "asyncio"] if args.loop == "both" else [args.loop]
+    nofile = raise_nofile(max(args.viewers) * 2 + 1000)
+    clip = synthetic_clip(default_cache_dir())
+    kbps = probe_source(clip).bitrate_kbps
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="bench-hls-") as tmp:
+        server = MediaServer(Path(tmp) / "nginx").start()
+        pub = Publisher(clip, server.ingest_url("bench"), Path(tmp) / "pub")
+        try:
+            pub.start(ready=lambda: server.is_publishing("bench"))
+            url = server.hls_url("bench")
+            wait_segments(url, 4)
+            print(f"nginx pid {server.pid}, publisher pid {pub.pid}, {url}, nofile {nofile}")
+            for n in args.viewers:
+                for loop in loops:
+                    rows.append(run_child(url, n, args, loop, kbps, server.pid or 0))
+                    r = rows[-1]
+                    print(
+                        f"  done: {r.engine} x{n}: {r.cpu_pct_per_viewer:.4f}%/viewer, "
+                        f"{r.kib_per_viewer:.1f} KiB {r.mem_kind}, nginx {r.nginx_cpu_pct:.1f}%, "
+                        f"full rate {r.full_rate}/{n}",
+                        flush=True,
+                    )
+                    if not pub.alive():
+                        raise SystemExit(f"publisher died: {pub.log_tail(5, True)}")
+        finally:
+            pub.stop()
+            server.stop()
+    print_table(rows, kbps)
+
+
+if __name__ == "__main__":
+    main()
