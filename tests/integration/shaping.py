@@ -26,9 +26,22 @@ class PortCap:
             "rate", "20gbit")
         _tc("class", "add", "dev", "lo", "parent", "1:", "classid", "1:20", "htb",
             "rate", f"{self.kbit}kbit", "ceil", f"{self.kbit}kbit")
+        # A deep queue: a pure rate cap without drops. Drops would leave connections
+        # in TCP retransmit back-off for seconds after the cap lifts, which is a
+        # loss effect, not the bandwidth effect these tests are about.
+        _tc("qdisc", "add", "dev", "lo", "parent", "1:20", "handle", "20:", "pfifo",
+            "limit", "100000")
         _tc("filter", "add", "dev", "lo", "protocol", "ip", "parent", "1:", "prio", "1",
             "u32", "match", "ip", "sport", str(self.sport), "0xffff", "flowid", "1:20")
         return self
+
+    def lift(self) -> None:
+        """Lift the cap without dropping what is queued (`remove` would drop it,
+        and connections would then wait out a retransmit timeout inflated by the
+        queueing delay)."""
+        if self.active:
+            _tc("class", "change", "dev", "lo", "parent", "1:", "classid", "1:20", "htb",
+                "rate", "20gbit")
 
     def remove(self) -> None:
         if self.active:

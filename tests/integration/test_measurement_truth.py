@@ -128,23 +128,28 @@ def test_rtmp_latency_matches_ffmpegs_reading(session):
     assert stream.origin_latency_s is not None and abs(stream.origin_latency_s - theirs) < 0.5
 
 
-def test_impaired_viewers_are_flagged_and_recover_when_the_cap_lifts(session, capped_port):
+@pytest.mark.parametrize("protocol", ["rtmp", "hls"])
+def test_impaired_viewers_are_flagged_and_recover_when_the_cap_lifts(
+    session, capped_port, protocol
+):
     stream = session.stream()
     media = session.platform().media
     users = 6
-    cap = capped_port(media.rtmp_port, int(users * stream.source.bitrate_kbps / 2))
+    port = media.rtmp_port if protocol == "rtmp" else media.http_port
+    # Half of what the viewers need together, from before they join.
+    cap = capped_port(port, int(users * stream.source.bitrate_kbps / 2))
     lift_after_s = 30.0
     lifted: list[float] = []
 
     def lift() -> None:
-        cap.remove()
+        cap.lift()
         lifted.append(time.time())
 
     timer = threading.Timer(lift_after_s, lift)
     timer.start()
     try:
-        outcome = session.run_load("truth-impaired", {"users": users, "ramp_s": 0.1,
-                                                      "duration_s": 50.0}, stream)
+        outcome = session.run_load(f"truth-impaired-{protocol}", {
+            "users": users, "ramp_s": 0.1, "duration_s": 50.0, "protocol": protocol}, stream)
     finally:
         timer.cancel()
     a = outcome.analysis
@@ -154,7 +159,7 @@ def test_impaired_viewers_are_flagged_and_recover_when_the_cap_lifts(session, ca
     stalled = a.stall_starts.groupby("viewer")["t"].min()
     to_lag = (lagged - first).dropna()
     to_stall = (stalled - first).dropna()
-    print(f"time to flag lagged: max {to_lag.max():.1f} s; to first stall: "
+    print(f"{protocol}: time to flag lagged: max {to_lag.max():.1f} s; to first stall: "
           f"max {to_stall.max():.1f} s")
     assert len(to_lag) >= 0.95 * users and (to_lag < 20).all()
     assert len(to_stall) >= 0.95 * users and (to_stall < 20).all()

@@ -95,6 +95,8 @@ from streamperf.viewers.playlist import (
 
 HEAD_LIMIT = 16384  # bytes of a segment searched for its first PTS
 FIRST_LIMIT = 1 << 20  # ... and for the first video + audio PES of the first segment
+SEGMENT_RETRIES = 1  # a stalled segment download is asked again once
+MIN_STALL_S = 1.0  # no data for max(this, EXTINF) mid-segment counts as stalled
 SETUP_RETRY_S = 1.0  # playlist retry interval before any target duration is known
 HOLD_BACK_TARGETS = 3.0  # join this many target durations behind the live edge
 DISCONNECT_TARGETS = 3.0  # playlist unreachable this long -> disconnect
@@ -223,6 +225,7 @@ class HlsViewer:
         self.playlist_failures = 0
         self.segments_fetched = 0
         self.segments_skipped = 0
+        self.segment_retries = 0
         self.sequence_jumps = 0
         self.discontinuities = 0
         # media clock (see media_ts_ms)
@@ -429,14 +432,27 @@ class HlsViewer:
         return pl
 
     async def _segment(self, seg: Segment) -> None:
+        # A download with no progress for one segment duration is aborted and asked
+        # again on a fresh connection, as players do: a connection can sit in TCP
+        # retransmit back-off long after the network recovered.
+        for attempt in range(1 + SEGMENT_RETRIES):
+            if not await self._fetch_segment(seg, retry=attempt < SEGMENT_RETRIES):
+                return
+            self.segment_retries += 1
+
+    async def _fetch_segment(self, seg: Segment, retry: bool) -> bool:
+        """Download one segment; True when it stalled and should be asked again."""
         http = self._http
         assert http is not None
+        loop = asyncio.get_running_loop()
         limit = self.connect_timeout + 2 * seg.duration
-        ok = False
+        deadline = loop.time() + limit
+        stall_s = max(MIN_STALL_S, seg.duration)
+        ok = stalled = False
         base = -1  # bytes_received when the body began
         try:
             async with (
-                asyncio.timeout(limit),
+                asyncio.timeout(limit) as cm,
                 http.get(seg.uri, timeout=self._req_timeout) as resp,
             ):
                 if resp.status != 200:
@@ -446,7 +462,7 @@ class HlsViewer:
                         f"segment {seg.uri}: HTTP {resp.status}, skipped "
                         f"({self.segments_skipped} so far)",
                     )
-                    return
+                    return False
                 self.playing = True
                 length = resp.content_length or int(self._bytes_per_s * seg.duration) or 1
                 self._seg_len = length
@@ -463,7 +479,8 @@ class HlsViewer:
                     if scanner.feed(chunk) or scanner.scanned >= limit_head:
                         break
                 self._head_done(seg, scanner)
-                while True:  # the hot path: count, nothing else
+                while True:  # the hot path: count, and push the stall timer on
+                    cm.reschedule(min(deadline, loop.time() + stall_s))
                     chunk = await read()
                     if not chunk:
                         break
@@ -474,14 +491,24 @@ class HlsViewer:
                 if seg.duration > 0:
                     self._bytes_per_s = got / seg.duration
         except TimeoutError:
-            self.segments_skipped += 1
-            self._error("timeout", f"segment {seg.uri}: not complete within {limit:.3g}s, skipped")
+            stalled = loop.time() < deadline - 0.01
+            if not (stalled and retry):
+                self.segments_skipped += 1
+                why = (f"no data for {stall_s:.3g}s" if stalled
+                       else f"not complete within {limit:.3g}s")
+                self._error("timeout", f"segment {seg.uri}: {why}, skipped")
+                stalled = False
         except (aiohttp.ClientError, OSError) as e:
             self.segments_skipped += 1
             got = self.bytes_received - base if base >= 0 else 0
             self._lost = f"segment {seg.uri} failed after {got} bytes: {_reason(e)}; skipped"
         finally:
-            self._segment_done(ok)
+            if stalled:
+                # What was reported stays reported: the retry starts the segment over.
+                self._floor_ms = max(self._floor_ms, self.media_ts_ms)
+            else:
+                self._segment_done(ok)
+        return stalled
 
     # --- media clock -------------------------------------------------------
     def _head_done(self, seg: Segment, scanner: TsScanner) -> None:
