@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(ffmpeg nginx libnginx-mod-rtmp rtmpdump iproute2 openssh-server)
+PACKAGES=(ffmpeg nginx libnginx-mod-rtmp rtmpdump iproute2 openssh-server chromium)
 missing=()
 for pkg in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -1,11 +1,17 @@
-"""`streamperf` command: platform serve, doctor, summary of a run directory."""
+"""`streamperf` command: platform serve, doctor, summary, report and live view of a run."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import queue
 import shutil
 import sys
+import threading
+import time
 from pathlib import Path
+from typing import IO, Any
 
 from streamperf import __version__
 
@@ -37,16 +43,218 @@ def doctor() -> int:
 def summary(run: Path, lag_threshold_s: float) -> int:
     from streamperf.results.analysis import analyse
     from streamperf.results.events import read_events
+    from streamperf.results.sla import DEFAULT_SLA, breaches, evaluate
     from streamperf.results.terminal import summary_table
-    from streamperf.results.verdict import evaluate
 
     path = run / "events.csv" if run.is_dir() else run
     if not path.is_file():
         print(f"streamperf: no event log at {path}", file=sys.stderr)
         return 2
     analysis = analyse(read_events(path), lag_threshold_s)
-    print(summary_table(str(run), analysis, evaluate(analysis)))
+    print(summary_table(str(run), analysis, breaches(evaluate(analysis, DEFAULT_SLA))))
     return 0
+
+
+def _fail(message: str) -> int:
+    print(f"streamperf: {message}", file=sys.stderr)
+    return 2
+
+
+def _run_summary(run_dir: Path | None) -> dict[str, Any]:
+    """summary.json of a run directory, {} when there is none or it is unreadable."""
+    path = run_dir / "summary.json" if run_dir else None
+    if not path or not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _logged_settings(df: Any) -> dict[str, Any]:
+    rows = df[df["event"] == "run_start"]
+    if rows.empty:
+        return {}
+    detail = str(rows["detail"].iloc[0])
+    try:
+        data = json.loads(detail)
+        return data if isinstance(data, dict) else {}
+    except ValueError:
+        # The log keeps 300 characters of it: better shown cut than not at all.
+        return {"settings (as logged, cut)": detail}
+
+
+def report(run: Path, output: Path | None, lag_threshold_s: float | None,
+           source_kbps: float | None, title: str | None) -> int:
+    """Render the HTML report of a run directory, an events.csv or a seed tool log."""
+    from streamperf.results.analysis import analyse
+    from streamperf.results.artifacts import chart_limits
+    from streamperf.results.html import write_report
+    from streamperf.results.seed_log import load_any, sniff
+    from streamperf.results.sla import DEFAULT_SLA, evaluate, parse_all
+    from streamperf.results.sla import breaches as sla_breaches
+    from streamperf.results.validity import invalid_reason
+
+    path = run / "events.csv" if run.is_dir() else run
+    if not path.is_file():
+        return _fail(f"no event log at {path}")
+    try:
+        kind = sniff(path)
+        df = load_any(path)
+    except (ValueError, OSError, UnicodeDecodeError) as exc:
+        return _fail(str(exc).splitlines()[0])
+    summary = _run_summary(run if run.is_dir() else path.parent)
+    if kind == "seed":
+        summary = {}  # a seed log beside an unrelated summary.json
+    settings = summary.get("settings") or _logged_settings(df)
+    threshold = lag_threshold_s if lag_threshold_s is not None else float(
+        settings.get("lag_threshold_s") or 3.0)
+    analysis = analyse(df, threshold, source_kbps_override=source_kbps)
+    if "breaches" in summary and lag_threshold_s is None:
+        # The run's own verdict, from the thresholds it ran with.
+        breaches = [str(b) for b in summary["breaches"]]
+        invalid = summary.get("invalid")
+        limits = summary.get("limits") or {}
+    else:
+        thresholds = parse_all(DEFAULT_SLA)
+        breaches = [str(b) for b in sla_breaches(evaluate(analysis, thresholds))]
+        invalid = invalid_reason(df)
+        limits = chart_limits(thresholds)
+    name = title or summary.get("name") or (run.name if run.is_dir() else path.stem)
+    out = output or (run / "report.html" if run.is_dir() else path.with_suffix(".html"))
+    try:
+        write_report(out, analysis, df, str(name), breaches, invalid, settings, limits)
+    except OSError as exc:
+        return _fail(f"cannot write {out}: {exc.strerror or exc}")
+    verdict = "INVALID" if invalid else "FAIL" if breaches else "PASS"
+    print(f"{out}  ({verdict}, {len(analysis.viewers)} viewers, {kind} log)")
+    return 0
+
+
+class _Tail:
+    """New complete lines of a growing file, or of stdin (read by a thread)."""
+
+    def __init__(self, source: str) -> None:
+        self.eof = False  # stdin closed: nothing more will come
+        self.more = False  # the last read stopped at its limit: more is waiting
+        self._partial = ""
+        self._lines: queue.Queue[str | None] | None = None
+        self._file: IO[str] | None = None
+        if source == "-":
+            self._lines = queue.Queue()
+            threading.Thread(target=self._pump, daemon=True).start()
+        else:
+            self._file = open(source, encoding="utf-8", errors="replace")  # noqa: SIM115
+
+    def _pump(self) -> None:
+        assert self._lines is not None
+        for line in sys.stdin:
+            self._lines.put(line)
+        self._lines.put(None)
+
+    def read(self, limit: int = 1 << 22) -> str:
+        """Whole lines available now (a torn last line waits for its end)."""
+        if self._file is not None:
+            chunk = self._file.read(limit)
+            self.more = len(chunk) == limit
+            text = self._partial + chunk
+        else:
+            assert self._lines is not None
+            chunks = [self._partial]
+            while sum(map(len, chunks)) < limit:
+                try:
+                    line = self._lines.get_nowait()
+                except queue.Empty:
+                    break
+                if line is None:
+                    self.eof = True
+                    break
+                chunks.append(line)
+            text = "".join(chunks)
+            self.more = not self.eof and len(text) >= limit
+        cut = text.rfind("\n") + 1
+        self._partial = text[cut:]
+        if self.eof and self._partial:
+            cut, self._partial = len(text), ""
+        return text[:cut]
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
+def live(source: str, follow: bool, lag_threshold_s: float, interval_s: float) -> int:
+    """Follow an events.csv (or stdin) and redraw the seed-style view once a second."""
+    from streamperf.results.events import iter_rows
+    from streamperf.results.live import LiveStats, render_view
+
+    if source != "-":
+        path = Path(source)
+        path = path / "events.csv" if path.is_dir() else path
+        if not path.is_file():
+            return _fail(f"no event log at {path}")
+        source = str(path)
+    tty = sys.stdout.isatty()
+    stats = LiveStats(target=0, lag_threshold_s=lag_threshold_s)
+    tail = _Tail(source)
+    label = "stdin" if source == "-" else source
+    drawn = 0.0
+    frame = ""
+
+    def draw() -> str:
+        # A log written now is read on the wall clock; an old one on its own clock.
+        now = time.time()
+        if abs(now - stats.last_t) > 30:
+            now = stats.last_t
+        return render_view(stats.snapshot(now), stats, label, color=tty)
+
+    try:
+        if tty:
+            sys.stdout.write("\x1b[?25l")  # hide the cursor while redrawing
+        while True:
+            text = tail.read()
+            rows = _rows(text, iter_rows) if text else []
+            if rows:
+                if not stats.run_name:  # until a run_start row says when the run began
+                    stats.started = min(stats.started, rows[0].t)
+                stats.consume(rows)
+            caught_up = not tail.more
+            finished = (stats.end_reason is not None and not follow) or tail.eof
+            if finished or (caught_up and time.monotonic() - drawn >= interval_s):
+                frame = draw()
+                drawn = time.monotonic()
+                if tty:
+                    sys.stdout.write("\x1b[H\x1b[2J" + frame + "\n")
+                    sys.stdout.flush()
+            if finished:
+                break
+            if caught_up:
+                time.sleep(0.2)
+    except KeyboardInterrupt:
+        pass  # Ctrl-C is how a --follow view ends
+    finally:
+        tail.close()
+        if tty:
+            sys.stdout.write("\x1b[?25h")
+            sys.stdout.flush()
+    if not tty:
+        print(frame or draw())
+    return 0
+
+
+def _rows(text: str, iter_rows: Any) -> list[Any]:
+    """Parsed rows; a line that does not parse (torn, foreign) is skipped."""
+    try:
+        return list(iter_rows(text))
+    except (ValueError, TypeError):
+        rows = []
+        for line in text.splitlines():
+            try:
+                rows.extend(iter_rows(line))
+            except (ValueError, TypeError):
+                continue
+        return rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,6 +268,22 @@ def main(argv: list[str] | None = None) -> int:
     summ = sub.add_parser("summary", help="print the summary table of a run")
     summ.add_argument("run", type=Path, help="run directory or events.csv")
     summ.add_argument("--lag-threshold", type=float, default=3.0)
+    rep = sub.add_parser("report", help="write the HTML report of a run or an old log")
+    rep.add_argument("run", type=Path, help="run directory, events.csv or a seed tool CSV")
+    rep.add_argument("-o", "--output", type=Path, default=None,
+                     help="HTML file to write (default: report.html in the run directory)")
+    rep.add_argument("--lag-threshold", type=float, default=None,
+                     help="drift in s over which a viewer is lagged (default: the run's, or 3)")
+    rep.add_argument("--source-kbps", type=float, default=None,
+                     help="the source bitrate, for logs without it (seed logs)")
+    rep.add_argument("--title", default=None)
+    liv = sub.add_parser("live", help="follow a run's event log in the terminal")
+    liv.add_argument("log", nargs="?", default=os.path.join("reports", "latest"),
+                     help="events.csv, a run directory, or - for stdin (default reports/latest)")
+    liv.add_argument("--follow", action="store_true",
+                     help="keep following after the run_end row (Ctrl-C to stop)")
+    liv.add_argument("--lag-threshold", type=float, default=3.0)
+    liv.add_argument("--interval", type=float, default=1.0, help="seconds between redraws")
 
     args, rest = parser.parse_known_args(argv)
     if args.command == "platform":
@@ -70,6 +294,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "doctor":
         return doctor()
+    if args.command == "report":
+        return report(args.run, args.output, args.lag_threshold, args.source_kbps, args.title)
+    if args.command == "live":
+        return live(args.log, args.follow, args.lag_threshold, args.interval)
     return summary(args.run, args.lag_threshold)
 
 

@@ -5,6 +5,9 @@ Fixtures, session-wide unless noted:
   platform             the platform under test (bundled one unless --apiurl)
   influencer / stream  the influencer live and publishing (LiveStream)
   viewers              (per test) runs the load: `viewers.run(users=..., ...)`
+  streamperf_run       (per test) runs the test's `scenario` parameter in set-up and
+                       gives its RunOutcome; an invalid run is an error, not a pass
+                       or a failure, so an SLA failure always means the platform
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ if TYPE_CHECKING:  # the run machinery (pandas, aiohttp) loads only when a test 
 SETTINGS_KEY = pytest.StashKey[RunSettings]()
 SESSION_KEY = pytest.StashKey["StreamperfSession"]()
 OUTCOMES_KEY = pytest.StashKey["list[tuple[str, RunOutcome]]"]()
+ITEM_OUTCOME_KEY = pytest.StashKey["RunOutcome"]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -38,6 +42,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help_text = opt.help + (f" [env {opt.env}]" if opt.env else "")
         if opt.is_flag:
             group.addoption(opt.flag, action="store_true", default=None,
+                            dest=f"streamperf_{opt.field}", help=help_text)
+        elif opt.repeat:
+            group.addoption(opt.flag, action="append", default=None,
                             dest=f"streamperf_{opt.field}", help=help_text)
         else:
             group.addoption(opt.flag, action="store", default=None,
@@ -52,6 +59,45 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     config.stash[SETTINGS_KEY] = settings
     config.stash[OUTCOMES_KEY] = []
+    config.addinivalue_line(
+        "markers", "sla(*expressions): SLA thresholds for this test, e.g. "
+        "@pytest.mark.sla('p95(startup_s) < 3'); they override --sla and pyproject.toml")
+    _check_sla_sources(config, settings)
+
+
+def _wants_sla_check(config: pytest.Config, settings: RunSettings) -> bool:
+    if settings.sla or settings.baseline or "baseline_tolerance" in settings.explicit:
+        return True
+    pyproject = Path(config.rootpath) / "pyproject.toml"
+    return pyproject.is_file() and "[tool.streamperf]" in pyproject.read_text(errors="replace")
+
+
+def _check_sla_sources(config: pytest.Config, settings: RunSettings) -> None:
+    """A typo in a threshold or tolerance is a usage error now, not a pass later."""
+    if not _wants_sla_check(config, settings):
+        return  # keeps pandas out of plain pytest runs
+    from streamperf.results.baseline import BaselineError, parse_tolerances
+    from streamperf.results.sla import SlaError, load_pyproject, parse_all
+
+    try:
+        parse_all([*load_pyproject(Path(config.rootpath) / "pyproject.toml"), *settings.sla])
+        parse_tolerances(settings.baseline_tolerance)
+    except (SlaError, BaselineError) as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    marked = [(item, m) for item in items for m in item.iter_markers("sla")]
+    if not marked:
+        return
+    from streamperf.results.sla import SlaError, parse
+
+    for item, mark in marked:
+        for text in mark.args:
+            try:
+                parse(str(text))
+            except SlaError as exc:
+                raise pytest.UsageError(f"{item.nodeid}: {exc}") from None
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -131,12 +177,18 @@ class ViewerRunner:
         return self._capman.global_and_fixture_disabled()  # type: ignore[no-any-return]
 
     def run(self, **scenario: Any) -> RunOutcome:
-        name = self._request.node.name
-        outcome = self._session.run_load(name, scenario, self._stream, progress=self._show)
+        node = self._request.node
+        # iter_markers yields the closest (function) marker first; later wins in resolve().
+        marks = [str(a) for m in reversed(list(node.iter_markers("sla"))) for a in m.args]
+        outcome = self._session.run_load(node.name, scenario, self._stream,
+                                         progress=self._show, sla=marks)
         if self._tw.hasmarkup:
             with self._uncaptured():
                 self._tw.line("")
-        self._request.config.stash[OUTCOMES_KEY].append((name, outcome))
+        self._request.config.stash[OUTCOMES_KEY].append((node.name, outcome))
+        node.stash[ITEM_OUTCOME_KEY] = outcome
+        for key, value in outcome.properties():
+            node.user_properties.append((key, value))
         return outcome
 
 
@@ -144,6 +196,37 @@ class ViewerRunner:
 def viewers(request: pytest.FixtureRequest, streamperf_session: StreamperfSession,
             stream: LiveStream) -> Iterator[ViewerRunner]:
     yield ViewerRunner(request, streamperf_session, stream)
+
+
+@pytest.fixture
+def streamperf_run(request: pytest.FixtureRequest, viewers: ViewerRunner) -> RunOutcome:
+    scenario = request.getfixturevalue("scenario") if "scenario" in request.fixturenames else {}
+    outcome = viewers.run(**scenario)
+    if outcome.invalid:
+        pytest.fail(f"INVALID RUN: {outcome.invalid}", pytrace=False)
+    return outcome
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    outcome = item.stash.get(ITEM_OUTCOME_KEY, None)
+    # The run happens in set-up (streamperf_run) or in the call (viewers.run):
+    # attach its report to whichever phase ended up carrying it, once.
+    if outcome is not None and (call.when == "call" or report.failed):
+        del item.stash[ITEM_OUTCOME_KEY]
+        html = _html_extra(item.config, outcome)
+        if html is not None:
+            report.extras = [*getattr(report, "extras", []), html]
+    return report
+
+
+def _html_extra(config: pytest.Config, outcome: RunOutcome) -> Any:
+    if not config.pluginmanager.hasplugin("html"):
+        return None
+    from pytest_html import extras
+
+    return extras.html(outcome.fragment)
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

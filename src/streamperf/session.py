@@ -10,7 +10,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,8 +24,10 @@ from streamperf.media.server import MediaServer
 from streamperf.platform.client import ApiCall, PlatformClient
 from streamperf.platform.reference import ReferencePlatform
 from streamperf.results import events as ev
+from streamperf.results.baseline import load_baseline, save_baseline
 from streamperf.results.events import Event, this_host
 from streamperf.results.live import Progress
+from streamperf.results.sla import Threshold, default_grace_s, load_pyproject, parse_all, resolve
 from streamperf.settings import RunSettings
 
 
@@ -137,15 +139,40 @@ class StreamperfSession:
         scenario: dict[str, Any],
         stream: LiveStream,
         progress: Callable[[Progress], None] | None = None,
+        sla: Sequence[str] = (),
     ) -> RunOutcome:
+        """One load run; `sla` adds thresholds (a test's markers) over the session's."""
         settings = self.settings.with_scenario(scenario)
+        thresholds = self.thresholds(sla)
+        baseline = (load_baseline(settings.baseline, self.baseline_dir)
+                    if settings.baseline else None)
         if settings.uses_bundled_platform:
             self.precreate(settings.users, settings.existing_offset)
         run_dir = new_run_dir(self.report_dir, name)
         setup, self._setup_rows = self._setup_rows, []
         run = LoadRun(settings, stream, self.client, run_dir, name=name, progress=progress,
-                      setup_rows=setup)
-        return run.execute()
+                      setup_rows=setup, thresholds=thresholds,
+                      grace_s=default_grace_s(settings.users, settings.ramp_s,
+                                              settings.duration_s),
+                      baseline=baseline)
+        outcome = run.execute()
+        if settings.save_baseline and not outcome.invalid and not outcome.interrupted:
+            path = save_baseline(settings.save_baseline, outcome.analysis, self.baseline_dir)
+            outcome.summary["saved_baseline"] = str(path)
+        return outcome
+
+    @property
+    def baseline_dir(self) -> Path:
+        return self.rootdir / ".streamperf" / "baselines"
+
+    def sla_layers(self) -> list[list[str]]:
+        """pyproject.toml's [tool.streamperf] sla, then --sla; checked, raising SlaError."""
+        layers = [load_pyproject(self.rootdir / "pyproject.toml"), list(self.settings.sla)]
+        parse_all(text for layer in layers for text in layer)
+        return layers
+
+    def thresholds(self, extra: Sequence[str] = ()) -> list[Threshold]:
+        return resolve(*self.sla_layers(), extra)
 
     def close(self) -> None:
         if self._broadcast is not None:

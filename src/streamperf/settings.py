@@ -92,6 +92,12 @@ def _text(text: str) -> str:
     return str(text)
 
 
+def _name_or_path(text: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", text) and "/" not in text:
+        raise ValueError("use a name of letters, digits, _ . - or a path to a .json file")
+    return text
+
+
 @dataclass(frozen=True)
 class Option:
     """One run option: its flag, RunSettings field, parser, env var and help."""
@@ -103,6 +109,7 @@ class Option:
     env: str | None = None
     secret: bool = False
     is_flag: bool = False
+    repeat: bool = False  # may be given several times; the field is a tuple
 
 
 OPTIONS: tuple[Option, ...] = (
@@ -140,6 +147,15 @@ OPTIONS: tuple[Option, ...] = (
     Option("--lag-threshold", "lag_threshold_s", _positive_duration,
            "drift over which a viewer counts as lagged (default 3s)"),
     Option("--report-dir", "report_dir", _text, "where run directories go (default reports)"),
+    Option("--sla", "sla", _text, "an SLA threshold, e.g. 'p95(startup_s) < 3' (repeatable; "
+           "overrides [tool.streamperf] sla in pyproject.toml)", repeat=True),
+    Option("--save-baseline", "save_baseline", _name_or_path,
+           "store this run's figures as baseline NAME (or a .json path)"),
+    Option("--baseline", "baseline", _name_or_path,
+           "compare with baseline NAME|PATH and fail on regressions"),
+    Option("--baseline-tolerance", "baseline_tolerance", _text,
+           "regression allowed against the baseline: 20% (default), or per figure "
+           "'15%,startup_p95_s=30%'"),
 )
 
 
@@ -164,6 +180,10 @@ class RunSettings:
     protocol_mix: tuple[tuple[str, int], ...] = ()
     lag_threshold_s: float = 3.0
     report_dir: str = "reports"
+    sla: tuple[str, ...] = ()
+    save_baseline: str = ""
+    baseline: str = ""
+    baseline_tolerance: str = "20%"
     #: options given explicitly (CLI/env), which override scenario values
     explicit: frozenset[str] = field(default_factory=frozenset)
 
@@ -204,10 +224,13 @@ def build_settings(
         raw = values.get(opt.field)
         if raw is None and opt.env and env.get(opt.env):
             raw = env[opt.env]
-        if raw is None or (opt.is_flag and raw is False):
+        if raw is None or (opt.is_flag and raw is False) or (opt.repeat and not raw):
             continue
         try:
-            parsed[opt.field] = opt.parse(raw)
+            if opt.repeat:
+                parsed[opt.field] = tuple(opt.parse(r) for r in raw)
+            else:
+                parsed[opt.field] = opt.parse(raw)
         except ValueError as exc:
             shown = "***" if opt.secret else raw
             raise SettingsError(f"{opt.flag} {shown}: {exc}") from None

@@ -1,8 +1,11 @@
 """The product's main job: fans join a live stream and must all stay on time.
 
 Each scenario is a parameter set; --users, --ramp and --duration override it
-for one run (`pytest tests/perf --users 100`). Thresholds are checked on
-figures computed with pandas from the run's events.csv.
+for one run (`pytest tests/perf --users 100`). The `streamperf_run` fixture
+runs the scenario; the SLA (docs/sla.md: defaults, pyproject.toml, --sla,
+@pytest.mark.sla) is checked on figures computed with pandas from the
+run's events.csv. A run that cannot be judged (publisher died, saturated
+load generator) is an error, not a failure.
 """
 
 from __future__ import annotations
@@ -18,10 +21,7 @@ SCENARIOS = [
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
-def test_live_stream(scenario, viewers):
-    outcome = viewers.run(**scenario)
-    summary = outcome.analysis.summary()
-
-    assert outcome.invalid is None, f"invalid run: {outcome.invalid}"
-    assert summary["viewers_with_media"] == summary["viewers_planned"], outcome.message()
-    assert not outcome.breaches, outcome.message()
+def test_live_stream(scenario, streamperf_run):
+    summary = streamperf_run.analysis.summary()
+    assert summary["viewers_with_media"] == summary["viewers_planned"], streamperf_run.message()
+    assert streamperf_run.passed, streamperf_run.message()

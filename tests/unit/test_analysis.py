@@ -4,9 +4,15 @@ import pytest
 
 from streamperf.results import events as ev
 from streamperf.results.analysis import analyse
-from streamperf.results.verdict import evaluate
+from streamperf.results.sla import DEFAULT_SLA, breaches
+from streamperf.results.sla import evaluate as evaluate_sla
 
 from .timelines import KBPS, Timeline
+
+
+def evaluate(a):
+    """The default SLA's breaches (results/sla.py), as a run without a grace window."""
+    return breaches(evaluate_sla(a, DEFAULT_SLA))
 
 
 def by_viewer(a):
@@ -52,9 +58,9 @@ def test_one_four_second_stall_lags_that_viewer_for_its_duration():
     lagged = a.timeline.set_index("second")["lagged"]
     assert lagged.max() == 1
     breaches = evaluate(a)
-    assert breaches[0].check == "viewers lagged (drift over 3 s)"
-    assert "stuck (drift 4.0 s)" in str(breaches[0])
-    assert "measured 1 of 2" in str(breaches[0])
+    assert breaches[0].check == "max(lagged) == 0"
+    assert "stuck (drift 4.0 s, 17 s lagged)" in str(breaches[0])
+    assert "measured 1," in str(breaches[0])
 
 
 def test_slow_start_breaches_p95_startup_naming_the_viewer():
@@ -71,7 +77,7 @@ def test_slow_start_breaches_p95_startup_naming_the_viewer():
     for i in range(10):
         tl2.viewer(f"fan{i}", play_at=100, seconds=10, startup=6.0 if i < 2 else 0.5)
     breach = [b for b in evaluate(analyse(tl2.frame())) if "startup" in b.check]
-    assert breach and "fan0 (6.00 s)" in str(breach[0])
+    assert breach and "measured 6 s, limit <= 5 s; worst: fan0 (6 s), fan1 (6 s)" in str(breach[0])
 
 
 def test_slow_delivery_fails_bitrate_and_lag():
@@ -81,8 +87,8 @@ def test_slow_delivery_fails_bitrate_and_lag():
     v = by_viewer(a)
     assert v.loc["half", "mean_kbps"] == pytest.approx(KBPS / 2)
     assert v.loc["half", "max_drift_s"] == pytest.approx(10.0)
-    checks = {b.check.split(" (")[0] for b in evaluate(a)}
-    assert {"viewers lagged", "viewer mean bitrate / source"} <= checks
+    checks = {b.check for b in evaluate(a)}
+    assert {"max(lagged) == 0", "min(bitrate_ratio) >= 0.9"} <= checks
 
 
 def test_disconnect_is_counted_and_named():
@@ -96,7 +102,7 @@ def test_disconnect_is_counted_and_named():
     assert v.loc["cut", "disconnects"] == 1
     assert v.loc["cut", "first_error"] == "disconnect: rtmp://127.0.0.1:1935/live/x: EOF"
     text = " ".join(str(b) for b in evaluate(a))
-    assert "1 disconnects" in text and "cut (disconnect:" in text
+    assert "count(errors) == 0: measured 1" in text and "cut (1, disconnect:" in text
 
 
 def test_aborted_fan_and_missing_fans_count_as_without_media():
@@ -109,8 +115,9 @@ def test_aborted_fan_and_missing_fans_count_as_without_media():
     assert (s["viewers_with_media"], s["viewers_aborted"]) == (1, 1)
     assert s["api_error_rate"] == pytest.approx(0.5)
     msgs = [str(b) for b in evaluate(a)]
-    assert any(m.startswith("viewers without media: measured 2 of 3") for m in msgs)
-    assert any(m.startswith("API error rate: measured 50.00% (1 of 2)") for m in msgs)
+    assert any(m.startswith("min(got_media) >= 1: measured 0") and "gone (0, sign_in:" in m
+               and "(never started)" in m for m in msgs)
+    assert any(m.startswith("rate(api_errors) <= 1%: measured 50% (1 of 2)") for m in msgs)
 
 
 def test_late_join_at_key_frame_has_no_drift():

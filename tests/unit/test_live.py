@@ -28,3 +28,32 @@ def test_progress_counts_playing_lagged_and_errors():
     p = live.snapshot(now=22.5)
     assert (p.playing, p.lagged, p.done) == (1, 0, 1)
     assert "viewers 1/3" in progress_line(p)
+
+
+def test_live_view_figures_hosts_api_rate_and_run_rows():
+    from streamperf.results.live import render_view
+
+    live = LiveStats(target=0)
+    live.consume([
+        Event(100.0, "g1", "", ev.RUN_START, "t[x]", 0, "0.1.0", '{"users": 4, "ramp_s": 0.1'),
+        Event(100.0, "g1", "", ev.SOURCE, "bitrate_kbps", 1000.0),
+        Event(101.0, "g1", "a", ev.PLAY, "rtmp"), Event(101.0, "g2", "b", ev.PLAY, "rtmp"),
+        Event(101.2, "g1", "a", ev.API, "POST /x", 0.1, "200"),
+        Event(102.5, "g2", "b", ev.API, "POST /x", 5.0, "timeout"),
+        Event(102.0, "g1", "", ev.HOST_SAMPLE, "net_in_bytes", 1e6),
+        Event(104.0, "g1", "", ev.HOST_SAMPLE, "net_in_bytes", 2e6),  # 2 s later: 8 Mbit/s
+        Event(104.0, "g1", "", ev.HOST_SAMPLE, "cpu_pct", 42.0),
+    ])
+    assert (live.target, live.run_name, live.started, live.source_kbps) == (4, "t[x]", 100.0,
+                                                                             1000.0)
+    p = live.snapshot(now=106.0)
+    assert (p.api_calls, p.api_errors, p.api_timeouts) == (2, 1, 1)
+    assert p.api_per_s == 2 / 5  # two calls in the last 5 complete seconds
+    g1, g2 = p.hosts
+    assert (g1.host, g1.playing, g1.cpu_pct, g1.net_in_mbps) == ("g1", 1, 42.0, 8.0)
+    assert (g2.host, g2.playing, g2.cpu_pct) == ("g2", 1, None)
+    assert live.end_reason is None
+    live.consume([Event(107.0, "g1", "", ev.RUN_END, "done")])
+    view = render_view(live.snapshot(now=107.0), live)
+    assert "[ended: done]" in view and "0/4 sessions established" in view
+    assert "timeouts 1" in view and "g2" in view

@@ -40,6 +40,24 @@ class Timeline:
         if end:
             self.add(first + seconds, name, ev.PLAY_END, "rtmp", seconds + startup)
 
+    def track(self, name: str, play_at: float, received: list[float], *,
+              startup: float = 0.5, ts0: float = 15.0) -> None:
+        """Plays from play_at; received[i-1] = media seconds received by sample i (1 s apart).
+
+        Unlike viewer() the media may catch up (a burst after a slow start).
+        """
+        self.add(play_at, name, ev.API, "POST /api/v1/fans", 0.05, "200")
+        self.add(play_at, name, ev.PLAY, "rtmp", 1.0)
+        first = play_at + startup
+        self.add(first, name, ev.FIRST_AUDIO, "", ts0)
+        self.add(first, name, ev.FIRST_VIDEO, "", ts0)
+        prev = 0.0
+        for i, got in enumerate(received, start=1):
+            self.add(first + i, name, ev.SAMPLE_BYTES, "", BYTES_PER_S * (got - prev))
+            self.add(first + i, name, ev.SAMPLE_MEDIA_TS, "", ts0 + got)
+            prev = got
+        self.add(first + len(received), name, ev.PLAY_END, "rtmp", len(received) + startup)
+
     def frame(self):
         buf = io.StringIO()
         buf.write(",".join(COLUMNS) + "\n")

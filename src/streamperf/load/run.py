@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pandas as pd
+
 from streamperf import __version__
 from streamperf.load.broadcast import LiveStream
 from streamperf.load.fans import FanSpec, plan_fans
@@ -29,10 +31,16 @@ from streamperf.load.shard import Shard, ShardPlan
 from streamperf.platform.client import ApiCall, PlatformClient
 from streamperf.results import events as ev
 from streamperf.results.analysis import Analysis, analyse
+from streamperf.results.artifacts import chart_limits, write_artifacts
+from streamperf.results.baseline import compare, parse_tolerances
 from streamperf.results.events import Event, EventWriter, read_events, this_host
 from streamperf.results.live import LiveStats, Progress
-from streamperf.results.verdict import Breach, Thresholds, evaluate
+from streamperf.results.sla import DEFAULT_SLA, Threshold, evaluate, parse_all
+from streamperf.results.sla import breaches as sla_breaches
+from streamperf.results.validity import invalid_reason
+from streamperf.results.verdict import Breach
 from streamperf.settings import RunSettings
+from streamperf.versions import versions
 from streamperf.viewers import ViewerFactory
 
 T = TypeVar("T")
@@ -68,6 +76,8 @@ class RunOutcome:
     invalid: str | None = None  # why the run's numbers cannot be trusted
     interrupted: bool = False
     summary: dict[str, Any] = field(default_factory=dict)
+    #: the run's summary table and charts as an HTML fragment (pytest-html extra)
+    fragment: str = ""
 
     @property
     def events_path(self) -> Path:
@@ -76,6 +86,16 @@ class RunOutcome:
     @property
     def passed(self) -> bool:
         return not self.breaches and self.invalid is None
+
+    def properties(self) -> list[tuple[str, object]]:
+        """Every figure as (name, value), e.g. for JUnit properties CI dashboards chart."""
+        props: list[tuple[str, object]] = [("streamperf_run_dir", str(self.run_dir))]
+        for key, value in self.analysis.summary().items():
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                props.append((f"streamperf_{key}", round(float(value), 6)))
+        props.append(("streamperf_verdict", "invalid" if self.invalid else
+                      "pass" if not self.breaches else "fail"))
+        return props
 
     def message(self) -> str:
         """Why the run did not pass: every breach with value, limit and worst viewers."""
@@ -93,7 +113,9 @@ class LoadRun:
         client_factory: ClientFactory,
         run_dir: Path,
         name: str = "run",
-        thresholds: Thresholds | None = None,
+        thresholds: list[Threshold] | None = None,
+        grace_s: float = 0.0,
+        baseline: dict[str, Any] | None = None,
         progress: Callable[[Progress], None] | None = None,
         fans: list[FanSpec] | None = None,
         setup_rows: list[Event] | None = None,
@@ -104,7 +126,9 @@ class LoadRun:
         self.client_factory = client_factory
         self.run_dir = run_dir
         self.name = name
-        self.thresholds = thresholds or Thresholds()
+        self.thresholds = thresholds if thresholds is not None else parse_all(DEFAULT_SLA)
+        self.grace_s = grace_s
+        self.baseline = baseline
         self.progress = progress
         self.fans = fans or plan_fans(
             settings.users, settings.percent_new, settings.existing_offset, random.Random(),
@@ -212,22 +236,49 @@ class LoadRun:
         df = read_events(self.run_dir / "events.csv")
         analysis = analyse(df, self.settings.lag_threshold_s, planned=len(self.fans))
         analysis.info["run_dir"] = str(self.run_dir)
-        breaches = evaluate(analysis, self.thresholds)
-        invalid = None
-        if (df["event"] == ev.PUBLISHER_EXIT).any():
-            invalid = f"publisher died; its log: {self.run_dir / 'publisher.log'}"
+        verdicts = evaluate(analysis, self.thresholds, self.grace_s)
+        breaches = sla_breaches(verdicts)
+        if self.baseline is not None:
+            tolerances = parse_tolerances(self.settings.baseline_tolerance)
+            breaches += compare(analysis, self.baseline, tolerances)
+        log = self.run_dir / "publisher.log"
+        invalid = invalid_reason(df, str(log) if log.exists() else "")
+        limits = chart_limits(self.thresholds)
+        fragment = write_artifacts(self.run_dir, self.name, analysis, df, breaches, invalid,
+                                   self.settings.redacted(), limits)
         summary = {
             "name": self.name,
-            "streamperf": __version__,
             "interrupted": interrupted,
             "invalid": invalid,
             "settings": self.settings.redacted(),
+            "versions": versions(),
+            "hosts": host_summary(df),
             "metrics": analysis.summary(),
+            "sla": [{"threshold": v.threshold.text, "measured": v.measured,
+                     "passed": v.passed, "worst": v.worst} for v in verdicts],
+            "grace_s": self.grace_s,
+            "limits": limits,
+            "baseline": self.baseline.get("name") if self.baseline else None,
             "breaches": [str(b) for b in breaches],
         }
         (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
         analysis.viewers.to_csv(self.run_dir / "viewers.csv", index=False)
-        return RunOutcome(self.run_dir, analysis, breaches, invalid, interrupted, summary)
+        return RunOutcome(self.run_dir, analysis, breaches, invalid, interrupted, summary,
+                          fragment)
+
+
+def host_summary(df: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """Per load-generator host: viewers, and peak/mean of each host sample."""
+    out: dict[str, dict[str, float]] = {}
+    fans = df[(df["event"] == ev.PLAY)]
+    for host, count in fans.groupby("host")["viewer"].nunique().items():
+        out.setdefault(str(host), {})["viewers"] = int(count)
+    samples = df[df["event"] == ev.HOST_SAMPLE]
+    for (host, name), values in samples.groupby(["host", "name"])["value"]:
+        figures = out.setdefault(str(host), {})
+        figures[f"{name}_max"] = float(values.max())
+        figures[f"{name}_mean"] = float(values.mean())
+    return out
 
 
 def run_loop(coro: Coroutine[Any, Any, T]) -> T:

@@ -39,6 +39,8 @@ class Analysis:
     samples: pd.DataFrame = field(default_factory=pd.DataFrame)
     #: one row per stall the playhead model found: viewer, t (wall time it began)
     stall_starts: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: one row per API call: t, viewer, endpoint, latency_s, status
+    api_rows: pd.DataFrame = field(default_factory=pd.DataFrame)
     info: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -97,6 +99,14 @@ def source_kbps(df: pd.DataFrame) -> float | None:
     return float(rows["value"].iloc[-1]) if len(rows) else None
 
 
+def run_start_t(df: pd.DataFrame) -> float:
+    """Time 0 of the run's timeline: its run_start row (set-up rows may be older)."""
+    rows = _rows(df, ev.RUN_START)
+    if len(rows):
+        return float(rows["t"].iloc[0])
+    return float(df["t"].min()) if len(df) else 0.0
+
+
 def publish_t0(df: pd.DataFrame) -> float | None:
     rows = _rows(df, ev.PUBLISH_START)
     return float(rows["value"].iloc[-1]) if len(rows) else None
@@ -147,9 +157,8 @@ def _mean_kbps(byte_rows: pd.DataFrame, first_video_t: pd.Series) -> pd.Series:
     Before it a live server sends audio alone (video waits for a key frame),
     which would pull a short viewer's mean below the source's.
     """
-    rows = byte_rows[["viewer", "t", "value"]].merge(
-        first_video_t.rename("t_video"), left_on="viewer", right_index=True
-    )
+    video = first_video_t.rename("t_video").rename_axis("viewer").reset_index()
+    rows = byte_rows[["viewer", "t", "value"]].merge(video, on="viewer")
     rows = rows[rows["t"] >= rows["t_video"]]
     # Each bytes row covers the window since the previous one: the first row at or
     # after the first video frame only anchors the count.
@@ -233,6 +242,10 @@ def analyse(
         samples=samples,
         stall_starts=stall_starts,
     )
+    api = _rows(df, ev.API)
+    analysis.api_rows = api[["t", "viewer", "name", "value", "status"]].rename(
+        columns={"name": "endpoint", "value": "latency_s"}).reset_index(drop=True)
+    analysis.info["start_t"] = run_start_t(df) if len(df) else None
     calib = _rows(df, ev.CALIBRATION)
     analysis.info["origin_latency_s"] = float(calib["value"].iloc[-1]) if len(calib) else None
     analysis.info["errors_by_kind"] = errors.groupby("name").size().to_dict()
@@ -255,8 +268,10 @@ def timeline(
     b = _rows(df, ev.SAMPLE_BYTES)
     if b.empty:
         return pd.DataFrame(columns=TIMELINE_COLUMNS)
-    start = float(df["t"].min())
+    start = run_start_t(df)
     samples = media_samples(df, publish_t0(df)) if samples is None else samples
+    # A viewer's first bytes row covers only part of a second (it joined mid-window).
+    b = b[b.duplicated("viewer")]
     kbps = b.assign(second=((b["t"] - start) // 1).astype(int), kbps=b["value"] * 8 / 1000)
     g = kbps.groupby("second")["kbps"]
     tl = pd.DataFrame({

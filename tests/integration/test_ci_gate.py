@@ -1,0 +1,123 @@
+"""The CI gate end to end: pytest itself runs the perf test against the bundled
+platform, and its exit status, messages, JUnit XML and HTML report are checked.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = ROOT / "reports" / "artifacts"
+SMALL = ["-k", "join_storm", "--users", "4", "--duration", "8s"]
+PROBE = """<script>
+window.addEventListener("load", () => {
+  // pytest-html's own page has an empty <img src=""> placeholder for media extras.
+  const imgs = Array.from(document.images).filter(i => i.getAttribute("src"));
+  const ok = imgs.filter(i => i.complete && i.naturalWidth > 0);
+  const out = document.createElement("pre");
+  out.id = "image-probe";
+  out.textContent = `IMAGES loaded=${ok.length} total=${imgs.length}`;
+  document.body.appendChild(out);
+});
+</script>"""
+
+
+def perf(tmp_path: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "tests/perf", "-p", "no:cacheprovider",
+         "--report-dir", str(tmp_path / "reports"), *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+def only_run_dir(tmp_path: Path) -> Path:
+    dirs = [d for d in (tmp_path / "reports").iterdir() if d.is_dir() and d.name != "latest"]
+    assert len(dirs) == 1, dirs
+    return dirs[0]
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["--sla", "p95(startup_x) < 3"], "unknown metric 'startup_x'"),
+    (["--sla", "p95(startup_s) <<< 3"], "p95(startup_s) <<< 3"),
+    (["--sla", "median(startup_s) < 3"], "unknown function 'median'"),
+    (["--baseline-tolerance", "lots"], "lots"),
+])
+def test_a_typo_in_a_threshold_is_a_usage_error_naming_it(tmp_path, args, expected):
+    r = perf(tmp_path, *args, timeout=60)
+    out = r.stdout + r.stderr
+    assert r.returncode == 4, out
+    assert expected in out and "Traceback" not in out
+    assert not (tmp_path / "reports").exists()  # nothing ran
+
+
+def test_a_typo_in_a_marker_is_a_usage_error(tmp_path):
+    test = tmp_path / "test_marked.py"
+    test.write_text("import pytest\n\n@pytest.mark.sla('p95(latency_x) < 3')\n"
+                    "def test_x(viewers):\n    pass\n")
+    r = subprocess.run([sys.executable, "-m", "pytest", str(test), "-p", "no:cacheprovider"],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 4, r.stdout + r.stderr
+    assert "test_marked.py::test_x: SLA 'p95(latency_x) < 3': unknown metric" in r.stdout + r.stderr
+
+
+def test_passing_run_report_junit_and_baseline(tmp_path):
+    html = tmp_path / "pytest-report.html"
+    junit = tmp_path / "junit.xml"
+    r = perf(tmp_path, *SMALL, "--html", str(html), "--self-contained-html",
+             "--junitxml", str(junit), "--save-baseline", str(tmp_path / "base.json"))
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+    run = only_run_dir(tmp_path)
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["versions"]["ffmpeg"].startswith("ffmpeg version")
+    assert summary["hosts"] and all("cpu_pct_max" in h for h in summary["hosts"].values())
+    assert {s["threshold"] for s in summary["sla"]} >= {"p95(startup_s) <= 5", "max(lagged) == 0"}
+    assert all(s["passed"] for s in summary["sla"])
+    assert (run / "report.html").is_file() and len(list((run / "charts").glob("*.png"))) >= 6
+    assert (tmp_path / "base.json").is_file()
+
+    props = {p.get("name"): p.get("value") for p in ET.parse(junit).iter("property")}
+    assert props["streamperf_verdict"] == "pass"
+    assert float(props["streamperf_viewers_with_media"]) == 4
+    assert float(props["streamperf_startup_p95_s"]) > 0
+
+    if not CHROMIUM.exists():
+        pytest.skip("needs headless Chromium to open the report: apt-get install -y chromium")
+    probe = tmp_path / "probe.html"
+    probe.write_text(html.read_text().replace("</body>", PROBE + "</body>"))
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run(["/usr/bin/chromium", *flags, "--virtual-time-budget=5000",
+                          "--dump-dom", probe.as_uri()],
+                         capture_output=True, text=True, timeout=120)
+    found = re.search(r"IMAGES loaded=(\d+) total=(\d+)", dom.stdout)
+    assert found, dom.stderr[-2000:]
+    loaded, total = int(found.group(1)), int(found.group(2))
+    assert total >= 6 and loaded == total, (loaded, total)
+    shot = tmp_path / "shot.png"
+    subprocess.run(["/usr/bin/chromium", *flags, f"--screenshot={shot}",
+                    "--window-size=1280,5000", html.as_uri()],
+                   capture_output=True, text=True, timeout=120, check=True)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shutil.copy(shot, ARTIFACTS / "pytest-html-screenshot.png")
+    shutil.copy(html, ARTIFACTS / "pytest-html-report.html")
+
+
+def test_breached_threshold_and_baseline_regression_fail_naming_value_and_limit(tmp_path):
+    # A baseline from a better past: startup p95 of 1 ms, so today's run regressed.
+    base = tmp_path / "better.json"
+    base.write_text(json.dumps({"name": "better", "figures": {"startup_p95_s": 0.001}}))
+    r = perf(tmp_path, *SMALL, "--sla", "p95(startup_s) < 0.001", "--baseline", str(base))
+    out = r.stdout
+    assert r.returncode == 1, out[-4000:] + r.stderr[-2000:]
+    assert re.search(r"SLA breached: p95\(startup_s\) < 0\.001: measured [\d.]+ m?s, "
+                     r"limit < 0\.001 s; worst: testfan", out), out[-4000:]
+    assert re.search(r"startup_p95_s = p95\(startup_s\) vs baseline 'better': measured", out)

@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from streamperf.results import html as report
+from streamperf.results.analysis import analyse
+from streamperf.results.charts import charts
+
+from .report_logs import SECRET, synthetic_run
+
+BREACHES = ["p95(startup_s) < 0.5: measured 0.80 s; worst: fan4 (0.80 s)",
+            "max(lagged) <= 0: measured 2 & more"]
+SETTINGS = {"users": 12, "token": "***", "streams_api_token": SECRET, "api_url": "http://x"}
+LIMITS = {"startup_s": 0.5, "lagged": 0}
+
+
+@pytest.fixture(scope="module")
+def run():
+    df = synthetic_run().frame()
+    a = analyse(df, lag_threshold_s=3.0)
+    return a, df, charts(a, df, LIMITS)
+
+
+@pytest.fixture(scope="module")
+def page(run):
+    a, df, made = run
+    return report.render_report(a, df, "test_live[<steady>]", BREACHES, None, SETTINGS,
+                                LIMITS, charts=made)
+
+
+def test_page_is_standalone_with_every_chart_inline(run, page):
+    _, _, made = run
+    assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
+    for c in made:
+        assert f'data-chart="{c.name}"' in page
+        assert c.data_uri in page
+    assert page.count('src="data:image/png;base64,') == len(made) == 7
+    # Self-contained: nothing fetched from anywhere.
+    assert not re.search(r'(src|href)="(https?:)?//', page)
+
+
+def test_verdict_and_breaches_are_shown_escaped(page):
+    assert '<span class="sp-verdict sp-fail">FAIL</span>' in page
+    assert "2 SLA checks breached" in page
+    assert "p95(startup_s) &lt; 0.5: measured 0.80 s; worst: fan4 (0.80 s)" in page
+    assert "measured 2 &amp; more" in page
+    assert "test_live[&lt;steady&gt;]" in page
+    assert "<steady>" not in page
+
+
+def test_no_secret_in_the_report(page):
+    assert SECRET not in page
+    assert page.count("***") >= 2  # token as redacted by the caller, and the one masked here
+
+
+def test_tables(run, page):
+    a, _, _ = run
+    for heading in ("Summary", "Settings", "By protocol", "By host", "Worst 20 viewers", "API"):
+        assert f"<h2>{heading}</h2>" in page
+    # Hosts with samples get their load-generator figures.
+    assert "host CPU max %" in page and ">gen2<" in page
+    # The API table has the endpoint that timed out; the server's error text is escaped.
+    assert "POST /api/v1/fan_influencers" in page
+    assert "<x>" not in page
+    # Worst first: lagged 17 s after a stall, then lagged 15 s from a slow trickle.
+    worst = report.worst_viewers(a)
+    assert worst["viewer"].tolist()[:2] == ["fan1", "fan2"]
+    assert worst["lagged_s"].tolist()[:2] == [17, 15]
+    assert len(worst) == min(20, len(a.viewers))
+
+
+def test_invalid_and_pass_verdicts(run):
+    a, df, made = run
+    invalid = report.render_report(a, df, "t", BREACHES, "publisher died", {}, None, made)
+    assert '<span class="sp-verdict sp-invalid">INVALID</span>' in invalid
+    assert "publisher died" in invalid
+    passed = report.render_report(a, df, "t", [], None, {}, None, made)
+    assert '<span class="sp-verdict sp-pass">PASS</span>' in passed
+    assert "No SLA breaches." in passed
+
+
+def test_summary_fragment_for_pytest_html(run):
+    a, df, made = run
+    frag = report.summary_html(a, df, BREACHES, None, LIMITS, title="t", charts=made)
+    assert frag.startswith('<div class="sp-report">') and "<html" not in frag
+    assert frag.count("data:image/png;base64,") == len(made)
+    assert "startup_p95_s" in frag and "FAIL" in frag
+
+
+def test_write_report_makes_the_file(tmp_path, run):
+    a, df, made = run
+    out = report.write_report(tmp_path / "sub" / "report.html", a, df, "t", charts=made)
+    assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+def test_charts_are_made_when_not_given(run):
+    a, df, _ = run
+    page = report.render_report(a, df, "t", [], None, {}, {"startup_s": 1})
+    assert page.count('src="data:image/png;base64,') == 7
+
+
+def test_importing_the_module_loads_neither_pandas_nor_matplotlib():
+    code = ("import sys, streamperf.results.html, streamperf.results.charts;"
+            "print(sorted(m for m in ('pandas', 'matplotlib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(("value", "key", "text"), [
+    (None, "startup_p95_s", "–"), (1.23456, "startup_p95_s", "1.23 s"),
+    (1104.4, "mean_kbps", "1,104 kbps"), (0.0125, "api_error_rate", "1.25%"),
+    (7, "stalls", "7"), ({"disconnect": 2}, "errors_by_kind", "disconnect: 2"),
+    (float("nan"), "x", "–"), (True, "got_media", "yes"),
+    (1795832863.4, "start_t", "2026-11-28 02:27:43 UTC"),
+])
+def test_fmt(value, key, text):
+    assert report.fmt(value, key) == text
