@@ -229,6 +229,17 @@ def _html_extra(config: pytest.Config, outcome: RunOutcome) -> Any:
     return extras.html(outcome.fragment)
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_html_results_summary(prefix: list[str], summary: list[str], postfix: list[str],
+                                session: pytest.Session) -> None:
+    outcomes = session.config.stash.get(OUTCOMES_KEY, [])
+    if outcomes:
+        from streamperf.results.html import aggregate_html
+
+        prefix.append(aggregate_html([(name, o.analysis, o.breaches, o.invalid)
+                                      for name, o in outcomes]))
+
+
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     outcomes = config.stash.get(OUTCOMES_KEY, [])
     if not outcomes:

@@ -88,6 +88,9 @@ def test_passing_run_report_junit_and_baseline(tmp_path):
     assert float(props["streamperf_viewers_with_media"]) == 4
     assert float(props["streamperf_startup_p95_s"]) > 0
 
+    page = html.read_text()
+    assert "<h2>streamperf runs</h2>" in page and "test_live_stream[join_storm]" in page
+
     if not CHROMIUM.exists():
         pytest.skip("needs headless Chromium to open the report: apt-get install -y chromium")
     probe = tmp_path / "probe.html"
@@ -121,3 +124,31 @@ def test_breached_threshold_and_baseline_regression_fail_naming_value_and_limit(
     assert re.search(r"SLA breached: p95\(startup_s\) < 0\.001: measured [\d.]+ m?s, "
                      r"limit < 0\.001 s; worst: testfan", out), out[-4000:]
     assert re.search(r"startup_p95_s = p95\(startup_s\) vs baseline 'better': measured", out)
+
+
+def test_invalid_run_is_an_error_not_a_failure(tmp_path):
+    # The publisher is killed by PID mid-run: nothing is left to judge the platform by.
+    test = tmp_path / "test_dies.py"
+    test.write_text(
+        "import os, signal, threading\n"
+        "import pytest\n\n"
+        "@pytest.fixture\n"
+        "def kill_publisher(stream):\n"
+        "    timer = threading.Timer(3.0, os.kill, (stream.publisher.pid, signal.SIGKILL))\n"
+        "    timer.start()\n"
+        "    yield\n"
+        "    timer.cancel()\n\n"
+        "@pytest.mark.parametrize('scenario', [{'users': 2, 'ramp_s': 0.1, 'duration_s': 8}])\n"
+        "def test_dies(scenario, kill_publisher, streamperf_run):\n"
+        "    assert streamperf_run.passed\n")
+    junit = tmp_path / "junit.xml"
+    r = subprocess.run([sys.executable, "-m", "pytest", str(test), "-p", "no:cacheprovider",
+                        "--report-dir", str(tmp_path / "reports"), "--junitxml", str(junit)],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    out = r.stdout
+    assert r.returncode == 1, out[-4000:]
+    assert "1 error" in out and "failed" not in out.splitlines()[-1], out[-2000:]
+    assert "ERROR at setup of test_dies" in out
+    assert "INVALID RUN: publisher died" in out
+    case = ET.parse(junit).find(".//testcase")
+    assert case is not None and case.find("error") is not None and case.find("failure") is None

@@ -9,17 +9,16 @@ from streamperf.results import events as ev
 from streamperf.results.analysis import Analysis, analyse
 from streamperf.results.sla import (
     DEFAULT_SLA,
-    METRICS,
     SlaError,
     Threshold,
     default_grace_s,
-    describe_metrics,
     evaluate,
     load_pyproject,
     parse,
     parse_all,
     resolve,
 )
+from streamperf.results.sla_metrics import METRICS, describe_metrics
 from streamperf.results.verdict import Breach
 
 from .timelines import Timeline

@@ -153,6 +153,23 @@ def _summary_table(a: Analysis) -> str:
     return _table(["metric", "value"], rows, numeric=[False, True])
 
 
+AGGREGATE_KEYS = ("viewers_with_media", "viewers_planned", "startup_p95_s", "viewers_lagged",
+                  "max_drift_s", "latency_p95_s", "mean_kbps", "stalls", "api_error_rate")
+
+
+def aggregate_html(runs: Sequence[tuple[str, Analysis, Sequence[object], str | None]]) -> str:
+    """One row per run (name, analysis, breaches, invalid): the report summary's block."""
+    rows = []
+    for name, a, breaches, invalid in runs:
+        word, _ = verdict(breaches, invalid)
+        s = a.summary()
+        rows.append((_e(name), f'<span class="sp-verdict sp-{word.lower()}">{word}</span>',
+                     *(_e(fmt(s.get(k), k)) for k in AGGREGATE_KEYS)))
+    headers = ["run", "verdict", *(SUMMARY_LABELS.get(k, k) for k in AGGREGATE_KEYS)]
+    table = _table(headers, rows, numeric=[False, False, *([True] * len(AGGREGATE_KEYS))])
+    return f'<div class="sp-report"><style>{CSS}</style><h2>streamperf runs</h2>{table}</div>'
+
+
 def _banner(title: str, breaches: Sequence[object], invalid: str | None, tag: str) -> str:
     word, reason = verdict(breaches, invalid)
     return (f'<{tag}>{_e(title)}</{tag}><p><span class="sp-verdict sp-{word.lower()}">{word}'
