@@ -42,6 +42,7 @@ from rtmp_viewers import (  # noqa: E402  (benchmarks/ is not a package)
     cpu_seconds,
     cpu_split,
     nginx_procs,
+    print_rows,
     raise_nofile,
 )
 
@@ -186,24 +187,7 @@ def child_main(args: argparse.Namespace) -> None:
 
 
 def print_table(rows: list[Row], kbps: float) -> None:
-    head = (
-        f"{'engine':<20} {'viewers':>7} {'CPU%/viewer':>12} {'KiB/viewer':>12} "
-        f"{'client CPU%':>11} {'nginx CPU%':>10} {'full rate?':>14}"
-    )
-    print(f"\nsource {kbps:.0f} kbps; CPU as % of one core; window {rows[0].window_s:.0f} s")
-    print(head)
-    print("-" * len(head))
-    for r in rows:
-        full = f"{'yes' if r.full_rate == r.viewers else 'NO'} {r.full_rate}/{r.viewers}"
-        mem = f"{r.kib_per_viewer:.1f} {r.mem_kind}"
-        print(
-            f"{r.engine:<20} {r.viewers:>7} {r.cpu_pct_per_viewer:>11.4f}% {mem:>12} "
-            f"{r.client_cpu_pct:>10.1f}% {r.nginx_cpu_pct:>9.1f}% {full:>14}"
-        )
-    for r in rows:
-        extra = f"; {r.errors} errors" if r.errors else ""
-        joined = "" if r.joined == r.viewers else f"; only {r.joined} joined"
-        print(f"  {r.engine} x{r.viewers}: {r.note}{joined}{extra}")
+    print_rows(rows, kbps, engine_width=20)
     ok = all(r.cpu_pct_per_viewer <= TARGET_CPU_PCT for r in rows)
     print(f"target <= {TARGET_CPU_PCT}% of a core per HLS viewer: {'met' if ok else 'NOT met'}")
 

@@ -312,9 +312,11 @@ def run_rtmpdump(url: str, n: int, args: argparse.Namespace, kbps: float, nginx:
 # --- main --------------------------------------------------------------------------------
 
 
-def print_table(rows: list[Row], kbps: float) -> None:
+def print_rows(rows: list[Row], kbps: float, engine_width: int = 16) -> None:
+    """The figures table and a note per row; shared by the HLS benchmark."""
+    w = engine_width
     head = (
-        f"{'engine':<16} {'viewers':>7} {'CPU%/viewer':>12} {'KiB/viewer':>14} "
+        f"{'engine':<{w}} {'viewers':>7} {'CPU%/viewer':>12} {'KiB/viewer':>14} "
         f"{'client CPU%':>11} {'nginx CPU%':>10} {'full rate?':>14}"
     )
     print(f"\nsource {kbps:.0f} kbps; CPU as % of one core; window {rows[0].window_s:.0f} s")
@@ -324,13 +326,17 @@ def print_table(rows: list[Row], kbps: float) -> None:
         full = f"{'yes' if r.full_rate == r.viewers else 'NO'} {r.full_rate}/{r.viewers}"
         mem = f"{r.kib_per_viewer:.1f} {r.mem_kind}"
         print(
-            f"{r.engine:<16} {r.viewers:>7} {r.cpu_pct_per_viewer:>11.4f}% {mem:>14} "
+            f"{r.engine:<{w}} {r.viewers:>7} {r.cpu_pct_per_viewer:>11.4f}% {mem:>14} "
             f"{r.client_cpu_pct:>10.1f}% {r.nginx_cpu_pct:>9.1f}% {full:>14}"
         )
     for r in rows:
         extra = f"; {r.errors} errors" if r.errors else ""
         joined = "" if r.joined == r.viewers else f"; only {r.joined} joined"
         print(f"  {r.engine} x{r.viewers}: {r.note}{joined}{extra}")
+
+
+def print_table(rows: list[Row], kbps: float) -> None:
+    print_rows(rows, kbps)
     natives = [r for r in rows if r.engine.startswith("native")]
     if natives:
         ok = all(
