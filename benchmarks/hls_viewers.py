@@ -118,7 +118,8 @@ def child_main(args: argparse.Namespace) -> None:
         loop_factory = uvloop.new_event_loop
     else:
         loop_factory = asyncio.new_event_loop
-    from streamperf.viewers.hls import HlsViewer, make_session
+    from streamperf.viewers.hls import HlsViewer
+    from streamperf.viewers.http_session import make_session
 
     raise_nofile(args.n * 2 + 100)
     errors: list[str] = []
@@ -212,7 +213,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=30.0, help="steady-state window")
     ap.add_argument("--loop", choices=["uvloop", "asyncio", "both"], default="both")
     ap.add_argument(
-        "--no-tune", action="store_true", help="leave glibc malloc as is (see hls.tune_malloc)"
+        "--no-tune", action="store_true", help="leave glibc malloc as is (http_session.tune_malloc)"
     )
     # internal: the child process
     ap.add_argument("--child", nargs=3, metavar=("URL", "N", "SECONDS"), help=argparse.SUPPRESS)

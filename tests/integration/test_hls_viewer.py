@@ -27,7 +27,8 @@ from aiohttp import web
 from streamperf.media.publisher import Publisher, probe_source
 from streamperf.media.server import MediaServer, free_port
 from streamperf.results.events import FIRST_AUDIO, FIRST_VIDEO, VIEWER_ERROR
-from streamperf.viewers.hls import HlsViewer, make_session
+from streamperf.viewers.hls import HlsViewer
+from streamperf.viewers.http_session import make_session
 
 pytestmark = pytest.mark.integration
 

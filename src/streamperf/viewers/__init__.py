@@ -25,7 +25,7 @@ class ViewerFactory:
 
     def _session(self) -> aiohttp.ClientSession:
         if self._http is None:
-            from streamperf.viewers.hls import make_session
+            from streamperf.viewers.http_session import make_session
 
             self._http = make_session()
         return self._http

@@ -1,68 +1,8 @@
 """HLS viewer on aiohttp: poll a live playlist, pull each segment once, count.
 
-Thousands of these share one event loop and, as intended, one
-`aiohttp.ClientSession` (`make_session`); without one a viewer makes and
-closes its own. Each viewer is one task doing one request at a time.
-
-Behaviour (choices documented here, once):
-- Start: a master playlist picks a variant (`highest`, `lowest`, `random`
-  by BANDWIDTH). The viewer joins near the live edge like hls.js and
-  RFC 8216 6.3.3: at the newest segment that still leaves 3 target
-  durations to the end of the playlist (`playlist.live_start_index`), and
-  fetches from there on back to back, so a join pulls ~3 segments at once.
-- Reload (RFC 8216 6.3.4): one target duration after the start of a load
-  that brought new segments, half of one after a load that did not,
-  measured from when the load began; never sooner, so never a tight loop.
-- Each media sequence number is fetched at most once (the next wanted
-  number only moves forward; a small set of recent URIs guards against a
-  server that renumbers).
-- Trouble, as VIEWER_ERROR rows (name: detail names the playlist URL):
-  * before play (no segment fetched yet): TCP connect refused -> `connect`
-    at once; a playlist still failing (HTTP status, unparseable) or
-    without segments when `connect_timeout` runs out -> `protocol`, or
-    `timeout` if the server never answered; the viewer ends.
-  * a segment answered with an HTTP error (404: it vanished) -> `protocol`,
-    the segment is skipped (media gap) and play goes on. A segment cut by
-    the network is skipped too; it becomes a `protocol` row once a
-    playlist loads again, or part of the `disconnect` below otherwise.
-    A segment hung longer than connect_timeout + 2 x EXTINF -> `timeout`.
-  * the playlist failing for more than 3 target durations since the last
-    good load -> `disconnect`; the viewer ends. Shorter failures are retried
-    every half target duration without a row.
-  * the next wanted segment has already left the playlist (the viewer fell
-    behind) -> `protocol`, then a rejoin at the live edge (counted in
-    `sequence_jumps`, skipped segments in `segments_skipped`): media was
-    lost, and the drift figure alone would hide it since media time jumps.
-  * an ENDLIST playlist ends the viewer once its last segment is in (no
-    error: the broadcast ended).
-- Media time (`media_ts_ms`, publisher timeline like RTMP/FLV timestamps):
-  the first PES PTS of each segment (mpegts.TsScanner on its first bytes)
-  minus `pts_offset_s` (nginx-rtmp's hls_muxdelay, 0.7 s), plus EXTINF x
-  (bytes of the segment in / Content-Length) while it downloads, so it
-  moves smoothly on a slow link rather than in EXTINF steps. It is a
-  property computed when read (the shard samples once a second), so the
-  per-chunk path is one counter increment. It never goes back: across a
-  discontinuity (a DISCONTINUITY tag on a later segment, or PTS stepping
-  back by more than 2 target durations) the new PTS are re-anchored to continue
-  where the old ones ended. PTS wraps (33 bits) are unwrapped.
-  The DISCONTINUITY tag on the segment itself is what counts, not
-  DISCONTINUITY-SEQUENCE: nginx-rtmp tags a stream's first segment and
-  writes no DISCONTINUITY-SEQUENCE, so that number drops by one when the
-  first segment leaves the window. A tag on a segment skipped by a jump is
-  caught by the PTS step-back test.
-- `media_wallclock`: when segments carry EXT-X-PROGRAM-DATE-TIME, the unix
-  time the newest received media was captured; else None (nginx-rtmp
-  writes none).
-- FIRST_VIDEO / FIRST_AUDIO: when the first segment's first video / audio
-  PES header arrives, value = its media time (s).
-- `bytes_received` counts segment and playlist bodies (not HTTP headers).
-
-Cost (benchmarks/hls_viewers.py, 2 vCPU, loopback, 1.1 Mbit/s, 2 s
-segments): a viewer makes one request a second (a playlist load and a
-segment every 2 s), and aiohttp's request/response machinery is most of
-its CPU; the per-chunk path is one counter increment, and playlist parsing
-(~8 us) and the TS head scan (~4 us) are small. `make_session` applies
-`tune_malloc`, which halves the cost (kernel page faults on read buffers).
+Thousands of these share one event loop and one `aiohttp.ClientSession`
+(viewers/http_session.py). Every behaviour choice (live-edge join, reload
+pacing, 404s, falling behind, media time) is documented in docs/hls.md.
 """
 
 from __future__ import annotations
@@ -70,10 +10,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import ctypes
 import os
-import platform
-import sys
 import time
 from urllib.parse import urlsplit
 
@@ -81,6 +18,7 @@ import aiohttp
 
 from streamperf.results.events import FIRST_AUDIO, FIRST_VIDEO, VIEWER_ERROR
 from streamperf.viewers.base import EventCallback
+from streamperf.viewers.http_session import make_session
 from streamperf.viewers.mpegts import PTS_HZ, TsScanner, unwrap_pts
 from streamperf.viewers.playlist import (
     VARIANT_CHOICES,
@@ -107,60 +45,6 @@ MAX_PLAYLIST = 1 << 20  # bytes; a bigger answer is not read (wrong URL, a video
 _CONNECT, _NETWORK, _TIMEOUT, _STATUS, _BAD = "connect", "network", "timeout", "status", "bad"
 
 
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-_malloc_tuned = False
-
-
-def tune_malloc(mmap_threshold: int = 4 << 20, trim_threshold: int = 64 << 20) -> bool:
-    """Stop glibc from returning freed read buffers to the kernel; True if applied.
-
-    The event loop reads up to 256 KiB per recv into a new bytes object
-    (uvloop always, asyncio by default), and segments arrive in bursts
-    that big. With glibc's defaults such blocks are mmapped, or the heap
-    top is trimmed after they are freed, so reads land on fresh pages:
-    measured with 500 viewers, 43-56 page faults per viewer per second and
-    0.045% of a core per viewer, 0.027% with this. Raising both thresholds
-    keeps those pages in the process (at most `trim_threshold` of free heap
-    is kept). Process-wide and once; glibc only, else a no-op.
-    """
-    global _malloc_tuned
-    if _malloc_tuned:
-        return True
-    if sys.platform != "linux" or platform.libc_ver()[0] != "glibc":
-        return False
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return False
-    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    mallopt.restype = ctypes.c_int
-    _malloc_tuned = bool(
-        mallopt(_M_MMAP_THRESHOLD, mmap_threshold) and mallopt(_M_TRIM_THRESHOLD, trim_threshold)
-    )
-    return _malloc_tuned
-
-
-def make_session(
-    connect_timeout: float = 10.0,
-    trace_configs: list[aiohttp.TraceConfig] | None = None,
-    tune: bool = True,
-) -> aiohttp.ClientSession:
-    """A ClientSession for many viewers of one loop (call inside the loop).
-
-    No connection limit (the default 100 would queue viewers behind each
-    other), keep-alive reuse, no cookie jar. Per-request timeouts are set
-    by the viewer; `sock_read` stays off because aiohttp re-arms that timer
-    on every read. `tune` also applies `tune_malloc()` to the process.
-    """
-    if tune:
-        tune_malloc()
-    connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=None)
-    return aiohttp.ClientSession(
-        connector=connector,
-        cookie_jar=aiohttp.DummyCookieJar(),
-        timeout=aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout),
-        trace_configs=trace_configs,
-    )
 
 
 class _Failed(Exception):
@@ -567,4 +451,4 @@ class HlsViewer:
             self.playing = False
 
 
-__all__ = ["HlsViewer", "make_session", "tune_malloc"]
+__all__ = ["HlsViewer"]

@@ -1,0 +1,349 @@
+"""The seed's API (DESIGN.md section 8) as an aiohttp.web app over a SQLite Store.
+
+Stream naming: the platform hands out the ingest URL `.../live/<username>_source`
+(servers_status.ingest_url), like a Wowza transcoder's source rendition. So
+the seed's edge rule — SMIL base `rtmp://HOST:PORT/live/_definst_` with
+`_definst_` replaced by `<username>_source` — yields exactly the stream
+nginx-rtmp serves, without any aliasing in nginx. The join answer names the
+same stream explicitly (rtmpUrl, hlsUrl).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from typing import Any
+
+from aiohttp import web
+
+from streamperf.media.server import APP, MediaServer
+from streamperf.platform.store import PER_PAGE, DuplicateError, Store
+
+STORE_KEY = web.AppKey("store", Store)
+MEDIA_KEY = web.AppKey("media", object)  # MediaServer | None
+TOKEN_KEY = web.AppKey("streams_token", str)
+DELAY_KEY = web.AppKey("ready_delay_s", float)
+DEFAULT_RTMP_PORT = 1935  # used in answers when the app runs without a MediaServer
+
+
+def stream_name(username: str) -> str:
+    return f"{username}_source"
+
+
+# --- helpers ---------------------------------------------------------------
+def _error(status: int, message: str) -> web.HTTPException:
+    cls = {
+        401: web.HTTPUnauthorized,
+        404: web.HTTPNotFound,
+        422: web.HTTPUnprocessableEntity,
+    }[status]
+    return cls(text=json.dumps({"error": message}), content_type="application/json")
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    # Unknown routes and wrong methods answer JSON too, like every other error.
+    try:
+        response: web.StreamResponse = await handler(request)
+        return response
+    except web.HTTPException as e:
+        if e.content_type == "application/json" or e.status < 400:
+            raise
+        return web.json_response({"error": e.reason}, status=e.status)
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    try:
+        data = await request.json()
+    except (ValueError, UnicodeDecodeError) as e:
+        raise _error(422, f"body must be JSON: {e}") from e
+    if not isinstance(data, dict):
+        raise _error(422, "body must be a JSON object")
+    return data
+
+
+def _fields(data: Any, where: str, *names: str) -> dict[str, str]:
+    if not isinstance(data, dict):
+        raise _error(422, f"missing object {where!r}")
+    out: dict[str, str] = {}
+    for n in names:
+        v = data.get(n)
+        if not isinstance(v, str) or not v.strip():
+            raise _error(422, f"{where}.{n} must be a non-empty string")
+        out[n] = v.strip()
+    return out
+
+
+def _int_id(request: web.Request, name: str) -> int:
+    try:
+        return int(request.match_info[name])
+    except ValueError as e:
+        raise _error(404, f"no such {name}") from e
+
+
+def _media(request: web.Request) -> MediaServer | None:
+    media = request.app[MEDIA_KEY]
+    return media if isinstance(media, MediaServer) else None
+
+
+def _origin(request: web.Request) -> tuple[str, int]:
+    media = _media(request)
+    if media is None:
+        return "127.0.0.1", DEFAULT_RTMP_PORT
+    return media.host, media.rtmp_port
+
+
+def _rtmp(request: web.Request, name: str) -> str:
+    host, port = _origin(request)
+    return f"rtmp://{host}:{port}/{APP}/{name}"
+
+
+def _influencer_json(request: web.Request, row: dict[str, Any]) -> dict[str, Any]:
+    host, _ = _origin(request)
+    alerts = row["alerts_at"]
+    ready = alerts is not None and time.time() >= alerts + request.app[DELAY_KEY]
+    base = str(request.url.origin())
+    return {
+        "id": row["id"],
+        "email": row["email"],
+        "username": row["username"],
+        "token": row["token"],
+        "servers_status": {
+            "origin_ip": host,
+            # launching between stream alerts and ready, as a real fleet would
+            "servers_launching": alerts is not None and not ready,
+            "servers_ready": ready,
+            "ingest_url": _rtmp(request, stream_name(row["username"])),
+            "edge_redirect_url": f"{base}/redirect/live/{row['username']}",
+        },
+    }
+
+
+def _influencer_auth(request: web.Request) -> dict[str, Any]:
+    token = request.headers.get("x-influencer-token", "")
+    if not token:
+        raise _error(401, "missing x-influencer-token")
+    row = request.app[STORE_KEY].influencer(_int_id(request, "I"))
+    if row is None or not secrets.compare_digest(row["token"], token):
+        # Same answer for unknown id and wrong token: ids are not probed.
+        raise _error(401, "invalid x-influencer-token")
+    return row
+
+
+def _fan_auth(request: web.Request) -> dict[str, Any]:
+    token = request.headers.get("x-fan-token", "")
+    if not token:
+        raise _error(401, "missing x-fan-token")
+    row = request.app[STORE_KEY].fan_by_token(token)
+    if row is None:
+        raise _error(401, "invalid x-fan-token")
+    return row
+
+
+def _streams_auth(request: web.Request) -> None:
+    key = request.headers.get("key", "")
+    if not key:
+        raise _error(401, "missing key header")
+    if not secrets.compare_digest(key, request.app[TOKEN_KEY]):
+        raise _error(401, "invalid key header")
+
+
+def _fan_json(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: row[k] for k in ("id", "email", "username", "token")}
+
+
+OK = {"ok": True}
+
+
+# --- handlers -----------------------------------------------------------------
+async def health(request: web.Request) -> web.Response:
+    return web.json_response(OK)
+
+
+async def influencer_sign_in(request: web.Request) -> web.Response:
+    body = await _body(request)
+    f = _fields(body.get("influencer"), "influencer", "email", "oauth_token")
+    row = request.app[STORE_KEY].influencer_sign_in(f["email"].lower())
+    return web.json_response(_influencer_json(request, row))
+
+
+async def stream_alerts(request: web.Request) -> web.Response:
+    row = _influencer_auth(request)
+    request.app[STORE_KEY].set_alerts(row["id"])
+    return web.json_response(OK)
+
+
+async def influencer_status(request: web.Request) -> web.Response:
+    row = _influencer_auth(request)
+    return web.json_response(_influencer_json(request, row))
+
+
+async def streaming_start(request: web.Request) -> web.Response:
+    row = _influencer_auth(request)
+    request.app[STORE_KEY].set_streaming(row["id"], True)
+    return web.json_response(OK)
+
+
+async def streaming_end(request: web.Request) -> web.Response:
+    row = _influencer_auth(request)
+    request.app[STORE_KEY].set_streaming(row["id"], False)
+    return web.json_response(OK)
+
+
+async def fan_sign_up(request: web.Request) -> web.Response:
+    body = await _body(request)
+    f = _fields(body.get("fan"), "fan", "email", "username", "password", "password_confirmation")
+    if f["password"] != f["password_confirmation"]:
+        raise _error(422, "password_confirmation doesn't match password")
+    try:
+        row = request.app[STORE_KEY].fan_create(f["email"].lower(), f["username"], f["password"])
+    except DuplicateError as e:
+        raise _error(422, str(e)) from e
+    return web.json_response(_fan_json(row))
+
+
+async def fan_sign_in(request: web.Request) -> web.Response:
+    body = await _body(request)
+    f = _fields(body.get("fan"), "fan", "email", "password")
+    row = request.app[STORE_KEY].fan_authenticate(f["email"].lower(), f["password"])
+    if row is None:
+        raise _error(401, "invalid email or password")
+    return web.json_response(_fan_json(row))
+
+
+async def follow(request: web.Request) -> web.Response:
+    fan = _fan_auth(request)
+    body = await _body(request)
+    inf_id = body.get("influencer_id")
+    if not isinstance(inf_id, int) or isinstance(inf_id, bool):
+        raise _error(422, "influencer_id must be an integer")
+    store = request.app[STORE_KEY]
+    if store.influencer(inf_id) is None:
+        raise _error(404, f"no influencer {inf_id}")
+    store.follow(fan["id"], inf_id)
+    return web.json_response({"following": True})
+
+
+async def unfollow(request: web.Request) -> web.Response:
+    fan = _fan_auth(request)
+    inf_id = _int_id(request, "I")
+    store = request.app[STORE_KEY]
+    if store.influencer(inf_id) is None:
+        raise _error(404, f"no influencer {inf_id}")
+    store.unfollow(fan["id"], inf_id)
+    return web.json_response({"following": False})
+
+
+async def use_code(request: web.Request) -> web.Response:
+    fan = _fan_auth(request)
+    code = request.query.get("code_text", "").strip()
+    if not code:
+        raise _error(422, "code_text must not be empty")
+    request.app[STORE_KEY].use_code(fan["id"], code)
+    return web.json_response(OK)
+
+
+async def marketplace(request: web.Request) -> web.Response:
+    _fan_auth(request)
+    try:
+        page = int(request.query.get("page", "1"))
+    except ValueError as e:
+        raise _error(422, "page must be an integer") from e
+    if page < 1:
+        raise _error(422, "page must be >= 1")
+    rows = request.app[STORE_KEY].influencers_page(page, PER_PAGE)
+    return web.json_response({"influencers": rows, "page": page, "per_page": PER_PAGE})
+
+
+async def relation(request: web.Request) -> web.Response:
+    fan = _fan_auth(request)
+    body = await _body(request)
+    ids = body.get("influencers")
+    if not isinstance(ids, list) or not all(
+        isinstance(i, int) and not isinstance(i, bool) for i in ids
+    ):
+        raise _error(422, "influencers must be a list of integer ids")
+    following = request.app[STORE_KEY].following(fan["id"], ids)
+    return web.json_response(
+        {"relations": [{"influencer_id": i, "following": i in following} for i in ids]}
+    )
+
+
+async def join_stream(request: web.Request) -> web.Response:
+    _streams_auth(request)
+    store = request.app[STORE_KEY]
+    inf = store.influencer(_int_id(request, "I"))
+    if inf is None:
+        raise _error(404, f"no influencer {request.match_info['I']}")
+    body = await _body(request)
+    fan_id = body.get("id")
+    if not isinstance(fan_id, int) or isinstance(fan_id, bool):
+        raise _error(422, "id must be an integer fan id")
+    if store.fan(fan_id) is None:
+        raise _error(404, f"no fan {fan_id}")
+    store.add_watcher(inf["id"], fan_id)
+    media = _media(request)
+    name = stream_name(inf["username"])
+    host, _ = _origin(request)
+    return web.json_response(
+        {
+            "originIp": host,
+            "influencerUsername": inf["username"],
+            "rtmpUrl": _rtmp(request, name),
+            "hlsUrl": media.hls_url(name) if media is not None else None,
+        }
+    )
+
+
+async def leave_stream(request: web.Request) -> web.Response:
+    _streams_auth(request)
+    store = request.app[STORE_KEY]
+    inf_id = _int_id(request, "I")
+    if store.influencer(inf_id) is None:
+        raise _error(404, f"no influencer {inf_id}")
+    store.remove_watcher(inf_id, _int_id(request, "F"))
+    return web.json_response(OK)
+
+
+async def edge_redirect(request: web.Request) -> web.Response:
+    # Wowza-style edge answer; the client swaps _definst_ for <username>_source.
+    host, port = _origin(request)
+    smil = f'<smil><head><meta base="rtmp://{host}:{port}/{APP}/_definst_"/></head><body/></smil>'
+    return web.Response(text=smil, content_type="application/smil+xml")
+
+
+def make_app(
+    store: Store,
+    media: MediaServer | None,
+    streams_token: str,
+    ready_delay_s: float = 0.0,
+) -> web.Application:
+    """The platform's aiohttp app over `store`; playback URLs point at `media`."""
+    if not streams_token:
+        raise ValueError("streams_token must not be empty")
+    app = web.Application(middlewares=[json_errors])
+    app[STORE_KEY] = store
+    app[MEDIA_KEY] = media
+    app[TOKEN_KEY] = streams_token
+    app[DELAY_KEY] = float(ready_delay_s)
+    r = app.router
+    r.add_get("/health", health)
+    r.add_post("/api/v1/influencers/instagram_sign_in_or_up", influencer_sign_in)
+    r.add_get("/api/v1/influencers/general", marketplace)
+    r.add_post("/api/v1/influencers/relation", relation)
+    r.add_post(r"/api/v1/influencers/{I:\d+}/stream_alerts", stream_alerts)
+    r.add_get(r"/api/v1/influencers/{I:\d+}", influencer_status)
+    r.add_post(r"/api/v1/influencers/{I:\d+}/streamings", streaming_start)
+    r.add_delete(r"/api/v1/influencers/{I:\d+}/streamings", streaming_end)
+    r.add_delete(r"/api/v1/influencers/{I:\d+}/fan_influencer", unfollow)
+    r.add_post("/api/v1/fans", fan_sign_up)
+    r.add_post("/api/v1/fans/sign_in", fan_sign_in)
+    r.add_post("/api/v1/fan_influencers", follow)
+    r.add_post("/api/v1/codes/use", use_code)
+    r.add_post(r"/streams/{I:\d+}/watchers", join_stream)
+    r.add_delete(r"/streams/{I:\d+}/watchers/{F:\d+}", leave_stream)
+    r.add_get("/redirect/live/{username}", edge_redirect)
+    return app
+
+
