@@ -1,0 +1,126 @@
+"""Real OpenSSH servers on loopback addresses with throwaway keys, for host tests.
+
+Each server gets its own dir with host key, authorized_keys, pid file and
+config, and runs `sshd -D -e -f CONF` in the foreground; it is stopped by PID.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+SSHD = "/usr/sbin/sshd"
+
+
+def have_sshd() -> bool:
+    return Path(SSHD).exists() and shutil.which("ssh-keygen") is not None and os.geteuid() == 0
+
+
+def keygen(path: Path, comment: str = "streamperf-test") -> Path:
+    """A new ed25519 key pair at `path` / `path`.pub, no passphrase."""
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)],
+        check=True,
+    )
+    return path
+
+
+def _port_free(addr: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((addr, port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_port(addr: str) -> int:
+    with socket.socket() as s:
+        s.bind((addr, 0))
+        return int(s.getsockname()[1])
+
+
+class Sshd:
+    """`with Sshd(dir, "127.0.0.2", 2222, client_pubkey) as s:` - s.port is the real port."""
+
+    def __init__(self, workdir: Path, addr: str, port: int, authorized_pubkey: Path) -> None:
+        self.dir = workdir
+        self.addr = addr
+        # 2222 is the wanted port; another if something else holds it on this address.
+        self.port = port if _port_free(addr, port) else _free_port(addr)
+        self.authorized_pubkey = authorized_pubkey
+        self.host_key = workdir / "ssh_host_ed25519_key"
+        self.log = workdir / "sshd.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def host_key_line(self) -> str:
+        """The known_hosts line for this server (`[addr]:port type key`)."""
+        kind, key = self.host_key.with_suffix(".pub").read_text().split()[:2]
+        return f"[{self.addr}]:{self.port} {kind} {key}\n"
+
+    def start(self, timeout_s: float = 10.0) -> Sshd:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        Path("/run/sshd").mkdir(parents=True, exist_ok=True)  # privilege-separation dir
+        keygen(self.host_key, "sshd-host")
+        auth = self.dir / "authorized_keys"
+        shutil.copy(self.authorized_pubkey, auth)
+        conf = self.dir / "sshd_config"
+        conf.write_text(
+            "\n".join(
+                [
+                    f"ListenAddress {self.addr}:{self.port}",
+                    f"HostKey {self.host_key}",
+                    f"PidFile {self.dir / 'sshd.pid'}",
+                    f"AuthorizedKeysFile {auth}",
+                    "StrictModes no",  # keys live in a world-writable temp dir
+                    "PermitRootLogin prohibit-password",
+                    "PubkeyAuthentication yes",
+                    "PasswordAuthentication no",
+                    "KbdInteractiveAuthentication no",
+                    "UsePAM no",
+                    "Subsystem sftp internal-sftp",
+                    "LogLevel VERBOSE",
+                    "",
+                ]
+            )
+        )
+        with self.log.open("wb") as log:
+            self.proc = subprocess.Popen(
+                [SSHD, "-D", "-e", "-f", str(conf)], stdout=log, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"sshd exited {self.proc.returncode}: {self.log.read_text()}")
+            try:
+                with socket.create_connection((self.addr, self.port), timeout=0.5) as s:
+                    if s.recv(64).startswith(b"SSH-"):
+                        return self
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"sshd on {self.addr}:{self.port} not ready in {timeout_s} s")
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        self.proc = None
+
+    def __enter__(self) -> Sshd:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,195 @@
+"""Remote hosts over real OpenSSH servers on 127.0.0.2:2222 and 127.0.0.3:2222.
+
+The sshd's are root-only (they run as this user); skipped otherwise. The
+prepare test needs the wheelhouse (built once into the cache, ~90 MB from
+PyPI, ~15 s; then reused) and installs it into a fresh venv: named *slow*
+so `-k "not slow"` skips it (no `slow` marker is registered in pyproject).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from streamperf.hosts.prepare import (
+    HostPrepareError,
+    build_wheelhouse,
+    check_nofile,
+    collect_logs,
+    measure_clock_offset,
+    prepare,
+)
+from streamperf.hosts.ssh import (
+    HostAuthError,
+    HostKeyError,
+    HostSpec,
+    HostUnreachable,
+    InsecureHostKeyWarning,
+    SshHost,
+    parse_host_specs,
+)
+
+from .sshd_support import Sshd, have_sshd, keygen
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(not have_sshd(), reason="needs root and openssh-server"),
+]
+
+ADDRS = ("127.0.0.2", "127.0.0.3")
+
+
+class Lab:
+    def __init__(self, root: Path, servers: list[Sshd], key: Path, known_hosts: Path) -> None:
+        self.root = root
+        self.servers = servers
+        self.key = key
+        self.known_hosts = known_hosts
+
+    @property
+    def specs(self) -> list[HostSpec]:
+        return parse_host_specs(" ".join(f"root@{s.addr}:{s.port}" for s in self.servers))
+
+    def host(self, i: int = 0, **kw: object) -> SshHost:
+        opts: dict[str, object] = {"key_file": self.key, "known_hosts": self.known_hosts}
+        opts.update(kw)
+        return SshHost(self.specs[i], **opts)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    root = tmp_path_factory.mktemp("sshlab")
+    key = keygen(root / "client_key")
+    servers: list[Sshd] = []
+    try:
+        for n, addr in enumerate(ADDRS):
+            servers.append(Sshd(root / f"sshd{n}", addr, 2222, key.with_suffix(".pub")).start())
+        known = root / "known_hosts"
+        known.write_text("".join(s.host_key_line() for s in servers))
+        yield Lab(root, servers, key, known)
+    finally:
+        for s in servers:
+            s.stop()
+
+
+def test_connect_both_hosts_and_run(lab: Lab) -> None:
+    before = lab.known_hosts.read_text()
+    for i in range(2):
+        with lab.host(i) as h:
+            assert h.check("echo hi; whoami").split() == ["hi", "root"]
+            res = h.run("echo oops >&2; exit 3")
+            assert (res.rc, res.err.strip()) == (3, "oops")
+    assert lab.known_hosts.read_text() == before  # never rewritten by paramiko
+
+
+def test_unknown_host_key_rejected(lab: Lab, tmp_path: Path) -> None:
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    with pytest.raises(HostKeyError) as e:
+        lab.host(0, known_hosts=empty).connect()
+    s = lab.servers[0]
+    msg = str(e.value)
+    assert "\n" not in msg
+    assert msg == (
+        f"host key for {s.addr}:{s.port} not in {empty}; add it with "
+        f"ssh-keyscan -p {s.port} {s.addr} >> {empty} or pass --ssh-insecure"
+    )
+
+
+def test_changed_host_key_rejected(lab: Lab, tmp_path: Path) -> None:
+    wrong = tmp_path / "known_hosts"
+    # Host 0's address with host 1's key: what a MITM or a reinstalled host looks like.
+    line1 = lab.servers[1].host_key_line().split(" ", 1)[1]
+    wrong.write_text(f"[{lab.servers[0].addr}]:{lab.servers[0].port} {line1}")
+    with pytest.raises(HostKeyError, match="does not match"):
+        lab.host(0, known_hosts=wrong).connect()
+
+
+def test_insecure_accepts_with_warning(lab: Lab, tmp_path: Path) -> None:
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    with pytest.warns(InsecureHostKeyWarning, match="NOT verified"):
+        h = lab.host(0, known_hosts=empty, insecure=True).connect()
+    with h:
+        assert h.check("echo ok").strip() == "ok"
+    assert empty.read_text() == ""  # insecure mode records nothing
+
+
+def test_wrong_key_is_auth_error(lab: Lab, tmp_path: Path) -> None:
+    other = keygen(tmp_path / "other_key")
+    with pytest.raises(HostAuthError) as e:
+        lab.host(0, key_file=other).connect()
+    msg = str(e.value)
+    assert "\n" not in msg
+    assert msg.startswith(f"authentication failed for root@{lab.servers[0].addr}:")
+    assert str(other) in msg
+
+
+def test_closed_port_is_unreachable(lab: Lab) -> None:
+    spec = HostSpec("127.0.0.2", "root", 1)  # nothing listens on port 1
+    with pytest.raises(HostUnreachable) as e:
+        SshHost(spec, key_file=lab.key, known_hosts=lab.known_hosts, timeout_s=3).connect()
+    assert str(e.value) == "cannot reach 127.0.0.2:1: connection refused"
+
+
+def test_clock_offset_near_zero(lab: Lab) -> None:
+    with lab.host(1) as h:
+        offset, rtt = measure_clock_offset(h)
+    assert abs(offset) < 0.05
+    assert 0 < rtt < 0.05
+
+
+def test_nofile_check(lab: Lab) -> None:
+    with lab.host(0) as h:
+        soft, hard, warns = check_nofile(h, "python3", 10)
+        assert soft > 0 and warns == []
+        with pytest.raises(HostPrepareError) as e:
+            check_nofile(h, "python3", 10**12)
+    msg = str(e.value)
+    assert "\n" not in msg
+    assert lab.servers[0].addr in msg and str(hard) in msg and str(10**12 + 256) in msg
+
+
+def test_collect_logs(lab: Lab, tmp_path: Path) -> None:
+    remote = lab.root / "remote-logs"  # same machine: the remote path is local too
+    with lab.host(1) as h:
+        h.check(f"mkdir -p {remote}/shard0 && echo line1 > {remote}/shard0/viewer.log"
+                f" && echo x > {remote}/host.log")  # fmt: skip
+        got = collect_logs(h, str(remote), tmp_path / "logs")
+        assert collect_logs(h, str(remote / "missing"), tmp_path / "none") == []
+    assert sorted(p.relative_to(tmp_path / "logs").as_posix() for p in got) == [
+        "host.log",
+        "shard0/viewer.log",
+    ]
+    assert (tmp_path / "logs/shard0/viewer.log").read_text() == "line1\n"
+
+
+# Slow (~20 s cold venv, ~3 s warm): deselect with -k "not slow".
+def test_slow_prepare_installs_streamperf(lab: Lab, tmp_path: Path) -> None:
+    import streamperf
+
+    t0 = time.monotonic()
+    wheelhouse = build_wheelhouse()
+    t_wh = time.monotonic() - t0
+    venv = str(lab.root / "hostvenv" / "venv")
+    with lab.host(0) as h:
+        t1 = time.monotonic()
+        info = prepare(h, wheelhouse, venv_dir=venv, viewers_planned=100)
+        t_first = time.monotonic() - t1
+        out = h.check(f"{info.venv_python} -c 'import streamperf; print(streamperf.__version__)'")
+        t2 = time.monotonic()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            again = prepare(h, wheelhouse, venv_dir=venv, viewers_planned=100)
+        t_again = time.monotonic() - t2
+    print(f"wheelhouse {t_wh:.1f}s, first prepare {t_first:.1f}s, again {t_again:.1f}s")
+    assert out.strip() == streamperf.__version__ == info.streamperf_version
+    assert info.venv_python == f"{venv}/bin/python"
+    assert tuple(int(x) for x in info.python.split(".")[:2]) >= (3, 11)
+    assert info.nofile >= 356 or info.warnings
+    assert abs(info.clock_offset_s) < 0.05 and info.rtt_s > 0
+    assert again.venv_python == info.venv_python
