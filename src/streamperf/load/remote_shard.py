@@ -1,0 +1,159 @@
+"""One Shard inside an execnet worker (a local process or a remote host).
+
+The controller runs `gateway.remote_exec(remote_shard)`: execnet sends this
+file's source and runs it with `__name__ == "__channelexec__"`, so it uses
+absolute imports of the streamperf installed beside the worker's python,
+and never pytest. A thin adapter: it builds a PlatformClient and a Shard as
+LoadRun._run_shard does, with a sink that sends row batches down the channel.
+
+Channel protocol (all JSON-able / execnet-serialisable values):
+  controller -> worker  plan dict (`plan_message`), then start_at (unix s)
+                        or "stop"; after the start, "stop" ends the run early
+  worker -> controller  ("ready", {"pid", "host", "clock"})
+                        ("rows", [event tuple, ...])  about twice a second
+                        ("done", {"rows": n sent, "stopped": bool})
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import time
+from collections.abc import Coroutine
+from typing import Any
+
+from streamperf.load.fans import FanSpec
+from streamperf.load.journey import JourneyResult, run_journey
+from streamperf.load.shard import Shard, ShardPlan
+from streamperf.platform.client import ApiCall, Influencer, PlatformClient
+from streamperf.results.events import Event
+from streamperf.viewers import ViewerFactory
+
+STOP = "stop"
+
+
+def plan_message(
+    shard_id: int,
+    host: str,
+    fans: list[FanSpec],
+    ramp_s: float,
+    duration_s: float,
+    expected_kbps: float | None,
+    api_url: str,
+    streams_api_url: str,
+    streams_token: str,
+    timeout_s: float,
+    influencer: Influencer,
+    sleep_between_steps_s: float = 0.0,
+    journey_workers: int = 32,
+) -> dict[str, Any]:
+    """What the controller sends a worker; plain dicts/lists so any channel carries it."""
+    return {
+        "shard_id": shard_id,
+        "host": host,
+        "fans": [dataclasses.asdict(f) for f in fans],
+        "ramp_s": ramp_s,
+        "duration_s": duration_s,
+        "expected_kbps": expected_kbps,
+        "api_url": api_url,
+        "streams_api_url": streams_api_url,
+        "streams_token": streams_token,
+        "timeout_s": timeout_s,
+        "influencer": dataclasses.asdict(influencer),
+        "sleep_between_steps_s": sleep_between_steps_s,
+        "journey_workers": journey_workers,
+    }
+
+
+def row_tuple(row: Event) -> tuple[float, str, str, str, str, float, str, str]:
+    # execnet serialises plain tuples, not NamedTuple subclasses or numpy floats.
+    return (float(row.t), str(row.host), str(row.viewer), str(row.event), str(row.name),
+            float(row.value), str(row.status), str(row.detail))
+
+
+def _run_loop(coro: Coroutine[Any, Any, None]) -> None:
+    # As load.run.run_loop, without importing run.py (pandas, charts) into every worker.
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(coro)
+        return
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(coro)
+
+
+async def _run_until_stopped(shard: Shard, channel: Any) -> bool:
+    """Run the shard; a "stop" from the controller cancels it (Shard.run still flushes)."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(shard.run())
+
+    def on_message(message: object) -> None:  # runs in execnet's receiver thread
+        if message == STOP:
+            loop.call_soon_threadsafe(task.cancel)
+
+    channel.setcallback(on_message)
+    try:
+        await task
+    except asyncio.CancelledError:
+        return True
+    return False
+
+
+def serve(channel: Any) -> None:
+    plan = channel.receive()
+    host = str(plan["host"])
+    influencer = Influencer(**plan["influencer"])
+    sent = 0
+
+    def sink(rows: list[Event]) -> None:
+        nonlocal sent
+        try:
+            channel.send(("rows", [row_tuple(r) for r in rows]))
+        except OSError:
+            # The controller is gone: nobody can record these viewers, so stop
+            # loading the platform rather than run on unobserved.
+            os._exit(3)
+        sent += len(rows)
+
+    shard: Shard | None = None
+
+    def on_call(call: ApiCall) -> None:
+        assert shard is not None
+        shard.on_api_call(call)
+
+    client = PlatformClient(plan["api_url"], plan["streams_api_url"], plan["streams_token"],
+                            timeout=float(plan["timeout_s"]), on_call=on_call)
+
+    def journey(spec: FanSpec) -> JourneyResult:
+        return run_journey(client, spec, influencer, float(plan["sleep_between_steps_s"]))
+
+    shard_plan = ShardPlan([FanSpec(**f) for f in plan["fans"]], float(plan["ramp_s"]),
+                           float(plan["duration_s"]),
+                           journey_workers=int(plan["journey_workers"]))
+    shard = Shard(shard_plan, journey, ViewerFactory(plan["expected_kbps"]), sink, host)
+    try:
+        # Ready only once imports and set-up are done, so the barrier is meaningful.
+        channel.send(("ready", {"pid": os.getpid(), "host": host, "clock": time.time()}))
+        start_at = channel.receive()
+        stopped = start_at == STOP
+        if not stopped:
+            shard.plan.start_at = float(start_at)
+            stopped = _run_until_stopped_sync(shard, channel)
+    finally:
+        client.close()
+    channel.send(("done", {"rows": sent, "stopped": stopped}))
+
+
+def _run_until_stopped_sync(shard: Shard, channel: Any) -> bool:
+    result: list[bool] = []
+
+    async def main() -> None:
+        result.append(await _run_until_stopped(shard, channel))
+
+    _run_loop(main())
+    return result[0]
+
+
+if __name__ == "__channelexec__":
+    serve(channel)  # type: ignore[name-defined]  # noqa: F821

@@ -1,0 +1,275 @@
+"""Shard workers on execnet gateways: start, barrier, live rows, lost hosts.
+
+One gateway per shard: `popen//python=...` for local processes, later
+`ssh=user@host//python=~/.streamperf/venv/bin/python` with the same code.
+Rows arrive on execnet's receiver threads (channel callbacks) and go to
+`sink` under one lock, so the controller's writer sees whole batches in
+order. A channel that closes before its "done" message means the shard
+is lost: `on_lost` gets the viewers that had not ended (no play_end nor
+fan_abort received), so the controller can log them as failed from then.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import execnet
+
+from streamperf.load import remote_shard
+from streamperf.results import events as ev
+from streamperf.results.events import Event
+
+Sink = Callable[[list[Event]], None]
+#: on_lost(shard_id, host, reason, unfinished viewer names)
+OnLost = Callable[[int, str, str, list[str]], None]
+START_DELAY_S = 1.0  # margin after the barrier for start_at to reach every worker
+_END = object()  # execnet endmarker: the channel closed
+
+
+class WorkerError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    spec: str  # execnet gateway spec
+    host: str  # the rows' host column for this shard, unique per shard
+
+
+def local_workers(n: int, python: str | None = None) -> list[WorkerSpec]:
+    """`--procs n`: n popen workers on this machine's python (the venv's by default)."""
+    python = python or sys.executable
+    return [WorkerSpec(f"popen//python={python}", f"proc-{i}") for i in range(n)]
+
+
+@dataclass
+class _Shard:
+    shard_id: int
+    host: str
+    gateway: Any
+    planned: list[str] = field(default_factory=list)  # viewer names, arrival order
+    ended: set[str] = field(default_factory=set)
+    channel: Any = None
+    pid: int | None = None  # the worker's pid, as it reported it
+    rows: int = 0
+    done: dict[str, Any] | None = None
+    lost: str | None = None
+    closed: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def unfinished(self) -> list[str]:
+        return [name for name in self.planned if name not in self.ended]
+
+
+class ShardWorkers:
+    def __init__(
+        self,
+        workers: list[WorkerSpec],
+        sink: Sink,
+        on_lost: OnLost,
+        ready_timeout_s: float = 120.0,
+        start_delay_s: float = START_DELAY_S,
+    ) -> None:
+        hosts = [w.host for w in workers]
+        if len(set(hosts)) != len(hosts):
+            raise ValueError(f"worker host names must be unique: {hosts}")
+        self.workers = workers
+        self._sink = sink
+        self._on_lost = on_lost
+        self.ready_timeout_s = ready_timeout_s
+        self.start_delay_s = start_delay_s
+        self._group = execnet.Group()
+        self._shards: list[_Shard] = []
+        self._lock = threading.Lock()  # one sink/on_lost call at a time, all gateways
+        self.start_at: float | None = None
+
+    # -- lifecycle ------------------------------------------------------------
+    def start(self) -> None:
+        """Open one gateway per worker (spawns processes / ssh connections)."""
+        for i, w in enumerate(self.workers):
+            gateway = self._group.makegateway(w.spec)
+            self._shards.append(_Shard(i, w.host, gateway))
+
+    def launch(self, plans: list[dict[str, Any]]) -> float:
+        """Send plans, wait until all are ready, then give them one start time.
+
+        `plans[i]` (remote_shard.plan_message) goes to worker i; its "host" is
+        set to that worker's host name. A worker that fails before "ready" is
+        reported lost with all its fans; the others still start. Returns start_at.
+        """
+        if len(plans) != len(self._shards):
+            raise ValueError(f"{len(plans)} plans for {len(self._shards)} workers")
+        for shard, plan in zip(self._shards, plans, strict=True):
+            plan = {**plan, "host": shard.host, "shard_id": shard.shard_id}
+            shard.planned = [f["username"] for f in plan["fans"]]
+            shard.channel = shard.gateway.remote_exec(remote_shard)
+            shard.channel.send(plan)
+        deadline = time.monotonic() + self.ready_timeout_s
+        ready: list[_Shard] = []
+        for shard in self._shards:
+            try:
+                kind, info = shard.channel.receive(max(0.1, deadline - time.monotonic()))
+                if kind != "ready":
+                    raise WorkerError(f"expected ready, got {kind!r}")
+                shard.pid = int(info["pid"])
+                ready.append(shard)
+            except Exception as exc:  # RemoteError, EOFError, TimeoutError, WorkerError
+                self._lose(shard, f"failed to start: {_describe(exc)}")
+                shard.closed.set()
+        self.start_at = time.time() + self.start_delay_s
+        for shard in ready:
+            # Callback first: rows are never queued where nobody reads them.
+            shard.channel.setcallback(lambda m, s=shard: self._on_message(s, m), endmarker=_END)
+            shard.channel.send(self.start_at)
+        return self.start_at
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for every shard to finish or be lost; False on timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for shard in self._shards:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not shard.closed.wait(left):
+                return False
+        return True
+
+    def stop(self) -> None:
+        """Ask running shards to end early (Ctrl-C); they flush and send "done"."""
+        for shard in self._shards:
+            if shard.channel is not None and not shard.closed.is_set():
+                with contextlib.suppress(Exception):
+                    shard.channel.send(remote_shard.STOP)
+
+    def terminate(self, grace_s: float = 2.0) -> None:
+        """Kill every worker process by PID; unfinished shards are reported lost."""
+        for shard in self._shards:
+            if not shard.closed.is_set():
+                with self._lock:
+                    if shard.lost is None and shard.done is None:
+                        self._lose_locked(shard, "terminated by the controller")
+        pids = [pid for pid in (_local_pid(s.gateway) for s in self._shards) if pid]
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        for pid in pids:
+            while _alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        # Reaps the popen children and closes the IO threads; processes are gone already.
+        with contextlib.suppress(Exception):
+            self._group.terminate(timeout=1.0)
+        for shard in self._shards:
+            shard.closed.set()
+
+    # -- state ----------------------------------------------------------------
+    @property
+    def pids(self) -> dict[int, int]:
+        """shard_id -> worker pid as the worker reported it (a remote pid over ssh)."""
+        return {s.shard_id: s.pid for s in self._shards if s.pid is not None}
+
+    @property
+    def local_pids(self) -> dict[int, int]:
+        """shard_id -> local process of the gateway (the worker, or the ssh client)."""
+        out = {}
+        for s in self._shards:
+            pid = _local_pid(s.gateway)
+            if pid:
+                out[s.shard_id] = pid
+        return out
+
+    def status(self) -> dict[int, dict[str, Any]]:
+        """Per shard: host, rows received, done info, lost reason (for the report)."""
+        return {s.shard_id: {"host": s.host, "rows": s.rows, "done": s.done, "lost": s.lost}
+                for s in self._shards}
+
+    @property
+    def lost_hosts(self) -> dict[str, str]:
+        return {s.host: s.lost for s in self._shards if s.lost is not None}
+
+    # -- receiving --------------------------------------------------------------
+    def _on_message(self, shard: _Shard, message: Any) -> None:
+        # Runs on the gateway's receiver thread; an exception here would only be traced.
+        try:
+            if message is _END:
+                self._closed(shard)
+                return
+            kind, payload = message
+            if kind == "rows":
+                rows = [Event(*r) for r in payload]
+                with self._lock:
+                    shard.rows += len(rows)
+                    for row in rows:
+                        if row.event in (ev.PLAY_END, ev.FAN_ABORT):
+                            shard.ended.add(row.viewer)
+                    self._sink(rows)
+            elif kind == "done":
+                shard.done = dict(payload)
+        except Exception as exc:  # a broken sink must not silently lose a shard
+            with self._lock:
+                if shard.lost is None:
+                    self._lose_locked(shard, f"controller error: {_describe(exc)}")
+
+    def _closed(self, shard: _Shard) -> None:
+        with self._lock:
+            if shard.done is None and shard.lost is None:
+                error = shard.channel._getremoteerror()
+                reason = _describe(error) if error is not None else "channel closed"
+                self._lose_locked(shard, reason)
+        shard.closed.set()
+
+    def _lose(self, shard: _Shard, reason: str) -> None:
+        with self._lock:
+            self._lose_locked(shard, reason)
+
+    def _lose_locked(self, shard: _Shard, reason: str) -> None:
+        shard.lost = reason
+        self._on_lost(shard.shard_id, shard.host, reason, shard.unfinished)
+
+
+LOST_HOST = "lost_host"  # VIEWER_ERROR name for viewers of a shard that died
+
+
+def lost_rows(host: str, reason: str, unfinished: list[str], t: float | None = None) -> list[Event]:
+    """One error row per unfinished viewer: counted as failed from the moment of loss."""
+    now = time.time() if t is None else t
+    return [Event(now, host, name, ev.VIEWER_ERROR, LOST_HOST, 0.0, "", reason)
+            for name in unfinished]
+
+
+def _describe(error: object) -> str:
+    text = str(error).strip()
+    if "couldn't load message header" in text:  # the gateway's pipe/socket hit EOF
+        return "worker process exited (connection lost)"
+    if isinstance(error, EOFError):  # the channel closed without a message or error
+        return "worker ended without reporting"
+    # A RemoteError carries the whole traceback; its last line says what happened.
+    last = text.splitlines()[-1] if text else type(error).__name__
+    return last[:300]
+
+
+def _local_pid(gateway: Any) -> int | None:
+    popen = getattr(getattr(gateway, "_io", None), "popen", None)
+    return getattr(popen, "pid", None)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie still answers kill(0); waitpid reaps it if it is our child.
+    with contextlib.suppress(ChildProcessError):
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        return done == 0
+    return True
