@@ -251,3 +251,6 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_line(summary_table(name, outcome.analysis, outcome.breaches))
         if outcome.invalid:
             terminalreporter.write_line(f"  INVALID RUN: {outcome.invalid}")
+        if outcome.summary.get("lost_hosts"):
+            lost = ", ".join(outcome.summary["lost_hosts"])
+            terminalreporter.write_line(f"  lost load generators: {lost}")

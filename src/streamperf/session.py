@@ -154,7 +154,7 @@ class StreamperfSession:
                       setup_rows=setup, thresholds=thresholds,
                       grace_s=default_grace_s(settings.users, settings.ramp_s,
                                               settings.duration_s),
-                      baseline=baseline)
+                      baseline=baseline, endpoint=self.platform())
         outcome = run.execute()
         if settings.save_baseline and not outcome.invalid and not outcome.interrupted:
             path = save_baseline(settings.save_baseline, outcome.analysis, self.baseline_dir)

@@ -84,6 +84,12 @@ def parse_protocol_mix(text: str) -> tuple[tuple[str, int], ...]:
     return tuple(mix)
 
 
+def _procs(text: str) -> str:
+    if text.strip() == "auto":
+        return "auto"
+    return str(_int_in(1)(text))
+
+
 def _port(text: str) -> int:
     return _int_in(1, 65535)(text)
 
@@ -147,6 +153,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("--lag-threshold", "lag_threshold_s", _positive_duration,
            "drift over which a viewer counts as lagged (default 3s)"),
     Option("--report-dir", "report_dir", _text, "where run directories go (default reports)"),
+    Option("--procs", "procs", _procs,
+           "viewer processes on this machine: N or auto (one per core); default 1"),
     Option("--sla", "sla", _text, "an SLA threshold, e.g. 'p95(startup_s) < 3' (repeatable; "
            "overrides [tool.streamperf] sla in pyproject.toml)", repeat=True),
     Option("--save-baseline", "save_baseline", _name_or_path,
@@ -180,6 +188,7 @@ class RunSettings:
     protocol_mix: tuple[tuple[str, int], ...] = ()
     lag_threshold_s: float = 3.0
     report_dir: str = "reports"
+    procs: str = "1"
     sla: tuple[str, ...] = ()
     save_baseline: str = ""
     baseline: str = ""

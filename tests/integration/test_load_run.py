@@ -99,3 +99,16 @@ def test_publisher_death_makes_the_run_invalid_and_keeps_its_log(session):
     # Seen within about a second of the kill, not only at the end of the run.
     run_start = df.loc[df["event"] == "run_start", "t"].iloc[0]
     assert exit_rows["t"].iloc[0] - run_start < 8.0
+
+
+def test_procs_split_viewers_over_processes_into_one_log(tmp_path):
+    s = StreamperfSession(RunSettings(report_dir=str(tmp_path / "reports"), procs="2"))
+    try:
+        outcome = s.run_load("procs", {"users": 4, "ramp_s": 0.1, "duration_s": 8.0}, s.stream())
+    finally:
+        s.close()
+    assert outcome.passed, outcome.message()
+    assert set(outcome.summary["hosts"]) == {"proc-0", "proc-1"}
+    assert all(h["viewers"] == 2 for h in outcome.summary["hosts"].values())
+    df = read_events(outcome.events_path)
+    assert (df["event"] == "run_end").sum() == 1  # one log, written by the controller

@@ -19,15 +19,18 @@ import time
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
 
 from streamperf import __version__
 from streamperf.load.broadcast import LiveStream
 from streamperf.load.fans import FanSpec, plan_fans
+from streamperf.load.fleet import resolve_procs, split_plan
 from streamperf.load.journey import JourneyResult, run_journey
+from streamperf.load.remote_shard import plan_message
 from streamperf.load.shard import Shard, ShardPlan
+from streamperf.load.workers import ShardWorkers, local_workers, lost_rows
 from streamperf.platform.client import ApiCall, PlatformClient
 from streamperf.results import events as ev
 from streamperf.results.analysis import Analysis, analyse
@@ -42,6 +45,9 @@ from streamperf.results.verdict import Breach
 from streamperf.settings import RunSettings
 from streamperf.versions import versions
 from streamperf.viewers import ViewerFactory
+
+if TYPE_CHECKING:
+    from streamperf.session import PlatformEndpoint
 
 T = TypeVar("T")
 ClientFactory = Callable[[Callable[[ApiCall], None]], PlatformClient]
@@ -119,7 +125,10 @@ class LoadRun:
         progress: Callable[[Progress], None] | None = None,
         fans: list[FanSpec] | None = None,
         setup_rows: list[Event] | None = None,
+        endpoint: PlatformEndpoint | None = None,
     ) -> None:
+        self.endpoint = endpoint
+        self.lost_hosts: list[str] = []
         self.setup_rows = setup_rows or []
         self.settings = settings
         self.stream = stream
@@ -185,10 +194,19 @@ class LoadRun:
         if publisher.log_path.exists():
             shutil.copy(publisher.log_path, self.run_dir / "publisher.log")
 
-    def _run_shard(self, writer: EventWriter, host: str) -> None:
+    def _sink(self, writer: EventWriter) -> Callable[[list[Event]], None]:
         def sink(rows: list[Event]) -> None:
             writer.write_many(rows)
             self.live.consume(rows)
+
+        return sink
+
+    def _run_shard(self, writer: EventWriter, host: str) -> None:
+        procs = resolve_procs(self.settings.procs)
+        if procs > 1 and self.endpoint is not None:
+            self._run_workers(writer, procs, self.endpoint)
+            return
+        sink = self._sink(writer)
 
         shard: Shard | None = None
 
@@ -210,6 +228,33 @@ class LoadRun:
             run_loop(shard.run())
         finally:
             client.close()
+
+    def _run_workers(self, writer: EventWriter, procs: int, endpoint: PlatformEndpoint) -> None:
+        """The fans split over `procs` local processes (execnet), rows streamed back live."""
+        s = self.settings
+        sink = self._sink(writer)
+
+        def on_lost(shard_id: int, host: str, reason: str, unfinished: list[str]) -> None:
+            sink(lost_rows(host, reason, unfinished))
+
+        slices = split_plan(self.fans, s.ramp_s, procs)
+        plans = [plan_message(sl.shard_id, "", sl.fans, sl.ramp_s, s.duration_s,
+                              self.stream.source.bitrate_kbps, endpoint.api_url,
+                              endpoint.streams_api_url, endpoint.streams_token, s.timeout_s,
+                              self.stream.influencer, s.sleep_between_steps_s)
+                 for sl in slices]
+        workers = ShardWorkers(local_workers(len(slices)), sink, on_lost)
+        try:
+            workers.start()
+            workers.launch(plans)
+            workers.join(timeout=s.ramp_s * len(self.fans) + s.duration_s + 60)
+        except KeyboardInterrupt:
+            workers.stop()
+            workers.join(10)
+            raise
+        finally:
+            workers.terminate()  # a shard still running now is reported lost
+            self.lost_hosts = list(workers.lost_hosts)
 
     def execute(self) -> RunOutcome:
         host = this_host()
@@ -253,6 +298,7 @@ class LoadRun:
             "settings": self.settings.redacted(),
             "versions": versions(),
             "hosts": host_summary(df),
+            "lost_hosts": self.lost_hosts,
             "metrics": analysis.summary(),
             "sla": [{"threshold": v.threshold.text, "measured": v.measured,
                      "passed": v.passed, "worst": v.worst} for v in verdicts],
