@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from streamperf import __version__
+from streamperf.hosts import command as hosts_command
 
 TOOLS = {
     "ffmpeg": "publisher (Debian package ffmpeg)",
@@ -285,6 +286,8 @@ def main(argv: list[str] | None = None) -> int:
     liv.add_argument("--lag-threshold", type=float, default=3.0)
     liv.add_argument("--interval", type=float, default=1.0, help="seconds between redraws")
 
+    hosts_command.add_parser(sub)
+
     args, rest = parser.parse_known_args(argv)
     if args.command == "platform":
         from streamperf.platform.reference import serve
@@ -298,6 +301,8 @@ def main(argv: list[str] | None = None) -> int:
         return report(args.run, args.output, args.lag_threshold, args.source_kbps, args.title)
     if args.command == "live":
         return live(args.log, args.follow, args.lag_threshold, args.interval)
+    if args.command == "hosts":
+        return hosts_command.run(args)
     return summary(args.run, args.lag_threshold)
 
 

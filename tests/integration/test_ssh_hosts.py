@@ -8,6 +8,8 @@ so `-k "not slow"` skips it (no `slow` marker is registered in pyproject).
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 import warnings
 from collections.abc import Iterator
@@ -193,3 +195,29 @@ def test_slow_prepare_installs_streamperf(lab: Lab, tmp_path: Path) -> None:
     assert info.nofile >= 356 or info.warnings
     assert abs(info.clock_offset_s) < 0.05 and info.rtt_s > 0
     assert again.venv_python == info.venv_python
+
+
+def _hosts_prepare(lab: Lab, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "streamperf.cli", "hosts", "prepare", *args,
+         "--sshkeyfile", str(lab.key), "--venv-dir", str(lab.root / "hostvenv" / "venv")],
+        capture_output=True, text=True, timeout=300)
+
+
+def test_hosts_prepare_command_prepares_both_hosts(lab: Lab) -> None:
+    hosts = " ".join(str(s) for s in lab.specs)
+    r = _hosts_prepare(lab, "--sshhosts", hosts, "--known-hosts", str(lab.known_hosts),
+                       "--viewers", "100")
+    assert r.returncode == 0, r.stderr
+    lines = [line for line in r.stdout.splitlines() if line.startswith("ok ")]
+    assert len(lines) == 2, r.stdout
+    assert all("clock offset" in line and "streamperf 0.1.0" in line for line in lines)
+
+
+def test_hosts_prepare_command_refuses_an_unknown_host_key(lab: Lab, tmp_path: Path) -> None:
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    r = _hosts_prepare(lab, str(lab.specs[0]), "--known-hosts", str(empty))
+    assert r.returncode == 1
+    assert f"FAILED {lab.specs[0]}: host key for {lab.specs[0].address} not in" in r.stderr
+    assert "Traceback" not in r.stderr
