@@ -9,6 +9,7 @@ channel to the controller when the shard is remote).
 from __future__ import annotations
 
 import asyncio
+import collections
 import threading
 import time
 from collections.abc import Callable
@@ -61,15 +62,16 @@ class Shard:
         self._journey = journey
         self._make_viewer = make_viewer
         self._sink = sink
-        self._pending: list[Event] = []
+        # A deque: journey threads append while the loop drains it; swapping a list
+        # instead could hand a batch to the sink just before a thread appends to it.
+        self._pending: collections.deque[Event] = collections.deque()
         self._local = threading.local()
         self.active: dict[str, Viewer] = {}
         self._sent_bytes: dict[str, int] = {}
 
     # -- rows ---------------------------------------------------------------
     def record(self, row: Event) -> None:
-        # list.append is atomic under the GIL, so journey threads may call this.
-        self._pending.append(row)
+        self._pending.append(row)  # deque.append is thread-safe
 
     def on_api_call(self, call: ApiCall) -> None:
         """Client hook: every API call becomes a row for the fan on this thread."""
@@ -80,7 +82,8 @@ class Shard:
         )
 
     def _flush(self) -> None:
-        batch, self._pending = self._pending, []
+        pending = self._pending
+        batch = [pending.popleft() for _ in range(len(pending))]
         if batch:
             self._sink(batch)
 
