@@ -41,9 +41,12 @@ from rtmp_viewers import (  # noqa: E402  (benchmarks/ is not a package)
     _lines,
     cpu_seconds,
     cpu_split,
+    error_collector,
     nginx_procs,
     print_rows,
     raise_nofile,
+    run_child_loop,
+    wait_joined,
 )
 
 TARGET_CPU_PCT = 0.012
@@ -112,21 +115,11 @@ def run_child(
 
 
 def child_main(args: argparse.Namespace) -> None:
-    if args.loop == "uvloop":
-        import uvloop
-
-        loop_factory = uvloop.new_event_loop
-    else:
-        loop_factory = asyncio.new_event_loop
     from streamperf.viewers.hls import HlsViewer
     from streamperf.viewers.http_session import make_session
 
     raise_nofile(args.n * 2 + 100)
-    errors: list[str] = []
-
-    def on_event(event: str, name: str, value: float, detail: str) -> None:
-        if event == "error":
-            errors.append(f"{name}: {detail}")
+    errors, on_event = error_collector()
 
     async def main() -> dict[str, object]:
         loop = asyncio.get_running_loop()
@@ -140,13 +133,7 @@ def child_main(args: argparse.Namespace) -> None:
         for i, v in enumerate(viewers):
             tasks.append(asyncio.ensure_future(v.run(budget)))
             await asyncio.sleep(step * 10 if i % 10 == 9 else 0)
-        deadline = loop.time() + 60 + args.n / 50
-        while loop.time() < deadline:
-            if all(v.first_video_wall is not None or v.error for v in viewers):
-                break
-            await asyncio.sleep(0.2)
-        joined = sum(v.first_video_wall is not None for v in viewers)
-        print(f"JOINED {joined} {len(errors)}", flush=True)
+        await wait_joined(viewers, errors, args.n)
         await asyncio.sleep(2 * TD)
         b0 = [v.bytes_received for v in viewers]
         m0 = [v.media_ts_ms for v in viewers]
@@ -179,9 +166,7 @@ def child_main(args: argparse.Namespace) -> None:
             "max_media_s": max(media),
         }
 
-    with asyncio.Runner(loop_factory=loop_factory) as runner:
-        result = runner.run(main())
-    print("RESULT " + json.dumps(result), flush=True)
+    run_child_loop(main(), args.loop == "uvloop")
 
 
 # --- main --------------------------------------------------------------------------------

@@ -29,8 +29,10 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -172,21 +174,48 @@ def run_native(url: str, n: int, args: argparse.Namespace, kbps: float, nginx: i
 # --- native engine: the child process -----------------------------------------------------
 
 
-def child_main(args: argparse.Namespace) -> None:
-    if args.uvloop:
+def loop_factory(use_uvloop: bool) -> Callable[[], asyncio.AbstractEventLoop]:
+    if use_uvloop:
         import uvloop
 
-        loop_factory = uvloop.new_event_loop
-    else:
-        loop_factory = asyncio.new_event_loop
-    from streamperf.viewers.rtmp import RtmpViewer
+        return uvloop.new_event_loop
+    return asyncio.new_event_loop
 
-    raise_nofile(args.n * 2 + 100)
+
+def error_collector() -> tuple[list[str], Callable[[str, str, float, str], None]]:
+    """A viewer event callback keeping error rows only, and the list it fills."""
     errors: list[str] = []
 
     def on_event(event: str, name: str, value: float, detail: str) -> None:
         if event == "error":
             errors.append(f"{name}: {detail}")
+
+    return errors, on_event
+
+
+async def wait_joined(viewers: Sequence[Any], errors: list[str], n: int) -> None:
+    """Until every viewer has video or an error (or a deadline); prints JOINED."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 60 + n / 50
+    while loop.time() < deadline:
+        if all(v.first_video_wall is not None or v.error for v in viewers):
+            break
+        await asyncio.sleep(0.2)
+    joined = sum(v.first_video_wall is not None for v in viewers)
+    print(f"JOINED {joined} {len(errors)}", flush=True)
+
+
+def run_child_loop(main: Coroutine[Any, Any, dict[str, object]], use_uvloop: bool) -> None:
+    with asyncio.Runner(loop_factory=loop_factory(use_uvloop)) as runner:
+        result = runner.run(main)
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+def child_main(args: argparse.Namespace) -> None:
+    from streamperf.viewers.rtmp import RtmpViewer
+
+    raise_nofile(args.n * 2 + 100)
+    errors, on_event = error_collector()
 
     async def main() -> dict[str, object]:
         loop = asyncio.get_running_loop()
@@ -202,13 +231,7 @@ def child_main(args: argparse.Namespace) -> None:
             tasks.append(asyncio.ensure_future(v.run(budget)))
             if i % 200 == 199:
                 await asyncio.sleep(0.1)
-        deadline = loop.time() + 60 + args.n / 50
-        while loop.time() < deadline:
-            if all(v.first_video_wall is not None or v.error for v in viewers):
-                break
-            await asyncio.sleep(0.2)
-        joined = sum(v.first_video_wall is not None for v in viewers)
-        print(f"JOINED {joined} {len(errors)}", flush=True)
+        await wait_joined(viewers, errors, args.n)
         await asyncio.sleep(SETTLE_S)
         b0 = [v.bytes_received for v in viewers]
         t0 = loop.time()
@@ -232,9 +255,7 @@ def child_main(args: argparse.Namespace) -> None:
             "delay_bound_ms": bounds[-1] * 1000,
         }
 
-    with asyncio.Runner(loop_factory=loop_factory) as runner:
-        result = runner.run(main())
-    print("RESULT " + json.dumps(result), flush=True)
+    run_child_loop(main(), args.uvloop)
 
 
 # --- rtmpdump engine -------------------------------------------------------------------

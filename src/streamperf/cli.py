@@ -91,7 +91,7 @@ def report(run: Path, output: Path | None, lag_threshold_s: float | None,
     """Render the HTML report of a run directory, an events.csv or a seed tool log."""
     from streamperf.results.analysis import analyse
     from streamperf.results.artifacts import chart_limits
-    from streamperf.results.html import write_report
+    from streamperf.results.html import render_report, write_report
     from streamperf.results.seed_log import load_any, sniff
     from streamperf.results.sla import DEFAULT_SLA, evaluate, parse_all
     from streamperf.results.sla import breaches as sla_breaches
@@ -125,7 +125,8 @@ def report(run: Path, output: Path | None, lag_threshold_s: float | None,
     name = title or summary.get("name") or (run.name if run.is_dir() else path.stem)
     out = output or (run / "report.html" if run.is_dir() else path.with_suffix(".html"))
     try:
-        write_report(out, analysis, df, str(name), breaches, invalid, settings, limits)
+        write_report(out, render_report(analysis, df, str(name), breaches, invalid, settings,
+                                        limits))
     except OSError as exc:
         return _fail(f"cannot write {out}: {exc.strerror or exc}")
     verdict = "INVALID" if invalid else "FAIL" if breaches else "PASS"

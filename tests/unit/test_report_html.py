@@ -93,7 +93,8 @@ def test_summary_fragment_for_pytest_html(run):
 
 def test_write_report_makes_the_file(tmp_path, run):
     a, df, made = run
-    out = report.write_report(tmp_path / "sub" / "report.html", a, df, "t", charts=made)
+    page = report.render_report(a, df, "t", charts=made)
+    out = report.write_report(tmp_path / "sub" / "report.html", page)
     assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 
 from streamperf.results.analysis import Analysis
 from streamperf.results.charts import charts
-from streamperf.results.html import summary_html, write_report
+from streamperf.results.html import render_report, summary_html, write_report
 from streamperf.results.sla import OPERATORS, Threshold
 
 
@@ -36,6 +36,6 @@ def write_artifacts(
     chart_dir.mkdir(exist_ok=True)
     for chart in made:
         (chart_dir / f"{chart.name}.png").write_bytes(chart.png)
-    write_report(run_dir / "report.html", analysis, events_df, name, breaches, invalid,
-                 settings, limits, made)
+    write_report(run_dir / "report.html", render_report(
+        analysis, events_df, name, breaches, invalid, settings, limits, made))
     return summary_html(analysis, events_df, breaches, invalid, limits, title=name, charts=made)

@@ -384,19 +384,9 @@ def render_report(
     )
 
 
-def write_report(
-    path: Path | str,
-    analysis: Analysis,
-    events_df: pd.DataFrame,
-    title: str,
-    breaches: Sequence[object] = (),
-    invalid: str | None = None,
-    settings: dict[str, Any] | None = None,
-    limits: dict[str, float] | None = None,
-    charts: Sequence[Chart] | None = None,
-) -> Path:
+def write_report(path: Path | str, page: str) -> Path:
+    """Write a page from render_report (creating the directory)."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_report(analysis, events_df, title, breaches, invalid, settings,
-                                 limits, charts), encoding="utf-8")
+    out.write_text(page, encoding="utf-8")
     return out
