@@ -115,15 +115,17 @@ def test_passing_run_report_junit_and_baseline(tmp_path):
 
 
 def test_breached_threshold_and_baseline_regression_fail_naming_value_and_limit(tmp_path):
-    # A baseline from a better past: startup p95 of 1 ms, so today's run regressed.
+    # A baseline from an impossibly better past (twice the source's bitrate), so
+    # today's run regressed whatever the machine's timing.
     base = tmp_path / "better.json"
-    base.write_text(json.dumps({"name": "better", "figures": {"startup_p95_s": 0.001}}))
+    base.write_text(json.dumps({"name": "better", "figures": {"bitrate_ratio_mean": 2.0}}))
     r = perf(tmp_path, *SMALL, "--sla", "p95(startup_s) < 0.001", "--baseline", str(base))
     out = r.stdout
     assert r.returncode == 1, out[-4000:] + r.stderr[-2000:]
     assert re.search(r"SLA breached: p95\(startup_s\) < 0\.001: measured [\d.]+ m?s, "
                      r"limit < 0\.001 s; worst: testfan", out), out[-4000:]
-    assert re.search(r"startup_p95_s = p95\(startup_s\) vs baseline 'better': measured", out)
+    assert re.search(r"bitrate_ratio_mean = mean\(bitrate_ratio\) vs baseline 'better': "
+                     r"measured [\d.]+ \(baseline 2", out), out[-4000:]
 
 
 def test_invalid_run_is_an_error_not_a_failure(tmp_path):
