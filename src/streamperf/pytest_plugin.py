@@ -24,6 +24,7 @@ import pytest
 from streamperf.settings import OPTIONS, RunSettings, SettingsError, build_settings
 
 if TYPE_CHECKING:  # the run machinery (pandas, aiohttp) loads only when a test needs it
+    from streamperf.hosts.remote import LoadHosts
     from streamperf.load.broadcast import LiveStream
     from streamperf.load.run import RunOutcome
     from streamperf.platform.client import Influencer
@@ -128,7 +129,14 @@ def platform(streamperf_session: StreamperfSession) -> PlatformEndpoint:
 
 
 @pytest.fixture(scope="session")
-def stream(streamperf_session: StreamperfSession, platform: PlatformEndpoint) -> LiveStream:
+def load_hosts(streamperf_session: StreamperfSession) -> LoadHosts | None:
+    """--sshhosts prepared (before the stream starts: it may take a while the first time)."""
+    return _or_fail(streamperf_session.load_hosts)
+
+
+@pytest.fixture(scope="session")
+def stream(streamperf_session: StreamperfSession, platform: PlatformEndpoint,
+           load_hosts: LoadHosts | None) -> LiveStream:
     return _or_fail(streamperf_session.stream)
 
 
@@ -252,5 +260,6 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         if outcome.invalid:
             terminalreporter.write_line(f"  INVALID RUN: {outcome.invalid}")
         if outcome.summary.get("lost_hosts"):
-            lost = ", ".join(outcome.summary["lost_hosts"])
+            lost = "; ".join(f"{host} ({why})"
+                             for host, why in outcome.summary["lost_hosts"].items())
             terminalreporter.write_line(f"  lost load generators: {lost}")

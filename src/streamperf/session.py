@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from streamperf.load.broadcast import Broadcast, LiveStream, precreate_fans
 from streamperf.load.calibrate import origin_latency
@@ -29,6 +29,9 @@ from streamperf.results.events import Event, this_host
 from streamperf.results.live import Progress
 from streamperf.results.sla import Threshold, default_grace_s, load_pyproject, parse_all, resolve
 from streamperf.settings import RunSettings
+
+if TYPE_CHECKING:
+    from streamperf.hosts.remote import LoadHosts
 
 
 @dataclass
@@ -51,6 +54,7 @@ class StreamperfSession:
         self._lock = threading.Lock()
         self._setup_rows: list[Event] = []  # influencer-side API calls, logged per run
         self._precreated: set[int] = set()  # testfan numbers known to exist
+        self._load_hosts: LoadHosts | None = None
 
     @property
     def workdir(self) -> Path:
@@ -68,7 +72,8 @@ class StreamperfSession:
             return self._platform
         s = self.settings
         if s.uses_bundled_platform:
-            ref = ReferencePlatform(self.workdir / "platform", media_port=s.media_port,
+            ref = ReferencePlatform(self.workdir / "platform", host=s.platform_host,
+                                    media_port=s.media_port,
                                     streams_token=s.streams_api_token or None)
             self._reference = ref
             ref.start()
@@ -132,6 +137,27 @@ class StreamperfSession:
             client.close()
         self._precreated |= wanted
 
+    # -- load hosts -----------------------------------------------------------
+    def load_hosts(self) -> LoadHosts | None:
+        """--sshhosts/--hosts-file prepared once (venv, wheels, limits, clock); else None."""
+        s = self.settings
+        specs = s.load_hosts
+        if not specs:
+            return None
+        with self._lock:
+            if self._load_hosts is None:
+                from streamperf.hosts.remote import LoadHosts
+
+                hosts = LoadHosts(
+                    specs, self.workdir / "hosts",
+                    key_file=Path(s.ssh_key_file) if s.ssh_key_file else None,
+                    known_hosts=Path(s.known_hosts) if s.known_hosts else None,
+                    insecure=s.ssh_insecure, remote_dir=s.remote_dir,
+                )  # fmt: skip
+                hosts.prepare(s.users)
+                self._load_hosts = hosts
+            return self._load_hosts
+
     # -- runs -----------------------------------------------------------------
     def run_load(
         self,
@@ -154,7 +180,8 @@ class StreamperfSession:
                       setup_rows=setup, thresholds=thresholds,
                       grace_s=default_grace_s(settings.users, settings.ramp_s,
                                               settings.duration_s),
-                      baseline=baseline, endpoint=self.platform())
+                      baseline=baseline, endpoint=self.platform(),
+                      load_hosts=self.load_hosts())
         outcome = run.execute()
         if settings.save_baseline and not outcome.invalid and not outcome.interrupted:
             path = save_baseline(settings.save_baseline, outcome.analysis, self.baseline_dir)

@@ -12,7 +12,10 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from streamperf.hosts.ssh import HostSpec
 
 
 class SettingsError(ValueError):
@@ -90,6 +93,43 @@ def _procs(text: str) -> str:
     return str(_int_in(1)(text))
 
 
+def _host_list(text: str) -> str:
+    from streamperf.hosts.ssh import parse_host_specs
+
+    if not parse_host_specs(text):
+        raise ValueError("names no host (use 'user@host[:port] ...')")
+    return " ".join(text.replace(",", " ").split())
+
+
+def _hosts_file(text: str) -> str:
+    from streamperf.hosts.ssh import read_hosts_file
+
+    try:
+        if not read_hosts_file(Path(text)):
+            raise ValueError("names no host")
+    except OSError as exc:
+        raise ValueError(exc.strerror or str(exc)) from None
+    return text
+
+
+def _existing_file(text: str) -> str:
+    if not Path(text).expanduser().is_file():
+        raise ValueError("no such file")
+    return str(Path(text).expanduser())
+
+
+def _listen_address(text: str) -> str:
+    import ipaddress
+
+    try:
+        addr = ipaddress.ip_address(text.strip())
+    except ValueError:
+        raise ValueError("use an IP address of this machine") from None
+    if addr.is_unspecified:
+        raise ValueError("use the one address the load hosts reach: it is also in stream URLs")
+    return str(addr)
+
+
 def _port(text: str) -> int:
     return _int_in(1, 65535)(text)
 
@@ -146,6 +186,9 @@ OPTIONS: tuple[Option, ...] = (
            env="STREAMPERF_STREAMSAPIURL"),
     Option("--streamsapitoken", "streams_api_token", _text, "streams API key",
            env="STREAMPERF_STREAMSAPITOKEN", secret=True),
+    Option("--platform-host", "platform_host", _listen_address,
+           "address the bundled platform listens on and hands out (default 127.0.0.1); "
+           "one the load hosts can reach when they are other machines"),
     Option("--media-port", "media_port", _port, "bundled platform's RTMP port (default: free)"),
     Option("--protocol", "protocol", _choice(*PROTOCOLS), "playback protocol (default rtmp)"),
     Option("--protocol-mix", "protocol_mix", parse_protocol_mix,
@@ -155,6 +198,24 @@ OPTIONS: tuple[Option, ...] = (
     Option("--report-dir", "report_dir", _text, "where run directories go (default reports)"),
     Option("--procs", "procs", _procs,
            "viewer processes on this machine: N or auto (one per core); default 1"),
+    Option("--sshhosts", "ssh_hosts", _host_list,
+           "load-generator hosts for the viewers: 'user@host[:port] ...' (as the seed) or "
+           "'ssh=-p PORT user@host' specs; the controller keeps the publisher",
+           env="STREAMPERF_SSHHOSTS"),
+    Option("--hosts-file", "hosts_file", _hosts_file,
+           "file with one host spec per line (# comments), added to --sshhosts"),
+    Option("--sshkeyfile", "ssh_key_file", _existing_file,
+           "private key for the load hosts (default: ssh agent and ~/.ssh keys)"),
+    Option("--known-hosts", "known_hosts", _existing_file,
+           "known_hosts to verify the load hosts' keys against (default ~/.ssh/known_hosts)"),
+    Option("--ssh-insecure", "ssh_insecure", bool,
+           "do not verify the load hosts' keys (warned about; throwaway hosts only)",
+           is_flag=True),
+    Option("--procs-per-host", "procs_per_host", _procs,
+           "viewer processes per load host: N or auto (one per core of the host); default 1"),
+    Option("--remote-dir", "remote_dir", _text,
+           "directory on the load hosts for the venv, wheels and logs (default ~/.streamperf); "
+           "{host} in it becomes the host's address, for hosts that share a home directory"),
     Option("--sla", "sla", _text, "an SLA threshold, e.g. 'p95(startup_s) < 3' (repeatable; "
            "overrides [tool.streamperf] sla in pyproject.toml)", repeat=True),
     Option("--save-baseline", "save_baseline", _name_or_path,
@@ -183,12 +244,20 @@ class RunSettings:
     api_url: str = ""
     streams_api_url: str = ""
     streams_api_token: str = ""
+    platform_host: str = "127.0.0.1"
     media_port: int | None = None
     protocol: str = "rtmp"
     protocol_mix: tuple[tuple[str, int], ...] = ()
     lag_threshold_s: float = 3.0
     report_dir: str = "reports"
     procs: str = "1"
+    ssh_hosts: str = ""
+    hosts_file: str = ""
+    ssh_key_file: str = ""
+    known_hosts: str = ""
+    ssh_insecure: bool = False
+    procs_per_host: str = "1"
+    remote_dir: str = "~/.streamperf"
     sla: tuple[str, ...] = ()
     save_baseline: str = ""
     baseline: str = ""
@@ -206,6 +275,16 @@ class RunSettings:
         return self.protocol_mix or ((self.protocol, 100),)
 
     @property
+    def load_hosts(self) -> list[HostSpec]:
+        """--sshhosts then --hosts-file, parsed; empty for a run on this machine."""
+        from streamperf.hosts.ssh import parse_host_specs, read_hosts_file
+
+        specs = parse_host_specs(self.ssh_hosts)
+        if self.hosts_file:
+            specs += read_hosts_file(Path(self.hosts_file))
+        return specs
+
+    @property
     def uses_bundled_platform(self) -> bool:
         return not self.api_url
 
@@ -218,9 +297,44 @@ class RunSettings:
                 out[opt.field] = "***"
         return out
 
-    def validate_video(self) -> None:
+    def validate(self) -> None:
+        """Checks across options (each option's own value is checked by its parser)."""
         if self.video_path and not Path(self.video_path).is_file():
             raise SettingsError(f"--videopath: no such file: {self.video_path}")
+        remote = bool(self.ssh_hosts or self.hosts_file)
+        if remote and self.procs != "1":
+            raise SettingsError("--procs runs viewers on this machine; with --sshhosts or "
+                                "--hosts-file use --procs-per-host")
+        if not remote:
+            for flag, name in (("--procs-per-host", "procs_per_host"),
+                               ("--sshkeyfile", "ssh_key_file"),
+                               ("--known-hosts", "known_hosts"),
+                               ("--ssh-insecure", "ssh_insecure")):
+                if name in self.explicit:
+                    raise SettingsError(f"{flag} needs --sshhosts or --hosts-file")
+        specs = self.load_hosts
+        if specs and self.uses_bundled_platform and self.platform_host.startswith("127."):
+            far = [s.address for s in specs if not _loopback(s.host)]
+            if far:
+                raise SettingsError(
+                    f"load host {far[0]} cannot reach the bundled platform on "
+                    f"{self.platform_host}; pass --platform-host with an address it can "
+                    "reach, or --apiurl for your platform")
+        names = [s.address for s in specs]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise SettingsError(f"load host named twice: {', '.join(dupes)}")
+
+
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def build_settings(
@@ -244,5 +358,5 @@ def build_settings(
             shown = "***" if opt.secret else raw
             raise SettingsError(f"{opt.flag} {shown}: {exc}") from None
     settings = RunSettings(**parsed, explicit=frozenset(parsed))
-    settings.validate_video()
+    settings.validate()
     return settings

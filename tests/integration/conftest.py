@@ -14,6 +14,7 @@ from streamperf.media.publisher import Publisher, default_cache_dir, synthetic_c
 from streamperf.media.server import MediaServer
 
 from .shaping import PortCap
+from .sshd_support import Lab, have_sshd
 
 STREAM = "test"
 
@@ -62,3 +63,12 @@ def capped_port() -> Iterator:
     yield cap
     for c in caps:
         c.remove()
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """Two real sshd on 127.0.0.2 and 127.0.0.3 (root only: they run as this user)."""
+    if not have_sshd():
+        pytest.skip("needs root and openssh-server")
+    with Lab.running(tmp_path_factory.mktemp("sshlab")) as lab:
+        yield lab

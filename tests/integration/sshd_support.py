@@ -6,13 +6,17 @@ config, and runs `sshd -D -e -f CONF` in the foreground; it is stopped by PID.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
+
+from streamperf.hosts.ssh import HostSpec, SshHost, parse_host_specs
 
 SSHD = "/usr/sbin/sshd"
 
@@ -124,3 +128,45 @@ class Sshd:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+ADDRS = ("127.0.0.2", "127.0.0.3")
+
+
+class Lab:
+    """Two sshd on ADDRS (port 2222 when free), one client key, a known_hosts naming both."""
+
+    def __init__(self, root: Path, servers: list[Sshd], key: Path, known_hosts: Path) -> None:
+        self.root = root
+        self.servers = servers
+        self.key = key
+        self.known_hosts = known_hosts
+
+    @property
+    def sshhosts(self) -> str:
+        """The seed-style `--sshhosts` value for both servers."""
+        return " ".join(f"root@{s.addr}:{s.port}" for s in self.servers)
+
+    @property
+    def specs(self) -> list[HostSpec]:
+        return parse_host_specs(self.sshhosts)
+
+    def host(self, i: int = 0, **kw: object) -> SshHost:
+        opts: dict[str, object] = {"key_file": self.key, "known_hosts": self.known_hosts}
+        opts.update(kw)
+        return SshHost(self.specs[i], **opts)  # type: ignore[arg-type]
+
+    @classmethod
+    @contextlib.contextmanager
+    def running(cls, root: Path) -> Iterator[Lab]:
+        key = keygen(root / "client_key")
+        servers: list[Sshd] = []
+        try:
+            for n, addr in enumerate(ADDRS):
+                servers.append(Sshd(root / f"sshd{n}", addr, 2222, key.with_suffix(".pub")).start())
+            known = root / "known_hosts"
+            known.write_text("".join(s.host_key_line() for s in servers))
+            yield cls(root, servers, key, known)
+        finally:
+            for s in servers:
+                s.stop()

@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,50 +31,14 @@ from streamperf.hosts.ssh import (
     HostUnreachable,
     InsecureHostKeyWarning,
     SshHost,
-    parse_host_specs,
 )
 
-from .sshd_support import Sshd, have_sshd, keygen
+from .sshd_support import Lab, have_sshd, keygen
 
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.skipif(not have_sshd(), reason="needs root and openssh-server"),
 ]
-
-ADDRS = ("127.0.0.2", "127.0.0.3")
-
-
-class Lab:
-    def __init__(self, root: Path, servers: list[Sshd], key: Path, known_hosts: Path) -> None:
-        self.root = root
-        self.servers = servers
-        self.key = key
-        self.known_hosts = known_hosts
-
-    @property
-    def specs(self) -> list[HostSpec]:
-        return parse_host_specs(" ".join(f"root@{s.addr}:{s.port}" for s in self.servers))
-
-    def host(self, i: int = 0, **kw: object) -> SshHost:
-        opts: dict[str, object] = {"key_file": self.key, "known_hosts": self.known_hosts}
-        opts.update(kw)
-        return SshHost(self.specs[i], **opts)  # type: ignore[arg-type]
-
-
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    root = tmp_path_factory.mktemp("sshlab")
-    key = keygen(root / "client_key")
-    servers: list[Sshd] = []
-    try:
-        for n, addr in enumerate(ADDRS):
-            servers.append(Sshd(root / f"sshd{n}", addr, 2222, key.with_suffix(".pub")).start())
-        known = root / "known_hosts"
-        known.write_text("".join(s.host_key_line() for s in servers))
-        yield Lab(root, servers, key, known)
-    finally:
-        for s in servers:
-            s.stop()
 
 
 def test_connect_both_hosts_and_run(lab: Lab) -> None:

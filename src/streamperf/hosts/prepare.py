@@ -163,6 +163,7 @@ class HostInfo:
     rtt_s: float  # of the sample the offset came from
     streamperf_version: str = ""
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    cpus: int = 1
 
 
 def _py(host: SshHost, python: str, code: str, *args: str, what: str) -> str:
@@ -333,10 +334,10 @@ def prepare(
                what="pip install streamperf")  # fmt: skip
     # Same version number, new code: reinstall our own wheel (deps stay).
     host.check(f"{pip} --no-deps --force-reinstall {wheel}", what="pip reinstall streamperf")
-    installed = _py(
-        host, venv_python, "import streamperf;print(streamperf.__version__)",
+    installed, cpus = _py(
+        host, venv_python, "import os,streamperf;print(streamperf.__version__,os.cpu_count() or 1)",
         what="import streamperf",
-    )  # fmt: skip
+    ).split()  # fmt: skip
     soft, hard, warns = check_nofile(host, venv_python, viewers_planned)
     offset, rtt = measure_clock_offset(host)
     return HostInfo(
@@ -349,6 +350,7 @@ def prepare(
         rtt_s=rtt,
         streamperf_version=installed,
         warnings=tuple(warns),
+        cpus=int(cpus),
     )
 
 

@@ -19,9 +19,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import sys
 import time
+import traceback
 from collections.abc import Coroutine
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 from streamperf.load.fans import FanSpec
 from streamperf.load.journey import JourneyResult, run_journey
@@ -72,6 +75,30 @@ def row_tuple(row: Event) -> tuple[float, str, str, str, str, float, str, str]:
             float(row.value), str(row.status), str(row.detail))
 
 
+class ShardLog:
+    """The worker's own log on its host (`<log_dir>/shard-<id>.log`), collected after a run.
+
+    One line per event and per batch sent, flushed each time: after a crash it
+    says how far the worker got and how many rows it had handed to the channel.
+    """
+
+    def __init__(self, log_dir: str, shard_id: int) -> None:
+        self._file: IO[str] | None = None
+        if log_dir:
+            path = Path(os.path.expanduser(log_dir))
+            path.mkdir(parents=True, exist_ok=True)
+            self._file = open(path / f"shard-{shard_id}.log", "a", encoding="utf-8")  # noqa: SIM115
+
+    def line(self, text: str) -> None:
+        if self._file is not None:
+            self._file.write(f"{time.time():.3f} {text}\n")
+            self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
 def _run_loop(coro: Coroutine[Any, Any, None]) -> None:
     # As load.run.run_loop, without importing run.py (pandas, charts) into every worker.
     try:
@@ -102,9 +129,22 @@ async def _run_until_stopped(shard: Shard, channel: Any) -> bool:
 
 def serve(channel: Any) -> None:
     plan = channel.receive()
+    log = ShardLog(str(plan.get("log_dir") or ""), int(plan["shard_id"]))
+    try:
+        _serve(channel, plan, log)
+    except BaseException:
+        log.line("failed: " + traceback.format_exc().replace("\n", " | "))
+        raise
+    finally:
+        log.close()
+
+
+def _serve(channel: Any, plan: dict[str, Any], log: ShardLog) -> None:
     host = str(plan["host"])
     influencer = Influencer(**plan["influencer"])
     sent = 0
+    log.line(f"plan host={host} pid={os.getpid()} fans={len(plan['fans'])} "
+             f"python={sys.version.split()[0]}")
 
     def sink(rows: list[Event]) -> None:
         nonlocal sent
@@ -113,8 +153,10 @@ def serve(channel: Any) -> None:
         except OSError:
             # The controller is gone: nobody can record these viewers, so stop
             # loading the platform rather than run on unobserved.
+            log.line(f"controller gone after {sent} rows sent; exiting")
             os._exit(3)
         sent += len(rows)
+        log.line(f"sent {sent}")
 
     shard: Shard | None = None
 
@@ -137,11 +179,13 @@ def serve(channel: Any) -> None:
         channel.send(("ready", {"pid": os.getpid(), "host": host, "clock": time.time()}))
         start_at = channel.receive()
         stopped = start_at == STOP
+        log.line(f"start_at {start_at}")
         if not stopped:
             shard.plan.start_at = float(start_at)
             stopped = _run_until_stopped_sync(shard, channel)
     finally:
         client.close()
+    log.line(f"done rows={sent} stopped={stopped}")
     channel.send(("done", {"rows": sent, "stopped": stopped}))
 
 

@@ -30,7 +30,7 @@ from streamperf.load.fleet import resolve_procs, split_plan
 from streamperf.load.journey import JourneyResult, run_journey
 from streamperf.load.remote_shard import plan_message
 from streamperf.load.shard import Shard, ShardPlan
-from streamperf.load.workers import ShardWorkers, local_workers, lost_rows
+from streamperf.load.workers import ShardWorkers, WorkerSpec, local_workers, lost_rows
 from streamperf.platform.client import ApiCall, PlatformClient
 from streamperf.results import events as ev
 from streamperf.results.analysis import Analysis, analyse
@@ -47,6 +47,7 @@ from streamperf.versions import versions
 from streamperf.viewers import ViewerFactory
 
 if TYPE_CHECKING:
+    from streamperf.hosts.remote import LoadHosts
     from streamperf.session import PlatformEndpoint
 
 T = TypeVar("T")
@@ -126,9 +127,12 @@ class LoadRun:
         fans: list[FanSpec] | None = None,
         setup_rows: list[Event] | None = None,
         endpoint: PlatformEndpoint | None = None,
+        load_hosts: LoadHosts | None = None,
     ) -> None:
         self.endpoint = endpoint
-        self.lost_hosts: list[str] = []
+        self.load_hosts = load_hosts  # prepared remote hosts: viewers run there, not here
+        self.host_logs: dict[str, str] = {}  # host -> why its logs could not be collected
+        self.lost_hosts: dict[str, str] = {}  # host -> why its shard was lost
         self.setup_rows = setup_rows or []
         self.settings = settings
         self.stream = stream
@@ -162,6 +166,8 @@ class LoadRun:
         if self.stream.origin_latency_s is not None:
             rows.append(Event(now, host, "", ev.CALIBRATION, "origin_latency_s",
                               self.stream.origin_latency_s))
+        if self.load_hosts is not None:
+            rows += self.load_hosts.rows()
         return rows + self.setup_rows
 
     @contextlib.contextmanager
@@ -201,10 +207,19 @@ class LoadRun:
 
         return sink
 
-    def _run_shard(self, writer: EventWriter, host: str) -> None:
+    def _worker_specs(self) -> list[WorkerSpec]:
+        """Where the viewers run: load hosts, else local processes; [] for this process."""
+        if self.load_hosts is not None:
+            return self.load_hosts.workers(self.settings.procs_per_host, self.run_dir.name)
         procs = resolve_procs(self.settings.procs)
-        if procs > 1 and self.endpoint is not None:
-            self._run_workers(writer, procs, self.endpoint)
+        return local_workers(procs) if procs > 1 else []
+
+    def _run_shard(self, writer: EventWriter, host: str) -> None:
+        workers = self._worker_specs()
+        if workers:
+            if self.endpoint is None:
+                raise ValueError("viewers in other processes need the platform endpoint")
+            self._run_workers(writer, workers, self.endpoint)
             return
         sink = self._sink(writer)
 
@@ -229,21 +244,22 @@ class LoadRun:
         finally:
             client.close()
 
-    def _run_workers(self, writer: EventWriter, procs: int, endpoint: PlatformEndpoint) -> None:
-        """The fans split over `procs` local processes (execnet), rows streamed back live."""
+    def _run_workers(self, writer: EventWriter, specs: list[WorkerSpec],
+                     endpoint: PlatformEndpoint) -> None:
+        """The fans split over worker processes (execnet), rows streamed back live."""
         s = self.settings
         sink = self._sink(writer)
 
         def on_lost(shard_id: int, host: str, reason: str, unfinished: list[str]) -> None:
             sink(lost_rows(host, reason, unfinished))
 
-        slices = split_plan(self.fans, s.ramp_s, procs)
+        slices = split_plan(self.fans, s.ramp_s, len(specs))
         plans = [plan_message(sl.shard_id, "", sl.fans, sl.ramp_s, s.duration_s,
                               self.stream.source.bitrate_kbps, endpoint.api_url,
                               endpoint.streams_api_url, endpoint.streams_token, s.timeout_s,
                               self.stream.influencer, s.sleep_between_steps_s)
                  for sl in slices]
-        workers = ShardWorkers(local_workers(len(slices)), sink, on_lost)
+        workers = ShardWorkers(specs[:len(slices)], sink, on_lost)
         try:
             workers.start()
             workers.launch(plans)
@@ -254,7 +270,7 @@ class LoadRun:
             raise
         finally:
             workers.terminate()  # a shard still running now is reported lost
-            self.lost_hosts = list(workers.lost_hosts)
+            self.lost_hosts = workers.lost_hosts
 
     def execute(self) -> RunOutcome:
         host = this_host()
@@ -274,6 +290,9 @@ class LoadRun:
             self._check_publisher(writer, host)
             writer.emit(ev.RUN_END, name=reason, host=host)
             writer.close()
+            if self.load_hosts is not None:
+                self.host_logs = self.load_hosts.collect_logs(self.run_dir.name,
+                                                              self.run_dir / "hosts")
             self.outcome = self._conclude(interrupted=reason != "done")
         return self.outcome
 
@@ -299,6 +318,8 @@ class LoadRun:
             "versions": versions(),
             "hosts": host_summary(df),
             "lost_hosts": self.lost_hosts,
+            "load_hosts": self.load_hosts.describe() if self.load_hosts else [],
+            "host_logs_missing": self.host_logs,
             "metrics": analysis.summary(),
             "sla": [{"threshold": v.threshold.text, "measured": v.measured,
                      "passed": v.passed, "worst": v.worst} for v in verdicts],

@@ -1,7 +1,10 @@
 """Shard workers on execnet gateways: start, barrier, live rows, lost hosts.
 
-One gateway per shard: `popen//python=...` for local processes, later
-`ssh=user@host//python=~/.streamperf/venv/bin/python` with the same code.
+One gateway per shard: `popen//python=...` for local processes, or
+`ssh=ALIAS//python=<venv python>//ssh_config=FILE` for a load host
+(hosts/remote.py), running the same code. A remote host's clock may be off
+by `clock_offset_s` (measured when it was prepared): its start time is sent
+in its own clock and its rows are moved back onto the controller's.
 Rows arrive on execnet's receiver threads (channel callbacks) and go to
 `sink` under one lock, so the controller's writer sees whole batches in
 order. A channel that closes before its "done" message means the shard
@@ -42,6 +45,8 @@ class WorkerError(RuntimeError):
 class WorkerSpec:
     spec: str  # execnet gateway spec
     host: str  # the rows' host column for this shard, unique per shard
+    clock_offset_s: float = 0.0  # worker clock - controller clock
+    log_dir: str = ""  # where the worker writes its log (on its own host); "" for none
 
 
 def local_workers(n: int, python: str | None = None) -> list[WorkerSpec]:
@@ -55,6 +60,8 @@ class _Shard:
     shard_id: int
     host: str
     gateway: Any
+    clock_offset_s: float = 0.0
+    start_error: str | None = None  # the gateway could not be opened
     planned: list[str] = field(default_factory=list)  # viewer names, arrival order
     ended: set[str] = field(default_factory=set)
     channel: Any = None
@@ -95,8 +102,12 @@ class ShardWorkers:
     def start(self) -> None:
         """Open one gateway per worker (spawns processes / ssh connections)."""
         for i, w in enumerate(self.workers):
-            gateway = self._group.makegateway(w.spec)
-            self._shards.append(_Shard(i, w.host, gateway))
+            shard = _Shard(i, w.host, None, w.clock_offset_s)
+            try:
+                shard.gateway = self._group.makegateway(w.spec)
+            except Exception as exc:  # ssh refused, python missing: that host is lost
+                shard.start_error = _describe(exc)
+            self._shards.append(shard)
 
     def launch(self, plans: list[dict[str, Any]]) -> float:
         """Send plans, wait until all are ready, then give them one start time.
@@ -107,14 +118,20 @@ class ShardWorkers:
         """
         if len(plans) != len(self._shards):
             raise ValueError(f"{len(plans)} plans for {len(self._shards)} workers")
-        for shard, plan in zip(self._shards, plans, strict=True):
-            plan = {**plan, "host": shard.host, "shard_id": shard.shard_id}
+        for shard, plan, w in zip(self._shards, plans, self.workers, strict=True):
+            plan = {**plan, "host": shard.host, "shard_id": shard.shard_id, "log_dir": w.log_dir}
             shard.planned = [f["username"] for f in plan["fans"]]
+            if shard.gateway is None:
+                continue
             shard.channel = shard.gateway.remote_exec(remote_shard)
             shard.channel.send(plan)
         deadline = time.monotonic() + self.ready_timeout_s
         ready: list[_Shard] = []
         for shard in self._shards:
+            if shard.gateway is None:
+                self._lose(shard, f"failed to start: {shard.start_error}")
+                shard.closed.set()
+                continue
             try:
                 kind, info = shard.channel.receive(max(0.1, deadline - time.monotonic()))
                 if kind != "ready":
@@ -128,7 +145,7 @@ class ShardWorkers:
         for shard in ready:
             # Callback first: rows are never queued where nobody reads them.
             shard.channel.setcallback(lambda m, s=shard: self._on_message(s, m), endmarker=_END)
-            shard.channel.send(self.start_at)
+            shard.channel.send(self.start_at + shard.clock_offset_s)
         return self.start_at
 
     def join(self, timeout: float | None = None) -> bool:
@@ -204,7 +221,9 @@ class ShardWorkers:
                 return
             kind, payload = message
             if kind == "rows":
-                rows = [Event(*r) for r in payload]
+                offset = shard.clock_offset_s
+                rows = ([Event(r[0] - offset, *r[1:]) for r in payload] if offset else
+                        [Event(*r) for r in payload])
                 with self._lock:
                     shard.rows += len(rows)
                     for row in rows:
@@ -235,13 +254,10 @@ class ShardWorkers:
         self._on_lost(shard.shard_id, shard.host, reason, shard.unfinished)
 
 
-LOST_HOST = "lost_host"  # VIEWER_ERROR name for viewers of a shard that died
-
-
 def lost_rows(host: str, reason: str, unfinished: list[str], t: float | None = None) -> list[Event]:
     """One error row per unfinished viewer: counted as failed from the moment of loss."""
     now = time.time() if t is None else t
-    return [Event(now, host, name, ev.VIEWER_ERROR, LOST_HOST, 0.0, "", reason)
+    return [Event(now, host, name, ev.VIEWER_ERROR, ev.LOST_HOST, 0.0, "", reason)
             for name in unfinished]
 
 
@@ -257,6 +273,8 @@ def _describe(error: object) -> str:
 
 
 def _local_pid(gateway: Any) -> int | None:
+    if gateway is None:
+        return None
     popen = getattr(getattr(gateway, "_io", None), "popen", None)
     return getattr(popen, "pid", None)
 

@@ -33,9 +33,11 @@ FIRST_VIDEO = "first_video"  # first video frame; value=media ts (s)
 FIRST_AUDIO = "first_audio"  # first audio frame; value=media ts (s)
 SAMPLE_BYTES = "bytes"  # bytes received in the window ending at t; name=window s
 SAMPLE_MEDIA_TS = "media_ts"  # newest media timestamp received (s)
-VIEWER_ERROR = "error"  # name=connect|disconnect|protocol|timeout, detail=message
+VIEWER_ERROR = "error"  # name=connect|disconnect|protocol|timeout|lost_host, detail=message
+LOST_HOST = "lost_host"  # VIEWER_ERROR name: the process or host running that viewer died
 PLAY_END = "play_end"  # viewer finished watching normally; value=seconds watched
 HOST_SAMPLE = "host"  # name=cpu_pct|rss_mib|net_in_bytes|net_out_bytes|loop_lag_s
+LOAD_HOST = "load_host"  # a prepared remote host; name=clock_offset_s|rtt_s|cpus|nofile
 PROGRESS = "progress"  # name=phase marker for humans (ramp_done, ...)
 
 

@@ -1,0 +1,147 @@
+"""Scale-out over SSH end to end: two real sshd on 127.0.0.2 and 127.0.0.3 carry the viewers.
+
+The hosts are this machine seen through OpenSSH, so they share its disk:
+`--remote-dir <tmp>/{host}` gives each its own venv and logs, as separate
+machines would have. Preparing needs the wheelhouse (built once into the
+cache from PyPI, then reused).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import psutil
+import pytest
+
+from streamperf.results.events import read_events
+from streamperf.session import StreamperfSession
+from streamperf.settings import build_settings
+
+from .sshd_support import Lab
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def ssh_args(lab: Lab, tmp_path: Path) -> list[str]:
+    return ["--sshhosts", lab.sshhosts, "--sshkeyfile", str(lab.key),
+            "--known-hosts", str(lab.known_hosts), "--remote-dir", str(tmp_path / "{host}")]
+
+
+def host_names(lab: Lab) -> list[str]:
+    return [f"{s.addr}:{s.port}" for s in lab.servers]
+
+
+def test_pytest_perf_with_two_ssh_hosts(lab: Lab, tmp_path: Path) -> None:
+    """`pytest tests/perf --users 200 --sshhosts "..."`: both hosts prepared and loaded."""
+    r = subprocess.run(
+        [sys.executable, "-m", "pytest", "tests/perf", "-p", "no:cacheprovider",
+         "--users", "200", "--ramp", "25ms", "--duration", "20s",
+         "--report-dir", str(tmp_path / "reports"), *ssh_args(lab, tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=900)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-5000:]
+    assert "2 passed" in r.stdout
+    hosts = host_names(lab)
+    runs = sorted(d for d in (tmp_path / "reports").iterdir() if d.is_dir() and d.name != "latest")
+    assert len(runs) == 2  # steady_audience and join_storm
+    for run in runs:
+        summary = json.loads((run / "summary.json").read_text())
+        assert summary["breaches"] == [] and summary["invalid"] is None
+        assert summary["lost_hosts"] == {}
+        prepared = {h["host"]: h for h in summary["load_hosts"]}
+        assert sorted(prepared) == sorted(hosts)
+        for h in prepared.values():
+            assert abs(h["clock_offset_s"]) < 0.05 and h["venv_python"].startswith(str(tmp_path))
+        # One event log; every viewer ran on a load host, half on each.
+        df = read_events(run / "events.csv")
+        per_host = df[df["event"] == "play"].groupby("host")["viewer"].nunique().to_dict()
+        assert per_host == {hosts[0]: 100, hosts[1]: 100}, per_host
+        assert summary["metrics"]["viewers_with_media"] == 200
+        # Host metrics from each load host are in the log.
+        sampled = df[df["event"] == "host"].groupby("host")["name"].unique()
+        for host in hosts:
+            assert {"cpu_pct", "net_in_bytes", "loop_lag_s"} <= set(sampled[host])
+            log = run / "hosts" / host.replace(":", "_") / f"shard-{hosts.index(host)}.log"
+            assert "done rows=" in log.read_text(), log
+        assert summary["hosts"][hosts[0]]["viewers"] == 100
+    assert "streamperf" in r.stdout and "PASS" in r.stdout
+
+
+def _shard_pid(log: Path, deadline: float) -> int:
+    while time.monotonic() < deadline:
+        if log.exists():
+            for line in log.read_text().splitlines():
+                if " plan " in line and " sent " not in line:
+                    return int(line.split("pid=")[1].split()[0])
+        time.sleep(0.2)
+    raise AssertionError(f"no shard log at {log}")
+
+
+def _sent_before_kill(log: Path) -> int:
+    sent = [int(line.split()[-1]) for line in log.read_text().splitlines()
+            if line.split()[1:2] == ["sent"]]
+    return sent[-1] if sent else 0
+
+
+def test_killing_one_hosts_shard_mid_run(lab: Lab, tmp_path: Path) -> None:
+    hosts = host_names(lab)
+    raw = dict(zip(["ssh_hosts", "ssh_key_file", "known_hosts", "remote_dir"],
+                   ssh_args(lab, tmp_path)[1::2], strict=True))
+    settings = build_settings({**raw, "users": "40", "ramp_s": "50ms", "duration_s": "25s",
+                               "report_dir": str(tmp_path / "reports")}, environ={})
+    session = StreamperfSession(settings, ROOT)
+    result: dict[str, object] = {}
+    try:
+        stream = session.stream()
+        session.load_hosts()
+        run = threading.Thread(target=lambda: result.update(
+            outcome=session.run_load("kill_one_host", {}, stream)))
+        run.start()
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "reports" / "latest").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        run_id = (tmp_path / "reports" / "latest").resolve().name
+        victim_log = tmp_path / hosts[1].replace(":", "_") / "logs" / run_id / "shard-1.log"
+        pid = _shard_pid(victim_log, deadline)
+        # By PID, after checking it is the shard's python in that host's venv.
+        assert str(tmp_path) in " ".join(psutil.Process(pid).cmdline())
+        time.sleep(8)  # every fan has arrived (40 x 50 ms) and watched for a while
+        os.kill(pid, signal.SIGKILL)
+        killed_at = time.time()
+        sent = _sent_before_kill(victim_log)
+        run.join(120)
+        assert not run.is_alive()
+    finally:
+        session.close()
+    outcome = result["outcome"]
+    summary = outcome.summary  # type: ignore[attr-defined]
+    assert list(summary["lost_hosts"]) == [hosts[1]]
+    df = read_events(outcome.events_path)  # type: ignore[attr-defined]
+    victim = df[df["host"] == hosts[1]]
+    lost = victim[(victim["event"] == "error") & (victim["name"] == "lost_host")]
+    # Its viewers failed from the moment of loss; the other host's finished normally.
+    assert set(lost["viewer"]) == set(victim[victim["event"] == "play"]["viewer"])
+    assert len(lost) == 20 and (lost["t"] >= killed_at - 1).all()
+    survivor = df[df["host"] == hosts[0]]
+    assert survivor[survivor["event"] == "play_end"]["viewer"].nunique() == 20
+    # Every row the shard handed to its channel before the kill is in the log.
+    assert sent > 0
+    assert len(victim) - len(lost) >= sent
+    # The run finished and says why it failed; the report names the lost host.
+    assert not outcome.passed  # type: ignore[attr-defined]
+    assert any("count(errors)" in b for b in summary["breaches"])
+    report = (outcome.run_dir / "report.html").read_text()  # type: ignore[attr-defined]
+    assert "Lost load generators" in report and hosts[1] in report
+    assert hosts[1] in outcome.fragment  # type: ignore[attr-defined]
+    viewers = pd.read_csv(outcome.run_dir / "viewers.csv")  # type: ignore[attr-defined]
+    assert (viewers["first_error"] == "lost_host").sum() == 20
