@@ -135,6 +135,7 @@ def test_killing_one_hosts_shard_mid_run(lab: Lab, tmp_path: Path) -> None:
     survivor = df[df["host"] == hosts[0]]
     assert survivor[survivor["event"] == "play_end"]["viewer"].nunique() == 20
     # Every row the shard handed to its channel before the kill is in the log.
+    print(f"victim shard: {sent} rows sent before the kill, {len(victim) - len(lost)} in the log")
     assert sent > 0
     assert len(victim) - len(lost) >= sent
     # The run finished and says why it failed; the report names the lost host.
@@ -144,4 +145,4 @@ def test_killing_one_hosts_shard_mid_run(lab: Lab, tmp_path: Path) -> None:
     assert "Lost load generators" in report and hosts[1] in report
     assert hosts[1] in outcome.fragment  # type: ignore[attr-defined]
     viewers = pd.read_csv(outcome.run_dir / "viewers.csv")  # type: ignore[attr-defined]
-    assert (viewers["first_error"] == "lost_host").sum() == 20
+    assert viewers["first_error"].fillna("").str.startswith("lost_host:").sum() == 20

@@ -183,6 +183,42 @@ def _breaches(breaches: Sequence[object]) -> str:
             + "</ul>")
 
 
+def _lost_hosts_html(events_df: pd.DataFrame) -> str:
+    """Load generators that died mid-run: their unfinished viewers count as failed."""
+    from streamperf.results import events as ev
+
+    lost = events_df[(events_df["event"] == ev.VIEWER_ERROR)
+                     & (events_df["name"] == ev.LOST_HOST)]
+    if lost.empty:
+        return ""
+    t0 = float(events_df["t"].min())
+    rows = [(_e(host), _e(g["viewer"].nunique()), _e(f"{float(g['t'].min()) - t0:,.1f}"),
+             _e(str(g["detail"].iloc[0])))
+            for host, g in lost.groupby("host", sort=True)]
+    table = _table(["host", "viewers failed", "lost at s", "why"], rows,
+                   numeric=[False, True, True, False])
+    return f'<h2>Lost load generators</h2><div class="sp-lost">{table}</div>'
+
+
+def _load_hosts_html(events_df: pd.DataFrame) -> str:
+    """The remote hosts prepared for the run: clock offset applied, cores, open files."""
+    from streamperf.results import events as ev
+
+    rows = events_df[events_df["event"] == ev.LOAD_HOST]
+    if rows.empty:
+        return ""
+    out = []
+    for host, g in rows.groupby("host", sort=True):
+        figures = dict(zip(g["name"], g["value"], strict=False))
+        out.append((_e(host), _e(str(g["detail"].iloc[0])),
+                    _e(f"{figures.get('clock_offset_s', 0.0) * 1000:+.1f}"),
+                    _e(f"{figures.get('rtt_s', 0.0) * 1000:.1f}"),
+                    _e(fmt(figures.get("cpus"))), _e(fmt(figures.get("nofile")))))
+    return "<h2>Load hosts</h2>" + _table(
+        ["host", "software", "clock offset ms", "rtt ms", "cores", "open files"], out,
+        numeric=[False, False, True, True, True, True])
+
+
 def _charts_html(charts: Sequence[Chart]) -> str:
     if not charts:
         return '<p class="sp-none">No chart: the log has no viewer or host data.</p>'
@@ -213,7 +249,7 @@ def summary_html(
     return (
         f'<div class="sp-report"><style>{CSS}</style>'
         f"{_banner(title, breaches, invalid, 'h2')}"
-        f"{_breaches(breaches)}"
+        f"{_breaches(breaches)}{_lost_hosts_html(events_df)}"
         f'<div class="sp-cols"><div>{_summary_table(analysis)}</div></div>'
         f"{_charts_html(_charts(analysis, events_df, limits, charts))}</div>"
     )
@@ -365,12 +401,13 @@ def render_report(
     body = [
         _banner(title, breaches, invalid, "h1"),
         f'<p class="sp-meta">{_e(meta)}</p>',
-        "<h2>Breaches</h2>", _breaches(breaches),
+        "<h2>Breaches</h2>", _breaches(breaches), _lost_hosts_html(events_df),
         '<div class="sp-cols"><div><h2>Summary</h2>', _summary_table(analysis),
         "</div><div><h2>Settings</h2>", _settings_html(settings or {}), "</div></div>",
         "<h2>Charts</h2>", _charts_html(made),
         "<h2>By protocol</h2>", _breakdown_html(analysis, events_df, "protocol"),
         "<h2>By host</h2>", _breakdown_html(analysis, events_df, "host"),
+        _load_hosts_html(events_df),
         f"<h2>Worst {WORST_VIEWERS} viewers</h2>",
         '<p class="sp-meta">Ordered by: no media, seconds lagged, stall time, max drift,'
         " startup.</p>", _worst_html(analysis),
