@@ -121,3 +121,35 @@ def test_importing_the_module_loads_neither_pandas_nor_matplotlib():
 ])
 def test_fmt(value, key, text):
     assert report.fmt(value, key) == text
+
+
+def test_lost_and_prepared_load_hosts_are_named_in_report_and_fragment():
+    from streamperf.results import events as ev
+    from streamperf.results.events import Event
+
+    tl = synthetic_run()
+    tl.rows += [Event(99.5, "gen2", "", ev.LOAD_HOST, name, value, "",
+                      "python 3.11.2; streamperf 0.1.0")
+                for name, value in (("clock_offset_s", -0.0123), ("rtt_s", 0.0004),
+                                    ("cpus", 8), ("nofile", 65536))]
+    tl.rows += [Event(115.0, "gen2", f"fan{i}", ev.VIEWER_ERROR, ev.LOST_HOST, 0.0, "",
+                      "worker process exited (connection lost)") for i in (1, 3, 5)]
+    df = tl.frame()
+    a = analyse(df, lag_threshold_s=3.0)
+    page = report.render_report(a, df, "lost", [], None, {}, {}, charts=[])
+    fragment = report.summary_html(a, df, [], None, {}, charts=[])
+    for html_text in (page, fragment):
+        lost = html_text.split("<h2>Lost load generators</h2>")[1].split("</table>")[0]
+        cells = re.findall(r"<td[^>]*>([^<]*)</td>", lost)
+        # host, viewers failed, seconds into the run (run_start at 99 s), why
+        assert cells == ["gen2", "3", "16.0", "worker process exited (connection lost)"]
+    hosts = page.split("<h2>Load hosts</h2>")[1].split("</table>")[0]
+    assert re.findall(r"<td[^>]*>([^<]*)</td>", hosts) == [
+        "gen2", "python 3.11.2; streamperf 0.1.0", "-12.3", "0.4", "8", "65,536"]
+    plain = report.render_report(*run_without_hosts(), "plain", [], None, {}, {}, charts=[])
+    assert "Lost load generators" not in plain and "Load hosts" not in plain
+
+
+def run_without_hosts():
+    df = synthetic_run().frame()
+    return analyse(df, lag_threshold_s=3.0), df

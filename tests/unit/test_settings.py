@@ -61,3 +61,60 @@ def test_protocol_mix_parses_and_checks_shares():
                      ("rtmp=50,rtmp=50", "named twice"), ("rtmp", "not PROTOCOL=PERCENT")]:
         with pytest.raises(SettingsError, match=why):
             build_settings({"protocol_mix": bad}, environ={})
+
+
+def test_load_hosts_from_sshhosts_and_hosts_file(tmp_path):
+    hosts = tmp_path / "hosts"
+    hosts.write_text("# fleet\nssh=-p 2200 ubuntu@10.0.0.7//python=/usr/bin/python3.12\n\n")
+    s = build_settings({"ssh_hosts": "root@127.0.0.2:2222, root@127.0.0.3:2222",
+                        "hosts_file": str(hosts), "api_url": "http://10.0.0.1"}, environ={})
+    assert s.ssh_hosts == "root@127.0.0.2:2222 root@127.0.0.3:2222"
+    got = [(h.user, h.host, h.port, h.python) for h in s.load_hosts]
+    assert got[:2] == [("root", "127.0.0.2", 2222, "python3"),
+                       ("root", "127.0.0.3", 2222, "python3")]
+    assert got[2] == ("ubuntu", "10.0.0.7", 2200, "/usr/bin/python3.12")
+    from_env = build_settings({}, environ={"STREAMPERF_SSHHOSTS": "root@127.0.0.2:2222"})
+    assert [str(h) for h in from_env.load_hosts] == ["root@127.0.0.2:2222"]
+    assert RunSettings().load_hosts == []
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"ssh_hosts": "root@h:99999"}, "--sshhosts root@h:99999: bad port '99999'"),
+        ({"ssh_hosts": " , "}, "--sshhosts  , : names no host"),
+        ({"ssh_hosts": "127.0.0.2", "procs": "2"},
+         "--procs runs viewers on this machine; with --sshhosts or --hosts-file use "
+         "--procs-per-host"),
+        ({"procs_per_host": "2"}, "--procs-per-host needs --sshhosts or --hosts-file"),
+        ({"ssh_insecure": True}, "--ssh-insecure needs --sshhosts or --hosts-file"),
+        ({"ssh_hosts": "127.0.0.2 root@127.0.0.2:22"}, "load host named twice: 127.0.0.2:22"),
+        ({"ssh_hosts": "10.1.2.3"},
+         "load host 10.1.2.3:22 cannot reach the bundled platform on 127.0.0.1; pass "
+         "--platform-host"),
+        ({"platform_host": "0.0.0.0"}, "--platform-host 0.0.0.0: use the one address"),
+        ({"platform_host": "example.com"}, "--platform-host example.com: use an IP address"),
+        ({"procs_per_host": "0", "ssh_hosts": "127.0.0.2"},
+         "--procs-per-host 0: 0 is out of range"),
+    ],
+)
+def test_bad_scale_out_options_are_one_line_errors(values, message):
+    with pytest.raises(SettingsError) as exc:
+        build_settings(values, environ={})
+    assert str(exc.value).startswith(message), str(exc.value)
+    assert "\n" not in str(exc.value)
+
+
+def test_far_hosts_are_fine_with_a_reachable_platform(tmp_path):
+    key = tmp_path / "id"
+    key.write_text("k")
+    s = build_settings({"ssh_hosts": "10.1.2.3", "platform_host": "10.1.2.1",
+                        "ssh_key_file": str(key), "procs_per_host": "auto"}, environ={})
+    assert (s.platform_host, s.procs_per_host, s.ssh_key_file) == ("10.1.2.1", "auto", str(key))
+    assert build_settings({"ssh_hosts": "10.1.2.3", "api_url": "http://p:8080"},
+                          environ={}).load_hosts[0].host == "10.1.2.3"
+    with pytest.raises(SettingsError, match=r"--sshkeyfile .*: no such file"):
+        build_settings({"ssh_hosts": "10.1.2.3", "ssh_key_file": str(tmp_path / "none")},
+                       environ={})
+    with pytest.raises(SettingsError, match=r"--hosts-file .*: No such file"):
+        build_settings({"hosts_file": str(tmp_path / "none")}, environ={})

@@ -186,12 +186,13 @@ def _breaches(breaches: Sequence[object]) -> str:
 def _lost_hosts_html(events_df: pd.DataFrame) -> str:
     """Load generators that died mid-run: their unfinished viewers count as failed."""
     from streamperf.results import events as ev
+    from streamperf.results.analysis import run_start_t
 
     lost = events_df[(events_df["event"] == ev.VIEWER_ERROR)
                      & (events_df["name"] == ev.LOST_HOST)]
     if lost.empty:
         return ""
-    t0 = float(events_df["t"].min())
+    t0 = run_start_t(events_df)
     rows = [(_e(host), _e(g["viewer"].nunique()), _e(f"{float(g['t'].min()) - t0:,.1f}"),
              _e(str(g["detail"].iloc[0])))
             for host, g in lost.groupby("host", sort=True)]
@@ -213,7 +214,8 @@ def _load_hosts_html(events_df: pd.DataFrame) -> str:
         out.append((_e(host), _e(str(g["detail"].iloc[0])),
                     _e(f"{figures.get('clock_offset_s', 0.0) * 1000:+.1f}"),
                     _e(f"{figures.get('rtt_s', 0.0) * 1000:.1f}"),
-                    _e(fmt(figures.get("cpus"))), _e(fmt(figures.get("nofile")))))
+                    _e(f"{int(figures.get('cpus', 0)):,}"),
+                    _e(f"{int(figures.get('nofile', 0)):,}")))
     return "<h2>Load hosts</h2>" + _table(
         ["host", "software", "clock offset ms", "rtt ms", "cores", "open files"], out,
         numeric=[False, False, True, True, True, True])
