@@ -146,3 +146,22 @@ def test_killing_one_hosts_shard_mid_run(lab: Lab, tmp_path: Path) -> None:
     assert hosts[1] in outcome.fragment  # type: ignore[attr-defined]
     viewers = pd.read_csv(outcome.run_dir / "viewers.csv")  # type: ignore[attr-defined]
     assert viewers["first_error"].fillna("").str.startswith("lost_host:").sum() == 20
+
+
+def test_unreachable_and_unknown_hosts_fail_set_up_naming_each(lab: Lab, tmp_path: Path) -> None:
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    s = lab.servers[0]
+    r = subprocess.run(
+        [sys.executable, "-m", "pytest", "tests/perf", "-p", "no:cacheprovider", "-k",
+         "join_storm", "--report-dir", str(tmp_path / "reports"),
+         "--sshhosts", f"root@{s.addr}:{s.port} root@127.0.0.3:1", "--sshkeyfile", str(lab.key),
+         "--known-hosts", str(empty), "--remote-dir", str(tmp_path / "{host}")],
+        cwd=ROOT, capture_output=True, text=True, timeout=600)
+    out = r.stdout + r.stderr
+    assert r.returncode == 1, out[-3000:]
+    assert "Traceback" not in out
+    line = next(x for x in out.splitlines() if "streamperf set-up failed" in x)
+    assert f"host key for {s.addr}:{s.port} not in {empty}; add it with ssh-keyscan" in line
+    assert "cannot reach 127.0.0.3:1: connection refused" in line
+    assert not list((tmp_path / "reports").glob("*/events.csv"))  # nothing ran
