@@ -163,7 +163,7 @@ def test_slow_prepare_installs_streamperf(lab: Lab, tmp_path: Path) -> None:
 def _hosts_prepare(lab: Lab, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "streamperf.cli", "hosts", "prepare", *args,
-         "--sshkeyfile", str(lab.key), "--venv-dir", str(lab.root / "hostvenv" / "venv")],
+         "--sshkeyfile", str(lab.key), "--remote-dir", str(lab.root / "hostvenv")],
         capture_output=True, text=True, timeout=300)
 
 

@@ -25,18 +25,17 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                       help="do not verify host keys (warned about; for throwaway hosts only)")
     prep.add_argument("--viewers", type=int, default=0,
                       help="viewers planned per host, for the open-files check")
-    prep.add_argument("--venv-dir", default=None, help="remote venv (default ~/.streamperf/venv)")
+    prep.add_argument("--remote-dir", default="~/.streamperf",
+                      help="directory on the hosts for the venv, wheels and logs, as a run's "
+                      "--remote-dir (default ~/.streamperf; {host} becomes the host's address)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from streamperf.hosts.prepare import DEFAULT_VENV, WheelhouseError, build_wheelhouse, prepare
-    from streamperf.hosts.ssh import (
-        SshHost,
-        SshHostError,
-        parse_host_spec,
-        parse_host_specs,
-        read_hosts_file,
-    )
+    import tempfile
+
+    from streamperf.hosts.prepare import WheelhouseError
+    from streamperf.hosts.remote import LoadHosts
+    from streamperf.hosts.ssh import parse_host_spec, parse_host_specs, read_hosts_file
 
     try:
         specs = [parse_host_spec(s) for s in args.specs] + parse_host_specs(args.sshhosts)
@@ -46,28 +45,28 @@ def run(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     if not specs:
         return _fail("no hosts given (positional specs, --sshhosts or --hosts-file)")
-    try:
-        wheelhouse = build_wheelhouse()
-    except WheelhouseError as exc:
-        return _fail(str(exc))
-    failed = 0
-    for spec in specs:
+    with tempfile.TemporaryDirectory(prefix="streamperf-hosts-") as tmp:
+        hosts = LoadHosts(specs, Path(tmp), key_file=args.sshkeyfile,
+                          known_hosts=args.known_hosts, insecure=args.ssh_insecure,
+                          remote_dir=args.remote_dir)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                with SshHost(spec, key_file=args.sshkeyfile, known_hosts=args.known_hosts,
-                             insecure=args.ssh_insecure) as host:
-                    info = prepare(host, wheelhouse, args.venv_dir or DEFAULT_VENV,
-                                   args.viewers)
-            except SshHostError as exc:
-                print(f"FAILED {spec}: {exc}", file=sys.stderr)
-                failed += 1
-                continue
-        for w in caught:
-            print(f"warning: {w.message}", file=sys.stderr)
+                results = hosts.prepare_each(args.viewers)
+            except WheelhouseError as exc:
+                return _fail(str(exc))
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
+    failed = 0
+    for spec, info in zip(specs, results, strict=True):
+        if isinstance(info, str):
+            print(f"FAILED {spec}: {info}", file=sys.stderr)
+            failed += 1
+            continue
         print(f"ok {spec}: python {info.python}, streamperf {info.streamperf_version} in "
-              f"{info.venv_python}, open files {info.nofile}/{info.nofile_hard}, clock offset "
-              f"{info.clock_offset_s * 1000:+.1f} ms (rtt {info.rtt_s * 1000:.1f} ms)")
+              f"{info.venv_python}, {info.cpus} cores, open files {info.nofile}/"
+              f"{info.nofile_hard}, clock offset {info.clock_offset_s * 1000:+.1f} ms "
+              f"(rtt {info.rtt_s * 1000:.1f} ms)")
         for note in info.warnings:
             print(f"warning: {spec}: {note}", file=sys.stderr)
     return 1 if failed else 0

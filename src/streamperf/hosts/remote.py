@@ -89,36 +89,41 @@ class LoadHosts:
         return SshHost(spec, key_file=self.key_file, known_hosts=self.known_hosts,
                        insecure=self.insecure)
 
-    def prepare(self, viewers_planned: int) -> list[LoadHost]:
-        """Every host ready for `viewers_planned` viewers in all; raises naming each failure."""
+    def prepare_each(self, viewers_per_host: int) -> list[HostInfo | str]:
+        """Prepare every host at once; each result is its HostInfo or a one-line error."""
         wheelhouse = build_wheelhouse()
-        per_host = math.ceil(viewers_planned / len(self.specs))
 
         def one(spec: HostSpec) -> HostInfo:
             base = self.remote_dir(spec)
             with self._ssh(spec) as host:
-                return prepare(host, wheelhouse, f"{base}/venv", per_host,
+                return prepare(host, wheelhouse, f"{base}/venv", viewers_per_host,
                                remote_wheelhouse=f"{base}/wheelhouse")
 
+        results: list[HostInfo | str] = []
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", category=UserWarning)
             with ThreadPoolExecutor(min(len(self.specs), 16)) as pool:
                 futures = [pool.submit(one, spec) for spec in self.specs]
-            results: list[HostInfo] = []
-            failures: list[str] = []
             for spec, future in zip(self.specs, futures, strict=True):
                 try:
                     results.append(future.result())
                 except SshHostError as exc:
-                    failures.append(str(exc))
+                    results.append(str(exc))
                 except Exception as exc:  # SFTP/IO trouble: still one line naming the host
-                    failures.append(f"{spec.address}: {type(exc).__name__}: {exc}")
+                    results.append(f"{spec.address}: {type(exc).__name__}: {exc}")
         for w in {str(w.message): w for w in caught}.values():  # once per host, not per thread
             warnings.warn(w.message, w.category, stacklevel=2)
+        return results
+
+    def prepare(self, viewers_planned: int) -> list[LoadHost]:
+        """Every host ready for `viewers_planned` viewers in all; raises naming each failure."""
+        results = self.prepare_each(math.ceil(viewers_planned / len(self.specs)))
+        failures = [r for r in results if isinstance(r, str)]
         if failures:
             raise SshHostError("; ".join(failures))
+        infos = [r for r in results if isinstance(r, HostInfo)]
         self.hosts = [LoadHost(spec, info, f"streamperf-host-{i}")
-                      for i, (spec, info) in enumerate(zip(self.specs, results, strict=True))]
+                      for i, (spec, info) in enumerate(zip(self.specs, infos, strict=True))]
         self.config_path.parent.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(ssh_config([(h.alias, h.spec) for h in self.hosts],
                                                self.key_file, self.known_hosts, self.insecure))
