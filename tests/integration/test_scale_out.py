@@ -165,3 +165,39 @@ def test_unreachable_and_unknown_hosts_fail_set_up_naming_each(lab: Lab, tmp_pat
     assert f"host key for {s.addr}:{s.port} not in {empty}; add it with ssh-keyscan" in line
     assert "cannot reach 127.0.0.3:1: connection refused" in line
     assert not list((tmp_path / "reports").glob("*/events.csv"))  # nothing ran
+
+
+def test_ctrl_c_stops_remote_shards_cleanly(lab: Lab, tmp_path: Path) -> None:
+    """SIGINT to the terminal's whole process group, as Ctrl-C sends it."""
+    reports = tmp_path / "reports"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "tests/perf", "-p", "no:cacheprovider", "-k",
+         "steady_audience", "--users", "20", "--ramp", "50ms", "--duration", "60s",
+         "--report-dir", str(reports), *ssh_args(lab, tmp_path)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        events = reports / "latest" / "events.csv"
+        while time.monotonic() < deadline and proc.poll() is None:
+            if events.exists() and events.read_text().count(",bytes,") >= 40:
+                break
+            time.sleep(0.5)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 2, out[-3000:]  # pytest: interrupted
+    run = (reports / "latest").resolve()
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["interrupted"] is True
+    # Neither the ssh clients nor ffmpeg died with the terminal's signal.
+    assert summary["lost_hosts"] == {} and summary["invalid"] is None
+    df = read_events(run / "events.csv")
+    played = set(df[df["event"] == "play"]["viewer"])
+    assert len(played) == 20
+    assert set(df[df["event"] == "play_end"]["viewer"]) == played  # every shard flushed
+    assert df[df["event"] == "run_end"]["name"].tolist() == ["interrupted"]
+    assert (run / "report.html").exists()

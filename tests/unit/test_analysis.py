@@ -134,3 +134,27 @@ def test_late_join_at_key_frame_has_no_drift():
     assert v.loc["late", "startup_s"] == pytest.approx(1.6)
     assert v.loc["late", "max_drift_s"] == pytest.approx(0.0, abs=1e-9)
     assert v.loc["late", "media_s"] == pytest.approx(10.0)
+
+
+def test_a_run_cut_short_before_any_viewer_still_gives_a_summary_and_report(tmp_path):
+    """Ctrl-C during the first second: only header and influencer rows were logged."""
+    from streamperf.results.artifacts import write_artifacts
+    from streamperf.results.events import Event, EventWriter, read_events
+
+    log = tmp_path / "events.csv"
+    w = EventWriter(log)
+    w.write_many([Event(100.0, "c", "", ev.RUN_START, "cut", 0, "0.1.0", "{}"),
+                  Event(100.0, "c", "", ev.PUBLISH_START, "rtmp://x/live/s", 95.0),
+                  Event(100.0, "c", "", ev.SOURCE, "bitrate_kbps", 1066.0),
+                  Event(100.1, "c", "influencer", ev.API, "GET /api/v1/influencers/{I}",
+                        0.002, "200"),
+                  Event(101.0, "c", "", ev.RUN_END, "interrupted")])
+    w.close()
+    df = read_events(log)
+    a = analyse(df, 3.0, planned=20)
+    s = a.summary()
+    assert (s["viewers_planned"], s["viewers_with_media"]) == (20, 0)
+    failed = evaluate(a)
+    assert any("got_media" in str(b) for b in failed)
+    fragment = write_artifacts(tmp_path, "cut", a, df, failed, None, {}, {})
+    assert (tmp_path / "report.html").stat().st_size > 0 and "FAIL" in fragment

@@ -120,3 +120,18 @@ def test_a_worker_that_cannot_start_is_lost_with_all_its_fans():
     assert lost[0][2].startswith("failed to start: ")
     assert workers.lost_hosts == {"gone:22": lost[0][2]}
     workers.terminate()
+
+
+def test_shards_raise_their_open_files_limit_to_the_hard_limit():
+    import resource
+
+    from streamperf.load.shard import raise_open_files_limit
+
+    before = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        hard = before[1]
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(256, hard), hard))
+        assert raise_open_files_limit() == hard
+        assert resource.getrlimit(resource.RLIMIT_NOFILE) == (hard, hard)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, before)

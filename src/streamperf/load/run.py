@@ -131,7 +131,6 @@ class LoadRun:
     ) -> None:
         self.endpoint = endpoint
         self.load_hosts = load_hosts  # prepared remote hosts: viewers run there, not here
-        self.host_logs: dict[str, str] = {}  # host -> why its logs could not be collected
         self.lost_hosts: dict[str, str] = {}  # host -> why its shard was lost
         self.setup_rows = setup_rows or []
         self.settings = settings
@@ -290,11 +289,19 @@ class LoadRun:
             self._check_publisher(writer, host)
             writer.emit(ev.RUN_END, name=reason, host=host)
             writer.close()
-            if self.load_hosts is not None:
-                self.host_logs = self.load_hosts.collect_logs(self.run_dir.name,
-                                                              self.run_dir / "hosts")
             self.outcome = self._conclude(interrupted=reason != "done")
+            self._collect_host_logs()
         return self.outcome
+
+    def _collect_host_logs(self) -> None:
+        """After the summary is safe on disk: the hosts' own logs into hosts/<host>/."""
+        if self.load_hosts is None:
+            return
+        missing = self.load_hosts.collect_logs(self.run_dir.name, self.run_dir / "hosts")
+        if missing:
+            self.outcome.summary["host_logs_missing"] = missing
+            (self.run_dir / "summary.json").write_text(
+                json.dumps(self.outcome.summary, indent=2, default=str))
 
     def _conclude(self, interrupted: bool) -> RunOutcome:
         df = read_events(self.run_dir / "events.csv")
@@ -319,7 +326,6 @@ class LoadRun:
             "hosts": host_summary(df),
             "lost_hosts": self.lost_hosts,
             "load_hosts": self.load_hosts.describe() if self.load_hosts else [],
-            "host_logs_missing": self.host_logs,
             "metrics": analysis.summary(),
             "sla": [{"threshold": v.threshold.text, "measured": v.measured,
                      "passed": v.passed, "worst": v.worst} for v in verdicts],

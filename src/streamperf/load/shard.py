@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
+import resource
 import threading
 import time
 from collections.abc import Callable
@@ -40,6 +42,16 @@ class ShardPlan:
     #: unix time at which fans[0] arrives; fan i arrives at start_at + i * ramp_s
     start_at: float = 0.0
     journey_workers: int = 32
+
+
+def raise_open_files_limit() -> int:
+    """Soft RLIMIT_NOFILE up to the hard limit (each viewer holds a socket); the new soft."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+    return soft
 
 
 def api_status(call: ApiCall) -> str:
@@ -152,6 +164,7 @@ class Shard:
             self._flush()
 
     async def run(self) -> None:
+        raise_open_files_limit()
         stop = asyncio.Event()
         sampler = HostSampler(self.host, lambda rows: self._pending.extend(rows))
         workers = max(1, min(self.plan.journey_workers, len(self.plan.fans)))

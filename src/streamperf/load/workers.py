@@ -20,7 +20,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,13 +101,14 @@ class ShardWorkers:
     # -- lifecycle ------------------------------------------------------------
     def start(self) -> None:
         """Open one gateway per worker (spawns processes / ssh connections)."""
-        for i, w in enumerate(self.workers):
-            shard = _Shard(i, w.host, None, w.clock_offset_s)
-            try:
-                shard.gateway = self._group.makegateway(w.spec)
-            except Exception as exc:  # ssh refused, python missing: that host is lost
-                shard.start_error = _describe(exc)
-            self._shards.append(shard)
+        with _children_ignore_sigint():
+            for i, w in enumerate(self.workers):
+                shard = _Shard(i, w.host, None, w.clock_offset_s)
+                try:
+                    shard.gateway = self._group.makegateway(w.spec)
+                except Exception as exc:  # ssh refused, python missing: that host is lost
+                    shard.start_error = _describe(exc)
+                self._shards.append(shard)
 
     def launch(self, plans: list[dict[str, Any]]) -> float:
         """Send plans, wait until all are ready, then give them one start time.
@@ -259,6 +260,24 @@ def lost_rows(host: str, reason: str, unfinished: list[str], t: float | None = N
     now = time.time() if t is None else t
     return [Event(now, host, name, ev.VIEWER_ERROR, ev.LOST_HOST, 0.0, "", reason)
             for name in unfinished]
+
+
+@contextlib.contextmanager
+def _children_ignore_sigint() -> Iterator[None]:
+    """Processes started inside inherit SIGINT ignored (ssh and python both keep it so).
+
+    Ctrl-C then reaches only the controller, which asks each shard to stop:
+    shards flush and report instead of dying with the terminal's process group
+    (an ssh client killed by it would drop its host's unsent rows).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _describe(error: object) -> str:

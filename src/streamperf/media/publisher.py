@@ -190,7 +190,10 @@ class Publisher:
         spawned = time.time()
         with open(self.log_path, "wb") as log:
             self._proc = subprocess.Popen(
-                cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log
+                cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
+                # Ctrl-C reaches the controller, which ends the run and then stops
+                # ffmpeg by PID; dying with the terminal would mark the run invalid.
+                start_new_session=True,
             )
         self.pid = self._proc.pid
         self._reader = threading.Thread(

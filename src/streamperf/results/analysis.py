@@ -119,8 +119,9 @@ def media_samples(df: pd.DataFrame, t0_publish: float | None = None) -> pd.DataF
     """
     cols = ["viewer", "t", "rel_t", "rel_media", "drift_s", "latency_s"]
     firsts = df[df["event"].isin([ev.FIRST_AUDIO, ev.FIRST_VIDEO])]
-    if firsts.empty:
-        return pd.DataFrame(columns=cols)
+    if firsts.empty:  # typed, so per-viewer reductions (quantile) work on no rows
+        return pd.DataFrame({c: pd.Series(dtype=object if c == "viewer" else float)
+                             for c in cols})
     ref = (
         firsts.sort_values("t")
         .groupby("viewer", as_index=False)
