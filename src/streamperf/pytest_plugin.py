@@ -40,7 +40,8 @@ ITEM_OUTCOME_KEY = pytest.StashKey["RunOutcome"]()
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("streamperf", "streamperf live-stream load tests")
     for opt in OPTIONS:
-        help_text = opt.help + (f" [env {opt.env}]" if opt.env else "")
+        # argparse %-formats help texts: a literal "20%" would break `pytest --help`.
+        help_text = (opt.help + (f" [env {opt.env}]" if opt.env else "")).replace("%", "%%")
         if opt.is_flag:
             group.addoption(opt.flag, action="store_true", default=None,
                             dest=f"streamperf_{opt.field}", help=help_text)
@@ -188,8 +189,13 @@ class ViewerRunner:
         node = self._request.node
         # iter_markers yields the closest (function) marker first; later wins in resolve().
         marks = [str(a) for m in reversed(list(node.iter_markers("sla"))) for a in m.args]
-        outcome = self._session.run_load(node.name, scenario, self._stream,
-                                         progress=self._show, sla=marks)
+        from streamperf.hosts.ssh import SshHostError
+
+        try:
+            outcome = self._session.run_load(node.name, scenario, self._stream,
+                                             progress=self._show, sla=marks)
+        except SshHostError as exc:  # e.g. this scenario needs more open files than a host has
+            pytest.fail(f"streamperf set-up failed: {exc}", pytrace=False)
         if self._tw.hasmarkup:
             with self._uncaptured():
                 self._tw.line("")

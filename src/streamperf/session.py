@@ -174,6 +174,9 @@ class StreamperfSession:
                     if settings.baseline else None)
         if settings.uses_bundled_platform:
             self.precreate(settings.users, settings.existing_offset)
+        hosts = self.load_hosts()
+        if hosts is not None:
+            hosts.check_open_files(settings.users, settings.procs_per_host)
         run_dir = new_run_dir(self.report_dir, name)
         setup, self._setup_rows = self._setup_rows, []
         run = LoadRun(settings, stream, self.client, run_dir, name=name, progress=progress,
@@ -181,7 +184,7 @@ class StreamperfSession:
                       grace_s=default_grace_s(settings.users, settings.ramp_s,
                                               settings.duration_s),
                       baseline=baseline, endpoint=self.platform(),
-                      load_hosts=self.load_hosts())
+                      load_hosts=hosts)
         outcome = run.execute()
         if settings.save_baseline and not outcome.invalid and not outcome.interrupted:
             path = save_baseline(settings.save_baseline, outcome.analysis, self.baseline_dir)

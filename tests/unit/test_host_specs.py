@@ -23,6 +23,8 @@ from streamperf.hosts.ssh import HostSpec, parse_host_spec, parse_host_specs, re
             HostSpec("h", "root", 2222, "/opt/py/bin/python3"),
         ),
         ("ssh=-l bob -p 2 h//id=w1//chdir=/tmp", HostSpec("h", "bob", 2)),
+        ("root@h:2200//python=/usr/bin/python3.12", HostSpec("h", "root", 2200,
+                                                              "/usr/bin/python3.12")),
     ],
 )
 def test_parse(text: str, want: HostSpec) -> None:
@@ -59,6 +61,18 @@ def test_sshhosts_option_and_xspec_round_trip() -> None:
     assert [str(s) for s in specs] == ["root@127.0.0.2:2222", "root@127.0.0.3:2222"]
     assert specs[0].xspec() == "ssh=-p 2222 root@127.0.0.2//python=python3"
     assert parse_host_spec(specs[0].xspec()) == specs[0]
+
+
+def test_sshhosts_mixes_both_spellings() -> None:
+    text = "ssh=-p 2222 root@127.0.0.2, root@127.0.0.3:2222 ssh=-l bob -p2 h//python=py3 x"
+    assert parse_host_specs(text) == [
+        HostSpec("127.0.0.2", "root", 2222),
+        HostSpec("127.0.0.3", "root", 2222),
+        HostSpec("h", "bob", 2, "py3"),
+        HostSpec("x", None, 22),
+    ]
+    with pytest.raises(ValueError, match="names no host"):
+        parse_host_specs("root@h ssh=-p 2222")
 
 
 def test_hosts_file(tmp_path: Path) -> None:

@@ -135,3 +135,15 @@ def test_shards_raise_their_open_files_limit_to_the_hard_limit():
         assert resource.getrlimit(resource.RLIMIT_NOFILE) == (hard, hard)
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, before)
+
+
+def test_each_run_is_checked_against_the_hosts_open_files_limit(tmp_path):
+    from streamperf.hosts.prepare import HostPrepareError
+
+    hosts = prepared(tmp_path, "a", "b")  # soft 1024, hard 4096 each
+    hosts.check_open_files(7000, "1")  # 3500 per process + 256 spare fits under 4096
+    with pytest.raises(HostPrepareError) as e:
+        hosts.check_open_files(10000, "1")
+    assert str(e.value).startswith("a:22: open-files limit (ulimit -n) hard 4096, soft 1024, "
+                                   "but 5000 viewers need 5256")
+    hosts.check_open_files(10000, "2")  # two processes per host: 2500 each

@@ -23,6 +23,9 @@ def run_pytest(*args: str, tmp_path) -> subprocess.CompletedProcess[str]:
         (("--users", "abc"), "--users abc: not an integer"),
         (("--percentnew", "150"), "--percentnew 150: 150 is out of range"),
         (("--ramp", "soon"), "--ramp soon: not a duration"),
+        (("--sshhosts", "root@h:0"), "--sshhosts root@h:0: bad port '0'"),
+        (("--procs", "2", "--sshhosts", "127.0.0.2"), "--procs runs viewers on this machine"),
+        (("--sshkeyfile", "/nonexistent/key"), "--sshkeyfile /nonexistent/key: no such file"),
     ],
 )
 def test_bad_option_is_usage_error(args, expected, tmp_path):
@@ -44,3 +47,14 @@ def test_secret_token_is_not_echoed(tmp_path):
     proc = run_pytest("--token", "s3cr3t-value", "--users", "0", tmp_path=tmp_path)
     assert proc.returncode == 4
     assert "s3cr3t-value" not in proc.stdout + proc.stderr
+
+
+def test_help_lists_every_option():
+    from streamperf.settings import OPTIONS
+
+    proc = subprocess.run([sys.executable, "-m", "pytest", "--help"], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for opt in OPTIONS:
+        assert opt.flag in proc.stdout, opt.flag
+    assert "20% (default)" in proc.stdout  # a literal % in a help text, not a format

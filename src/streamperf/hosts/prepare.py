@@ -267,21 +267,23 @@ def check_nofile(host: SshHost, python: str, viewers_planned: int) -> tuple[int,
             what="ulimit -n check",
         ).split()
     )
-    need = viewers_planned + NOFILE_MARGIN
+    return soft, hard, nofile_verdict(host.spec.address, soft, hard, viewers_planned)
+
+
+def nofile_verdict(address: str, soft: int, hard: int, viewers: int) -> list[str]:
+    """Warnings when the soft limit is short (shards raise it); raises when the hard one is."""
+    need = viewers + NOFILE_MARGIN
     unlimited = resource_infinity()
     if hard != unlimited and hard < need:
         raise HostPrepareError(
-            f"{host.spec.address}: open-files limit (ulimit -n) hard {hard}, soft {soft}, "
-            f"but {viewers_planned} viewers need {need}; raise nofile in "
+            f"{address}: open-files limit (ulimit -n) hard {hard}, soft {soft}, "
+            f"but {viewers} viewers need {need}; raise nofile in "
             "/etc/security/limits.conf or sshd's LimitNOFILE"
         )
-    warns = []
     if soft != unlimited and soft < need:
-        warns.append(
-            f"{host.spec.address}: ulimit -n soft {soft} < {need} needed for "
-            f"{viewers_planned} viewers; shards raise it to the hard limit {hard}"
-        )
-    return soft, hard, warns
+        return [f"{address}: ulimit -n soft {soft} < {need} needed for "
+                f"{viewers} viewers; shards raise it to the hard limit {hard}"]
+    return []
 
 
 def resource_infinity() -> int:

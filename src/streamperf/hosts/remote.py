@@ -17,12 +17,22 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from streamperf.hosts.prepare import HostInfo, build_wheelhouse, collect_logs, prepare
+from streamperf.hosts.prepare import (
+    HostInfo,
+    build_wheelhouse,
+    collect_logs,
+    nofile_verdict,
+    prepare,
+)
 from streamperf.hosts.ssh import HostSpec, SshHost, SshHostError, default_known_hosts
 from streamperf.load.fleet import resolve_procs
 from streamperf.load.workers import WorkerSpec
 from streamperf.results import events as ev
 from streamperf.results.events import Event
+
+
+class LoadHostWarning(UserWarning):
+    """Something about a load host worth knowing that does not stop the run."""
 
 
 @dataclass(frozen=True)
@@ -122,12 +132,22 @@ class LoadHosts:
         if failures:
             raise SshHostError("; ".join(failures))
         infos = [r for r in results if isinstance(r, HostInfo)]
+        for note in (n for info in infos for n in info.warnings):
+            warnings.warn(note, LoadHostWarning, stacklevel=2)
         self.hosts = [LoadHost(spec, info, f"streamperf-host-{i}")
                       for i, (spec, info) in enumerate(zip(self.specs, infos, strict=True))]
         self.config_path.parent.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(ssh_config([(h.alias, h.spec) for h in self.hosts],
                                                self.key_file, self.known_hosts, self.insecure))
         return self.hosts
+
+    def check_open_files(self, viewers_planned: int, procs_per_host: str) -> None:
+        """A run may plan more viewers than the hosts were prepared for: check each
+        worker process's share against its host's hard limit (raises HostPrepareError)."""
+        workers = len(self.workers(procs_per_host, "check"))
+        per_process = math.ceil(viewers_planned / workers)
+        for h in self.hosts:
+            nofile_verdict(h.name, h.info.nofile, h.info.nofile_hard, per_process)
 
     def remote_dir(self, spec: HostSpec) -> str:
         """--remote-dir on that host; `{host}` becomes its address (hosts sharing a home)."""

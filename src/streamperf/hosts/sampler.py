@@ -50,5 +50,7 @@ class HostSampler:
             except TimeoutError:
                 pass
             # How late the loop woke us is the lag every viewer callback also saw.
-            lag = max(0.0, loop.time() - planned)
-            self._emit(self.sample(lag))
+            self.emit_sample(max(0.0, loop.time() - planned))
+
+    def emit_sample(self, loop_lag_s: float) -> None:
+        self._emit(self.sample(loop_lag_s))

@@ -26,6 +26,7 @@ import paramiko
 
 DEFAULT_PORT = 22
 DEFAULT_PYTHON = "python3"
+_OTHER_GATEWAYS = {"popen", "socket", "vagrant_ssh", "ssh_config"}
 _IGNORED_XSPEC_KEYS = {"chdir", "id", "nice", "dont_write_bytecode", "execmodel"}
 
 
@@ -82,19 +83,25 @@ def _parse_seed(spec: str) -> HostSpec:
 
 def _parse_xspec(spec: str) -> HostSpec:
     ssh: str | None = None
+    seed: HostSpec | None = None
     python = DEFAULT_PYTHON
-    for part in spec.split("//"):
+    for n, part in enumerate(spec.split("//")):
         key, eq, value = part.partition("=")
-        if key == "ssh" and eq:
+        if n == 0 and not eq and key not in _OTHER_GATEWAYS:
+            # user@host[:port]//python=...: the seed's spelling with a python
+            seed = _parse_seed(part)
+        elif key == "ssh" and eq:
             ssh = value
         elif key == "python" and eq and value:
             python = value
         elif key in _IGNORED_XSPEC_KEYS or key.startswith("env:"):
             continue
-        elif key in {"popen", "socket", "vagrant_ssh", "ssh_config"}:
+        elif key in _OTHER_GATEWAYS:
             raise ValueError(f"host spec {spec!r}: only ssh= gateways are supported, not {key}")
         else:
             raise ValueError(f"unknown key {key!r} in host spec {spec!r}")
+    if seed is not None:
+        return HostSpec(seed.host, seed.user, seed.port, python)
     if not ssh:
         raise ValueError(f"host spec {spec!r} has no ssh=[-p PORT] user@host part")
     args = shlex.split(ssh)
@@ -140,9 +147,40 @@ def parse_host_spec(text: str) -> HostSpec:
     return _parse_seed(spec)
 
 
+def _split_specs(text: str) -> list[str]:
+    """Whitespace/comma separated specs; an `ssh=` spec runs on through its -p/-l options
+    to its host word, so "ssh=-p 2222 root@h1 root@h2" is two specs."""
+    tokens = text.replace(",", " ").split()
+    specs: list[str] = []
+    i = 0
+    while i < len(tokens):
+        words = [tokens[i]]
+        i += 1
+        if words[0].startswith("ssh="):
+            pending = [words[0][4:]] if words[0][4:] else []
+            while not _has_target(pending) and i < len(tokens):
+                pending.append(tokens[i])
+                words.append(tokens[i])
+                i += 1
+        specs.append(" ".join(words))
+    return specs
+
+
+def _has_target(words: list[str]) -> bool:
+    expect_value = False
+    for word in words:
+        if expect_value:
+            expect_value = False
+        elif word in ("-p", "-l"):
+            expect_value = True
+        elif not word.startswith("-"):
+            return True
+    return False
+
+
 def parse_host_specs(text: str) -> list[HostSpec]:
-    """`--sshhosts` value: seed-style specs separated by whitespace or commas."""
-    return [parse_host_spec(t) for t in text.replace(",", " ").split()]
+    """`--sshhosts` value: specs (either style) separated by whitespace or commas."""
+    return [parse_host_spec(t) for t in _split_specs(text)]
 
 
 def read_hosts_file(path: Path) -> list[HostSpec]:

@@ -63,7 +63,8 @@ def plan_message(
         "streams_api_url": streams_api_url,
         "streams_token": streams_token,
         "timeout_s": timeout_s,
-        "influencer": dataclasses.asdict(influencer),
+        # Fans need only the influencer's id; its session token stays on the controller.
+        "influencer": dataclasses.asdict(dataclasses.replace(influencer, token="")),
         "sleep_between_steps_s": sleep_between_steps_s,
         "journey_workers": journey_workers,
     }

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pandas as pd
 
 from streamperf import __version__
+from streamperf.hosts.sampler import SAMPLE_EVERY_S, HostSampler
 from streamperf.load.broadcast import LiveStream
 from streamperf.load.fans import FanSpec, plan_fans
 from streamperf.load.fleet import resolve_procs, split_plan
@@ -170,13 +171,24 @@ class LoadRun:
         return rows + self.setup_rows
 
     @contextlib.contextmanager
-    def _ticker(self, writer: EventWriter, host: str) -> Iterator[None]:
-        """Once a second: the progress line, and a watch on the publisher."""
+    def _ticker(self, writer: EventWriter, host: str, sample_controller: bool) -> Iterator[None]:
+        """Once a second: the progress line, and a watch on the publisher.
+
+        With viewers in other processes the controller (publisher, bundled
+        platform, row writer) is sampled here too, so its overload shows.
+        """
         stop = threading.Event()
+        sampler = HostSampler(host, writer.write_many) if sample_controller else None
 
         def tick() -> None:
-            while not stop.wait(1.0):
+            n = 0
+            planned = time.monotonic() + 1.0
+            while not stop.wait(max(0.0, planned - time.monotonic())):
+                late, planned = time.monotonic() - planned, planned + 1.0
+                n += 1
                 self._check_publisher(writer, host)
+                if sampler is not None and n % int(SAMPLE_EVERY_S) == 0:
+                    sampler.emit_sample(max(0.0, late))
                 if self.progress:
                     self.progress(self.live.snapshot())
 
@@ -213,8 +225,7 @@ class LoadRun:
         procs = resolve_procs(self.settings.procs)
         return local_workers(procs) if procs > 1 else []
 
-    def _run_shard(self, writer: EventWriter, host: str) -> None:
-        workers = self._worker_specs()
+    def _run_shard(self, writer: EventWriter, host: str, workers: list[WorkerSpec]) -> None:
         if workers:
             if self.endpoint is None:
                 raise ValueError("viewers in other processes need the platform endpoint")
@@ -277,8 +288,9 @@ class LoadRun:
         reason = "done"
         try:
             writer.write_many(self._header_rows(host))
-            with self._ticker(writer, host):
-                self._run_shard(writer, host)
+            workers = self._worker_specs()
+            with self._ticker(writer, host, sample_controller=bool(workers)):
+                self._run_shard(writer, host, workers)
         except KeyboardInterrupt:
             reason = "interrupted"
             raise
