@@ -147,3 +147,9 @@ def test_each_run_is_checked_against_the_hosts_open_files_limit(tmp_path):
     assert str(e.value).startswith("a:22: open-files limit (ulimit -n) hard 4096, soft 1024, "
                                    "but 5000 viewers need 5256")
     hosts.check_open_files(10000, "2")  # two processes per host: 2500 each
+
+
+def test_logs_of_an_unreachable_host_are_reported_missing_not_raised(tmp_path):
+    hosts = prepared(tmp_path, "root@127.0.0.1:1")  # nothing listens on port 1
+    missing = hosts.collect_logs("run-1", tmp_path / "hosts")
+    assert missing == {"127.0.0.1:1": "cannot reach 127.0.0.1:1: connection refused"}

@@ -195,15 +195,20 @@ class LoadHosts:
         return [{**asdict(h.info), "host": h.name, "spec": str(h.spec)} for h in self.hosts]
 
     def collect_logs(self, run_id: str, dest: Path) -> dict[str, str]:
-        """Each host's logs of run `run_id` into dest/<host>/; returns host -> error."""
+        """Each host's logs of run `run_id` into dest/<host>/, all hosts at once;
+        returns host -> why its logs could not be copied."""
+
+        def one(h: LoadHost) -> None:
+            with self._ssh(h.spec) as ssh:
+                collect_logs(ssh, self.log_dir(h.spec, run_id), dest / h.name.replace(":", "_"))
+
         errors: dict[str, str] = {}
-        for h in self.hosts:
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")  # --ssh-insecure was warned about once
-                    with self._ssh(h.spec) as ssh:
-                        collect_logs(ssh, self.log_dir(h.spec, run_id),
-                                     dest / h.name.replace(":", "_"))
-            except Exception as exc:  # logs are a help: never lose the run's summary over them
-                errors[h.name] = str(exc) or type(exc).__name__
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # --ssh-insecure was warned about once
+            with ThreadPoolExecutor(min(len(self.hosts), 16) or 1) as pool:
+                futures = {h.name: pool.submit(one, h) for h in self.hosts}
+        for name, future in futures.items():
+            exc = future.exception()
+            if exc is not None:  # logs are a help: never lose the run's summary over them
+                errors[name] = str(exc) or type(exc).__name__
         return errors
