@@ -255,17 +255,32 @@ def pytest_html_results_summary(prefix: list[str], summary: list[str], postfix: 
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    outcomes = config.stash.get(OUTCOMES_KEY, [])
-    if not outcomes:
+    summaries = [o.summary for _, o in config.stash.get(OUTCOMES_KEY, [])]
+    if not summaries:  # under pytest-xdist the runs happened in workers: read their files
+        summaries = _worker_run_summaries(terminalreporter)
+    if not summaries:
         return
-    from streamperf.results.terminal import summary_table
+    from streamperf.results.terminal import run_summary_lines
 
     terminalreporter.section("streamperf")
-    for name, outcome in outcomes:
-        terminalreporter.write_line(summary_table(name, outcome.analysis, outcome.breaches))
-        if outcome.invalid:
-            terminalreporter.write_line(f"  INVALID RUN: {outcome.invalid}")
-        if outcome.summary.get("lost_hosts"):
-            lost = "; ".join(f"{host} ({why})"
-                             for host, why in outcome.summary["lost_hosts"].items())
-            terminalreporter.write_line(f"  lost load generators: {lost}")
+    for summary in summaries:
+        terminalreporter.write_line(run_summary_lines(summary))
+
+
+def _worker_run_summaries(terminalreporter: Any) -> list[dict[str, Any]]:
+    """summary.json of every run named in the reports' `streamperf_run_dir` property."""
+    import json
+
+    dirs: dict[str, None] = {}
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            for key, value in getattr(report, "user_properties", ()):
+                if key == "streamperf_run_dir":
+                    dirs[str(value)] = None
+    out = []
+    for run_dir in dirs:
+        try:
+            out.append(json.loads((Path(run_dir) / "summary.json").read_text()))
+        except (OSError, ValueError):
+            continue
+    return out

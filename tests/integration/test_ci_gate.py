@@ -154,3 +154,13 @@ def test_invalid_run_is_an_error_not_a_failure(tmp_path):
     assert "INVALID RUN: publisher died" in out
     case = ET.parse(junit).find(".//testcase")
     assert case is not None and case.find("error") is not None and case.find("failure") is None
+
+
+def test_xdist_runs_scenarios_side_by_side_and_still_prints_their_tables(tmp_path):
+    r = perf(tmp_path, "-n", "2", "--users", "4", "--duration", "8s")
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+    assert "2 passed" in r.stdout
+    section = r.stdout.split(" streamperf ", 1)[1]
+    for scenario in ("steady_audience", "join_storm"):
+        assert f"streamperf test_live_stream[{scenario}]: PASS" in section
+    assert section.count("viewers with media                         4 / 4") == 2

@@ -57,3 +57,27 @@ def test_live_view_figures_hosts_api_rate_and_run_rows():
     view = render_view(live.snapshot(now=107.0), live)
     assert "[ended: done]" in view and "0/4 sessions established" in view
     assert "timeouts 1" in view and "g2" in view
+
+
+def test_end_of_run_text_from_a_summary_json():
+    from streamperf.results.terminal import run_summary_lines
+
+    metrics = {"viewers_with_media": 18, "viewers_planned": 20, "startup_p50_s": 0.5,
+               "startup_p95_s": 1.25, "viewers_lagged": 2, "max_drift_s": 4.0,
+               "stalls": 1, "viewers_with_stalls": 1, "mean_kbps": 990.0,
+               "source_kbps": 1065.9, "min_bitrate_ratio": 0.5, "min_media_s": 3.0,
+               "viewer_errors": 10, "disconnects": 0, "api_calls": 140, "api_errors": 0,
+               "run_dir": "reports/x"}
+    text = run_summary_lines({
+        "name": "steady", "metrics": metrics, "settings": {"lag_threshold_s": 5.0},
+        "breaches": ["count(errors) == 0: measured 10"], "invalid": None,
+        "lost_hosts": {"10.0.0.6:22": "worker process exited (connection lost)"}})
+    lines = text.splitlines()
+    assert lines[0] == "streamperf steady: FAIL (1 breached)"
+    assert "  lagged (drift > 5 s)" in text and "18 / 20" in text
+    assert "  ! count(errors) == 0: measured 10" in lines
+    assert lines[-1] == ("  lost load generators: 10.0.0.6:22 (worker process exited "
+                         "(connection lost))")
+    assert "INVALID" not in text
+    assert "INVALID RUN: publisher died" in run_summary_lines(
+        {"name": "x", "metrics": metrics, "invalid": "publisher died"})

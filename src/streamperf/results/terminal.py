@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 from streamperf.results.analysis import Analysis
 from streamperf.results.live import Progress
-from streamperf.results.verdict import Breach
 
 
 def progress_line(p: Progress) -> str:
@@ -24,13 +26,18 @@ def _fmt(value: object, unit: str = "") -> str:
     return f"{value}{unit}"
 
 
-def summary_table(name: str, a: Analysis, breaches: list[Breach]) -> str:
-    s = a.summary()
+def summary_table(name: str, a: Analysis, breaches: Sequence[object]) -> str:
+    return metrics_table(name, a.summary(), a.lag_threshold_s, breaches)
+
+
+def metrics_table(name: str, s: Mapping[str, Any], lag_threshold_s: float,
+                  breaches: Sequence[object]) -> str:
+    """The end-of-run table from Analysis.summary() figures (also as in summary.json)."""
     rows = [
         ("viewers with media", f"{s['viewers_with_media']} / {s['viewers_planned']}"),
         ("startup p50 / p95",
          f"{_fmt(s['startup_p50_s'], ' s')} / {_fmt(s['startup_p95_s'], ' s')}"),
-        (f"lagged (drift > {a.lag_threshold_s:g} s)", _fmt(s["viewers_lagged"])),
+        (f"lagged (drift > {lag_threshold_s:g} s)", _fmt(s["viewers_lagged"])),
         ("max drift", _fmt(s["max_drift_s"], " s")),
         ("latency p50 / p95 (lone viewer at origin)",
          f"{_fmt(s.get('latency_p50_s'), ' s')} / {_fmt(s.get('latency_p95_s'), ' s')}"
@@ -49,4 +56,20 @@ def summary_table(name: str, a: Analysis, breaches: list[Breach]) -> str:
     lines += [f"  ! {b}" for b in breaches]
     if "run_dir" in s:
         lines.append(f"  events: {s['run_dir']}/events.csv")
+    return "\n".join(lines)
+
+
+def run_summary_lines(summary: Mapping[str, Any]) -> str:
+    """A finished run, from its summary.json content: table, invalid reason, lost hosts."""
+    settings = summary.get("settings") or {}
+    text = metrics_table(str(summary.get("name", "run")), summary.get("metrics") or {},
+                         float(settings.get("lag_threshold_s", 3.0)),
+                         summary.get("breaches") or [])
+    lines = [text]
+    if summary.get("invalid"):
+        lines.append(f"  INVALID RUN: {summary['invalid']}")
+    lost = summary.get("lost_hosts") or {}
+    if lost:
+        lines.append("  lost load generators: "
+                     + "; ".join(f"{host} ({why})" for host, why in lost.items()))
     return "\n".join(lines)
