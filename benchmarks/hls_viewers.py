@@ -21,15 +21,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
-
-import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -37,12 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from rtmp_viewers import (  # noqa: E402  (benchmarks/ is not a package)
     Row,
-    _expect,
-    _lines,
-    cpu_seconds,
-    cpu_split,
     error_collector,
-    nginx_procs,
+    measure_child,
     print_rows,
     raise_nofile,
     run_child_loop,
@@ -63,55 +55,20 @@ def run_child(
     cmd = [sys.executable, __file__, "--child", url, str(n), str(args.seconds), "--loop", loop]
     if args.no_tune:
         cmd.append("--no-tune")
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
-    try:
-        q = _lines(proc)
-        child = psutil.Process(proc.pid)
-        _expect(q, "READY", 30)
-        base = child.memory_full_info()
-        joined_line = _expect(q, "JOINED", 60 + n / 50)
-        _expect(q, "START", 30)
-        (u0, s0), g0, t0 = cpu_split([child]), cpu_seconds(nginx_procs(nginx)), time.monotonic()
-        _expect(q, "END", args.seconds + 30)
-        (u1, s1), g1, t1 = cpu_split([child]), cpu_seconds(nginx_procs(nginx)), time.monotonic()
-        mem = child.memory_full_info()
-        result = json.loads(_expect(q, "RESULT", 60).split(" ", 1)[1])
-        proc.wait(30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    window = t1 - t0
-    c0, c1 = u0 + s0, u1 + s1
+    run = measure_child(cmd, n, args.seconds, nginx)
+    result = run.result
     w = result["window_s"]
     rates = [b * 8 / 1000 / w for b in result["window_bytes"]]
     need = FULL_RATE * kbps * (w - TD) / w
     errs = f"; first errors: {result['first_errors']}" if result["errors"] else ""
-    return Row(
-        engine=f"hls/{loop}" + ("/no-tune" if args.no_tune else ""),
-        viewers=n,
-        cpu_pct_per_viewer=(c1 - c0) / window * 100 / n,
-        kib_per_viewer=(mem.uss - base.uss) / 1024 / n,
-        mem_kind="USS",
-        nginx_cpu_pct=(g1 - g0) / window * 100,
-        full_rate=sum(r >= need for r in rates),
-        joined=int(joined_line.split()[1]),
-        errors=result["errors"],
-        window_s=window,
-        client_cpu_pct=(c1 - c0) / window * 100,
-        note=(
-            f"user {(u1 - u0) / window * 100:.1f}% sys {(s1 - s0) / window * 100:.1f}%; "
-            f"RSS +{(mem.rss - base.rss) / 1024 / n:.1f} KiB/viewer; "
-            f"{result['requests_per_s']:.2f} requests/s per viewer "
-            f"({result['playlist_per_s']:.2f} playlist); "
-            f"min {min(rates):.0f} kbps, median {sorted(rates)[len(rates) // 2]:.0f} kbps; "
-            f"media time {result['min_media_s']:.1f}-{result['max_media_s']:.1f} s "
-            f"in {w:.1f} s{errs}"
-        ),
+    return run.row(
+        f"hls/{loop}" + ("/no-tune" if args.no_tune else ""), sum(r >= need for r in rates),
+        f"{result['requests_per_s']:.2f} requests/s per viewer "
+        f"({result['playlist_per_s']:.2f} playlist); "
+        f"min {min(rates):.0f} kbps, median {sorted(rates)[len(rates) // 2]:.0f} kbps; "
+        f"media time {result['min_media_s']:.1f}-{result['max_media_s']:.1f} s "
+        f"in {w:.1f} s{errs}",
     )
-
-
-# --- child side --------------------------------------------------------------------------
 
 
 def child_main(args: argparse.Namespace) -> None:

@@ -121,13 +121,41 @@ def _expect(q: queue.Queue[str], prefix: str, timeout: float) -> str:
             raise SystemExit(f"child exited before {prefix!r}")
 
 
-def run_native(url: str, n: int, args: argparse.Namespace, kbps: float, nginx: int) -> Row:
-    cmd = [sys.executable, __file__, "--child", url, str(n), str(args.seconds)]
-    cmd += ["--rcvlowat-ms", str(args.rcvlowat_ms)]
-    if not args.estimate:
-        cmd += ["--expected-kbps", str(kbps)]
-    if args.uvloop:
-        cmd.append("--uvloop")
+@dataclass
+class ChildRun:
+    """What the parent measured around a child's READY/JOINED/START/END/RESULT protocol."""
+
+    n: int
+    window_s: float  # START to END, wall
+    user_s: float  # the child's CPU in the window
+    sys_s: float
+    nginx_s: float  # nginx's CPU in the window
+    rss_kib: float  # growth since READY (imports done, no viewer yet)
+    uss_kib: float
+    joined: int
+    result: dict[str, Any]
+
+    def row(self, engine: str, full_rate: int, note: str) -> Row:
+        window, cpu = self.window_s, self.user_s + self.sys_s
+        return Row(
+            engine=engine,
+            viewers=self.n,
+            cpu_pct_per_viewer=cpu / window * 100 / self.n,
+            kib_per_viewer=self.uss_kib / self.n,
+            mem_kind="USS",
+            nginx_cpu_pct=self.nginx_s / window * 100,
+            full_rate=full_rate,
+            joined=self.joined,
+            errors=self.result["errors"],
+            window_s=window,
+            client_cpu_pct=cpu / window * 100,
+            note=(f"user {self.user_s / window * 100:.1f}% sys {self.sys_s / window * 100:.1f}%; "
+                  f"RSS +{self.rss_kib / self.n:.1f} KiB/viewer; {note}"),
+        )
+
+
+def measure_child(cmd: list[str], n: int, seconds: float, nginx: int) -> ChildRun:
+    """Run a child benchmark process and measure its steady window."""
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
     try:
         q = _lines(proc)
@@ -137,9 +165,8 @@ def run_native(url: str, n: int, args: argparse.Namespace, kbps: float, nginx: i
         joined_line = _expect(q, "JOINED", 60 + n / 50)
         _expect(q, "START", 30)
         (u0, s0), g0, t0 = cpu_split([child]), cpu_seconds(nginx_procs(nginx)), time.monotonic()
-        _expect(q, "END", args.seconds + 30)
+        _expect(q, "END", seconds + 30)
         (u1, s1), g1, t1 = cpu_split([child]), cpu_seconds(nginx_procs(nginx)), time.monotonic()
-        c0, c1 = u0 + s0, u1 + s1
         mem = child.memory_full_info()
         result = json.loads(_expect(q, "RESULT", 60).split(" ", 1)[1])
         proc.wait(30)
@@ -147,27 +174,25 @@ def run_native(url: str, n: int, args: argparse.Namespace, kbps: float, nginx: i
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    window = t1 - t0
+    return ChildRun(n, t1 - t0, u1 - u0, s1 - s0, g1 - g0, (mem.rss - base.rss) / 1024,
+                    (mem.uss - base.uss) / 1024, int(joined_line.split()[1]), result)
+
+
+def run_native(url: str, n: int, args: argparse.Namespace, kbps: float, nginx: int) -> Row:
+    cmd = [sys.executable, __file__, "--child", url, str(n), str(args.seconds)]
+    cmd += ["--rcvlowat-ms", str(args.rcvlowat_ms)]
+    if not args.estimate:
+        cmd += ["--expected-kbps", str(kbps)]
+    if args.uvloop:
+        cmd.append("--uvloop")
+    run = measure_child(cmd, n, args.seconds, nginx)
+    result = run.result
     rates = [b * 8 / 1000 / result["window_s"] for b in result["window_bytes"]]
     loop = "uvloop" if args.uvloop else "asyncio"
-    return Row(
-        engine=f"native/{loop}",
-        viewers=n,
-        cpu_pct_per_viewer=(c1 - c0) / window * 100 / n,
-        kib_per_viewer=(mem.uss - base.uss) / 1024 / n,
-        mem_kind="USS",
-        nginx_cpu_pct=(g1 - g0) / window * 100,
-        full_rate=sum(r >= FULL_RATE * kbps for r in rates),
-        joined=int(joined_line.split()[1]),
-        errors=result["errors"],
-        window_s=window,
-        client_cpu_pct=(c1 - c0) / window * 100,
-        note=(
-            f"user {(u1 - u0) / window * 100:.1f}% sys {(s1 - s0) / window * 100:.1f}%; "
-            f"RSS +{(mem.rss - base.rss) / 1024 / n:.1f} KiB/viewer; "
-            f"lowat {result['lowat_bytes']} B = {result['delay_bound_ms']:.0f} ms of media; "
-            f"min {min(rates):.0f} kbps"
-        ),
+    return run.row(
+        f"native/{loop}", sum(r >= FULL_RATE * kbps for r in rates),
+        f"lowat {result['lowat_bytes']} B = {result['delay_bound_ms']:.0f} ms of media; "
+        f"min {min(rates):.0f} kbps",
     )
 
 
