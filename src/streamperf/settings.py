@@ -313,7 +313,7 @@ class RunSettings:
                 if name in self.explicit:
                     raise SettingsError(f"{flag} needs --sshhosts or --hosts-file")
         specs = self.load_hosts
-        if specs and self.uses_bundled_platform and self.platform_host.startswith("127."):
+        if specs and self.uses_bundled_platform and _loopback(self.platform_host):
             far = [s.address for s in specs if not _loopback(s.host)]
             if far:
                 raise SettingsError(

@@ -144,10 +144,16 @@ class LoadHosts:
     def check_open_files(self, viewers_planned: int, procs_per_host: str) -> None:
         """A run may plan more viewers than the hosts were prepared for: check each
         worker process's share against its host's hard limit (raises HostPrepareError)."""
-        workers = len(self.workers(procs_per_host, "check"))
-        per_process = math.ceil(viewers_planned / workers)
+        per_process = math.ceil(viewers_planned / sum(self._process_counts(procs_per_host)))
         for h in self.hosts:
             nofile_verdict(h.name, h.info.nofile, h.info.nofile_hard, per_process)
+
+    def _process_counts(self, procs_per_host: str) -> list[int]:
+        """--procs-per-host resolved per prepared host (auto: the host's cores)."""
+        if not self.hosts:
+            raise RuntimeError("prepare() the load hosts first")
+        return [resolve_procs(h.info.cpus if procs_per_host == "auto" else procs_per_host)
+                for h in self.hosts]
 
     def remote_dir(self, spec: HostSpec) -> str:
         """--remote-dir on that host; `{host}` becomes its address (hosts sharing a home)."""
@@ -162,10 +168,7 @@ class LoadHosts:
         Ordered process-major (every host's first process, then every host's
         second...) so a run with fewer fans than processes still uses all hosts.
         """
-        if not self.hosts:
-            raise RuntimeError("prepare() the load hosts first")
-        counts = [resolve_procs(h.info.cpus if procs_per_host == "auto" else procs_per_host)
-                  for h in self.hosts]
+        counts = self._process_counts(procs_per_host)
         out: list[WorkerSpec] = []
         for k in range(max(counts)):
             for host, n in zip(self.hosts, counts, strict=True):
