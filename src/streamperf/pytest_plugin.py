@@ -35,6 +35,7 @@ SETTINGS_KEY = pytest.StashKey[RunSettings]()
 SESSION_KEY = pytest.StashKey["StreamperfSession"]()
 OUTCOMES_KEY = pytest.StashKey["list[tuple[str, RunOutcome]]"]()
 ITEM_OUTCOME_KEY = pytest.StashKey["RunOutcome"]()
+SETUP_FAILURES_KEY = pytest.StashKey[dict[str, str]]()  # set-up failure line -> first test
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -61,6 +62,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     config.stash[SETTINGS_KEY] = settings
     config.stash[OUTCOMES_KEY] = []
+    config.stash[SETUP_FAILURES_KEY] = {}
     config.addinivalue_line(
         "markers", "sla(*expressions): SLA thresholds for this test, e.g. "
         "@pytest.mark.sla('p95(startup_s) < 3'); they override --sla and pyproject.toml")
@@ -126,19 +128,19 @@ def streamperf_settings(streamperf_session: StreamperfSession) -> RunSettings:
 
 @pytest.fixture(scope="session")
 def platform(streamperf_session: StreamperfSession) -> PlatformEndpoint:
-    return _or_fail(streamperf_session.platform)
+    return _or_fail(streamperf_session, streamperf_session.platform)
 
 
 @pytest.fixture(scope="session")
 def load_hosts(streamperf_session: StreamperfSession) -> LoadHosts | None:
     """--sshhosts prepared (before the stream starts: it may take a while the first time)."""
-    return _or_fail(streamperf_session.load_hosts)
+    return _or_fail(streamperf_session, streamperf_session.load_hosts)
 
 
 @pytest.fixture(scope="session")
 def stream(streamperf_session: StreamperfSession, platform: PlatformEndpoint,
            load_hosts: LoadHosts | None) -> LiveStream:
-    return _or_fail(streamperf_session.stream)
+    return _or_fail(streamperf_session, streamperf_session.stream)
 
 
 @pytest.fixture(scope="session")
@@ -146,11 +148,14 @@ def influencer(stream: LiveStream) -> Influencer:
     return stream.influencer
 
 
-def _or_fail(make: Any) -> Any:
+def _or_fail(session: StreamperfSession, make: Any) -> Any:
+    """One line naming what failed; the traceback goes to the log the line names."""
     try:
         return make()
-    except Exception as exc:  # one line naming what failed, not a traceback
-        pytest.fail(f"streamperf set-up failed: {exc}", pytrace=False)
+    except Exception as exc:
+        line = session.setup_failure(exc)
+    # Outside the except block: pytest would print the chain that led here.
+    pytest.fail(line, pytrace=False)
 
 
 class ViewerRunner:
@@ -195,7 +200,10 @@ class ViewerRunner:
             outcome = self._session.run_load(node.name, scenario, self._stream,
                                              progress=self._show, sla=marks)
         except SshHostError as exc:  # e.g. this scenario needs more open files than a host has
-            pytest.fail(f"streamperf set-up failed: {exc}", pytrace=False)
+            outcome = None
+            line = self._session.setup_failure(exc)
+        if outcome is None:
+            pytest.fail(line, pytrace=False)
         if self._tw.hasmarkup:
             with self._uncaptured():
                 self._tw.line("")
@@ -224,6 +232,7 @@ def streamperf_run(request: pytest.FixtureRequest, viewers: ViewerRunner) -> Run
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
+    _once_per_session(item, call, report)
     outcome = item.stash.get(ITEM_OUTCOME_KEY, None)
     # The run happens in set-up (streamperf_run) or in the call (viewers.run):
     # attach its report to whichever phase ended up carrying it, once.
@@ -233,6 +242,20 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         if html is not None:
             report.extras = [*getattr(report, "extras", []), html]
     return report
+
+
+def _once_per_session(item: pytest.Item, call: pytest.CallInfo[None], report: Any) -> None:
+    """A session-wide set-up failure (platform, stream, hosts) fails every test that
+    needs it; its line is shown for the first, the others point back to it."""
+    exc = call.excinfo.value if call.excinfo is not None else None
+    if not (call.when == "setup" and isinstance(exc, pytest.fail.Exception)):
+        return
+    message = str(exc.msg)
+    if not message.startswith("streamperf set-up failed:"):
+        return
+    first = item.config.stash[SETUP_FAILURES_KEY].setdefault(message, item.nodeid)
+    if first != item.nodeid:
+        report.longrepr = f"streamperf set-up failed: same cause as {first} (above)"
 
 
 def _html_extra(config: pytest.Config, outcome: RunOutcome) -> Any:

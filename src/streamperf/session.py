@@ -10,6 +10,7 @@ import shutil
 import tempfile
 import threading
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,6 +158,20 @@ class StreamperfSession:
                 hosts.prepare(s.users)
                 self._load_hosts = hosts
             return self._load_hosts
+
+    # -- set-up failures ------------------------------------------------------
+    def setup_failure(self, exc: BaseException) -> str:
+        """The one line to show for a failed set-up; the exception chain goes to
+        `<report-dir>/<stamp>-setup/setup.log`, which the line names."""
+        text = str(exc).strip() or type(exc).__name__
+        line = text.splitlines()[0] + (" ..." if "\n" in text else "")
+        try:
+            log_dir = new_run_dir(self.report_dir, "setup", latest=False)
+            log = log_dir / "setup.log"
+            log.write_text("".join(traceback.format_exception(exc)))
+        except OSError:  # a read-only report dir must not hide the cause itself
+            return f"streamperf set-up failed: {line}"
+        return f"streamperf set-up failed: {line} (details: {log})"
 
     # -- runs -----------------------------------------------------------------
     def run_load(

@@ -69,6 +69,7 @@ def _choice(*allowed: str) -> Callable[[str], str]:
 
 
 PROTOCOLS = ("rtmp", "hls")
+DEFAULT_REMOTE_DIR = "~/.streamperf"  # on each load host; `~` is that host's home
 
 
 def parse_protocol_mix(text: str) -> tuple[tuple[str, int], ...]:
@@ -130,6 +131,21 @@ def _listen_address(text: str) -> str:
     return str(addr)
 
 
+def _http_url(text: str) -> str:
+    from urllib.parse import urlsplit
+
+    url = text.strip()
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError as exc:
+        raise ValueError(f"not a URL ({exc})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("use an http:// or https:// URL with a host, "
+                         "e.g. https://api.example.com")
+    return url.rstrip("/")
+
+
 def _port(text: str) -> int:
     return _int_in(1, 65535)(text)
 
@@ -180,10 +196,10 @@ OPTIONS: tuple[Option, ...] = (
         "--token", "token", _text, "influencer oauth token", env="STREAMPERF_TOKEN", secret=True
     ),
     Option("--videopath", "video_path", _text, "video file to loop (default: synthetic clip)"),
-    Option("--apiurl", "api_url", _text, "platform API base URL (default: bundled platform)",
+    Option("--apiurl", "api_url", _http_url, "platform API base URL (default: bundled platform)",
            env="STREAMPERF_APIURL"),
-    Option("--streamsapiurl", "streams_api_url", _text, "streams API base URL (default: apiurl)",
-           env="STREAMPERF_STREAMSAPIURL"),
+    Option("--streamsapiurl", "streams_api_url", _http_url,
+           "streams API base URL (default: apiurl)", env="STREAMPERF_STREAMSAPIURL"),
     Option("--streamsapitoken", "streams_api_token", _text, "streams API key",
            env="STREAMPERF_STREAMSAPITOKEN", secret=True),
     Option("--platform-host", "platform_host", _listen_address,
@@ -257,7 +273,7 @@ class RunSettings:
     known_hosts: str = ""
     ssh_insecure: bool = False
     procs_per_host: str = "1"
-    remote_dir: str = "~/.streamperf"
+    remote_dir: str = DEFAULT_REMOTE_DIR
     sla: tuple[str, ...] = ()
     save_baseline: str = ""
     baseline: str = ""

@@ -53,8 +53,13 @@ def _free_port(addr: str) -> int:
 class Sshd:
     """`with Sshd(dir, "127.0.0.2", 2222, client_pubkey) as s:` - s.port is the real port."""
 
-    def __init__(self, workdir: Path, addr: str, port: int, authorized_pubkey: Path) -> None:
+    def __init__(self, workdir: Path, addr: str, port: int, authorized_pubkey: Path,
+                 *, sftp: bool = True) -> None:
         self.dir = workdir
+        # Its own home (sshd's SetEnv HOME), as a separate machine has: `~` on this
+        # host is not the controller's home, nor the other host's.
+        self.home = workdir / "home"
+        self.sftp = sftp
         self.addr = addr
         # 2222 is the wanted port; another if something else holds it on this address.
         self.port = port if _port_free(addr, port) else _free_port(addr)
@@ -70,6 +75,7 @@ class Sshd:
 
     def start(self, timeout_s: float = 10.0) -> Sshd:
         self.dir.mkdir(parents=True, exist_ok=True)
+        self.home.mkdir(exist_ok=True)
         Path("/run/sshd").mkdir(parents=True, exist_ok=True)  # privilege-separation dir
         keygen(self.host_key, "sshd-host")
         auth = self.dir / "authorized_keys"
@@ -88,7 +94,9 @@ class Sshd:
                     "PasswordAuthentication no",
                     "KbdInteractiveAuthentication no",
                     "UsePAM no",
-                    "Subsystem sftp internal-sftp",
+                    f"SetEnv HOME={self.home}",
+                    # Hardened hosts often drop SFTP; streamperf must not need it.
+                    "Subsystem sftp internal-sftp" if self.sftp else "",
                     "LogLevel VERBOSE",
                     "",
                 ]
@@ -134,7 +142,11 @@ ADDRS = ("127.0.0.2", "127.0.0.3")
 
 
 class Lab:
-    """Two sshd on ADDRS (port 2222 when free), one client key, a known_hosts naming both."""
+    """Two sshd on ADDRS (port 2222 when free), one client key, a known_hosts naming both.
+
+    Each host has its own home (so the default --remote-dir, ~/.streamperf, is one
+    per host as on separate machines); the second has no SFTP subsystem.
+    """
 
     def __init__(self, root: Path, servers: list[Sshd], key: Path, known_hosts: Path) -> None:
         self.root = root
@@ -163,7 +175,9 @@ class Lab:
         servers: list[Sshd] = []
         try:
             for n, addr in enumerate(ADDRS):
-                servers.append(Sshd(root / f"sshd{n}", addr, 2222, key.with_suffix(".pub")).start())
+                # The second host has no SFTP subsystem, as hardened hosts often don't.
+                servers.append(Sshd(root / f"sshd{n}", addr, 2222, key.with_suffix(".pub"),
+                                    sftp=n == 0).start())
             known = root / "known_hosts"
             known.write_text("".join(s.host_key_line() for s in servers))
             yield cls(root, servers, key, known)

@@ -1,9 +1,11 @@
 """Scale-out over SSH end to end: two real sshd on 127.0.0.2 and 127.0.0.3 carry the viewers.
 
-The hosts are this machine seen through OpenSSH, so they share its disk:
-`--remote-dir <tmp>/{host}` gives each its own venv and logs, as separate
-machines would have. Preparing needs the wheelhouse (built once into the
-cache from PyPI, then reused).
+The hosts are this machine seen through OpenSSH, each sshd with its own
+home, so the default `--remote-dir` (~/.streamperf), the one users get,
+gives each host its own venv and logs as separate machines would have. The
+second host has no SFTP subsystem. Preparing needs the wheelhouse (built
+once into the cache from PyPI, then reused); the hosts' venvs are prepared
+by the first test and reused by the later ones, as on real load hosts.
 """
 
 from __future__ import annotations
@@ -32,9 +34,10 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def ssh_args(lab: Lab, tmp_path: Path) -> list[str]:
+def ssh_args(lab: Lab) -> list[str]:
+    """No --remote-dir: the default is what users run with."""
     return ["--sshhosts", lab.sshhosts, "--sshkeyfile", str(lab.key),
-            "--known-hosts", str(lab.known_hosts), "--remote-dir", str(tmp_path / "{host}")]
+            "--known-hosts", str(lab.known_hosts)]
 
 
 def host_names(lab: Lab) -> list[str]:
@@ -46,7 +49,7 @@ def test_pytest_perf_with_two_ssh_hosts(lab: Lab, tmp_path: Path) -> None:
     r = subprocess.run(
         [sys.executable, "-m", "pytest", "tests/perf", "-p", "no:cacheprovider",
          "--users", "200", "--ramp", "25ms", "--duration", "20s",
-         "--report-dir", str(tmp_path / "reports"), *ssh_args(lab, tmp_path)],
+         "--report-dir", str(tmp_path / "reports"), *ssh_args(lab)],
         cwd=ROOT, capture_output=True, text=True, timeout=900)
     out = r.stdout + r.stderr
     assert r.returncode == 0, out[-5000:]
@@ -60,8 +63,12 @@ def test_pytest_perf_with_two_ssh_hosts(lab: Lab, tmp_path: Path) -> None:
         assert summary["lost_hosts"] == {}
         prepared = {h["host"]: h for h in summary["load_hosts"]}
         assert sorted(prepared) == sorted(hosts)
-        for h in prepared.values():
-            assert abs(h["clock_offset_s"]) < 0.05 and h["venv_python"].startswith(str(tmp_path))
+        homes = {f"{sv.addr}:{sv.port}": sv.home for sv in lab.servers}
+        for name, h in prepared.items():
+            # ~/.streamperf resolved on each host, in that host's home.
+            assert h["remote_dir"] == f"{homes[name]}/.streamperf"
+            assert h["venv_python"] == f"{homes[name]}/.streamperf/venv/bin/python"
+            assert abs(h["clock_offset_s"]) < 0.05
         # One event log; every viewer ran on a load host, half on each.
         df = read_events(run / "events.csv")
         per_host = df[df["event"] == "play"].groupby("host")["viewer"].nunique().to_dict()
@@ -95,8 +102,8 @@ def _sent_before_kill(log: Path) -> int:
 
 def test_killing_one_hosts_shard_mid_run(lab: Lab, tmp_path: Path) -> None:
     hosts = host_names(lab)
-    raw = dict(zip(["ssh_hosts", "ssh_key_file", "known_hosts", "remote_dir"],
-                   ssh_args(lab, tmp_path)[1::2], strict=True))
+    raw = dict(zip(["ssh_hosts", "ssh_key_file", "known_hosts"], ssh_args(lab)[1::2],
+                   strict=True))
     settings = build_settings({**raw, "users": "40", "ramp_s": "50ms", "duration_s": "25s",
                                "report_dir": str(tmp_path / "reports")}, environ={})
     session = StreamperfSession(settings, ROOT)
@@ -111,10 +118,10 @@ def test_killing_one_hosts_shard_mid_run(lab: Lab, tmp_path: Path) -> None:
         while not (tmp_path / "reports" / "latest").exists() and time.monotonic() < deadline:
             time.sleep(0.1)
         run_id = (tmp_path / "reports" / "latest").resolve().name
-        victim_log = tmp_path / hosts[1].replace(":", "_") / "logs" / run_id / "shard-1.log"
+        victim_log = lab.servers[1].home / ".streamperf" / "logs" / run_id / "shard-1.log"
         pid = _shard_pid(victim_log, deadline)
         # By PID, after checking it is the shard's python in that host's venv.
-        assert str(tmp_path) in " ".join(psutil.Process(pid).cmdline())
+        assert str(lab.servers[1].home) in " ".join(psutil.Process(pid).cmdline())
         time.sleep(8)  # every fan has arrived (40 x 50 ms) and watched for a while
         os.kill(pid, signal.SIGKILL)
         killed_at = time.time()
@@ -173,7 +180,7 @@ def test_ctrl_c_stops_remote_shards_cleanly(lab: Lab, tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "pytest", "tests/perf", "-p", "no:cacheprovider", "-k",
          "steady_audience", "--users", "20", "--ramp", "50ms", "--duration", "60s",
-         "--report-dir", str(reports), *ssh_args(lab, tmp_path)],
+         "--report-dir", str(reports), *ssh_args(lab)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         start_new_session=True)
     try:

@@ -8,12 +8,14 @@ so `-k "not slow"` skips it (no `slow` marker is registered in pyproject).
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
 import warnings
 from pathlib import Path
 
+import paramiko
 import pytest
 
 from streamperf.hosts.prepare import (
@@ -23,6 +25,8 @@ from streamperf.hosts.prepare import (
     collect_logs,
     measure_clock_offset,
     prepare,
+    resolve_remote_dir,
+    upload_wheelhouse,
 )
 from streamperf.hosts.ssh import (
     HostAuthError,
@@ -119,11 +123,36 @@ def test_nofile_check(lab: Lab) -> None:
     assert lab.servers[0].addr in msg and str(hard) in msg and str(10**12 + 256) in msg
 
 
+def test_remote_dir_resolves_in_the_hosts_own_home(lab: Lab) -> None:
+    for i, server in enumerate(lab.servers):
+        with lab.host(i) as h:
+            assert resolve_remote_dir(h, "~/.streamperf") == f"{server.home}/.streamperf"
+            assert resolve_remote_dir(h, "/srv/sp/") == "/srv/sp"
+
+
+def test_files_move_without_sftp(lab: Lab, tmp_path: Path) -> None:
+    """Host 1's sshd has no SFTP subsystem; wheels still go up and come back whole."""
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    (wheels / "dep-1.0-py3-none-any.whl").write_bytes(os.urandom(300_000))
+    (wheels / "streamperf-0.1.0-py3-none-any.whl").write_bytes(b"own wheel")
+    remote = lab.root / "nosftp" / "wheelhouse"  # same machine: the remote path is local too
+    with lab.host(1) as h:
+        with pytest.raises(paramiko.SSHException):
+            h.client.open_sftp()  # really no SFTP there
+        assert upload_wheelhouse(h, wheels, str(remote)) == (2, 300_009)
+        # Same-size dependencies are skipped; streamperf's own wheel always goes.
+        assert upload_wheelhouse(h, wheels, str(remote)) == (1, 9)
+    for whl in wheels.iterdir():
+        assert (remote / whl.name).read_bytes() == whl.read_bytes()
+    assert not list(remote.glob("*.part"))
+
+
 def test_collect_logs(lab: Lab, tmp_path: Path) -> None:
     remote = lab.root / "remote-logs"  # same machine: the remote path is local too
     with lab.host(1) as h:
         h.check(f"mkdir -p {remote}/shard0 && echo line1 > {remote}/shard0/viewer.log"
-                f" && echo x > {remote}/host.log")  # fmt: skip
+                f" && echo x > {remote}/host.log && ln -sf /etc/hostname {remote}/link")
         got = collect_logs(h, str(remote), tmp_path / "logs")
         assert collect_logs(h, str(remote / "missing"), tmp_path / "none") == []
     assert sorted(p.relative_to(tmp_path / "logs").as_posix() for p in got) == [
@@ -131,6 +160,7 @@ def test_collect_logs(lab: Lab, tmp_path: Path) -> None:
         "shard0/viewer.log",
     ]
     assert (tmp_path / "logs/shard0/viewer.log").read_text() == "line1\n"
+    assert not (tmp_path / "logs/link").exists()  # a link on the host is not followed
 
 
 # Slow (~20 s cold venv, ~3 s warm): deselect with -k "not slow".
@@ -140,16 +170,17 @@ def test_slow_prepare_installs_streamperf(lab: Lab, tmp_path: Path) -> None:
     t0 = time.monotonic()
     wheelhouse = build_wheelhouse()
     t_wh = time.monotonic() - t0
-    venv = str(lab.root / "hostvenv" / "venv")
+    base = str(lab.root / "hostdir")
+    venv = f"{base}/venv"
     with lab.host(0) as h:
         t1 = time.monotonic()
-        info = prepare(h, wheelhouse, venv_dir=venv, viewers_planned=100)
+        info = prepare(h, wheelhouse, remote_dir=base, viewers_planned=100)
         t_first = time.monotonic() - t1
         out = h.check(f"{info.venv_python} -c 'import streamperf; print(streamperf.__version__)'")
         t2 = time.monotonic()
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            again = prepare(h, wheelhouse, venv_dir=venv, viewers_planned=100)
+            again = prepare(h, wheelhouse, remote_dir=base, viewers_planned=100)
         t_again = time.monotonic() - t2
     print(f"wheelhouse {t_wh:.1f}s, first prepare {t_first:.1f}s, again {t_again:.1f}s")
     assert out.strip() == streamperf.__version__ == info.streamperf_version
@@ -161,9 +192,10 @@ def test_slow_prepare_installs_streamperf(lab: Lab, tmp_path: Path) -> None:
 
 
 def _hosts_prepare(lab: Lab, *args: str) -> subprocess.CompletedProcess[str]:
+    """The default --remote-dir: ~/.streamperf in each host's own home."""
     return subprocess.run(
         [sys.executable, "-m", "streamperf.cli", "hosts", "prepare", *args,
-         "--sshkeyfile", str(lab.key), "--remote-dir", str(lab.root / "hostvenv")],
+         "--sshkeyfile", str(lab.key)],
         capture_output=True, text=True, timeout=300)
 
 
@@ -175,6 +207,8 @@ def test_hosts_prepare_command_prepares_both_hosts(lab: Lab) -> None:
     lines = [line for line in r.stdout.splitlines() if line.startswith("ok ")]
     assert len(lines) == 2, r.stdout
     assert all("clock offset" in line and "streamperf 0.1.0" in line for line in lines)
+    for server, line in zip(lab.servers, lines, strict=True):
+        assert f"in {server.home}/.streamperf/venv/bin/python" in line
 
 
 def test_hosts_prepare_command_refuses_an_unknown_host_key(lab: Lab, tmp_path: Path) -> None:

@@ -14,16 +14,18 @@ from streamperf.load.workers import ShardWorkers, _Shard
 from streamperf.results.events import Event
 
 
-def info(host: str, offset: float = 0.0, cpus: int = 4) -> HostInfo:
+def info(host: str, offset: float = 0.0, cpus: int = 4, remote_dir: str = "") -> HostInfo:
     return HostInfo(host, "3.11.2", f"/r/{host}/venv/bin/python", 1024, 4096, offset, 0.0004,
-                    "0.1.0", cpus=cpus)
+                    "0.1.0", cpus=cpus, remote_dir=remote_dir)
 
 
 def prepared(tmp_path: Path, *specs: str, remote_dir: str = "~/.streamperf",
              cpus: tuple[int, ...] = ()) -> LoadHosts:
     parsed = [parse_host_spec(s) for s in specs]
     hosts = LoadHosts(parsed, tmp_path, key_file=Path("/k/id ed"), remote_dir=remote_dir)
-    hosts.hosts = [LoadHost(spec, info(spec.host, 0.25 * i, (cpus or (4,) * len(parsed))[i]),
+    # As prepare() resolves it on the host: `~` is that host's home.
+    hosts.hosts = [LoadHost(spec, info(spec.host, 0.25 * i, (cpus or (4,) * len(parsed))[i],
+                                       hosts.remote_dir(spec).replace("~", f"/home/{i}")),
                             f"streamperf-host-{i}") for i, spec in enumerate(parsed)]
     return hosts
 
@@ -62,7 +64,8 @@ def test_one_worker_per_host_named_by_address(tmp_path):
     assert workers[0].spec == (f"ssh=streamperf-host-0//python=/r/127.0.0.2/venv/bin/python"
                                f"//ssh_config={tmp_path / 'ssh_config'}")
     assert [w.clock_offset_s for w in workers] == [0.0, 0.25]
-    assert workers[1].log_dir == "~/.streamperf/logs/run-1"
+    # Resolved on the host when it was prepared: shards need no shell to find it.
+    assert workers[1].log_dir == "/home/1/.streamperf/logs/run-1"
 
 
 def test_procs_per_host_auto_uses_each_hosts_cores_process_major(tmp_path):
@@ -77,6 +80,8 @@ def test_remote_dir_per_host_when_homes_are_shared(tmp_path):
     hosts = prepared(tmp_path, "root@127.0.0.2:2222", remote_dir="/tmp/sp/{host}/")
     assert hosts.remote_dir(hosts.specs[0]) == "/tmp/sp/127.0.0.2_2222"
     assert hosts.workers("1", "r9")[0].log_dir == "/tmp/sp/127.0.0.2_2222/logs/r9"
+    assert LoadHosts([parse_host_spec("h")], tmp_path).remote_dir(parse_host_spec("h")) == (
+        "~/.streamperf")  # the default, as the user gets it
 
 
 def test_host_rows_and_description(tmp_path):

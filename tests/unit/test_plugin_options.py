@@ -26,6 +26,8 @@ def run_pytest(*args: str, tmp_path) -> subprocess.CompletedProcess[str]:
         (("--sshhosts", "root@h:0"), "--sshhosts root@h:0: bad port '0'"),
         (("--procs", "2", "--sshhosts", "127.0.0.2"), "--procs runs viewers on this machine"),
         (("--sshkeyfile", "/nonexistent/key"), "--sshkeyfile /nonexistent/key: no such file"),
+        (("--apiurl", "not-a-url"), "--apiurl not-a-url: use an http:// or https:// URL"),
+        (("--streamsapiurl", "ftp://h/x"), "--streamsapiurl ftp://h/x: use an http:// or"),
     ],
 )
 def test_bad_option_is_usage_error(args, expected, tmp_path):
@@ -58,3 +60,11 @@ def test_help_lists_every_option():
     for opt in OPTIONS:
         assert opt.flag in proc.stdout, opt.flag
     assert "20% (default)" in proc.stdout  # a literal % in a help text, not a format
+
+
+def test_bad_url_from_the_environment_is_usage_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("STREAMPERF_APIURL", "api.example.com")
+    proc = run_pytest(tmp_path=tmp_path)
+    assert proc.returncode == 4
+    assert "--apiurl api.example.com: use an http:// or https:// URL" in proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr

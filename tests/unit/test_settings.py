@@ -24,6 +24,10 @@ def test_parse_duration(text, seconds):
         ({"duration_s": "0s"}, "--duration 0s: '0s' must be more than zero"),
         ({"protocol": "udp"}, "--protocol udp: 'udp' is not one of rtmp"),
         ({"media_port": "70000"}, "--media-port 70000: 70000 is out of range"),
+        ({"api_url": "not-a-url"}, "--apiurl not-a-url: use an http:// or https:// URL"),
+        ({"api_url": "http://"}, "--apiurl http://: use an http:// or https:// URL with a host"),
+        ({"api_url": "http://h:99999"}, "--apiurl http://h:99999: not a URL (Port out of"),
+        ({"streams_api_url": "localhost:8080"}, "--streamsapiurl localhost:8080: use an http"),
     ],
 )
 def test_bad_values_name_option_and_value(values, message):
@@ -39,6 +43,12 @@ def test_secret_from_env_is_redacted_even_in_errors():
     assert s.api_url == "http://x"
     assert s.redacted()["token"] == "***"
     assert "tok-123" not in repr(s.redacted())
+
+
+def test_good_urls_keep_path_and_lose_trailing_slash():
+    s = build_settings({"api_url": "https://api.example.com/v2/", "streams_api_url":
+                        "http://[::1]:8080"}, environ={})
+    assert (s.api_url, s.streams_api_url) == ("https://api.example.com/v2", "http://[::1]:8080")
 
 
 def test_explicit_options_override_scenario_but_others_do_not():

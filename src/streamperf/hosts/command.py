@@ -7,6 +7,8 @@ import sys
 import warnings
 from pathlib import Path
 
+from streamperf.settings import DEFAULT_REMOTE_DIR
+
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     hosts = sub.add_parser("hosts", help="load-generator hosts over SSH")
@@ -25,7 +27,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                       help="do not verify host keys (warned about; for throwaway hosts only)")
     prep.add_argument("--viewers", type=int, default=0,
                       help="viewers planned per host, for the open-files check")
-    prep.add_argument("--remote-dir", default="~/.streamperf",
+    prep.add_argument("--remote-dir", default=DEFAULT_REMOTE_DIR,
                       help="directory on the hosts for the venv, wheels and logs, as a run's "
                       "--remote-dir (default ~/.streamperf; {host} becomes the host's address)")
 

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import json
 import platform
 import shlex
 import shutil
-import stat
 import subprocess
 import sys
 import sysconfig
+import tarfile
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from pathlib import Path
 import streamperf
 from streamperf.hosts.ssh import SshHost, SshHostError
 from streamperf.media.publisher import default_cache_dir
+from streamperf.settings import DEFAULT_REMOTE_DIR
 
 # Not pinned into the hosts' constraints: build tooling, and streamperf itself.
 _UNPINNED = {"pip", "setuptools", "wheel", "streamperf"}
@@ -129,14 +131,7 @@ def build_wheelhouse(dest: Path | None = None) -> Path:
     return dest
 
 
-def wheelhouse_size(path: Path) -> tuple[int, int]:
-    """(number of wheels, total bytes)."""
-    wheels = list(path.glob("*.whl"))
-    return len(wheels), sum(w.stat().st_size for w in wheels)
-
-
 MIN_PYTHON = (3, 11)
-DEFAULT_VENV = "~/.streamperf/venv"
 # File descriptors beyond one per viewer: logs, the controller channel, DNS, pipes.
 NOFILE_MARGIN = 256
 CLOCK_SAMPLES = 20
@@ -164,6 +159,7 @@ class HostInfo:
     streamperf_version: str = ""
     warnings: tuple[str, ...] = field(default_factory=tuple)
     cpus: int = 1
+    remote_dir: str = ""  # --remote-dir as an absolute path on the host
 
 
 def _py(host: SshHost, python: str, code: str, *args: str, what: str) -> str:
@@ -199,21 +195,26 @@ def _wheel_python_tags(wheelhouse: Path) -> set[str]:
     return tags
 
 
-def upload_wheelhouse(host: SshHost, wheelhouse: Path, remote_dir: str) -> tuple[int, int]:
-    """SFTP the wheels up, skipping same-size ones (streamperf's own always goes).
+_SIZES = (
+    "import json,os,sys\n"
+    "print(json.dumps({e.name: e.stat().st_size for e in os.scandir(sys.argv[1]) if e.is_file()}))"
+)
 
-    Returns (files sent, bytes sent).
+
+def upload_wheelhouse(host: SshHost, wheelhouse: Path, remote_dir: str) -> tuple[int, int]:
+    """Copy the wheels up, skipping same-size ones (streamperf's own always goes).
+
+    `remote_dir` is absolute (see resolve_remote_dir). Returns (files sent, bytes sent).
     """
     host.check(f"mkdir -p {shlex.quote(remote_dir)}", what="mkdir wheelhouse")
-    sftp = host.sftp
-    present = {a.filename: a.st_size for a in sftp.listdir_attr(remote_dir)}
+    present = json.loads(_py(host, host.spec.python, _SIZES, remote_dir, what="list wheelhouse"))
     sent = nbytes = 0
     for whl in sorted(wheelhouse.glob("*.whl")):
         size = whl.stat().st_size
         # Same size is "same wheel" for pinned deps; streamperf's own may change at equal size.
         if present.get(whl.name) == size and not whl.name.startswith("streamperf-"):
             continue
-        sftp.put(str(whl), f"{remote_dir}/{whl.name}")
+        host.put_file(whl, f"{remote_dir}/{whl.name}")
         sent += 1
         nbytes += size
     return sent, nbytes
@@ -292,18 +293,29 @@ def resource_infinity() -> int:
     return resource.RLIM_INFINITY
 
 
+_ABSPATH = "import os,sys;print(os.path.abspath(os.path.expanduser(sys.argv[1])))"
+
+
+def resolve_remote_dir(host: SshHost, path: str) -> str:
+    """`path` as an absolute path on `host`: `~` is the remote user's home there, and a
+    relative path is taken from that home, as `ssh host cmd` would."""
+    resolved = _py(host, host.spec.python, _ABSPATH, path, what=f"resolve {path}")
+    if not resolved.startswith("/"):
+        raise HostPrepareError(f"{host.spec.address}: {path} did not resolve to an absolute "
+                               f"path (got {resolved!r})")
+    return resolved.rstrip("/") or "/"
+
+
 def prepare(
     host: SshHost,
     wheelhouse: Path,
-    venv_dir: str = DEFAULT_VENV,
+    remote_dir: str = DEFAULT_REMOTE_DIR,
     viewers_planned: int = 0,
-    *,
-    remote_wheelhouse: str | None = None,
 ) -> HostInfo:
     """Make `host` ready to run shards: python check, venv, install, limits, clock.
 
-    `venv_dir` may start with ~ (the remote home). The wheels go to
-    `remote_wheelhouse`, default `<venv_dir>/../wheelhouse`.
+    Everything goes under `remote_dir` (`~` is the remote home): venv/,
+    wheelhouse/ and, during runs, logs/.
     """
     addr = host.spec.address
     version = check_python(host)
@@ -314,11 +326,8 @@ def prepare(
             f"{addr}: python {version} but the wheelhouse has binary wheels for "
             f"{', '.join(sorted(tags))} only; use the controller's Python version on hosts"
         )
-    venv = _py(
-        host, host.spec.python, "import os,sys;print(os.path.expanduser(sys.argv[1]))",
-        venv_dir, what="resolve venv path",
-    )  # fmt: skip
-    whdir = remote_wheelhouse or f"{venv.rstrip('/').rsplit('/', 1)[0]}/wheelhouse"
+    base = resolve_remote_dir(host, remote_dir)
+    venv, whdir = f"{base}/venv", f"{base}/wheelhouse"
     venv_python = f"{venv}/bin/python"
     if host.run(f"test -x {shlex.quote(venv_python)}").rc != 0:
         host.check(
@@ -331,11 +340,13 @@ def prepare(
         raise HostPrepareError(f"wheelhouse {wheelhouse} must hold one streamperf wheel: {own}")
     pip = f"{shlex.quote(venv_python)} -m pip --disable-pip-version-check -q install --no-index"
     links = f"--find-links {shlex.quote(whdir)}"
-    wheel = shlex.quote(f"{whdir}/{own[0].name}")
-    host.check(f"{pip} {links} {shlex.quote(f'streamperf[fast] @ file://{whdir}/{own[0].name}')}",
+    wheel_path = f"{whdir}/{own[0].name}"
+    wheel_uri = Path(wheel_path).as_uri()  # percent-encodes what a URL cannot hold
+    host.check(f"{pip} {links} {shlex.quote(f'streamperf[fast] @ {wheel_uri}')}",
                what="pip install streamperf")  # fmt: skip
     # Same version number, new code: reinstall our own wheel (deps stay).
-    host.check(f"{pip} --no-deps --force-reinstall {wheel}", what="pip reinstall streamperf")
+    host.check(f"{pip} --no-deps --force-reinstall {shlex.quote(wheel_path)}",
+               what="pip reinstall streamperf")
     installed, cpus = _py(
         host, venv_python, "import os,streamperf;print(streamperf.__version__,os.cpu_count() or 1)",
         what="import streamperf",
@@ -353,32 +364,56 @@ def prepare(
         streamperf_version=installed,
         warnings=tuple(warns),
         cpus=int(cpus),
+        remote_dir=base,
     )
 
 
-def collect_logs(host: SshHost, remote_dir: str, local_dir: Path) -> list[Path]:
-    """Copy every file under `remote_dir` (recursively) into `local_dir`; missing dir -> []."""
-    sftp = host.sftp
-    if remote_dir.startswith("~"):
-        remote_dir = _py(
-            host, host.spec.python, "import os,sys;print(os.path.expanduser(sys.argv[1]))",
-            remote_dir, what="resolve log dir",
-        )  # fmt: skip
-    try:
-        sftp.stat(remote_dir)
-    except FileNotFoundError:
-        return []
+# A shard log is a few MB at most; anything far beyond is not ours to copy.
+MAX_LOG_BYTES = 256 << 20
+
+
+def collect_logs(host: SshHost, remote_dir: str, local_dir: Path,
+                 max_bytes: int = MAX_LOG_BYTES) -> list[Path]:
+    """Copy every regular file under `remote_dir` into `local_dir` (missing dir -> []).
+
+    The host sends a tar stream; only plain files and folders whose names stay
+    inside `local_dir` are written, up to `max_bytes` in all.
+    """
+    base = resolve_remote_dir(host, remote_dir)
+    q = shlex.quote(base)
+    chan = host.open_channel(f"test -d {q} || exit 3; tar -C {q} -cf - .")
+    chan.settimeout(host.timeout_s * 6)
+    chan.shutdown_write()
     got: list[Path] = []
-
-    def walk(rdir: str, ldir: Path) -> None:
-        ldir.mkdir(parents=True, exist_ok=True)
-        for attr in sftp.listdir_attr(rdir):
-            rpath, lpath = f"{rdir}/{attr.filename}", ldir / attr.filename
-            if attr.st_mode is not None and stat.S_ISDIR(attr.st_mode):
-                walk(rpath, lpath)
-            elif attr.st_mode is not None and stat.S_ISREG(attr.st_mode):
-                sftp.get(rpath, str(lpath))
-                got.append(lpath)
-
-    walk(remote_dir.rstrip("/") or "/", local_dir)
+    root = local_dir.resolve()
+    total = 0
+    try:
+        with tarfile.open(fileobj=chan.makefile("rb"), mode="r|") as tar:
+            for member in tar:
+                target = (root / member.name).resolve()
+                if not (member.isfile() or member.isdir()) or not target.is_relative_to(root):
+                    continue
+                if member.isdir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                total += member.size
+                if total > max_bytes:
+                    raise HostPrepareError(f"{host.spec.address}: logs under {base} exceed "
+                                           f"{max_bytes >> 20} MiB; copied the first ones")
+                src = tar.extractfile(member)
+                if src is None:
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with target.open("wb") as out:
+                    shutil.copyfileobj(src, out)
+                got.append(target)
+    except tarfile.ReadError:
+        if chan.recv_exit_status() == 3:
+            return []  # no logs: the shard never started there
+        raise
+    finally:
+        rc = chan.recv_exit_status()
+        chan.close()
+    if rc not in (0, 3):
+        raise HostPrepareError(f"{host.spec.address}: tar of {base} failed (rc {rc})")
     return got

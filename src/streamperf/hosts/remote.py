@@ -29,6 +29,7 @@ from streamperf.load.fleet import resolve_procs
 from streamperf.load.workers import WorkerSpec
 from streamperf.results import events as ev
 from streamperf.results.events import Event
+from streamperf.settings import DEFAULT_REMOTE_DIR
 
 
 class LoadHostWarning(UserWarning):
@@ -82,7 +83,7 @@ class LoadHosts:
         key_file: Path | None = None,
         known_hosts: Path | None = None,
         insecure: bool = False,
-        remote_dir: str = "~/.streamperf",
+        remote_dir: str = DEFAULT_REMOTE_DIR,
     ) -> None:
         if not specs:
             raise ValueError("no load hosts")
@@ -104,10 +105,8 @@ class LoadHosts:
         wheelhouse = build_wheelhouse()
 
         def one(spec: HostSpec) -> HostInfo:
-            base = self.remote_dir(spec)
             with self._ssh(spec) as host:
-                return prepare(host, wheelhouse, f"{base}/venv", viewers_per_host,
-                               remote_wheelhouse=f"{base}/wheelhouse")
+                return prepare(host, wheelhouse, self.remote_dir(spec), viewers_per_host)
 
         results: list[HostInfo | str] = []
         with warnings.catch_warnings(record=True) as caught:
@@ -156,11 +155,14 @@ class LoadHosts:
                 for h in self.hosts]
 
     def remote_dir(self, spec: HostSpec) -> str:
-        """--remote-dir on that host; `{host}` becomes its address (hosts sharing a home)."""
+        """--remote-dir for that host as given (`~` not yet resolved); `{host}` becomes its
+        address (hosts sharing a home)."""
         return self._remote_dir.replace("{host}", spec.address.replace(":", "_"))
 
-    def log_dir(self, spec: HostSpec, run_id: str) -> str:
-        return f"{self.remote_dir(spec)}/logs/{run_id}"
+    @staticmethod
+    def log_dir(host: LoadHost, run_id: str) -> str:
+        """Absolute: shards and log collection need no shell to find it."""
+        return f"{host.info.remote_dir}/logs/{run_id}"
 
     def workers(self, procs_per_host: str, run_id: str) -> list[WorkerSpec]:
         """Gateway specs, host by host; a host with several processes names them host/k.
@@ -178,7 +180,7 @@ class LoadHosts:
                 spec = (f"ssh={host.alias}//python={host.info.venv_python}"
                         f"//ssh_config={self.config_path}")
                 out.append(WorkerSpec(spec, name, host.info.clock_offset_s,
-                                      self.log_dir(host.spec, run_id)))
+                                      self.log_dir(host, run_id)))
         return out
 
     def rows(self) -> list[Event]:
@@ -203,7 +205,7 @@ class LoadHosts:
 
         def one(h: LoadHost) -> None:
             with self._ssh(h.spec) as ssh:
-                collect_logs(ssh, self.log_dir(h.spec, run_id), dest / h.name.replace(":", "_"))
+                collect_logs(ssh, self.log_dir(h, run_id), dest / h.name.replace(":", "_"))
 
         errors: dict[str, str] = {}
         with warnings.catch_warnings():

@@ -17,7 +17,6 @@ from __future__ import annotations
 import shlex
 import socket
 import warnings
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -245,7 +244,6 @@ class SshHost:
         self.insecure = insecure
         self.timeout_s = timeout_s
         self._client: paramiko.SSHClient | None = None
-        self._sftp: paramiko.SFTPClient | None = None
 
     def __str__(self) -> str:
         return str(self.spec)
@@ -315,9 +313,6 @@ class SshHost:
         return self
 
     def close(self) -> None:
-        if self._sftp is not None:
-            self._sftp.close()
-            self._sftp = None
         if self._client is not None:
             self._client.close()
             self._client = None
@@ -338,12 +333,6 @@ class SshHost:
         if self._client is None:
             raise SshHostError(f"{self.spec.address}: not connected")
         return self._client
-
-    @property
-    def sftp(self) -> paramiko.SFTPClient:
-        if self._sftp is None:
-            self._sftp = self.client.open_sftp()
-        return self._sftp
 
     def run(self, command: str, timeout_s: float = 600.0) -> CommandResult:
         """Run `command` through the remote shell; wait for it and return rc/stdout/stderr."""
@@ -369,21 +358,34 @@ class SshHost:
         chan.exec_command(command)
         return chan
 
+    # Files move through the remote shell (`cat`, `tar`), not SFTP: many hardened
+    # sshd configs drop the sftp subsystem, and this works wherever commands do.
+    def put_file(self, local: Path, remote: str, timeout_s: float = 600.0) -> None:
+        """Copy `local` to the absolute path `remote`; it appears whole or not at all."""
+        part = f"{remote}.part"
+        chan = self.open_channel(f"cat > {shlex.quote(part)} && mv -f {shlex.quote(part)} "
+                                 f"{shlex.quote(remote)}")
+        chan.settimeout(timeout_s)
+        try:
+            with local.open("rb") as f:
+                while chunk := f.read(1 << 16):
+                    chan.sendall(chunk)
+            chan.shutdown_write()
+            rc = chan.recv_exit_status()
+            err = _drain(chan.makefile_stderr("rb"))
+        finally:
+            chan.close()
+        if rc != 0:
+            last = (err.strip() or "no output").splitlines()[-1]
+            raise SshHostError(f"{self.spec.address}: copying {local.name} to {remote} "
+                               f"failed (rc {rc}): {last}")
+
+
+def _drain(f: object) -> str:
+    return f.read().decode(errors="replace")  # type: ignore[attr-defined, no-any-return]
+
 
 def _local_user() -> str:
     import getpass
 
     return getpass.getuser()
-
-
-def connect_all(specs: Iterable[HostSpec], **kwargs: object) -> list[SshHost]:
-    """Connect to every host or to none (already opened ones are closed on failure)."""
-    hosts: list[SshHost] = []
-    try:
-        for spec in specs:
-            hosts.append(SshHost(spec, **kwargs).connect())  # type: ignore[arg-type]
-    except BaseException:
-        for h in hosts:
-            h.close()
-        raise
-    return hosts

@@ -56,8 +56,8 @@ ClientFactory = Callable[[Callable[[ApiCall], None]], PlatformClient]
 START_DELAY_S = 0.5  # lets every shard be ready before the first fan arrives
 
 
-def new_run_dir(report_dir: Path, name: str) -> Path:
-    """reports/<stamp>-<name>/ plus a `latest` symlink pointing at it."""
+def new_run_dir(report_dir: Path, name: str, *, latest: bool = True) -> Path:
+    """reports/<stamp>-<name>/ plus (unless `latest` is false) a `latest` symlink to it."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-")[:80] or "run"
     report_dir.mkdir(parents=True, exist_ok=True)
@@ -67,12 +67,13 @@ def new_run_dir(report_dir: Path, name: str) -> Path:
         n += 1
         run_dir = report_dir / f"{stamp}-{slug}-{n}"
     run_dir.mkdir()
-    latest = report_dir / "latest"
+    if not latest:
+        return run_dir
     tmp = report_dir / f".latest-{os.getpid()}"
     with contextlib.suppress(FileNotFoundError):
         tmp.unlink()
     tmp.symlink_to(run_dir.name)
-    os.replace(tmp, latest)  # atomic: readers never see a missing link
+    os.replace(tmp, report_dir / "latest")  # atomic: readers never see a missing link
     return run_dir
 
 
