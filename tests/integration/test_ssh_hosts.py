@@ -9,6 +9,7 @@ so `-k "not slow"` skips it (no `slow` marker is registered in pyproject).
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -36,6 +37,7 @@ from streamperf.hosts.ssh import (
     InsecureHostKeyWarning,
     SshHost,
 )
+from streamperf.media.publisher import default_cache_dir
 
 from .sshd_support import Lab, have_sshd, keygen
 
@@ -191,18 +193,29 @@ def test_slow_prepare_installs_streamperf(lab: Lab, tmp_path: Path) -> None:
     assert again.venv_python == info.venv_python
 
 
-def _hosts_prepare(lab: Lab, *args: str) -> subprocess.CompletedProcess[str]:
+def _hosts_prepare(lab: Lab, *args: str, env: dict[str, str] | None = None,
+                   key: bool = True) -> subprocess.CompletedProcess[str]:
     """The default --remote-dir: ~/.streamperf in each host's own home."""
     return subprocess.run(
         [sys.executable, "-m", "streamperf.cli", "hosts", "prepare", *args,
-         "--sshkeyfile", str(lab.key)],
-        capture_output=True, text=True, timeout=300)
+         *(["--sshkeyfile", str(lab.key)] if key else [])],
+        capture_output=True, text=True, timeout=300, env=env)
 
 
-def test_hosts_prepare_command_prepares_both_hosts(lab: Lab) -> None:
+def test_hosts_prepare_command_with_every_default(lab: Lab, tmp_path: Path) -> None:
+    """Only the hosts given: the key and known_hosts come from ~/.ssh, as a user's do.
+
+    HOME points at a temp dir holding them (never the real ~/.ssh); the
+    wheelhouse cache stays where it was built.
+    """
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    shutil.copy(lab.key, home / ".ssh" / "id_ed25519")
+    shutil.copy(lab.known_hosts, home / ".ssh" / "known_hosts")
+    env = {**os.environ, "HOME": str(home), "SSH_AUTH_SOCK": "",
+           "STREAMPERF_CACHE": str(default_cache_dir())}
     hosts = " ".join(str(s) for s in lab.specs)
-    r = _hosts_prepare(lab, "--sshhosts", hosts, "--known-hosts", str(lab.known_hosts),
-                       "--viewers", "100")
+    r = _hosts_prepare(lab, "--sshhosts", hosts, "--viewers", "100", env=env, key=False)
     assert r.returncode == 0, r.stderr
     lines = [line for line in r.stdout.splitlines() if line.startswith("ok ")]
     assert len(lines) == 2, r.stdout
