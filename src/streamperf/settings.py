@@ -12,10 +12,14 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from streamperf.hosts.ssh import HostSpec
+from streamperf.hosts.specs import (
+    DEFAULT_REMOTE_DIR,
+    HostSpec,
+    parse_host_specs,
+    read_hosts_file,
+)
 
 
 class SettingsError(ValueError):
@@ -69,7 +73,6 @@ def _choice(*allowed: str) -> Callable[[str], str]:
 
 
 PROTOCOLS = ("rtmp", "hls")
-DEFAULT_REMOTE_DIR = "~/.streamperf"  # on each load host; `~` is that host's home
 
 
 def parse_protocol_mix(text: str) -> tuple[tuple[str, int], ...]:
@@ -95,16 +98,12 @@ def _procs(text: str) -> str:
 
 
 def _host_list(text: str) -> str:
-    from streamperf.hosts.ssh import parse_host_specs
-
     if not parse_host_specs(text):
         raise ValueError("names no host (use 'user@host[:port] ...')")
     return " ".join(text.replace(",", " ").split())
 
 
 def _hosts_file(text: str) -> str:
-    from streamperf.hosts.ssh import read_hosts_file
-
     try:
         if not read_hosts_file(Path(text)):
             raise ValueError("names no host")
@@ -293,8 +292,6 @@ class RunSettings:
     @property
     def load_hosts(self) -> list[HostSpec]:
         """--sshhosts then --hosts-file, parsed; empty for a run on this machine."""
-        from streamperf.hosts.ssh import parse_host_specs, read_hosts_file
-
         specs = parse_host_specs(self.ssh_hosts)
         if self.hosts_file:
             specs += read_hosts_file(Path(self.hosts_file))

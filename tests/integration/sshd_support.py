@@ -16,7 +16,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from streamperf.hosts.ssh import HostSpec, SshHost, parse_host_specs
+from streamperf.hosts.specs import HostSpec, parse_host_specs
+from streamperf.hosts.ssh import SshHost
 
 SSHD = "/usr/sbin/sshd"
 

@@ -29,10 +29,10 @@ from streamperf.hosts.prepare import (
     resolve_remote_dir,
     upload_wheelhouse,
 )
+from streamperf.hosts.specs import HostSpec
 from streamperf.hosts.ssh import (
     HostAuthError,
     HostKeyError,
-    HostSpec,
     HostUnreachable,
     InsecureHostKeyWarning,
     SshHost,

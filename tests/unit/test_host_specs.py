@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from streamperf.hosts.ssh import HostSpec, parse_host_spec, parse_host_specs, read_hosts_file
+from streamperf.hosts.specs import HostSpec, parse_host_spec, parse_host_specs, read_hosts_file
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ import pytest
 
 from streamperf.hosts.prepare import HostInfo
 from streamperf.hosts.remote import LoadHost, LoadHosts, ssh_config
-from streamperf.hosts.ssh import parse_host_spec
+from streamperf.hosts.specs import parse_host_spec
 from streamperf.load.workers import ShardWorkers, _Shard
 from streamperf.results.events import Event
 

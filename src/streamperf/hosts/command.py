@@ -7,7 +7,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from streamperf.settings import DEFAULT_REMOTE_DIR
+from streamperf.hosts.specs import DEFAULT_REMOTE_DIR
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
 
     from streamperf.hosts.prepare import WheelhouseError
     from streamperf.hosts.remote import LoadHosts
-    from streamperf.hosts.ssh import parse_host_spec, parse_host_specs, read_hosts_file
+    from streamperf.hosts.specs import parse_host_spec, parse_host_specs, read_hosts_file
 
     try:
         specs = [parse_host_spec(s) for s in args.specs] + parse_host_specs(args.sshhosts)

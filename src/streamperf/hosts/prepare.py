@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import streamperf
+from streamperf.hosts.specs import DEFAULT_REMOTE_DIR
 from streamperf.hosts.ssh import SshHost, SshHostError
 from streamperf.media.publisher import default_cache_dir
-from streamperf.settings import DEFAULT_REMOTE_DIR
 
 # Not pinned into the hosts' constraints: build tooling, and streamperf itself.
 _UNPINNED = {"pip", "setuptools", "wheel", "streamperf"}

@@ -24,12 +24,12 @@ from streamperf.hosts.prepare import (
     nofile_verdict,
     prepare,
 )
-from streamperf.hosts.ssh import HostSpec, SshHost, SshHostError, default_known_hosts
+from streamperf.hosts.specs import DEFAULT_REMOTE_DIR, HostSpec
+from streamperf.hosts.ssh import SshHost, SshHostError, default_known_hosts
 from streamperf.load.fleet import resolve_procs
 from streamperf.load.workers import WorkerSpec
 from streamperf.results import events as ev
 from streamperf.results.events import Event
-from streamperf.settings import DEFAULT_REMOTE_DIR
 
 
 class LoadHostWarning(UserWarning):
