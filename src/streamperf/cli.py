@@ -10,6 +10,7 @@ import shutil
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -39,21 +40,6 @@ def doctor() -> int:
         print(f"MISSING {'nginx-rtmp':<9} {exc}")
         bad += 1
     return 1 if bad else 0
-
-
-def summary(run: Path, lag_threshold_s: float) -> int:
-    from streamperf.results.analysis import analyse
-    from streamperf.results.events import read_events
-    from streamperf.results.sla import DEFAULT_SLA, breaches, evaluate
-    from streamperf.results.terminal import summary_table
-
-    path = run / "events.csv" if run.is_dir() else run
-    if not path.is_file():
-        print(f"streamperf: no event log at {path}", file=sys.stderr)
-        return 2
-    analysis = analyse(read_events(path), lag_threshold_s)
-    print(summary_table(str(run), analysis, breaches(evaluate(analysis, DEFAULT_SLA))))
-    return 0
 
 
 def _fail(message: str) -> int:
@@ -86,52 +72,110 @@ def _logged_settings(df: Any) -> dict[str, Any]:
         return {"settings (as logged, cut)": detail}
 
 
-def report(run: Path, output: Path | None, lag_threshold_s: float | None,
-           source_kbps: float | None, title: str | None) -> int:
-    """Render the HTML report of a run directory, an events.csv or a seed tool log."""
-    from streamperf.results.analysis import analyse
-    from streamperf.results.artifacts import chart_limits
-    from streamperf.results.html import render_report, write_report
+@dataclass
+class _Judged:
+    """A log read, analysed and judged, as `summary` and `report` both need it."""
+
+    path: Path
+    kind: str  # "streamperf" or "seed"
+    df: Any
+    analysis: Any
+    basis: Any
+    verdict: Any
+    summary: dict[str, Any]  # the run's summary.json, {} without one
+    settings: dict[str, Any]
+    notes: list[str]  # how this judgement differs from the run's own
+
+
+def _judge_log(run: Path, lag_threshold_s: float | None, source_kbps: float | None,
+               sla: list[str]) -> _Judged | str:
+    """Judge a run directory against its own record (summary.json), or a lone log
+    (events.csv, seed log) against the defaults; options given re-judge on purpose.
+    Returns the one-line error for bad input."""
+    from dataclasses import replace
+
+    from streamperf.results.judge import analyse_for, judge, log_basis, recorded_basis
     from streamperf.results.seed_log import load_any, sniff
-    from streamperf.results.sla import DEFAULT_SLA, evaluate, parse_all
-    from streamperf.results.sla import breaches as sla_breaches
-    from streamperf.results.validity import invalid_reason
 
     path = run / "events.csv" if run.is_dir() else run
     if not path.is_file():
-        return _fail(f"no event log at {path}")
+        return f"no event log at {path}"
     try:
         kind = sniff(path)
         df = load_any(path)
     except (ValueError, OSError, UnicodeDecodeError) as exc:
-        return _fail(str(exc).splitlines()[0])
-    summary = _run_summary(run if run.is_dir() else path.parent)
-    if kind == "seed":
-        summary = {}  # a seed log beside an unrelated summary.json
+        return str(exc).splitlines()[0]
+    summary = {} if kind == "seed" else _run_summary(path.parent)  # not a neighbour's
     settings = summary.get("settings") or _logged_settings(df)
-    threshold = lag_threshold_s if lag_threshold_s is not None else float(
-        settings.get("lag_threshold_s") or 3.0)
-    analysis = analyse(df, threshold, source_kbps_override=source_kbps)
-    if "breaches" in summary and lag_threshold_s is None:
-        # The run's own verdict, from the thresholds it ran with.
-        breaches = [str(b) for b in summary["breaches"]]
-        invalid = summary.get("invalid")
-        limits = summary.get("limits") or {}
-    else:
-        thresholds = parse_all(DEFAULT_SLA)
-        breaches = [str(b) for b in sla_breaches(evaluate(analysis, thresholds))]
-        invalid = invalid_reason(df)
-        limits = chart_limits(thresholds)
-    name = title or summary.get("name") or (run.name if run.is_dir() else path.stem)
-    out = output or (run / "report.html" if run.is_dir() else path.with_suffix(".html"))
+    own = "verdict" in summary or "sla" in summary
+    publisher_log = path.parent / "publisher.log"
+    notes = []
     try:
-        write_report(out, render_report(analysis, df, str(name), breaches, invalid, settings,
-                                        limits))
+        basis = recorded_basis(summary) if own else log_basis(
+            df, settings, str(publisher_log) if publisher_log.exists() else "")
+        if sla:
+            basis = basis.with_sla(sla)
+            notes.append("re-judged with " + " ".join(f"--sla {s!r}" for s in sla))
+        if lag_threshold_s is not None and lag_threshold_s != basis.lag_threshold_s:
+            basis = replace(basis, lag_threshold_s=lag_threshold_s)
+            notes.append(f"re-judged with --lag-threshold {lag_threshold_s:g}")
+        if source_kbps is not None and source_kbps != basis.source_kbps:
+            basis = replace(basis, source_kbps=source_kbps)
+            if own:
+                notes.append(f"re-judged with --source-kbps {source_kbps:g}")
+        analysis = analyse_for(df, basis)
+        verdict = judge(analysis, basis)
+    except ValueError as exc:  # SlaError, BaselineError, a broken record
+        return str(exc).splitlines()[0]
+    if notes and own and isinstance(summary.get("verdict"), dict):
+        notes[-1] += f" (the run's own verdict: {summary['verdict'].get('word')})"
+    if run.is_dir():
+        analysis.info["run_dir"] = str(run)
+    return _Judged(path, kind, df, analysis, basis, verdict, summary, settings, notes)
+
+
+def summary(run: Path, lag_threshold_s: float | None, source_kbps: float | None,
+            sla: list[str]) -> int:
+    """Print a run's table and verdict; exit 0 PASS, 1 FAIL, 3 INVALID/INTERRUPTED."""
+    from streamperf.results.terminal import run_summary_lines
+
+    j = _judge_log(run, lag_threshold_s, source_kbps, sla)
+    if isinstance(j, str):
+        return _fail(j)
+    name = j.summary.get("name") or (run.name if run.is_dir() else j.path.stem)
+    shown = {**j.summary, "name": name, "metrics": j.analysis.summary(),
+             "judged_against": j.basis.to_json()}
+    print(run_summary_lines(shown, j.verdict))
+    for note in j.notes:
+        print(f"  {note}")
+    return int(j.verdict.exit_code)
+
+
+def report(run: Path, output: Path | None, lag_threshold_s: float | None,
+           source_kbps: float | None, title: str | None, sla: list[str]) -> int:
+    """Render the HTML report of a run directory, an events.csv or a seed tool log;
+    exit as `summary` does."""
+    from streamperf.results.artifacts import chart_limits
+    from streamperf.results.html import render_report, write_report
+
+    j = _judge_log(run, lag_threshold_s, source_kbps, sla)
+    if isinstance(j, str):
+        return _fail(j)
+    name = title or j.summary.get("name") or (run.name if run.is_dir() else j.path.stem)
+    out = output or (run / "report.html" if run.is_dir() else j.path.with_suffix(".html"))
+    try:
+        write_report(out, render_report(j.analysis, j.df, str(name), j.verdict, j.settings,
+                                        chart_limits(j.basis.thresholds)))
     except OSError as exc:
         return _fail(f"cannot write {out}: {exc.strerror or exc}")
-    verdict = "INVALID" if invalid else "FAIL" if breaches else "PASS"
-    print(f"{out}  ({verdict}, {len(analysis.viewers)} viewers, {kind} log)")
-    return 0
+    v = j.verdict
+    print(f"{out}  ({v.word}, {len(j.analysis.viewers)} viewers, {j.kind} log)")
+    lines = [f"  ! {b}" for b in v.breaches] + [f"  n/a {n}" for n in v.not_applicable]
+    if v.word in ("INVALID", "INTERRUPTED"):
+        lines.append(f"  {v.word} RUN: {v.reason}")
+    for line in lines + [f"  {note}" for note in j.notes]:
+        print(line)
+    return int(v.exit_code)
 
 
 class _Tail:
@@ -259,6 +303,17 @@ def _rows(text: str, iter_rows: Any) -> list[Any]:
         return rows
 
 
+def _judge_options(parser: argparse.ArgumentParser) -> None:
+    """`summary` and `report` judge alike: the run's own record unless told otherwise."""
+    parser.add_argument("--lag-threshold", type=float, default=None,
+                        help="drift in s over which a viewer is lagged (default: the run's, "
+                        "or 3); a different one re-judges the run")
+    parser.add_argument("--source-kbps", type=float, default=None,
+                        help="the source bitrate, for logs without it (seed logs)")
+    parser.add_argument("--sla", action="append", default=[], metavar="EXPR",
+                        help="re-judge with this threshold over the run's own (repeatable)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="streamperf", description=__doc__)
     parser.add_argument("--version", action="version", version=f"streamperf {__version__}")
@@ -268,16 +323,13 @@ def main(argv: list[str] | None = None) -> int:
     plat_sub.add_parser("serve", help="run it in the foreground", add_help=False)
     sub.add_parser("doctor", help="check the tools a local run needs")
     summ = sub.add_parser("summary", help="print the summary table of a run")
-    summ.add_argument("run", type=Path, help="run directory or events.csv")
-    summ.add_argument("--lag-threshold", type=float, default=3.0)
+    summ.add_argument("run", type=Path, help="run directory, events.csv or a seed tool CSV")
+    _judge_options(summ)
     rep = sub.add_parser("report", help="write the HTML report of a run or an old log")
     rep.add_argument("run", type=Path, help="run directory, events.csv or a seed tool CSV")
     rep.add_argument("-o", "--output", type=Path, default=None,
                      help="HTML file to write (default: report.html in the run directory)")
-    rep.add_argument("--lag-threshold", type=float, default=None,
-                     help="drift in s over which a viewer is lagged (default: the run's, or 3)")
-    rep.add_argument("--source-kbps", type=float, default=None,
-                     help="the source bitrate, for logs without it (seed logs)")
+    _judge_options(rep)
     rep.add_argument("--title", default=None)
     liv = sub.add_parser("live", help="follow a run's event log in the terminal")
     liv.add_argument("log", nargs="?", default=os.path.join("reports", "latest"),
@@ -299,12 +351,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "doctor":
         return doctor()
     if args.command == "report":
-        return report(args.run, args.output, args.lag_threshold, args.source_kbps, args.title)
+        return report(args.run, args.output, args.lag_threshold, args.source_kbps, args.title,
+                      args.sla)
     if args.command == "live":
         return live(args.log, args.follow, args.lag_threshold, args.interval)
     if args.command == "hosts":
         return hosts_command.run(args)
-    return summary(args.run, args.lag_threshold)
+    return summary(args.run, args.lag_threshold, args.source_kbps, args.sla)
 
 
 if __name__ == "__main__":

@@ -224,7 +224,7 @@ def viewers(request: pytest.FixtureRequest, streamperf_session: StreamperfSessio
 def streamperf_run(request: pytest.FixtureRequest, viewers: ViewerRunner) -> RunOutcome:
     scenario = request.getfixturevalue("scenario") if "scenario" in request.fixturenames else {}
     outcome = viewers.run(**scenario)
-    if outcome.invalid:
+    if outcome.verdict.word == "INVALID":
         pytest.fail(f"INVALID RUN: {outcome.invalid}", pytrace=False)
     return outcome
 
@@ -273,8 +273,7 @@ def pytest_html_results_summary(prefix: list[str], summary: list[str], postfix: 
     if outcomes:
         from streamperf.results.html import aggregate_html
 
-        prefix.append(aggregate_html([(name, o.analysis, o.breaches, o.invalid)
-                                      for name, o in outcomes]))
+        prefix.append(aggregate_html([(name, o.analysis, o.verdict) for name, o in outcomes]))
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

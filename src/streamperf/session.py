@@ -27,6 +27,8 @@ from streamperf.platform.reference import ReferencePlatform
 from streamperf.results import events as ev
 from streamperf.results.baseline import load_baseline, save_baseline
 from streamperf.results.events import Event, this_host
+from streamperf.results.judge import Rule
+from streamperf.results.judge import rules as judge_rules
 from streamperf.results.live import Progress
 from streamperf.results.sla import Threshold, default_grace_s, load_pyproject, parse_all, resolve
 from streamperf.settings import RunSettings
@@ -184,7 +186,7 @@ class StreamperfSession:
     ) -> RunOutcome:
         """One load run; `sla` adds thresholds (a test's markers) over the session's."""
         settings = self.settings.with_scenario(scenario)
-        thresholds = self.thresholds(sla)
+        rules = self.rules(sla)
         baseline = (load_baseline(settings.baseline, self.baseline_dir)
                     if settings.baseline else None)
         if settings.uses_bundled_platform:
@@ -195,7 +197,7 @@ class StreamperfSession:
         run_dir = new_run_dir(self.report_dir, name)
         setup, self._setup_rows = self._setup_rows, []
         run = LoadRun(settings, stream, self.client, run_dir, name=name, progress=progress,
-                      setup_rows=setup, thresholds=thresholds,
+                      setup_rows=setup, rules=rules,
                       grace_s=default_grace_s(settings.users, settings.ramp_s,
                                               settings.duration_s),
                       baseline=baseline, endpoint=self.platform(),
@@ -218,6 +220,11 @@ class StreamperfSession:
 
     def thresholds(self, extra: Sequence[str] = ()) -> list[Threshold]:
         return resolve(*self.sla_layers(), extra)
+
+    def rules(self, markers: Sequence[str] = ()) -> list[Rule]:
+        """The thresholds in force for one test, each with its source, as the judge records them."""
+        pyproject, cli = self.sla_layers()
+        return judge_rules(("pyproject", pyproject), ("--sla", cli), ("marker", markers))
 
     def close(self) -> None:
         if self._broadcast is not None:

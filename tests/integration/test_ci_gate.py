@@ -38,6 +38,21 @@ def perf(tmp_path: Path, *args: str, timeout: float = 300) -> subprocess.Complet
         cwd=ROOT, capture_output=True, text=True, timeout=timeout)
 
 
+def judged_again(run: Path, tmp_path: Path) -> list[tuple[int, str, list[str]]]:
+    """(exit status, word, breaches) of `streamperf summary` and `streamperf report` on run."""
+    out = []
+    for args in (["summary", str(run)], ["report", str(run), "-o", str(tmp_path / "r.html")]):
+        r = subprocess.run([sys.executable, "-m", "streamperf.cli", *args], cwd=ROOT,
+                           capture_output=True, text=True, timeout=120)
+        assert "Traceback" not in r.stderr, r.stderr
+        first = r.stdout.splitlines()[0]
+        word = re.search(r": (\w+)" if args[0] == "summary" else r"  \((\w+),", first)
+        assert word, r.stdout
+        out.append((r.returncode, word.group(1),
+                    [line[4:] for line in r.stdout.splitlines() if line.startswith("  ! ")]))
+    return out
+
+
 def only_run_dir(tmp_path: Path) -> Path:
     dirs = [d for d in (tmp_path / "reports").iterdir() if d.is_dir() and d.name != "latest"]
     assert len(dirs) == 1, dirs
@@ -82,6 +97,8 @@ def test_passing_run_report_junit_and_baseline(tmp_path):
     assert all(s["passed"] for s in summary["sla"])
     assert (run / "report.html").is_file() and len(list((run / "charts").glob("*.png"))) >= 6
     assert (tmp_path / "base.json").is_file()
+    assert summary["verdict"]["word"] == "PASS"
+    assert judged_again(run, tmp_path) == [(0, "PASS", [])] * 2
 
     props = {p.get("name"): p.get("value") for p in ET.parse(junit).iter("property")}
     assert props["streamperf_verdict"] == "pass"
@@ -126,6 +143,12 @@ def test_breached_threshold_and_baseline_regression_fail_naming_value_and_limit(
                      r"limit < 0\.001 s; worst: testfan", out), out[-4000:]
     assert re.search(r"bitrate_ratio_mean = mean\(bitrate_ratio\) vs baseline 'better': "
                      r"measured [\d.]+ \(baseline 2", out), out[-4000:]
+    # The issue's example: `streamperf summary` used to print PASS here and exit 0.
+    run = only_run_dir(tmp_path)
+    breaches = json.loads((run / "summary.json").read_text())["breaches"]
+    assert all(f"SLA breached: {b}" in out for b in breaches)
+    assert f"test_live_stream[join_storm]: FAIL ({len(breaches)} breached)" in out
+    assert judged_again(run, tmp_path) == [(1, "FAIL", breaches)] * 2
 
 
 def test_invalid_run_is_an_error_not_a_failure(tmp_path):
@@ -154,6 +177,9 @@ def test_invalid_run_is_an_error_not_a_failure(tmp_path):
     assert "INVALID RUN: publisher died" in out
     case = ET.parse(junit).find(".//testcase")
     assert case is not None and case.find("error") is not None and case.find("failure") is None
+    assert "streamperf test_dies[scenario0]: INVALID" in out
+    run = only_run_dir(tmp_path)
+    assert [(code, word) for code, word, _ in judged_again(run, tmp_path)] == [(3, "INVALID")] * 2
 
 
 def test_xdist_runs_scenarios_side_by_side_and_still_prints_their_tables(tmp_path):

@@ -15,6 +15,8 @@ import pytest
 
 from streamperf.results.analysis import analyse
 from streamperf.results.html import render_report
+from streamperf.results.judge import Verdict
+from streamperf.results.verdict import Breach
 
 from ..unit.report_logs import synthetic_run
 
@@ -43,8 +45,8 @@ pytestmark = pytest.mark.skipif(
 def report_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     df = synthetic_run().frame()
     a = analyse(df, lag_threshold_s=3.0)
-    page = render_report(a, df, "test_live_stream[synthetic]",
-                         ["max(lagged) <= 0: measured 2 viewers; worst: fan1, fan2"], None,
+    failed = Verdict("FAIL", (Breach("max(lagged) <= 0", "2 viewers", "<= 0", "fan1, fan2"),))
+    page = render_report(a, df, "test_live_stream[synthetic]", failed,
                          {"users": 12, "token": "***"}, {"startup_s": 1.0, "lagged": 0})
     path = tmp_path_factory.mktemp("report") / "report.html"
     path.write_text(page, encoding="utf-8")

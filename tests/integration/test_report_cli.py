@@ -23,25 +23,33 @@ def test_report_of_a_seed_log(tmp_path):
         csv.writer(f).writerows(seed_rows())
     out = tmp_path / "seed-report.html"
     r = streamperf("report", str(seed), "-o", str(out), "--source-kbps", "1024")
-    assert r.returncode == 0, r.stderr
-    assert str(out) in r.stdout and "seed log" in r.stdout
+    assert r.returncode == 1, r.stderr  # testfanB never got media: FAIL
+    assert str(out) in r.stdout and "(FAIL, 3 viewers, seed log)" in r.stdout
     page = out.read_text(encoding="utf-8")
     assert "seed call #1" in page and "testfanC" in page
     assert page.count('src="data:image/png;base64,') == 7
 
 
 def test_report_of_a_run_dir_uses_its_summary(tmp_path):
-    summary = {"name": "test_live[steady]", "invalid": None,
+    # Judged against its own record: only the run's --sla threshold, lag threshold 5 s.
+    summary = {"name": "test_live[steady]",
                "settings": {"users": 12, "lag_threshold_s": 3.0, "token": "***",
                             "streams_api_token": SECRET},
-               "breaches": ["p95(startup_s) < 0.5: measured 0.80 s"],
-               "limits": {"startup_s": 0.5}}
+               "judged_against": {"thresholds": [{"expr": "p95(startup_s) < 0.5",
+                                                  "source": "--sla"}],
+                                  "lag_threshold_s": 5.0},
+               "verdict": {"word": "FAIL"}}
     run = write_run_dir(tmp_path, synthetic_run(), summary)
     r = streamperf("report", str(run))
-    assert r.returncode == 0, r.stderr
+    assert r.returncode == 1, r.stderr
+    assert r.stdout.splitlines()[1].startswith(
+        "  ! p95(startup_s) < 0.5: measured 0.8 s, limit < 0.5 s; worst: fan4 (0.8 s), "
+        "fan9 (0.8 s), ")
+    assert len(r.stdout.splitlines()) == 2  # nothing else breached: lag judged at 5 s
     page = (run / "report.html").read_text(encoding="utf-8")
     assert "test_live[steady]" in page and "FAIL" in page
-    assert "p95(startup_s) &lt; 0.5: measured 0.80 s" in page
+    assert "p95(startup_s) &lt; 0.5: measured 0.8 s" in page
+    assert "lag threshold 5 s" in page
     assert SECRET not in page
 
 
@@ -49,7 +57,7 @@ def test_report_of_an_events_csv_alone_gets_a_verdict(tmp_path):
     run = write_run_dir(tmp_path, synthetic_run())
     out = tmp_path / "r.html"
     r = streamperf("report", str(run / "events.csv"), "-o", str(out), "--lag-threshold", "3")
-    assert r.returncode == 0, r.stderr
+    assert r.returncode == 1, r.stderr
     # No summary.json: the default checks decide; two viewers lagged.
     assert "(FAIL," in r.stdout
     assert "viewers lagged" in out.read_text(encoding="utf-8")

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from streamperf.results import events as ev
@@ -140,6 +142,7 @@ def test_a_run_cut_short_before_any_viewer_still_gives_a_summary_and_report(tmp_
     """Ctrl-C during the first second: only header and influencer rows were logged."""
     from streamperf.results.artifacts import write_artifacts
     from streamperf.results.events import Event, EventWriter, read_events
+    from streamperf.results.judge import judge, log_basis
 
     log = tmp_path / "events.csv"
     w = EventWriter(log)
@@ -156,5 +159,9 @@ def test_a_run_cut_short_before_any_viewer_still_gives_a_summary_and_report(tmp_
     assert (s["viewers_planned"], s["viewers_with_media"]) == (20, 0)
     failed = evaluate(a)
     assert any("got_media" in str(b) for b in failed)
-    fragment = write_artifacts(tmp_path, "cut", a, df, failed, None, {}, {})
-    assert (tmp_path / "report.html").stat().st_size > 0 and "FAIL" in fragment
+    basis = replace(log_basis(df), planned=20)
+    verdict = judge(a, basis)
+    assert verdict.word == "INTERRUPTED"  # the run_end row says so
+    assert any("got_media" in str(b) for b in verdict.breaches)
+    fragment = write_artifacts(tmp_path, "cut", a, df, verdict, {}, {})
+    assert (tmp_path / "report.html").stat().st_size > 0 and "INTERRUPTED" in fragment

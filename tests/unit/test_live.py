@@ -70,14 +70,18 @@ def test_end_of_run_text_from_a_summary_json():
                "run_dir": "reports/x"}
     text = run_summary_lines({
         "name": "steady", "metrics": metrics, "settings": {"lag_threshold_s": 5.0},
-        "breaches": ["count(errors) == 0: measured 10"], "invalid": None,
+        "verdict": {"word": "FAIL", "breaches": [
+            {"check": "count(errors) == 0", "measured": "10", "limit": "== 0"}]},
         "lost_hosts": {"10.0.0.6:22": "worker process exited (connection lost)"}})
     lines = text.splitlines()
     assert lines[0] == "streamperf steady: FAIL (1 breached)"
     assert "  lagged (drift > 5 s)" in text and "18 / 20" in text
-    assert "  ! count(errors) == 0: measured 10" in lines
+    assert "  ! count(errors) == 0: measured 10, limit == 0" in lines
     assert lines[-1] == ("  lost load generators: 10.0.0.6:22 (worker process exited "
                          "(connection lost))")
     assert "INVALID" not in text
-    assert "INVALID RUN: publisher died" in run_summary_lines(
-        {"name": "x", "metrics": metrics, "invalid": "publisher died"})
+    invalid = run_summary_lines({"name": "x", "metrics": metrics, "verdict": {
+        "word": "INVALID", "invalid": "publisher died"}})
+    # One word: never PASS above an INVALID RUN line.
+    assert invalid.splitlines()[0] == "streamperf x: INVALID" and "PASS" not in invalid
+    assert "INVALID RUN: publisher died" in invalid

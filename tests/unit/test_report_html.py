@@ -9,11 +9,15 @@ import pytest
 from streamperf.results import html as report
 from streamperf.results.analysis import analyse
 from streamperf.results.charts import charts
+from streamperf.results.judge import Verdict
+from streamperf.results.verdict import Breach
 
 from .report_logs import SECRET, synthetic_run
 
-BREACHES = ["p95(startup_s) < 0.5: measured 0.80 s; worst: fan4 (0.80 s)",
-            "max(lagged) <= 0: measured 2 & more"]
+BREACHES = (Breach("p95(startup_s) < 0.5", "0.80 s", "< 0.5 s", "fan4 (0.80 s)"),
+            Breach("max(lagged) <= 0", "2 & more", "<= 0"))
+FAILED = Verdict("FAIL", BREACHES)
+PASSED = Verdict("PASS")
 SETTINGS = {"users": 12, "token": "***", "streams_api_token": SECRET, "api_url": "http://x"}
 LIMITS = {"startup_s": 0.5, "lagged": 0}
 
@@ -28,7 +32,7 @@ def run():
 @pytest.fixture(scope="module")
 def page(run):
     a, df, made = run
-    return report.render_report(a, df, "test_live[<steady>]", BREACHES, None, SETTINGS,
+    return report.render_report(a, df, "test_live[<steady>]", FAILED, SETTINGS,
                                 LIMITS, charts=made)
 
 
@@ -46,7 +50,8 @@ def test_page_is_standalone_with_every_chart_inline(run, page):
 def test_verdict_and_breaches_are_shown_escaped(page):
     assert '<span class="sp-verdict sp-fail">FAIL</span>' in page
     assert "2 SLA checks breached" in page
-    assert "p95(startup_s) &lt; 0.5: measured 0.80 s; worst: fan4 (0.80 s)" in page
+    assert ("p95(startup_s) &lt; 0.5: measured 0.80 s, limit &lt; 0.5 s; worst: fan4 (0.80 s)"
+            in page)
     assert "measured 2 &amp; more" in page
     assert "test_live[&lt;steady&gt;]" in page
     assert "<steady>" not in page
@@ -75,17 +80,20 @@ def test_tables(run, page):
 
 def test_invalid_and_pass_verdicts(run):
     a, df, made = run
-    invalid = report.render_report(a, df, "t", BREACHES, "publisher died", {}, None, made)
+    invalid = report.render_report(a, df, "t", Verdict("INVALID", BREACHES, "publisher died"),
+                                   {}, None, made)
     assert '<span class="sp-verdict sp-invalid">INVALID</span>' in invalid
     assert "publisher died" in invalid
-    passed = report.render_report(a, df, "t", [], None, {}, None, made)
+    cut = report.render_report(a, df, "t", Verdict("INTERRUPTED"), {}, None, made)
+    assert '<span class="sp-verdict sp-interrupted">INTERRUPTED</span>' in cut
+    passed = report.render_report(a, df, "t", PASSED, {}, None, made)
     assert '<span class="sp-verdict sp-pass">PASS</span>' in passed
     assert "No SLA breaches." in passed
 
 
 def test_summary_fragment_for_pytest_html(run):
     a, df, made = run
-    frag = report.summary_html(a, df, BREACHES, None, LIMITS, title="t", charts=made)
+    frag = report.summary_html(a, df, FAILED, LIMITS, title="t", charts=made)
     assert frag.startswith('<div class="sp-report">') and "<html" not in frag
     assert frag.count("data:image/png;base64,") == len(made)
     assert "startup_p95_s" in frag and "FAIL" in frag
@@ -93,14 +101,14 @@ def test_summary_fragment_for_pytest_html(run):
 
 def test_write_report_makes_the_file(tmp_path, run):
     a, df, made = run
-    page = report.render_report(a, df, "t", charts=made)
+    page = report.render_report(a, df, "t", PASSED, charts=made)
     out = report.write_report(tmp_path / "sub" / "report.html", page)
     assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
 
 
 def test_charts_are_made_when_not_given(run):
     a, df, _ = run
-    page = report.render_report(a, df, "t", [], None, {}, {"startup_s": 1})
+    page = report.render_report(a, df, "t", PASSED, {}, {"startup_s": 1})
     assert page.count('src="data:image/png;base64,') == 7
 
 
@@ -136,8 +144,8 @@ def test_lost_and_prepared_load_hosts_are_named_in_report_and_fragment():
                       "worker process exited (connection lost)") for i in (1, 3, 5)]
     df = tl.frame()
     a = analyse(df, lag_threshold_s=3.0)
-    page = report.render_report(a, df, "lost", [], None, {}, {}, charts=[])
-    fragment = report.summary_html(a, df, [], None, {}, charts=[])
+    page = report.render_report(a, df, "lost", PASSED, {}, {}, charts=[])
+    fragment = report.summary_html(a, df, PASSED, {}, charts=[])
     for html_text in (page, fragment):
         lost = html_text.split("<h2>Lost load generators</h2>")[1].split("</table>")[0]
         cells = re.findall(r"<td[^>]*>([^<]*)</td>", lost)
@@ -146,7 +154,7 @@ def test_lost_and_prepared_load_hosts_are_named_in_report_and_fragment():
     hosts = page.split("<h2>Load hosts</h2>")[1].split("</table>")[0]
     assert re.findall(r"<td[^>]*>([^<]*)</td>", hosts) == [
         "gen2", "python 3.11.2; streamperf 0.1.0", "-12.3", "0.4", "8", "65,536"]
-    plain = report.render_report(*run_without_hosts(), "plain", [], None, {}, {}, charts=[])
+    plain = report.render_report(*run_without_hosts(), "plain", PASSED, {}, {}, charts=[])
     assert "Lost load generators" not in plain and "Load hosts" not in plain
 
 

@@ -16,7 +16,7 @@ import re
 import shutil
 import threading
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -34,13 +34,21 @@ from streamperf.load.shard import Shard, ShardPlan
 from streamperf.load.workers import ShardWorkers, WorkerSpec, local_workers, lost_rows
 from streamperf.platform.client import ApiCall, PlatformClient
 from streamperf.results import events as ev
-from streamperf.results.analysis import Analysis, analyse
+from streamperf.results.analysis import Analysis
 from streamperf.results.artifacts import chart_limits, write_artifacts
-from streamperf.results.baseline import compare, parse_tolerances
 from streamperf.results.events import Event, EventWriter, read_events, this_host
+from streamperf.results.judge import (
+    INTERRUPTED,
+    INVALID,
+    Basis,
+    Rule,
+    Verdict,
+    analyse_for,
+    check_records,
+    judge,
+)
+from streamperf.results.judge import rules as default_rules
 from streamperf.results.live import LiveStats, Progress
-from streamperf.results.sla import DEFAULT_SLA, Threshold, evaluate, parse_all
-from streamperf.results.sla import breaches as sla_breaches
 from streamperf.results.validity import invalid_reason
 from streamperf.results.verdict import Breach
 from streamperf.settings import RunSettings
@@ -81,9 +89,7 @@ def new_run_dir(report_dir: Path, name: str, *, latest: bool = True) -> Path:
 class RunOutcome:
     run_dir: Path
     analysis: Analysis
-    breaches: list[Breach]
-    invalid: str | None = None  # why the run's numbers cannot be trusted
-    interrupted: bool = False
+    verdict: Verdict  # the judge's word and breaches; everything here only shows it
     summary: dict[str, Any] = field(default_factory=dict)
     #: the run's summary table and charts as an HTML fragment (pytest-html extra)
     fragment: str = ""
@@ -93,8 +99,21 @@ class RunOutcome:
         return self.run_dir / "events.csv"
 
     @property
+    def breaches(self) -> list[Breach]:
+        return list(self.verdict.breaches)
+
+    @property
+    def invalid(self) -> str | None:
+        """Why the run's numbers cannot be trusted, or None."""
+        return self.verdict.invalid
+
+    @property
+    def interrupted(self) -> bool:
+        return self.verdict.word == INTERRUPTED
+
+    @property
     def passed(self) -> bool:
-        return not self.breaches and self.invalid is None
+        return self.verdict.passed
 
     def properties(self) -> list[tuple[str, object]]:
         """Every figure as (name, value), e.g. for JUnit properties CI dashboards chart."""
@@ -102,14 +121,15 @@ class RunOutcome:
         for key, value in self.analysis.summary().items():
             if isinstance(value, int | float) and not isinstance(value, bool):
                 props.append((f"streamperf_{key}", round(float(value), 6)))
-        props.append(("streamperf_verdict", "invalid" if self.invalid else
-                      "pass" if not self.breaches else "fail"))
+        props.append(("streamperf_verdict", self.verdict.word.lower()))
         return props
 
     def message(self) -> str:
         """Why the run did not pass: every breach with value, limit and worst viewers."""
-        lines = [f"INVALID RUN: {self.invalid}"] if self.invalid else []
-        lines += [f"SLA breached: {b}" for b in self.breaches]
+        v = self.verdict
+        lines = [f"INVALID RUN: {v.invalid}"] if v.word == INVALID else []
+        lines += [f"INTERRUPTED RUN: {v.reason}"] if v.word == INTERRUPTED else []
+        lines += [f"SLA breached: {b}" for b in v.breaches]
         lines.append(f"event log: {self.events_path}")
         return "\n".join(lines)
 
@@ -122,7 +142,7 @@ class LoadRun:
         client_factory: ClientFactory,
         run_dir: Path,
         name: str = "run",
-        thresholds: list[Threshold] | None = None,
+        rules: Sequence[Rule] | None = None,
         grace_s: float = 0.0,
         baseline: dict[str, Any] | None = None,
         progress: Callable[[Progress], None] | None = None,
@@ -140,7 +160,7 @@ class LoadRun:
         self.client_factory = client_factory
         self.run_dir = run_dir
         self.name = name
-        self.thresholds = thresholds if thresholds is not None else parse_all(DEFAULT_SLA)
+        self.rules = tuple(rules) if rules is not None else tuple(default_rules())
         self.grace_s = grace_s
         self.baseline = baseline
         self.progress = progress
@@ -318,39 +338,46 @@ class LoadRun:
 
     def _conclude(self, interrupted: bool) -> RunOutcome:
         df = read_events(self.run_dir / "events.csv")
-        analysis = analyse(df, self.settings.lag_threshold_s, planned=len(self.fans))
+        basis = self.basis(df, interrupted)
+        analysis = analyse_for(df, basis)
         analysis.info["run_dir"] = str(self.run_dir)
-        verdicts = evaluate(analysis, self.thresholds, self.grace_s)
-        breaches = sla_breaches(verdicts)
-        if self.baseline is not None:
-            tolerances = parse_tolerances(self.settings.baseline_tolerance)
-            breaches += compare(analysis, self.baseline, tolerances)
-        log = self.run_dir / "publisher.log"
-        invalid = invalid_reason(df, str(log) if log.exists() else "")
-        limits = chart_limits(self.thresholds)
-        fragment = write_artifacts(self.run_dir, self.name, analysis, df, breaches, invalid,
+        verdict = judge(analysis, basis)
+        limits = chart_limits(basis.thresholds)
+        fragment = write_artifacts(self.run_dir, self.name, analysis, df, verdict,
                                    self.settings.redacted(), limits)
         summary = {
             "name": self.name,
             "interrupted": interrupted,
-            "invalid": invalid,
+            "invalid": basis.invalid,
             "settings": self.settings.redacted(),
             "versions": versions(),
             "hosts": host_summary(df),
             "lost_hosts": self.lost_hosts,
             "load_hosts": self.load_hosts.describe() if self.load_hosts else [],
             "metrics": analysis.summary(),
-            "sla": [{"threshold": v.threshold.text, "measured": v.measured,
-                     "passed": v.passed, "worst": v.worst} for v in verdicts],
+            "sla": check_records(verdict, basis),
             "grace_s": self.grace_s,
             "limits": limits,
             "baseline": self.baseline.get("name") if self.baseline else None,
-            "breaches": [str(b) for b in breaches],
+            "breaches": [str(b) for b in verdict.breaches],
+            # What `streamperf summary`/`report` judge this directory against again.
+            "judged_against": basis.to_json(),
+            "verdict": verdict.to_json(),
         }
         (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
         analysis.viewers.to_csv(self.run_dir / "viewers.csv", index=False)
-        return RunOutcome(self.run_dir, analysis, breaches, invalid, interrupted, summary,
-                          fragment)
+        return RunOutcome(self.run_dir, analysis, verdict, summary, fragment)
+
+    def basis(self, df: pd.DataFrame, interrupted: bool) -> Basis:
+        """What this run is judged against, recorded in summary.json as it was used."""
+        log = self.run_dir / "publisher.log"
+        return Basis(
+            rules=self.rules, grace_s=self.grace_s,
+            lag_threshold_s=self.settings.lag_threshold_s, planned=len(self.fans),
+            baseline=self.baseline, baseline_tolerance=self.settings.baseline_tolerance,
+            invalid=invalid_reason(df, str(log) if log.exists() else ""),
+            interrupted=interrupted,
+        )
 
 
 def host_summary(df: pd.DataFrame) -> dict[str, dict[str, float]]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +11,7 @@ import pandas as pd
 from streamperf.results.analysis import Analysis
 from streamperf.results.charts import charts
 from streamperf.results.html import render_report, summary_html, write_report
+from streamperf.results.judge import Verdict
 from streamperf.results.sla import OPERATORS, Threshold
 
 
@@ -25,8 +26,7 @@ def write_artifacts(
     name: str,
     analysis: Analysis,
     events_df: pd.DataFrame,
-    breaches: Sequence[object],
-    invalid: str | None,
+    verdict: Verdict,
     settings: dict[str, Any],
     limits: dict[str, float],
 ) -> str:
@@ -37,5 +37,5 @@ def write_artifacts(
     for chart in made:
         (chart_dir / f"{chart.name}.png").write_bytes(chart.png)
     write_report(run_dir / "report.html", render_report(
-        analysis, events_df, name, breaches, invalid, settings, limits, made))
-    return summary_html(analysis, events_df, breaches, invalid, limits, title=name, charts=made)
+        analysis, events_df, name, verdict, settings, limits, made))
+    return summary_html(analysis, events_df, verdict, limits, title=name, charts=made)

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
     from streamperf.results.analysis import Analysis
     from streamperf.results.charts import Chart
+    from streamperf.results.judge import Verdict
 
 WORST_VIEWERS = 20
 # Belt and braces: the caller redacts settings, but a key that looks secret is
@@ -40,7 +41,7 @@ CSS = """
 .sp-report .sp-verdict{display:inline-block;font-weight:700;font-size:15px;padding:4px 12px;
  border-radius:4px;color:#fff;margin-right:8px;letter-spacing:.04em}
 .sp-report .sp-pass{background:#2e7d32}.sp-report .sp-fail{background:#c62828}
-.sp-report .sp-invalid{background:#ef6c00}
+.sp-report .sp-invalid{background:#ef6c00}.sp-report .sp-interrupted{background:#6d4c41}
 .sp-report .sp-reason{font-weight:600}
 .sp-report table{border-collapse:collapse;margin:6px 0 10px;font-size:13px}
 .sp-report th,.sp-report td{border:1px solid #ddd;padding:3px 8px;text-align:left;
@@ -117,15 +118,6 @@ def fmt(value: Any, key: str = "") -> str:
     return str(value)
 
 
-def verdict(breaches: Sequence[object], invalid: str | None) -> tuple[str, str]:
-    """(PASS|FAIL|INVALID, reason): an invalid run says nothing about the platform."""
-    if invalid:
-        return "INVALID", invalid
-    if breaches:
-        return "FAIL", f"{len(breaches)} SLA check{'s' * (len(breaches) != 1)} breached"
-    return "PASS", "every SLA check held"
-
-
 def redact(settings: dict[str, Any]) -> dict[str, Any]:
     return {k: ("***" if SECRET_KEY.search(k) and v not in (None, "", "***") else v)
             for k, v in settings.items()}
@@ -157,11 +149,11 @@ AGGREGATE_KEYS = ("viewers_with_media", "viewers_planned", "startup_p95_s", "vie
                   "max_drift_s", "latency_p95_s", "mean_kbps", "stalls", "api_error_rate")
 
 
-def aggregate_html(runs: Sequence[tuple[str, Analysis, Sequence[object], str | None]]) -> str:
-    """One row per run (name, analysis, breaches, invalid): the report summary's block."""
+def aggregate_html(runs: Sequence[tuple[str, Analysis, Verdict]]) -> str:
+    """One row per run (name, analysis, verdict): the report summary's block."""
     rows = []
-    for name, a, breaches, invalid in runs:
-        word, _ = verdict(breaches, invalid)
+    for name, a, verdict in runs:
+        word = verdict.word
         s = a.summary()
         rows.append((_e(name), f'<span class="sp-verdict sp-{word.lower()}">{word}</span>',
                      *(_e(fmt(s.get(k), k)) for k in AGGREGATE_KEYS)))
@@ -170,17 +162,19 @@ def aggregate_html(runs: Sequence[tuple[str, Analysis, Sequence[object], str | N
     return f'<div class="sp-report"><style>{CSS}</style><h2>streamperf runs</h2>{table}</div>'
 
 
-def _banner(title: str, breaches: Sequence[object], invalid: str | None, tag: str) -> str:
-    word, reason = verdict(breaches, invalid)
+def _banner(title: str, verdict: Verdict, tag: str) -> str:
+    word = verdict.word
     return (f'<{tag}>{_e(title)}</{tag}><p><span class="sp-verdict sp-{word.lower()}">{word}'
-            f'</span><span class="sp-reason">{_e(reason)}</span></p>')
+            f'</span><span class="sp-reason">{_e(verdict.reason)}</span></p>')
 
 
-def _breaches(breaches: Sequence[object]) -> str:
-    if not breaches:
-        return '<p class="sp-none">No SLA breaches.</p>'
-    return ('<ul class="sp-breaches">' + "".join(f"<li>{_e(b)}</li>" for b in breaches)
-            + "</ul>")
+def _breaches(verdict: Verdict) -> str:
+    out = ('<ul class="sp-breaches">' + "".join(f"<li>{_e(b)}</li>" for b in verdict.breaches)
+           + "</ul>") if verdict.breaches else '<p class="sp-none">No SLA breaches.</p>'
+    if verdict.not_applicable:  # default checks over metrics this run has no data for
+        out += ('<p class="sp-none">Not applicable (no data): '
+                + "; ".join(_e(n) for n in verdict.not_applicable) + "</p>")
+    return out
 
 
 def _lost_hosts_html(events_df: pd.DataFrame) -> str:
@@ -241,8 +235,7 @@ def _charts(a: Analysis, events_df: pd.DataFrame, limits: dict[str, float] | Non
 def summary_html(
     analysis: Analysis,
     events_df: pd.DataFrame,
-    breaches: Sequence[object] = (),
-    invalid: str | None = None,
+    verdict: Verdict,
     limits: dict[str, float] | None = None,
     title: str = "streamperf",
     charts: Sequence[Chart] | None = None,
@@ -250,8 +243,8 @@ def summary_html(
     """The per-test fragment for pytest-html: verdict, summary table, breaches, charts."""
     return (
         f'<div class="sp-report"><style>{CSS}</style>'
-        f"{_banner(title, breaches, invalid, 'h2')}"
-        f"{_breaches(breaches)}{_lost_hosts_html(events_df)}"
+        f"{_banner(title, verdict, 'h2')}"
+        f"{_breaches(verdict)}{_lost_hosts_html(events_df)}"
         f'<div class="sp-cols"><div>{_summary_table(analysis)}</div></div>'
         f"{_charts_html(_charts(analysis, events_df, limits, charts))}</div>"
     )
@@ -386,8 +379,7 @@ def render_report(
     analysis: Analysis,
     events_df: pd.DataFrame,
     title: str,
-    breaches: Sequence[object] = (),
-    invalid: str | None = None,
+    verdict: Verdict,
     settings: dict[str, Any] | None = None,
     limits: dict[str, float] | None = None,
     charts: Sequence[Chart] | None = None,
@@ -401,9 +393,9 @@ def render_report(
         f"streamperf {__version__}",
         "generated " + time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())) if x)
     body = [
-        _banner(title, breaches, invalid, "h1"),
+        _banner(title, verdict, "h1"),
         f'<p class="sp-meta">{_e(meta)}</p>',
-        "<h2>Breaches</h2>", _breaches(breaches), _lost_hosts_html(events_df),
+        "<h2>Breaches</h2>", _breaches(verdict), _lost_hosts_html(events_df),
         '<div class="sp-cols"><div><h2>Summary</h2>', _summary_table(analysis),
         "</div><div><h2>Settings</h2>", _settings_html(settings or {}), "</div></div>",
         "<h2>Charts</h2>", _charts_html(made),

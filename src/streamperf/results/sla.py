@@ -5,7 +5,8 @@ its unit, which functions make sense for it and whether the ramp-up grace window
 applies; docs/sla.md's metric table is generated from it (describe_metrics).
 
 A metric without data (no publish clock, nothing after the grace window, ...) is
-measured as None and fails with the reason: an SLA never passes silently.
+measured as None and does not pass, with the reason; judge.py decides what that
+means for the run (a breach, or not applicable for an untouched default).
 """
 
 from __future__ import annotations

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from streamperf.results.analysis import Analysis
+from streamperf.results.judge import INTERRUPTED, INVALID, Verdict
 from streamperf.results.live import Progress
 
 
@@ -26,12 +27,12 @@ def _fmt(value: object, unit: str = "") -> str:
     return f"{value}{unit}"
 
 
-def summary_table(name: str, a: Analysis, breaches: Sequence[object]) -> str:
-    return metrics_table(name, a.summary(), a.lag_threshold_s, breaches)
+def summary_table(name: str, a: Analysis, verdict: Verdict) -> str:
+    return metrics_table(name, a.summary(), a.lag_threshold_s, verdict)
 
 
 def metrics_table(name: str, s: Mapping[str, Any], lag_threshold_s: float,
-                  breaches: Sequence[object]) -> str:
+                  verdict: Verdict) -> str:
     """The end-of-run table from Analysis.summary() figures (also as in summary.json)."""
     rows = [
         ("viewers with media", f"{s['viewers_with_media']} / {s['viewers_planned']}"),
@@ -50,24 +51,31 @@ def metrics_table(name: str, s: Mapping[str, Any], lag_threshold_s: float,
         ("API calls / errors", f"{s['api_calls']} / {s['api_errors']}"),
     ]
     width = max(len(k) for k, _ in rows)
-    verdict = "PASS" if not breaches else f"FAIL ({len(breaches)} breached)"
-    lines = [f"streamperf {name}: {verdict}"]
+    lines = [f"streamperf {name}: {verdict.headline}"]
     lines += [f"  {k:<{width}}  {v}" for k, v in rows]
-    lines += [f"  ! {b}" for b in breaches]
+    lines += [f"  ! {b}" for b in verdict.breaches]
+    lines += [f"  n/a {n}" for n in verdict.not_applicable]
+    if verdict.word == INVALID:
+        lines.append(f"  INVALID RUN: {verdict.invalid}")
+    elif verdict.word == INTERRUPTED:
+        lines.append(f"  INTERRUPTED RUN: {verdict.reason}")
     if "run_dir" in s:
         lines.append(f"  events: {s['run_dir']}/events.csv")
     return "\n".join(lines)
 
 
-def run_summary_lines(summary: Mapping[str, Any]) -> str:
-    """A finished run, from its summary.json content: table, invalid reason, lost hosts."""
+def run_summary_lines(summary: Mapping[str, Any], verdict: Verdict | None = None) -> str:
+    """A finished run, from its summary.json content: table, verdict, lost hosts.
+
+    The verdict is the one recorded there unless given (a re-judgement)."""
     settings = summary.get("settings") or {}
+    judged = summary.get("judged_against") or {}
+    lag = judged.get("lag_threshold_s") or settings.get("lag_threshold_s") or 3.0
+    if verdict is None:
+        verdict = Verdict.from_json(summary["verdict"])
     text = metrics_table(str(summary.get("name", "run")), summary.get("metrics") or {},
-                         float(settings.get("lag_threshold_s", 3.0)),
-                         summary.get("breaches") or [])
+                         float(lag), verdict)
     lines = [text]
-    if summary.get("invalid"):
-        lines.append(f"  INVALID RUN: {summary['invalid']}")
     lost = summary.get("lost_hosts") or {}
     if lost:
         lines.append("  lost load generators: "
