@@ -25,6 +25,7 @@ from streamperf.media.server import MediaServer
 from streamperf.platform.client import ApiCall, PlatformClient
 from streamperf.platform.reference import ReferencePlatform
 from streamperf.results import events as ev
+from streamperf.results.baseline import STORE as BASELINE_STORE
 from streamperf.results.baseline import load_baseline, save_baseline
 from streamperf.results.events import Event, this_host
 from streamperf.results.judge import Rule
@@ -210,7 +211,7 @@ class StreamperfSession:
 
     @property
     def baseline_dir(self) -> Path:
-        return self.rootdir / ".streamperf" / "baselines"
+        return self.rootdir / BASELINE_STORE
 
     def sla_layers(self) -> list[list[str]]:
         """pyproject.toml's [tool.streamperf] sla, then --sla; checked, raising SlaError."""

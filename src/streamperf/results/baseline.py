@@ -28,7 +28,7 @@ class BaselineError(ValueError):
 
 
 DEFAULT_TOLERANCE = 0.2
-STORE = Path(".streamperf") / "baselines"  # under the project root
+STORE = Path(".streamperf") / "baselines"  # under the project root (the pytest rootdir)
 FORMAT = 1
 
 

@@ -45,12 +45,6 @@ MAX_HOST_LINES = 8  # more hosts than this are drawn as median and max across ho
 MAX_ENDPOINTS = 15
 SAMPLE_EVERY_S = 2.0  # the host sampler's period: the window of the first net sample
 
-LIMIT_KEYS = (
-    "startup_s", "lagged", "lagged_pct", "bitrate_ratio", "mean_kbps", "bitrate_kbps", "drift_s",
-    "latency_s", "stall_s", "api_latency_s", "cpu_pct", "loop_lag_s",
-)
-
-
 @dataclass(frozen=True)
 class Chart:
     name: str

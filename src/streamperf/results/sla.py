@@ -300,7 +300,7 @@ def parse_all(texts: Iterable[str]) -> list[Threshold]:
     return [th for th in merged.values() if th.op != OFF]
 
 
-#: Today's verdict.py checks as expressions. max(lagged) follows --lag-threshold.
+#: The checks every run gets unless overridden. max(lagged) follows --lag-threshold.
 DEFAULT_SLA: tuple[str, ...] = (
     "min(got_media) >= 1",  # every planned viewer got video
     "p95(startup_s) <= 5",

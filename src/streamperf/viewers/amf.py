@@ -13,7 +13,6 @@ from typing import Any
 NUMBER, BOOLEAN, STRING, OBJECT, NULL, UNDEFINED = 0x00, 0x01, 0x02, 0x03, 0x05, 0x06
 REFERENCE, ECMA_ARRAY, OBJECT_END, STRICT_ARRAY, DATE = 0x07, 0x08, 0x09, 0x0A, 0x0B
 LONG_STRING, UNSUPPORTED, XML_DOCUMENT, TYPED_OBJECT = 0x0C, 0x0D, 0x0F, 0x10
-AVMPLUS = 0x11  # switch to AMF3: not supported (nginx-rtmp and ffmpeg never send it)
 
 _MAX_DEPTH = 32  # garbage can nest objects without end; stop long before recursion limits
 

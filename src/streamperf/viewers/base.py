@@ -19,8 +19,14 @@ class Viewer(Protocol):
     protocol: str
     #: payload + framing bytes read from the socket so far
     bytes_received: int
-    #: newest media timestamp seen (ms), -1 before the first media message
-    media_ts_ms: int
+    @property
+    def media_ts_ms(self) -> int:
+        """Newest media timestamp seen (ms), -1 before the first media message.
+
+        Read-only: the HLS viewer derives it from bytes into the current segment.
+        """
+        ...
+
     #: True once play has started and until the viewer stops
     playing: bool
 

@@ -142,11 +142,6 @@ class HlsViewer:
         t = start + (dur if got >= self._seg_len else dur * got // self._seg_len)
         return t if t > self._floor_ms else self._floor_ms
 
-    @media_ts_ms.setter
-    def media_ts_ms(self, value: int) -> None:  # the Viewer protocol declares a plain attribute
-        self._floor_ms = value
-        self._seg_start_ms = -1
-
     @property
     def media_wallclock(self) -> float | None:
         """Unix time the newest received media was captured (from PROGRAM-DATE-TIME), or None."""
