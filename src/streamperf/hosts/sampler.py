@@ -12,9 +12,7 @@ from collections.abc import Callable
 
 import psutil
 
-from streamperf.results.events import HOST_SAMPLE, Event
-
-SAMPLE_EVERY_S = 2.0
+from streamperf.results.events import HOST_SAMPLE, HOST_SAMPLE_S, Event
 
 
 class HostSampler:
@@ -40,7 +38,7 @@ class HostSampler:
         self._net = net
         return [Event(now, self.host, "", HOST_SAMPLE, name, value) for name, value in rows]
 
-    async def run(self, stop: asyncio.Event, every_s: float = SAMPLE_EVERY_S) -> None:
+    async def run(self, stop: asyncio.Event, every_s: float = HOST_SAMPLE_S) -> None:
         loop = asyncio.get_running_loop()
         while not stop.is_set():
             planned = loop.time() + every_s

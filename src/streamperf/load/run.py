@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pandas as pd
 
 from streamperf import __version__
-from streamperf.hosts.sampler import SAMPLE_EVERY_S, HostSampler
+from streamperf.hosts.sampler import HostSampler
 from streamperf.load.broadcast import LiveStream
 from streamperf.load.fans import FanSpec, plan_fans
 from streamperf.load.fleet import resolve_procs, split_plan
@@ -208,7 +208,7 @@ class LoadRun:
                 late, planned = time.monotonic() - planned, planned + 1.0
                 n += 1
                 self._check_publisher(writer, host)
-                if sampler is not None and n % int(SAMPLE_EVERY_S) == 0:
+                if sampler is not None and n % int(ev.HOST_SAMPLE_S) == 0:
                     sampler.emit_sample(max(0.0, late))
                 if self.progress:
                     self.progress(self.live.snapshot())

@@ -27,7 +27,6 @@ from streamperf.results.events import Event
 from streamperf.viewers import ViewerFactory
 from streamperf.viewers.base import EventCallback, Viewer
 
-SAMPLE_EVERY_S = 1.0
 FLUSH_EVERY_S = 0.5
 
 JourneyFn = Callable[[FanSpec], JourneyResult]
@@ -150,10 +149,10 @@ class Shard:
 
     async def _sample_viewers(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
-        next_tick = loop.time() + SAMPLE_EVERY_S
+        next_tick = loop.time() + ev.VIEWER_SAMPLE_S
         while not stop.is_set():
             await asyncio.sleep(max(0.0, next_tick - loop.time()))
-            next_tick += SAMPLE_EVERY_S
+            next_tick += ev.VIEWER_SAMPLE_S
             now = time.time()
             for name, viewer in list(self.active.items()):
                 self._sample_one(name, viewer, now)

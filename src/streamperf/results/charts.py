@@ -29,6 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from streamperf.results import events as ev
+
 if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.axes import Axes
@@ -43,7 +45,6 @@ BLUE, ORANGE, GREY, GREEN = "#1f77b4", "#ff7f0e", "#7f7f7f", "#2ca02c"
 TIME_LABEL = "seconds since run start"
 MAX_HOST_LINES = 8  # more hosts than this are drawn as median and max across hosts
 MAX_ENDPOINTS = 15
-SAMPLE_EVERY_S = 2.0  # the host sampler's period: the window of the first net sample
 
 @dataclass(frozen=True)
 class Chart:
@@ -318,7 +319,6 @@ def host_series(df: pd.DataFrame) -> pd.DataFrame:
     """
     import pandas as pd
 
-    from streamperf.results import events as ev
 
     rows = df[df["event"] == ev.HOST_SAMPLE]
     if rows.empty:
@@ -329,7 +329,7 @@ def host_series(df: pd.DataFrame) -> pd.DataFrame:
     wide = (rows.groupby(["host", "t", "name"], observed=True)["value"].mean()
             .unstack("name").reset_index().sort_values(["host", "t"]))
     wide.columns.name = None
-    dt = wide.groupby("host")["t"].diff().fillna(SAMPLE_EVERY_S).clip(lower=0.5)
+    dt = wide.groupby("host")["t"].diff().fillna(ev.HOST_SAMPLE_S).clip(lower=0.5)
     for col, out in (("net_in_bytes", "net_in_mbps"), ("net_out_bytes", "net_out_mbps")):
         if col in wide:
             wide[out] = wide[col] * 8 / 1e6 / dt
@@ -357,7 +357,7 @@ def fig_hosts(a: Analysis, df: pd.DataFrame, limits: dict[str, float]
                 continue
             if many:
                 # Aggregate across hosts per 2 s so a big fleet stays readable.
-                g = h.assign(bucket=(h["t"] // SAMPLE_EVERY_S) * SAMPLE_EVERY_S).groupby(
+                g = h.assign(bucket=(h["t"] // ev.HOST_SAMPLE_S) * ev.HOST_SAMPLE_S).groupby(
                     "bucket")[col]
                 ax.plot(g.median().index, g.median(), ls=ls, color=BLUE, lw=1.2,
                         label=f"{names[col]} median")

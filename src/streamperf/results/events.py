@@ -17,7 +17,16 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
+# The viewers' own row kinds: first_video, first_audio, error (LOST_HOST is one more error name).
+from streamperf.viewers.base import FIRST_AUDIO as FIRST_AUDIO
+from streamperf.viewers.base import FIRST_VIDEO as FIRST_VIDEO
+from streamperf.viewers.base import VIEWER_ERROR as VIEWER_ERROR
+
 COLUMNS = ("t", "host", "viewer", "event", "name", "value", "status", "detail")
+
+# How often rows come; readers size their windows by these.
+VIEWER_SAMPLE_S = 1.0  # bytes and media_ts rows, per viewer
+HOST_SAMPLE_S = 2.0  # host rows (CPU, memory, network, loop lag), per process
 
 # Row kinds. Keep docs/events.md in step with this table.
 RUN_START = "run_start"  # name=run id, detail=settings json (secrets redacted)
@@ -29,11 +38,8 @@ CALIBRATION = "calibration"  # name=origin_latency_s: one lone viewer's latency 
 API = "api"  # name=endpoint, value=latency s, status=HTTP status|timeout|error
 FAN_ABORT = "fan_abort"  # a critical API failure ended that fan; name=step
 PLAY = "play"  # viewer asks to play; name=protocol, detail=url
-FIRST_VIDEO = "first_video"  # first video frame; value=media ts (s)
-FIRST_AUDIO = "first_audio"  # first audio frame; value=media ts (s)
 SAMPLE_BYTES = "bytes"  # bytes received in the window ending at t; name=window s
 SAMPLE_MEDIA_TS = "media_ts"  # newest media timestamp received (s)
-VIEWER_ERROR = "error"  # name=connect|disconnect|protocol|timeout|lost_host, detail=message
 LOST_HOST = "lost_host"  # VIEWER_ERROR name: the process or host running that viewer died
 PLAY_END = "play_end"  # viewer finished watching normally; value=seconds watched
 HOST_SAMPLE = "host"  # name=cpu_pct|rss_mib|net_in_bytes|net_out_bytes|loop_lag_s

@@ -50,7 +50,6 @@ class HostLive:
 
 RATE_WINDOW_S = 5
 USERS = re.compile(r'"users":\s*(\d+)')
-HOST_SAMPLE_S = 2.0  # the sampler's period: the window of a host's first net sample
 
 
 class LiveStats:
@@ -130,7 +129,7 @@ class LiveStats:
         if row.name in ("net_in_bytes", "net_out_bytes"):
             prev = self._host_t.get((row.host, row.name))
             self._host_t[(row.host, row.name)] = row.t
-            window = row.t - prev if prev is not None and row.t > prev else HOST_SAMPLE_S
+            window = row.t - prev if prev is not None and row.t > prev else ev.HOST_SAMPLE_S
             figures[row.name.replace("_bytes", "_mbps")] = row.value * 8 / 1e6 / window
         else:
             figures[row.name] = row.value

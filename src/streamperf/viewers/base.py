@@ -10,8 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-# on_event(event, name, value, detail): event is one of the row kinds in
-# streamperf.results.events (FIRST_VIDEO, FIRST_AUDIO, VIEWER_ERROR, ...).
+# What a viewer reports: on_event(kind, name, value, detail) with one of these
+# kinds. They are the viewer's words; the event log (results/events.py) takes
+# them as its row kinds, so viewers never import what reads their output.
+FIRST_VIDEO = "first_video"  # first video frame; value=media ts (s)
+FIRST_AUDIO = "first_audio"  # first audio frame; value=media ts (s)
+VIEWER_ERROR = "error"  # name=connect|disconnect|protocol|timeout, detail=message
 EventCallback = Callable[[str, str, float, str], None]
 
 

@@ -16,8 +16,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from streamperf.results.events import FIRST_AUDIO, FIRST_VIDEO, VIEWER_ERROR
-from streamperf.viewers.base import EventCallback
+from streamperf.viewers.base import FIRST_AUDIO, FIRST_VIDEO, VIEWER_ERROR, EventCallback
 from streamperf.viewers.http_session import make_session
 from streamperf.viewers.mpegts import PTS_HZ, TsScanner, unwrap_pts
 from streamperf.viewers.playlist import (

@@ -24,9 +24,8 @@ import weakref
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
-from streamperf.results.events import FIRST_AUDIO, FIRST_VIDEO, VIEWER_ERROR
 from streamperf.viewers import amf
-from streamperf.viewers.base import EventCallback, Viewer
+from streamperf.viewers.base import FIRST_AUDIO, FIRST_VIDEO, VIEWER_ERROR, EventCallback, Viewer
 from streamperf.viewers.rtmp_chunks import (
     ACK,
     COMMAND_AMF0,
