@@ -213,9 +213,11 @@ TILES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("stalls", "stalls", ("stalls", "stall_s", "rebuffer_ratio")),
     ("errors", "errors", ("errors", "disconnects", "api_errors")),
 )
-HELD, BREACHED, NOT_APPLICABLE = "held", "breached", "n/a"
+HELD, BREACHED, NOT_APPLICABLE = "held", "breached", "not-applicable"  # data-state values
 # A tile takes the state of its most telling check.
 _RANK = {BREACHED: 3, HELD: 2, NOT_APPLICABLE: 1}
+_MARKS = {HELD: ("✓ held", "sp-held"), BREACHED: ("✗ breached", "sp-breached"),
+          NOT_APPLICABLE: ("not applicable", "sp-na")}
 
 
 @dataclass
@@ -311,8 +313,7 @@ def _tiles_html(a: Analysis, verdict: Verdict) -> str:
                    + (f'<div class="sp-tile-sub">{_e(t.sub)}</div>' if t.sub else ""))
         lines = []
         for expr, st, measured in t.checks:
-            mark = {HELD: "✓ held", BREACHED: "✗ breached", NOT_APPLICABLE: "n/a"}[st]
-            css = {HELD: "sp-held", BREACHED: "sp-breached", NOT_APPLICABLE: "sp-na"}[st]
+            mark, css = _MARKS[st]
             why = f": {_e(measured)}" if measured else ""
             lines.append(f'<li class="{css}"><code>{_e(_unbroken_limit(expr))}</code>'
                          f"<span>{mark}{why}</span></li>")
