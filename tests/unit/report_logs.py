@@ -11,16 +11,18 @@ SECRET = "s3cr3t-token-value"
 
 
 def synthetic_run(viewers: int = 12, hosts: tuple[str, ...] = ("gen1", "gen2"),
-                  api_error: bool = True, end: bool = True) -> Timeline:
-    """A 30 s run: steady viewers, one 4 s stall, one lagging viewer, host samples."""
+                  api_error: bool = True, end: bool = True, healthy: bool = False) -> Timeline:
+    """A 30 s run: steady viewers, one 4 s stall, one lagging viewer, host samples.
+
+    healthy: no stall and no lag either (with api_error=False, a run that passes)."""
     tl = Timeline(t0=85.0)
     # Timeline.frame() does not quote: no comma in a detail.
     tl.rows.insert(0, Event(99.0, "gen1", "", ev.RUN_START, "synthetic[run]", 0, "0.1.0",
                             f'{{"users": {viewers}}}'))
     for i in range(viewers):
         tl.viewer(f"fan{i}", play_at=100 + i * 0.1, seconds=30, startup=0.4 + 0.1 * (i % 5),
-                  stall_at=10 if i == 1 else None, stall_s=4,
-                  rate=0.8 if i == 2 else 1.0)
+                  stall_at=10 if i == 1 and not healthy else None, stall_s=4,
+                  rate=0.8 if i == 2 and not healthy else 1.0)
     if api_error:
         tl.add(100.2, "fan3", ev.API, "POST /api/v1/fan_influencers", 2.5, "timeout",
                "read timed out")

@@ -6,10 +6,11 @@ import sys
 
 import pytest
 
+from streamperf.results import events as ev
 from streamperf.results import html as report
 from streamperf.results.analysis import analyse
 from streamperf.results.charts import charts
-from streamperf.results.judge import Verdict
+from streamperf.results.judge import Basis, Verdict, analyse_for, judge, rules
 from streamperf.results.verdict import Breach
 
 from .report_logs import SECRET, synthetic_run
@@ -132,7 +133,6 @@ def test_fmt(value, key, text):
 
 
 def test_lost_and_prepared_load_hosts_are_named_in_report_and_fragment():
-    from streamperf.results import events as ev
     from streamperf.results.events import Event
 
     tl = synthetic_run()
@@ -161,3 +161,132 @@ def test_lost_and_prepared_load_hosts_are_named_in_report_and_fragment():
 def run_without_hosts():
     df = synthetic_run().frame()
     return analyse(df, lag_threshold_s=3.0), df
+
+
+# --- at a glance: the verdict and its tiles first, then charts, then tables ----------
+
+TILE_RE = re.compile(r'<div class="sp-tile[^"]*" data-tile="([^"]+)" data-state="([^"]+)">'
+                     r'<div class="sp-tile-label">([^<]*)</div>'
+                     r'<div class="sp-tile-figure">([^<]*)</div>')
+
+
+def tiles(page: str) -> list[tuple[str, str, str, str]]:
+    """(id, state, label, figure) of each tile, in order."""
+    return TILE_RE.findall(page)
+
+
+def judged(df, *layers):
+    """(analysis, log, verdict) as the judge gives them: default SLA plus `layers`."""
+    basis = Basis(rules=tuple(rules(*layers)))
+    a = analyse_for(df, basis)
+    return a, df, judge(a, basis)
+
+
+@pytest.fixture(scope="module")
+def failing():
+    """The synthetic run judged by the default SLA: lagged, bitrate and API errors fail."""
+    return judged(synthetic_run().frame())
+
+
+def test_the_page_opens_with_the_verdict_and_tiles_then_charts_then_tables(failing):
+    a, df, verdict = failing
+    page = report.render_report(a, df, "t", verdict, SETTINGS, LIMITS, charts=[])
+    body = page.split("<body>")[1]
+    order = ['<main class="sp-report"><h1>t</h1><section class="sp-glance"><p>'
+             '<span class="sp-verdict sp-fail">FAIL</span>', '<div class="sp-tiles">',
+             '<ul class="sp-breaches">', "<h2>Charts</h2>", "<h2>Summary</h2>",
+             "<h2>Settings</h2>", "<h2>By protocol</h2>", "<h2>By host</h2>",
+             "<h2>Worst 20 viewers</h2>", "<h2>API</h2>"]
+    at = [body.index(marker) for marker in order]
+    assert at == sorted(at) and at[0] == 0
+
+
+def test_tiles_show_the_figures_and_the_judges_checks_on_them(failing):
+    a, df, verdict = failing
+    assert verdict.word == "FAIL"
+    page = report.render_report(a, df, "t", verdict, {}, LIMITS, charts=[])
+    assert tiles(page) == [
+        ("media", "held", "viewers with media", "12 of 12"),
+        ("startup", "held", "startup p95", "0.800 s"),
+        ("lagged", "breached", "lagged", "2"),
+        ("bitrate", "breached", "bitrate ratio", "0.80"),
+        ("stalls", "none", "stalls", "5"),  # no SLA check on stalls
+        ("errors", "breached", "errors", "2"),  # 0 viewer errors + 2 failed API calls
+    ]
+    errors = page.split('data-tile="errors"')[1].split("data-tile=")[0]
+    # Each check with its limit and whether it held; the failed one with what was measured.
+    assert ('<li class="sp-held"><code>count(errors) ==\u00a00</code><span>✓ held: 0</span>'
+            in errors)
+    assert ('<li class="sp-breached"><code>rate(api_errors) &lt;=\u00a01%</code>'
+            "<span>✗ breached: 14.29% (2 of 14)</span>" in errors)
+    assert "2 of 14 API calls failed" in errors
+    assert page.count('class="sp-tile sp-tile-breached"') == 3
+
+
+def test_a_passing_run_has_no_breached_tile_and_a_check_without_data_is_not_applicable():
+    df = synthetic_run(api_error=False, healthy=True).frame()
+    # No API calls at all: the default API check has no data.
+    a, df, verdict = judged(df[df["event"] != ev.API])
+    assert verdict.word == "PASS" and verdict.not_applicable
+    page = report.render_report(a, df, "t", verdict, {}, LIMITS, charts=[])
+    states = dict((t[0], t[1]) for t in tiles(page))
+    assert states == {"media": "held", "startup": "held", "lagged": "held",
+                      "bitrate": "held", "stalls": "none", "errors": "held"}
+    assert 'data-state="breached"' not in page
+    assert ('<li class="sp-na"><code>rate(api_errors) &lt;=\u00a01%</code>'
+            "<span>not applicable: no data: " in page)
+
+
+def test_a_check_on_another_metric_and_a_baseline_regression_get_tiles_of_their_own(failing):
+    a, df, _ = failing
+    _, _, verdict = judged(df, ("--sla", ["p95(latency_s) < 2", "count(stalls) <= 9"]))
+    regression = Breach("startup_p95 = p95(startup_s) vs baseline '<b>'", "0.8 s (+60%)",
+                        "<= 0.6 s (20% of baseline)")
+    verdict = Verdict(verdict.word, (*verdict.breaches, regression), checks=verdict.checks)
+    page = report.render_report(a, df, "t", verdict, {}, LIMITS, charts=[])
+    found = tiles(page)
+    assert [t[0] for t in found[:6]] == ["media", "startup", "lagged", "bitrate", "stalls",
+                                         "errors"]
+    # count(stalls) lands on the stalls tile; latency has no tile of the six.
+    assert found[4][:2] == ("stalls", "held")
+    assert found[6] == ("check", "breached", "p95(latency_s)", "4.6 s")
+    assert found[7] == ("breach", "breached", "startup_p95 = p95(startup_s) vs baseline "
+                        "&#x27;&lt;b&gt;&#x27;", "0.8 s (+60%)")
+    assert "<b>" not in page
+
+
+def test_a_verdict_read_back_without_checks_marks_the_tiles_of_its_breaches(run):
+    a, df, _ = run
+    page = report.render_report(a, df, "t", FAILED, {}, LIMITS, charts=[])
+    states = dict((t[0], t[1]) for t in tiles(page))
+    assert states["startup"] == states["lagged"] == "breached"
+    assert states["media"] == "none"  # no check recorded: the figure alone
+    assert "✗ breached: 0.80 s" in page
+
+
+def test_the_fragment_opens_with_the_verdict_and_tiles_then_charts_then_the_summary(failing):
+    a, df, verdict = failing
+    made = charts(a, df, LIMITS)
+    frag = report.summary_html(a, df, verdict, LIMITS, title="t[<x>]", charts=made)
+    assert frag.startswith('<div class="sp-report"><style>')
+    after_style = frag.split("</style>", 1)[1]
+    assert after_style.startswith('<h2>t[&lt;x&gt;]</h2><section class="sp-glance"><p>'
+                                  '<span class="sp-verdict sp-fail">FAIL</span>')
+    at = [after_style.index(m) for m in ('<div class="sp-tiles">', '<ul class="sp-breaches">',
+                                         "data:image/png;base64,", "startup_p95_s")]
+    assert at == sorted(at)
+    assert [t[:2] for t in tiles(frag)][2] == ("lagged", "breached")
+    assert "<x>" not in frag
+
+
+def test_settings_left_empty_are_not_listed(run):
+    a, df, made = run
+    settings = {"users": 12, "percent_new": 0, "sleep_between_steps_s": 0.0,
+                "api_url": "", "token": "", "media_port": None, "sla": [],
+                "protocol_mix": (), "ssh_insecure": False, "precreate_fans": True}
+    page = report.render_report(a, df, "t", PASSED, settings, None, charts=made)
+    table = page.split("<h2>Settings</h2>")[1].split("</table>")[0]
+    listed = re.findall(r"<td><code>([^<]*)</code></td>", table)
+    assert listed == ["users", "percent_new", "sleep_between_steps_s", "precreate_fans"]
+    empty = report.render_report(a, df, "t", PASSED, {"api_url": ""}, None, charts=made)
+    assert "No settings recorded." in empty

@@ -1,9 +1,14 @@
 """The HTML report: one self-contained page, CSS inline, charts as data URIs.
 
 `render_report` gives the whole page (`streamperf report`, the run directory);
-`summary_html` gives the fragment the pytest-html plugin embeds per test
-(verdict, summary table, breaches, charts). Both share one stylesheet scoped
+`summary_html` gives the fragment the pytest-html plugin embeds per test. Both
+read top-down as a person asks: the verdict and the tiles of the figures that
+decided it, then the charts, then the tables. Both share one stylesheet scoped
 under `.sp-report`, so the fragment does not restyle pytest-html's page.
+
+The judge decides (results/judge.py); this module only shows its Verdict: a
+tile is red because the judge listed its check among the breaches, never
+because a figure was compared here.
 
 Importing this module is cheap: pandas and matplotlib load when a report is
 rendered, not when the plugin imports it.
@@ -17,6 +22,7 @@ import math
 import re
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -58,6 +64,23 @@ CSS = """
 .sp-report .sp-cols{display:flex;flex-wrap:wrap;gap:24px;align-items:flex-start}
 .sp-report .sp-err{color:#b71c1c;max-width:320px;overflow-wrap:anywhere}
 .sp-report .sp-none{color:#777;font-style:italic}
+.sp-report .sp-tiles{display:grid;grid-template-columns:repeat(auto-fill,minmax(150px,1fr));
+ gap:10px;margin:12px 0 8px}
+.sp-report .sp-tile{border:1px solid #ddd;border-top:4px solid #bdbdbd;border-radius:6px;
+ padding:8px 10px;background:#fff;min-width:0}
+.sp-report .sp-tile-held{border-top-color:#2e7d32}
+.sp-report .sp-tile-breached{border:2px solid #c62828;border-top-width:6px;background:#fdecea}
+.sp-report .sp-tile-label{font-size:12px;font-weight:600;color:#555;overflow-wrap:anywhere}
+.sp-report .sp-tile-figure{font-size:24px;font-weight:700;line-height:1.25;
+ font-variant-numeric:tabular-nums}
+.sp-report .sp-tile-breached .sp-tile-figure{color:#b71c1c}
+.sp-report .sp-tile-sub{font-size:12px;color:#555}
+.sp-report ul.sp-checks{list-style:none;margin:6px 0 0;padding:6px 0 0;font-size:12px;
+ border-top:1px solid #eee;overflow-wrap:anywhere}
+.sp-report ul.sp-checks li{margin:3px 0}
+.sp-report ul.sp-checks code{display:block;color:inherit}
+.sp-report .sp-held{color:#2e7d32}.sp-report .sp-breached{color:#b71c1c;font-weight:600}
+.sp-report .sp-na,.sp-report .sp-nocheck{color:#777}
 """
 
 SUMMARY_LABELS: dict[str, str] = {
@@ -162,10 +185,13 @@ def aggregate_html(runs: Sequence[tuple[str, Analysis, Verdict]]) -> str:
     return f'<div class="sp-report"><style>{CSS}</style><h2>streamperf runs</h2>{table}</div>'
 
 
-def _banner(title: str, verdict: Verdict, tag: str) -> str:
+def _glance(title: str, a: Analysis, verdict: Verdict, tag: str) -> str:
+    """The heading, then what a reader wants first: the verdict, its tiles, the breaches."""
     word = verdict.word
-    return (f'<{tag}>{_e(title)}</{tag}><p><span class="sp-verdict sp-{word.lower()}">{word}'
-            f'</span><span class="sp-reason">{_e(verdict.reason)}</span></p>')
+    return (f'<{tag}>{_e(title)}</{tag}><section class="sp-glance">'
+            f'<p><span class="sp-verdict sp-{word.lower()}">{word}</span>'
+            f'<span class="sp-reason">{_e(verdict.reason)}</span></p>'
+            f"{_tiles_html(a, verdict)}{_breaches(verdict)}</section>")
 
 
 def _breaches(verdict: Verdict) -> str:
@@ -175,6 +201,127 @@ def _breaches(verdict: Verdict) -> str:
         out += ('<p class="sp-none">Not applicable (no data): '
                 + "; ".join(_e(n) for n in verdict.not_applicable) + "</p>")
     return out
+
+
+#: The figures a verdict turns on, one tile each: (id, label, SLA metrics shown on it).
+#: A check on any other metric, and a baseline regression, gets a tile of its own.
+TILES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("media", "viewers with media", ("got_media", "media_s", "watched_s", "connected")),
+    ("startup", "startup p95", ("startup_s",)),
+    ("lagged", "lagged", ("lagged", "lagged_pct", "drift_s")),
+    ("bitrate", "bitrate ratio", ("bitrate_ratio", "mean_kbps")),
+    ("stalls", "stalls", ("stalls", "stall_s", "rebuffer_ratio")),
+    ("errors", "errors", ("errors", "disconnects", "api_errors")),
+)
+HELD, BREACHED, NOT_APPLICABLE = "held", "breached", "not-applicable"  # data-state values
+# A tile takes the state of its most telling check.
+_RANK = {BREACHED: 3, HELD: 2, NOT_APPLICABLE: 1}
+_MARKS = {HELD: ("✓ held", "sp-held"), BREACHED: ("✗ breached", "sp-breached"),
+          NOT_APPLICABLE: ("not applicable", "sp-na")}
+
+
+@dataclass
+class _Tile:
+    key: str
+    label: str
+    figure: str
+    sub: str = ""
+    checks: list[tuple[str, str, str]] = field(default_factory=list)  # (expr, state, measured)
+
+    @property
+    def state(self) -> str:
+        return max((c[1] for c in self.checks), key=_RANK.__getitem__, default="")
+
+
+def _tile_figures(a: Analysis) -> dict[str, tuple[str, str]]:
+    """Tile id -> (figure, the line under it), from the summary the tables show."""
+    s = a.summary()
+    with_media, planned = s["viewers_with_media"], s["viewers_planned"]
+    aborted = f" · {s['viewers_aborted']:,} aborted" if s["viewers_aborted"] else ""
+    ratio = s["min_bitrate_ratio"]
+    source = (f"mean {fmt(s['mean_kbps'], 'mean_kbps')}, source {fmt(s['source_kbps'], 'kbps')}"
+              if s["source_kbps"] else "source bitrate unknown")
+    api = (f"{s['api_errors']:,} of {s['api_calls']:,} API calls failed" if s["api_calls"]
+           else "no API calls")
+    return {
+        "media": (f"{with_media:,} of {planned:,}", f"viewers got video{aborted}"),
+        "startup": (fmt(s["startup_p95_s"], "startup_p95_s"),
+                    f"p50 {fmt(s['startup_p50_s'], 'startup_p50_s')}"),
+        "lagged": (f"{s['viewers_lagged']:,}",
+                   f"viewers drifted over {a.lag_threshold_s:g} s at some point · max "
+                   f"{fmt(s['max_drift_s'], 'max_drift_s')}"),
+        "bitrate": ("–" if ratio is None else f"{ratio:.2f}", f"lowest viewer · {source}"),
+        "stalls": (f"{s['stalls']:,}", f"{s['viewers_with_stalls']:,} viewers stalled"),
+        # Viewer and API errors both count: either can fail the run.
+        "errors": (f"{s['viewer_errors'] + s['api_errors']:,}",
+                   f"{s['viewer_errors']:,} viewer errors ({s['disconnects']:,} disconnects)"
+                   f" · {api}"),
+    }
+
+
+def _tiles(a: Analysis, verdict: Verdict) -> list[_Tile]:
+    """The six tiles, each with the judge's checks on its metrics, then a tile per other
+    check or breach. States are read off the verdict: breached if the judge listed it."""
+    from streamperf.results.sla import SlaError, parse
+
+    figures = _tile_figures(a)
+    tiles = [_Tile(key, label, *figures[key]) for key, label, _ in TILES]
+    by_metric = {m: t for t, (_, _, metrics) in zip(tiles, TILES, strict=True) for m in metrics}
+    breached = {b.check: b for b in verdict.breaches}
+    extra: list[_Tile] = []
+    for check in verdict.checks:
+        th = check.threshold
+        b = breached.pop(th.text, None)
+        state = BREACHED if b else HELD if check.passed else NOT_APPLICABLE
+        line = (th.text, state, check.worst if state == NOT_APPLICABLE else check.measured_text)
+        tile = by_metric.get(th.metric)
+        if tile is None:
+            figure = "no data" if check.measured is None else th.show(check.measured)
+            tile = _Tile("check", f"{th.func}({th.metric})", figure)
+            extra.append(tile)
+        tile.checks.append(line)
+    # Breaches without a check: baseline regressions, or a verdict read back from JSON.
+    for b in breached.values():
+        try:
+            tile = by_metric.get(parse(b.check).metric)
+        except SlaError:
+            tile = None
+        if tile is None:
+            tile = _Tile("breach", b.check, b.measured)
+            extra.append(tile)
+            b_line = (f"limit {b.limit}", BREACHED, "")
+        else:
+            b_line = (b.check, BREACHED, b.measured)
+        tile.checks.append(b_line)
+    return tiles + extra
+
+
+def _unbroken_limit(expr: str) -> str:
+    """`p95(startup_s) < 0.2` wraps before the operator, not between it and the limit."""
+    return re.sub(r"\s*(<=|>=|==|!=|<|>)\s*", lambda m: f" {m.group(1)}\u00a0", expr, count=1)
+
+
+def _tiles_html(a: Analysis, verdict: Verdict) -> str:
+    out = ['<div class="sp-tiles">']
+    for t in _tiles(a, verdict):
+        state = t.state
+        klass = {HELD: " sp-tile-held", BREACHED: " sp-tile-breached"}.get(state, "")
+        out.append(f'<div class="sp-tile{klass}" data-tile="{_e(t.key)}"'
+                   f' data-state="{_e(state or "none")}">'
+                   f'<div class="sp-tile-label">{_e(t.label)}</div>'
+                   f'<div class="sp-tile-figure">{_e(t.figure)}</div>'
+                   + (f'<div class="sp-tile-sub">{_e(t.sub)}</div>' if t.sub else ""))
+        lines = []
+        for expr, st, measured in t.checks:
+            mark, css = _MARKS[st]
+            why = f": {_e(measured)}" if measured else ""
+            lines.append(f'<li class="{css}"><code>{_e(_unbroken_limit(expr))}</code>'
+                         f"<span>{mark}{why}</span></li>")
+        out.append(f'<ul class="sp-checks">{"".join(lines)}</ul>' if lines else
+                   '<ul class="sp-checks"><li class="sp-nocheck">no SLA check</li></ul>')
+        out.append("</div>")
+    out.append("</div>")
+    return "".join(out)
 
 
 def _lost_hosts_html(events_df: pd.DataFrame) -> str:
@@ -240,13 +387,12 @@ def summary_html(
     title: str = "streamperf",
     charts: Sequence[Chart] | None = None,
 ) -> str:
-    """The per-test fragment for pytest-html: verdict, summary table, breaches, charts."""
+    """The per-test fragment for pytest-html: verdict and tiles, charts, summary table."""
     return (
         f'<div class="sp-report"><style>{CSS}</style>'
-        f"{_banner(title, verdict, 'h2')}"
-        f"{_breaches(verdict)}{_lost_hosts_html(events_df)}"
-        f'<div class="sp-cols"><div>{_summary_table(analysis)}</div></div>'
-        f"{_charts_html(_charts(analysis, events_df, limits, charts))}</div>"
+        f"{_glance(title, analysis, verdict, 'h2')}{_lost_hosts_html(events_df)}"
+        f"{_charts_html(_charts(analysis, events_df, limits, charts))}"
+        f"{_summary_table(analysis)}</div>"
     )
 
 
@@ -355,11 +501,19 @@ def _api_html(a: Analysis) -> str:
                    "p95 (ms)"], rows, numeric=[False] + [True] * 6)
 
 
+def left_empty(value: Any) -> bool:
+    """A setting nobody filled in: empty text or list, None, an unset flag (every
+    RunSettings flag defaults to off). Zero is a value (0% new fans), so it stays."""
+    return value is None or value is False or (
+        isinstance(value, str | list | tuple | dict | set | frozenset) and not value)
+
+
 def _settings_html(settings: dict[str, Any]) -> str:
-    if not settings:
+    shown = {k: v for k, v in redact(settings).items() if not left_empty(v)}
+    if not shown:
         return '<p class="sp-none">No settings recorded.</p>'
     rows = []
-    for key, value in redact(settings).items():
+    for key, value in shown.items():
         text = value if isinstance(value, str) else json.dumps(value, default=str)
         rows.append([f"<code>{_e(key)}</code>", _e(text)])
     return _table(["setting", "value"], rows)
@@ -393,12 +547,11 @@ def render_report(
         f"streamperf {__version__}",
         "generated " + time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())) if x)
     body = [
-        _banner(title, verdict, "h1"),
-        f'<p class="sp-meta">{_e(meta)}</p>',
-        "<h2>Breaches</h2>", _breaches(verdict), _lost_hosts_html(events_df),
+        _glance(title, analysis, verdict, "h1"),
+        f'<p class="sp-meta">{_e(meta)}</p>', _lost_hosts_html(events_df),
+        "<h2>Charts</h2>", _charts_html(made),
         '<div class="sp-cols"><div><h2>Summary</h2>', _summary_table(analysis),
         "</div><div><h2>Settings</h2>", _settings_html(settings or {}), "</div></div>",
-        "<h2>Charts</h2>", _charts_html(made),
         "<h2>By protocol</h2>", _breakdown_html(analysis, events_df, "protocol"),
         "<h2>By host</h2>", _breakdown_html(analysis, events_df, "host"),
         _load_hosts_html(events_df),
