@@ -28,8 +28,9 @@ if TYPE_CHECKING:  # the run machinery (pandas, aiohttp) loads only when a test 
     from streamperf.load.broadcast import LiveStream
     from streamperf.load.run import RunOutcome
     from streamperf.platform.client import Influencer
+    from streamperf.platform.endpoint import PlatformEndpoint
     from streamperf.results.live import Progress
-    from streamperf.session import PlatformEndpoint, StreamperfSession
+    from streamperf.session import StreamperfSession
 
 SETTINGS_KEY = pytest.StashKey[RunSettings]()
 SESSION_KEY = pytest.StashKey["StreamperfSession"]()

@@ -12,7 +12,6 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,8 +20,8 @@ from streamperf.load.calibrate import origin_latency
 from streamperf.load.run import LoadRun, RunOutcome, new_run_dir, run_loop
 from streamperf.load.shard import api_status
 from streamperf.media.publisher import default_cache_dir, synthetic_clip
-from streamperf.media.server import MediaServer
 from streamperf.platform.client import ApiCall, PlatformClient
+from streamperf.platform.endpoint import PlatformEndpoint
 from streamperf.platform.reference import ReferencePlatform
 from streamperf.results import events as ev
 from streamperf.results.baseline import STORE as BASELINE_STORE
@@ -36,14 +35,6 @@ from streamperf.settings import RunSettings
 
 if TYPE_CHECKING:
     from streamperf.hosts.remote import LoadHosts
-
-
-@dataclass
-class PlatformEndpoint:
-    api_url: str
-    streams_api_url: str
-    streams_token: str
-    media: MediaServer | None = None  # known only for the bundled platform
 
 
 class StreamperfSession:

@@ -57,7 +57,7 @@ from streamperf.viewers import ViewerFactory
 
 if TYPE_CHECKING:
     from streamperf.hosts.remote import LoadHosts
-    from streamperf.session import PlatformEndpoint
+    from streamperf.platform.endpoint import PlatformEndpoint
 
 T = TypeVar("T")
 ClientFactory = Callable[[Callable[[ApiCall], None]], PlatformClient]
