@@ -150,6 +150,11 @@ class ChunkParser:
     messages and first frames completed by these bytes, in stream order.
     """
 
+    # one per viewer: slots keep it to its fields (no __dict__) and speed their reads
+    __slots__ = ("_cur", "_found", "_high", "_low", "_peek", "carry", "chunk_size",
+                 "first_audio_ts", "first_video_ts", "media_ts_ms", "messages", "pending",
+                 "state")
+
     def __init__(self) -> None:
         self.state = READ_HEADER
         self.chunk_size = DEFAULT_CHUNK_SIZE
@@ -423,9 +428,6 @@ class ChunkParser:
             self.pending = skip
             self.state = READ_PAYLOAD
         self.carry = bytes(buf[pos:end]) if pos < end else b""
-        return self._take_found()
-
-    def _take_found(self) -> Sequence[Found]:
         found = self._found
         if found is None:
             return _NOTHING
