@@ -10,8 +10,7 @@ import pytest
 from streamperf.hosts.prepare import HostInfo
 from streamperf.hosts.remote import LoadHost, LoadHosts, ssh_config
 from streamperf.hosts.specs import parse_host_spec
-from streamperf.load.workers import ShardWorkers, _Shard
-from streamperf.results.events import Event
+from streamperf.load.workers import ShardWorkers
 
 
 def info(host: str, offset: float = 0.0, cpus: int = 4, remote_dir: str = "") -> HostInfo:
@@ -99,17 +98,6 @@ def test_host_rows_and_description(tmp_path):
 def test_workers_need_prepared_hosts(tmp_path):
     with pytest.raises(RuntimeError, match="prepare"):
         LoadHosts([parse_host_spec("a")], tmp_path).workers("1", "r")
-
-
-def test_rows_of_a_host_with_a_skewed_clock_land_on_the_controllers_clock():
-    got: list[Event] = []
-    workers = ShardWorkers([], got.extend, lambda *a: None)
-    shard = _Shard(0, "far:22", None, clock_offset_s=2.5)
-    shard.planned = ["fan1"]
-    workers._on_message(shard, ("rows", [(102.5, "far:22", "fan1", "play_end", "rtmp", 9.0,
-                                          "", "")]))
-    assert got == [Event(100.0, "far:22", "fan1", "play_end", "rtmp", 9.0, "", "")]
-    assert shard.unfinished == [] and shard.rows == 1
 
 
 def test_a_worker_that_cannot_start_is_lost_with_all_its_fans():

@@ -25,6 +25,7 @@ from streamperf.viewers.rtmp_chunks import (
     COMMAND_AMF0,
     USER_CONTROL,
     ChunkParser,
+    Message,
     encode_message,
 )
 
@@ -115,26 +116,15 @@ class Events(list[tuple[str, str, float, str]]):
         return [e for e in self if e[0] == kind]
 
 
-def client_messages(sent: bytes) -> list[tuple[int, int, int, bytes]]:
+def client_messages(sent: bytes) -> list[Message]:
     """Decode what the viewer sent after C0+C1+C2."""
-
-    class P(ChunkParser):
-        def __init__(self) -> None:
-            super().__init__()
-            self.got: list[tuple[int, int, int, bytes]] = []
-
-        def on_message(self, mtype: int, msid: int, ts: int, payload: bytes) -> None:
-            self.got.append((mtype, msid, ts, payload))
-
-    p = P()
-    p.feed(sent[HANDSHAKE:])
-    return p.got
+    return [m for m in ChunkParser().feed_data(sent[HANDSHAKE:]) if isinstance(m, Message)]
 
 
 def last_media_ts(stream: bytes) -> tuple[int, int]:
     """(newest media ts, messages) by our parser; the parser tests check it against a reference."""
     p = ChunkParser()
-    p.feed(stream[HANDSHAKE:])
+    p.feed_data(stream[HANDSHAKE:])
     return p.media_ts_ms, p.messages
 
 
@@ -163,7 +153,7 @@ def test_plays_a_recorded_nginx_session(run_loop: Callable[..., object], recordi
     assert isinstance(v, RtmpViewer)
     assert not events.of(VIEWER_ERROR), events
     assert v.bytes_received == len(recording)
-    assert (v.media_ts_ms, v.messages) == last_media_ts(recording)
+    assert (v.media_ts_ms, v.parser.messages) == last_media_ts(recording)
     first_v, first_a = (2.0, 0.671) if recording is RECORDING else (16777.933, 16777.977)
     assert events.of(FIRST_VIDEO) == [(FIRST_VIDEO, "", first_v, "")]
     assert events.of(FIRST_AUDIO) == [(FIRST_AUDIO, "", first_a, "")]
@@ -209,17 +199,17 @@ def test_many_viewers_share_one_read_buffer_without_crosstalk(
     for v, data in zip(viewers, streams, strict=True):
         assert v.error is None
         assert v.bytes_received == len(data)
-        assert (v.media_ts_ms, v.messages) == last_media_ts(data)
+        assert (v.media_ts_ms, v.parser.messages) == last_media_ts(data)
 
 
 def first_boundary_after(body: bytes, offset: int) -> int:
     """Smallest stream offset >= `offset` that lies between two messages."""
     p = ChunkParser()
-    p.feed(body[:offset])
+    p.feed_data(body[:offset])
     for n in range(offset, len(body)):
         if p.at_message_boundary():
             return n
-        p.feed(body[n : n + 1])
+        p.feed_data(body[n : n + 1])
     raise AssertionError("no message boundary")
 
 
@@ -291,6 +281,23 @@ def test_play_refused_is_a_protocol_error(run_loop: Callable[..., object]) -> No
     errors = events.of(VIEWER_ERROR)
     assert [e[1] for e in errors] == ["protocol"]
     assert "NetStream.Play.StreamNotFound" in errors[0][3]
+
+
+def test_viewer_acts_on_nothing_found_after_it_failed(run_loop: Callable[..., object]) -> None:
+    # One read holds a refusal and then a close: the parser returns both, the
+    # viewer stops at the first (one error row, the real reason).
+    events = Events()
+    status = {"level": "error", "code": "NetStream.Play.Failed"}
+    both = encode_message(5, COMMAND_AMF0, 1, amf.encode("onStatus", 0, None, status), 128)
+    both += encode_message(5, COMMAND_AMF0, 1, amf.encode("close", 0, None), 128)
+
+    async def main() -> None:
+        async with Replay(lambda i: [RECORDING[:HANDSHAKE] + both]) as srv:
+            await RtmpViewer(srv.url(), events).run(5.0)
+
+    run_loop(main())
+    errors = events.of(VIEWER_ERROR)
+    assert [e[1] for e in errors] == ["protocol"] and "Play.Failed" in errors[0][3]
 
 
 def test_silent_server_is_a_timeout(run_loop: Callable[..., object]) -> None:

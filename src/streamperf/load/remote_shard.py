@@ -9,9 +9,14 @@ LoadRun._run_shard does, with a sink that sends row batches down the channel.
 Channel protocol (all JSON-able / execnet-serialisable values):
   controller -> worker  plan dict (`plan_message`), then start_at (unix s)
                         or "stop"; after the start, "stop" ends the run early
-  worker -> controller  ("ready", {"pid", "host", "clock"})
-                        ("rows", [event tuple, ...])  about twice a second
-                        ("done", {"rows": n sent, "stopped": bool})
+  worker -> controller  (kind, payload), a TypedDict per kind (below):
+                        ("ready", ReadyMessage)  once, before the start barrier
+                        ("rows", RowsMessage)    about twice a second
+                        ("done", DoneMessage)    last
+The controller (load/workers.py) dispatches "rows" and "done" by kind to
+its `worker_<kind>` methods; any other kind is an error there. The types
+live here, with the code that sends them: this file imports only the
+standard library and streamperf modules the worker's install already has.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import time
 import traceback
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypedDict
 
 from streamperf.load.fans import FanSpec
 from streamperf.load.journey import JourneyResult, run_journey
@@ -34,6 +39,24 @@ from streamperf.results.events import Event
 from streamperf.viewers import ViewerFactory
 
 STOP = "stop"
+
+#: Event as plain values: t, host, viewer, event, name, value, status, detail
+RowTuple = tuple[float, str, str, str, str, float, str, str]
+
+
+class ReadyMessage(TypedDict):
+    pid: int
+    host: str
+    clock: float  # the worker's time.time() when it sent this
+
+
+class RowsMessage(TypedDict):
+    rows: list[RowTuple]  # in the order the shard produced them
+
+
+class DoneMessage(TypedDict):
+    rows: int  # rows sent in all
+    stopped: bool  # ended early by the controller's "stop"
 
 
 def plan_message(
@@ -70,7 +93,7 @@ def plan_message(
     }
 
 
-def row_tuple(row: Event) -> tuple[float, str, str, str, str, float, str, str]:
+def row_tuple(row: Event) -> RowTuple:
     # execnet serialises plain tuples, not NamedTuple subclasses or numpy floats.
     return (float(row.t), str(row.host), str(row.viewer), str(row.event), str(row.name),
             float(row.value), str(row.status), str(row.detail))
@@ -150,7 +173,7 @@ def _serve(channel: Any, plan: dict[str, Any], log: ShardLog) -> None:
     def sink(rows: list[Event]) -> None:
         nonlocal sent
         try:
-            channel.send(("rows", [row_tuple(r) for r in rows]))
+            channel.send(("rows", RowsMessage(rows=[row_tuple(r) for r in rows])))
         except OSError:
             # The controller is gone: nobody can record these viewers, so stop
             # loading the platform rather than run on unobserved.
@@ -177,7 +200,7 @@ def _serve(channel: Any, plan: dict[str, Any], log: ShardLog) -> None:
     shard = Shard(shard_plan, journey, ViewerFactory(plan["expected_kbps"]), sink, host)
     try:
         # Ready only once imports and set-up are done, so the barrier is meaningful.
-        channel.send(("ready", {"pid": os.getpid(), "host": host, "clock": time.time()}))
+        channel.send(("ready", ReadyMessage(pid=os.getpid(), host=host, clock=time.time())))
         start_at = channel.receive()
         stopped = start_at == STOP
         log.line(f"start_at {start_at}")
@@ -187,7 +210,7 @@ def _serve(channel: Any, plan: dict[str, Any], log: ShardLog) -> None:
     finally:
         client.close()
     log.line(f"done rows={sent} stopped={stopped}")
-    channel.send(("done", {"rows": sent, "stopped": stopped}))
+    channel.send(("done", DoneMessage(rows=sent, stopped=stopped)))
 
 
 def _run_until_stopped_sync(shard: Shard, channel: Any) -> bool:

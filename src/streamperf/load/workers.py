@@ -5,28 +5,36 @@ One gateway per shard: `popen//python=...` for local processes, or
 (hosts/remote.py), running the same code. A remote host's clock may be off
 by `clock_offset_s` (measured when it was prepared): its start time is sent
 in its own clock and its rows are moved back onto the controller's.
-Rows arrive on execnet's receiver threads (channel callbacks) and go to
-`sink` under one lock, so the controller's writer sees whole batches in
-order. A channel that closes before its "done" message means the shard
-is lost: `on_lost` gets the viewers that had not ended (no play_end nor
-fan_abort received), so the controller can log them as failed from then.
+Messages arrive on execnet's receiver threads (channel callbacks), which
+only translate them (the channel's end into a `_Closed`) and queue them.
+One controller thread takes them off that queue in arrival order and
+dispatches by kind to `worker_<kind>` (as pytest-xdist's DSession does):
+`sink` and `on_lost` are only ever called from there, so the controller's
+writer sees whole batches, in order, and a slow sink never stalls a
+receiver. A kind without a handler is an error: the shard is lost with a
+reason naming the kind and the worker, and `join` raises it. A channel
+that closes before its "done" message means the shard is lost: `on_lost`
+gets the viewers that had not ended (no play_end nor fan_abort received),
+so the controller can log them as failed from then.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import signal
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import execnet
 
 from streamperf.load import remote_shard
+from streamperf.load.remote_shard import RowTuple
 from streamperf.results import events as ev
 from streamperf.results.events import Event
 
@@ -35,6 +43,7 @@ Sink = Callable[[list[Event]], None]
 OnLost = Callable[[int, str, str, list[str]], None]
 START_DELAY_S = 1.0  # margin after the barrier for start_at to reach every worker
 _END = object()  # execnet endmarker: the channel closed
+_POLL_S = 0.2  # how often join looks for a controller error while it waits
 
 
 class WorkerError(RuntimeError):
@@ -53,6 +62,16 @@ def local_workers(n: int, python: str | None = None) -> list[WorkerSpec]:
     """`--procs n`: n popen workers on this machine's python (the venv's by default)."""
     python = python or sys.executable
     return [WorkerSpec(f"popen//python={python}", f"proc-{i}") for i in range(n)]
+
+
+class _Closed(NamedTuple):
+    """The channel ended (the worker's last word, or its process died)."""
+
+    error: str | None  # the remote error, described; None for a clean close
+
+
+class _Terminated(NamedTuple):
+    """The controller gave up on the shard (queued behind what it already sent)."""
 
 
 @dataclass
@@ -84,6 +103,7 @@ class ShardWorkers:
         on_lost: OnLost,
         ready_timeout_s: float = 120.0,
         start_delay_s: float = START_DELAY_S,
+        group: Any = None,  # an execnet.Group; tests pass fakes
     ) -> None:
         hosts = [w.host for w in workers]
         if len(set(hosts)) != len(hosts):
@@ -93,9 +113,12 @@ class ShardWorkers:
         self._on_lost = on_lost
         self.ready_timeout_s = ready_timeout_s
         self.start_delay_s = start_delay_s
-        self._group = execnet.Group()
+        self._group = execnet.Group() if group is None else group
         self._shards: list[_Shard] = []
-        self._lock = threading.Lock()  # one sink/on_lost call at a time, all gateways
+        # (shard, message) from the receiver threads; None ends the controller thread
+        self._inbox: queue.SimpleQueue[tuple[_Shard, Any] | None] = queue.SimpleQueue()
+        self._controller: threading.Thread | None = None
+        self._error: WorkerError | None = None  # the first controller error, for join
         self.start_at: float | None = None
 
     # -- lifecycle ------------------------------------------------------------
@@ -143,19 +166,33 @@ class ShardWorkers:
                 self._lose(shard, f"failed to start: {_describe(exc)}")
                 shard.closed.set()
         self.start_at = time.time() + self.start_delay_s
+        self._controller = threading.Thread(target=self._handle_messages,
+                                            name="streamperf-workers", daemon=True)
+        self._controller.start()
         for shard in ready:
             # Callback first: rows are never queued where nobody reads them.
-            shard.channel.setcallback(lambda m, s=shard: self._on_message(s, m), endmarker=_END)
+            shard.channel.setcallback(lambda m, s=shard: self._receive(s, m), endmarker=_END)
             shard.channel.send(self.start_at + shard.clock_offset_s)
         return self.start_at
 
     def join(self, timeout: float | None = None) -> bool:
-        """Wait for every shard to finish or be lost; False on timeout."""
+        """Wait for every shard to finish or be lost; False on timeout.
+
+        Raises WorkerError as soon as the controller thread failed to handle a
+        message (an unknown kind, a sink that raised): the run cannot be trusted.
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
         for shard in self._shards:
-            left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            if not shard.closed.wait(left):
-                return False
+            while True:
+                left = _POLL_S if deadline is None else min(_POLL_S, deadline - time.monotonic())
+                if shard.closed.wait(max(0.0, left)):
+                    break
+                if self._error is not None:
+                    raise self._error
+                if deadline is not None and time.monotonic() >= deadline:
+                    return False
+        if self._error is not None:
+            raise self._error
         return True
 
     def stop(self) -> None:
@@ -166,12 +203,17 @@ class ShardWorkers:
                     shard.channel.send(remote_shard.STOP)
 
     def terminate(self, grace_s: float = 2.0) -> None:
-        """Kill every worker process by PID; unfinished shards are reported lost."""
+        """Kill every worker process by PID; unfinished shards are reported lost.
+
+        Rows already queued are handled first; no sink call follows the return.
+        """
+        controller = self._controller
         for shard in self._shards:
             if not shard.closed.is_set():
-                with self._lock:
-                    if shard.lost is None and shard.done is None:
-                        self._lose_locked(shard, "terminated by the controller")
+                if controller is not None:
+                    self._inbox.put((shard, _Terminated()))
+                elif shard.lost is None and shard.done is None:  # no message was ever handled
+                    self._lose(shard, "terminated by the controller")
         pids = [pid for pid in (_local_pid(s.gateway) for s in self._shards) if pid]
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
@@ -185,6 +227,10 @@ class ShardWorkers:
         # Reaps the popen children and closes the IO threads; processes are gone already.
         with contextlib.suppress(Exception):
             self._group.terminate(timeout=1.0)
+        if controller is not None:
+            self._inbox.put(None)  # after the channels' ends, which the receivers queued
+            controller.join(timeout=10.0)
+            self._controller = None
         for shard in self._shards:
             shard.closed.set()
 
@@ -213,44 +259,70 @@ class ShardWorkers:
     def lost_hosts(self) -> dict[str, str]:
         return {s.host: s.lost for s in self._shards if s.lost is not None}
 
-    # -- receiving --------------------------------------------------------------
-    def _on_message(self, shard: _Shard, message: Any) -> None:
-        # Runs on the gateway's receiver thread; an exception here would only be traced.
-        try:
-            if message is _END:
-                self._closed(shard)
-                return
-            kind, payload = message
-            if kind == "rows":
-                offset = shard.clock_offset_s
-                rows = ([Event(r[0] - offset, *r[1:]) for r in payload] if offset else
-                        [Event(*r) for r in payload])
-                with self._lock:
-                    shard.rows += len(rows)
-                    for row in rows:
-                        if row.event in (ev.PLAY_END, ev.FAN_ABORT):
-                            shard.ended.add(row.viewer)
-                    self._sink(rows)
-            elif kind == "done":
-                shard.done = dict(payload)
-        except Exception as exc:  # a broken sink must not silently lose a shard
-            with self._lock:
-                if shard.lost is None:
-                    self._lose_locked(shard, f"controller error: {_describe(exc)}")
+    # -- receiving: execnet's receiver threads --------------------------------------
+    def _receive(self, shard: _Shard, message: Any) -> None:
+        # Translate and queue only: handling here would run the sink on one
+        # receiver thread per gateway, and an exception would only be traced.
+        if message is _END:
+            error = shard.channel._getremoteerror()
+            self._inbox.put((shard, _Closed(None if error is None else _describe(error))))
+        else:
+            self._inbox.put((shard, message))
 
-    def _closed(self, shard: _Shard) -> None:
-        with self._lock:
-            if shard.done is None and shard.lost is None:
-                error = shard.channel._getremoteerror()
-                reason = _describe(error) if error is not None else "channel closed"
-                self._lose_locked(shard, reason)
+    # -- handling: the controller thread ------------------------------------------
+    def _handle_messages(self) -> None:
+        while (item := self._inbox.get()) is not None:
+            shard, message = item
+            try:
+                self._dispatch(shard, message)
+            except Exception as exc:  # a broken sink or protocol must not pass silently
+                self._failed(shard, exc)
+                if isinstance(message, _Closed):
+                    shard.closed.set()
+
+    def _dispatch(self, shard: _Shard, message: Any) -> None:
+        if isinstance(message, _Closed):
+            self._channel_closed(shard, message.error)
+            return
+        if isinstance(message, _Terminated):
+            if shard.lost is None and shard.done is None:
+                self._lose(shard, "terminated by the controller")
+            return
+        kind, payload = message if isinstance(message, tuple) and len(message) == 2 else (
+            message, None)
+        handler = getattr(self, f"worker_{kind}", None) if isinstance(kind, str) else None
+        if handler is None or not isinstance(payload, dict):
+            raise WorkerError(f"unknown message kind {kind!r} from worker {shard.host} "
+                              f"(shard {shard.shard_id})")
+        handler(shard, **payload)
+
+    def worker_rows(self, shard: _Shard, rows: list[RowTuple]) -> None:
+        offset = shard.clock_offset_s
+        events = ([Event(r[0] - offset, *r[1:]) for r in rows] if offset else
+                  [Event(*r) for r in rows])
+        shard.rows += len(events)
+        for row in events:
+            if row.event in (ev.PLAY_END, ev.FAN_ABORT):
+                shard.ended.add(row.viewer)
+        self._sink(events)
+
+    def worker_done(self, shard: _Shard, rows: int, stopped: bool) -> None:
+        shard.done = {"rows": rows, "stopped": stopped}
+
+    def _channel_closed(self, shard: _Shard, error: str | None) -> None:
+        if shard.done is None and shard.lost is None:
+            self._lose(shard, error or "channel closed")
         shard.closed.set()
 
-    def _lose(self, shard: _Shard, reason: str) -> None:
-        with self._lock:
-            self._lose_locked(shard, reason)
+    def _failed(self, shard: _Shard, exc: Exception) -> None:
+        reason = f"controller error: {_describe(exc)}"
+        if self._error is None:
+            self._error = exc if isinstance(exc, WorkerError) else WorkerError(reason)
+        if shard.lost is None:
+            with contextlib.suppress(Exception):  # on_lost may share the broken sink
+                self._lose(shard, reason)
 
-    def _lose_locked(self, shard: _Shard, reason: str) -> None:
+    def _lose(self, shard: _Shard, reason: str) -> None:
         shard.lost = reason
         self._on_lost(shard.shard_id, shard.host, reason, shard.unfinished)
 

@@ -23,16 +23,16 @@ class Viewer(Protocol):
     protocol: str
     #: payload + framing bytes read from the socket so far
     bytes_received: int
+    #: True once play has started and until the viewer stops
+    playing: bool
+
     @property
     def media_ts_ms(self) -> int:
         """Newest media timestamp seen (ms), -1 before the first media message.
 
-        Read-only: the HLS viewer derives it from bytes into the current segment.
+        Read-only: a viewer may serve it from its parser or playlist clock.
         """
         ...
-
-    #: True once play has started and until the viewer stops
-    playing: bool
 
     async def run(self, duration: float) -> None:
         """Connect, play for `duration` seconds, then close.

@@ -6,7 +6,9 @@ Cost matters here (thousands of viewers per process; DESIGN section 9):
   viewers of an event loop: the loop calls get_buffer, recv_into and
   buffer_updated back to back for one socket, and the parser keeps nothing
   that points into the buffer (only a partial header, copied out);
-- the chunk parser (rtmp_chunks) skips payloads by offset;
+- the viewer owns a chunk parser (rtmp_chunks.ChunkParser) and feeds it
+  each read in place; the parser skips payloads by offset and returns what
+  it found (commands, first frames), an empty tuple for plain media;
 - SO_RCVLOWAT, set once the first video frame is in (so startup figures
   are not delayed), makes the kernel wake us only when rcvlowat_ms worth of
   media has arrived; `read_delay_bound_s` records the delay that may add.
@@ -21,6 +23,7 @@ import os
 import socket
 import time
 import weakref
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
@@ -35,6 +38,8 @@ from streamperf.viewers.rtmp_chunks import (
     USER_CONTROL,
     WINDOW_ACK_SIZE,
     ChunkParser,
+    FirstFrame,
+    Found,
     RtmpProtocolError,
     encode_message,
 )
@@ -89,7 +94,7 @@ def parse_rtmp_url(url: str) -> tuple[str, int, str, str, str]:
     return host, port, app, name, tc_url
 
 
-class RtmpViewer(ChunkParser, asyncio.BufferedProtocol):
+class RtmpViewer(asyncio.BufferedProtocol):
     """One RTMP player (see viewers.base.Viewer for the contract)."""
 
     protocol = "rtmp"
@@ -102,7 +107,8 @@ class RtmpViewer(ChunkParser, asyncio.BufferedProtocol):
         rcvlowat_ms: float = 200.0,
         expected_kbps: float | None = None,
     ) -> None:
-        ChunkParser.__init__(self)
+        #: the chunk parser this protocol feeds (server-to-client direction)
+        self.parser = ChunkParser()
         self.url = url
         self.host, self.port, self.app, self.stream_name, self.tc_url = parse_rtmp_url(url)
         self.on_event = on_event
@@ -168,6 +174,10 @@ class RtmpViewer(ChunkParser, asyncio.BufferedProtocol):
     def close(self) -> None:
         self._shutdown()
 
+    @property
+    def media_ts_ms(self) -> int:
+        return self.parser.media_ts_ms
+
     # --- asyncio protocol -------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's TCPTransport is not an asyncio.Transport subclass, only alike
@@ -183,10 +193,10 @@ class RtmpViewer(ChunkParser, asyncio.BufferedProtocol):
         transport.write(b"\x03" + bytes(c1))
 
     def get_buffer(self, sizehint: int) -> memoryview:
-        k = len(self.carry)
-        self._k = k
+        carry = self.parser.carry
+        k = self._k = len(carry)
         if k:
-            self._buf[:k] = self.carry
+            self._buf[:k] = carry
         return self._views[k]
 
     def buffer_updated(self, nbytes: int) -> None:
@@ -195,7 +205,9 @@ class RtmpViewer(ChunkParser, asyncio.BufferedProtocol):
             self._slow_read(nbytes)
             return
         try:
-            self.parse(self._buf, self._k + nbytes)
+            found = self.parser.feed_buffer(self._buf, self._k + nbytes)
+            if found:
+                self._handle(found)
         except RtmpProtocolError as e:
             self._fail("protocol", str(e))
             return
@@ -210,7 +222,7 @@ class RtmpViewer(ChunkParser, asyncio.BufferedProtocol):
         self.playing = False
         if not self._closed:
             why = f"connection lost: {exc}" if exc else "server closed the connection"
-            if not self.at_message_boundary():
+            if not self.parser.at_message_boundary():
                 why += " mid-message"
             self._fail("disconnect", why)
 
@@ -229,13 +241,13 @@ class RtmpViewer(ChunkParser, asyncio.BufferedProtocol):
             if self._closed:
                 return
             try:
-                self.feed(self._buf[k + take : k + nbytes])
+                self._handle(self.parser.feed_data(self._buf[k + take : k + nbytes]))
             except RtmpProtocolError as e:
                 self._fail("protocol", str(e))
             self._slow = self._needs_slow()
             return
         try:
-            self.parse(self._buf, k + nbytes)
+            self._handle(self.parser.feed_buffer(self._buf, k + nbytes))
         except RtmpProtocolError as e:
             self._fail("protocol", str(e))
             return
@@ -250,7 +262,7 @@ class RtmpViewer(ChunkParser, asyncio.BufferedProtocol):
         self._slow = self._needs_slow()
 
     def _needs_slow(self) -> bool:
-        return self._hs is not None or bool(self._est_t0) or self.first_video_ts < 0
+        return self._hs is not None or bool(self._est_t0) or self.parser.first_video_ts < 0
 
     def _handshake_done(self, hs: bytearray) -> None:
         if hs[0] != 3:
@@ -279,8 +291,17 @@ class RtmpViewer(ChunkParser, asyncio.BufferedProtocol):
             )
         )
 
-    # --- messages -----------------------------------------------------------
-    def on_message(self, mtype: int, msid: int, ts: int, payload: bytes) -> None:
+    # --- what the parser found ------------------------------------------------
+    def _handle(self, found: Sequence[Found]) -> None:
+        for item in found:
+            if self._closed:  # e.g. play refused: the rest is moot
+                return
+            if isinstance(item, FirstFrame):
+                self._first_frame(item.video, item.ts)
+            else:
+                self._message(item.mtype, item.payload)
+
+    def _message(self, mtype: int, payload: bytes) -> None:
         if mtype == USER_CONTROL:
             self._user_control(payload)
         elif mtype == WINDOW_ACK_SIZE and len(payload) >= 4:
@@ -345,9 +366,7 @@ class RtmpViewer(ChunkParser, asyncio.BufferedProtocol):
         elif name == "close":
             self._fail("disconnect", "server sent close")
 
-    def on_first_frame(self, video: bool, ts: int) -> None:
-        if self._closed:
-            return
+    def _first_frame(self, video: bool, ts: int) -> None:
         if not video:
             self.on_event(FIRST_AUDIO, "", ts / 1000, "")
             return

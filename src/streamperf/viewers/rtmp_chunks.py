@@ -9,11 +9,20 @@ objects. Payload bytes are copied only for the few messages that need
 decoding: protocol control and command messages (small and rare), and the
 first two bytes of audio/video messages until the first real frames are
 seen (to tell codec configuration from frames).
+
+It is a plain object the viewer protocol owns and feeds (as aiohttp's
+protocols feed their parsers): `feed_buffer`/`feed_data` return what they
+found, the decoded messages and first frames, and the protocol acts on
+them. It acts on nothing itself except what the chunk layer needs (Set
+Chunk Size, Abort), so it is tested without sockets.
 """
 
 from __future__ import annotations
 
+import enum
 import struct
+from collections.abc import Sequence
+from typing import NamedTuple
 
 # message types
 SET_CHUNK_SIZE, ABORT, ACK, USER_CONTROL, WINDOW_ACK_SIZE, SET_PEER_BANDWIDTH = 1, 2, 3, 4, 5, 6
@@ -76,6 +85,40 @@ class RtmpProtocolError(Exception):
     """The byte stream is not valid RTMP (or not something we can follow)."""
 
 
+class ParserState(enum.Enum):
+    """Where the parser stands between two reads."""
+
+    #: at a chunk boundary; `carry` may hold the start of the next header
+    READ_HEADER = "read_header"
+    #: inside a chunk's payload, `pending` bytes of it still to come
+    READ_PAYLOAD = "read_payload"
+    #: raised RtmpProtocolError: the chunk stream cannot be followed any further
+    FAILED = "failed"
+
+
+READ_HEADER, READ_PAYLOAD, FAILED = ParserState  # `is` against a global in the hot loop
+
+
+class Message(NamedTuple):
+    """A complete control or command message (types in COLLECTED_TYPES but 1 and 2)."""
+
+    mtype: int
+    msid: int
+    ts: int
+    payload: bytes
+
+
+class FirstFrame(NamedTuple):
+    """The first video (or audio) frame, not codec configuration, is complete."""
+
+    video: bool
+    ts: int
+
+
+Found = Message | FirstFrame
+_NOTHING: tuple[Found, ...] = ()  # what a read of media only returns: no allocation
+
+
 def _new_state() -> list:  # type: ignore[type-arg]
     # ts, delta, length, type, msid, ext (-1: none), remaining, acc, want
     return [0, 0, 0, 0, 0, -1, 0, None, 0]
@@ -100,14 +143,20 @@ def is_audio_frame(b0: int, b1: int, length: int) -> bool:
 class ChunkParser:
     """Streaming parser of a server-to-client RTMP chunk stream (after the handshake).
 
-    Subclasses override `on_message` (decoded control/command messages) and
-    `on_first_frame`. Drive it either with `parse(buf, end)` on a buffer
-    whose first `len(self.carry)` bytes are the carried partial header
-    (what the viewer does, copying `carry` into its shared read buffer), or
-    with `feed(data)` which does that copying itself.
+    Feed it with `feed_buffer(buf, end)` on a buffer whose first
+    `len(self.carry)` bytes are the carried partial header (what the viewer
+    does, copying `carry` into its shared read buffer), or with
+    `feed_data(data)`, which does that copying itself. Both return the
+    messages and first frames completed by these bytes, in stream order.
     """
 
+    # one per viewer: slots keep it to its fields (no __dict__) and speed their reads
+    __slots__ = ("_cur", "_found", "_high", "_low", "_peek", "carry", "chunk_size",
+                 "first_audio_ts", "first_video_ts", "media_ts_ms", "messages", "pending",
+                 "state")
+
     def __init__(self) -> None:
+        self.state = READ_HEADER
         self.chunk_size = DEFAULT_CHUNK_SIZE
         #: newest audio/video timestamp (ms), -1 before the first media message
         self.media_ts_ms = -1
@@ -121,39 +170,37 @@ class ChunkParser:
         # chunk stream states: a list for ids < 64 (nginx uses 2..8), a dict above
         self._low: list[list | None] = [None] * 64  # type: ignore[type-arg]
         self._high: dict[int, list] = {}  # type: ignore[type-arg]
-        self._skip = 0  # payload bytes of the current chunk still to come
+        #: in READ_PAYLOAD: payload bytes of the current chunk still to come
+        self.pending = 0
         self._cur: list | None = None  # type: ignore[type-arg]  # its chunk stream
         # media types whose first two payload bytes we still look at
         self._peek: tuple[int, ...] = (AUDIO, VIDEO)
-
-    # --- hooks ------------------------------------------------------------
-    def on_message(self, mtype: int, msid: int, ts: int, payload: bytes) -> None:
-        """A complete control or command message (types in COLLECTED_TYPES but 1 and 2)."""
-
-    def on_first_frame(self, video: bool, ts: int) -> None:
-        """The first video (or audio) frame has been received completely."""
+        self._found: list[Found] | None = None  # completed by the current feed
 
     # --- driving ----------------------------------------------------------
-    def feed(self, data: bytes | bytearray | memoryview) -> None:
-        """Parse `data` (convenience path: copies; the viewer uses `parse`)."""
+    def feed_data(self, data: bytes | bytearray | memoryview) -> Sequence[Found]:
+        """Parse `data` (convenience path: copies; the viewer uses `feed_buffer`)."""
         buf = bytearray(self.carry)
         buf += data
-        self.parse(buf, len(buf))
+        return self.feed_buffer(buf, len(buf))
 
     def at_message_boundary(self) -> bool:
         """True when no message is partly received (so an end of stream here is clean)."""
-        if self.carry or self._skip:
+        if self.state is not READ_HEADER or self.carry:
             return False
         return all(st[_REM] == 0 for st in self._all_states())
 
     def _all_states(self) -> list[list]:  # type: ignore[type-arg]
         return [st for st in self._low if st is not None] + list(self._high.values())
 
-    def parse(self, buf: bytearray, end: int) -> None:
+    def feed_buffer(self, buf: bytearray, end: int) -> Sequence[Found]:
         """Parse buf[0:end]: carried partial header first, then newly read bytes.
 
-        Raises RtmpProtocolError on a stream that is not valid RTMP. Leaves an
-        incomplete trailing header in `self.carry`.
+        Returns the messages and first frames completed, in stream order (an
+        empty tuple for media only). Leaves an incomplete trailing header in
+        `self.carry`. Raises RtmpProtocolError on a stream that is not valid
+        RTMP, and from then on (state FAILED) on every feed: what was found
+        in the failing feed is dropped with the connection.
 
         This is the hot loop: locals only, literal list indices (see _TS...
         for their meaning), struct for multi-byte fields, and the branches
@@ -168,19 +215,25 @@ class ChunkParser:
         low = self._low
         hdr7 = _HDR7
         u32 = _U32
+        skip = 0  # payload bytes of a chunk that run past `end`
+        state = self.state
         try:
-            skip = self._skip
-            if skip:  # the rest of a chunk payload begun in an earlier read
+            if state is not READ_HEADER:
+                if state is FAILED:
+                    raise RtmpProtocolError("fed again after a protocol error")
+                # READ_PAYLOAD: the rest of a chunk payload begun in an earlier read
+                pending = self.pending
                 st = self._cur
                 assert st is not None
                 acc = st[7]
                 if acc is not None:
-                    self._collect(st, buf, 0, skip if skip < end else end)
-                if end < skip:
-                    self._skip = skip - end
-                    return
-                pos = skip
-                self._skip = 0
+                    self._collect(st, buf, 0, pending if pending < end else end)
+                if end < pending:  # the whole read is payload (nothing can be found)
+                    self.pending = pending - end
+                    return _NOTHING
+                pos = pending
+                self.pending = 0
+                self.state = READ_HEADER
                 if not st[6]:
                     nmsg += 1
                     if acc is not None:
@@ -254,7 +307,7 @@ class ChunkParser:
                         if acc is not None:
                             self._collect(st, buf, h, n if n < end - h else end - h)
                         if end - h < n:
-                            self._skip = n - (end - h)
+                            skip = n - (end - h)
                             self._cur = st
                             pos = end
                             break
@@ -331,7 +384,7 @@ class ChunkParser:
                     media_ts = ts
                     if not peek or mtype not in peek:  # steady state: skip the payload
                         if end - h < n:
-                            self._skip = n - (end - h)
+                            skip = n - (end - h)
                             self._cur = st
                             pos = end
                             break
@@ -351,7 +404,7 @@ class ChunkParser:
                 if acc is not None:
                     self._collect(st, buf, h, n if n < end - h else end - h)
                 if end - h < n:
-                    self._skip = n - (end - h)
+                    skip = n - (end - h)
                     self._cur = st
                     pos = end
                     break
@@ -364,10 +417,22 @@ class ChunkParser:
                         self._complete(st)
                         chunk = self.chunk_size
                         peek = self._peek
+        except RtmpProtocolError:
+            self.state = FAILED
+            self._found = None
+            raise
         finally:
             self.media_ts_ms = media_ts
             self.messages = nmsg
+        if skip:
+            self.pending = skip
+            self.state = READ_PAYLOAD
         self.carry = bytes(buf[pos:end]) if pos < end else b""
+        found = self._found
+        if found is None:
+            return _NOTHING
+        self._found = None
+        return found
 
     def _new_state(self, csid: int) -> list:  # type: ignore[type-arg]
         st = _new_state()
@@ -416,7 +481,13 @@ class ChunkParser:
                     other[_REM] = 0
                     other[_ACC] = None
             return
-        self.on_message(mtype, st[_MSID], st[_TS], payload)
+        self._add(Message(mtype, st[_MSID], st[_TS], payload))
+
+    def _add(self, item: Found) -> None:
+        if self._found is None:
+            self._found = [item]
+        else:
+            self._found.append(item)
 
     def _first_frame_check(self, mtype: int, ts: int, head: bytes, length: int) -> None:
         b0 = head[0] if head else 0
@@ -425,11 +496,11 @@ class ChunkParser:
             if self.first_video_ts < 0 and is_video_frame(b0, b1, length):
                 self.first_video_ts = ts
                 self._peek = tuple(t for t in self._peek if t != VIDEO)
-                self.on_first_frame(True, ts)
+                self._add(FirstFrame(True, ts))
         elif self.first_audio_ts < 0 and is_audio_frame(b0, b1, length):
             self.first_audio_ts = ts
             self._peek = tuple(t for t in self._peek if t != AUDIO)
-            self.on_first_frame(False, ts)
+            self._add(FirstFrame(False, ts))
 
 
 def encode_message(

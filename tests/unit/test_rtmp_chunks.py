@@ -1,4 +1,5 @@
-"""The streaming RTMP chunk parser against real nginx-rtmp bytes.
+"""The streaming RTMP chunk parser on its own (no sockets; the viewer that
+owns it is tested in test_rtmp_viewer_replay.py), against real nginx-rtmp bytes.
 
 tests/data/*.bin are what nginx-rtmp sent to a player (tests/data/record_rtmp.py
 made them): nginx_play_c4096.bin with chunk size 4096, and
@@ -12,7 +13,6 @@ messages and is easy to check by eye.
 from __future__ import annotations
 
 import bisect
-import contextlib
 import itertools
 import random
 from dataclasses import dataclass, field
@@ -25,9 +25,14 @@ from streamperf.viewers.rtmp_chunks import (
     AUDIO,
     COLLECTED_TYPES,
     COMMAND_AMF0,
+    FAILED,
     MAX_HEADER,
+    READ_HEADER,
+    READ_PAYLOAD,
     VIDEO,
     ChunkParser,
+    FirstFrame,
+    Message,
     RtmpProtocolError,
     encode_message,
 )
@@ -138,25 +143,31 @@ def is_first_audio(m: Msg) -> bool:
 # --- the parser under test, driven like the viewer drives it ----------------------
 
 
-class Recorder(ChunkParser):
+class Recorder:
+    """A parser and everything its feeds returned, as the viewer would act on it."""
+
     def __init__(self) -> None:
-        super().__init__()
-        self.got: list[tuple[int, int, int, bytes]] = []
-        self.firsts: list[tuple[bool, int]] = []
+        self.parser = ChunkParser()
+        self.found: list[Message | FirstFrame] = []
 
-    def on_message(self, mtype: int, msid: int, ts: int, payload: bytes) -> None:
-        self.got.append((mtype, msid, ts, payload))
+    @property
+    def got(self) -> list[Message]:
+        return [f for f in self.found if isinstance(f, Message)]
 
-    def on_first_frame(self, video: bool, ts: int) -> None:
-        self.firsts.append((video, ts))
+    @property
+    def firsts(self) -> list[FirstFrame]:
+        return [f for f in self.found if isinstance(f, FirstFrame)]
 
+    def feed(self, data: bytes) -> None:
+        self.found += self.parser.feed_data(data)
 
-def read_into_shared(parser: ChunkParser, buf: bytearray, piece: bytes) -> None:
-    """What RtmpViewer.get_buffer + buffer_updated do with one socket read."""
-    k = len(parser.carry)
-    buf[:k] = parser.carry
-    buf[k : k + len(piece)] = piece
-    parser.parse(buf, k + len(piece))
+    def read_into_shared(self, buf: bytearray, piece: bytes) -> None:
+        """What RtmpViewer.get_buffer + buffer_updated do with one socket read."""
+        parser = self.parser
+        k = len(parser.carry)
+        buf[:k] = parser.carry
+        buf[k : k + len(piece)] = piece
+        self.found += parser.feed_buffer(buf, k + len(piece))
 
 
 def splits(n: int, how: str, rng: random.Random) -> list[int]:
@@ -208,7 +219,8 @@ def test_any_split_gives_the_reference_result(
     ends = [m.end for m in complete]
     media = [m for m in ref.messages if m.mtype in (AUDIO, VIDEO)]
     media_hdr_ends = [m.header_end for m in media]
-    parser = Recorder()
+    rec = Recorder()
+    parser = rec.parser
     buf = bytearray(MAX_HEADER + 65536)
     rng = random.Random(f"{name}-{how}")
     pos = 0
@@ -216,7 +228,7 @@ def test_any_split_gives_the_reference_result(
         piece = stream[pos : pos + size]
         if not piece:
             break
-        read_into_shared(parser, buf, piece)
+        rec.read_into_shared(buf, piece)
         pos += len(piece)
         # After every read: exactly the messages that ended so far, and the
         # newest media ts is that of the last media header fully read.
@@ -225,18 +237,21 @@ def test_any_split_gives_the_reference_result(
         assert parser.media_ts_ms == (media[i - 1].ts if i else -1)
     assert pos == len(stream)
 
-    # decoded control/command messages: the same, in the same order
-    want = [(m.mtype, m.msid, m.ts, bytes(m.payload)) for m in complete]
-    want = [w for w in want if w[0] in COLLECTED_TYPES - {1, 2}]
-    assert parser.got == want
-    assert parser.chunk_size == ref.chunk_sizes[-1]
-
-    # first frames (not the AVC/AAC sequence headers) and their timestamps
+    # what the feeds returned: the decoded control/command messages and the
+    # first frames (not the AVC/AAC sequence headers), in stream order
     first_v = next(m for m in complete if is_first_video(m))
     first_a = next(m for m in complete if is_first_audio(m))
+    want: list[Message | FirstFrame] = []
+    for m in complete:
+        if m.mtype in COLLECTED_TYPES - {1, 2}:
+            want.append(Message(m.mtype, m.msid, m.ts, bytes(m.payload)))
+        elif m is first_v or m is first_a:
+            want.append(FirstFrame(m is first_v, m.ts))
+    assert rec.found == want
+    assert len(rec.firsts) == 2 and len(rec.got) > 5
+    assert parser.chunk_size == ref.chunk_sizes[-1]
     assert parser.first_video_ts == first_v.ts
     assert parser.first_audio_ts == first_a.ts
-    assert sorted(parser.firsts) == sorted([(True, first_v.ts), (False, first_a.ts)])
     expected = {
         "nginx_play_c4096.bin": (2000, 671),
         "nginx_play_extts_c1000.bin": (16777933, 16777977),
@@ -258,8 +273,8 @@ def test_media_timestamps_are_monotonic_per_type(recording: tuple[str, bytes, Re
 
 def test_last_media_ts_equals_reference(recording: tuple[str, bytes, Reference]) -> None:
     name, stream, ref = recording
-    parser = Recorder()
-    parser.feed(stream)
+    parser = ChunkParser()
+    parser.feed_data(stream)
     last = [m for m in ref.messages if m.mtype in (AUDIO, VIDEO)][-1]
     assert parser.media_ts_ms == last.ts
     if "extts" in name:
@@ -285,11 +300,11 @@ def test_extended_timestamp_on_long_messages(repeat_ext_on_type3: bool) -> None:
             wire += bytes((0xC5,)) + (ts.to_bytes(4, "big") if repeat_ext_on_type3 else b"")
         wire += payload[off : off + 128]
     for step in (1, 3, 1000, len(wire)):
-        parser = Recorder()
+        rec = Recorder()
         for off in range(0, len(wire), step):
-            parser.feed(wire[off : off + step])
-        assert [(g[2], g[3]) for g in parser.got] == [(ts, payload), (2 * ts, payload)]
-        assert parser.at_message_boundary()
+            rec.feed(wire[off : off + step])
+        assert [(g.ts, g.payload) for g in rec.found] == [(ts, payload), (2 * ts, payload)]
+        assert rec.parser.at_message_boundary()
 
 
 def test_basic_header_forms() -> None:
@@ -304,10 +319,10 @@ def test_basic_header_forms() -> None:
     again = bytes((0x80, 70 - 64)) + (5).to_bytes(3, "big") + body
     wire = two + three + again
     for step in (1, 2, len(wire)):
-        parser = Recorder()
+        rec = Recorder()
         for off in range(0, len(wire), step):
-            parser.feed(wire[off : off + step])
-        assert [(g[1], g[2]) for g in parser.got] == [(0, 100), (1, 200), (0, 105)]
+            rec.feed(wire[off : off + step])
+        assert [(g.msid, g.ts) for g in rec.got] == [(0, 100), (1, 200), (0, 105)]
 
 
 # --- garbage in: a protocol error, never a crash ---------------------------------------
@@ -315,26 +330,26 @@ def test_basic_header_forms() -> None:
 
 def test_type3_on_unknown_chunk_stream_is_a_protocol_error() -> None:
     with pytest.raises(RtmpProtocolError, match="type-3 chunk starts chunk stream 4"):
-        Recorder().feed(bytes((0xC4,)) + b"\x00" * 10)
+        ChunkParser().feed_data(bytes((0xC4,)) + b"\x00" * 10)
 
 
 def test_unknown_message_type_is_a_protocol_error() -> None:
     wire = bytes((0x03,)) + bytes(3) + (4).to_bytes(3, "big") + bytes((99,)) + bytes(4) + bytes(4)
     with pytest.raises(RtmpProtocolError, match="unknown message type 99"):
-        Recorder().feed(wire)
+        ChunkParser().feed_data(wire)
 
 
 def test_chunk_size_zero_is_a_protocol_error() -> None:
     with pytest.raises(RtmpProtocolError, match="Chunk Size 0"):
-        Recorder().feed(encode_message(2, 1, 0, bytes(4), 128))
+        ChunkParser().feed_data(encode_message(2, 1, 0, bytes(4), 128))
 
 
 def test_truncated_stream_is_not_at_a_message_boundary() -> None:
     stream = (DATA / RECORDINGS[0]).read_bytes()[HANDSHAKE:]
     ref = reference_parse(stream)
     cut = ref.complete[20].end - 5  # inside message 21's payload
-    parser = Recorder()
-    parser.feed(stream[:cut])
+    parser = ChunkParser()
+    parser.feed_data(stream[:cut])
     assert parser.messages == 20
     assert not parser.at_message_boundary()
 
@@ -349,47 +364,58 @@ def test_fuzz_only_protocol_errors(seed: int) -> None:
         for _ in range(rng.randint(1, 8)):
             raw[rng.randrange(len(raw))] = rng.randrange(256)
         data = bytes(raw)
-    parser = Recorder()
+    parser = ChunkParser()
     try:
         for off in range(0, len(data), 997):
-            parser.feed(data[off : off + 997])
+            parser.feed_data(data[off : off + 997])
     except RtmpProtocolError:
         pass  # the only acceptable failure
 
 
-# --- AMF0 --------------------------------------------------------------------------
+# --- named states ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "value",
-    [
-        0.0,
-        -1.5,
-        1e300,
-        True,
-        False,
-        None,
-        "",
-        "play",
-        "ü€𝄞",
-        "x" * 70000,  # long string
-        {"app": "live", "n": 3.0, "nested": {"a": [1.0, "b", None]}},
-        [],
-        [1.0, [2.0, {"k": False}]],
-        amf.EcmaArray(duration=0.0, width=640.0),
-        amf.UNDEFINED_VALUE,
-    ],
-)
-def test_amf0_round_trip(value: object) -> None:
-    assert amf.decode(amf.encode(value)) == [value]
-    assert amf.decode(amf.encode("cmd", 3, value, None)) == ["cmd", 3.0, value, None]
+def test_states_follow_headers_and_payloads() -> None:
+    body = amf.encode("onStatus", 0, None, {"code": "x" * 300})  # 3 chunks of 128
+    wire = encode_message(5, COMMAND_AMF0, 1, body, 128)
+    parser = ChunkParser()
+    assert parser.state is READ_HEADER
+    assert parser.feed_data(wire[:5]) == () and parser.carry == wire[:5]  # partial header
+    assert parser.state is READ_HEADER and not parser.at_message_boundary()
+    assert parser.feed_data(wire[5:20]) == ()
+    assert parser.state is READ_PAYLOAD and parser.pending == 128 - (20 - 12)
+    assert parser.carry == b"" and not parser.at_message_boundary()
+    assert parser.feed_data(wire[20 : 12 + 128]) == ()
+    assert parser.state is READ_HEADER and parser.pending == 0  # between two chunks
+    assert parser.feed_data(wire[12 + 128 :]) == [Message(COMMAND_AMF0, 1, 0, body)]
+    assert parser.state is READ_HEADER and parser.at_message_boundary()
 
 
-def test_amf0_known_bytes() -> None:
-    assert amf.encode("a", 1, None, True) == (
-        b"\x02\x00\x01a" + b"\x00?\xf0\x00\x00\x00\x00\x00\x00" + b"\x05" + b"\x01\x01"
-    )
-    assert amf.encode({"k": 2}) == b"\x03\x00\x01k\x00@\x00\x00\x00\x00\x00\x00\x00\x00\x00\x09"
+def test_a_failed_parser_stays_failed() -> None:
+    parser = ChunkParser()
+    with pytest.raises(RtmpProtocolError, match="type-3 chunk starts"):
+        parser.feed_data(bytes((0xC4,)) + bytes(10))
+    assert parser.state is FAILED
+    good = encode_message(5, COMMAND_AMF0, 1, amf.encode("onStatus", 0, None), 128)
+    with pytest.raises(RtmpProtocolError, match="after a protocol error"):
+        parser.feed_data(good)
+
+
+def test_media_reads_find_nothing_and_allocate_nothing(
+    recording: tuple[str, bytes, Reference],
+) -> None:
+    _, stream, ref = recording
+    firsts = [next(m for m in ref.complete if is_first(m)) for is_first in
+              (is_first_video, is_first_audio)]
+    last_found = max(m.end for m in ref.complete if m.mtype in COLLECTED_TYPES or m in firsts)
+    parser = ChunkParser()
+    parser.feed_data(stream[:last_found])
+    rest = [parser.feed_data(stream[off : off + 3000])
+            for off in range(last_found, len(stream), 3000)]
+    assert len(rest) > 10 and all(r is rest[0] for r in rest) and rest[0] == ()
+
+
+# --- AMF0 in the recordings ----------------------------------------------------------
 
 
 def test_amf0_decodes_nginx_replies(recording: tuple[str, bytes, Reference]) -> None:
@@ -403,30 +429,3 @@ def test_amf0_decodes_nginx_replies(recording: tuple[str, bytes, Reference]) -> 
     meta = [amf.decode(m.payload) for m in ref.complete if m.mtype == 18]
     on_meta = next(d for d in meta if d[0] == "onMetaData")
     assert on_meta[1]["width"] == 640.0 and on_meta[1]["height"] == 360.0
-
-
-@pytest.mark.parametrize(
-    "data",
-    [
-        b"\x02\x00\x05ab",
-        b"\x00\x00",
-        b"\x03\x00\x01k",
-        b"\x0a\xff\xff\xff\xff",
-        b"\x42",
-        b"\x07\x00",
-    ],
-)
-def test_amf0_malformed_raises_amf_error(data: bytes) -> None:
-    with pytest.raises(amf.AmfError):
-        amf.decode(data)
-
-
-@pytest.mark.parametrize("seed", range(200))
-def test_amf0_fuzz_only_amf_errors(seed: int) -> None:
-    rng = random.Random(seed)
-    good = amf.encode("_result", 1, {"level": "status", "code": "x", "n": [1.0, "y"]}, None)
-    data = bytearray(good)
-    for _ in range(rng.randint(1, 5)):
-        data[rng.randrange(len(data))] = rng.randrange(256)
-    with contextlib.suppress(amf.AmfError):
-        amf.decode(bytes(data[: rng.randint(0, len(data))]))
