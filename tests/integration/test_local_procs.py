@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 import psutil
 import pytest
 
+from streamperf.hosts.processes import local_workers
 from streamperf.load.fans import plan_fans
-from streamperf.load.fleet import split_plan
 from streamperf.load.remote_shard import plan_message
-from streamperf.load.workers import ShardWorkers, local_workers
+from streamperf.load.split import split_plan
+from streamperf.load.workers import WorkerPool
 from streamperf.results import events as ev
 from streamperf.results.events import Event
 from streamperf.session import StreamperfSession
@@ -84,14 +85,14 @@ class CpuWatch:
 
 
 def start_workers(session: StreamperfSession, duration_s: float,
-                  collector: Collector) -> tuple[ShardWorkers, dict[str, str]]:
+                  collector: Collector) -> tuple[WorkerPool, dict[str, str]]:
     stream = session.stream()
     platform = session.platform()
     s = session.settings
     session.precreate(USERS, s.existing_offset)
     fans = plan_fans(USERS, 0, s.existing_offset)
     slices = split_plan(fans, 0.2, 2)
-    workers = ShardWorkers(local_workers(len(slices)), collector.sink, collector.on_lost)
+    workers = WorkerPool(local_workers(len(slices)), collector.sink, collector.on_lost)
     workers.start()
     plans = [plan_message(sl.shard_id, "", sl.fans, sl.ramp_s, duration_s,
                           stream.source.bitrate_kbps, platform.api_url,
@@ -183,7 +184,7 @@ def test_stop_ends_shards_early_and_cleanly(session):
 
 def test_worker_failing_before_ready_is_reported_lost_with_all_its_fans():
     c = Collector()
-    workers = ShardWorkers(local_workers(1), c.sink, c.on_lost, ready_timeout_s=30)
+    workers = WorkerPool(local_workers(1), c.sink, c.on_lost, ready_timeout_s=30)
     workers.start()
     try:
         workers.launch([{"fans": [{"username": "x"}, {"username": "y"}]}])  # no platform keys

@@ -10,7 +10,7 @@ import pytest
 from streamperf.hosts.prepare import HostInfo
 from streamperf.hosts.remote import LoadHost, LoadHosts, ssh_config
 from streamperf.hosts.specs import parse_host_spec
-from streamperf.load.workers import ShardWorkers
+from streamperf.load.workers import WorkerPool
 
 
 def info(host: str, offset: float = 0.0, cpus: int = 4, remote_dir: str = "") -> HostInfo:
@@ -101,10 +101,10 @@ def test_workers_need_prepared_hosts(tmp_path):
 
 
 def test_a_worker_that_cannot_start_is_lost_with_all_its_fans():
-    from streamperf.load.workers import WorkerSpec
+    from streamperf.hosts.processes import WorkerSpec
 
     lost: list[tuple[int, str, str, list[str]]] = []
-    workers = ShardWorkers([WorkerSpec("popen//python=/nonexistent/python3", "gone:22")],
+    workers = WorkerPool([WorkerSpec("popen//python=/nonexistent/python3", "gone:22")],
                            lambda rows: None, lambda *a: lost.append(a))
     workers.start()
     workers.launch([{"fans": [{"username": "fan1"}, {"username": "fan2"}]}])

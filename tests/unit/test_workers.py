@@ -1,4 +1,4 @@
-"""ShardWorkers' message handling against fake execnet channels (no processes).
+"""WorkerPool' message handling against fake execnet channels (no processes).
 
 Each fake channel delivers what a worker would send on its own thread, as
 execnet's receiver thread does; the tests check that this thread only
@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
+from streamperf.hosts.processes import WorkerSpec
 from streamperf.load.remote_shard import DoneMessage, ReadyMessage, RowsMessage, row_tuple
-from streamperf.load.workers import ShardWorkers, WorkerError, WorkerSpec
+from streamperf.load.workers import WorkerError, WorkerPool
 from streamperf.results import events as ev
 from streamperf.results.events import Event
 
@@ -31,7 +32,7 @@ class FakeChannel:
         self.receiver_ident: int | None = None
         self.callback_took_s: list[float] = []
 
-    # -- what ShardWorkers calls --
+    # -- what WorkerPool calls --
     def send(self, obj: object) -> None:
         self.sent.append(obj)
 
@@ -102,10 +103,10 @@ class Recorder:
 
 
 def launched(n: int, rec: Recorder, fans: list[list[str]],
-             offset_s: float = 0.0) -> tuple[ShardWorkers, list[FakeChannel]]:
+             offset_s: float = 0.0) -> tuple[WorkerPool, list[FakeChannel]]:
     group = FakeGroup(n)
     specs = [WorkerSpec(f"fake{i}", f"proc-{i}", clock_offset_s=offset_s) for i in range(n)]
-    workers = ShardWorkers(specs, rec.sink, rec.on_lost, start_delay_s=0.0, group=group)
+    workers = WorkerPool(specs, rec.sink, rec.on_lost, start_delay_s=0.0, group=group)
     workers.start()
     workers.launch([{"fans": [{"username": u} for u in names]} for names in fans])
     return workers, group.channels

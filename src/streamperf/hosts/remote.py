@@ -24,10 +24,9 @@ from streamperf.hosts.prepare import (
     nofile_verdict,
     prepare,
 )
+from streamperf.hosts.processes import WorkerSpec, resolve_procs
 from streamperf.hosts.specs import DEFAULT_REMOTE_DIR, HostSpec
 from streamperf.hosts.ssh import SshHost, SshHostError, default_known_hosts
-from streamperf.load.fleet import resolve_procs
-from streamperf.load.workers import WorkerSpec
 from streamperf.results import events as ev
 from streamperf.results.events import Event
 

@@ -27,13 +27,13 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Coroutine
 from pathlib import Path
 from typing import IO, Any, TypedDict
 
+from streamperf.load.eventloop import run_loop
 from streamperf.load.fans import FanSpec
 from streamperf.load.journey import JourneyResult, run_journey
-from streamperf.load.shard import Shard, ShardPlan
+from streamperf.load.shard import ArrivalPlan, Shard
 from streamperf.platform.client import ApiCall, Influencer, PlatformClient
 from streamperf.results.events import Event
 from streamperf.viewers import ViewerFactory
@@ -123,17 +123,6 @@ class ShardLog:
             self._file.close()
 
 
-def _run_loop(coro: Coroutine[Any, Any, None]) -> None:
-    # As load.run.run_loop, without importing run.py (pandas, charts) into every worker.
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(coro)
-        return
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(coro)
-
-
 async def _run_until_stopped(shard: Shard, channel: Any) -> bool:
     """Run the shard; a "stop" from the controller cancels it (Shard.run still flushes)."""
     loop = asyncio.get_running_loop()
@@ -194,7 +183,7 @@ def _serve(channel: Any, plan: dict[str, Any], log: ShardLog) -> None:
     def journey(spec: FanSpec) -> JourneyResult:
         return run_journey(client, spec, influencer, float(plan["sleep_between_steps_s"]))
 
-    shard_plan = ShardPlan([FanSpec(**f) for f in plan["fans"]], float(plan["ramp_s"]),
+    shard_plan = ArrivalPlan([FanSpec(**f) for f in plan["fans"]], float(plan["ramp_s"]),
                            float(plan["duration_s"]),
                            journey_workers=int(plan["journey_workers"]))
     shard = Shard(shard_plan, journey, ViewerFactory(plan["expected_kbps"]), sink, host)
@@ -219,7 +208,7 @@ def _run_until_stopped_sync(shard: Shard, channel: Any) -> bool:
     async def main() -> None:
         result.append(await _run_until_stopped(shard, channel))
 
-    _run_loop(main())
+    run_loop(main())
     return result[0]
 
 

@@ -7,7 +7,6 @@ closed and summary.json is written from what was logged.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -16,7 +15,7 @@ import re
 import shutil
 import threading
 import time
-from collections.abc import Callable, Coroutine, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -24,14 +23,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pandas as pd
 
 from streamperf import __version__
+from streamperf.hosts.processes import WorkerSpec, local_workers, resolve_procs
 from streamperf.hosts.sampler import HostSampler
 from streamperf.load.broadcast import LiveStream
+from streamperf.load.eventloop import run_loop
 from streamperf.load.fans import FanSpec, plan_fans
-from streamperf.load.fleet import resolve_procs, split_plan
 from streamperf.load.journey import JourneyResult, run_journey
 from streamperf.load.remote_shard import plan_message
-from streamperf.load.shard import Shard, ShardPlan
-from streamperf.load.workers import ShardWorkers, WorkerSpec, local_workers, lost_rows
+from streamperf.load.shard import START_DELAY_S, ArrivalPlan, Shard
+from streamperf.load.split import split_plan
+from streamperf.load.workers import WorkerPool, lost_rows
 from streamperf.platform.client import ApiCall, PlatformClient
 from streamperf.results import events as ev
 from streamperf.results.analysis import Analysis
@@ -61,7 +62,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 ClientFactory = Callable[[Callable[[ApiCall], None]], PlatformClient]
-START_DELAY_S = 0.5  # lets every shard be ready before the first fan arrives
 
 
 def new_run_dir(report_dir: Path, name: str, *, latest: bool = True) -> Path:
@@ -268,7 +268,7 @@ class LoadRun:
         def journey(spec: FanSpec) -> JourneyResult:
             return run_journey(client, spec, influencer, s.sleep_between_steps_s)
 
-        plan = ShardPlan(self.fans, s.ramp_s, s.duration_s, start_at=time.time() + START_DELAY_S)
+        plan = ArrivalPlan(self.fans, s.ramp_s, s.duration_s, start_at=time.time() + START_DELAY_S)
         shard = Shard(plan, journey, ViewerFactory(kbps), sink, host)
         try:
             run_loop(shard.run())
@@ -290,7 +290,7 @@ class LoadRun:
                               endpoint.streams_api_url, endpoint.streams_token, s.timeout_s,
                               self.stream.influencer, s.sleep_between_steps_s)
                  for sl in slices]
-        workers = ShardWorkers(specs[:len(slices)], sink, on_lost)
+        workers = WorkerPool(specs[:len(slices)], sink, on_lost)
         try:
             workers.start()
             workers.launch(plans)
@@ -392,13 +392,3 @@ def host_summary(df: pd.DataFrame) -> dict[str, dict[str, float]]:
         figures[f"{name}_max"] = float(values.max())
         figures[f"{name}_mean"] = float(values.mean())
     return out
-
-
-def run_loop(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine on uvloop when installed (3x cheaper reads), else asyncio."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(coro)
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(coro)

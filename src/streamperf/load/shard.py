@@ -28,13 +28,16 @@ from streamperf.viewers import ViewerFactory
 from streamperf.viewers.base import EventCallback, Viewer
 
 FLUSH_EVERY_S = 0.5
+# From "go" to the first arrival: every shard, local or across the network, has its
+# plan and loop ready by then, so no fan arrives late because its shard was starting.
+START_DELAY_S = 1.0
 
 JourneyFn = Callable[[FanSpec], JourneyResult]
 Sink = Callable[[list[Event]], None]
 
 
 @dataclass
-class ShardPlan:
+class ArrivalPlan:
     fans: list[FanSpec]
     ramp_s: float
     duration_s: float
@@ -62,7 +65,7 @@ def api_status(call: ApiCall) -> str:
 class Shard:
     def __init__(
         self,
-        plan: ShardPlan,
+        plan: ArrivalPlan,
         journey: JourneyFn,
         make_viewer: ViewerFactory,
         sink: Sink,

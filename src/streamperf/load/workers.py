@@ -24,7 +24,6 @@ import contextlib
 import os
 import queue
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -33,35 +32,22 @@ from typing import Any, NamedTuple
 
 import execnet
 
+from streamperf.hosts.processes import WorkerSpec
 from streamperf.load import remote_shard
 from streamperf.load.remote_shard import RowTuple
+from streamperf.load.shard import START_DELAY_S
 from streamperf.results import events as ev
 from streamperf.results.events import Event
 
 Sink = Callable[[list[Event]], None]
 #: on_lost(shard_id, host, reason, unfinished viewer names)
 OnLost = Callable[[int, str, str, list[str]], None]
-START_DELAY_S = 1.0  # margin after the barrier for start_at to reach every worker
 _END = object()  # execnet endmarker: the channel closed
 _POLL_S = 0.2  # how often join looks for a controller error while it waits
 
 
 class WorkerError(RuntimeError):
     pass
-
-
-@dataclass(frozen=True)
-class WorkerSpec:
-    spec: str  # execnet gateway spec
-    host: str  # the rows' host column for this shard, unique per shard
-    clock_offset_s: float = 0.0  # worker clock - controller clock
-    log_dir: str = ""  # where the worker writes its log (on its own host); "" for none
-
-
-def local_workers(n: int, python: str | None = None) -> list[WorkerSpec]:
-    """`--procs n`: n popen workers on this machine's python (the venv's by default)."""
-    python = python or sys.executable
-    return [WorkerSpec(f"popen//python={python}", f"proc-{i}") for i in range(n)]
 
 
 class _Closed(NamedTuple):
@@ -75,7 +61,7 @@ class _Terminated(NamedTuple):
 
 
 @dataclass
-class _Shard:
+class _WorkerRecord:
     shard_id: int
     host: str
     gateway: Any
@@ -95,7 +81,7 @@ class _Shard:
         return [name for name in self.planned if name not in self.ended]
 
 
-class ShardWorkers:
+class WorkerPool:
     def __init__(
         self,
         workers: list[WorkerSpec],
@@ -114,9 +100,9 @@ class ShardWorkers:
         self.ready_timeout_s = ready_timeout_s
         self.start_delay_s = start_delay_s
         self._group = execnet.Group() if group is None else group
-        self._shards: list[_Shard] = []
+        self._shards: list[_WorkerRecord] = []
         # (shard, message) from the receiver threads; None ends the controller thread
-        self._inbox: queue.SimpleQueue[tuple[_Shard, Any] | None] = queue.SimpleQueue()
+        self._inbox: queue.SimpleQueue[tuple[_WorkerRecord, Any] | None] = queue.SimpleQueue()
         self._controller: threading.Thread | None = None
         self._error: WorkerError | None = None  # the first controller error, for join
         self.start_at: float | None = None
@@ -126,7 +112,7 @@ class ShardWorkers:
         """Open one gateway per worker (spawns processes / ssh connections)."""
         with _children_ignore_sigint():
             for i, w in enumerate(self.workers):
-                shard = _Shard(i, w.host, None, w.clock_offset_s)
+                shard = _WorkerRecord(i, w.host, None, w.clock_offset_s)
                 try:
                     shard.gateway = self._group.makegateway(w.spec)
                 except Exception as exc:  # ssh refused, python missing: that host is lost
@@ -150,7 +136,7 @@ class ShardWorkers:
             shard.channel = shard.gateway.remote_exec(remote_shard)
             shard.channel.send(plan)
         deadline = time.monotonic() + self.ready_timeout_s
-        ready: list[_Shard] = []
+        ready: list[_WorkerRecord] = []
         for shard in self._shards:
             if shard.gateway is None:
                 self._lose(shard, f"failed to start: {shard.start_error}")
@@ -260,7 +246,7 @@ class ShardWorkers:
         return {s.host: s.lost for s in self._shards if s.lost is not None}
 
     # -- receiving: execnet's receiver threads --------------------------------------
-    def _receive(self, shard: _Shard, message: Any) -> None:
+    def _receive(self, shard: _WorkerRecord, message: Any) -> None:
         # Translate and queue only: handling here would run the sink on one
         # receiver thread per gateway, and an exception would only be traced.
         if message is _END:
@@ -280,7 +266,7 @@ class ShardWorkers:
                 if isinstance(message, _Closed):
                     shard.closed.set()
 
-    def _dispatch(self, shard: _Shard, message: Any) -> None:
+    def _dispatch(self, shard: _WorkerRecord, message: Any) -> None:
         if isinstance(message, _Closed):
             self._channel_closed(shard, message.error)
             return
@@ -296,7 +282,7 @@ class ShardWorkers:
                               f"(shard {shard.shard_id})")
         handler(shard, **payload)
 
-    def worker_rows(self, shard: _Shard, rows: list[RowTuple]) -> None:
+    def worker_rows(self, shard: _WorkerRecord, rows: list[RowTuple]) -> None:
         offset = shard.clock_offset_s
         events = ([Event(r[0] - offset, *r[1:]) for r in rows] if offset else
                   [Event(*r) for r in rows])
@@ -306,15 +292,15 @@ class ShardWorkers:
                 shard.ended.add(row.viewer)
         self._sink(events)
 
-    def worker_done(self, shard: _Shard, rows: int, stopped: bool) -> None:
+    def worker_done(self, shard: _WorkerRecord, rows: int, stopped: bool) -> None:
         shard.done = {"rows": rows, "stopped": stopped}
 
-    def _channel_closed(self, shard: _Shard, error: str | None) -> None:
+    def _channel_closed(self, shard: _WorkerRecord, error: str | None) -> None:
         if shard.done is None and shard.lost is None:
             self._lose(shard, error or "channel closed")
         shard.closed.set()
 
-    def _failed(self, shard: _Shard, exc: Exception) -> None:
+    def _failed(self, shard: _WorkerRecord, exc: Exception) -> None:
         reason = f"controller error: {_describe(exc)}"
         if self._error is None:
             self._error = exc if isinstance(exc, WorkerError) else WorkerError(reason)
@@ -322,7 +308,7 @@ class ShardWorkers:
             with contextlib.suppress(Exception):  # on_lost may share the broken sink
                 self._lose(shard, reason)
 
-    def _lose(self, shard: _Shard, reason: str) -> None:
+    def _lose(self, shard: _WorkerRecord, reason: str) -> None:
         shard.lost = reason
         self._on_lost(shard.shard_id, shard.host, reason, shard.unfinished)
 

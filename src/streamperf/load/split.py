@@ -16,18 +16,17 @@ Fan i goes to shard i % n. Each fan keeps its FanSpec unchanged: its index
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from streamperf.load.fans import FanSpec
 
 
 @dataclass(frozen=True)
-class ShardSlice:
+class FanSlice:
     shard_id: int
     shards: int  # how many shards the plan was split over
     fans: list[FanSpec]  # original specs: global index and unique name
-    ramp_s: float  # the global ramp; what ShardPlan.ramp_s takes (see module doc)
+    ramp_s: float  # the global ramp; what ArrivalPlan.ramp_s takes (see module doc)
 
     @property
     def shard_ramp_s(self) -> float:
@@ -44,7 +43,7 @@ class ShardSlice:
         return [start_at + f.index * self.ramp_s for f in self.fans]
 
 
-def split_plan(fans: list[FanSpec], ramp_s: float, shards: int) -> list[ShardSlice]:
+def split_plan(fans: list[FanSpec], ramp_s: float, shards: int) -> list[FanSlice]:
     """Interleave `fans` over `shards` slices: fan i -> shard i % shards.
 
     Slices whose shard gets no fan (more shards than fans) are left out, so
@@ -60,21 +59,6 @@ def split_plan(fans: list[FanSpec], ramp_s: float, shards: int) -> list[ShardSli
         # Two shards signing in as one account would corrupt both fans' journeys.
         raise ValueError("fan usernames must be unique across the plan")
     slices = [
-        ShardSlice(k, shards, ordered[k::shards], ramp_s) for k in range(min(shards, len(ordered)))
+        FanSlice(k, shards, ordered[k::shards], ramp_s) for k in range(min(shards, len(ordered)))
     ]
     return slices
-
-
-def resolve_procs(procs: str | int) -> int:
-    """`--procs`: "auto" is every core (os.cpu_count()), else a positive integer."""
-    if isinstance(procs, str):
-        text = procs.strip().lower()
-        if text == "auto":
-            return os.cpu_count() or 1
-        try:
-            procs = int(text)
-        except ValueError:
-            raise ValueError(f"--procs takes 'auto' or a positive integer, not {procs!r}") from None
-    if isinstance(procs, bool) or procs < 1:
-        raise ValueError(f"--procs must be >= 1, got {procs!r}")
-    return procs

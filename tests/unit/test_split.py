@@ -8,9 +8,10 @@ import random
 
 import pytest
 
+from streamperf.hosts.processes import resolve_procs
 from streamperf.load.fans import plan_fans
-from streamperf.load.fleet import resolve_procs, split_plan
 from streamperf.load.remote_shard import plan_message, row_tuple
+from streamperf.load.split import split_plan
 from streamperf.platform.client import Influencer
 from streamperf.results.events import Event
 
