@@ -26,7 +26,7 @@ from streamperf.settings import OPTIONS, RunSettings, SettingsError, build_setti
 if TYPE_CHECKING:  # the run machinery (pandas, aiohttp) loads only when a test needs it
     from streamperf.hosts.remote import LoadHosts
     from streamperf.load.broadcast import LiveStream
-    from streamperf.load.run import RunOutcome
+    from streamperf.load.outcome import RunOutcome
     from streamperf.platform.client import Influencer
     from streamperf.platform.endpoint import PlatformEndpoint
     from streamperf.results.live import Progress

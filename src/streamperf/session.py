@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING, Any
 from streamperf.load.broadcast import Broadcast, LiveStream, precreate_fans
 from streamperf.load.calibrate import origin_latency
 from streamperf.load.eventloop import run_loop
-from streamperf.load.run import LoadRun, RunOutcome, new_run_dir
+from streamperf.load.outcome import RunOutcome
+from streamperf.load.run import LoadRun
+from streamperf.load.run_dir import new_run_dir
 from streamperf.load.shard import api_status
 from streamperf.media.publisher import default_cache_dir, synthetic_clip
 from streamperf.platform.client import ApiCall, PlatformClient

@@ -17,7 +17,8 @@ import pytest
 
 from streamperf import cli
 from streamperf.load.fans import plan_fans
-from streamperf.load.run import LoadRun, RunOutcome
+from streamperf.load.outcome import RunOutcome
+from streamperf.load.run import LoadRun
 from streamperf.results import events as ev
 from streamperf.results.analysis import analyse
 from streamperf.results.events import Event, EventWriter

@@ -1,0 +1,135 @@
+"""A finished run, concluded from its event log: analysis, the judge's verdict,
+artifacts (summary.json, viewers.csv, report.html, charts) and the RunOutcome
+every front end shows.
+
+Everything here reads the log as written, so a run cut short is concluded
+the same way as a finished one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from streamperf.results import events as ev
+from streamperf.results.analysis import Analysis
+from streamperf.results.artifacts import chart_limits, write_artifacts
+from streamperf.results.judge import (
+    INTERRUPTED,
+    INVALID,
+    Basis,
+    Verdict,
+    analyse_for,
+    check_records,
+    judge,
+)
+from streamperf.results.verdict import Breach
+from streamperf.versions import versions
+
+
+@dataclass
+class RunOutcome:
+    run_dir: Path
+    analysis: Analysis
+    verdict: Verdict  # the judge's word and breaches; everything here only shows it
+    summary: dict[str, Any] = field(default_factory=dict)
+    #: the run's summary table and charts as an HTML fragment (pytest-html extra)
+    fragment: str = ""
+
+    @property
+    def events_path(self) -> Path:
+        return self.run_dir / "events.csv"
+
+    @property
+    def breaches(self) -> list[Breach]:
+        return list(self.verdict.breaches)
+
+    @property
+    def invalid(self) -> str | None:
+        """Why the run's numbers cannot be trusted, or None."""
+        return self.verdict.invalid
+
+    @property
+    def interrupted(self) -> bool:
+        return self.verdict.word == INTERRUPTED
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict.passed
+
+    def properties(self) -> list[tuple[str, object]]:
+        """Every figure as (name, value), e.g. for JUnit properties CI dashboards chart."""
+        props: list[tuple[str, object]] = [("streamperf_run_dir", str(self.run_dir))]
+        for key, value in self.analysis.summary().items():
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                props.append((f"streamperf_{key}", round(float(value), 6)))
+        props.append(("streamperf_verdict", self.verdict.word.lower()))
+        return props
+
+    def message(self) -> str:
+        """Why the run did not pass: every breach with value, limit and worst viewers."""
+        v = self.verdict
+        lines = [f"INVALID RUN: {v.invalid}"] if v.word == INVALID else []
+        lines += [f"INTERRUPTED RUN: {v.reason}"] if v.word == INTERRUPTED else []
+        lines += [f"SLA breached: {b}" for b in v.breaches]
+        lines.append(f"event log: {self.events_path}")
+        return "\n".join(lines)
+
+
+def conclude(run_dir: Path, name: str, basis: Basis, settings: Mapping[str, Any],
+             extra: Mapping[str, Any], df: pd.DataFrame | None = None) -> RunOutcome:
+    """Analyse and judge the run's event log and write its artifacts.
+
+    `settings` are the redacted settings; `extra` goes into summary.json as
+    is (lost and prepared load hosts).
+    """
+    df = ev.read_events(run_dir / "events.csv") if df is None else df
+    analysis = analyse_for(df, basis)
+    analysis.info["run_dir"] = str(run_dir)
+    verdict = judge(analysis, basis)
+    limits = chart_limits(basis.thresholds)
+    fragment = write_artifacts(run_dir, name, analysis, df, verdict, dict(settings), limits)
+    summary = {
+        "name": name,
+        "interrupted": basis.interrupted,
+        "invalid": basis.invalid,
+        "settings": dict(settings),
+        "versions": versions(),
+        "hosts": host_summary(df),
+        **extra,
+        "metrics": analysis.summary(),
+        "sla": check_records(verdict, basis),
+        "grace_s": basis.grace_s,
+        "limits": limits,
+        "baseline": basis.baseline.get("name") if basis.baseline else None,
+        "breaches": [str(b) for b in verdict.breaches],
+        # What `streamperf summary`/`report` judge this directory against again.
+        "judged_against": basis.to_json(),
+        "verdict": verdict.to_json(),
+    }
+    write_summary(run_dir, summary)
+    analysis.viewers.to_csv(run_dir / "viewers.csv", index=False)
+    return RunOutcome(run_dir, analysis, verdict, summary, fragment)
+
+
+def write_summary(run_dir: Path, summary: Mapping[str, Any]) -> None:
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+
+
+def host_summary(df: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """Per load-generator host: viewers, and peak/mean of each host sample."""
+    out: dict[str, dict[str, float]] = {}
+    fans = df[(df["event"] == ev.PLAY)]
+    for host, count in fans.groupby("host")["viewer"].nunique().items():
+        out.setdefault(str(host), {})["viewers"] = int(count)
+    samples = df[df["event"] == ev.HOST_SAMPLE]
+    for (host, name), values in samples.groupby(["host", "name"])["value"]:
+        figures = out.setdefault(str(host), {})
+        figures[f"{name}_max"] = float(values.max())
+        figures[f"{name}_mean"] = float(values.mean())
+    return out
