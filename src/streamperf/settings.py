@@ -20,6 +20,7 @@ from streamperf.hosts.specs import (
     parse_host_specs,
     read_hosts_file,
 )
+from streamperf.viewers import PROTOCOLS
 
 
 class SettingsError(ValueError):
@@ -72,7 +73,6 @@ def _choice(*allowed: str) -> Callable[[str], str]:
     return parse
 
 
-PROTOCOLS = ("rtmp", "hls")
 
 
 def parse_protocol_mix(text: str) -> tuple[tuple[str, int], ...]:

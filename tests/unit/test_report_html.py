@@ -121,17 +121,6 @@ def test_importing_the_module_loads_neither_pandas_nor_matplotlib():
     assert out.stdout.strip() == "[]"
 
 
-@pytest.mark.parametrize(("value", "key", "text"), [
-    (None, "startup_p95_s", "–"), (1.23456, "startup_p95_s", "1.23 s"),
-    (1104.4, "mean_kbps", "1,104 kbps"), (0.0125, "api_error_rate", "1.25%"),
-    (7, "stalls", "7"), ({"disconnect": 2}, "errors_by_kind", "disconnect: 2"),
-    (float("nan"), "x", "–"), (True, "got_media", "yes"),
-    (1795832863.4, "start_t", "2026-11-28 02:27:43 UTC"),
-])
-def test_fmt(value, key, text):
-    assert report.fmt(value, key) == text
-
-
 def test_lost_and_prepared_load_hosts_are_named_in_report_and_fragment():
     from streamperf.results.events import Event
 

@@ -19,12 +19,12 @@ from aiohttp import web
 
 from streamperf.media.server import APP, MediaServer
 from streamperf.platform.store import PER_PAGE, DuplicateError, Store
+from streamperf.viewers import DEFAULT_RTMP_PORT
 
 STORE_KEY = web.AppKey("store", Store)
 MEDIA_KEY = web.AppKey("media", object)  # MediaServer | None
 TOKEN_KEY = web.AppKey("streams_token", str)
 DELAY_KEY = web.AppKey("ready_delay_s", float)
-DEFAULT_RTMP_PORT = 1935  # used in answers when the app runs without a MediaServer
 
 
 def stream_name(username: str) -> str:

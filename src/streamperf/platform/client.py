@@ -18,8 +18,9 @@ from typing import Any, Literal
 import requests
 from requests.adapters import HTTPAdapter
 
+from streamperf.viewers import DEFAULT_RTMP_PORT
+
 BODY_LIMIT = 200
-DEFAULT_RTMP_PORT = 1935  # the seed's origin and Wowza edge port when the platform names none
 
 
 class ApiError(Exception):

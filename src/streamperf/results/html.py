@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import html
 import json
-import math
 import re
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from streamperf.results.figures import figure
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -116,31 +117,6 @@ def _e(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-def fmt(value: Any, key: str = "") -> str:
-    """A figure as text, its unit taken from the metric name's suffix."""
-    if hasattr(value, "item") and not isinstance(value, str):
-        value = value.item()  # numpy scalar -> int, float or bool
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, dict):
-        return ", ".join(f"{k}: {fmt(v)}" for k, v in value.items()) or "none"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        v = value
-        if key.endswith("_t") and v > 1e9:  # a unix time
-            return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(v))
-        if key.endswith("_rate"):
-            return f"{v:.2%}"
-        text = f"{v:,.0f}" if abs(v) >= 100 else f"{v:.2f}" if abs(v) >= 1 else f"{v:.3f}"
-        if key.endswith("_s"):
-            return f"{text} s"
-        return f"{text} kbps" if key.endswith("kbps") else text
-    return str(value)
-
-
 def redact(settings: dict[str, Any]) -> dict[str, Any]:
     return {k: ("***" if SECRET_KEY.search(k) and v not in (None, "", "***") else v)
             for k, v in settings.items()}
@@ -164,7 +140,7 @@ def _summary_table(a: Analysis) -> str:
     rows = []
     for key, value in a.summary().items():
         label = SUMMARY_LABELS.get(key, key.replace("_", " "))
-        rows.append((f"{_e(label)} <code>{_e(key)}</code>", _e(fmt(value, key))))
+        rows.append((f"{_e(label)} <code>{_e(key)}</code>", _e(figure(value, key))))
     return _table(["metric", "value"], rows, numeric=[False, True])
 
 
@@ -179,7 +155,7 @@ def aggregate_html(runs: Sequence[tuple[str, Analysis, Verdict]]) -> str:
         word = verdict.word
         s = a.summary()
         rows.append((_e(name), f'<span class="sp-verdict sp-{word.lower()}">{word}</span>',
-                     *(_e(fmt(s.get(k), k)) for k in AGGREGATE_KEYS)))
+                     *(_e(figure(s.get(k), k)) for k in AGGREGATE_KEYS)))
     headers = ["run", "verdict", *(SUMMARY_LABELS.get(k, k) for k in AGGREGATE_KEYS)]
     table = _table(headers, rows, numeric=[False, False, *([True] * len(AGGREGATE_KEYS))])
     return f'<div class="sp-report"><style>{CSS}</style><h2>streamperf runs</h2>{table}</div>'
@@ -239,17 +215,18 @@ def _tile_figures(a: Analysis) -> dict[str, tuple[str, str]]:
     with_media, planned = s["viewers_with_media"], s["viewers_planned"]
     aborted = f" · {s['viewers_aborted']:,} aborted" if s["viewers_aborted"] else ""
     ratio = s["min_bitrate_ratio"]
-    source = (f"mean {fmt(s['mean_kbps'], 'mean_kbps')}, source {fmt(s['source_kbps'], 'kbps')}"
+    source = (f"mean {figure(s['mean_kbps'], 'mean_kbps')}, "
+              f"source {figure(s['source_kbps'], 'kbps')}"
               if s["source_kbps"] else "source bitrate unknown")
     api = (f"{s['api_errors']:,} of {s['api_calls']:,} API calls failed" if s["api_calls"]
            else "no API calls")
     return {
         "media": (f"{with_media:,} of {planned:,}", f"viewers got video{aborted}"),
-        "startup": (fmt(s["startup_p95_s"], "startup_p95_s"),
-                    f"p50 {fmt(s['startup_p50_s'], 'startup_p50_s')}"),
+        "startup": (figure(s["startup_p95_s"], "startup_p95_s"),
+                    f"p50 {figure(s['startup_p50_s'], 'startup_p50_s')}"),
         "lagged": (f"{s['viewers_lagged']:,}",
                    f"viewers drifted over {a.lag_threshold_s:g} s at some point · max "
-                   f"{fmt(s['max_drift_s'], 'max_drift_s')}"),
+                   f"{figure(s['max_drift_s'], 'max_drift_s')}"),
         "bitrate": ("–" if ratio is None else f"{ratio:.2f}", f"lowest viewer · {source}"),
         "stalls": (f"{s['stalls']:,}", f"{s['viewers_with_stalls']:,} viewers stalled"),
         # Viewer and API errors both count: either can fail the run.
@@ -425,7 +402,7 @@ def _breakdown_html(a: Analysis, events_df: pd.DataFrame, by: str) -> str:
     headers = [by, "viewers", "with media", "aborted", "startup p50 (s)", "startup p95 (s)",
                "mean kbps", "lagged", "stalls", "errors"]
     rows: dict[str, list[str]] = {
-        str(r[by]): [_e(r[by])] + [_e(fmt(v)) for k, v in r.items() if k != by]
+        str(r[by]): [_e(r[by])] + [_e(figure(v)) for k, v in r.items() if k != by]
         for r in b.to_dict("records")}
     if by == "host":
         # Load-generator health beside its viewers; a host with samples but no
@@ -443,7 +420,7 @@ def _breakdown_html(a: Analysis, events_df: pd.DataFrame, by: str) -> str:
             sampled = {str(x) for x in per.index}
             for host in sorted(sampled | set(rows)):
                 cells = rows.setdefault(host, [_e(host), *blank])
-                cells += [_e(fmt(float(per.loc[host, c]))) if host in sampled else "–"
+                cells += [_e(figure(float(per.loc[host, c]))) if host in sampled else "–"
                           for c in cols]
     if not rows:
         return '<p class="sp-none">No viewers.</p>'
@@ -479,7 +456,7 @@ def _worst_html(a: Analysis) -> str:
     for r in w.to_dict("records"):
         cells = []
         for col, _ in WORST_COLUMNS:
-            text = _e(fmt(r[col]))
+            text = _e(figure(r[col]))
             cells.append(f'<span class="sp-err">{text}</span>' if col == "first_error" else text)
         rows.append(cells)
     numeric = [col not in ("viewer", "host", "protocol", "first_error", "got_media")
@@ -494,8 +471,8 @@ def _api_html(a: Analysis) -> str:
     rows = []
     for r in api.sort_values("endpoint").to_dict("records"):
         rate = r["errors"] / r["calls"] if r["calls"] else 0.0
-        rows.append([f"<code>{_e(r['endpoint'])}</code>", fmt(int(r["calls"])),
-                     fmt(int(r["errors"])), fmt(int(r["timeouts"])), f"{rate:.2%}",
+        rows.append([f"<code>{_e(r['endpoint'])}</code>", figure(int(r["calls"])),
+                     figure(int(r["errors"])), figure(int(r["timeouts"])), f"{rate:.2%}",
                      f"{r['p50_s'] * 1000:,.1f}", f"{r['p95_s'] * 1000:,.1f}"])
     return _table(["endpoint", "calls", "errors", "timeouts", "error rate", "p50 (ms)",
                    "p95 (ms)"], rows, numeric=[False] + [True] * 6)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from streamperf.results import events as ev
 from streamperf.results.events import Event
+from streamperf.results.figures import column
 
 
 @dataclass(frozen=True)
@@ -189,11 +190,6 @@ BAR_WIDTH = 50
 RED, BOLD, RESET = "\x1b[31m", "\x1b[1m", "\x1b[0m"
 
 
-def _num(value: float | None, spec: str) -> str:
-    """value formatted by spec (e.g. "6.1f"); "-" in the same width when unknown."""
-    return "-".rjust(int(spec.split(".")[0] or 0)) if value is None else format(value, spec)
-
-
 def render_view(p: Progress, stats: LiveStats, source: str = "", color: bool = False) -> str:
     """The live terminal view: sessions, streams lagged, kbps, API rates, hosts."""
     bold, red, reset = (BOLD, RED, RESET) if color else ("", "", "")
@@ -229,7 +225,7 @@ def render_view(p: Progress, stats: LiveStats, source: str = "", color: bool = F
                      "  loop lag s")
         for h in p.hosts:
             lines.append(
-                f"{h.host or '-':<{width}}  {h.playing:7d}  {_num(h.cpu_pct, '6.1f')}"
-                f"  {_num(h.proc_cpu_pct, '10.1f')}  {_num(h.net_in_mbps, '7.1f')}"
-                f"  {_num(h.net_out_mbps, '8.1f')}  {_num(h.loop_lag_s, '10.3f')}")
+                f"{h.host or '-':<{width}}  {h.playing:7d}  {column(h.cpu_pct, '6.1f')}"
+                f"  {column(h.proc_cpu_pct, '10.1f')}  {column(h.net_in_mbps, '7.1f')}"
+                f"  {column(h.net_out_mbps, '8.1f')}  {column(h.loop_lag_s, '10.3f')}")
     return "\n".join(lines)

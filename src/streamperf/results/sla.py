@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from streamperf.results.analysis import Analysis
+from streamperf.results.figures import compact, with_unit
 from streamperf.results.sla_metrics import (
     DEFAULT_SHOWN,
     FUNCTIONS,
@@ -32,10 +33,8 @@ from streamperf.results.sla_metrics import (
     METRICS,
     SUFFIXES,
     MetricData,
-    fmt_num,
     join_shown,
     percentile_of,
-    with_unit,
 )
 from streamperf.results.verdict import Breach
 
@@ -115,7 +114,7 @@ class Threshold:
             if data.rate is None or not data.rate[1]:
                 return Verdict(self, None, False, f"no data: {data.why_empty}", grace_s)
             num, den = data.rate
-            measured, detail = num / den, f"{fmt_num(num)} of {fmt_num(den)}"
+            measured, detail = num / den, f"{compact(num)} of {compact(den)}"
         elif not len(data.values):
             return Verdict(self, None, False, f"no data: {data.why_empty}", grace_s)
         else:
@@ -159,7 +158,7 @@ class Threshold:
             if data.per_call and counted:
                 text = f"{int(value)} of {int(sizes[name])} calls"
             elif f in ("count", "rate"):  # the group's own count, not a fraction
-                text = fmt_num(float(value))
+                text = compact(float(value))
             else:
                 text = self.show(float(value))
             note = data.notes.get(str(name))
@@ -171,7 +170,7 @@ class Threshold:
     def __str__(self) -> str:
         if self.op == OFF:
             return f"{self.func}({self.metric}) off"
-        after = f" after {fmt_num(self.after_s)} s" if self.after_s is not None else ""
+        after = f" after {compact(self.after_s)} s" if self.after_s is not None else ""
         return f"{self.func}({self.metric}) {self.limit_text}{after}"
 
 
@@ -202,7 +201,7 @@ class Verdict:
         if self.detail:
             text += f" ({self.detail})"
         if self.grace_s > 0:
-            text += f" after the first {fmt_num(self.grace_s)} s"
+            text += f" after the first {compact(self.grace_s)} s"
         return text
 
     def as_breach(self) -> Breach:

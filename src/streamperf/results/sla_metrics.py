@@ -35,22 +35,9 @@ SUFFIXES: dict[str, dict[str, float]] = {
 DEFAULT_SHOWN = {"s": "s", "kbps": "kbps", "%": "%", "ratio": "", "count": ""}
 
 
-def fmt_num(v: float) -> str:
-    """Short human figure: 0.875, 5.004, 2.41, 17.12, 1234."""
-    if v == int(v) and abs(v) < 1e15:
-        return str(int(v))
-    return f"{v:.4g}" if abs(v) < 1000 else f"{v:.0f}"
-
-
 def join_shown(shown: list[str], total: int) -> str:
     more = f" (+{total - len(shown)} more)" if total > len(shown) else ""
     return ", ".join(shown) + more
-
-
-def with_unit(v: float, unit: str) -> str:
-    if not unit:
-        return fmt_num(v)
-    return f"{fmt_num(v)}%" if unit == "%" else f"{fmt_num(v)} {unit}"
 
 
 # --- what a metric yields ----------------------------------------------------------------

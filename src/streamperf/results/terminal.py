@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from streamperf.results.analysis import Analysis
+from streamperf.results.figures import figure
 from streamperf.results.judge import INTERRUPTED, INVALID, Verdict
 from streamperf.results.live import Progress
 
@@ -19,14 +20,6 @@ def progress_line(p: Progress) -> str:
     )
 
 
-def _fmt(value: object, unit: str = "") -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.2f}{unit}"
-    return f"{value}{unit}"
-
-
 def summary_table(name: str, a: Analysis, verdict: Verdict) -> str:
     return metrics_table(name, a.summary(), a.lag_threshold_s, verdict)
 
@@ -34,21 +27,22 @@ def summary_table(name: str, a: Analysis, verdict: Verdict) -> str:
 def metrics_table(name: str, s: Mapping[str, Any], lag_threshold_s: float,
                   verdict: Verdict) -> str:
     """The end-of-run table from Analysis.summary() figures (also as in summary.json)."""
+    def f(key: str) -> str:
+        return figure(s.get(key), key)
+
     rows = [
         ("viewers with media", f"{s['viewers_with_media']} / {s['viewers_planned']}"),
-        ("startup p50 / p95",
-         f"{_fmt(s['startup_p50_s'], ' s')} / {_fmt(s['startup_p95_s'], ' s')}"),
-        (f"lagged (drift > {lag_threshold_s:g} s)", _fmt(s["viewers_lagged"])),
-        ("max drift", _fmt(s["max_drift_s"], " s")),
+        ("startup p50 / p95", f"{f('startup_p50_s')} / {f('startup_p95_s')}"),
+        (f"lagged (drift > {lag_threshold_s:g} s)", f("viewers_lagged")),
+        ("max drift", f("max_drift_s")),
         ("latency p50 / p95 (lone viewer at origin)",
-         f"{_fmt(s.get('latency_p50_s'), ' s')} / {_fmt(s.get('latency_p95_s'), ' s')}"
-         f" ({_fmt(s.get('origin_latency_s'), ' s')})"),
-        ("stalls (viewers with)", f"{s['stalls']} ({s['viewers_with_stalls']})"),
-        ("mean kbps / source", f"{_fmt(s['mean_kbps'])} / {_fmt(s['source_kbps'])}"),
-        ("min bitrate ratio", _fmt(s["min_bitrate_ratio"])),
-        ("min media seconds", _fmt(s["min_media_s"], " s")),
-        ("viewer errors (disconnects)", f"{s['viewer_errors']} ({s['disconnects']})"),
-        ("API calls / errors", f"{s['api_calls']} / {s['api_errors']}"),
+         f"{f('latency_p50_s')} / {f('latency_p95_s')} ({f('origin_latency_s')})"),
+        ("stalls (viewers with)", f"{f('stalls')} ({f('viewers_with_stalls')})"),
+        ("mean kbps / source", f"{f('mean_kbps')} / {f('source_kbps')}"),
+        ("min bitrate ratio", f("min_bitrate_ratio")),
+        ("min media seconds", f("min_media_s")),
+        ("viewer errors (disconnects)", f"{f('viewer_errors')} ({f('disconnects')})"),
+        ("API calls / errors", f"{f('api_calls')} / {f('api_errors')}"),
     ]
     width = max(len(k) for k, _ in rows)
     lines = [f"streamperf {name}: {verdict.headline}"]

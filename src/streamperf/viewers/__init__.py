@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     import aiohttp
 
 PROTOCOLS = ("rtmp", "hls")
+DEFAULT_RTMP_PORT = 1935  # RTMP's registered port: what a URL without one means
 
 
 class ViewerFactory:

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
-from streamperf.viewers import amf
+from streamperf.viewers import DEFAULT_RTMP_PORT, amf
 from streamperf.viewers.base import FIRST_AUDIO, FIRST_VIDEO, VIEWER_ERROR, EventCallback, Viewer
 from streamperf.viewers.rtmp_chunks import (
     ACK,
@@ -44,7 +44,6 @@ from streamperf.viewers.rtmp_chunks import (
     encode_message,
 )
 
-DEFAULT_PORT = 1935
 HANDSHAKE_SIZE = 1536
 READ_SIZE = 65536
 OUT_CHUNK_SIZE = 4096  # announced before connect, so our commands go in one chunk
@@ -88,7 +87,7 @@ def parse_rtmp_url(url: str) -> tuple[str, int, str, str, str]:
     app, name = path.rsplit("/", 1)
     if parts.query:
         name = f"{name}?{parts.query}"
-    port = parts.port or DEFAULT_PORT
+    port = parts.port or DEFAULT_RTMP_PORT
     host = parts.hostname
     tc_url = f"rtmp://{host}:{port}/{app}"
     return host, port, app, name, tc_url
