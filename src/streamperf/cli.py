@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from streamperf import __version__
-from streamperf.hosts import command as hosts_command
+from streamperf import __version__, cli_hosts
+from streamperf.settings import RunSettings, SettingsError, add_options, parse_options
 
 TOOLS = {
     "ffmpeg": "publisher (Debian package ffmpeg)",
@@ -303,15 +303,20 @@ def _rows(text: str, iter_rows: Any) -> list[Any]:
         return rows
 
 
+JUDGE_OPTIONS = ("lag_threshold_s", "sla")
+
+
 def _judge_options(parser: argparse.ArgumentParser) -> None:
-    """`summary` and `report` judge alike: the run's own record unless told otherwise."""
-    parser.add_argument("--lag-threshold", type=float, default=None,
-                        help="drift in s over which a viewer is lagged (default: the run's, "
-                        "or 3); a different one re-judges the run")
+    """`summary` and `report` judge alike: the run's own record unless told otherwise.
+    --lag-threshold and --sla are the run's options (a value given re-judges the run)."""
+    add_options(parser.add_argument, JUDGE_OPTIONS)
     parser.add_argument("--source-kbps", type=float, default=None,
                         help="the source bitrate, for logs without it (seed logs)")
-    parser.add_argument("--sla", action="append", default=[], metavar="EXPR",
-                        help="re-judge with this threshold over the run's own (repeatable)")
+
+
+def _parsed(args: argparse.Namespace, fields: tuple[str, ...]) -> dict[str, Any]:
+    """The run options' own parsing (no environment: these re-judge only when given)."""
+    return parse_options({f: getattr(args, f) for f in fields}, environ={}, fields=fields)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -336,10 +341,10 @@ def main(argv: list[str] | None = None) -> int:
                      help="events.csv, a run directory, or - for stdin (default reports/latest)")
     liv.add_argument("--follow", action="store_true",
                      help="keep following after the run_end row (Ctrl-C to stop)")
-    liv.add_argument("--lag-threshold", type=float, default=3.0)
+    add_options(liv.add_argument, ("lag_threshold_s",))
     liv.add_argument("--interval", type=float, default=1.0, help="seconds between redraws")
 
-    hosts_command.add_parser(sub)
+    cli_hosts.add_parser(sub)
 
     args, rest = parser.parse_known_args(argv)
     if args.command == "platform":
@@ -350,14 +355,18 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "doctor":
         return doctor()
-    if args.command == "report":
-        return report(args.run, args.output, args.lag_threshold, args.source_kbps, args.title,
-                      args.sla)
-    if args.command == "live":
-        return live(args.log, args.follow, args.lag_threshold, args.interval)
     if args.command == "hosts":
-        return hosts_command.run(args)
-    return summary(args.run, args.lag_threshold, args.source_kbps, args.sla)
+        return cli_hosts.run(args)
+    try:
+        opts = _parsed(args, ("lag_threshold_s",) if args.command == "live" else JUDGE_OPTIONS)
+    except SettingsError as exc:
+        return _fail(str(exc))
+    lag, sla = opts.get("lag_threshold_s"), list(opts.get("sla", ()))
+    if args.command == "report":
+        return report(args.run, args.output, lag, args.source_kbps, args.title, sla)
+    if args.command == "live":
+        return live(args.log, args.follow, lag or RunSettings().lag_threshold_s, args.interval)
+    return summary(args.run, lag, args.source_kbps, sla)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from streamperf.settings import OPTIONS, RunSettings, SettingsError, build_settings
+from streamperf.settings import (
+    OPTIONS,
+    RunSettings,
+    SettingsError,
+    add_options,
+    build_settings,
+)
 
 if TYPE_CHECKING:  # the run machinery (pandas, aiohttp) loads only when a test needs it
     from streamperf.hosts.remote import LoadHosts
@@ -41,18 +47,7 @@ SETUP_FAILURES_KEY = pytest.StashKey[dict[str, str]]()  # set-up failure line ->
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("streamperf", "streamperf live-stream load tests")
-    for opt in OPTIONS:
-        # argparse %-formats help texts: a literal "20%" would break `pytest --help`.
-        help_text = (opt.help + (f" [env {opt.env}]" if opt.env else "")).replace("%", "%%")
-        if opt.is_flag:
-            group.addoption(opt.flag, action="store_true", default=None,
-                            dest=f"streamperf_{opt.field}", help=help_text)
-        elif opt.repeat:
-            group.addoption(opt.flag, action="append", default=None,
-                            dest=f"streamperf_{opt.field}", help=help_text)
-        else:
-            group.addoption(opt.flag, action="store", default=None,
-                            dest=f"streamperf_{opt.field}", help=help_text)
+    add_options(group.addoption, dest_prefix="streamperf_")
 
 
 def pytest_configure(config: pytest.Config) -> None:

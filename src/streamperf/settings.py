@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -350,13 +350,29 @@ def _loopback(host: str) -> bool:
         return False
 
 
-def build_settings(
-    values: Mapping[str, Any], environ: Mapping[str, str] | None = None
-) -> RunSettings:
-    """Parse raw option values (None = not given) and env vars into RunSettings."""
+OPTION_BY_FIELD = {opt.field: opt for opt in OPTIONS}
+
+
+def add_options(add: Callable[..., Any], fields: Iterable[str] | None = None,
+                dest_prefix: str = "") -> None:
+    """Declare options with `add`: pytest's `group.addoption` or argparse's
+    `parser.add_argument`, so the plugin and the CLI take them alike (values stay
+    raw strings; `parse_options` checks them)."""
+    for opt in OPTIONS if fields is None else [OPTION_BY_FIELD[f] for f in fields]:
+        # argparse %-formats help texts: a literal "20%" would break `--help`.
+        help_text = (opt.help + (f" [env {opt.env}]" if opt.env else "")).replace("%", "%%")
+        action = "store_true" if opt.is_flag else "append" if opt.repeat else "store"
+        add(opt.flag, action=action, default=None, dest=f"{dest_prefix}{opt.field}",
+            help=help_text)
+
+
+def parse_options(values: Mapping[str, Any], environ: Mapping[str, str] | None = None,
+                  fields: Iterable[str] | None = None) -> dict[str, Any]:
+    """Raw values (None = not given; env vars fill in) parsed by their options' parsers:
+    {field: value} for those given. Raises SettingsError naming option and value."""
     env = os.environ if environ is None else environ
     parsed: dict[str, Any] = {}
-    for opt in OPTIONS:
+    for opt in OPTIONS if fields is None else [OPTION_BY_FIELD[f] for f in fields]:
         raw = values.get(opt.field)
         if raw is None and opt.env and env.get(opt.env):
             raw = env[opt.env]
@@ -370,6 +386,14 @@ def build_settings(
         except ValueError as exc:
             shown = "***" if opt.secret else raw
             raise SettingsError(f"{opt.flag} {shown}: {exc}") from None
+    return parsed
+
+
+def build_settings(
+    values: Mapping[str, Any], environ: Mapping[str, str] | None = None
+) -> RunSettings:
+    """Parse raw option values (None = not given) and env vars into RunSettings."""
+    parsed = parse_options(values, environ)
     settings = RunSettings(**parsed, explicit=frozenset(parsed))
     settings.validate()
     return settings

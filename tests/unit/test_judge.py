@@ -250,3 +250,25 @@ def test_judging_an_analysis_made_with_another_lag_threshold_is_refused():
     a = analyse(Timeline().frame(), 5.0)
     with pytest.raises(ValueError, match="lag threshold 5 s, judged with 3 s"):
         judge(a, Basis())
+
+
+def test_cli_takes_the_runs_own_options_with_their_parsing(runs, capsys):
+    """--lag-threshold and --sla are settings.OPTIONS in pytest and in the CLI alike:
+    '5s' is a duration there as here, and a bad value is the same one-line error."""
+    run = str(runs["passing"].run_dir)
+    code, out = run_cli(capsys, "summary", run, "--lag-threshold", "5s")
+    assert code == 0 and "re-judged with --lag-threshold 5" in out
+    assert cli.main(["summary", run, "--lag-threshold", "soon"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == ("streamperf: --lag-threshold soon: not a duration: 'soon' "
+                           "(use e.g. 500ms, 2s, 1m)")
+    assert cli.main(["live", run, "--lag-threshold", "0"]) == 2
+    assert "--lag-threshold 0: '0' must be more than zero" in capsys.readouterr().err
+
+
+def test_hosts_prepare_checks_host_options_as_a_run_does(capsys, tmp_path):
+    assert cli.main(["hosts", "prepare", "--sshhosts", "root@h:0"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "streamperf hosts prepare: --sshhosts root@h:0: bad port '0' in host spec 'root@h:0'")
+    assert cli.main(["hosts", "prepare", "h1", "--sshkeyfile", str(tmp_path / "none")]) == 2
+    assert "--sshkeyfile" in capsys.readouterr().err

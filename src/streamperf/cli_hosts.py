@@ -1,13 +1,21 @@
-"""`streamperf hosts prepare`: make load-generator hosts ready, ahead of a run."""
+"""`streamperf hosts prepare`: make load-generator hosts ready, ahead of a run.
+
+Its host options are the run's own (settings.OPTIONS): same flags, same
+checks, same environment variables, same one-line errors.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 
-from streamperf.hosts.specs import DEFAULT_REMOTE_DIR
+from streamperf.settings import SettingsError, add_options, parse_options
+
+HOST_OPTIONS = ("ssh_hosts", "hosts_file", "ssh_key_file", "known_hosts", "ssh_insecure",
+                "remote_dir")
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -18,39 +26,37 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "measure the clock offset")
     prep.add_argument("specs", nargs="*",
                       help="user@host[:port] or ssh=[-p PORT] user@host//python=PATH")
-    prep.add_argument("--sshhosts", default="", help="space-separated user@host (as the seed)")
-    prep.add_argument("--hosts-file", type=Path, default=None, help="one host spec per line")
-    prep.add_argument("--sshkeyfile", type=Path, default=None, help="private key to log in with")
-    prep.add_argument("--known-hosts", type=Path, default=None,
-                      help="known_hosts to verify host keys against (default ~/.ssh/known_hosts)")
-    prep.add_argument("--ssh-insecure", action="store_true",
-                      help="do not verify host keys (warned about; for throwaway hosts only)")
+    add_options(prep.add_argument, HOST_OPTIONS)
     prep.add_argument("--viewers", type=int, default=0,
                       help="viewers planned per host, for the open-files check")
-    prep.add_argument("--remote-dir", default=DEFAULT_REMOTE_DIR,
-                      help="directory on the hosts for the venv, wheels and logs, as a run's "
-                      "--remote-dir (default ~/.streamperf; {host} becomes the host's address)")
 
 
 def run(args: argparse.Namespace) -> int:
-    import tempfile
-
     from streamperf.hosts.prepare import WheelhouseError
     from streamperf.hosts.remote import LoadHosts
-    from streamperf.hosts.specs import parse_host_spec, parse_host_specs, read_hosts_file
+    from streamperf.hosts.specs import (
+        DEFAULT_REMOTE_DIR,
+        parse_host_spec,
+        parse_host_specs,
+        read_hosts_file,
+    )
 
     try:
-        specs = [parse_host_spec(s) for s in args.specs] + parse_host_specs(args.sshhosts)
-        if args.hosts_file:
-            specs += read_hosts_file(args.hosts_file)
-    except (ValueError, OSError) as exc:
+        opts = parse_options({f: getattr(args, f) for f in HOST_OPTIONS}, fields=HOST_OPTIONS)
+        specs = [parse_host_spec(s) for s in args.specs]
+        specs += parse_host_specs(opts.get("ssh_hosts", ""))
+        if opts.get("hosts_file"):
+            specs += read_hosts_file(Path(opts["hosts_file"]))
+    except (SettingsError, ValueError, OSError) as exc:
         return _fail(str(exc))
     if not specs:
         return _fail("no hosts given (positional specs, --sshhosts or --hosts-file)")
+    key, known = opts.get("ssh_key_file"), opts.get("known_hosts")
     with tempfile.TemporaryDirectory(prefix="streamperf-hosts-") as tmp:
-        hosts = LoadHosts(specs, Path(tmp), key_file=args.sshkeyfile,
-                          known_hosts=args.known_hosts, insecure=args.ssh_insecure,
-                          remote_dir=args.remote_dir)
+        hosts = LoadHosts(specs, Path(tmp), key_file=Path(key) if key else None,
+                          known_hosts=Path(known) if known else None,
+                          insecure=bool(opts.get("ssh_insecure")),
+                          remote_dir=opts.get("remote_dir", DEFAULT_REMOTE_DIR))
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
