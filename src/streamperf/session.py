@@ -114,9 +114,9 @@ class StreamperfSession:
             if s.precreate_fans or s.uses_bundled_platform:
                 self.precreate(s.users, s.existing_offset)
             live = self._live
-            live.origin_latency_s = run_loop(
-                origin_latency(live.ingest_url, live.t0, expected_kbps=live.source.bitrate_kbps)
-            )
+            if s.calibration_s > 0:
+                live.origin_latency_s = run_loop(origin_latency(
+                    live.ingest_url, live.t0, s.calibration_s, live.source.bitrate_kbps))
             return live
 
     def precreate(self, count: int, offset: int) -> None:

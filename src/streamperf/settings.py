@@ -210,6 +210,9 @@ OPTIONS: tuple[Option, ...] = (
            "share of fans per protocol, e.g. rtmp=70,hls=30 (overrides --protocol)"),
     Option("--lag-threshold", "lag_threshold_s", _positive_duration,
            "drift over which a viewer counts as lagged (default 3s)"),
+    Option("--calibration", "calibration_s", parse_duration,
+           "how long one lone viewer plays from the origin before the first run, for the "
+           "latency the tool and origin cost alone (default 5s; 0 skips it)"),
     Option("--report-dir", "report_dir", _text, "where run directories go (default reports)"),
     Option("--procs", "procs", _procs,
            "viewer processes on this machine: N or auto (one per core); default 1"),
@@ -264,6 +267,7 @@ class RunSettings:
     protocol: str = "rtmp"
     protocol_mix: tuple[tuple[str, int], ...] = ()
     lag_threshold_s: float = 3.0
+    calibration_s: float = 5.0
     report_dir: str = "reports"
     procs: str = "1"
     ssh_hosts: str = ""
