@@ -14,7 +14,7 @@ perf: setup
 	$(VENV)/pytest tests/perf --users $(USERS) --duration $(DURATION)
 
 test: setup lint
-	$(VENV)/pytest tests -v -rfEs --users 20 --duration 30s
+	$(VENV)/pytest tests -v -rfEs -n 2 --dist loadgroup --durations=15 --users 20 --duration 30s
 
 lint:
 	$(VENV)/ruff check src tests benchmarks

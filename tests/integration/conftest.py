@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,23 +48,32 @@ def published_stream(
         pub.stop()
 
 
+# lo has one root qdisc: tests that cap it take turns, across xdist workers too.
+TC_LOCK = Path(tempfile.gettempdir()) / "streamperf-tests-tc.lock"
+
+
 @pytest.fixture
 def capped_port() -> Iterator:
     """Call with (port, kbit) to cap traffic from that port; removed at teardown."""
     if os.geteuid() != 0 or shutil.which("tc") is None:
         pytest.skip("needs root and tc to shape lo")
-    root = subprocess.run(["tc", "qdisc", "show", "dev", "lo"], capture_output=True, text=True)
-    if "htb" in root.stdout:
-        pytest.skip(f"lo already has an htb qdisc: {root.stdout.strip()}")
-    caps: list[PortCap] = []
+    with TC_LOCK.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        root = subprocess.run(["tc", "qdisc", "show", "dev", "lo"], capture_output=True,
+                              text=True)
+        if "htb" in root.stdout:
+            pytest.skip(f"lo already has an htb qdisc: {root.stdout.strip()}")
+        caps: list[PortCap] = []
 
-    def cap(port: int, kbit: int) -> PortCap:
-        caps.append(PortCap(port, kbit).install())
-        return caps[-1]
+        def cap(port: int, kbit: int) -> PortCap:
+            caps.append(PortCap(port, kbit).install())
+            return caps[-1]
 
-    yield cap
-    for c in caps:
-        c.remove()
+        try:
+            yield cap
+        finally:
+            for c in caps:
+                c.remove()
 
 
 @pytest.fixture(scope="session")

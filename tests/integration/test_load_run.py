@@ -11,6 +11,7 @@ import os
 import signal
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -18,10 +19,28 @@ from streamperf.results.events import read_events
 from streamperf.session import StreamperfSession
 from streamperf.settings import RunSettings
 
+# The module's stack is shared: one xdist worker runs the module's tests.
+pytestmark = pytest.mark.xdist_group("load_run")
+
+
+def _session(reports: Path, **settings: object) -> StreamperfSession:
+    # No test here reads the lone viewer's latency: skip its 5 s.
+    return StreamperfSession(RunSettings(report_dir=str(reports), calibration_s=0.0,
+                                         **settings))  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StreamperfSession]:
+    """One platform, nginx and publisher for the tests that leave them as they were."""
+    s = _session(tmp_path_factory.mktemp("reports"))
+    yield s
+    s.close()
+
 
 @pytest.fixture
-def session(tmp_path) -> Iterator[StreamperfSession]:
-    s = StreamperfSession(RunSettings(report_dir=str(tmp_path / "reports")))
+def own_session(tmp_path: Path) -> Iterator[StreamperfSession]:
+    """For tests that stop nginx or kill the publisher."""
+    s = _session(tmp_path / "reports")
     yield s
     s.close()
 
@@ -59,7 +78,8 @@ def test_bandwidth_below_bitrate_fails_naming_lag(session, capped_port):
     assert outcome.analysis.viewers["max_drift_s"].min() > 5.0
 
 
-def test_nginx_stopped_mid_run_fails_naming_disconnects(session):
+def test_nginx_stopped_mid_run_fails_naming_disconnects(own_session):
+    session = own_session
     stream = session.stream()
     media = session.platform().media
     stopper = threading.Timer(6.0, media.stop)
@@ -80,7 +100,8 @@ def test_nginx_stopped_mid_run_fails_naming_disconnects(session):
     assert (df["event"] == "run_end").any()
 
 
-def test_publisher_death_makes_the_run_invalid_and_keeps_its_log(session):
+def test_publisher_death_makes_the_run_invalid_and_keeps_its_log(own_session):
+    session = own_session
     stream = session.stream()
     killer = threading.Timer(4.0, lambda: os.kill(stream.publisher.pid, signal.SIGKILL))
     killer.start()
@@ -101,12 +122,9 @@ def test_publisher_death_makes_the_run_invalid_and_keeps_its_log(session):
     assert exit_rows["t"].iloc[0] - run_start < 8.0
 
 
-def test_procs_split_viewers_over_processes_into_one_log(tmp_path):
-    s = StreamperfSession(RunSettings(report_dir=str(tmp_path / "reports"), procs="2"))
-    try:
-        outcome = s.run_load("procs", {"users": 4, "ramp_s": 0.1, "duration_s": 8.0}, s.stream())
-    finally:
-        s.close()
+def test_procs_split_viewers_over_processes_into_one_log(session):
+    outcome = session.run_load("procs", {"users": 4, "ramp_s": 0.1, "duration_s": 8.0,
+                                         "procs": "2"}, session.stream())
     assert outcome.passed, outcome.message()
     hosts = outcome.summary["hosts"]
     assert {h: f["viewers"] for h, f in hosts.items() if "viewers" in f} == {"proc-0": 2,

@@ -28,11 +28,14 @@ from streamperf.session import StreamperfSession
 from streamperf.settings import RunSettings
 
 USERS = 6
+# The module shares one stack, so one xdist worker runs it.
+pytestmark = pytest.mark.xdist_group("local_procs")
 
 
 @pytest.fixture(scope="module")
 def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StreamperfSession]:
-    s = StreamperfSession(RunSettings(report_dir=str(tmp_path_factory.mktemp("reports"))))
+    s = StreamperfSession(RunSettings(report_dir=str(tmp_path_factory.mktemp("reports")),
+                                      calibration_s=0.0))  # no test here reads it
     yield s
     s.close()
 

@@ -20,10 +20,14 @@ from streamperf.results.events import read_events
 from streamperf.session import StreamperfSession
 from streamperf.settings import RunSettings
 
+# One stack for the module (and so one worker): the proofs read it, none changes it
+# beyond a cap that is removed again.
+pytestmark = pytest.mark.xdist_group("measurement_truth")
 
-@pytest.fixture
-def session(tmp_path) -> Iterator[StreamperfSession]:
-    s = StreamperfSession(RunSettings(report_dir=str(tmp_path / "reports")))
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StreamperfSession]:
+    s = StreamperfSession(RunSettings(report_dir=str(tmp_path_factory.mktemp("reports"))))
     yield s
     s.close()
 

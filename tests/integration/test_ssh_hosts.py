@@ -44,6 +44,7 @@ from .sshd_support import Lab, have_sshd, keygen
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.skipif(not have_sshd(), reason="needs root and openssh-server"),
+    pytest.mark.xdist_group("ssh"),  # with test_scale_out: one lab, prepared once
 ]
 
 
