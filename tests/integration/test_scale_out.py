@@ -108,7 +108,7 @@ def test_killing_one_hosts_shard_mid_run(lab: Lab, tmp_path: Path) -> None:
     hosts = host_names(lab)
     raw = dict(zip(["ssh_hosts", "ssh_key_file", "known_hosts", "calibration_s"],
                    ssh_args(lab)[1::2], strict=True))
-    settings = build_settings({**raw, "users": "40", "ramp_s": "50ms", "duration_s": "25s",
+    settings = build_settings({**raw, "users": "40", "ramp_s": "50ms", "duration_s": "18s",
                                "report_dir": str(tmp_path / "reports")}, environ={})
     session = StreamperfSession(settings, ROOT)
     result: dict[str, object] = {}
