@@ -21,6 +21,7 @@ from streamperf.results.events import read_events
 from streamperf.session import StreamperfSession
 from streamperf.settings import RunSettings
 
+
 @pytest.fixture
 def session(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StreamperfSession]:
     """A stack per test (so xdist can spread these long tests over its workers); the
