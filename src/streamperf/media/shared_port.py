@@ -14,7 +14,6 @@ stream in Python costs next to nothing. It runs on the caller's event loop.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 #: An HTTP request starts with its method; an RTMP handshake with byte 0x03 (C0).
 HTTP_STARTS = (b"GET ", b"HEAD", b"POST", b"PUT ", b"DELE", b"OPTI", b"PATC")
@@ -61,17 +60,23 @@ class SharedPort:
         task = asyncio.current_task()
         if task is not None:
             self._tasks.add(task)
+        up_writer: asyncio.StreamWriter | None = None
         try:
-            try:
-                first = await asyncio.wait_for(reader.readexactly(SNIFF_BYTES), SNIFF_TIMEOUT_S)
-                up_reader, up_writer = await asyncio.open_connection(
-                    *route(first, self.rtmp, self.http))
-            except (TimeoutError, asyncio.IncompleteReadError, OSError):
-                writer.close()
-                return
+            first = await asyncio.wait_for(reader.readexactly(SNIFF_BYTES), SNIFF_TIMEOUT_S)
+            up_reader, up_writer = await asyncio.open_connection(
+                *route(first, self.rtmp, self.http))
             up_writer.write(first)
             await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+        except (TimeoutError, asyncio.IncompleteReadError, OSError):
+            pass
+        except asyncio.CancelledError:
+            # close(): end quietly (asyncio's server callback reports a cancelled
+            # handler task as an error).
+            pass
         finally:
+            writer.close()
+            if up_writer is not None:
+                up_writer.close()
             if task is not None:
                 self._tasks.discard(task)
 
@@ -80,7 +85,7 @@ class SharedPort:
         if self._server is not None:
             self._server.close()
             self._server = None
-        for task in list(self._tasks):
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)

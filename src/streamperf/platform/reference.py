@@ -123,8 +123,9 @@ class ReferencePlatform:
             err = OSError(f"{where}: {e}{hint}")
             err.__cause__ = e
             failure.append(err)
-            started.set()
+            self._loop = None  # closed here, before start() hears of it and stops
             self._close_on(loop, runner)
+            started.set()
             return
         started.set()
         try:
