@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from streamperf.load.broadcast import Broadcast, LiveStream, precreate_fans
 from streamperf.load.calibrate import origin_latency
 from streamperf.load.eventloop import run_loop
+from streamperf.load.fans import seed_precreate_count
 from streamperf.load.outcome import RunOutcome
 from streamperf.load.run import LoadRun
 from streamperf.load.run_dir import new_run_dir
@@ -38,6 +39,14 @@ from streamperf.settings import RunSettings
 
 if TYPE_CHECKING:
     from streamperf.hosts.remote import LoadHosts
+
+
+def fans_to_precreate(settings: RunSettings) -> int:
+    """--precreatefans: the seed's count, users x (100 - percentnew) %; otherwise (the
+    bundled platform starts empty) every fan the run could sign in as."""
+    if settings.precreate_fans:
+        return seed_precreate_count(settings.users, settings.percent_new)
+    return settings.users
 
 
 class StreamperfSession:
@@ -72,7 +81,9 @@ class StreamperfSession:
         if s.uses_bundled_platform:
             ref = ReferencePlatform(self.workdir / "platform", host=s.platform_host,
                                     media_port=s.media_port,
-                                    streams_token=s.streams_api_token or None)
+                                    streams_token=s.streams_api_token or None,
+                                    seed=s.bundled_platform == "seed",
+                                    origin_port=s.origin_port)
             self._reference = ref
             ref.start()
             self._platform = PlatformEndpoint(ref.base_url, ref.base_url, ref.streams_token,
@@ -86,7 +97,8 @@ class StreamperfSession:
     def client(self, on_call: Callable[[ApiCall], None] | None = None) -> PlatformClient:
         p = self.platform()
         return PlatformClient(p.api_url, p.streams_api_url, p.streams_token,
-                              timeout=self.settings.timeout_s, on_call=on_call)
+                              timeout=self.settings.timeout_s, on_call=on_call,
+                              origin_port=self.settings.origin_port)
 
     def _log_setup_call(self, call: ApiCall) -> None:
         self._setup_rows.append(Event(time.time(), this_host(), "influencer", ev.API,
@@ -112,7 +124,7 @@ class StreamperfSession:
                                         self.workdir / "publisher", ingest_ready=ready)
             self._live = self._broadcast.start()
             if s.precreate_fans or s.uses_bundled_platform:
-                self.precreate(s.users, s.existing_offset)
+                self.precreate(fans_to_precreate(s), s.existing_offset)
             live = self._live
             if s.calibration_s > 0:
                 live.origin_latency_s = run_loop(origin_latency(
@@ -130,7 +142,8 @@ class StreamperfSession:
             return
         client = self.client()
         try:
-            precreate_fans(client, self._live.influencer, count, offset)
+            precreate_fans(client, self._live.influencer, count, offset,
+                           self.settings.fan_password)
         finally:
             client.close()
         self._precreated |= wanted
@@ -184,8 +197,8 @@ class StreamperfSession:
         rules = self.rules(sla)
         baseline = (load_baseline(settings.baseline, self.baseline_dir)
                     if settings.baseline else None)
-        if settings.uses_bundled_platform:
-            self.precreate(settings.users, settings.existing_offset)
+        if settings.precreate_fans or settings.uses_bundled_platform:
+            self.precreate(fans_to_precreate(settings), settings.existing_offset)
         hosts = self.load_hosts()
         if hosts is not None:
             hosts.check_open_files(settings.users, settings.procs_per_host)

@@ -22,6 +22,17 @@ from streamperf.hosts.specs import (
 )
 from streamperf.viewers import PROTOCOLS
 
+#: The seed tool's values (DESIGN.md section 8), the defaults of their options. The
+#: seed's origin served RTMP ingest and its Wowza-style edge redirect on this port.
+SEED_ORIGIN_PORT = 2000
+SEED_FAN_PASSWORD = "Password42"
+SEED_CODE_TEXT = "leti"
+#: --sleepbetweensteps value for the seed's own per-step think times (load/journey.py)
+SEED_THINK = "seed"
+#: --bundled-platform modes: "extended" also answers explicit URLs (ingest, edge
+#: redirect, RTMP and HLS playback); "seed" answers exactly as the seed's backend did.
+BUNDLED_MODES = ("extended", "seed")
+
 
 class SettingsError(ValueError):
     """A bad option value; the message is one line naming option and value."""
@@ -62,6 +73,18 @@ def _positive_duration(text: str) -> float:
     if value <= 0:
         raise ValueError(f"{text!r} must be more than zero")
     return value
+
+
+def parse_think_time(text: str) -> float | str:
+    """'seed' (the seed's per-step think times) or one pause for every step, e.g. 2s."""
+    if str(text).strip() == SEED_THINK:
+        return SEED_THINK
+    try:
+        return parse_duration(text)
+    except ValueError:
+        raise ValueError(f"not a duration or {SEED_THINK!r}: {text!r} "
+                         f"(use e.g. 2s for a pause after every step, or {SEED_THINK} "
+                         "for the seed's 3s/5s/5s/1s)") from None
 
 
 def _choice(*allowed: str) -> Callable[[str], str]:
@@ -187,9 +210,20 @@ OPTIONS: tuple[Option, ...] = (
         "pre-create existing fans and follow the influencer (idempotent)",
         is_flag=True,
     ),
-    Option(
-        "--sleepbetweensteps", "sleep_between_steps_s", parse_duration, "think time per step"
-    ),
+    Option("--sleepbetweensteps", "sleep_between_steps", parse_think_time,
+           "think time in a fan's journey: 'seed' for the seed's per-step pauses (3s after "
+           "sign-up, 5s after the code, 5s after the marketplace, 1s after following), or a "
+           "duration paused after every step (default 0: none)"),
+    Option("--fan-password", "fan_password", _text,
+           f"password of the test fans (default {SEED_FAN_PASSWORD}, the seed's)",
+           env="STREAMPERF_FAN_PASSWORD", secret=True),
+    Option("--code-text", "code_text", _text,
+           f"code a new fan uses (default {SEED_CODE_TEXT}, the seed's)"),
+    Option("--origin-port", "origin_port", _port,
+           f"port of the origin when the platform answers with an origin address only: "
+           f"ingest rtmp://ORIGIN:PORT/live/USER and edge redirect "
+           f"http://ORIGIN:PORT/redirect/live/USER (default {SEED_ORIGIN_PORT}, the seed's); "
+           "the seed-mode bundled platform listens there"),
     Option("--email", "email", _text, "influencer email", env="STREAMPERF_EMAIL"),
     Option(
         "--token", "token", _text, "influencer oauth token", env="STREAMPERF_TOKEN", secret=True
@@ -204,7 +238,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("--platform-host", "platform_host", _listen_address,
            "address the bundled platform listens on and hands out (default 127.0.0.1); "
            "one the load hosts can reach when they are other machines"),
-    Option("--media-port", "media_port", _port, "bundled platform's RTMP port (default: free)"),
+    Option("--media-port", "media_port", _port, "bundled platform's RTMP port (default: free); "
+           "in seed mode its edge's"),
+    Option("--bundled-platform", "bundled_platform", _choice(*BUNDLED_MODES),
+           "the bundled platform's answers: extended (default; explicit ingest and playback "
+           "URLs) or seed (exactly the seed backend's answers: origin address only, ingest "
+           "and Wowza-style edge redirect on --origin-port)"),
     Option("--protocol", "protocol", _choice(*PROTOCOLS), "playback protocol (default rtmp)"),
     Option("--protocol-mix", "protocol_mix", parse_protocol_mix,
            "share of fans per protocol, e.g. rtmp=70,hls=30 (overrides --protocol)"),
@@ -255,7 +294,10 @@ class RunSettings:
     percent_new: int = 0
     existing_offset: int = 0
     precreate_fans: bool = False
-    sleep_between_steps_s: float = 0.0
+    sleep_between_steps: float | str = 0.0  # seconds, or SEED_THINK
+    fan_password: str = SEED_FAN_PASSWORD
+    code_text: str = SEED_CODE_TEXT
+    origin_port: int = SEED_ORIGIN_PORT
     email: str = "influencer@streamperf.test"
     token: str = ""
     video_path: str = ""
@@ -264,6 +306,7 @@ class RunSettings:
     streams_api_token: str = ""
     platform_host: str = "127.0.0.1"
     media_port: int | None = None
+    bundled_platform: str = BUNDLED_MODES[0]
     protocol: str = "rtmp"
     protocol_mix: tuple[tuple[str, int], ...] = ()
     lag_threshold_s: float = 3.0
@@ -329,6 +372,13 @@ class RunSettings:
                                ("--ssh-insecure", "ssh_insecure")):
                 if name in self.explicit:
                     raise SettingsError(f"{flag} needs --sshhosts or --hosts-file")
+        if not self.uses_bundled_platform and "bundled_platform" in self.explicit:
+            raise SettingsError("--bundled-platform chooses the bundled platform's answers; "
+                                "with --apiurl your platform answers")
+        if (self.uses_bundled_platform and self.bundled_platform == "seed"
+                and self.media_port == self.origin_port):
+            raise SettingsError(f"--media-port {self.media_port} is --origin-port too: in seed "
+                                "mode the origin port and the edge's RTMP port differ")
         specs = self.load_hosts
         if specs and self.uses_bundled_platform and _loopback(self.platform_host):
             far = [s.address for s in specs if not _loopback(s.host)]

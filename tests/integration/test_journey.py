@@ -9,9 +9,10 @@ import pytest
 
 from streamperf.load.broadcast import Broadcast, precreate_fans
 from streamperf.load.fans import existing_fan, fan_spec
-from streamperf.load.journey import FanAborted, run_journey
+from streamperf.load.journey import FanAborted, ThinkTimes, run_journey
 from streamperf.platform.client import ApiCall, PlatformClient
 from streamperf.platform.reference import ReferencePlatform
+from streamperf.settings import SEED_THINK
 
 
 @pytest.fixture(scope="module")
@@ -71,23 +72,53 @@ def test_journey_walks_the_seed_steps_in_order(live, client, calls):
     assert all(c.outcome == "ok" for c in calls)
 
 
-def test_existing_fan_falls_back_to_sign_up_then_signs_in(live, client, calls):
+NEW_FAN_STEPS = ["POST /api/v1/fans", "POST /api/v1/codes/use",
+                 "GET /api/v1/influencers/general", "POST /api/v1/influencers/relation",
+                 "POST /api/v1/fan_influencers"]
+WATCH_STEPS = ["POST /streams/{I}/watchers", "DELETE /streams/{I}/watchers/{F}"]
+
+
+def test_refused_existing_fan_walks_the_new_fan_journey_then_signs_in(live, client, calls):
     inf = live.live.influencer
     spec = existing_fan(987654)
     calls.clear()
     run_journey(client, spec, inf)
-    assert endpoints(calls)[:2] == ["POST /api/v1/fans/sign_in", "POST /api/v1/fans"]
-    assert calls[0].outcome == "error" and calls[1].outcome == "ok"
+    # The seed: a refused sign-in falls back to the whole new-fan journey.
+    assert endpoints(calls) == ["POST /api/v1/fans/sign_in", *NEW_FAN_STEPS, *WATCH_STEPS]
+    assert calls[0].outcome == "error" and calls[0].status == 401
+    assert all(c.outcome == "ok" for c in calls[1:])
     calls.clear()
     run_journey(client, spec, inf)
-    assert endpoints(calls)[:2] == ["POST /api/v1/fans/sign_in", "POST /api/v1/codes/use"]
+    # Now it exists: sign in, browse the marketplace, join, leave.
+    assert endpoints(calls) == ["POST /api/v1/fans/sign_in", "GET /api/v1/influencers/general",
+                                "POST /api/v1/influencers/relation", *WATCH_STEPS]
 
 
-def test_sleep_between_steps_pauses_between_each_step(live, client):
+def test_a_duration_of_think_time_pauses_after_every_step_up_to_the_join(live, client):
     pauses: list[float] = []
     run_journey(client, fan_spec(0, "sleepyfan", new=True), live.live.influencer,
-                sleep_between_steps_s=0.25, sleep=pauses.append)
-    assert pauses == [0.25] * 5
+                think=ThinkTimes.from_setting(0.25), sleep=pauses.append)
+    assert pauses == [0.25] * 5  # sign-up, code, marketplace, follow, join
+
+
+def test_seed_think_times_are_the_seeds_per_step_pauses(live, client):
+    inf = live.live.influencer
+    seed = ThinkTimes.from_setting(SEED_THINK)
+    new: list[float] = []
+    run_journey(client, fan_spec(0, "seedthinker", new=True), inf, think=seed, sleep=new.append)
+    assert new == [3.0, 5.0, 5.0, 1.0]
+    existing: list[float] = []
+    run_journey(client, fan_spec(0, "seedthinker", new=False), inf, think=seed,
+                sleep=existing.append)
+    assert existing == [5.0]
+
+
+def test_the_code_used_is_the_code_text_given(live, client, platform):
+    fan = run_journey(client, fan_spec(0, "codefan", new=True), live.live.influencer,
+                      code_text="SPRING24").fan
+    rows = platform.store.db.execute("SELECT code_text FROM codes_used WHERE fan_id = ?",
+                                     (fan.id,)).fetchall()
+    assert [r[0] for r in rows] == ["SPRING24"]
 
 
 def test_critical_failure_aborts_the_fan_naming_the_step(live, platform, calls):

@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import random
 
-from streamperf.load.fans import plan_fans, spread_protocols
+from streamperf.load.fans import plan_fans, seed_precreate_count, spread_protocols
+from streamperf.session import fans_to_precreate
+from streamperf.settings import RunSettings
 
 
 def test_percent_new_is_spread_and_existing_names_follow_offset():
@@ -34,3 +36,18 @@ def test_protocol_mix_is_spread_over_the_arrival_order():
     # Not bunched: no two HLS fans in a row.
     assert "hls,hls" not in ",".join(protocols)
     assert spread_protocols(4, [("hls", 100)]) == ["hls"] * 4
+
+
+def test_fans_have_the_seeds_password_unless_told_otherwise():
+    assert {f.password for f in plan_fans(4, 50, 0)} == {"Password42"}
+    assert {f.password for f in plan_fans(4, 50, 0, password="other")} == {"other"}
+
+
+def test_precreatefans_makes_users_times_100_minus_percentnew_percent_as_the_seed():
+    assert seed_precreate_count(10, 0) == 10
+    assert seed_precreate_count(10, 30) == 7
+    assert seed_precreate_count(7, 50) == 3  # integer arithmetic: 3.5 -> 3
+    assert seed_precreate_count(5, 100) == 0
+    assert fans_to_precreate(RunSettings(users=7, percent_new=50, precreate_fans=True)) == 3
+    # The bundled platform starts empty: without the flag, every fan that could sign in.
+    assert fans_to_precreate(RunSettings(users=7, percent_new=50)) == 7

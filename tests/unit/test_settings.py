@@ -128,3 +128,29 @@ def test_far_hosts_are_fine_with_a_reachable_platform(tmp_path):
                        environ={})
     with pytest.raises(SettingsError, match=r"--hosts-file .*: No such file"):
         build_settings({"hosts_file": str(tmp_path / "none")}, environ={})
+
+
+def test_seed_values_are_the_defaults_and_options_override_them():
+    s = build_settings({})
+    assert (s.origin_port, s.fan_password, s.code_text) == (2000, "Password42", "leti")
+    assert s.bundled_platform == "extended" and s.sleep_between_steps == 0.0
+    s = build_settings({"origin_port": "19350", "fan_password": "pw", "code_text": "SPRING",
+                        "bundled_platform": "seed", "sleep_between_steps": "seed"})
+    assert (s.origin_port, s.fan_password, s.code_text) == (19350, "pw", "SPRING")
+    assert s.bundled_platform == "seed" and s.sleep_between_steps == "seed"
+    assert s.redacted()["fan_password"] == "***"
+    assert build_settings({"sleep_between_steps": "1.5s"}).sleep_between_steps == 1.5
+
+
+@pytest.mark.parametrize(("values", "message"), [
+    ({"origin_port": "0"}, "--origin-port 0: 0 is out of range"),
+    ({"sleep_between_steps": "sometimes"}, "--sleepbetweensteps sometimes: not a duration or"),
+    ({"bundled_platform": "wowza"}, "--bundled-platform wowza: 'wowza' is not one of"),
+    ({"bundled_platform": "seed", "api_url": "http://api.example.com"},
+     "with --apiurl your platform answers"),
+    ({"bundled_platform": "seed", "media_port": "2000"}, "--media-port 2000 is --origin-port"),
+])
+def test_bad_seed_options_are_one_line_errors(values, message):
+    with pytest.raises(SettingsError) as exc:
+        build_settings(values)
+    assert message in str(exc.value) and "\n" not in str(exc.value)

@@ -13,6 +13,7 @@ from streamperf.load.fans import FanSpec, existing_fan
 from streamperf.load.journey import precreate_fan
 from streamperf.media.publisher import Publisher, SourceInfo, probe_source
 from streamperf.platform.client import ApiError, Influencer, PlatformClient
+from streamperf.settings import SEED_FAN_PASSWORD
 
 RENEW_STREAMING_EVERY_S = 300.0  # the seed re-posted its streaming record every 5 min
 
@@ -100,10 +101,14 @@ def precreate_fans(
     influencer: Influencer,
     count: int,
     offset: int,
+    password: str = SEED_FAN_PASSWORD,
     workers: int = 16,
 ) -> int:
-    """Make testfan<offset>..testfan<offset+count-1> exist and follow; idempotent."""
-    specs: list[FanSpec] = [existing_fan(offset + i, i) for i in range(count)]
+    """Make testfan<offset>..testfan<offset+count-1> exist and follow; idempotent.
+
+    How many is the caller's choice: --precreatefans asks for the seed's
+    count (load/fans.py seed_precreate_count)."""
+    specs: list[FanSpec] = [existing_fan(offset + i, i, password) for i in range(count)]
     with ThreadPoolExecutor(max(1, min(workers, count))) as pool:
         done = list(pool.map(lambda s: precreate_fan(client, s, influencer), specs))
     return len(done)

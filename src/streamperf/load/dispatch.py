@@ -15,7 +15,7 @@ from streamperf.hosts.processes import WorkerSpec, local_workers, resolve_procs
 from streamperf.load.broadcast import LiveStream
 from streamperf.load.eventloop import run_loop
 from streamperf.load.fans import FanSpec
-from streamperf.load.journey import JourneyResult, run_journey
+from streamperf.load.journey import JourneyResult, ThinkTimes, run_journey
 from streamperf.load.remote_shard import plan_message
 from streamperf.load.shard import START_DELAY_S, ArrivalPlan, Shard
 from streamperf.load.split import split_plan
@@ -52,9 +52,10 @@ def play_here(settings: RunSettings, stream: LiveStream, fans: list[FanSpec],
         shard.on_api_call(call)
 
     client = client_factory(on_call)
+    think = ThinkTimes.from_setting(settings.sleep_between_steps)
 
     def journey(spec: FanSpec) -> JourneyResult:
-        return run_journey(client, spec, stream.influencer, settings.sleep_between_steps_s)
+        return run_journey(client, spec, stream.influencer, settings.code_text, think)
 
     plan = ArrivalPlan(fans, settings.ramp_s, settings.duration_s,
                        start_at=time.time() + START_DELAY_S)
@@ -83,7 +84,8 @@ def play_on_workers(settings: RunSettings, stream: LiveStream, fans: list[FanSpe
     plans = [plan_message(sl.shard_id, "", sl.fans, sl.ramp_s, s.duration_s,
                           stream.source.bitrate_kbps, endpoint.api_url,
                           endpoint.streams_api_url, endpoint.streams_token, s.timeout_s,
-                          stream.influencer, s.sleep_between_steps_s)
+                          stream.influencer, s.sleep_between_steps,
+                          code_text=s.code_text, origin_port=s.origin_port)
              for sl in slices]
     workers = WorkerPool(specs[:len(slices)], sink, on_lost)
     try:

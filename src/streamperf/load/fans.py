@@ -6,6 +6,8 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from streamperf.settings import SEED_FAN_PASSWORD
+
 
 @dataclass(frozen=True)
 class FanSpec:
@@ -17,13 +19,20 @@ class FanSpec:
     protocol: str = "rtmp"
 
 
-def fan_spec(index: int, username: str, new: bool) -> FanSpec:
-    # Test accounts only: a per-name password keeps re-runs able to sign in.
-    return FanSpec(index, username, f"{username}@e.com", f"pw-{username}-streamperf", new)
+def fan_spec(index: int, username: str, new: bool,
+             password: str = SEED_FAN_PASSWORD) -> FanSpec:
+    # Test accounts as the seed made them: <name>@e.com, one password (--fan-password).
+    return FanSpec(index, username, f"{username}@e.com", password, new)
 
 
-def existing_fan(number: int, index: int = 0) -> FanSpec:
-    return fan_spec(index, f"testfan{number}", new=False)
+def existing_fan(number: int, index: int = 0, password: str = SEED_FAN_PASSWORD) -> FanSpec:
+    return fan_spec(index, f"testfan{number}", new=False, password=password)
+
+
+def seed_precreate_count(users: int, percent_new: int) -> int:
+    """How many existing fans --precreatefans makes: users x (100 - percentnew) %, as the
+    seed computed it (integer arithmetic). An existing fan beyond those signs up instead."""
+    return users * (100 - percent_new) // 100
 
 
 def _steps_up(i: int, percent: int) -> bool:
@@ -51,6 +60,7 @@ def plan_fans(
     existing_offset: int,
     rng: random.Random | None = None,
     protocols: Sequence[tuple[str, int]] = (("rtmp", 100),),
+    password: str = SEED_FAN_PASSWORD,
 ) -> list[FanSpec]:
     """`users` fans, `percent_new`% of them new, spread evenly over the arrival order.
 
@@ -62,9 +72,10 @@ def plan_fans(
     existing = 0
     for i, protocol in enumerate(spread_protocols(users, protocols)):
         if _steps_up(i, percent_new):
-            spec = fan_spec(i, f"testfan{rng.randrange(10**9, 10**10)}", new=True)
+            spec = fan_spec(i, f"testfan{rng.randrange(10**9, 10**10)}", new=True,
+                            password=password)
         else:
-            spec = existing_fan(existing_offset + existing, i)
+            spec = existing_fan(existing_offset + existing, i, password)
             existing += 1
         fans.append(replace(spec, protocol=protocol))
     return fans

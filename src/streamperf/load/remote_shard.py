@@ -32,10 +32,11 @@ from typing import IO, Any, TypedDict
 
 from streamperf.load.eventloop import run_loop
 from streamperf.load.fans import FanSpec
-from streamperf.load.journey import JourneyResult, run_journey
+from streamperf.load.journey import JourneyResult, ThinkTimes, run_journey
 from streamperf.load.shard import ArrivalPlan, Shard
 from streamperf.platform.client import ApiCall, Influencer, PlatformClient
 from streamperf.results.events import Event
+from streamperf.settings import SEED_CODE_TEXT, SEED_ORIGIN_PORT
 from streamperf.viewers import ViewerFactory
 
 STOP = "stop"
@@ -71,8 +72,10 @@ def plan_message(
     streams_token: str,
     timeout_s: float,
     influencer: Influencer,
-    sleep_between_steps_s: float = 0.0,
+    sleep_between_steps: float | str = 0.0,
     journey_workers: int = 32,
+    code_text: str = SEED_CODE_TEXT,
+    origin_port: int = SEED_ORIGIN_PORT,
 ) -> dict[str, Any]:
     """What the controller sends a worker; plain dicts/lists so any channel carries it."""
     return {
@@ -88,8 +91,10 @@ def plan_message(
         "timeout_s": timeout_s,
         # Fans need only the influencer's id; its session token stays on the controller.
         "influencer": dataclasses.asdict(dataclasses.replace(influencer, token="")),
-        "sleep_between_steps_s": sleep_between_steps_s,
+        "sleep_between_steps": sleep_between_steps,
         "journey_workers": journey_workers,
+        "code_text": code_text,
+        "origin_port": origin_port,
     }
 
 
@@ -178,10 +183,12 @@ def _serve(channel: Any, plan: dict[str, Any], log: ShardLog) -> None:
         shard.on_api_call(call)
 
     client = PlatformClient(plan["api_url"], plan["streams_api_url"], plan["streams_token"],
-                            timeout=float(plan["timeout_s"]), on_call=on_call)
+                            timeout=float(plan["timeout_s"]), on_call=on_call,
+                            origin_port=int(plan["origin_port"]))
+    think = ThinkTimes.from_setting(plan["sleep_between_steps"])
 
     def journey(spec: FanSpec) -> JourneyResult:
-        return run_journey(client, spec, influencer, float(plan["sleep_between_steps_s"]))
+        return run_journey(client, spec, influencer, str(plan["code_text"]), think)
 
     shard_plan = ArrivalPlan([FanSpec(**f) for f in plan["fans"]], float(plan["ramp_s"]),
                            float(plan["duration_s"]),

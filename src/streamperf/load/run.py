@@ -69,7 +69,7 @@ class LoadRun:
         self.progress = progress
         self.fans = fans or plan_fans(
             settings.users, settings.percent_new, settings.existing_offset, random.Random(),
-            settings.protocol_shares,
+            settings.protocol_shares, settings.fan_password,
         )
         self.live = LiveStats(len(self.fans), settings.lag_threshold_s)
 

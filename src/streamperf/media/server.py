@@ -143,8 +143,12 @@ class MediaServer:
         rtmp_port: int | None = None,
         http_port: int | None = None,
         hls: bool = True,
+        wowza_edge: bool = False,
     ) -> None:
         self.workdir = Path(workdir).resolve()
+        #: also play the seed's Wowza conventions (render_config): the edge redirect
+        #: on the HTTP port, and `<name>_source` playing stream `<name>`
+        self.wowza_edge = wowza_edge
         self.host = host
         self.rtmp_port = rtmp_port or free_port(host)
         self.http_port = http_port or free_port(host)
@@ -183,6 +187,10 @@ class MediaServer:
     def hls_url(self, name: str) -> str:
         return f"http://{self.host}:{self.http_port}/hls/{name}.m3u8"
 
+    def edge_base(self) -> str:
+        """The SMIL `meta base` of the Wowza-style redirect: this server's `live` app."""
+        return f"rtmp://{self.host}:{self.rtmp_port}/{APP}/_definst_"
+
     # --- config -----------------------------------------------------------
     def render_config(self) -> str:
         w = self.workdir
@@ -193,6 +201,32 @@ class MediaServer:
             f"            hls_playlist_length 10s;\n"
             f"            hls_fragment_naming system;\n"
             if self.hls
+            else ""
+        )
+        # The seed's Wowza edge, in nginx alone: GET /redirect/live/USER answers the
+        # SMIL whose base the client turns into .../live/USER_source, and on_play
+        # (asked of nginx's own HTTP port, GET so the name is in the query) redirects
+        # a play of USER_source to the published USER, as Wowza's transcoder names it.
+        notify = (
+            f"            notify_method get;\n"
+            f"            on_play http://{self.host}:{self.http_port}/on_play;\n"
+            if self.wowza_edge
+            else ""
+        )
+        smil = f'<smil><head><meta base="{self.edge_base()}"/></head><body/></smil>'
+        wowza = (
+            f"        location /on_play {{\n"
+            f"            absolute_redirect off;\n"
+            f"            if ($arg_name ~ ^(.+)_source$) {{\n"
+            f"                return 302 $1;\n"
+            f"            }}\n"
+            f"            return 200;\n"
+            f"        }}\n"
+            f"        location ~ ^/redirect/{APP}/[^/]+$ {{\n"
+            f"            default_type application/smil+xml;\n"
+            f"            return 200 '{smil}';\n"
+            f"        }}\n"
+            if self.wowza_edge
             else ""
         )
         temp = "\n".join(
@@ -220,7 +254,7 @@ rtmp {{
         application {APP} {{
             live on;
             record off;
-{hls}        }}
+{notify}{hls}        }}
     }}
 }}
 
@@ -240,7 +274,7 @@ http {{
             root {w};
             add_header Cache-Control no-cache;
         }}
-        location / {{
+{wowza}        location / {{
             return 404;
         }}
     }}

@@ -6,6 +6,13 @@ the seed's edge rule — SMIL base `rtmp://HOST:PORT/live/_definst_` with
 `_definst_` replaced by `<username>_source` — yields exactly the stream
 nginx-rtmp serves, without any aliasing in nginx. The join answer names the
 same stream explicitly (rtmpUrl, hlsUrl).
+
+In seed mode (`make_app(..., seed=True)`) the answers are exactly the seed
+backend's: the influencer's servers_status has only origin_ip,
+servers_launching and servers_ready; the join only originIp and
+influencerUsername; the marketplace only ids. The client then uses the
+seed's conventions on the origin port, and the edge redirect is the media
+server's (media/server.py `wowza_edge`), not this app's.
 """
 
 from __future__ import annotations
@@ -19,12 +26,13 @@ from aiohttp import web
 
 from streamperf.media.server import APP, MediaServer
 from streamperf.platform.store import PER_PAGE, DuplicateError, Store
-from streamperf.viewers import DEFAULT_RTMP_PORT
+from streamperf.settings import SEED_ORIGIN_PORT
 
 STORE_KEY = web.AppKey("store", Store)
 MEDIA_KEY = web.AppKey("media", object)  # MediaServer | None
 TOKEN_KEY = web.AppKey("streams_token", str)
 DELAY_KEY = web.AppKey("ready_delay_s", float)
+SEED_KEY = web.AppKey("seed", bool)  # answer exactly as the seed's backend
 
 
 def stream_name(username: str) -> str:
@@ -89,8 +97,8 @@ def _media(request: web.Request) -> MediaServer | None:
 
 def _origin(request: web.Request) -> tuple[str, int]:
     media = _media(request)
-    if media is None:
-        return "127.0.0.1", DEFAULT_RTMP_PORT
+    if media is None:  # an app without media (API tests): the seed's origin
+        return "127.0.0.1", SEED_ORIGIN_PORT
     return media.host, media.rtmp_port
 
 
@@ -103,20 +111,22 @@ def _influencer_json(request: web.Request, row: dict[str, Any]) -> dict[str, Any
     host, _ = _origin(request)
     alerts = row["alerts_at"]
     ready = alerts is not None and time.time() >= alerts + request.app[DELAY_KEY]
-    base = str(request.url.origin())
+    status: dict[str, Any] = {
+        "origin_ip": host,
+        # launching between stream alerts and ready, as a real fleet would
+        "servers_launching": alerts is not None and not ready,
+        "servers_ready": ready,
+    }
+    if not request.app[SEED_KEY]:
+        base = str(request.url.origin())
+        status["ingest_url"] = _rtmp(request, stream_name(row["username"]))
+        status["edge_redirect_url"] = f"{base}/redirect/live/{row['username']}"
     return {
         "id": row["id"],
         "email": row["email"],
         "username": row["username"],
         "token": row["token"],
-        "servers_status": {
-            "origin_ip": host,
-            # launching between stream alerts and ready, as a real fleet would
-            "servers_launching": alerts is not None and not ready,
-            "servers_ready": ready,
-            "ingest_url": _rtmp(request, stream_name(row["username"])),
-            "edge_redirect_url": f"{base}/redirect/live/{row['username']}",
-        },
+        "servers_status": status,
     }
 
 
@@ -253,6 +263,8 @@ async def marketplace(request: web.Request) -> web.Response:
     if page < 1:
         raise _error(422, "page must be >= 1")
     rows = request.app[STORE_KEY].influencers_page(page, PER_PAGE)
+    if request.app[SEED_KEY]:
+        return web.json_response({"influencers": [{"id": r["id"]} for r in rows]})
     return web.json_response({"influencers": rows, "page": page, "per_page": PER_PAGE})
 
 
@@ -283,17 +295,14 @@ async def join_stream(request: web.Request) -> web.Response:
     if store.fan(fan_id) is None:
         raise _error(404, f"no fan {fan_id}")
     store.add_watcher(inf["id"], fan_id)
-    media = _media(request)
-    name = stream_name(inf["username"])
     host, _ = _origin(request)
-    return web.json_response(
-        {
-            "originIp": host,
-            "influencerUsername": inf["username"],
-            "rtmpUrl": _rtmp(request, name),
-            "hlsUrl": media.hls_url(name) if media is not None else None,
-        }
-    )
+    answer: dict[str, Any] = {"originIp": host, "influencerUsername": inf["username"]}
+    if not request.app[SEED_KEY]:
+        media = _media(request)
+        name = stream_name(inf["username"])
+        answer["rtmpUrl"] = _rtmp(request, name)
+        answer["hlsUrl"] = media.hls_url(name) if media is not None else None
+    return web.json_response(answer)
 
 
 async def leave_stream(request: web.Request) -> web.Response:
@@ -318,8 +327,11 @@ def make_app(
     media: MediaServer | None,
     streams_token: str,
     ready_delay_s: float = 0.0,
+    seed: bool = False,
 ) -> web.Application:
-    """The platform's aiohttp app over `store`; playback URLs point at `media`."""
+    """The platform's aiohttp app over `store`; playback URLs point at `media`.
+
+    `seed`: answer exactly as the seed's backend did (module docstring)."""
     if not streams_token:
         raise ValueError("streams_token must not be empty")
     app = web.Application(middlewares=[json_errors])
@@ -327,6 +339,7 @@ def make_app(
     app[MEDIA_KEY] = media
     app[TOKEN_KEY] = streams_token
     app[DELAY_KEY] = float(ready_delay_s)
+    app[SEED_KEY] = seed
     r = app.router
     r.add_get("/health", health)
     r.add_post("/api/v1/influencers/instagram_sign_in_or_up", influencer_sign_in)
@@ -343,7 +356,8 @@ def make_app(
     r.add_post("/api/v1/codes/use", use_code)
     r.add_post(r"/streams/{I:\d+}/watchers", join_stream)
     r.add_delete(r"/streams/{I:\d+}/watchers/{F:\d+}", leave_stream)
-    r.add_get("/redirect/live/{username}", edge_redirect)
+    if not seed:  # the seed's edge redirect is the origin's (media server), not the API's
+        r.add_get("/redirect/live/{username}", edge_redirect)
     return app
 
 

@@ -5,6 +5,13 @@ call is reported to `on_call` as an ApiCall, ok or not, before the client
 raises, so the event log sees each request with its latency and status.
 Tokens travel in headers only; header values never reach messages or
 details, and known tokens are masked in echoed response bodies.
+
+A platform that answers with an origin address only (the seed's backend)
+gets the seed's conventions on `origin_port` (--origin-port, 2000 as the
+seed): ingest `rtmp://ORIGIN:PORT/live/USER`, edge resolution
+`http://ORIGIN:PORT/redirect/live/USER`. Explicit URLs in an answer
+(servers_status.ingest_url / edge_redirect_url, the join's rtmpUrl / hlsUrl)
+are preferred when present.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from typing import Any, Literal
 import requests
 from requests.adapters import HTTPAdapter
 
-from streamperf.viewers import DEFAULT_RTMP_PORT
+from streamperf.settings import SEED_ORIGIN_PORT
 
 BODY_LIMIT = 200
 
@@ -110,6 +117,30 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"[:BODY_LIMIT]
 
 
+def seed_ingest_url(origin_ip: str, origin_port: int, username: str) -> str:
+    """Where the seed published: rtmp://ORIGIN:PORT/live/USER."""
+    return f"rtmp://{origin_ip}:{origin_port}/live/{username}"
+
+
+def seed_redirect_url(origin_ip: str, origin_port: int, username: str) -> str:
+    """The seed's Wowza-style edge lookup on the origin: http://ORIGIN:PORT/redirect/live/USER."""
+    return f"http://{origin_ip}:{origin_port}/redirect/live/{username}"
+
+
+def edge_url_from_smil(smil: str, username: str) -> str:
+    """The playback URL in a Wowza redirect answer: the SMIL `meta base` with
+    `_definst_` replaced by `<username>_source`. ValueError when there is none."""
+    try:
+        root = ET.fromstring(smil)
+    except ET.ParseError as e:
+        raise ValueError(f"not SMIL ({e})") from None
+    for meta in root.iter("meta"):
+        base = meta.get("base")
+        if base and "_definst_" in base:
+            return base.replace("_definst_", f"{username}_source")
+    raise ValueError("no meta base with _definst_")
+
+
 class PlatformClient:
     def __init__(
         self,
@@ -119,7 +150,9 @@ class PlatformClient:
         timeout: float = 10.0,
         on_call: Callable[[ApiCall], None] | None = None,
         pool_size: int = 64,
+        origin_port: int = SEED_ORIGIN_PORT,
     ) -> None:
+        self.origin_port = origin_port
         self.api_url = api_url.rstrip("/")
         self.streams_api_url = (streams_api_url or api_url).rstrip("/")
         self.streams_token = streams_token
@@ -256,10 +289,11 @@ class PlatformClient:
             time.sleep(poll_s)
 
     def ingest_url(self, inf: Influencer) -> str:
+        """servers_status.ingest_url if given, else the seed's rtmp://ORIGIN:PORT/live/USER."""
         st = inf.servers_status
         if st.get("ingest_url"):
             return str(st["ingest_url"])
-        return f"rtmp://{st.get('origin_ip')}:{DEFAULT_RTMP_PORT}/live/{inf.username}"
+        return seed_ingest_url(str(st.get("origin_ip", "")), self.origin_port, inf.username)
 
     def start_streaming(self, inf: Influencer) -> None:
         self._request(
@@ -372,17 +406,12 @@ class PlatformClient:
     def resolve_edge(self, origin_ip: str, username: str, redirect_url: str | None = None) -> str:
         """Wowza-style edge lookup: SMIL `meta base`, `_definst_` -> `<username>_source`."""
         ep = "GET /redirect/live/{username}"
-        url = redirect_url or f"http://{origin_ip}:{DEFAULT_RTMP_PORT}/redirect/live/{username}"
+        url = redirect_url or seed_redirect_url(origin_ip, self.origin_port, username)
         resp = self._request(ep, url)
         try:
-            root = ET.fromstring(resp.text)
-        except ET.ParseError as e:
-            raise ApiError(ep, url, resp.status_code, f"not SMIL ({e}): {resp.text}") from e
-        for meta in root.iter("meta"):
-            base = meta.get("base")
-            if base and "_definst_" in base:
-                return base.replace("_definst_", f"{username}_source")
-        raise ApiError(ep, url, resp.status_code, f"no meta base with _definst_: {resp.text}")
+            return edge_url_from_smil(resp.text, username)
+        except ValueError as e:
+            raise ApiError(ep, url, resp.status_code, f"{e}: {resp.text}") from e
 
     def playback_url(
         self, fan: Fan, inf: Influencer, playback: Playback, protocol: str = "rtmp"

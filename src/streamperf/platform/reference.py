@@ -1,5 +1,13 @@
 """The bundled reference platform: the seed's API (platform/api.py) served from a
 background thread, with its own nginx-rtmp; also `streamperf platform serve`.
+
+Two modes. Extended (default): answers carry explicit URLs (ingest, edge
+redirect, RTMP and HLS playback) on free ports. Seed (`seed=True`,
+`streamperf platform serve --seed`, `--bundled-platform seed`): answers
+exactly as the seed's backend did, an origin address only, and the origin
+serves RTMP ingest and the Wowza-style edge redirect on one port
+(`origin_port`, the seed's 2000) through media/shared_port.py; the redirect
+names nginx-rtmp's own port as the edge.
 """
 
 from __future__ import annotations
@@ -20,8 +28,10 @@ from types import FrameType, TracebackType
 from aiohttp import web
 
 from streamperf.media.server import MediaServer
+from streamperf.media.shared_port import SharedPort
 from streamperf.platform.api import make_app
 from streamperf.platform.store import Store
+from streamperf.settings import SEED_ORIGIN_PORT
 
 
 class ReferencePlatform:
@@ -35,20 +45,27 @@ class ReferencePlatform:
         media_port: int | None = None,
         streams_token: str | None = None,
         ready_delay_s: float = 0.0,
+        seed: bool = False,
+        origin_port: int = SEED_ORIGIN_PORT,
     ) -> None:
         self.workdir = Path(workdir)
+        self.seed = seed
+        self.origin_port = origin_port  # used in seed mode only
+        self.origin: SharedPort | None = None
         self.host = host
         self.port = port
         self.streams_token = streams_token or secrets.token_urlsafe(24)
         self.ready_delay_s = ready_delay_s
-        self.media = MediaServer(self.workdir / "media", host=host, rtmp_port=media_port)
+        self.media = MediaServer(self.workdir / "media", host=host, rtmp_port=media_port,
+                                 hls=not seed, wowza_edge=seed)
         self.store: Store | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
 
     def __repr__(self) -> str:  # no token
-        return f"ReferencePlatform({self.base_url!r}, media={self.media.rtmp_port})"
+        mode = f", seed origin={self.origin_port}" if self.seed else ""
+        return f"ReferencePlatform({self.base_url!r}, media={self.media.rtmp_port}{mode})"
 
     @property
     def base_url(self) -> str:
@@ -59,7 +76,8 @@ class ReferencePlatform:
         self.media.start()
         try:
             self.store = Store(self.workdir / "platform.sqlite3")
-            app = make_app(self.store, self.media, self.streams_token, self.ready_delay_s)
+            app = make_app(self.store, self.media, self.streams_token, self.ready_delay_s,
+                           seed=self.seed)
             started = threading.Event()
             failure: list[BaseException] = []
             self._thread = threading.Thread(
@@ -70,7 +88,7 @@ class ReferencePlatform:
                 raise RuntimeError(f"reference platform did not start within {timeout:g}s")
             if failure:
                 raise RuntimeError(
-                    f"reference platform could not listen on {self.host}:{self.port}: {failure[0]}"
+                    f"reference platform could not listen on {failure[0]}"
                 ) from failure[0]
             with urllib.request.urlopen(f"{self.base_url}/health", timeout=timeout) as resp:
                 if resp.status != 200:
@@ -90,21 +108,37 @@ class ReferencePlatform:
         try:
             loop.run_until_complete(runner.setup())
             site = web.TCPSite(runner, self.host, self.port, backlog=4096)
+            where = f"{self.host}:{self.port}"
             loop.run_until_complete(site.start())
             self.port = int(runner.addresses[0][1])  # the bound port, when 0 was asked for
             self._runner = runner
+            if self.seed:
+                where = f"origin port {self.host}:{self.origin_port}"
+                m = self.media
+                self.origin = loop.run_until_complete(SharedPort(
+                    self.host, self.origin_port, rtmp=(m.host, m.rtmp_port),
+                    http=(m.host, m.http_port)).start())
         except BaseException as e:
-            failure.append(e)
+            hint = " (choose another with --origin-port)" if "origin" in where else ""
+            err = OSError(f"{where}: {e}{hint}")
+            err.__cause__ = e
+            failure.append(err)
+            self._loop = None  # closed here, before start() hears of it and stops
+            self._close_on(loop, runner)
             started.set()
-            loop.run_until_complete(runner.cleanup())
-            loop.close()
             return
         started.set()
         try:
             loop.run_forever()
         finally:
-            loop.run_until_complete(runner.cleanup())
-            loop.close()
+            self._close_on(loop, runner)
+
+    def _close_on(self, loop: asyncio.AbstractEventLoop, runner: web.AppRunner) -> None:
+        if self.origin is not None:
+            loop.run_until_complete(self.origin.close())
+            self.origin = None
+        loop.run_until_complete(runner.cleanup())
+        loop.close()
 
     def stop(self) -> None:
         """Stop the API thread and nginx (by PID); idempotent."""
@@ -142,6 +176,11 @@ def serve(argv: list[str] | None = None) -> int:
     p.add_argument("--media-port", type=int, default=None, help="RTMP port (default: free)")
     p.add_argument("--workdir", type=Path, default=None, help="state dir (default: a temp dir)")
     p.add_argument("--ready-delay", type=float, default=0.0, help="s from alerts to ready")
+    p.add_argument("--seed", action="store_true",
+                   help="answer exactly as the seed's backend did: origin address only, "
+                        "ingest and edge redirect on --origin-port")
+    p.add_argument("--origin-port", type=int, default=SEED_ORIGIN_PORT,
+                   help=f"with --seed: the origin's RTMP+HTTP port (default {SEED_ORIGIN_PORT})")
     args = p.parse_args(argv)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="streamperf-platform-"))
     platform = ReferencePlatform(
@@ -150,6 +189,8 @@ def serve(argv: list[str] | None = None) -> int:
         port=args.port,
         media_port=args.media_port,
         ready_delay_s=args.ready_delay,
+        seed=args.seed,
+        origin_port=args.origin_port,
     )
 
     def _term(signum: int, frame: FrameType | None) -> None:
@@ -165,8 +206,15 @@ def serve(argv: list[str] | None = None) -> int:
         return 1
     m = platform.media
     print(f"API / streams API: {platform.base_url}")
-    print(f"RTMP ingest:       {m.ingest_url('<username>_source')}")
-    print(f"HLS:               {m.hls_url('<username>_source')}")
+    if platform.seed:
+        origin = f"{m.host}:{platform.origin_port}"
+        print("answers:           the seed backend's, exactly (origin address only)")
+        print(f"RTMP ingest:       rtmp://{origin}/live/<username>")
+        print(f"edge redirect:     http://{origin}/redirect/live/<username>")
+        print(f"edge (playback):   {m.rtmp_url('<username>_source')}")
+    else:
+        print(f"RTMP ingest:       {m.ingest_url('<username>_source')}")
+        print(f"HLS:               {m.hls_url('<username>_source')}")
     print(f"stat:              {m.stat_url}")
     print(f"work dir:          {workdir}")
     print(f"streams API token: {platform.streams_token}  (secret; shown only here)")
