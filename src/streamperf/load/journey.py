@@ -21,10 +21,17 @@ T = TypeVar("T")
 
 
 class FanAborted(Exception):
-    """A critical step failed; the message names the step and the API error."""
+    """A critical step failed; the message names the step and why.
 
-    def __init__(self, step: str, error: ApiError) -> None:
-        super().__init__(f"{step}: {error}")
+    `error` is the API error, or whatever else the step raised on an answer
+    it could not use (a non-integer id, a missing URL...): any failure of a
+    critical step ends that fan only.
+    """
+
+    def __init__(self, step: str, error: Exception) -> None:
+        why = str(error) if isinstance(error, ApiError | ValueError) and str(error) else (
+            f"{type(error).__name__}: {error}")
+        super().__init__(f"{step}: {why}")
         self.step = step
         self.error = error
 
@@ -65,7 +72,7 @@ def run_journey(
     def critical(step: str, call: Callable[[], T]) -> T:
         try:
             return call()
-        except ApiError as exc:
+        except Exception as exc:  # an unusable answer ends this fan, like an API error
             raise FanAborted(step, exc) from None
 
     def optional(call: Callable[[], object]) -> None:

@@ -39,11 +39,23 @@ HOLD_BACK_TARGETS = 3.0  # join this many target durations behind the live edge
 DISCONNECT_TARGETS = 3.0  # playlist unreachable this long -> disconnect
 RECENT_URIS = 16
 MAX_PLAYLIST = 1 << 20  # bytes; a bigger answer is not read (wrong URL, a video file)
+MIN_TARGET_S = 1.0  # RFC 8216 4.3.3.1: TARGETDURATION is a decimal-integer, so >= 1 s
 
 # failure kinds of one request
 _CONNECT, _NETWORK, _TIMEOUT, _STATUS, _BAD = "connect", "network", "timeout", "status", "bad"
 
 
+
+
+def reload_wait(target_duration: float, changed: bool) -> float:
+    """Seconds from the start of one playlist load to the next (RFC 8216 6.3.4).
+
+    One target duration after a load that brought new segments, half of one
+    after a load that did not; the target is taken as at least MIN_TARGET_S,
+    the smallest the RFC allows, so no playlist makes a viewer reload faster.
+    """
+    td = max(MIN_TARGET_S, target_duration)
+    return td if changed else td / 2
 
 
 class _Failed(Exception):
@@ -219,7 +231,7 @@ class HlsViewer:
                         final=True,
                     )
                     return
-                await asyncio.sleep(max(0.0, began + td / 2 - now))
+                await asyncio.sleep(max(0.0, began + reload_wait(td, changed=False) - now))
                 continue
             self.media_url = url
             self.target_duration = td = pl.target_duration
@@ -251,7 +263,7 @@ class HlsViewer:
                 why = "no segment in the playlist" if not pl.segments else "no segment fetched"
                 self._error("timeout", f"{why} within {self.connect_timeout:g}s", final=True)
                 return
-            await asyncio.sleep(max(0.0, began + (td if changed else td / 2) - now))
+            await asyncio.sleep(max(0.0, began + reload_wait(td, changed) - now))
 
     def _check_sequence(self, pl: MediaPlaylist, next_seq: int) -> int:
         """The next sequence number to fetch after a reload (jumps, renumbering)."""
@@ -291,8 +303,7 @@ class HlsViewer:
             ):
                 if (resp.content_length or 0) > MAX_PLAYLIST:
                     raise _Failed(_BAD, f"GET {url}: {resp.content_length} bytes, not a playlist")
-                body = await resp.read()
-                self.bytes_received += len(body)
+                body = await self._read_capped(resp, url)
                 if resp.status != 200:
                     raise _Failed(_STATUS, f"GET {url}: HTTP {resp.status}")
                 final_url = str(resp.url)
@@ -306,8 +317,27 @@ class HlsViewer:
             pl = parse_playlist(body.decode("utf-8", "replace"), final_url)
         except (PlaylistError, ValueError) as e:
             raise _Failed(_BAD, str(e)) from None
+        except Exception as e:  # whatever the text, a bad playlist is this viewer's error
+            why = f"{final_url}: unusable playlist ({type(e).__name__}: {e})"
+            raise _Failed(_BAD, why) from None
         self.playlist_loads += 1
         return pl
+
+    async def _read_capped(self, resp: aiohttp.ClientResponse, url: str) -> bytes:
+        """The body, counted as it comes; more than MAX_PLAYLIST bytes is not a playlist.
+
+        Content-Length alone does not bound it: a chunked (or length-less) answer
+        is read piece by piece and dropped once past the cap.
+        """
+        chunks: list[bytes] = []
+        size = 0
+        while chunk := await resp.content.readany():
+            size += len(chunk)
+            self.bytes_received += len(chunk)
+            if size > MAX_PLAYLIST:
+                raise _Failed(_BAD, f"GET {url}: more than {MAX_PLAYLIST} bytes, not a playlist")
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     async def _segment(self, seg: Segment) -> None:
         # A download with no progress for one segment duration is aborted and asked
@@ -445,4 +475,4 @@ class HlsViewer:
             self.playing = False
 
 
-__all__ = ["HlsViewer"]
+__all__ = ["HlsViewer", "reload_wait"]
