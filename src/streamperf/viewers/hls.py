@@ -139,6 +139,9 @@ class HlsViewer:
         self._recent: collections.deque[str] = collections.deque(maxlen=RECENT_URIS)
         self._lost: str | None = None  # segment cut by the network, not yet reported
         self._closed = False
+        #: (error name, why) of the newest failed load before play: reported if the
+        #: play time ends before connect_timeout does (the viewer never started)
+        self._setup_failure: tuple[str, str] | None = None
         self._cm: asyncio.Timeout | None = None
 
     # --- the Viewer API ---------------------------------------------------
@@ -174,7 +177,10 @@ class HlsViewer:
                 self._cm = cm
                 await self._play()
         except TimeoutError:
-            pass  # time is up, or close(); inner timeouts are handled where they occur
+            # time is up, or close(); inner timeouts are handled where they occur
+            if self._setup_failure is not None and self.error is None:
+                name, why = self._setup_failure
+                self._error(name, f"{why} (play time over before the viewer could start)")
         finally:
             self._cm = None
             self._closed = True
@@ -215,11 +221,12 @@ class HlsViewer:
                 self.playlist_failures += 1
                 now = loop.time()
                 if not self.playing:
+                    name = {_CONNECT: "connect", _TIMEOUT: "timeout"}.get(f.kind, "protocol")
+                    where = "" if url == self.url else f" (variant {url})"
                     if f.kind == _CONNECT or now >= setup_deadline:
-                        name = {_CONNECT: "connect", _TIMEOUT: "timeout"}.get(f.kind, "protocol")
-                        where = "" if url == self.url else f" (variant {url})"
                         self._error(name, f"no playlist{where}: {f.why}", final=True)
                         return
+                    self._setup_failure = (name, f"no playlist{where}: {f.why}")
                     await asyncio.sleep(min(SETUP_RETRY_S, setup_deadline - now))
                     continue
                 assert td is not None
@@ -236,6 +243,7 @@ class HlsViewer:
             self.media_url = url
             self.target_duration = td = pl.target_duration
             last_ok = began
+            self._setup_failure = None
             if self._lost is not None:
                 self._error("protocol", self._lost)
                 self._lost = None
