@@ -142,7 +142,7 @@ def test_empty_live_playlist() -> None:
         ("", "not an m3u8"),
         ("<html>404</html>", "not an m3u8"),
         ("#EXTM3U\n#EXTINF:2,\na.ts\n", "without #EXT-X-TARGETDURATION"),
-        ("#EXTM3U\n#EXT-X-TARGETDURATION:0\n", "must be positive"),
+        ("#EXTM3U\n#EXT-X-TARGETDURATION:0\n", "must be a finite positive"),
         ("#EXTM3U\n#EXT-X-TARGETDURATION:2\na.ts\n", "without #EXTINF"),
         ("#EXTM3U\n#EXT-X-TARGETDURATION:two\n", "bad #EXT-X-TARGETDURATION"),
         ("#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:x,\na.ts\n", "bad #EXTINF"),
@@ -153,6 +153,41 @@ def test_empty_live_playlist() -> None:
 def test_bad_media_playlists(text: str, message: str) -> None:
     with pytest.raises(PlaylistError, match=message):
         parse_media_playlist(text, URL)
+
+
+HOSTILE_HEAD = "#EXTM3U\n#EXT-X-TARGETDURATION:2\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("#EXTM3U\n#EXT-X-TARGETDURATION:nan\n", "TARGETDURATION must be a finite positive"),
+        ("#EXTM3U\n#EXT-X-TARGETDURATION:inf\n", "TARGETDURATION must be a finite positive"),
+        ("#EXTM3U\n#EXT-X-TARGETDURATION:-2\n", "TARGETDURATION must be a finite positive"),
+        (HOSTILE_HEAD + "#EXTINF:NaN,\na.ts\n", "EXTINF must be a finite positive"),
+        (HOSTILE_HEAD + "#EXTINF:-Infinity,\na.ts\n", "EXTINF must be a finite positive"),
+        (HOSTILE_HEAD + "#EXTINF:0,\na.ts\n", "EXTINF must be a finite positive"),
+        (HOSTILE_HEAD + "#EXT-X-MEDIA-SEQUENCE:inf\n", "MEDIA-SEQUENCE must be a whole"),
+        (HOSTILE_HEAD + "#EXT-X-MEDIA-SEQUENCE:nan\n", "MEDIA-SEQUENCE must be a whole"),
+        (HOSTILE_HEAD + "#EXT-X-MEDIA-SEQUENCE:2.5\n", "MEDIA-SEQUENCE must be a whole"),
+        (HOSTILE_HEAD + "#EXT-X-MEDIA-SEQUENCE:-1\n", "MEDIA-SEQUENCE out of range"),
+        (HOSTILE_HEAD + "#EXT-X-MEDIA-SEQUENCE:1e300\n", "MEDIA-SEQUENCE out of range"),
+        (HOSTILE_HEAD + f"#EXT-X-MEDIA-SEQUENCE:{2**64}\n", "MEDIA-SEQUENCE out of range"),
+        (HOSTILE_HEAD + "#EXT-X-DISCONTINUITY-SEQUENCE:inf\n", "DISCONTINUITY-SEQUENCE"),
+        (HOSTILE_HEAD + "#EXT-X-VERSION:nan\n", "VERSION must be a whole"),
+    ],
+)
+def test_non_finite_or_negative_numbers_are_playlist_errors(text: str, message: str) -> None:
+    with pytest.raises(PlaylistError, match=message):
+        parse_media_playlist(text, URL)
+
+
+def test_whole_numbers_in_any_spelling_parse() -> None:
+    text = HOSTILE_HEAD + f"#EXT-X-MEDIA-SEQUENCE:{2**64 - 1}\n#EXT-X-VERSION:3.0\n"
+    pl = parse_media_playlist(text, URL)
+    assert pl.media_sequence == 2**64 - 1 and pl.version == 3
+    seven = parse_media_playlist(HOSTILE_HEAD + "#EXT-X-MEDIA-SEQUENCE:7.0\n", URL)
+    assert seven.media_sequence == 7
 
 
 def test_program_date_time_forms() -> None:

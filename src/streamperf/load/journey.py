@@ -57,10 +57,17 @@ NO_THINK = ThinkTimes()
 
 
 class FanAborted(Exception):
-    """A critical step failed; the message names the step and the API error."""
+    """A critical step failed; the message names the step and why.
 
-    def __init__(self, step: str, error: ApiError) -> None:
-        super().__init__(f"{step}: {error}")
+    `error` is the API error, or whatever else the step raised on an answer
+    it could not use (a non-integer id, a missing URL...): any failure of a
+    critical step ends that fan only.
+    """
+
+    def __init__(self, step: str, error: Exception) -> None:
+        why = str(error) if isinstance(error, ApiError | ValueError) and str(error) else (
+            f"{type(error).__name__}: {error}")
+        super().__init__(f"{step}: {why}")
         self.step = step
         self.error = error
 
@@ -108,7 +115,7 @@ def run_journey(
     def critical(step: str, call: Callable[[], T]) -> T:
         try:
             result = call()
-        except ApiError as exc:
+        except Exception as exc:  # an unusable answer ends this fan, like an API error
             raise FanAborted(step, exc) from None
         after(step)
         return result
@@ -134,6 +141,8 @@ def run_journey(
             if not refused(exc):
                 raise FanAborted(SIGN_IN, exc) from None
             return new_fan()  # the seed: a refused sign-in walks the new fan's journey
+        except Exception as exc:  # an answer it cannot use (no id, a non-integer id...)
+            raise FanAborted(SIGN_IN, exc) from None
         after(SIGN_IN)
         optional(MARKETPLACE, lambda: client.marketplace(fan))
         return fan

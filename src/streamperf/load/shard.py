@@ -4,6 +4,10 @@ Runs in one asyncio loop. API journeys use blocking requests, so they run
 in a small thread pool; viewers run in the loop. Rows are batched and
 handed to `sink` about twice a second (the controller's writer locally, a
 channel to the controller when the shard is remote).
+
+One fan never ends the others: whatever a fan's journey or viewer raises
+(an unusable API answer, a URL no viewer can play, a stream that trips a
+viewer) becomes that fan's `fan_abort` or `error` row, and the rest play on.
 """
 
 from __future__ import annotations
@@ -32,6 +36,12 @@ FLUSH_EVERY_S = 0.5
 # plan and loop ready by then, so no fan arrives late because its shard was starting.
 START_DELAY_S = 1.0
 
+# fan_abort step names of failures the journey itself does not name
+JOURNEY_STEP = "journey"  # the journey raised something other than FanAborted
+PLAYBACK_URL_STEP = "playback_url"  # no viewer can be made for the URL the journey gave
+# error name of an exception out of a viewer (the Viewer contract says it never raises)
+VIEWER_FAILED = "protocol"
+
 JourneyFn = Callable[[FanSpec], JourneyResult]
 Sink = Callable[[list[Event]], None]
 
@@ -54,6 +64,10 @@ def raise_open_files_limit() -> int:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
             soft = hard
     return soft
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 def api_status(call: ApiCall) -> str:
@@ -116,28 +130,51 @@ class Shard:
             self._local.fan = ""
 
     async def _fan(self, spec: FanSpec, pool: ThreadPoolExecutor) -> None:
+        """One fan, start to end. Whatever goes wrong ends this fan only, with a row
+        saying why: the shard's other fans share its loop and must play on."""
         loop = asyncio.get_running_loop()
         arrive = self.plan.start_at + spec.index * self.plan.ramp_s
         await asyncio.sleep(max(0.0, arrive - time.time()))
         try:
             result = await loop.run_in_executor(pool, self._run_journey, spec)
         except FanAborted as exc:
-            self.record(Event(time.time(), self.host, spec.username, ev.FAN_ABORT, exc.step,
-                              0.0, "", str(exc)))
+            self._abort(spec, exc.step, str(exc))
             return
-        viewer = self._make_viewer(spec.protocol, result.playback_url,
-                                   self._viewer_events(spec.username))
+        except Exception as exc:  # a step the journey does not guard
+            self._abort(spec, JOURNEY_STEP, f"{JOURNEY_STEP}: {_describe(exc)}")
+            return
+        url = result.playback_url
+        try:
+            viewer = self._make_viewer(spec.protocol, url, self._viewer_events(spec.username))
+        except Exception as exc:  # e.g. a URL of 123, or with port 99999
+            self._abort(spec, PLAYBACK_URL_STEP,
+                        f"{PLAYBACK_URL_STEP}: {spec.protocol} URL {url!r} is unusable: "
+                        f"{_describe(exc)}")
+            return
         self.record(Event(time.time(), self.host, spec.username, ev.PLAY, spec.protocol,
-                          result.api_s, "", result.playback_url))
+                          result.api_s, "", str(url)))
         self.active[spec.username] = viewer
         started = time.monotonic()
         try:
             await viewer.run(self.plan.duration_s)
+        except Exception as exc:  # the Viewer contract says never; a hostile stream may
+            self._viewer_failed(spec.username, viewer, f"{url}: {_describe(exc)}")
         finally:
-            self._sample_one(spec.username, viewer, time.time())
-            del self.active[spec.username]
+            self._sample_or_stop(spec.username, viewer, time.time())
+            self.active.pop(spec.username, None)
             self.record(Event(time.time(), self.host, spec.username, ev.PLAY_END,
                               spec.protocol, time.monotonic() - started))
+
+    def _abort(self, spec: FanSpec, step: str, detail: str) -> None:
+        self.record(Event(time.time(), self.host, spec.username, ev.FAN_ABORT, step, 0.0, "",
+                          detail))
+
+    def _viewer_failed(self, name: str, viewer: Viewer, detail: str) -> None:
+        """An exception out of a viewer: its error row; the viewer stops."""
+        self.record(Event(time.time(), self.host, name, ev.VIEWER_ERROR, VIEWER_FAILED, 0.0,
+                          "", f"{detail} (viewer stopped)"))
+        with contextlib.suppress(Exception):
+            viewer.close()
 
     # -- sampling -----------------------------------------------------------
     def _sample_one(self, name: str, viewer: Viewer, now: float) -> None:
@@ -150,6 +187,14 @@ class Shard:
                 Event(now, self.host, name, ev.SAMPLE_MEDIA_TS, "", viewer.media_ts_ms / 1000)
             )
 
+    def _sample_or_stop(self, name: str, viewer: Viewer, now: float) -> None:
+        """Sample one viewer; one whose figures cannot be read is stopped, once."""
+        try:
+            self._sample_one(name, viewer, now)
+        except Exception as exc:
+            if self.active.pop(name, None) is not None:
+                self._viewer_failed(name, viewer, f"sampling failed: {_describe(exc)}")
+
     async def _sample_viewers(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
         next_tick = loop.time() + ev.VIEWER_SAMPLE_S
@@ -158,7 +203,7 @@ class Shard:
             next_tick += ev.VIEWER_SAMPLE_S
             now = time.time()
             for name, viewer in list(self.active.items()):
-                self._sample_one(name, viewer, now)
+                self._sample_or_stop(name, viewer, now)
 
     async def _flush_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

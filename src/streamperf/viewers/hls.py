@@ -39,11 +39,23 @@ HOLD_BACK_TARGETS = 3.0  # join this many target durations behind the live edge
 DISCONNECT_TARGETS = 3.0  # playlist unreachable this long -> disconnect
 RECENT_URIS = 16
 MAX_PLAYLIST = 1 << 20  # bytes; a bigger answer is not read (wrong URL, a video file)
+MIN_TARGET_S = 1.0  # RFC 8216 4.3.3.1: TARGETDURATION is a decimal-integer, so >= 1 s
 
 # failure kinds of one request
 _CONNECT, _NETWORK, _TIMEOUT, _STATUS, _BAD = "connect", "network", "timeout", "status", "bad"
 
 
+
+
+def reload_wait(target_duration: float, changed: bool) -> float:
+    """Seconds from the start of one playlist load to the next (RFC 8216 6.3.4).
+
+    One target duration after a load that brought new segments, half of one
+    after a load that did not; the target is taken as at least MIN_TARGET_S,
+    the smallest the RFC allows, so no playlist makes a viewer reload faster.
+    """
+    td = max(MIN_TARGET_S, target_duration)
+    return td if changed else td / 2
 
 
 class _Failed(Exception):
@@ -127,6 +139,9 @@ class HlsViewer:
         self._recent: collections.deque[str] = collections.deque(maxlen=RECENT_URIS)
         self._lost: str | None = None  # segment cut by the network, not yet reported
         self._closed = False
+        #: (error name, why) of the newest failed load before play: reported if the
+        #: play time ends before connect_timeout does (the viewer never started)
+        self._setup_failure: tuple[str, str] | None = None
         self._cm: asyncio.Timeout | None = None
 
     # --- the Viewer API ---------------------------------------------------
@@ -162,7 +177,10 @@ class HlsViewer:
                 self._cm = cm
                 await self._play()
         except TimeoutError:
-            pass  # time is up, or close(); inner timeouts are handled where they occur
+            # time is up, or close(); inner timeouts are handled where they occur
+            if self._setup_failure is not None and self.error is None:
+                name, why = self._setup_failure
+                self._error(name, f"{why} (play time over before the viewer could start)")
         finally:
             self._cm = None
             self._closed = True
@@ -203,11 +221,12 @@ class HlsViewer:
                 self.playlist_failures += 1
                 now = loop.time()
                 if not self.playing:
+                    name = {_CONNECT: "connect", _TIMEOUT: "timeout"}.get(f.kind, "protocol")
+                    where = "" if url == self.url else f" (variant {url})"
                     if f.kind == _CONNECT or now >= setup_deadline:
-                        name = {_CONNECT: "connect", _TIMEOUT: "timeout"}.get(f.kind, "protocol")
-                        where = "" if url == self.url else f" (variant {url})"
                         self._error(name, f"no playlist{where}: {f.why}", final=True)
                         return
+                    self._setup_failure = (name, f"no playlist{where}: {f.why}")
                     await asyncio.sleep(min(SETUP_RETRY_S, setup_deadline - now))
                     continue
                 assert td is not None
@@ -219,11 +238,12 @@ class HlsViewer:
                         final=True,
                     )
                     return
-                await asyncio.sleep(max(0.0, began + td / 2 - now))
+                await asyncio.sleep(max(0.0, began + reload_wait(td, changed=False) - now))
                 continue
             self.media_url = url
             self.target_duration = td = pl.target_duration
             last_ok = began
+            self._setup_failure = None
             if self._lost is not None:
                 self._error("protocol", self._lost)
                 self._lost = None
@@ -251,7 +271,7 @@ class HlsViewer:
                 why = "no segment in the playlist" if not pl.segments else "no segment fetched"
                 self._error("timeout", f"{why} within {self.connect_timeout:g}s", final=True)
                 return
-            await asyncio.sleep(max(0.0, began + (td if changed else td / 2) - now))
+            await asyncio.sleep(max(0.0, began + reload_wait(td, changed) - now))
 
     def _check_sequence(self, pl: MediaPlaylist, next_seq: int) -> int:
         """The next sequence number to fetch after a reload (jumps, renumbering)."""
@@ -291,8 +311,7 @@ class HlsViewer:
             ):
                 if (resp.content_length or 0) > MAX_PLAYLIST:
                     raise _Failed(_BAD, f"GET {url}: {resp.content_length} bytes, not a playlist")
-                body = await resp.read()
-                self.bytes_received += len(body)
+                body = await self._read_capped(resp, url)
                 if resp.status != 200:
                     raise _Failed(_STATUS, f"GET {url}: HTTP {resp.status}")
                 final_url = str(resp.url)
@@ -306,8 +325,27 @@ class HlsViewer:
             pl = parse_playlist(body.decode("utf-8", "replace"), final_url)
         except (PlaylistError, ValueError) as e:
             raise _Failed(_BAD, str(e)) from None
+        except Exception as e:  # whatever the text, a bad playlist is this viewer's error
+            why = f"{final_url}: unusable playlist ({type(e).__name__}: {e})"
+            raise _Failed(_BAD, why) from None
         self.playlist_loads += 1
         return pl
+
+    async def _read_capped(self, resp: aiohttp.ClientResponse, url: str) -> bytes:
+        """The body, counted as it comes; more than MAX_PLAYLIST bytes is not a playlist.
+
+        Content-Length alone does not bound it: a chunked (or length-less) answer
+        is read piece by piece and dropped once past the cap.
+        """
+        chunks: list[bytes] = []
+        size = 0
+        while chunk := await resp.content.readany():
+            size += len(chunk)
+            self.bytes_received += len(chunk)
+            if size > MAX_PLAYLIST:
+                raise _Failed(_BAD, f"GET {url}: more than {MAX_PLAYLIST} bytes, not a playlist")
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     async def _segment(self, seg: Segment) -> None:
         # A download with no progress for one segment duration is aborted and asked
@@ -445,4 +483,4 @@ class HlsViewer:
             self.playing = False
 
 
-__all__ = ["HlsViewer"]
+__all__ = ["HlsViewer", "reload_wait"]

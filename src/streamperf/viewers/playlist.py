@@ -7,10 +7,17 @@ the variant URI after it. URIs come back absolute (resolved against the
 playlist's own URL). Tags a viewer does not need (KEY, MAP, BYTERANGE,
 MEDIA, ...) are ignored, so such playlists parse but their segments are
 fetched as whole files.
+
+Numbers a viewer paces or counts by are checked: durations (TARGETDURATION,
+EXTINF) must be finite and positive, sequence numbers and VERSION whole
+numbers in 0..2**64-1; anything else (`nan`, `inf`, `-1`) is a
+PlaylistError, a protocol error for the viewer, never a crash or a timer
+that fires at once.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import re
 from collections.abc import Callable
@@ -19,6 +26,7 @@ from datetime import UTC, datetime
 from urllib.parse import urljoin
 
 VARIANT_CHOICES = ("highest", "lowest", "random")
+MAX_INTEGER = 2**64 - 1  # RFC 8216 4.2 decimal-integer
 
 # KEY=value pairs; a value is a quoted string or runs up to the next comma.
 _ATTR = re.compile(r'\s*([A-Z0-9-]+)=("[^"]*"|[^,]*)\s*(?:,|$)')
@@ -133,11 +141,35 @@ def _resolver(url: str) -> Callable[[str], str]:
     return resolve
 
 
-def _number(tag: str, value: str, url: str) -> float:
+def _duration(tag: str, value: str, url: str) -> float:
+    """A duration in seconds: finite and positive, or the playlist is unusable.
+
+    NaN would make every comparison false (a reload timer of NaN fires at
+    once, over and over); infinity or <= 0 has no meaning as a duration.
+    """
     try:
-        return float(value)
+        number = float(value)
     except ValueError:
         raise PlaylistError(f"{url}: bad {tag} value {value!r}") from None
+    if not math.isfinite(number) or number <= 0:
+        raise PlaylistError(f"{url}: {tag} must be a finite positive number, got {value!r}")
+    return number
+
+
+def _integer(tag: str, value: str, url: str) -> int:
+    """A decimal-integer (RFC 8216 4.2: 0 to 2**64-1); a whole float like `3.0` passes."""
+    text = value.strip()
+    try:
+        number = int(text) if text.isdigit() else float(text)
+    except ValueError:
+        raise PlaylistError(f"{url}: bad {tag} value {value!r}") from None
+    if isinstance(number, float):
+        if not (math.isfinite(number) and number.is_integer()):
+            raise PlaylistError(f"{url}: {tag} must be a whole number, got {value!r}")
+        number = int(number)
+    if not 0 <= number <= MAX_INTEGER:
+        raise PlaylistError(f"{url}: {tag} out of range 0..2**64-1, got {value!r}")
+    return number
 
 
 def parse_media_playlist(text: str, url: str) -> MediaPlaylist:
@@ -175,13 +207,13 @@ def parse_media_playlist(text: str, url: str) -> MediaPlaylist:
             continue
         tag, _, value = line.partition(":")
         if tag == "#EXTINF":
-            duration = _number(tag, value.split(",", 1)[0], url)
+            duration = _duration(tag, value.split(",", 1)[0], url)
         elif tag == "#EXT-X-TARGETDURATION":
-            target = _number(tag, value, url)
+            target = _duration(tag, value, url)
         elif tag == "#EXT-X-MEDIA-SEQUENCE":
-            pl.media_sequence = int(_number(tag, value, url))
+            pl.media_sequence = _integer(tag, value, url)
         elif tag == "#EXT-X-DISCONTINUITY-SEQUENCE":
-            pl.discontinuity_sequence = dseq = int(_number(tag, value, url))
+            pl.discontinuity_sequence = dseq = _integer(tag, value, url)
         elif tag == "#EXT-X-DISCONTINUITY":
             disc = True
         elif tag == "#EXT-X-PROGRAM-DATE-TIME":
@@ -191,13 +223,11 @@ def parse_media_playlist(text: str, url: str) -> MediaPlaylist:
         elif tag == "#EXT-X-PLAYLIST-TYPE":
             pl.playlist_type = value.strip()
         elif tag == "#EXT-X-VERSION":
-            pl.version = int(_number(tag, value, url))
+            pl.version = _integer(tag, value, url)
         elif tag == "#EXT-X-STREAM-INF":
             raise PlaylistError(f"{url}: master playlist where a media playlist was expected")
     if target is None:
         raise PlaylistError(f"{url}: media playlist without #EXT-X-TARGETDURATION")
-    if target <= 0:
-        raise PlaylistError(f"{url}: #EXT-X-TARGETDURATION must be positive, got {target:g}")
     pl.target_duration = target
     return pl
 

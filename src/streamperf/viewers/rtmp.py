@@ -19,6 +19,7 @@ deadlines: the shard samples `bytes_received` and `media_ts_ms`.
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import socket
 import time
@@ -56,6 +57,7 @@ SO_RCVLOWAT: int | None = getattr(socket, "SO_RCVLOWAT", None)
 STREAM_BEGIN, STREAM_EOF, SET_BUFFER_LENGTH, PING_REQUEST, PING_RESPONSE = 0, 1, 3, 6, 7
 
 _TXN_CONNECT, _TXN_CREATE_STREAM = 1, 2
+MAX_STREAM_ID = 0xFFFFFFFF  # a message stream id is 4 bytes in a chunk header
 
 # One read buffer per event loop, with a memoryview per possible carry length.
 _shared: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[bytearray, list[memoryview]]]
@@ -207,8 +209,8 @@ class RtmpViewer(asyncio.BufferedProtocol):
             found = self.parser.feed_buffer(self._buf, self._k + nbytes)
             if found:
                 self._handle(found)
-        except RtmpProtocolError as e:
-            self._fail("protocol", str(e))
+        except Exception as e:  # free on the hot path: try costs nothing until raised
+            self._protocol_error(e)
             return
         if self.bytes_received >= self._ack_at:
             self._send_ack()
@@ -241,14 +243,14 @@ class RtmpViewer(asyncio.BufferedProtocol):
                 return
             try:
                 self._handle(self.parser.feed_data(self._buf[k + take : k + nbytes]))
-            except RtmpProtocolError as e:
-                self._fail("protocol", str(e))
+            except Exception as e:
+                self._protocol_error(e)
             self._slow = self._needs_slow()
             return
         try:
             self._handle(self.parser.feed_buffer(self._buf, k + nbytes))
-        except RtmpProtocolError as e:
-            self._fail("protocol", str(e))
+        except Exception as e:
+            self._protocol_error(e)
             return
         if self.bytes_received >= self._ack_at:
             self._send_ack()
@@ -337,10 +339,7 @@ class RtmpViewer(asyncio.BufferedProtocol):
         if name == "_result" and txn == _TXN_CONNECT:
             self._write(self._command("createStream", _TXN_CREATE_STREAM, None))
         elif name == "_result" and txn == _TXN_CREATE_STREAM:
-            sid = args[2] if len(args) > 2 else None
-            if not isinstance(sid, float | int) or isinstance(sid, bool):
-                raise RtmpProtocolError(f"createStream answered {args!r}")
-            self.stream_id = int(sid)
+            self.stream_id = _stream_id(args)
             self._write(
                 self._command("play", 0, None, self.stream_name, -2, msid=self.stream_id)
                 + encode_message(
@@ -410,6 +409,15 @@ class RtmpViewer(asyncio.BufferedProtocol):
         if self._transport is not None and not self._closed:
             self._transport.write(data)
 
+    def _protocol_error(self, e: Exception) -> None:
+        """What the server sent could not be followed: this viewer's protocol error.
+
+        Never an exception out of buffer_updated (asyncio would log a traceback
+        and call it a disconnect). Anything but RtmpProtocolError is named.
+        """
+        why = str(e) if isinstance(e, RtmpProtocolError) else f"{type(e).__name__}: {e}"
+        self._fail("protocol", why)
+
     def _setup_timeout(self) -> None:
         if not self.playing and not self._closed:
             stage = "handshake" if self._hs is not None else "connect/createStream/play"
@@ -438,6 +446,21 @@ class RtmpViewer(asyncio.BufferedProtocol):
         done = self._done
         if done is not None and not done.done():
             done.set_result(None)
+
+
+def _stream_id(args: list[Any]) -> int:
+    """The message stream id a createStream `_result` gives, or RtmpProtocolError.
+
+    AMF0 numbers are doubles: NaN, infinities, fractions, negatives and
+    anything past the 4 bytes a chunk header holds are no stream id.
+    """
+    sid = args[2] if len(args) > 2 else None
+    if not isinstance(sid, float | int) or isinstance(sid, bool):
+        raise RtmpProtocolError(f"createStream answered {str(args)[:80]}")
+    whole = isinstance(sid, int) or (math.isfinite(sid) and sid.is_integer())
+    if not (whole and 0 <= sid <= MAX_STREAM_ID):
+        raise RtmpProtocolError(f"createStream answered stream id {sid!r}, not 0..{MAX_STREAM_ID}")
+    return int(sid)
 
 
 def _status_text(info: dict[str, Any]) -> str:
