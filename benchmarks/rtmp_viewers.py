@@ -236,8 +236,13 @@ def run_child_loop(main: Coroutine[Any, Any, dict[str, object]], use_uvloop: boo
     print("RESULT " + json.dumps(result), flush=True)
 
 
-def child_main(args: argparse.Namespace) -> None:
-    from streamperf.viewers.rtmp import RtmpViewer
+def child_main(args: argparse.Namespace, make: Callable[..., Any] | None = None) -> None:
+    """N viewers of args.url; `make(url, on_event, rcvlowat_ms=, expected_kbps=)` makes one
+    (default RtmpViewer; flv_viewers.py passes FlvViewer, which has the same knobs)."""
+    if make is None:
+        from streamperf.viewers.rtmp import RtmpViewer
+
+        make = RtmpViewer
 
     raise_nofile(args.n * 2 + 100)
     errors, on_event = error_collector()
@@ -247,7 +252,7 @@ def child_main(args: argparse.Namespace) -> None:
         print("READY", flush=True)
         await asyncio.sleep(0.5)  # parent samples baseline memory now
         viewers = [
-            RtmpViewer(args.url, on_event, rcvlowat_ms=args.rcvlowat_ms, expected_kbps=args.kbps)
+            make(args.url, on_event, rcvlowat_ms=args.rcvlowat_ms, expected_kbps=args.kbps)
             for _ in range(args.n)
         ]
         budget = args.seconds + 60 + args.n / 50 + SETTLE_S

@@ -6,26 +6,47 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(ffmpeg nginx libnginx-mod-rtmp rtmpdump iproute2 openssh-server chromium)
-missing=()
-for pkg in "${PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  cmd="apt-get install -y --no-install-recommends ${missing[*]}"
+# node-media-server: the integration tests' media server whose config we did
+# not write (RTMP in; RTMP and HTTP-FLV out). Pinned; 4.3.2 runs on Debian's Node 18.
+NMS_VERSION=4.3.2
+NMS_DIR=.nms
+
+apt_install() {  # apt_install PKG...: as root or via sudo, else say what to run
+  local cmd="apt-get install -y --no-install-recommends $*" sudo
   if [ "$(id -u)" = 0 ]; then
     sudo=""
   elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
     sudo="sudo"
   else
-    echo "streamperf needs: ${missing[*]}. Run as root: apt-get update && $cmd" >&2
+    echo "streamperf needs: $*. Run as root: apt-get update && $cmd" >&2
     exit 1
   fi
-  echo "installing ${missing[*]}"
+  echo "installing $*"
   export DEBIAN_FRONTEND=noninteractive
   $sudo apt-get update -qq
   # Debian starts nginx on install; streamperf runs its own, so keep the
   # packaged service from starting where policy-rc.d is honoured.
-  $sudo env RUNLEVEL=1 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  $sudo env RUNLEVEL=1 apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+# node and npm by command: a Node from elsewhere (e.g. NodeSource, whose nodejs
+# carries npm and conflicts with Debian's npm) will do
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
+if [ ${#missing[@]} -gt 0 ]; then
+  apt_install "${missing[@]}"
+fi
+
+nms_pkg="$NMS_DIR/node_modules/node-media-server/package.json"
+if ! grep -q "\"version\": \"$NMS_VERSION\"" "$nms_pkg" 2>/dev/null; then
+  echo "installing node-media-server $NMS_VERSION into $NMS_DIR/"
+  mkdir -p "$NMS_DIR"
+  npm install --prefix "$NMS_DIR" --save-exact --no-audit --no-fund --loglevel=error \
+    "node-media-server@$NMS_VERSION" >/dev/null
 fi
 
 PYTHON=${PYTHON:-python3}

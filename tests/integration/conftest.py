@@ -15,6 +15,7 @@ import pytest
 from streamperf.media.publisher import Publisher, default_cache_dir, synthetic_clip
 from streamperf.media.server import MediaServer
 
+from .nms_support import NodeMediaServer, why_no_nms
 from .shaping import PortCap
 from .sshd_support import Lab, have_sshd
 
@@ -44,6 +45,31 @@ def published_stream(
     pub.start(ready=lambda: media_server.is_publishing(STREAM))
     try:
         yield media_server, pub
+    finally:
+        pub.stop()
+
+
+@pytest.fixture(scope="session")
+def node_media_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeMediaServer]:
+    """One node-media-server (npm, pinned) for the session; `.urls(key)` gives where to
+    publish and play. Skips when node or the package is missing (scripts/setup.sh installs)."""
+    why = why_no_nms()
+    if why:
+        pytest.skip(why)
+    with NodeMediaServer.running(tmp_path_factory.mktemp("nms")) as nms:
+        yield nms
+
+
+@pytest.fixture(scope="session")
+def nms_stream(
+    node_media_server: NodeMediaServer, clip: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[NodeMediaServer, Publisher]]:
+    """`clip` looped into node-media-server as stream STREAM; publisher.t0 is its publish clock."""
+    nms = node_media_server
+    pub = Publisher(clip, nms.urls(STREAM).ingest, tmp_path_factory.mktemp("nms-publisher"))
+    pub.start(ready=lambda: nms.is_publishing(STREAM))
+    try:
+        yield nms, pub
     finally:
         pub.stop()
 

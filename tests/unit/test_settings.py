@@ -67,6 +67,9 @@ def test_protocol_mix_parses_and_checks_shares():
     s = build_settings({"protocol_mix": "rtmp=70,hls=30"}, environ={})
     assert s.protocol_shares == (("rtmp", 70), ("hls", 30))
     assert build_settings({"protocol": "hls"}, environ={}).protocol_shares == (("hls", 100),)
+    assert build_settings({"protocol": "flv"}, environ={}).protocol_shares == (("flv", 100),)
+    mixed = build_settings({"protocol_mix": "rtmp=50,hls=25,flv=25"}, environ={})
+    assert mixed.protocol_shares == (("rtmp", 50), ("hls", 25), ("flv", 25))
     for bad, why in [("rtmp=70,hls=20", "add up to 100"), ("udp=100", "not PROTOCOL=PERCENT"),
                      ("rtmp=50,rtmp=50", "named twice"), ("rtmp", "not PROTOCOL=PERCENT")]:
         with pytest.raises(SettingsError, match=why):

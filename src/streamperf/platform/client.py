@@ -96,6 +96,7 @@ class Playback:
     influencer_username: str
     rtmp_url: str | None = None
     hls_url: str | None = None
+    flv_url: str | None = None  # HTTP-FLV
 
 
 def _reason(exc: BaseException) -> str:
@@ -393,6 +394,7 @@ class PlatformClient:
             influencer_username=str(data["influencerUsername"]),
             rtmp_url=data.get("rtmpUrl") or None,
             hls_url=data.get("hlsUrl") or None,
+            flv_url=data.get("flvUrl") or None,
         )
 
     def leave_stream(self, fan: Fan, influencer_id: int) -> None:
@@ -421,6 +423,8 @@ class PlatformClient:
             return playback.rtmp_url
         if protocol == "hls" and playback.hls_url:
             return playback.hls_url
+        if protocol == "flv" and playback.flv_url:
+            return playback.flv_url
         if protocol != "rtmp":
             raise ValueError(
                 f"the platform at {self.streams_api_url} gave no {protocol} URL for "

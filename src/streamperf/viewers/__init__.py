@@ -9,7 +9,7 @@ from streamperf.viewers.base import EventCallback, Viewer
 if TYPE_CHECKING:
     import aiohttp
 
-PROTOCOLS = ("rtmp", "hls")
+PROTOCOLS = ("rtmp", "hls", "flv")
 DEFAULT_RTMP_PORT = 1935  # RTMP's registered port: what a URL without one means
 
 
@@ -40,6 +40,10 @@ class ViewerFactory:
             from streamperf.viewers.hls import HlsViewer
 
             return HlsViewer(url, on_event, session=self._session())
+        if protocol == "flv":
+            from streamperf.viewers.flv import FlvViewer
+
+            return FlvViewer(url, on_event, expected_kbps=self.expected_kbps)
         raise ValueError(f"unknown protocol {protocol!r} (known: {', '.join(PROTOCOLS)})")
 
     async def aclose(self) -> None:

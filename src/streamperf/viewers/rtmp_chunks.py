@@ -24,9 +24,10 @@ import struct
 from collections.abc import Sequence
 from typing import NamedTuple
 
-# message types
+from streamperf.viewers.flv_media import AUDIO, HEAD_BYTES, VIDEO, FirstFrame, FirstFrames
+
+# message types (audio and video are FLV's tag types: flv_media)
 SET_CHUNK_SIZE, ABORT, ACK, USER_CONTROL, WINDOW_ACK_SIZE, SET_PEER_BANDWIDTH = 1, 2, 3, 4, 5, 6
-AUDIO, VIDEO = 8, 9
 DATA_AMF3, SHARED_OBJECT_AMF3, COMMAND_AMF3 = 15, 16, 17
 DATA_AMF0, SHARED_OBJECT_AMF0, COMMAND_AMF0, AGGREGATE = 18, 19, 20, 22
 
@@ -108,13 +109,6 @@ class Message(NamedTuple):
     payload: bytes
 
 
-class FirstFrame(NamedTuple):
-    """The first video (or audio) frame, not codec configuration, is complete."""
-
-    video: bool
-    ts: int
-
-
 Found = Message | FirstFrame
 _NOTHING: tuple[Found, ...] = ()  # what a read of media only returns: no allocation
 
@@ -122,22 +116,6 @@ _NOTHING: tuple[Found, ...] = ()  # what a read of media only returns: no alloca
 def _new_state() -> list:  # type: ignore[type-arg]
     # ts, delta, length, type, msid, ext (-1: none), remaining, acc, want
     return [0, 0, 0, 0, 0, -1, 0, None, 0]
-
-
-def is_video_frame(b0: int, b1: int, length: int) -> bool:
-    """True for a video message that carries a picture (not codec config)."""
-    if b0 & 0x80:  # enhanced RTMP: low nibble is the packet type
-        return (b0 & 0x0F) in (1, 3)  # CodedFrames, CodedFramesX
-    if (b0 & 0x0F) == 7:  # AVC: byte 1 is AVCPacketType, 1 = NALUs
-        return length >= 2 and b1 == 1
-    return length >= 1
-
-
-def is_audio_frame(b0: int, b1: int, length: int) -> bool:
-    """True for an audio message that carries sound (not an AAC sequence header)."""
-    if (b0 >> 4) == 10:  # AAC: byte 1 is AACPacketType, 1 = raw
-        return length >= 2 and b1 == 1
-    return length >= 1
 
 
 class ChunkParser:
@@ -151,9 +129,8 @@ class ChunkParser:
     """
 
     # one per viewer: slots keep it to its fields (no __dict__) and speed their reads
-    __slots__ = ("_cur", "_found", "_high", "_low", "_peek", "carry", "chunk_size",
-                 "first_audio_ts", "first_video_ts", "media_ts_ms", "messages", "pending",
-                 "state")
+    __slots__ = ("_cur", "_firsts", "_found", "_high", "_low", "carry", "chunk_size",
+                 "media_ts_ms", "messages", "pending", "state")
 
     def __init__(self) -> None:
         self.state = READ_HEADER
@@ -162,9 +139,6 @@ class ChunkParser:
         self.media_ts_ms = -1
         #: messages completed so far (all types)
         self.messages = 0
-        #: ts (ms) of the first audio/video frame, -1 until seen
-        self.first_video_ts = -1
-        self.first_audio_ts = -1
         #: bytes of an incomplete chunk header to put in front of the next read
         self.carry = b""
         # chunk stream states: a list for ids < 64 (nginx uses 2..8), a dict above
@@ -173,9 +147,19 @@ class ChunkParser:
         #: in READ_PAYLOAD: payload bytes of the current chunk still to come
         self.pending = 0
         self._cur: list | None = None  # type: ignore[type-arg]  # its chunk stream
-        # media types whose first two payload bytes we still look at
-        self._peek: tuple[int, ...] = (AUDIO, VIDEO)
+        # first frames; its `peek`: media types whose first payload bytes we still look at
+        self._firsts = FirstFrames()
         self._found: list[Found] | None = None  # completed by the current feed
+
+    @property
+    def first_video_ts(self) -> int:
+        """ts (ms) of the first video frame, -1 until seen."""
+        return self._firsts.video_ts
+
+    @property
+    def first_audio_ts(self) -> int:
+        """ts (ms) of the first audio frame, -1 until seen."""
+        return self._firsts.audio_ts
 
     # --- driving ----------------------------------------------------------
     def feed_data(self, data: bytes | bytearray | memoryview) -> Sequence[Found]:
@@ -211,7 +195,7 @@ class ChunkParser:
         chunk = self.chunk_size
         media_ts = self.media_ts_ms
         nmsg = self.messages
-        peek = self._peek
+        peek = self._firsts.peek
         low = self._low
         hdr7 = _HDR7
         u32 = _U32
@@ -241,7 +225,7 @@ class ChunkParser:
                         self.messages = nmsg
                         self._complete(st)
                         chunk = self.chunk_size
-                        peek = self._peek
+                        peek = self._firsts.peek
             while pos < end:
                 b0 = buf[pos]
                 csid = b0 & 0x3F
@@ -319,7 +303,7 @@ class ChunkParser:
                                 self.messages = nmsg
                                 self._complete(st)
                                 chunk = self.chunk_size
-                                peek = self._peek
+                                peek = self._firsts.peek
                         continue
                     mlen = st[2]
                     mtype = st[3]
@@ -393,7 +377,7 @@ class ChunkParser:
                             nmsg += 1
                         continue
                     acc = st[7] = bytearray()
-                    st[8] = 2
+                    st[8] = HEAD_BYTES
                 elif _KIND[mtype] == 2:  # control/command: decode it
                     if mlen > MAX_COLLECTED:
                         raise RtmpProtocolError(f"{mlen}-byte message of type {mtype}")
@@ -416,7 +400,7 @@ class ChunkParser:
                         self.messages = nmsg
                         self._complete(st)
                         chunk = self.chunk_size
-                        peek = self._peek
+                        peek = self._firsts.peek
         except RtmpProtocolError:
             self.state = FAILED
             self._found = None
@@ -463,7 +447,9 @@ class ChunkParser:
         st[_ACC] = None
         mtype = st[_TYPE]
         if mtype == VIDEO or mtype == AUDIO:
-            self._first_frame_check(mtype, st[_TS], payload, st[_LEN])
+            first = self._firsts.check(mtype, st[_TS], payload, st[_LEN])
+            if first is not None:
+                self._add(first)
             return
         if mtype == SET_CHUNK_SIZE:
             if len(payload) < 4:
@@ -488,19 +474,6 @@ class ChunkParser:
             self._found = [item]
         else:
             self._found.append(item)
-
-    def _first_frame_check(self, mtype: int, ts: int, head: bytes, length: int) -> None:
-        b0 = head[0] if head else 0
-        b1 = head[1] if len(head) > 1 else 0
-        if mtype == VIDEO:
-            if self.first_video_ts < 0 and is_video_frame(b0, b1, length):
-                self.first_video_ts = ts
-                self._peek = tuple(t for t in self._peek if t != VIDEO)
-                self._add(FirstFrame(True, ts))
-        elif self.first_audio_ts < 0 and is_audio_frame(b0, b1, length):
-            self.first_audio_ts = ts
-            self._peek = tuple(t for t in self._peek if t != AUDIO)
-            self._add(FirstFrame(False, ts))
 
 
 def encode_message(

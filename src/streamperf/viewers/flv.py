@@ -1,0 +1,370 @@
+"""Native asyncio HTTP-FLV viewer: GET the stream, then count bytes and FLV
+tag timestamps until the play time is up.
+
+The same cost discipline as the RTMP viewer (rtmp.py, DESIGN section 9):
+- reads go through asyncio.BufferedProtocol into ONE buffer per event
+  loop, shared by all FLV viewers of that loop; nothing keeps a reference
+  into it between reads;
+- the HTTP framing (http_body: chunked, Content-Length or until close) is
+  stripped by offset and the FLV tag parser (flv_tags) skips tag data by
+  offset: the steady state builds no objects per tag or per chunk;
+- SO_RCVLOWAT, set once the first video frame is in, batches reads to
+  rcvlowat_ms of media (sized as rtmp.py sizes it).
+HTTPS works the same way over asyncio's TLS transport. Redirects (301,
+302, 303, 307, 308) are followed up to MAX_REDIRECTS times, as players do.
+
+FLV tag timestamps are the publisher's media time, so `media_ts_ms` means
+what it means for RTMP: latency needs the publish clock T0 (docs/metrics.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import ssl
+import time
+import weakref
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, cast
+from urllib.parse import urljoin, urlsplit
+
+from streamperf import __version__
+from streamperf.viewers.base import FIRST_AUDIO, FIRST_VIDEO, VIEWER_ERROR, EventCallback, Viewer
+from streamperf.viewers.flv_media import FirstFrame
+from streamperf.viewers.flv_tags import FlvProtocolError, FlvTagParser
+from streamperf.viewers.http_body import (
+    MAX_HEAD,
+    BodyFraming,
+    HttpProtocolError,
+    body_framing,
+    parse_response_head,
+)
+from streamperf.viewers.rtmp import ESTIMATE_S, SO_RCVLOWAT, lowat_bytes
+
+READ_SIZE = 65536
+MAX_REDIRECTS = 5
+REDIRECTS = frozenset((301, 302, 303, 307, 308))
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+_shared: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[bytearray, memoryview]]
+_shared = weakref.WeakKeyDictionary()
+
+
+def _loop_buffer(loop: asyncio.AbstractEventLoop) -> tuple[bytearray, memoryview]:
+    got = _shared.get(loop)
+    if got is None:
+        buf = bytearray(READ_SIZE)
+        got = _shared[loop] = (buf, memoryview(buf))
+    return got
+
+
+def parse_http_url(url: str) -> tuple[str, str, int, str]:
+    """(scheme, host, port, path with query) of an http(s):// URL; ValueError if not one."""
+    parts = urlsplit(url)
+    if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
+        raise ValueError(f"not an http(s):// URL: {url}")
+    port = parts.port or DEFAULT_PORTS[parts.scheme]  # ValueError for a port out of range
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return parts.scheme, parts.hostname, port, path
+
+
+class FlvViewer(asyncio.BufferedProtocol):
+    """One HTTP-FLV player (see viewers.base.Viewer for the contract)."""
+
+    protocol = "flv"
+
+    def __init__(
+        self,
+        url: str,
+        on_event: EventCallback,
+        connect_timeout: float = 10.0,
+        rcvlowat_ms: float = 200.0,
+        expected_kbps: float | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        #: the FLV tag parser this protocol feeds the response body to
+        self.parser = FlvTagParser()
+        self.url = url
+        self.on_event = on_event
+        self.connect_timeout = connect_timeout
+        self.rcvlowat_ms = rcvlowat_ms
+        self.expected_kbps = expected_kbps
+        self.ssl_context = ssl_context
+        self.bytes_received = 0
+        self.playing = False
+        #: time.time() when run() began, and when the first video frame was complete
+        self.play_requested_wall: float | None = None
+        self.first_video_wall: float | None = None
+        #: SO_RCVLOWAT in force (0: none), the media delay it may add (s), its bitrate
+        self.rcvlowat_bytes = 0
+        self.read_delay_bound_s = 0.0
+        self.lowat_kbps: float | None = None
+        #: the HTTP status of the last response (0 before one)
+        self.status = 0
+        #: the URL played after redirects
+        self.final_url = url
+        self.error: str | None = None
+        self._transport: asyncio.Transport | None = None
+        self._buf = bytearray()
+        self._view: memoryview | None = None
+        self._head: bytearray | None = bytearray()  # response head until complete
+        self._body: BodyFraming | None = None
+        self._slow = True  # head, first video or bitrate estimate still in progress
+        self._est_t0 = 0.0
+        self._est_b0 = 0
+        self._stale_lost = 0  # connection_lost calls of redirected connections to ignore
+        self._redirect: str | None = None
+        self._hop: asyncio.Future[None] | None = None  # the current connection is over
+        self._request = b""
+        self._closed = False
+
+    # --- the Viewer API ---------------------------------------------------
+    async def run(self, duration: float) -> None:
+        loop = asyncio.get_running_loop()
+        self.play_requested_wall = time.time()
+        self._buf, self._view = _loop_buffer(loop)
+        end_timer = loop.call_later(duration, self._end)
+        setup_timer = loop.call_later(self.connect_timeout, self._setup_timeout)
+        deadline = loop.time() + self.connect_timeout
+        try:
+            url = self.url
+            for _ in range(MAX_REDIRECTS + 1):
+                if self._closed:
+                    return
+                self._redirect = None
+                self.final_url = url
+                if not await self._connect(loop, url, deadline):
+                    return
+                hop = self._hop
+                assert hop is not None
+                await hop
+                if self._redirect is None:
+                    return
+                url = self._redirect
+            self._fail("protocol", f"more than {MAX_REDIRECTS} redirects (last to {url})")
+        finally:
+            end_timer.cancel()
+            setup_timer.cancel()
+            self._shutdown()
+
+    def close(self) -> None:
+        self._shutdown()
+
+    @property
+    def media_ts_ms(self) -> int:
+        return self.parser.media_ts_ms
+
+    async def _connect(self, loop: asyncio.AbstractEventLoop, url: str, deadline: float) -> bool:
+        try:
+            scheme, host, port, path = parse_http_url(url)
+        except ValueError as e:
+            self._fail("connect", str(e))
+            return False
+        self._hop = loop.create_future()
+        self._head = bytearray()
+        self._body = None
+        self._request = (
+            f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+            f"User-Agent: streamperf/{__version__}\r\nAccept: */*\r\n"
+            "Accept-Encoding: identity\r\nConnection: close\r\n\r\n"
+        ).encode("latin-1", "replace")
+        tls: ssl.SSLContext | None = None
+        if scheme == "https":
+            tls = self.ssl_context or ssl.create_default_context()
+        try:
+            async with asyncio.timeout_at(deadline):
+                await loop.create_connection(
+                    lambda: self, host, port, ssl=tls, server_hostname=host if tls else None
+                )
+        except TimeoutError:
+            self._fail("timeout", f"connect not done in {self.connect_timeout:g}s")
+            return False
+        except (OSError, ssl.SSLError) as e:
+            why = os.strerror(e.errno) if e.errno and not isinstance(e, ssl.SSLError) else (
+                str(e) or type(e).__name__)
+            self._fail("connect", f"connect failed: {why}")
+            return False
+        return not self._closed
+
+    # --- asyncio protocol -------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport = cast(asyncio.Transport, transport)
+        if self._closed:
+            transport.abort()
+            return
+        transport.write(self._request)
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        view = self._view
+        assert view is not None
+        return view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.bytes_received += nbytes
+        if self._slow:
+            self._slow_read(nbytes)
+            return
+        body = self._body
+        assert body is not None
+        try:
+            found = body.feed(self._buf, 0, nbytes)
+        except (FlvProtocolError, HttpProtocolError) as e:
+            self._fail("protocol", str(e))
+            return
+        if found:
+            self._handle(found)
+        if body.done:
+            self._body_ended()
+
+    def eof_received(self) -> bool | None:
+        return None  # let the transport close; connection_lost reports it
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._stale_lost:
+            self._stale_lost -= 1
+            return
+        self._transport = None
+        self.playing = False
+        if not self._closed:
+            if self._head is not None:
+                why = "server closed the connection before the response head"
+            else:
+                why = f"connection lost: {exc}" if exc else "server closed the connection"
+                if not self.parser.at_tag_boundary():
+                    why += " mid-tag"
+            self._fail("disconnect", why)
+
+    # --- reads before steady state ------------------------------------------
+    def _slow_read(self, nbytes: int) -> None:
+        start = 0
+        if self._head is not None:
+            start = self._read_head(nbytes)
+            if start < 0 or self._closed:
+                return
+        body = self._body
+        assert body is not None
+        if start < nbytes:
+            try:
+                found = body.feed(self._buf, start, nbytes)
+            except (FlvProtocolError, HttpProtocolError) as e:
+                self._fail("protocol", str(e))
+                return
+            if found:
+                self._handle(found)
+            if self._closed:
+                return
+        if body.done:
+            self._body_ended()
+            return
+        if self._est_t0 and time.monotonic() - self._est_t0 >= ESTIMATE_S:
+            elapsed = time.monotonic() - self._est_t0
+            kbps = (self.bytes_received - self._est_b0) * 8 / 1000 / elapsed
+            self._est_t0 = 0.0
+            self._set_lowat(kbps)
+        self._slow = bool(self._est_t0) or self.parser.first_video_ts < 0
+
+    def _read_head(self, nbytes: int) -> int:
+        """Collect the response head; where the body starts in this read (-1: not yet)."""
+        head = self._head
+        assert head is not None
+        before = len(head)
+        head += self._buf[:nbytes]
+        cut = head.find(b"\r\n\r\n", max(0, before - 3))
+        if cut < 0:
+            if len(head) > MAX_HEAD:
+                self._fail("protocol", f"HTTP response head over {MAX_HEAD} bytes")
+            return -1
+        self._head = None
+        try:
+            resp = parse_response_head(bytes(head[:cut]))
+            self.status = resp.status
+            if resp.status in REDIRECTS and resp.headers.get("location"):
+                self._follow(urljoin(self.final_url, resp.headers["location"]))
+                return -1
+            if resp.status != 200:
+                self._fail("protocol", f"HTTP {resp.status} {resp.reason}".rstrip())
+                return -1
+            self._body = body_framing(resp, self.parser.feed)
+        except HttpProtocolError as e:
+            self._fail("protocol", str(e))
+            return -1
+        self.playing = True
+        return cut + 4 - before
+
+    def _follow(self, url: str) -> None:
+        self._redirect = url
+        transport, self._transport = self._transport, None
+        if transport is not None:
+            self._stale_lost += 1
+            transport.abort()
+        hop = self._hop
+        if hop is not None and not hop.done():
+            hop.set_result(None)
+
+    # --- what the parser found ------------------------------------------------
+    def _handle(self, found: Sequence[FirstFrame]) -> None:
+        for first in found:
+            if not first.video:
+                self.on_event(FIRST_AUDIO, "", first.ts / 1000, "")
+                continue
+            self.first_video_wall = time.time()
+            self.on_event(FIRST_VIDEO, "", first.ts / 1000, "")
+            # batch reads only from here on, so startup figures are not delayed
+            if self.expected_kbps:
+                self._set_lowat(self.expected_kbps)
+            elif SO_RCVLOWAT is not None:
+                self._est_t0 = time.monotonic()
+                self._est_b0 = self.bytes_received
+
+    def _body_ended(self) -> None:
+        self._fail("disconnect", "server ended the stream (end of the HTTP body)")
+
+    # --- helpers ------------------------------------------------------------
+    def _set_lowat(self, kbps: float) -> None:
+        transport = self._transport
+        if SO_RCVLOWAT is None or transport is None or kbps <= 0:
+            return
+        n = lowat_bytes(kbps, self.rcvlowat_ms)
+        sock = transport.get_extra_info("socket")
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, SO_RCVLOWAT, n)
+        except (OSError, AttributeError):
+            return  # not supported here: plain reads, no added delay
+        self.rcvlowat_bytes = n
+        self.lowat_kbps = kbps
+        self.read_delay_bound_s = n * 8 / 1000 / kbps
+
+    def _setup_timeout(self) -> None:
+        if not self.playing and not self._closed:
+            stage = "connect" if self._transport is None else "the response head"
+            self._fail(
+                "timeout", f"no HTTP 200 within {self.connect_timeout:g}s (stuck in {stage})"
+            )
+
+    def _end(self) -> None:
+        self._shutdown()
+
+    def _fail(self, name: str, what: str) -> None:
+        if self._closed:
+            return
+        if self.error is None:
+            self.error = name
+        self.on_event(VIEWER_ERROR, name, 0.0, f"{self.final_url}: {what}")
+        self._shutdown()
+
+    def _shutdown(self) -> None:
+        self._closed = True
+        self.playing = False
+        transport, self._transport = self._transport, None
+        if transport is not None:
+            transport.abort()
+        hop = self._hop
+        if hop is not None and not hop.done():
+            hop.set_result(None)
+
+
+__all__ = ["FlvViewer", "parse_http_url"]
+
+if TYPE_CHECKING:  # mypy checks that FlvViewer fits the Viewer protocol
+    _fits: type[Viewer] = FlvViewer
