@@ -125,9 +125,10 @@ class Shard:
             self.record(Event(time.time(), self.host, spec.username, ev.FAN_ABORT, exc.step,
                               0.0, "", str(exc)))
             return
-        viewer = self._make_viewer(spec.protocol, result.playback_url,
+        protocol = result.protocol or spec.protocol
+        viewer = self._make_viewer(protocol, result.playback_url,
                                    self._viewer_events(spec.username))
-        self.record(Event(time.time(), self.host, spec.username, ev.PLAY, spec.protocol,
+        self.record(Event(time.time(), self.host, spec.username, ev.PLAY, protocol,
                           result.api_s, "", result.playback_url))
         self.active[spec.username] = viewer
         started = time.monotonic()
@@ -137,7 +138,7 @@ class Shard:
             self._sample_one(spec.username, viewer, time.time())
             del self.active[spec.username]
             self.record(Event(time.time(), self.host, spec.username, ev.PLAY_END,
-                              spec.protocol, time.monotonic() - started))
+                              protocol, time.monotonic() - started))
 
     # -- sampling -----------------------------------------------------------
     def _sample_one(self, name: str, viewer: Viewer, now: float) -> None:
@@ -149,6 +150,12 @@ class Shard:
             self._pending.append(
                 Event(now, self.host, name, ev.SAMPLE_MEDIA_TS, "", viewer.media_ts_ms / 1000)
             )
+            # HLS with EXT-X-PROGRAM-DATE-TIME: when that media was captured, for latency
+            # without a publish clock (someone else publishes).
+            captured = getattr(viewer, "media_wallclock", None)
+            if captured is not None:
+                self._pending.append(
+                    Event(now, self.host, name, ev.SAMPLE_CAPTURE_T, "", float(captured)))
 
     async def _sample_viewers(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
