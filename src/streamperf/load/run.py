@@ -25,6 +25,7 @@ from streamperf.load.fans import FanSpec, plan_fans
 from streamperf.load.outcome import RunOutcome, conclude, write_summary
 from streamperf.load.watch import RunWatch
 from streamperf.results import events as ev
+from streamperf.results.analysis import MEASURED
 from streamperf.results.events import Event, EventWriter, read_events, this_host
 from streamperf.results.judge import Basis, Rule
 from streamperf.results.judge import rules as default_rules
@@ -85,6 +86,8 @@ class LoadRun:
                               given))
             if src.duration_s:
                 rows.append(Event(now, host, "", ev.SOURCE, "duration_s", src.duration_s))
+        else:  # someone else publishes and nobody said at what rate: measure it
+            rows.append(Event(now, host, "", ev.SOURCE, "bitrate_kbps", 0.0, MEASURED))
         if src is not None and src.gop_s:
             rows.append(Event(now, host, "", ev.SOURCE, "gop_s", src.gop_s))
         if self.stream.origin_latency_s is not None:

@@ -102,15 +102,17 @@ def _rows(df: pd.DataFrame, kind: str) -> pd.DataFrame:
 def source_kbps(df: pd.DataFrame) -> float | None:
     rows = _rows(df, ev.SOURCE)
     rows = rows[rows["name"] == "bitrate_kbps"]
-    return float(rows["value"].iloc[-1]) if len(rows) else None
+    value = float(rows["value"].iloc[-1]) if len(rows) else None
+    return value if value and np.isfinite(value) and value > 0 else None
 
 
 def source_kbps_basis(df: pd.DataFrame) -> str:
-    """Where the logged source bitrate came from: "file" (probed) or "given" (the user)."""
+    """Where the logged source bitrate came from: "file" (probed), "given" (the user),
+    or "measured": the run did not know it and asks for it to be measured."""
     rows = _rows(df, ev.SOURCE)
     rows = rows[rows["name"] == "bitrate_kbps"]
     status = str(rows["status"].iloc[-1]) if len(rows) else ""
-    return status if status in ("file", "given") else "file"
+    return status if status in ("file", "given", MEASURED) else "file"
 
 
 def run_start_t(df: pd.DataFrame) -> float:
@@ -249,8 +251,9 @@ def analyse(
     last_sample_t = byte_rows.groupby("viewer")["t"].max()
     out["watched_s"] = (last_sample_t.reindex(names) - first_media_t.reindex(names)).clip(lower=0)
     out["mean_kbps"] = _mean_kbps(byte_rows, first_video).reindex(names)
-    src_basis = ("given" if source_kbps_override else source_kbps_basis(df)) if src else None
-    if not src:
+    basis = source_kbps_basis(df)
+    src_basis = ("given" if source_kbps_override else basis) if src else None
+    if not src and basis == MEASURED:
         # Nobody said what the source sends (a stream someone else publishes, no
         # --source-kbps): the median viewer's steady bitrate stands in, labelled so.
         src = measured_source_kbps(out["mean_kbps"])
