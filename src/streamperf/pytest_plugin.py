@@ -141,8 +141,11 @@ def load_hosts(streamperf_session: StreamperfSession) -> LoadHosts | None:
 
 @pytest.fixture(scope="session")
 def stream(streamperf_session: StreamperfSession, platform: PlatformAdapter,
-           load_hosts: LoadHosts | None) -> LiveStream:
-    return _or_fail(streamperf_session, lambda: streamperf_session.stream(platform))
+           load_hosts: LoadHosts | None) -> Iterator[LiveStream]:
+    yield _or_fail(streamperf_session, lambda: streamperf_session.stream(platform))
+    # Ended here, before `platform` is torn down: a conftest's platform may stop its
+    # servers in its own teardown.
+    streamperf_session.end_stream()
 
 
 @pytest.fixture(scope="session")

@@ -191,14 +191,21 @@ class StreamperfSession:
         pyproject, cli = self.sla_layers()
         return judge_rules(("pyproject", pyproject), ("--sla", cli), ("marker", markers))
 
+    def end_stream(self) -> None:
+        """The stream is over: the platform's end, then the publisher (idempotent)."""
+        broadcast, self._broadcast = self._broadcast, None
+        self._live = None
+        if broadcast is not None:
+            broadcast.stop()
+            if broadcast.platform is self._platform:
+                self._platform = None  # ended with it
+
     def close(self) -> None:
-        own = self._platform  # e.g. the bundled platform's servers
         try:
-            if self._broadcast is not None:
-                self._broadcast.stop()  # ends the platform it went live on
+            self.end_stream()
         finally:
-            if own is not None and (self._broadcast is None
-                                    or self._broadcast.platform is not own):
+            own, self._platform = self._platform, None
+            if own is not None:  # never went live: e.g. the bundled platform's servers
                 own.end()
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
