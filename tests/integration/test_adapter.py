@@ -203,6 +203,6 @@ def test_perf_scenarios_pass_through_an_adapter_defined_in_a_conftest(project, p
     # carries going live's two calls (login, create stream).
     assert sorted(s["metrics"]["api_calls"] for s in summaries) == [12, 14], out
     if procs == "2":  # the viewers played in the two workers, the journeys walked here
-        for viewers_csv in (project / "reports").glob("2*/viewers.csv"):
-            hosts = {line.split(",")[1] for line in viewers_csv.read_text().splitlines()[1:]}
-            assert hosts == {"proc-0", "proc-1"}, hosts
+        for events in (project / "reports").glob("2*/events.csv"):
+            rows = [line.split(",") for line in events.read_text().splitlines()[1:]]
+            assert {r[1] for r in rows if r[3] == "play"} == {"proc-0", "proc-1"}

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import pytest
 
 from streamperf.load.broadcast import Broadcast
-from streamperf.load.seed_adapter import SeedApiPlatform
 from streamperf.load.fans import existing_fan, fan_spec
 from streamperf.load.journey import FanAborted, run_journey
+from streamperf.load.seed_adapter import SeedApiPlatform
 from streamperf.platform.client import ApiCall, PlatformClient
 from streamperf.platform.reference import ReferencePlatform
 

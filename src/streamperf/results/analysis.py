@@ -229,7 +229,10 @@ def analyse(
     names = pd.Index(rows.loc[rows["event"] != ev.API, "viewer"].unique(), name="viewer")
     fans = rows[rows["viewer"].isin(names)]
     out = pd.DataFrame(index=names)
-    out["host"] = fans.groupby("viewer")["host"].first().reindex(names).fillna("")
+    # Where the viewer played: its API calls may come from elsewhere (an adapter's
+    # journeys walked on the controller for viewers on worker processes).
+    played = fans[fans["event"] != ev.API].groupby("viewer")["host"].first()
+    out["host"] = played.reindex(names).fillna("")
 
     play = _rows(fans, ev.PLAY).groupby("viewer").agg(
         play_t=("t", "first"), api_s=("value", "first"), protocol=("name", "first")
