@@ -507,14 +507,13 @@ def parse_options(values: Mapping[str, Any], environ: Mapping[str, str] | None =
             raw = env[opt.env]
         if raw is None or (opt.is_flag and raw is False) or (opt.repeat and not raw):
             continue
-        try:
-            if opt.repeat:
-                parsed[opt.field] = tuple(opt.parse(r) for r in raw)
-            else:
-                parsed[opt.field] = opt.parse(raw)
-        except ValueError as exc:
-            shown = "***" if opt.secret else raw
-            raise SettingsError(f"{opt.flag} {shown}: {exc}") from None
+        for one in (raw if opt.repeat else [raw]):
+            try:
+                value = opt.parse(one)
+            except ValueError as exc:
+                shown = "***" if opt.secret else one  # the one value that is wrong
+                raise SettingsError(f"{opt.flag} {shown}: {exc}") from None
+            parsed[opt.field] = (*parsed.get(opt.field, ()), value) if opt.repeat else value
     return parsed
 
 
