@@ -248,14 +248,15 @@ def _serve(channel: Any, plan: dict[str, Any], log: ShardLog) -> None:
         assert shard is not None
         shard.on_api_call(call)
 
-    fans = [FanSpec(**f) for f in plan["fans"]]
     awaited: AwaitedJourneys | None = None
     client: PlatformClient | None = None
     if plan.get("journeys_on_controller"):
+        fans = [FanSpec(**f) for f in plan["fans"]]
         awaited = AwaitedJourneys(fans, CONTROLLER_JOURNEY_TIMEOUT_S)
         journey: Callable[[FanSpec], JourneyResult] = awaited.journey
     else:
         influencer = Influencer(**plan["influencer"])
+        fans = [FanSpec(**f) for f in plan["fans"]]
         client = PlatformClient(plan["api_url"], plan["streams_api_url"], plan["streams_token"],
                                 timeout=float(plan["timeout_s"]), on_call=on_call)
         seed_client = client
