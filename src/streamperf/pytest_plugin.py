@@ -2,8 +2,12 @@
 
 Fixtures, session-wide unless noted:
   streamperf_settings  validated RunSettings
-  platform             the platform under test (bundled one unless --apiurl)
-  influencer / stream  the influencer live and publishing (LiveStream)
+  platform             the platform under test: a PlatformAdapter (load/adapter.py) made
+                       from the options (--platform, --play-url, --apiurl, else the bundled
+                       one); override it in a conftest.py to test through your own adapter
+  stream               the stream live through `platform` (LiveStream), published unless
+                       someone else publishes (--play-url without --ingest-url)
+  influencer           the seed API's influencer (None for other platforms)
   viewers              (per test) runs the load: `viewers.run(users=..., ...)`
   streamperf_run       (per test) runs the test's `scenario` parameter in set-up and
                        gives its RunOutcome; an invalid run is an error, not a pass
@@ -31,10 +35,10 @@ from streamperf.settings import (
 
 if TYPE_CHECKING:  # the run machinery (pandas, aiohttp) loads only when a test needs it
     from streamperf.hosts.remote import LoadHosts
+    from streamperf.load.adapter import PlatformAdapter
     from streamperf.load.broadcast import LiveStream
     from streamperf.load.outcome import RunOutcome
     from streamperf.platform.client import Influencer
-    from streamperf.platform.endpoint import PlatformEndpoint
     from streamperf.results.live import Progress
     from streamperf.session import StreamperfSession
 
@@ -123,7 +127,9 @@ def streamperf_settings(streamperf_session: StreamperfSession) -> RunSettings:
 
 
 @pytest.fixture(scope="session")
-def platform(streamperf_session: StreamperfSession) -> PlatformEndpoint:
+def platform(streamperf_session: StreamperfSession) -> PlatformAdapter:
+    """The session's adapter from the options. A conftest.py may override this fixture
+    (session scope) to return its own adapter; `stream` goes live through it."""
     return _or_fail(streamperf_session, streamperf_session.platform)
 
 
@@ -134,13 +140,16 @@ def load_hosts(streamperf_session: StreamperfSession) -> LoadHosts | None:
 
 
 @pytest.fixture(scope="session")
-def stream(streamperf_session: StreamperfSession, platform: PlatformEndpoint,
-           load_hosts: LoadHosts | None) -> LiveStream:
-    return _or_fail(streamperf_session, streamperf_session.stream)
+def stream(streamperf_session: StreamperfSession, platform: PlatformAdapter,
+           load_hosts: LoadHosts | None) -> Iterator[LiveStream]:
+    yield _or_fail(streamperf_session, lambda: streamperf_session.stream(platform))
+    # Ended here, before `platform` is torn down: a conftest's platform may stop its
+    # servers in its own teardown.
+    streamperf_session.end_stream()
 
 
 @pytest.fixture(scope="session")
-def influencer(stream: LiveStream) -> Influencer:
+def influencer(stream: LiveStream) -> Influencer | None:
     return stream.influencer
 
 

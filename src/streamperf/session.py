@@ -15,18 +15,18 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from streamperf.load.broadcast import Broadcast, LiveStream, precreate_fans
+from streamperf.load.adapter import PlatformAdapter
+from streamperf.load.adapters import make_platform
+from streamperf.load.broadcast import Broadcast, LiveStream
 from streamperf.load.calibrate import origin_latency
 from streamperf.load.eventloop import run_loop
-from streamperf.load.fans import seed_precreate_count
+from streamperf.load.fans import FanSpec, existing_fan, seed_precreate_count
 from streamperf.load.outcome import RunOutcome
 from streamperf.load.run import LoadRun
 from streamperf.load.run_dir import new_run_dir
 from streamperf.load.shard import api_status
 from streamperf.media.publisher import default_cache_dir, synthetic_clip
-from streamperf.platform.client import ApiCall, PlatformClient
-from streamperf.platform.endpoint import PlatformEndpoint
-from streamperf.platform.reference import ReferencePlatform
+from streamperf.platform.client import ApiCall
 from streamperf.results import events as ev
 from streamperf.results.baseline import STORE as BASELINE_STORE
 from streamperf.results.baseline import load_baseline, save_baseline
@@ -41,26 +41,28 @@ if TYPE_CHECKING:
     from streamperf.hosts.remote import LoadHosts
 
 
-def fans_to_precreate(settings: RunSettings) -> int:
-    """--precreatefans: the seed's count, users x (100 - percentnew) %; otherwise (the
-    bundled platform starts empty) every fan the run could sign in as."""
+def fans_to_prepare(settings: RunSettings, planned: list[FanSpec]) -> list[FanSpec]:
+    """--precreatefans: the seed's count, users x (100 - percentnew) % of testfan<offset>...
+    (fans beyond it sign in, are refused and sign up, as with the seed); otherwise the
+    run's existing fans (the bundled platform starts empty). Adapters that keep no
+    accounts ignore them."""
     if settings.precreate_fans:
-        return seed_precreate_count(settings.users, settings.percent_new)
-    return settings.users
+        count = seed_precreate_count(settings.users, settings.percent_new)
+        return [existing_fan(settings.existing_offset + i, i, settings.fan_password)
+                for i in range(count)]
+    return [f for f in planned if not f.new]
 
 
 class StreamperfSession:
     def __init__(self, settings: RunSettings, rootdir: Path | None = None) -> None:
         self.settings = settings
         self.rootdir = rootdir or Path.cwd()
-        self._platform: PlatformEndpoint | None = None
-        self._reference: ReferencePlatform | None = None
+        self._platform: PlatformAdapter | None = None
         self._broadcast: Broadcast | None = None
         self._live: LiveStream | None = None
         self._workdir: Path | None = None
         self._lock = threading.Lock()
         self._setup_rows: list[Event] = []  # influencer-side API calls, logged per run
-        self._precreated: set[int] = set()  # testfan numbers known to exist
         self._load_hosts: LoadHosts | None = None
 
     @property
@@ -74,31 +76,12 @@ class StreamperfSession:
         return Path(self.settings.report_dir)
 
     # -- platform -------------------------------------------------------------
-    def platform(self) -> PlatformEndpoint:
-        if self._platform is not None:
+    def platform(self) -> PlatformAdapter:
+        """The session's own adapter, from its settings (load/adapters.py)."""
+        with self._lock:
+            if self._platform is None:
+                self._platform = make_platform(self.settings, self.workdir)
             return self._platform
-        s = self.settings
-        if s.uses_bundled_platform:
-            ref = ReferencePlatform(self.workdir / "platform", host=s.platform_host,
-                                    media_port=s.media_port,
-                                    streams_token=s.streams_api_token or None,
-                                    seed=s.bundled_platform == "seed",
-                                    origin_port=s.origin_port)
-            self._reference = ref
-            ref.start()
-            self._platform = PlatformEndpoint(ref.base_url, ref.base_url, ref.streams_token,
-                                              ref.media)
-        else:
-            self._platform = PlatformEndpoint(
-                s.api_url, s.streams_api_url or s.api_url, s.streams_api_token
-            )
-        return self._platform
-
-    def client(self, on_call: Callable[[ApiCall], None] | None = None) -> PlatformClient:
-        p = self.platform()
-        return PlatformClient(p.api_url, p.streams_api_url, p.streams_token,
-                              timeout=self.settings.timeout_s, on_call=on_call,
-                              origin_port=self.settings.origin_port)
 
     def _log_setup_call(self, call: ApiCall) -> None:
         self._setup_rows.append(Event(time.time(), this_host(), "influencer", ev.API,
@@ -106,47 +89,37 @@ class StreamperfSession:
                                       call.detail))
 
     # -- stream ---------------------------------------------------------------
-    def source_path(self) -> Path:
-        if self.settings.video_path:
-            return Path(self.settings.video_path)
-        return synthetic_clip(default_cache_dir())
-
-    def stream(self) -> LiveStream:
+    def stream(self, platform: PlatformAdapter | None = None) -> LiveStream:
+        """Live once per session, through `platform` (the `platform` fixture's value;
+        the session's own adapter when None)."""
+        platform = platform if platform is not None else self.platform()
         with self._lock:
             if self._live is not None:
                 return self._live
-            platform = self.platform()
-            ready = platform.media.is_publishing if platform.media else None
             s = self.settings
-            client = self.client(self._log_setup_call)
-            token = s.token or "streamperf-bundled"  # the bundled platform takes any token
-            self._broadcast = Broadcast(client, s.email, token, self.source_path(),
-                                        self.workdir / "publisher", ingest_ready=ready)
+            self._broadcast = Broadcast(platform, self.source_path(), self.workdir / "publisher",
+                                        report=self._log_setup_call, source_kbps=s.source_kbps)
             self._live = self._broadcast.start()
-            if s.precreate_fans or s.uses_bundled_platform:
-                self.precreate(fans_to_precreate(s), s.existing_offset)
             live = self._live
-            if s.calibration_s > 0:
+            if s.calibration_s > 0 and live.ingest_url and live.t0 is not None:
                 live.origin_latency_s = run_loop(origin_latency(
-                    live.ingest_url, live.t0, s.calibration_s, live.source.bitrate_kbps))
+                    live.ingest_url, live.t0, s.calibration_s, live.source_kbps))
             return live
 
-    def precreate(self, count: int, offset: int) -> None:
-        """Existing fans must exist; the bundled platform starts empty every time.
+    def source_path(self) -> Path | None:
+        s = self.settings
+        if s.video_path:
+            return Path(s.video_path)
+        if s.play_urls and not s.ingest_url:
+            return None  # someone else publishes: nothing to make
+        return synthetic_clip(default_cache_dir())
 
-        Set-up, not load: these calls stay out of the event log.
-        """
+    def precreate(self, count: int, offset: int) -> None:
+        """testfan<offset>..<offset+count-1> exist and follow (seed platforms; else nothing)."""
         assert self._live is not None
-        wanted = set(range(offset, offset + count))
-        if wanted <= self._precreated:
-            return
-        client = self.client()
-        try:
-            precreate_fans(client, self._live.influencer, count, offset,
-                           self.settings.fan_password)
-        finally:
-            client.close()
-        self._precreated |= wanted
+        password = self.settings.fan_password
+        self._live.platform.prepare_fans([existing_fan(offset + i, i, password)
+                                          for i in range(count)])
 
     # -- load hosts -----------------------------------------------------------
     def load_hosts(self) -> LoadHosts | None:
@@ -197,19 +170,18 @@ class StreamperfSession:
         rules = self.rules(sla)
         baseline = (load_baseline(settings.baseline, self.baseline_dir)
                     if settings.baseline else None)
-        if settings.precreate_fans or settings.uses_bundled_platform:
-            self.precreate(fans_to_precreate(settings), settings.existing_offset)
         hosts = self.load_hosts()
         if hosts is not None:
             hosts.check_open_files(settings.users, settings.procs_per_host)
         run_dir = new_run_dir(self.report_dir, name)
         setup, self._setup_rows = self._setup_rows, []
-        run = LoadRun(settings, stream, self.client, run_dir, name=name, progress=progress,
+        run = LoadRun(settings, stream, run_dir, name=name, progress=progress,
                       setup_rows=setup, rules=rules,
                       grace_s=default_grace_s(settings.users, settings.ramp_s,
                                               settings.duration_s),
-                      baseline=baseline, endpoint=self.platform(),
-                      load_hosts=hosts)
+                      baseline=baseline, load_hosts=hosts)
+        # Set-up, before the run's clock starts.
+        stream.platform.prepare_fans(fans_to_prepare(settings, run.fans))
         outcome = run.execute()
         if settings.save_baseline and not outcome.invalid and not outcome.interrupted:
             path = save_baseline(settings.save_baseline, outcome.analysis, self.baseline_dir)
@@ -234,10 +206,21 @@ class StreamperfSession:
         pyproject, cli = self.sla_layers()
         return judge_rules(("pyproject", pyproject), ("--sla", cli), ("marker", markers))
 
+    def end_stream(self) -> None:
+        """The stream is over: the platform's end, then the publisher (idempotent)."""
+        broadcast, self._broadcast = self._broadcast, None
+        self._live = None
+        if broadcast is not None:
+            broadcast.stop()
+            if broadcast.platform is self._platform:
+                self._platform = None  # ended with it
+
     def close(self) -> None:
-        if self._broadcast is not None:
-            self._broadcast.stop()
-        if self._reference is not None:
-            self._reference.stop()
+        try:
+            self.end_stream()
+        finally:
+            own, self._platform = self._platform, None
+            if own is not None:  # never went live: e.g. the bundled platform's servers
+                own.end()
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)

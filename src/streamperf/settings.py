@@ -20,7 +20,7 @@ from streamperf.hosts.specs import (
     parse_host_specs,
     read_hosts_file,
 )
-from streamperf.viewers import PROTOCOLS
+from streamperf.viewers import PROTOCOLS, protocol_of_url
 
 #: The seed tool's values (DESIGN.md section 8), the defaults of their options. The
 #: seed's origin served RTMP ingest and its Wowza-style edge redirect on this port.
@@ -168,6 +168,93 @@ def _http_url(text: str) -> str:
     return url.rstrip("/")
 
 
+def _play_url(text: str) -> str:
+    url = text.strip()
+    protocol_of_url(url)  # raises ValueError naming what is wrong
+    return url
+
+
+def _ingest_url(text: str) -> str:
+    from urllib.parse import urlsplit
+
+    url = text.strip()
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError as exc:
+        raise ValueError(f"not a URL ({exc})") from None
+    if parts.scheme != "rtmp" or not parts.hostname or not parts.path.strip("/"):
+        raise ValueError("use an rtmp:// URL with a host and a stream path, "
+                         "e.g. rtmp://media.example.com/live/KEY")
+    return url
+
+
+def _positive_kbps(text: str) -> float:
+    import math
+
+    try:
+        value = float(str(text).strip())
+    except ValueError:
+        raise ValueError(f"not a number: {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError("must be a bitrate in kbps, more than zero")
+    return value
+
+
+#: the entry point group where packages name their platform adapters
+PLATFORM_ENTRY_POINTS = "streamperf.platforms"
+
+
+def load_platform_class(ref: str) -> type:
+    """`module:Class` (imported) or an entry point name in `streamperf.platforms`.
+
+    Raises ValueError with one line naming what could not be found.
+    """
+    import importlib
+    import importlib.metadata
+
+    if ":" not in ref:
+        found = [ep for ep in importlib.metadata.entry_points(group=PLATFORM_ENTRY_POINTS)
+                 if ep.name == ref]
+        if not found:
+            names = sorted(ep.name for ep in
+                           importlib.metadata.entry_points(group=PLATFORM_ENTRY_POINTS))
+            known = f" (installed: {', '.join(names)})" if names else ""
+            raise ValueError(f"no module:Class, and no {PLATFORM_ENTRY_POINTS} entry point "
+                             f"of that name{known}")
+        try:
+            cls = found[0].load()
+        except Exception as exc:  # whatever the package raises on import
+            raise ValueError(f"entry point {found[0].value}: {type(exc).__name__}: {exc}"
+                             ) from None
+    else:
+        module, _, name = ref.partition(":")
+        try:
+            cls = importlib.import_module(module)
+            for part in name.split("."):
+                cls = getattr(cls, part)
+        except ImportError as exc:
+            raise ValueError(f"cannot import {module}: {exc}") from None
+        except AttributeError:
+            raise ValueError(f"{module} has no {name}") from None
+        except Exception as exc:  # the module's own import-time failure
+            raise ValueError(f"importing {module}: {type(exc).__name__}: {exc}") from None
+    if not isinstance(cls, type):
+        raise ValueError(f"{ref} is not a class")
+    missing = [m for m in ("go_live", "on_air", "prepare_fans", "fan_journey", "end")
+               if not callable(getattr(cls, m, None))]
+    if missing:
+        raise ValueError(f"{ref} is not a platform adapter: it lacks {', '.join(missing)} "
+                         "(see docs/platforms.md)")
+    return cls
+
+
+def _platform_ref(text: str) -> str:
+    ref = text.strip()
+    load_platform_class(ref)
+    return ref
+
+
 def _port(text: str) -> int:
     return _int_in(1, 65535)(text)
 
@@ -235,6 +322,19 @@ OPTIONS: tuple[Option, ...] = (
            "streams API base URL (default: apiurl)", env="STREAMPERF_STREAMSAPIURL"),
     Option("--streamsapitoken", "streams_api_token", _text, "streams API key",
            env="STREAMPERF_STREAMSAPITOKEN", secret=True),
+    Option("--platform", "platform", _platform_ref,
+           "your platform adapter: module:Class, or the name of a streamperf.platforms "
+           "entry point (docs/platforms.md); default: the seed API (--apiurl) or the bundled "
+           "platform"),
+    Option("--play-url", "play_urls", _play_url,
+           "watch this stream URL with no platform API (repeatable: viewers spread over the "
+           "URLs); rtmp://, http(s)://...m3u8 (HLS) or ...flv (HTTP-FLV)", repeat=True),
+    Option("--ingest-url", "ingest_url", _ingest_url,
+           "publish the source here (rtmp://...) with --play-url; without it streamperf "
+           "publishes nothing and watches a stream someone else publishes"),
+    Option("--source-kbps", "source_kbps", _positive_kbps,
+           "the source's bitrate in kbps, for bitrate ratios when streamperf does not publish "
+           "(default: measured from the stream, labelled as measured)"),
     Option("--platform-host", "platform_host", _listen_address,
            "address the bundled platform listens on and hands out (default 127.0.0.1); "
            "one the load hosts can reach when they are other machines"),
@@ -304,6 +404,10 @@ class RunSettings:
     api_url: str = ""
     streams_api_url: str = ""
     streams_api_token: str = ""
+    platform: str = ""
+    play_urls: tuple[str, ...] = ()
+    ingest_url: str = ""
+    source_kbps: float | None = None
     platform_host: str = "127.0.0.1"
     media_port: int | None = None
     bundled_platform: str = BUNDLED_MODES[0]
@@ -346,7 +450,7 @@ class RunSettings:
 
     @property
     def uses_bundled_platform(self) -> bool:
-        return not self.api_url
+        return not (self.api_url or self.platform or self.play_urls)
 
     def redacted(self) -> dict[str, Any]:
         """Settings as a dict with secrets masked, for logs and reports."""
@@ -361,6 +465,7 @@ class RunSettings:
         """Checks across options (each option's own value is checked by its parser)."""
         if self.video_path and not Path(self.video_path).is_file():
             raise SettingsError(f"--videopath: no such file: {self.video_path}")
+        self._validate_platform_choice()
         remote = bool(self.ssh_hosts or self.hosts_file)
         if remote and self.procs != "1":
             raise SettingsError("--procs runs viewers on this machine; with --sshhosts or "
@@ -391,6 +496,26 @@ class RunSettings:
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise SettingsError(f"load host named twice: {', '.join(dupes)}")
+
+
+    def _validate_platform_choice(self) -> None:
+        """One way in: the seed API (--apiurl), an adapter (--platform) or URLs."""
+        given = self.explicit
+        if self.ingest_url and not self.play_urls:
+            raise SettingsError("--ingest-url needs --play-url: where the viewers play")
+        if self.play_urls:
+            for flag, name in (("--platform", "platform"), ("--apiurl", "api_url"),
+                               ("--protocol", "protocol"), ("--protocol-mix", "protocol_mix")):
+                if name in given:
+                    why = ("the URL says the protocol" if "protocol" in name
+                           else "there is no platform API with --play-url")
+                    raise SettingsError(f"{flag} does not go with --play-url: {why}")
+        elif "source_kbps" in given and not self.platform:
+            raise SettingsError("--source-kbps is for streams streamperf does not publish "
+                                "(--play-url); it measures its own source")
+        if self.platform and "api_url" in given:
+            raise SettingsError("--platform does not go with --apiurl: the adapter "
+                                "reaches its platform itself")
 
 
 def _loopback(host: str) -> bool:
@@ -432,14 +557,13 @@ def parse_options(values: Mapping[str, Any], environ: Mapping[str, str] | None =
             raw = env[opt.env]
         if raw is None or (opt.is_flag and raw is False) or (opt.repeat and not raw):
             continue
-        try:
-            if opt.repeat:
-                parsed[opt.field] = tuple(opt.parse(r) for r in raw)
-            else:
-                parsed[opt.field] = opt.parse(raw)
-        except ValueError as exc:
-            shown = "***" if opt.secret else raw
-            raise SettingsError(f"{opt.flag} {shown}: {exc}") from None
+        for one in (raw if opt.repeat else [raw]):
+            try:
+                value = opt.parse(one)
+            except ValueError as exc:
+                shown = "***" if opt.secret else one  # the one value that is wrong
+                raise SettingsError(f"{opt.flag} {shown}: {exc}") from None
+            parsed[opt.field] = (*parsed.get(opt.field, ()), value) if opt.repeat else value
     return parsed
 
 

@@ -7,9 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from streamperf.load.broadcast import Broadcast, precreate_fans
+from streamperf.load.broadcast import Broadcast
 from streamperf.load.fans import existing_fan, fan_spec
 from streamperf.load.journey import FanAborted, ThinkTimes, run_journey
+from streamperf.load.seed_adapter import SeedApiPlatform
 from streamperf.platform.client import ApiCall, PlatformClient
 from streamperf.platform.reference import ReferencePlatform
 from streamperf.settings import SEED_THINK
@@ -34,8 +35,16 @@ def client(platform: ReferencePlatform, calls: list[ApiCall]) -> Iterator[Platfo
 
 
 @pytest.fixture
-def live(client, clip, tmp_path) -> Iterator[Broadcast]:
-    b = Broadcast(client, "star@example.com", "any-token", clip, tmp_path, renew_every_s=0.5)
+def seed(platform: ReferencePlatform) -> SeedApiPlatform:
+    return SeedApiPlatform(platform.base_url, platform.base_url, platform.streams_token,
+                           email="star@example.com", token="any-token", timeout_s=5.0,
+                           precreate=True, renew_every_s=0.5,
+                           ingest_ready=platform.media.is_publishing)
+
+
+@pytest.fixture
+def live(seed, calls, clip, tmp_path) -> Iterator[Broadcast]:
+    b = Broadcast(seed, clip, tmp_path, report=calls.append)
     b.start()
     yield b
     b.stop()
@@ -52,7 +61,7 @@ def test_broadcast_goes_live_and_renews_its_streaming_record(live, calls):
     posts = endpoints(calls).count("POST /api/v1/influencers/{I}/streamings")
     # The first record plus at least two renewals at a 0.5 s period.
     assert posts >= 3
-    assert live.renewals == posts - 1
+    assert live.platform.renewals == posts - 1
 
 
 def test_journey_walks_the_seed_steps_in_order(live, client, calls):
@@ -131,11 +140,14 @@ def test_critical_failure_aborts_the_fan_naming_the_step(live, platform, calls):
     bad.close()
 
 
-def test_precreate_is_concurrent_safe_and_idempotent(live, client, platform):
+def test_precreate_is_concurrent_safe_and_idempotent(live, client, platform, seed):
     inf = live.live.influencer
-    assert precreate_fans(client, inf, 30, offset=5000) == 30
+    fans = [existing_fan(5000 + i, i) for i in range(30)]
+    seed.prepare_fans(fans)
     followers = platform.store.followers(inf.id)
-    assert precreate_fans(client, inf, 30, offset=5000) == 30
+    assert followers >= 30
+    seed._precreated.clear()  # forget: the platform must take the same fans again
+    seed.prepare_fans(fans)
     assert platform.store.followers(inf.id) == followers
     fan = client.fan_sign_in("testfan5029@e.com", existing_fan(5029).password)
     assert fan.username == "testfan5029"

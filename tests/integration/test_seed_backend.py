@@ -16,13 +16,15 @@ from pathlib import Path
 import pytest
 import requests
 
-from streamperf.load.broadcast import Broadcast, precreate_fans
+from streamperf.load.broadcast import Broadcast
 from streamperf.load.fans import plan_fans, seed_precreate_count
 from streamperf.load.journey import run_journey
+from streamperf.load.seed_adapter import SeedApiPlatform
 from streamperf.media.server import free_port
 from streamperf.platform.client import ApiCall, PlatformClient
 from streamperf.platform.reference import ReferencePlatform
-from streamperf.settings import SEED_ORIGIN_PORT
+from streamperf.session import fans_to_prepare
+from streamperf.settings import SEED_ORIGIN_PORT, RunSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -55,10 +57,19 @@ def client(seed_platform: ReferencePlatform, calls: list[ApiCall],
 
 
 @pytest.fixture(scope="module")
-def live(client: PlatformClient, seed_platform: ReferencePlatform, clip: Path,
+def seed(seed_platform: ReferencePlatform, origin_port: int) -> SeedApiPlatform:
+    """The seed API adapter, as a run against this backend uses it."""
+    return SeedApiPlatform(seed_platform.base_url, seed_platform.base_url,
+                           seed_platform.streams_token, email="seedstar@example.com",
+                           token="any-token", timeout_s=5.0, precreate=True,
+                           origin_port=origin_port,
+                           ingest_ready=seed_platform.media.is_publishing)
+
+
+@pytest.fixture(scope="module")
+def live(seed: SeedApiPlatform, calls: list[ApiCall], clip: Path,
          tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broadcast]:
-    b = Broadcast(client, "seedstar@example.com", "any-token", clip,
-                  tmp_path_factory.mktemp("pub"), ingest_ready=seed_platform.media.is_publishing)
+    b = Broadcast(seed, clip, tmp_path_factory.mktemp("pub"), report=calls.append)
     b.start()
     yield b
     b.stop()
@@ -104,13 +115,15 @@ def test_ingest_and_edge_resolution_use_the_origin_port(seed_platform, client, c
 
 
 def test_precreate_makes_the_seeds_count_and_the_rest_sign_up(seed_platform, client, calls,
-                                                              live):
+                                                              live, seed):
     inf = live.live.influencer
     users, percent_new, offset = 7, 50, 700
     count = seed_precreate_count(users, percent_new)
     assert count == 3  # 7 x 50 %, integer arithmetic as the seed
-    precreate_fans(client, inf, count, offset)
     fans = plan_fans(users, percent_new, offset)
+    settings = RunSettings(users=users, percent_new=percent_new, existing_offset=offset,
+                           precreate_fans=True)
+    seed.prepare_fans(fans_to_prepare(settings, fans))  # what a run does before its clock
     existing = [f for f in fans if not f.new]
     assert [f.username for f in existing] == [f"testfan{offset + i}" for i in range(4)]
     calls.clear()

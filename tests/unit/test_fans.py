@@ -3,7 +3,7 @@ from __future__ import annotations
 import random
 
 from streamperf.load.fans import plan_fans, seed_precreate_count, spread_protocols
-from streamperf.session import fans_to_precreate
+from streamperf.session import fans_to_prepare
 from streamperf.settings import RunSettings
 
 
@@ -48,6 +48,11 @@ def test_precreatefans_makes_users_times_100_minus_percentnew_percent_as_the_see
     assert seed_precreate_count(10, 30) == 7
     assert seed_precreate_count(7, 50) == 3  # integer arithmetic: 3.5 -> 3
     assert seed_precreate_count(5, 100) == 0
-    assert fans_to_precreate(RunSettings(users=7, percent_new=50, precreate_fans=True)) == 3
-    # The bundled platform starts empty: without the flag, every fan that could sign in.
-    assert fans_to_precreate(RunSettings(users=7, percent_new=50)) == 7
+    planned = plan_fans(7, 50, existing_offset=700, rng=random.Random(3))
+    seeded = fans_to_prepare(RunSettings(users=7, percent_new=50, existing_offset=700,
+                                         precreate_fans=True, fan_password="pw"), planned)
+    assert [(f.username, f.password, f.new) for f in seeded] == [
+        ("testfan700", "pw", False), ("testfan701", "pw", False), ("testfan702", "pw", False)]
+    # The bundled platform starts empty: without the flag, every fan of the run that signs in.
+    assert fans_to_prepare(RunSettings(users=7, percent_new=50), planned) == [
+        f for f in planned if not f.new]

@@ -67,7 +67,7 @@ def conclude(run_dir: Path, rows: list[Event], sla: list[Rule] | None = None,
     end = Event(125.0, "h", "", ev.RUN_END, "interrupted" if interrupted else "done")
     with EventWriter(run_dir / "events.csv") as w:
         w.write_many([*rows, end])
-    run = LoadRun(SETTINGS, SimpleNamespace(), lambda on_call: None, run_dir,  # type: ignore[arg-type]
+    run = LoadRun(SETTINGS, SimpleNamespace(), run_dir,  # type: ignore[arg-type]
                   name=run_dir.name, rules=sla, grace_s=GRACE_S,
                   fans=plan_fans(USERS, 0, 0, random.Random(1)))
     return run._conclude(interrupted=interrupted)

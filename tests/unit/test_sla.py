@@ -253,10 +253,11 @@ def test_latency_without_publish_clock_fails_with_the_reason():
     tl.viewer("fan0", play_at=1, seconds=5)
     v = parse("p99(latency_s) < 5").check(analysed(tl))
     assert (v.measured, v.passed) == (None, False)
-    assert v.worst == "no data: no publish clock (publish_start row), so no latency"
+    why = ("not measurable: no publish clock (publish_start row) and no "
+           "PROGRAM-DATE-TIME in the stream")
+    assert v.worst == f"no data: {why}"
     assert str(v.as_breach()) == ("p99(latency_s) < 5: measured no data, limit < 5 s; "
-                                  "worst: no data: no publish clock (publish_start row), "
-                                  "so no latency")
+                                  f"worst: no data: {why}")
 
 
 def test_other_missing_data_fails_too():

@@ -1,114 +1,95 @@
-"""The influencer side: sign in, go live, publish, keep the record fresh."""
+"""Going live through the platform adapter: ask it where to publish, publish, end.
+
+The adapter (load/adapter.py) knows the platform's API; this knows the
+publisher. With no ingest URL (a stream someone else publishes) there is
+no publisher and no publish clock: the source bitrate is then the one the
+user gave (`--source-kbps`) or none, and latency is measured only where
+the stream itself carries a capture clock (HLS PROGRAM-DATE-TIME).
+"""
 
 from __future__ import annotations
 
 import contextlib
-import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from streamperf.load.fans import FanSpec, existing_fan
-from streamperf.load.journey import precreate_fan
+from streamperf.load.adapter import ApiReport, GoLive, PlatformAdapter
 from streamperf.media.publisher import Publisher, SourceInfo, probe_source
-from streamperf.platform.client import ApiError, Influencer, PlatformClient
-from streamperf.settings import SEED_FAN_PASSWORD
-
-RENEW_STREAMING_EVERY_S = 300.0  # the seed re-posted its streaming record every 5 min
+from streamperf.platform.client import Influencer
 
 
 @dataclass
 class LiveStream:
-    influencer: Influencer
-    ingest_url: str
-    t0: float  # unix time of media timestamp 0
-    source: SourceInfo
-    publisher: Publisher
+    platform: PlatformAdapter
+    live: GoLive
+    #: where streamperf publishes; None when someone else publishes
+    ingest_url: str | None
+    t0: float | None  # unix time of media timestamp 0; None without a publisher
+    source: SourceInfo | None  # None: bitrate unknown (measured from the stream later)
+    publisher: Publisher | None
     #: latency of one lone viewer at the origin (load/calibrate.py), once measured
     origin_latency_s: float | None = None
 
+    @property
+    def influencer(self) -> Influencer | None:
+        """The seed API's influencer (None for other platforms)."""
+        return self.live.influencer
+
+    @property
+    def source_kbps(self) -> float | None:
+        return self.source.bitrate_kbps if self.source is not None else None
+
 
 class Broadcast:
-    """Brings the influencer live; `stop()` ends streaming and the publisher."""
+    """Brings the stream live through `platform`; `stop()` ends it and the publisher."""
 
     def __init__(
         self,
-        client: PlatformClient,
-        email: str,
-        token: str,
-        source: Path,
+        platform: PlatformAdapter,
+        source: Path | None,
         run_root: Path,
-        ready_timeout_s: float = 120.0,
-        ingest_ready: Callable[[str], bool] | None = None,
-        renew_every_s: float = RENEW_STREAMING_EVERY_S,
+        report: ApiReport = lambda call: None,
+        source_kbps: float | None = None,
     ) -> None:
-        self.renew_every_s = renew_every_s
-        self.client = client
-        self.email = email
-        self.token = token
+        self.platform = platform
         self.source = source
         self.run_root = run_root
-        self.ready_timeout_s = ready_timeout_s
-        self._ingest_ready = ingest_ready
-        self._stop = threading.Event()
-        self._renewer: threading.Thread | None = None
+        self.report = report
+        self.source_kbps = source_kbps  # given by the user: wins over the probe
         self.live: LiveStream | None = None
-        self.renewals = 0
+        self._went_live = False
 
     def start(self) -> LiveStream:
-        inf = self.client.influencer_sign_in(self.email, self.token)
-        self.client.create_stream_alerts(inf)
-        inf = self.client.wait_servers_ready(inf, timeout_s=self.ready_timeout_s)
-        ingest = self.client.ingest_url(inf)
-        source = probe_source(self.source)
-        publisher = Publisher(self.source, ingest, self.run_root)
-        name = ingest.rsplit("/", 1)[-1].split("?")[0]  # the stream key the server sees
-        check = self._ingest_ready
-        ready = (lambda: check(name)) if check else None
-        t0 = publisher.start(ready=ready)
+        live = self.platform.go_live(self.report)
+        self._went_live = True
+        publisher: Publisher | None = None
+        t0: float | None = None
+        source: SourceInfo | None = None
+        if live.ingest_url:
+            if self.source is None:
+                raise ValueError(f"nothing to publish to {live.ingest_url}: no source video")
+            source = probe_source(self.source)
+            publisher = Publisher(self.source, live.ingest_url, self.run_root)
+            key = live.ingest_url.rsplit("/", 1)[-1].split("?")[0]  # the name the server sees
+            check = live.ingest_ready
+            t0 = publisher.start(ready=(lambda: check(key)) if check else None)
+        if self.source_kbps:
+            source = SourceInfo(self.source_kbps, source.duration_s if source else 0.0,
+                                source.gop_s if source else None)
         try:
-            self.client.start_streaming(inf)
-        except ApiError:
-            publisher.stop()
+            self.platform.on_air(live)
+        except BaseException:
+            if publisher is not None:
+                publisher.stop()
             raise
-        self.live = LiveStream(inf, ingest, t0, source, publisher)
-        self._renewer = threading.Thread(target=self._renew, name="streaming-record", daemon=True)
-        self._renewer.start()
+        self.live = LiveStream(self.platform, live, live.ingest_url, t0, source, publisher)
         return self.live
 
-    def _renew(self) -> None:
-        assert self.live is not None
-        while not self._stop.wait(self.renew_every_s):
-            try:
-                self.client.start_streaming(self.live.influencer)
-                self.renewals += 1
-            except ApiError:
-                pass  # logged as an API row; the next renewal tries again
-
     def stop(self) -> None:
-        self._stop.set()
-        if self._renewer is not None:
-            self._renewer.join(timeout=5)
-        if self.live is not None:
-            with contextlib.suppress(ApiError):
-                self.client.end_streaming(self.live.influencer)
-            self.live.publisher.stop()
-
-
-def precreate_fans(
-    client: PlatformClient,
-    influencer: Influencer,
-    count: int,
-    offset: int,
-    password: str = SEED_FAN_PASSWORD,
-    workers: int = 16,
-) -> int:
-    """Make testfan<offset>..testfan<offset+count-1> exist and follow; idempotent.
-
-    How many is the caller's choice: --precreatefans asks for the seed's
-    count (load/fans.py seed_precreate_count)."""
-    specs: list[FanSpec] = [existing_fan(offset + i, i, password) for i in range(count)]
-    with ThreadPoolExecutor(max(1, min(workers, count))) as pool:
-        done = list(pool.map(lambda s: precreate_fan(client, s, influencer), specs))
-    return len(done)
+        try:
+            if self._went_live:
+                self.platform.end()
+        finally:
+            if self.live is not None and self.live.publisher is not None:
+                with contextlib.suppress(Exception):
+                    self.live.publisher.stop()

@@ -3,34 +3,47 @@
 Workers are local processes (`--procs`) or load hosts (`--sshhosts`); either
 way each gets a slice of the fans (load/split.py) and streams its rows back
 to the one sink while it runs.
+
+Whose journeys run where (docs/platforms.md, "More than one process"):
+the seed API's journeys (SeedApiPlatform, BundledPlatform) are plain data
+and streamperf's own code, so each worker walks its own fans' journeys,
+and the API load comes from every worker. Any other adapter (a team's
+own, the direct one) walks its journeys here, on the controller, at each
+fan's arrival time; only the playback URL (or the reason the fan ended)
+goes to the worker that plays it. An adapter need not be installed, or
+even importable, on the load hosts: one defined in a conftest.py works.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
 
 from streamperf.hosts.processes import WorkerSpec, local_workers, resolve_procs
+from streamperf.load.adapter import ApiReport, FanJourneyError, FanPlay
 from streamperf.load.broadcast import LiveStream
 from streamperf.load.eventloop import run_loop
 from streamperf.load.fans import FanSpec
-from streamperf.load.journey import JourneyResult, ThinkTimes, run_journey
+from streamperf.load.journey import FanAborted, JourneyResult
 from streamperf.load.remote_shard import plan_message
-from streamperf.load.shard import START_DELAY_S, ArrivalPlan, Shard
+from streamperf.load.seed_adapter import SeedApiPlatform
+from streamperf.load.shard import START_DELAY_S, ArrivalPlan, Shard, api_status
 from streamperf.load.split import split_plan
 from streamperf.load.workers import WorkerPool, lost_rows
-from streamperf.platform.client import ApiCall, PlatformClient
+from streamperf.platform.client import ApiCall
+from streamperf.results import events as ev
 from streamperf.results.events import Event
 from streamperf.settings import RunSettings
 from streamperf.viewers import ViewerFactory
 
 if TYPE_CHECKING:
     from streamperf.hosts.remote import LoadHosts
-    from streamperf.platform.endpoint import PlatformEndpoint
 
-ClientFactory = Callable[[Callable[[ApiCall], None]], PlatformClient]
 Sink = Callable[[list[Event]], None]
+JOURNEY_THREADS = 32  # concurrent journeys walked on the controller for the workers
 
 
 def worker_specs(settings: RunSettings, load_hosts: LoadHosts | None,
@@ -42,8 +55,30 @@ def worker_specs(settings: RunSettings, load_hosts: LoadHosts | None,
     return local_workers(procs) if procs > 1 else []
 
 
+def fan_journey(stream: LiveStream, report: ApiReport) -> Callable[[FanSpec], JourneyResult]:
+    """The adapter's journey as a Shard walks it: timed, and any failure a FanAborted."""
+    platform = stream.platform
+
+    def journey(spec: FanSpec) -> JourneyResult:
+        started = time.monotonic()
+        try:
+            play = platform.fan_journey(spec, stream.live, report)
+        except FanAborted:
+            raise
+        except Exception as exc:  # an adapter's own failure ends that fan only
+            why = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            raise FanAborted("journey", FanJourneyError(why)) from None
+        if not (isinstance(play, FanPlay) and isinstance(play.playback_url, str)
+                and play.playback_url and isinstance(play.protocol, str)):
+            raise FanAborted("journey", FanJourneyError(
+                f"the adapter answered {play!r}, not a FanPlay(playback_url, protocol)"))
+        return JourneyResult(None, play.playback_url, time.monotonic() - started, play.protocol)
+
+    return journey
+
+
 def play_here(settings: RunSettings, stream: LiveStream, fans: list[FanSpec],
-              client_factory: ClientFactory, sink: Sink, host: str) -> None:
+              sink: Sink, host: str) -> None:
     """Every fan in one shard on this process's event loop."""
     shard: Shard | None = None
 
@@ -51,24 +86,16 @@ def play_here(settings: RunSettings, stream: LiveStream, fans: list[FanSpec],
         assert shard is not None
         shard.on_api_call(call)
 
-    client = client_factory(on_call)
-    think = ThinkTimes.from_setting(settings.sleep_between_steps)
-
-    def journey(spec: FanSpec) -> JourneyResult:
-        return run_journey(client, spec, stream.influencer, settings.code_text, think)
-
     plan = ArrivalPlan(fans, settings.ramp_s, settings.duration_s,
                        start_at=time.time() + START_DELAY_S)
-    shard = Shard(plan, journey, ViewerFactory(stream.source.bitrate_kbps), sink, host)
-    try:
-        run_loop(shard.run())
-    finally:
-        client.close()
+    shard = Shard(plan, fan_journey(stream, on_call), ViewerFactory(stream.source_kbps),
+                  sink, host)
+    run_loop(shard.run())
 
 
 def play_on_workers(settings: RunSettings, stream: LiveStream, fans: list[FanSpec],
-                    endpoint: PlatformEndpoint, specs: list[WorkerSpec], sink: Sink,
-                    lost_hosts: dict[str, str]) -> None:
+                    specs: list[WorkerSpec], sink: Sink, lost_hosts: dict[str, str],
+                    host: str = "") -> None:
     """The fans split over worker processes (execnet), rows streamed back live.
 
     Fills `lost_hosts` (host -> why), also when the run is cut short; a lost
@@ -76,26 +103,106 @@ def play_on_workers(settings: RunSettings, stream: LiveStream, fans: list[FanSpe
     moment it was lost.
     """
     s = settings
+    lock = threading.Lock()
+
+    def locked_sink(rows: list[Event]) -> None:  # the pool's thread and journey threads
+        with lock:
+            sink(rows)
 
     def on_lost(shard_id: int, host: str, reason: str, unfinished: list[str]) -> None:
-        sink(lost_rows(host, reason, unfinished))
+        locked_sink(lost_rows(host, reason, unfinished))
 
     slices = split_plan(fans, s.ramp_s, len(specs))
-    plans = [plan_message(sl.shard_id, "", sl.fans, sl.ramp_s, s.duration_s,
-                          stream.source.bitrate_kbps, endpoint.api_url,
-                          endpoint.streams_api_url, endpoint.streams_token, s.timeout_s,
-                          stream.influencer, s.sleep_between_steps,
-                          code_text=s.code_text, origin_port=s.origin_port)
-             for sl in slices]
-    workers = WorkerPool(specs[:len(slices)], sink, on_lost)
+    platform = stream.platform
+    seed = platform if isinstance(platform, SeedApiPlatform) else None
+    plans = []
+    for sl in slices:
+        if seed is not None and stream.influencer is not None:
+            w = seed.worker_plan()
+            plans.append(plan_message(
+                sl.shard_id, "", sl.fans, sl.ramp_s, s.duration_s, stream.source_kbps,
+                w["api_url"], w["streams_api_url"], w["streams_token"], w["timeout_s"],
+                stream.influencer, w["sleep_between_steps"], code_text=w["code_text"],
+                origin_port=w["origin_port"]))
+        else:
+            plans.append(plan_message(sl.shard_id, "", sl.fans, sl.ramp_s, s.duration_s,
+                                      stream.source_kbps, journeys_on_controller=True))
+    workers = WorkerPool(specs[:len(slices)], locked_sink, on_lost)
+    walker: ControllerJourneys | None = None
     try:
         workers.start()
-        workers.launch(plans)
+        start_at = workers.launch(plans)
+        if seed is None:
+            walker = ControllerJourneys(stream, slices_by_fan(slices), workers, locked_sink,
+                                        host, s.ramp_s, start_at)
+            walker.start()
         workers.join(timeout=s.ramp_s * len(fans) + s.duration_s + 60)
     except KeyboardInterrupt:
         workers.stop()
         workers.join(10)
         raise
     finally:
+        if walker is not None:
+            walker.stop()
         workers.terminate()  # a shard still running now is reported lost
         lost_hosts.update(workers.lost_hosts)
+
+
+def slices_by_fan(slices: list[Any]) -> dict[str, tuple[int, FanSpec]]:
+    return {f.username: (sl.shard_id, f) for sl in slices for f in sl.fans}
+
+
+class ControllerJourneys:
+    """Walks the fans' journeys here, each at its arrival time, and sends each
+    worker the outcome for its fan: ("play", {fan, url, protocol, api_s}) or
+    ("abort", {fan, step, why}). API calls become rows here (host: the controller)."""
+
+    def __init__(self, stream: LiveStream, fans: dict[str, tuple[int, FanSpec]],
+                 workers: WorkerPool, sink: Sink, host: str, ramp_s: float,
+                 start_at: float) -> None:
+        self.fans = fans
+        self.workers = workers
+        self.sink = sink
+        self.host = host
+        self.ramp_s = ramp_s
+        self.start_at = start_at
+        self._local = threading.local()
+        self._journey = fan_journey(stream, self._on_call)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="controller-journeys",
+                                        daemon=True)
+
+    def _on_call(self, call: ApiCall) -> None:
+        fan = getattr(self._local, "fan", "")
+        self.sink([Event(time.time(), self.host, fan, ev.API, call.endpoint, call.latency_s,
+                         api_status(call), call.detail)])
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        order = sorted(self.fans.values(), key=lambda sf: sf[1].index)
+        with ThreadPoolExecutor(JOURNEY_THREADS, thread_name_prefix="journey") as pool:
+            for shard_id, spec in order:
+                arrive = self.start_at + spec.index * self.ramp_s
+                if self._stop.wait(max(0.0, arrive - time.time())):
+                    break
+                pool.submit(self._walk, shard_id, spec)
+
+    def _walk(self, shard_id: int, spec: FanSpec) -> None:
+        self._local.fan = spec.username
+        try:
+            result = self._journey(spec)
+            message: tuple[str, dict[str, Any]] = ("play", {
+                "fan": spec.username, "url": result.playback_url,
+                "protocol": result.protocol, "api_s": result.api_s})
+        except FanAborted as exc:
+            message = ("abort", {"fan": spec.username, "step": exc.step,
+                                 "why": str(exc.error)})
+        finally:
+            self._local.fan = ""
+        self.workers.send(shard_id, message)

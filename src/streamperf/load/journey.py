@@ -74,9 +74,10 @@ class FanAborted(Exception):
 
 @dataclass
 class JourneyResult:
-    fan: Fan
+    fan: Fan | None  # the seed API's fan; None from other platforms' adapters
     playback_url: str
     api_s: float  # wall time the API part took
+    protocol: str = ""  # the viewer to play it with; "" means the fan's planned one
 
 
 def sign_in_or_up(client: PlatformClient, spec: FanSpec) -> Fan:

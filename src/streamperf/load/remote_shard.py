@@ -8,7 +8,11 @@ LoadRun._run_shard does, with a sink that sends row batches down the channel.
 
 Channel protocol (all JSON-able / execnet-serialisable values):
   controller -> worker  plan dict (`plan_message`), then start_at (unix s)
-                        or "stop"; after the start, "stop" ends the run early
+                        or "stop"; after the start, "stop" ends the run early.
+                        With `journeys_on_controller` (any adapter but the seed
+                        API's: load/dispatch.py) the controller walks the
+                        journeys and sends, per fan, ("play", PlayMessage) or
+                        ("abort", AbortMessage); the worker's fan waits for it
   worker -> controller  (kind, payload), a TypedDict per kind (below):
                         ("ready", ReadyMessage)  once, before the start barrier
                         ("rows", RowsMessage)    about twice a second
@@ -27,12 +31,16 @@ import os
 import sys
 import time
 import traceback
+from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import IO, Any, TypedDict
 
+from streamperf.load.adapter import FanJourneyError
 from streamperf.load.eventloop import run_loop
 from streamperf.load.fans import FanSpec
-from streamperf.load.journey import JourneyResult, ThinkTimes, run_journey
+from streamperf.load.journey import FanAborted, JourneyResult, ThinkTimes, run_journey
 from streamperf.load.shard import ArrivalPlan, Shard
 from streamperf.platform.client import ApiCall, Influencer, PlatformClient
 from streamperf.results.events import Event
@@ -40,6 +48,8 @@ from streamperf.settings import SEED_CODE_TEXT, SEED_ORIGIN_PORT
 from streamperf.viewers import ViewerFactory
 
 STOP = "stop"
+#: how long a fan waits for the journey the controller walks for it
+CONTROLLER_JOURNEY_TIMEOUT_S = 300.0
 
 #: Event as plain values: t, host, viewer, event, name, value, status, detail
 RowTuple = tuple[float, str, str, str, str, float, str, str]
@@ -55,6 +65,19 @@ class RowsMessage(TypedDict):
     rows: list[RowTuple]  # in the order the shard produced them
 
 
+class PlayMessage(TypedDict):
+    fan: str
+    url: str
+    protocol: str
+    api_s: float
+
+
+class AbortMessage(TypedDict):
+    fan: str
+    step: str
+    why: str
+
+
 class DoneMessage(TypedDict):
     rows: int  # rows sent in all
     stopped: bool  # ended early by the controller's "stop"
@@ -67,17 +90,24 @@ def plan_message(
     ramp_s: float,
     duration_s: float,
     expected_kbps: float | None,
-    api_url: str,
-    streams_api_url: str,
-    streams_token: str,
-    timeout_s: float,
-    influencer: Influencer,
+    api_url: str = "",
+    streams_api_url: str = "",
+    streams_token: str = "",
+    timeout_s: float = 10.0,
+    influencer: Influencer | None = None,
     sleep_between_steps: float | str = 0.0,
     journey_workers: int = 32,
+    journeys_on_controller: bool = False,
     code_text: str = SEED_CODE_TEXT,
     origin_port: int = SEED_ORIGIN_PORT,
 ) -> dict[str, Any]:
-    """What the controller sends a worker; plain dicts/lists so any channel carries it."""
+    """What the controller sends a worker; plain dicts/lists so any channel carries it.
+
+    The seed API's journeys run on the worker (api_url ... influencer); with
+    `journeys_on_controller` the worker only plays what the controller sends.
+    """
+    if influencer is None and not journeys_on_controller:
+        raise ValueError("a worker walking the seed journeys needs the influencer")
     return {
         "shard_id": shard_id,
         "host": host,
@@ -90,11 +120,15 @@ def plan_message(
         "streams_token": streams_token,
         "timeout_s": timeout_s,
         # Fans need only the influencer's id; its session token stays on the controller.
-        "influencer": dataclasses.asdict(dataclasses.replace(influencer, token="")),
+        "influencer": (dataclasses.asdict(dataclasses.replace(influencer, token=""))
+                       if influencer is not None else None),
         "sleep_between_steps": sleep_between_steps,
-        "journey_workers": journey_workers,
         "code_text": code_text,
         "origin_port": origin_port,
+        # enough threads for every fan waiting on the controller at once
+        "journey_workers": max(journey_workers, min(len(fans), 512))
+        if journeys_on_controller else journey_workers,
+        "journeys_on_controller": journeys_on_controller,
     }
 
 
@@ -128,14 +162,52 @@ class ShardLog:
             self._file.close()
 
 
-async def _run_until_stopped(shard: Shard, channel: Any) -> bool:
+class AwaitedJourneys:
+    """Fans whose journey the controller walks: each waits for its "play" or "abort"."""
+
+    def __init__(self, fans: list[FanSpec], timeout_s: float) -> None:
+        self.timeout_s = timeout_s
+        self._answers: dict[str, Future[JourneyResult]] = {f.username: Future() for f in fans}
+
+    def journey(self, spec: FanSpec) -> JourneyResult:
+        try:
+            return self._answers[spec.username].result(timeout=self.timeout_s)
+        except FutureTimeout:
+            raise FanAborted("journey", FanJourneyError(
+                f"no answer from the controller within {self.timeout_s:g}s")) from None
+
+    def answer(self, kind: str, payload: dict[str, Any]) -> None:
+        future = self._answers.get(str(payload.get("fan")))
+        if future is None or future.done():
+            return
+        if kind == "play":
+            future.set_result(JourneyResult(None, str(payload["url"]), float(payload["api_s"]),
+                                            str(payload["protocol"])))
+        else:
+            future.set_exception(FanAborted(str(payload["step"]),
+                                            FanJourneyError(str(payload["why"]))))
+
+    def cancel(self) -> None:
+        """The run is stopping: no fan waits any longer."""
+        for future in self._answers.values():
+            if not future.done():
+                future.set_exception(FanAborted("journey", FanJourneyError("run stopped")))
+
+
+async def _run_until_stopped(shard: Shard, channel: Any,
+                             awaited: AwaitedJourneys | None = None) -> bool:
     """Run the shard; a "stop" from the controller cancels it (Shard.run still flushes)."""
     loop = asyncio.get_running_loop()
     task = asyncio.ensure_future(shard.run())
 
     def on_message(message: object) -> None:  # runs in execnet's receiver thread
         if message == STOP:
+            if awaited is not None:
+                awaited.cancel()
             loop.call_soon_threadsafe(task.cancel)
+        elif (awaited is not None and isinstance(message, tuple) and len(message) == 2
+              and message[0] in ("play", "abort") and isinstance(message[1], dict)):
+            awaited.answer(message[0], message[1])
 
     channel.setcallback(on_message)
     try:
@@ -159,7 +231,6 @@ def serve(channel: Any) -> None:
 
 def _serve(channel: Any, plan: dict[str, Any], log: ShardLog) -> None:
     host = str(plan["host"])
-    influencer = Influencer(**plan["influencer"])
     sent = 0
     log.line(f"plan host={host} pid={os.getpid()} fans={len(plan['fans'])} "
              f"python={sys.version.split()[0]}")
@@ -182,17 +253,27 @@ def _serve(channel: Any, plan: dict[str, Any], log: ShardLog) -> None:
         assert shard is not None
         shard.on_api_call(call)
 
-    client = PlatformClient(plan["api_url"], plan["streams_api_url"], plan["streams_token"],
-                            timeout=float(plan["timeout_s"]), on_call=on_call,
-                            origin_port=int(plan["origin_port"]))
-    think = ThinkTimes.from_setting(plan["sleep_between_steps"])
+    awaited: AwaitedJourneys | None = None
+    client: PlatformClient | None = None
+    if plan.get("journeys_on_controller"):
+        fans = [FanSpec(**f) for f in plan["fans"]]
+        awaited = AwaitedJourneys(fans, CONTROLLER_JOURNEY_TIMEOUT_S)
+        journey: Callable[[FanSpec], JourneyResult] = awaited.journey
+    else:
+        influencer = Influencer(**plan["influencer"])
+        fans = [FanSpec(**f) for f in plan["fans"]]
+        client = PlatformClient(plan["api_url"], plan["streams_api_url"], plan["streams_token"],
+                                timeout=float(plan["timeout_s"]), on_call=on_call,
+                                origin_port=int(plan["origin_port"]))
+        seed_client = client
+        think = ThinkTimes.from_setting(plan["sleep_between_steps"])
+        code_text = str(plan["code_text"])
 
-    def journey(spec: FanSpec) -> JourneyResult:
-        return run_journey(client, spec, influencer, str(plan["code_text"]), think)
+        def journey(spec: FanSpec) -> JourneyResult:
+            return run_journey(seed_client, spec, influencer, code_text, think)
 
-    shard_plan = ArrivalPlan([FanSpec(**f) for f in plan["fans"]], float(plan["ramp_s"]),
-                           float(plan["duration_s"]),
-                           journey_workers=int(plan["journey_workers"]))
+    shard_plan = ArrivalPlan(fans, float(plan["ramp_s"]), float(plan["duration_s"]),
+                             journey_workers=int(plan["journey_workers"]))
     shard = Shard(shard_plan, journey, ViewerFactory(plan["expected_kbps"]), sink, host)
     try:
         # Ready only once imports and set-up are done, so the barrier is meaningful.
@@ -202,18 +283,22 @@ def _serve(channel: Any, plan: dict[str, Any], log: ShardLog) -> None:
         log.line(f"start_at {start_at}")
         if not stopped:
             shard.plan.start_at = float(start_at)
-            stopped = _run_until_stopped_sync(shard, channel)
+            stopped = _run_until_stopped_sync(shard, channel, awaited)
     finally:
-        client.close()
+        if awaited is not None:
+            awaited.cancel()
+        if client is not None:
+            client.close()
     log.line(f"done rows={sent} stopped={stopped}")
     channel.send(("done", DoneMessage(rows=sent, stopped=stopped)))
 
 
-def _run_until_stopped_sync(shard: Shard, channel: Any) -> bool:
+def _run_until_stopped_sync(shard: Shard, channel: Any,
+                            awaited: AwaitedJourneys | None = None) -> bool:
     result: list[bool] = []
 
     async def main() -> None:
-        result.append(await _run_until_stopped(shard, channel))
+        result.append(await _run_until_stopped(shard, channel, awaited))
 
     run_loop(main())
     return result[0]

@@ -20,11 +20,12 @@ import pandas as pd
 
 from streamperf import __version__
 from streamperf.load.broadcast import LiveStream
-from streamperf.load.dispatch import ClientFactory, play_here, play_on_workers, worker_specs
+from streamperf.load.dispatch import play_here, play_on_workers, worker_specs
 from streamperf.load.fans import FanSpec, plan_fans
 from streamperf.load.outcome import RunOutcome, conclude, write_summary
 from streamperf.load.watch import RunWatch
 from streamperf.results import events as ev
+from streamperf.results.analysis import MEASURED
 from streamperf.results.events import Event, EventWriter, read_events, this_host
 from streamperf.results.judge import Basis, Rule
 from streamperf.results.judge import rules as default_rules
@@ -34,7 +35,6 @@ from streamperf.settings import RunSettings
 
 if TYPE_CHECKING:
     from streamperf.hosts.remote import LoadHosts
-    from streamperf.platform.endpoint import PlatformEndpoint
 
 
 class LoadRun:
@@ -42,7 +42,6 @@ class LoadRun:
         self,
         settings: RunSettings,
         stream: LiveStream,
-        client_factory: ClientFactory,
         run_dir: Path,
         name: str = "run",
         rules: Sequence[Rule] | None = None,
@@ -51,16 +50,13 @@ class LoadRun:
         progress: Callable[[Progress], None] | None = None,
         fans: list[FanSpec] | None = None,
         setup_rows: list[Event] | None = None,
-        endpoint: PlatformEndpoint | None = None,
         load_hosts: LoadHosts | None = None,
     ) -> None:
-        self.endpoint = endpoint
         self.load_hosts = load_hosts  # prepared remote hosts: viewers run there, not here
         self.lost_hosts: dict[str, str] = {}  # host -> why its shard was lost
         self.setup_rows = setup_rows or []
         self.settings = settings
         self.stream = stream
-        self.client_factory = client_factory
         self.run_dir = run_dir
         self.name = name
         self.rules = tuple(rules) if rules is not None else tuple(default_rules())
@@ -79,12 +75,20 @@ class LoadRun:
         rows = [
             Event(now, host, "", ev.RUN_START, self.name, 0.0, __version__,
                   json.dumps(self.settings.redacted(), default=str)),
-            Event(now, host, "", ev.PUBLISH_START, self.stream.ingest_url.split("?")[0],
-                  self.stream.t0),
-            Event(now, host, "", ev.SOURCE, "bitrate_kbps", src.bitrate_kbps),
-            Event(now, host, "", ev.SOURCE, "duration_s", src.duration_s),
         ]
-        if src.gop_s:
+        if self.stream.ingest_url and self.stream.t0 is not None:
+            rows.append(Event(now, host, "", ev.PUBLISH_START,
+                              self.stream.ingest_url.split("?")[0], self.stream.t0))
+        if src is not None:
+            # status says where the figure came from: the published file, or the user
+            given = "given" if self.settings.source_kbps else "file"
+            rows.append(Event(now, host, "", ev.SOURCE, "bitrate_kbps", src.bitrate_kbps,
+                              given))
+            if src.duration_s:
+                rows.append(Event(now, host, "", ev.SOURCE, "duration_s", src.duration_s))
+        else:  # someone else publishes and nobody said at what rate: measure it
+            rows.append(Event(now, host, "", ev.SOURCE, "bitrate_kbps", 0.0, MEASURED))
+        if src is not None and src.gop_s:
             rows.append(Event(now, host, "", ev.SOURCE, "gop_s", src.gop_s))
         if self.stream.origin_latency_s is not None:
             rows.append(Event(now, host, "", ev.CALIBRATION, "origin_latency_s",
@@ -104,13 +108,10 @@ class LoadRun:
         workers = worker_specs(self.settings, self.load_hosts, self.run_dir.name)
         with watch.ticking(sample_controller=bool(workers)):
             if not workers:
-                play_here(self.settings, self.stream, self.fans, self.client_factory,
-                          self._sink(writer), host)
-            elif self.endpoint is None:
-                raise ValueError("viewers in other processes need the platform endpoint")
+                play_here(self.settings, self.stream, self.fans, self._sink(writer), host)
             else:
-                play_on_workers(self.settings, self.stream, self.fans, self.endpoint, workers,
-                                self._sink(writer), self.lost_hosts)
+                play_on_workers(self.settings, self.stream, self.fans, workers,
+                                self._sink(writer), self.lost_hosts, host)
 
     def execute(self) -> RunOutcome:
         host = this_host()

@@ -144,14 +144,15 @@ class Shard:
             self._abort(spec, JOURNEY_STEP, f"{JOURNEY_STEP}: {_describe(exc)}")
             return
         url = result.playback_url
+        protocol = result.protocol or spec.protocol
         try:
-            viewer = self._make_viewer(spec.protocol, url, self._viewer_events(spec.username))
+            viewer = self._make_viewer(protocol, url, self._viewer_events(spec.username))
         except Exception as exc:  # e.g. a URL of 123, or with port 99999
             self._abort(spec, PLAYBACK_URL_STEP,
-                        f"{PLAYBACK_URL_STEP}: {spec.protocol} URL {url!r} is unusable: "
+                        f"{PLAYBACK_URL_STEP}: {protocol} URL {url!r} is unusable: "
                         f"{_describe(exc)}")
             return
-        self.record(Event(time.time(), self.host, spec.username, ev.PLAY, spec.protocol,
+        self.record(Event(time.time(), self.host, spec.username, ev.PLAY, protocol,
                           result.api_s, "", str(url)))
         self.active[spec.username] = viewer
         started = time.monotonic()
@@ -163,7 +164,7 @@ class Shard:
             self._sample_or_stop(spec.username, viewer, time.time())
             self.active.pop(spec.username, None)
             self.record(Event(time.time(), self.host, spec.username, ev.PLAY_END,
-                              spec.protocol, time.monotonic() - started))
+                              protocol, time.monotonic() - started))
 
     def _abort(self, spec: FanSpec, step: str, detail: str) -> None:
         self.record(Event(time.time(), self.host, spec.username, ev.FAN_ABORT, step, 0.0, "",
@@ -186,6 +187,12 @@ class Shard:
             self._pending.append(
                 Event(now, self.host, name, ev.SAMPLE_MEDIA_TS, "", viewer.media_ts_ms / 1000)
             )
+            # HLS with EXT-X-PROGRAM-DATE-TIME: when that media was captured, for latency
+            # without a publish clock (someone else publishes).
+            captured = getattr(viewer, "media_wallclock", None)
+            if captured is not None:
+                self._pending.append(
+                    Event(now, self.host, name, ev.SAMPLE_CAPTURE_T, "", float(captured)))
 
     def _sample_or_stop(self, name: str, viewer: Viewer, now: float) -> None:
         """Sample one viewer; one whose figures cannot be read is stopped, once."""

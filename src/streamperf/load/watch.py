@@ -35,7 +35,7 @@ class RunWatch:
     def check_publisher(self) -> None:
         """Logs the publisher's death once, when it is first seen; keeps its log."""
         publisher = self.stream.publisher
-        if self.publisher_dead or publisher.alive():
+        if publisher is None or self.publisher_dead or publisher.alive():
             return
         self.publisher_dead = True
         self.writer.emit(ev.PUBLISHER_EXIT, value=float(publisher.returncode or 0),

@@ -220,6 +220,18 @@ class WorkerPool:
         for shard in self._shards:
             shard.closed.set()
 
+    def send(self, shard_id: int, message: Any) -> bool:
+        """A message to one running shard (e.g. a fan's playback URL); False if it is
+        gone (lost or finished: its fans are accounted for already)."""
+        shard = self._shards[shard_id]
+        if shard.channel is None or shard.closed.is_set():
+            return False
+        try:
+            shard.channel.send(message)
+        except Exception:  # the channel closed under us: the shard is being lost
+            return False
+        return True
+
     # -- state ----------------------------------------------------------------
     @property
     def pids(self) -> dict[int, int]:

@@ -5,7 +5,10 @@ Definitions follow DESIGN section 4 and docs/metrics.md:
   drift_s     (t - t_first_media) - (media_ts - media_ts_first) at each sample
   lagged      drift_s > lag threshold
   mean_kbps   bytes after the first media / seconds from first media to last sample
-  latency_s   t - (T0 + media_ts), T0 from the publish_start row
+  latency_s   t - (T0 + media_ts), T0 from the publish_start row; without one,
+              t - capture_t where the stream carries a capture clock (HLS PDT);
+              else not measurable (NaN, never 0)
+  source_kbps the source row's, else the median viewer's mean_kbps ("measured")
   stalls      the playhead model in playhead.py replayed over the media_ts samples
 """
 
@@ -19,6 +22,9 @@ import pandas as pd
 
 from streamperf.results import events as ev
 from streamperf.results.playhead import REBUFFER_GOAL_S, STARTUP_BUFFER_S, simulate
+
+NOT_MEASURABLE = "not measurable"  # latency without a publish clock nor a capture clock
+MEASURED = "measured"  # source bitrate taken from the viewers: nobody told streamperf
 
 VIEWER_COLUMNS = [
     "viewer", "host", "protocol", "got_media", "aborted", "api_s", "startup_s", "watched_s",
@@ -96,7 +102,17 @@ def _rows(df: pd.DataFrame, kind: str) -> pd.DataFrame:
 def source_kbps(df: pd.DataFrame) -> float | None:
     rows = _rows(df, ev.SOURCE)
     rows = rows[rows["name"] == "bitrate_kbps"]
-    return float(rows["value"].iloc[-1]) if len(rows) else None
+    value = float(rows["value"].iloc[-1]) if len(rows) else None
+    return value if value and np.isfinite(value) and value > 0 else None
+
+
+def source_kbps_basis(df: pd.DataFrame) -> str:
+    """Where the logged source bitrate came from: "file" (probed), "given" (the user),
+    or "measured": the run did not know it and asks for it to be measured."""
+    rows = _rows(df, ev.SOURCE)
+    rows = rows[rows["name"] == "bitrate_kbps"]
+    status = str(rows["status"].iloc[-1]) if len(rows) else ""
+    return status if status in ("file", "given", MEASURED) else "file"
 
 
 def run_start_t(df: pd.DataFrame) -> float:
@@ -132,8 +148,26 @@ def media_samples(df: pd.DataFrame, t0_publish: float | None = None) -> pd.DataF
     m["rel_t"] = m["t"] - m["t_first"]
     m["rel_media"] = m["value"] - m["ts_first"]
     m["drift_s"] = m["rel_t"] - m["rel_media"]
-    m["latency_s"] = m["t"] - (t0_publish + m["value"]) if t0_publish is not None else np.nan
+    if t0_publish is not None:
+        m["latency_s"] = m["t"] - (t0_publish + m["value"])
+    else:
+        # No publish clock (someone else publishes): the stream's own capture clock
+        # (HLS PROGRAM-DATE-TIME), sampled beside media_ts, where it carries one.
+        cap = _rows(df, ev.SAMPLE_CAPTURE_T)[["viewer", "t", "value"]]
+        cap = cap.drop_duplicates(["viewer", "t"], keep="last").rename(
+            columns={"value": "captured"})
+        m = m.merge(cap, on=["viewer", "t"], how="left")
+        m["latency_s"] = m["t"] - m["captured"]
     return m.sort_values(["viewer", "t"])[cols]
+
+
+def latency_basis(df: pd.DataFrame) -> str:
+    """What latency is measured against: the publish clock, the stream's PDT, or nothing."""
+    if publish_t0(df) is not None:
+        return "publish clock"
+    if (df["event"] == ev.SAMPLE_CAPTURE_T).any():
+        return "program date time"
+    return NOT_MEASURABLE
 
 
 def _playheads(samples: pd.DataFrame, startup_buffer_s: float,
@@ -170,6 +204,13 @@ def _mean_kbps(byte_rows: pd.DataFrame, first_video_t: pd.Series) -> pd.Series:
     return (g["value"].sum() * 8 / 1000 / seconds).where(seconds > 0)
 
 
+def measured_source_kbps(mean_kbps: pd.Series) -> float | None:
+    """The median of the viewers' mean bitrates (each from its first video frame on)."""
+    got = mean_kbps.dropna()
+    got = got[np.isfinite(got) & (got > 0)]
+    return float(got.median()) if len(got) else None
+
+
 def _count(rows: pd.DataFrame, names: pd.Index) -> pd.Series:
     return rows.groupby("viewer").size().reindex(names).fillna(0).astype(int)
 
@@ -188,7 +229,10 @@ def analyse(
     names = pd.Index(rows.loc[rows["event"] != ev.API, "viewer"].unique(), name="viewer")
     fans = rows[rows["viewer"].isin(names)]
     out = pd.DataFrame(index=names)
-    out["host"] = fans.groupby("viewer")["host"].first().reindex(names).fillna("")
+    # Where the viewer played: its API calls may come from elsewhere (an adapter's
+    # journeys walked on the controller for viewers on worker processes).
+    played = fans[fans["event"] != ev.API].groupby("viewer")["host"].first()
+    out["host"] = played.reindex(names).fillna("")
 
     play = _rows(fans, ev.PLAY).groupby("viewer").agg(
         play_t=("t", "first"), api_s=("value", "first"), protocol=("name", "first")
@@ -210,6 +254,13 @@ def analyse(
     last_sample_t = byte_rows.groupby("viewer")["t"].max()
     out["watched_s"] = (last_sample_t.reindex(names) - first_media_t.reindex(names)).clip(lower=0)
     out["mean_kbps"] = _mean_kbps(byte_rows, first_video).reindex(names)
+    basis = source_kbps_basis(df)
+    src_basis = ("given" if source_kbps_override else basis) if src else None
+    if not src and basis == MEASURED:
+        # Nobody said what the source sends (a stream someone else publishes, no
+        # --source-kbps): the median viewer's steady bitrate stands in, labelled so.
+        src = measured_source_kbps(out["mean_kbps"])
+        src_basis = MEASURED if src else None
     out["bitrate_ratio"] = out["mean_kbps"] / src if src else np.nan
 
     out["max_drift_s"] = by_viewer["drift_s"].max().reindex(names)
@@ -247,6 +298,8 @@ def analyse(
     analysis.api_rows = api[["t", "viewer", "name", "value", "status"]].rename(
         columns={"name": "endpoint", "value": "latency_s"}).reset_index(drop=True)
     analysis.info["start_t"] = run_start_t(df) if len(df) else None
+    analysis.info["source_kbps_basis"] = src_basis
+    analysis.info["latency_basis"] = latency_basis(df) if len(df) else NOT_MEASURABLE
     calib = _rows(df, ev.CALIBRATION)
     analysis.info["origin_latency_s"] = float(calib["value"].iloc[-1]) if len(calib) else None
     analysis.info["errors_by_kind"] = errors.groupby("name").size().to_dict()

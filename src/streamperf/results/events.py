@@ -40,6 +40,7 @@ FAN_ABORT = "fan_abort"  # a critical API failure ended that fan; name=step
 PLAY = "play"  # viewer asks to play; name=protocol, detail=url
 SAMPLE_BYTES = "bytes"  # bytes received in the window ending at t; name=window s
 SAMPLE_MEDIA_TS = "media_ts"  # newest media timestamp received (s)
+SAMPLE_CAPTURE_T = "capture_t"  # unix time that newest media was captured (HLS PDT), if known
 LOST_HOST = "lost_host"  # VIEWER_ERROR name: the process or host running that viewer died
 PLAY_END = "play_end"  # viewer finished watching normally; value=seconds watched
 HOST_SAMPLE = "host"  # name=cpu_pct|rss_mib|net_in_bytes|net_out_bytes|loop_lag_s

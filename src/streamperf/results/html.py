@@ -108,6 +108,8 @@ SUMMARY_LABELS: dict[str, str] = {
     "errors_by_kind": "viewer errors by kind",
     "latency_p50_s": "latency p50",
     "latency_p95_s": "latency p95",
+    "latency_basis": "latency measured against",
+    "source_kbps_basis": "source bitrate from",
     "run_dir": "run directory",
     "start_t": "log starts",
 }
@@ -217,6 +219,7 @@ def _tile_figures(a: Analysis) -> dict[str, tuple[str, str]]:
     ratio = s["min_bitrate_ratio"]
     source = (f"mean {figure(s['mean_kbps'], 'mean_kbps')}, "
               f"source {figure(s['source_kbps'], 'kbps')}"
+              + (" (measured)" if s.get("source_kbps_basis") == "measured" else "")
               if s["source_kbps"] else "source bitrate unknown")
     api = (f"{s['api_errors']:,} of {s['api_calls']:,} API calls failed" if s["api_calls"]
            else "no API calls")

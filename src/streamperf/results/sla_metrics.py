@@ -283,8 +283,10 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
        "delay accumulated since the viewer's first media, per 1 s sample",
        _samples("drift_s", "no media samples"), grace=True),
     _M("latency_s", "sample", "s", STATS,
-       "t - (T0 + media_ts), per 1 s sample; needs the publish clock T0",
-       _samples("latency_s", "no publish clock (publish_start row), so no latency"),
+       "t - (T0 + media_ts), per 1 s sample; needs the publish clock T0, or, for a stream "
+       "someone else publishes, the HLS stream's EXT-X-PROGRAM-DATE-TIME (t - capture time)",
+       _samples("latency_s", "not measurable: no publish clock (publish_start row) and no "
+                "PROGRAM-DATE-TIME in the stream"),
        grace=True),
     _M("lagged", "second", "count", COUNTED,
        "viewers with drift over the lag threshold, per second of the run",

@@ -35,10 +35,10 @@ def metrics_table(name: str, s: Mapping[str, Any], lag_threshold_s: float,
         ("startup p50 / p95", f"{f('startup_p50_s')} / {f('startup_p95_s')}"),
         (f"lagged (drift > {lag_threshold_s:g} s)", f("viewers_lagged")),
         ("max drift", f("max_drift_s")),
-        ("latency p50 / p95 (lone viewer at origin)",
-         f"{f('latency_p50_s')} / {f('latency_p95_s')} ({f('origin_latency_s')})"),
+        ("latency p50 / p95 (lone viewer at origin)", _latency(s, f)),
         ("stalls (viewers with)", f"{f('stalls')} ({f('viewers_with_stalls')})"),
-        ("mean kbps / source", f"{f('mean_kbps')} / {f('source_kbps')}"),
+        ("mean kbps / source", f"{f('mean_kbps')} / {f('source_kbps')}"
+         + (" (measured)" if s.get("source_kbps_basis") == "measured" else "")),
         ("min bitrate ratio", f("min_bitrate_ratio")),
         ("min media seconds", f("min_media_s")),
         ("viewer errors (disconnects)", f"{f('viewer_errors')} ({f('disconnects')})"),
@@ -56,6 +56,16 @@ def metrics_table(name: str, s: Mapping[str, Any], lag_threshold_s: float,
     if "run_dir" in s:
         lines.append(f"  events: {s['run_dir']}/events.csv")
     return "\n".join(lines)
+
+
+def _latency(s: Mapping[str, Any], f: Any) -> str:
+    """Latency only where it can be measured: never a zero for "no clock"."""
+    if s.get("latency_basis") == "not measurable":
+        return "not measurable (no publish clock, no PROGRAM-DATE-TIME in the stream)"
+    text = f"{f('latency_p50_s')} / {f('latency_p95_s')} ({f('origin_latency_s')})"
+    if s.get("latency_basis") == "program date time":
+        text += " from the stream's PROGRAM-DATE-TIME"
+    return text
 
 
 def run_summary_lines(summary: Mapping[str, Any], verdict: Verdict | None = None) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from streamperf.viewers.base import EventCallback, Viewer
 
@@ -11,6 +12,31 @@ if TYPE_CHECKING:
 
 PROTOCOLS = ("rtmp", "hls", "flv")
 DEFAULT_RTMP_PORT = 1935  # RTMP's registered port: what a URL without one means
+
+
+def protocol_of_url(url: str) -> str:
+    """rtmp:// -> rtmp; a path ending .m3u8 -> hls; .flv over http(s) -> flv.
+
+    Raises ValueError (one line) for a URL no viewer can play.
+    """
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError as exc:
+        raise ValueError(f"not a URL ({exc})") from None
+    scheme = parts.scheme.lower()
+    if not parts.hostname:
+        raise ValueError("the URL names no host")
+    if scheme == "rtmp":
+        return "rtmp"
+    path = parts.path.lower()
+    if scheme in ("http", "https"):
+        if path.endswith(".m3u8"):
+            return "hls"
+        if path.endswith(".flv"):
+            return "flv"
+        raise ValueError("an http(s) URL must end in .m3u8 (HLS) or .flv (HTTP-FLV)")
+    raise ValueError("use rtmp://, or http(s):// ending .m3u8 or .flv")
 
 
 class ViewerFactory:
