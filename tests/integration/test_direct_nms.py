@@ -1,0 +1,52 @@
+"""Any stream by URL against node-media-server: a media server whose config we did not
+write (npm package, pinned; RTMP in, RTMP and HTTP-FLV out).
+
+ffmpeg publishes the clip into it (the `nms_stream` fixture), and the perf
+scenarios run as a user runs them: `pytest tests/perf --play-url ...`, with
+no platform API. `join_storm` only: its 20 fans arrive within a second, so
+each run is its 20 s of watching.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from .conftest import STREAM
+from .nms_support import NodeMediaServer
+from .test_direct_urls import _passed_with_media, run_perf
+
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("nms")]
+
+RUN = ["--users", "20", "--duration", "20s", "-k", "join_storm"]
+
+
+@pytest.mark.parametrize("kind", ["rtmp", "flv"])
+def test_play_url_of_node_media_server(nms_stream: tuple[NodeMediaServer, object],
+                                       tmp_path: Path, kind: str) -> None:
+    nms, _ = nms_stream
+    url = getattr(nms.urls(STREAM), kind)
+    proc, summaries = run_perf(tmp_path, "--play-url", url, *RUN)
+    _passed_with_media(proc, summaries, runs=1, users=20)
+    m = summaries[0]["metrics"]
+    assert m["latency_basis"] == "not measurable"  # someone else publishes: no T0
+    assert m["source_kbps_basis"] == "measured" and 800 < m["source_kbps"] < 1400
+    assert m["min_bitrate_ratio"] > 0.9
+    [viewers] = [p for p in (tmp_path / "reports").glob("*/viewers.csv")
+                 if not p.parent.is_symlink()]
+    played = set(pd.read_csv(viewers)["protocol"])
+    assert played == {kind}  # the protocol came from the URL
+
+
+def test_ingest_url_and_flv_play_url_on_node_media_server(
+        node_media_server: NodeMediaServer, tmp_path: Path) -> None:
+    """streamperf publishes into node-media-server and its fans watch over HTTP-FLV."""
+    urls = node_media_server.urls("streamperf-own")
+    proc, summaries = run_perf(tmp_path, "--ingest-url", urls.ingest, "--play-url", urls.flv,
+                               *RUN)
+    _passed_with_media(proc, summaries, runs=1, users=20)
+    m = summaries[0]["metrics"]
+    assert m["latency_basis"] == "publish clock"
+    assert m["latency_p50_s"] is not None and 0 <= m["latency_p50_s"] < 3
