@@ -19,8 +19,6 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.xdist_group("adapter")
-
 ROOT = Path(__file__).resolve().parents[2]
 
 CONFTEST = '''

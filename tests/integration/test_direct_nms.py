@@ -18,7 +18,7 @@ from .conftest import STREAM
 from .nms_support import NodeMediaServer
 from .test_direct_urls import _passed_with_media, run_perf
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("nms")]
+pytestmark = pytest.mark.integration
 
 RUN = ["--users", "20", "--duration", "20s", "-k", "join_storm"]
 

@@ -24,8 +24,6 @@ import pytest
 
 from streamperf.media.server import find_rtmp_module, free_port
 
-pytestmark = pytest.mark.xdist_group("direct_urls")
-
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "userstream"
 

@@ -19,9 +19,6 @@ from streamperf.results.events import read_events
 from streamperf.session import StreamperfSession
 from streamperf.settings import RunSettings
 
-# The module's stack is shared: one xdist worker runs the module's tests.
-pytestmark = pytest.mark.xdist_group("load_run")
-
 
 def _session(reports: Path, **settings: object) -> StreamperfSession:
     # No test here reads the lone viewer's latency: skip its 5 s.

@@ -28,8 +28,6 @@ from streamperf.session import StreamperfSession
 from streamperf.settings import RunSettings
 
 USERS = 6
-# The module shares one stack, so one xdist worker runs it.
-pytestmark = pytest.mark.xdist_group("local_procs")
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from streamperf.viewers import ViewerFactory
 from .conftest import STREAM
 from .nms_support import NodeMediaServer
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("nms")]  # one NMS
+pytestmark = pytest.mark.integration
 
 PLAY_S = 11.0
 

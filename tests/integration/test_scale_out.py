@@ -5,7 +5,8 @@ home, so the default `--remote-dir` (~/.streamperf), the one users get,
 gives each host its own venv and logs as separate machines would have. The
 second host has no SFTP subsystem. Preparing needs the wheelhouse (built
 once into the cache from PyPI, then reused); the hosts' venvs are prepared
-by the first test and reused by the later ones, as on real load hosts.
+by the session's first test and reused by the later ones, as on real load
+hosts (each xdist worker has its own lab).
 """
 
 from __future__ import annotations
@@ -29,8 +30,7 @@ from streamperf.settings import build_settings
 
 from .sshd_support import Lab
 
-# With test_ssh_hosts: one lab of sshd hosts, prepared once, on one xdist worker.
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("ssh")]
+pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -44,7 +44,6 @@ from .sshd_support import Lab, have_sshd, keygen
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.skipif(not have_sshd(), reason="needs root and openssh-server"),
-    pytest.mark.xdist_group("ssh"),  # with test_scale_out: one lab, prepared once
 ]
 
 
@@ -166,8 +165,8 @@ def test_collect_logs(lab: Lab, tmp_path: Path) -> None:
     assert not (tmp_path / "logs/link").exists()  # a link on the host is not followed
 
 
-# Slow when it is the first to prepare host 0 (~20 s cold venv; ~3 s when the scale-out
-# tests, run before it on the same xdist worker, already did): deselect with -k "not slow".
+# Slow when it is the first to prepare host 0 (~20 s cold venv; ~3 s when a scale-out
+# test of the same session already did): deselect with -k "not slow".
 def test_slow_prepare_installs_streamperf(lab: Lab, tmp_path: Path) -> None:
     import streamperf
 

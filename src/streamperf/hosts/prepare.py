@@ -11,6 +11,7 @@ streamperf wheel is rebuilt, and only when its sources change.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import importlib.metadata
 import json
@@ -94,6 +95,13 @@ def build_wheelhouse(dest: Path | None = None) -> Path:
     root = source_root()
     cache = default_cache_dir() / "wheelhouse" / deps_key()
     cache.mkdir(parents=True, exist_ok=True)
+    # Two sessions at once (pytest -n, two terminals) build into one cache: take turns.
+    with (cache / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build_locked(root, cache, dest)
+
+
+def _build_locked(root: Path, cache: Path, dest: Path | None) -> Path:
     src_hash = source_hash(root)
     marker = cache / _SRC_HASH_FILE
     own = sorted(cache.glob("streamperf-*.whl"))
