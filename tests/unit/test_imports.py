@@ -110,3 +110,29 @@ def test_core_modules_do_not_import_pytest() -> None:
             if any(n == "pytest" or n.startswith("_pytest") for n in names):
                 offenders.append(_module_name(path))
     assert offenders == []
+
+
+SHARD_PROBE = """
+import importlib.abc, sys
+class OnlyWorkerDeps(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        top = name.split(".")[0]
+        if top in ("pandas", "numpy", "matplotlib", "paramiko", "boto3", "pytest", "_pytest"):
+            raise ImportError("a load host does not have " + top)
+        return None
+sys.meta_path.insert(0, OnlyWorkerDeps())
+import streamperf.load.remote_shard, streamperf.viewers.rtmp, streamperf.viewers.hls
+import streamperf.viewers.flv
+print("ok")
+"""
+
+
+def test_a_shard_needs_only_the_worker_requirements() -> None:
+    """Load hosts get streamperf without its analysis stack (hosts/prepare.py
+    WORKER_REQUIREMENTS): what a shard imports must not need it."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", SHARD_PROBE], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.stdout.strip() == "ok", proc.stderr[-2000:]

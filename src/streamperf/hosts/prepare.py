@@ -140,6 +140,10 @@ def _build_locked(root: Path, cache: Path, dest: Path | None) -> Path:
 
 
 MIN_PYTHON = (3, 11)
+# What a shard imports (viewers, journeys, the host sampler): a load host needs only
+# these, not pandas or matplotlib, so preparing it installs a fraction of the wheels.
+# tests/unit/test_imports.py checks that the shard's imports stay within them.
+WORKER_REQUIREMENTS = ("requests", "aiohttp", "psutil", "uvloop")
 # File descriptors beyond one per viewer: logs, the controller channel, DNS, pipes.
 NOFILE_MARGIN = 256
 CLOCK_SAMPLES = 20
@@ -348,13 +352,12 @@ def prepare(
         raise HostPrepareError(f"wheelhouse {wheelhouse} must hold one streamperf wheel: {own}")
     pip = f"{shlex.quote(venv_python)} -m pip --disable-pip-version-check -q install --no-index"
     links = f"--find-links {shlex.quote(whdir)}"
-    wheel_path = f"{whdir}/{own[0].name}"
-    wheel_uri = Path(wheel_path).as_uri()  # percent-encodes what a URL cannot hold
-    host.check(f"{pip} {links} {shlex.quote(f'streamperf[fast] @ {wheel_uri}')}",
-               what="pip install streamperf")  # fmt: skip
-    # Same version number, new code: reinstall our own wheel (deps stay).
-    host.check(f"{pip} --no-deps --force-reinstall {shlex.quote(wheel_path)}",
-               what="pip reinstall streamperf")
+    host.check(f"{pip} {links} {' '.join(WORKER_REQUIREMENTS)}",
+               what="pip install the shards' dependencies")
+    # Our own wheel without its declared dependencies (the analysis stack stays on the
+    # controller); reinstalled every time: same version number, new code.
+    host.check(f"{pip} --no-deps --force-reinstall {shlex.quote(f'{whdir}/{own[0].name}')}",
+               what="pip install streamperf")
     installed, cpus = _py(
         host, venv_python, "import os,streamperf;print(streamperf.__version__,os.cpu_count() or 1)",
         what="import streamperf",
