@@ -19,7 +19,8 @@ import pytest
 
 from streamperf.results.events import FIRST_AUDIO, FIRST_VIDEO, VIEWER_ERROR
 from streamperf.viewers import amf
-from streamperf.viewers.rtmp import RtmpViewer, lowat_bytes, parse_rtmp_url
+from streamperf.viewers.read_batching import lowat_bytes
+from streamperf.viewers.rtmp import RtmpViewer, parse_rtmp_url
 from streamperf.viewers.rtmp_chunks import (
     ACK,
     COMMAND_AMF0,

@@ -9,7 +9,7 @@ The same cost discipline as the RTMP viewer (rtmp.py, DESIGN section 9):
   stripped by offset and the FLV tag parser (flv_tags) skips tag data by
   offset: the steady state builds no objects per tag or per chunk;
 - SO_RCVLOWAT, set once the first video frame is in, batches reads to
-  rcvlowat_ms of media (sized as rtmp.py sizes it).
+  rcvlowat_ms of media (viewers/read_batching.py, shared with RTMP).
 HTTPS works the same way over asyncio's TLS transport. Redirects (301,
 302, 303, 307, 308) are followed up to MAX_REDIRECTS times, as players do.
 
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import ssl
 import time
 import weakref
@@ -40,7 +39,7 @@ from streamperf.viewers.http_body import (
     body_framing,
     parse_response_head,
 )
-from streamperf.viewers.rtmp import ESTIMATE_S, SO_RCVLOWAT, lowat_bytes
+from streamperf.viewers.read_batching import ReadBatching
 
 READ_SIZE = 65536
 MAX_REDIRECTS = 5
@@ -69,7 +68,7 @@ def parse_http_url(url: str) -> tuple[str, str, int, str]:
     return parts.scheme, parts.hostname, port, path
 
 
-class FlvViewer(asyncio.BufferedProtocol):
+class FlvViewer(ReadBatching, asyncio.BufferedProtocol):
     """One HTTP-FLV player (see viewers.base.Viewer for the contract)."""
 
     protocol = "flv"
@@ -88,18 +87,13 @@ class FlvViewer(asyncio.BufferedProtocol):
         self.url = url
         self.on_event = on_event
         self.connect_timeout = connect_timeout
-        self.rcvlowat_ms = rcvlowat_ms
-        self.expected_kbps = expected_kbps
+        self._init_batching(rcvlowat_ms, expected_kbps)
         self.ssl_context = ssl_context
         self.bytes_received = 0
         self.playing = False
         #: time.time() when run() began, and when the first video frame was complete
         self.play_requested_wall: float | None = None
         self.first_video_wall: float | None = None
-        #: SO_RCVLOWAT in force (0: none), the media delay it may add (s), its bitrate
-        self.rcvlowat_bytes = 0
-        self.read_delay_bound_s = 0.0
-        self.lowat_kbps: float | None = None
         #: the HTTP status of the last response (0 before one)
         self.status = 0
         #: the URL played after redirects
@@ -111,8 +105,6 @@ class FlvViewer(asyncio.BufferedProtocol):
         self._head: bytearray | None = bytearray()  # response head until complete
         self._body: BodyFraming | None = None
         self._slow = True  # head, first video or bitrate estimate still in progress
-        self._est_t0 = 0.0
-        self._est_b0 = 0
         self._stale_lost = 0  # connection_lost calls of redirected connections to ignore
         self._redirect: str | None = None
         self._hop: asyncio.Future[None] | None = None  # the current connection is over
@@ -257,12 +249,7 @@ class FlvViewer(asyncio.BufferedProtocol):
         if body.done:
             self._body_ended()
             return
-        if self._est_t0 and time.monotonic() - self._est_t0 >= ESTIMATE_S:
-            elapsed = time.monotonic() - self._est_t0
-            kbps = (self.bytes_received - self._est_b0) * 8 / 1000 / elapsed
-            self._est_t0 = 0.0
-            self._set_lowat(kbps)
-        self._slow = bool(self._est_t0) or self.parser.first_video_ts < 0
+        self._slow = self._estimating() or self.parser.first_video_ts < 0
 
     def _read_head(self, nbytes: int) -> int:
         """Collect the response head; where the body starts in this read (-1: not yet)."""
@@ -310,31 +297,12 @@ class FlvViewer(asyncio.BufferedProtocol):
                 continue
             self.first_video_wall = time.time()
             self.on_event(FIRST_VIDEO, "", first.ts / 1000, "")
-            # batch reads only from here on, so startup figures are not delayed
-            if self.expected_kbps:
-                self._set_lowat(self.expected_kbps)
-            elif SO_RCVLOWAT is not None:
-                self._est_t0 = time.monotonic()
-                self._est_b0 = self.bytes_received
+            self._batch_from_now()  # only from here on: startup figures are not delayed
 
     def _body_ended(self) -> None:
         self._fail("disconnect", "server ended the stream (end of the HTTP body)")
 
     # --- helpers ------------------------------------------------------------
-    def _set_lowat(self, kbps: float) -> None:
-        transport = self._transport
-        if SO_RCVLOWAT is None or transport is None or kbps <= 0:
-            return
-        n = lowat_bytes(kbps, self.rcvlowat_ms)
-        sock = transport.get_extra_info("socket")
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, SO_RCVLOWAT, n)
-        except (OSError, AttributeError):
-            return  # not supported here: plain reads, no added delay
-        self.rcvlowat_bytes = n
-        self.lowat_kbps = kbps
-        self.read_delay_bound_s = n * 8 / 1000 / kbps
-
     def _setup_timeout(self) -> None:
         if not self.playing and not self._closed:
             stage = "connect" if self._transport is None else "the response head"

@@ -11,7 +11,7 @@ Cost matters here (thousands of viewers per process; DESIGN section 9):
   it found (commands, first frames), an empty tuple for plain media;
 - SO_RCVLOWAT, set once the first video frame is in (so startup figures
   are not delayed), makes the kernel wake us only when rcvlowat_ms worth of
-  media has arrived; `read_delay_bound_s` records the delay that may add.
+  media has arrived (viewers/read_batching.py, shared with HTTP-FLV).
 The viewer keeps no timers of its own beyond its end-of-play and setup
 deadlines: the shard samples `bytes_received` and `media_ts_ms`.
 """
@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import math
 import os
-import socket
 import time
 import weakref
 from collections.abc import Sequence
@@ -30,6 +29,7 @@ from urllib.parse import urlsplit
 
 from streamperf.viewers import DEFAULT_RTMP_PORT, amf
 from streamperf.viewers.base import FIRST_AUDIO, FIRST_VIDEO, VIEWER_ERROR, EventCallback, Viewer
+from streamperf.viewers.read_batching import ReadBatching
 from streamperf.viewers.rtmp_chunks import (
     ACK,
     COMMAND_AMF0,
@@ -49,9 +49,6 @@ HANDSHAKE_SIZE = 1536
 READ_SIZE = 65536
 OUT_CHUNK_SIZE = 4096  # announced before connect, so our commands go in one chunk
 CSID_CONTROL, CSID_COMMAND, CSID_STREAM = 2, 3, 8
-LOWAT_MAX = 65536
-ESTIMATE_S = 1.0  # wall time of data used to estimate the bitrate when not given
-SO_RCVLOWAT: int | None = getattr(socket, "SO_RCVLOWAT", None)
 
 # user control events
 STREAM_BEGIN, STREAM_EOF, SET_BUFFER_LENGTH, PING_REQUEST, PING_RESPONSE = 0, 1, 3, 6, 7
@@ -73,11 +70,6 @@ def _loop_buffer(loop: asyncio.AbstractEventLoop) -> tuple[bytearray, list[memor
     return got
 
 
-def lowat_bytes(kbps: float, bound_ms: float) -> int:
-    """SO_RCVLOWAT that holds back at most `bound_ms` of media at `kbps`."""
-    return max(1, min(LOWAT_MAX, int(kbps * 1000 / 8 * bound_ms / 1000)))
-
-
 def parse_rtmp_url(url: str) -> tuple[str, int, str, str, str]:
     """(host, port, app, stream name with query, tcUrl) of rtmp://host[:port]/app[/...]/name."""
     parts = urlsplit(url)
@@ -95,7 +87,7 @@ def parse_rtmp_url(url: str) -> tuple[str, int, str, str, str]:
     return host, port, app, name, tc_url
 
 
-class RtmpViewer(asyncio.BufferedProtocol):
+class RtmpViewer(ReadBatching, asyncio.BufferedProtocol):
     """One RTMP player (see viewers.base.Viewer for the contract)."""
 
     protocol = "rtmp"
@@ -114,19 +106,13 @@ class RtmpViewer(asyncio.BufferedProtocol):
         self.host, self.port, self.app, self.stream_name, self.tc_url = parse_rtmp_url(url)
         self.on_event = on_event
         self.connect_timeout = connect_timeout
-        self.rcvlowat_ms = rcvlowat_ms
-        self.expected_kbps = expected_kbps
+        self._init_batching(rcvlowat_ms, expected_kbps)
         self.bytes_received = 0
         self.playing = False
         #: time.time() when run() began (the viewer asked to play)
         self.play_requested_wall: float | None = None
         #: time.time() when the first video frame was complete
         self.first_video_wall: float | None = None
-        #: SO_RCVLOWAT in force (0: none) and the media delay it may add (s)
-        self.rcvlowat_bytes = 0
-        self.read_delay_bound_s = 0.0
-        #: bitrate the lowat was sized from (given or measured), kbps
-        self.lowat_kbps: float | None = None
         self.stream_id = 0
         self.error: str | None = None  # first error name, for callers that want it
         self._transport: asyncio.Transport | None = None
@@ -135,8 +121,6 @@ class RtmpViewer(asyncio.BufferedProtocol):
         self._k = 0  # carried header bytes in front of the current read
         self._hs: bytearray | None = bytearray()  # handshake bytes until done
         self._slow = True  # handshake or bitrate estimate still in progress
-        self._est_t0 = 0.0
-        self._est_b0 = 0
         self._ack_window = 0
         self._ack_at = 1 << 62
         self._done: asyncio.Future[None] | None = None
@@ -254,16 +238,10 @@ class RtmpViewer(asyncio.BufferedProtocol):
             return
         if self.bytes_received >= self._ack_at:
             self._send_ack()
-        if self._est_t0 and time.monotonic() - self._est_t0 >= ESTIMATE_S:
-            kbps = (
-                (self.bytes_received - self._est_b0) * 8 / 1000 / (time.monotonic() - self._est_t0)
-            )
-            self._est_t0 = 0.0
-            self._set_lowat(kbps)
         self._slow = self._needs_slow()
 
     def _needs_slow(self) -> bool:
-        return self._hs is not None or bool(self._est_t0) or self.parser.first_video_ts < 0
+        return self._hs is not None or self._estimating() or self.parser.first_video_ts < 0
 
     def _handshake_done(self, hs: bytearray) -> None:
         if hs[0] != 3:
@@ -370,28 +348,9 @@ class RtmpViewer(asyncio.BufferedProtocol):
             return
         self.first_video_wall = time.time()
         self.on_event(FIRST_VIDEO, "", ts / 1000, "")
-        # Batch reads only from here on, so startup figures are not delayed.
-        if self.expected_kbps:
-            self._set_lowat(self.expected_kbps)
-        elif SO_RCVLOWAT is not None:
-            self._est_t0 = time.monotonic()
-            self._est_b0 = self.bytes_received
+        self._batch_from_now()  # only from here on: startup figures are not delayed
 
     # --- helpers ------------------------------------------------------------
-    def _set_lowat(self, kbps: float) -> None:
-        transport = self._transport
-        if SO_RCVLOWAT is None or transport is None or kbps <= 0:
-            return
-        n = lowat_bytes(kbps, self.rcvlowat_ms)
-        sock = transport.get_extra_info("socket")
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, SO_RCVLOWAT, n)
-        except (OSError, AttributeError):
-            return  # not supported here: plain reads, no added delay
-        self.rcvlowat_bytes = n
-        self.lowat_kbps = kbps
-        self.read_delay_bound_s = n * 8 / 1000 / kbps
-
     def _command(self, name: str, txn: int, *args: Any, msid: int = 0) -> bytes:
         payload = amf.encode(name, txn, *args) if args else amf.encode(name, txn)
         csid = CSID_STREAM if msid else CSID_COMMAND
@@ -469,7 +428,7 @@ def _status_text(info: dict[str, Any]) -> str:
     return f"{code} ({desc})" if desc else str(code)
 
 
-__all__ = ["RtmpViewer", "lowat_bytes", "parse_rtmp_url"]
+__all__ = ["RtmpViewer", "parse_rtmp_url"]
 
 if TYPE_CHECKING:  # mypy checks that RtmpViewer fits the Viewer protocol
     _fits: type[Viewer] = RtmpViewer
