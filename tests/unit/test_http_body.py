@@ -108,6 +108,7 @@ def test_body_until_close_never_ends() -> None:
     [
         (b"ICY 200 OK", "not an HTTP/1.x status line"),
         (b"HTTP/1.1 abc OK", "not an HTTP/1.x status line"),
+        (b"HTTP/1.1 \xb200 OK", "not an HTTP/1.x status line"),  # "²" passes isdigit()
         (b"HTTP/1.1 200 OK\r\nno colon here", "bad header line"),
     ],
 )
@@ -116,7 +117,8 @@ def test_bad_heads_are_protocol_errors(head: bytes, why: str) -> None:
         parse_response_head(head)
 
 
-def test_bad_content_length_is_a_protocol_error() -> None:
-    head = parse_response_head(b"HTTP/1.1 200 OK\r\nContent-Length: 1e9")
+@pytest.mark.parametrize("length", [b"1e9", b"\xb9\xb2"])  # "¹²" is "¹²"
+def test_bad_content_length_is_a_protocol_error(length: bytes) -> None:
+    head = parse_response_head(b"HTTP/1.1 200 OK\r\nContent-Length: " + length)
     with pytest.raises(HttpProtocolError, match="Content-Length"):
         body_framing(head, Collect())

@@ -201,8 +201,8 @@ class FlvViewer(ReadBatching, asyncio.BufferedProtocol):
         assert body is not None
         try:
             found = body.feed(self._buf, 0, nbytes)
-        except (FlvProtocolError, HttpProtocolError) as e:
-            self._fail("protocol", str(e))
+        except Exception as e:  # whatever the server sent: this viewer's protocol error
+            self._protocol_error(e)
             return
         if found:
             self._handle(found)
@@ -239,8 +239,8 @@ class FlvViewer(ReadBatching, asyncio.BufferedProtocol):
         if start < nbytes:
             try:
                 found = body.feed(self._buf, start, nbytes)
-            except (FlvProtocolError, HttpProtocolError) as e:
-                self._fail("protocol", str(e))
+            except Exception as e:
+                self._protocol_error(e)
                 return
             if found:
                 self._handle(found)
@@ -298,6 +298,12 @@ class FlvViewer(ReadBatching, asyncio.BufferedProtocol):
             self.first_video_wall = time.time()
             self.on_event(FIRST_VIDEO, "", first.ts / 1000, "")
             self._batch_from_now()  # only from here on: startup figures are not delayed
+
+    def _protocol_error(self, e: Exception) -> None:
+        """Never an exception out of buffer_updated (asyncio would log a traceback and
+        call it a disconnect); anything but our own parse errors is named."""
+        ours = isinstance(e, FlvProtocolError | HttpProtocolError)
+        self._fail("protocol", str(e) if ours else f"{type(e).__name__}: {e}")
 
     def _body_ended(self) -> None:
         self._fail("disconnect", "server ended the stream (end of the HTTP body)")

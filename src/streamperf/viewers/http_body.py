@@ -44,16 +44,21 @@ class ResponseHead:
         raw = self.headers.get("content-length")
         if raw is None or self.chunked:
             return None
-        if not raw.strip().isdigit():
+        if not _digits(raw.strip()):
             raise HttpProtocolError(f"Content-Length {raw!r}")
         return int(raw)
+
+
+def _digits(text: str) -> bool:
+    # str.isdigit() takes "²" (latin-1 0xB2), which int() refuses: ASCII digits only.
+    return text.isascii() and text.isdigit()
 
 
 def parse_response_head(head: bytes) -> ResponseHead:
     """Parse a status line and headers (without the blank line that ends them)."""
     lines = head.decode("latin-1").split("\r\n")
     parts = lines[0].split(" ", 2)
-    if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
+    if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not _digits(parts[1]):
         raise HttpProtocolError(f"not an HTTP/1.x status line: {lines[0][:100]!r}")
     headers: dict[str, str] = {}
     for line in lines[1:]:
