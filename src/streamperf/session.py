@@ -34,7 +34,7 @@ from streamperf.results.events import Event, this_host
 from streamperf.results.judge import Rule
 from streamperf.results.judge import rules as judge_rules
 from streamperf.results.live import Progress
-from streamperf.results.sla import Threshold, default_grace_s, load_pyproject, parse_all, resolve
+from streamperf.results.sla import default_grace_s, load_pyproject, parse_all
 from streamperf.settings import RunSettings
 
 if TYPE_CHECKING:
@@ -197,9 +197,6 @@ class StreamperfSession:
         layers = [load_pyproject(self.rootdir / "pyproject.toml"), list(self.settings.sla)]
         parse_all(text for layer in layers for text in layer)
         return layers
-
-    def thresholds(self, extra: Sequence[str] = ()) -> list[Threshold]:
-        return resolve(*self.sla_layers(), extra)
 
     def rules(self, markers: Sequence[str] = ()) -> list[Rule]:
         """The thresholds in force for one test, each with its source, as the judge records them."""

@@ -1,14 +1,14 @@
 """RunSettings: every option of a run, parsed and validated in one place.
 
 The pytest plugin and the CLI both build RunSettings from strings through
-`OPTIONS`, so a bad value gets the same one-line message everywhere.
+`OPTIONS`, so a bad value gets the same one-line message everywhere. How
+each kind of value is parsed lives in option_values.py.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,15 +20,34 @@ from streamperf.hosts.specs import (
     parse_host_specs,
     read_hosts_file,
 )
-from streamperf.viewers import PROTOCOLS, protocol_of_url
+from streamperf.option_values import (
+    any_text,
+    existing_file,
+    host_list,
+    hosts_file_path,
+    http_url,
+    ingest_url,
+    int_in,
+    listen_address,
+    name_or_path,
+    one_of,
+    parse_duration,
+    parse_protocol_mix,
+    parse_think_time,
+    platform_ref,
+    play_url,
+    positive_duration,
+    positive_kbps,
+    process_count,
+    tcp_port,
+)
+from streamperf.viewers import PROTOCOLS
 
 #: The seed tool's values (DESIGN.md section 8), the defaults of their options. The
 #: seed's origin served RTMP ingest and its Wowza-style edge redirect on this port.
 SEED_ORIGIN_PORT = 2000
 SEED_FAN_PASSWORD = "Password42"
 SEED_CODE_TEXT = "leti"
-#: --sleepbetweensteps value for the seed's own per-step think times (load/journey.py)
-SEED_THINK = "seed"
 #: --bundled-platform modes: "extended" also answers explicit URLs (ingest, edge
 #: redirect, RTMP and HLS playback); "seed" answers exactly as the seed's backend did.
 BUNDLED_MODES = ("extended", "seed")
@@ -36,237 +55,6 @@ BUNDLED_MODES = ("extended", "seed")
 
 class SettingsError(ValueError):
     """A bad option value; the message is one line naming option and value."""
-
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
-
-
-def parse_duration(text: str | float | int) -> float:
-    """'500ms', '2s', '1.5m', '90' (seconds) -> seconds."""
-    if isinstance(text, int | float):
-        if text < 0:
-            raise ValueError(f"negative duration {text}")
-        return float(text)
-    m = _DURATION.match(text)
-    if not m:
-        raise ValueError(f"not a duration: {text!r} (use e.g. 500ms, 2s, 1m)")
-    return float(m.group(1)) * _UNIT_S[m.group(2)]
-
-
-def _int_in(lo: int, hi: int | None = None) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(str(text).strip())
-        except ValueError:
-            raise ValueError(f"not an integer: {text!r}") from None
-        if value < lo or (hi is not None and value > hi):
-            bound = f"between {lo} and {hi}" if hi is not None else f"at least {lo}"
-            raise ValueError(f"{value} is out of range (must be {bound})")
-        return value
-
-    return parse
-
-
-def _positive_duration(text: str) -> float:
-    value = parse_duration(text)
-    if value <= 0:
-        raise ValueError(f"{text!r} must be more than zero")
-    return value
-
-
-def parse_think_time(text: str) -> float | str:
-    """'seed' (the seed's per-step think times) or one pause for every step, e.g. 2s."""
-    if str(text).strip() == SEED_THINK:
-        return SEED_THINK
-    try:
-        return parse_duration(text)
-    except ValueError:
-        raise ValueError(f"not a duration or {SEED_THINK!r}: {text!r} "
-                         f"(use e.g. 2s for a pause after every step, or {SEED_THINK} "
-                         "for the seed's 3s/5s/5s/1s)") from None
-
-
-def _choice(*allowed: str) -> Callable[[str], str]:
-    def parse(text: str) -> str:
-        if text not in allowed:
-            raise ValueError(f"{text!r} is not one of {', '.join(allowed)}")
-        return text
-
-    return parse
-
-
-
-
-def parse_protocol_mix(text: str) -> tuple[tuple[str, int], ...]:
-    """'rtmp=70,hls=30' -> (("rtmp", 70), ("hls", 30)); shares must add up to 100."""
-    mix: list[tuple[str, int]] = []
-    for part in text.split(","):
-        name, sep, share = part.strip().partition("=")
-        if not sep or name not in PROTOCOLS or not share.strip().isdigit():
-            raise ValueError(f"{part.strip()!r} is not PROTOCOL=PERCENT "
-                             f"(protocols: {', '.join(PROTOCOLS)})")
-        mix.append((name, int(share)))
-    if sum(share for _, share in mix) != 100:
-        raise ValueError("shares must add up to 100")
-    if len({name for name, _ in mix}) != len(mix):
-        raise ValueError("a protocol is named twice")
-    return tuple(mix)
-
-
-def _procs(text: str) -> str:
-    if text.strip() == "auto":
-        return "auto"
-    return str(_int_in(1)(text))
-
-
-def _host_list(text: str) -> str:
-    if not parse_host_specs(text):
-        raise ValueError("names no host (use 'user@host[:port] ...')")
-    return " ".join(text.replace(",", " ").split())
-
-
-def _hosts_file(text: str) -> str:
-    try:
-        if not read_hosts_file(Path(text)):
-            raise ValueError("names no host")
-    except OSError as exc:
-        raise ValueError(exc.strerror or str(exc)) from None
-    return text
-
-
-def _existing_file(text: str) -> str:
-    if not Path(text).expanduser().is_file():
-        raise ValueError("no such file")
-    return str(Path(text).expanduser())
-
-
-def _listen_address(text: str) -> str:
-    import ipaddress
-
-    try:
-        addr = ipaddress.ip_address(text.strip())
-    except ValueError:
-        raise ValueError("use an IP address of this machine") from None
-    if addr.is_unspecified:
-        raise ValueError("use the one address the load hosts reach: it is also in stream URLs")
-    return str(addr)
-
-
-def _http_url(text: str) -> str:
-    from urllib.parse import urlsplit
-
-    url = text.strip()
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises on a bad port
-    except ValueError as exc:
-        raise ValueError(f"not a URL ({exc})") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("use an http:// or https:// URL with a host, "
-                         "e.g. https://api.example.com")
-    return url.rstrip("/")
-
-
-def _play_url(text: str) -> str:
-    url = text.strip()
-    protocol_of_url(url)  # raises ValueError naming what is wrong
-    return url
-
-
-def _ingest_url(text: str) -> str:
-    from urllib.parse import urlsplit
-
-    url = text.strip()
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises on a bad port
-    except ValueError as exc:
-        raise ValueError(f"not a URL ({exc})") from None
-    if parts.scheme != "rtmp" or not parts.hostname or not parts.path.strip("/"):
-        raise ValueError("use an rtmp:// URL with a host and a stream path, "
-                         "e.g. rtmp://media.example.com/live/KEY")
-    return url
-
-
-def _positive_kbps(text: str) -> float:
-    import math
-
-    try:
-        value = float(str(text).strip())
-    except ValueError:
-        raise ValueError(f"not a number: {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError("must be a bitrate in kbps, more than zero")
-    return value
-
-
-#: the entry point group where packages name their platform adapters
-PLATFORM_ENTRY_POINTS = "streamperf.platforms"
-
-
-def load_platform_class(ref: str) -> type:
-    """`module:Class` (imported) or an entry point name in `streamperf.platforms`.
-
-    Raises ValueError with one line naming what could not be found.
-    """
-    import importlib
-    import importlib.metadata
-
-    if ":" not in ref:
-        found = [ep for ep in importlib.metadata.entry_points(group=PLATFORM_ENTRY_POINTS)
-                 if ep.name == ref]
-        if not found:
-            names = sorted(ep.name for ep in
-                           importlib.metadata.entry_points(group=PLATFORM_ENTRY_POINTS))
-            known = f" (installed: {', '.join(names)})" if names else ""
-            raise ValueError(f"no module:Class, and no {PLATFORM_ENTRY_POINTS} entry point "
-                             f"of that name{known}")
-        try:
-            cls = found[0].load()
-        except Exception as exc:  # whatever the package raises on import
-            raise ValueError(f"entry point {found[0].value}: {type(exc).__name__}: {exc}"
-                             ) from None
-    else:
-        module, _, name = ref.partition(":")
-        try:
-            cls = importlib.import_module(module)
-            for part in name.split("."):
-                cls = getattr(cls, part)
-        except ImportError as exc:
-            raise ValueError(f"cannot import {module}: {exc}") from None
-        except AttributeError:
-            raise ValueError(f"{module} has no {name}") from None
-        except Exception as exc:  # the module's own import-time failure
-            raise ValueError(f"importing {module}: {type(exc).__name__}: {exc}") from None
-    if not isinstance(cls, type):
-        raise ValueError(f"{ref} is not a class")
-    missing = [m for m in ("go_live", "on_air", "prepare_fans", "fan_journey", "end")
-               if not callable(getattr(cls, m, None))]
-    if missing:
-        raise ValueError(f"{ref} is not a platform adapter: it lacks {', '.join(missing)} "
-                         "(see docs/platforms.md)")
-    return cls
-
-
-def _platform_ref(text: str) -> str:
-    ref = text.strip()
-    load_platform_class(ref)
-    return ref
-
-
-def _port(text: str) -> int:
-    return _int_in(1, 65535)(text)
-
-
-def _text(text: str) -> str:
-    return str(text)
-
-
-def _name_or_path(text: str) -> str:
-    if not re.fullmatch(r"[A-Za-z0-9_.-]+", text) and "/" not in text:
-        raise ValueError("use a name of letters, digits, _ . - or a path to a .json file")
-    return text
 
 
 @dataclass(frozen=True)
@@ -284,12 +72,12 @@ class Option:
 
 
 OPTIONS: tuple[Option, ...] = (
-    Option("--users", "users", _int_in(1), "number of fans watching (default 10; scenario sets)"),
+    Option("--users", "users", int_in(1), "number of fans watching (default 10; scenario sets)"),
     Option("--ramp", "ramp_s", parse_duration, "time between fans joining, e.g. 200ms"),
-    Option("--duration", "duration_s", _positive_duration, "how long each fan watches, e.g. 60s"),
-    Option("--timeout", "timeout_s", _positive_duration, "API response timeout (default 10s)"),
-    Option("--percentnew", "percent_new", _int_in(0, 100), "0-100 percent of new fans"),
-    Option("--existingoffset", "existing_offset", _int_in(0), "first N of existing testfanN"),
+    Option("--duration", "duration_s", positive_duration, "how long each fan watches, e.g. 60s"),
+    Option("--timeout", "timeout_s", positive_duration, "API response timeout (default 10s)"),
+    Option("--percentnew", "percent_new", int_in(0, 100), "0-100 percent of new fans"),
+    Option("--existingoffset", "existing_offset", int_in(0), "first N of existing testfanN"),
     Option(
         "--precreatefans",
         "precreate_fans",
@@ -301,85 +89,85 @@ OPTIONS: tuple[Option, ...] = (
            "think time in a fan's journey: 'seed' for the seed's per-step pauses (3s after "
            "sign-up, 5s after the code, 5s after the marketplace, 1s after following), or a "
            "duration paused after every step (default 0: none)"),
-    Option("--fan-password", "fan_password", _text,
+    Option("--fan-password", "fan_password", any_text,
            f"password of the test fans (default {SEED_FAN_PASSWORD}, the seed's)",
            env="STREAMPERF_FAN_PASSWORD", secret=True),
-    Option("--code-text", "code_text", _text,
+    Option("--code-text", "code_text", any_text,
            f"code a new fan uses (default {SEED_CODE_TEXT}, the seed's)"),
-    Option("--origin-port", "origin_port", _port,
+    Option("--origin-port", "origin_port", tcp_port,
            f"port of the origin when the platform answers with an origin address only: "
            f"ingest rtmp://ORIGIN:PORT/live/USER and edge redirect "
            f"http://ORIGIN:PORT/redirect/live/USER (default {SEED_ORIGIN_PORT}, the seed's); "
            "the seed-mode bundled platform listens there"),
-    Option("--email", "email", _text, "influencer email", env="STREAMPERF_EMAIL"),
+    Option("--email", "email", any_text, "influencer email", env="STREAMPERF_EMAIL"),
     Option(
-        "--token", "token", _text, "influencer oauth token", env="STREAMPERF_TOKEN", secret=True
+        "--token", "token", any_text, "influencer oauth token", env="STREAMPERF_TOKEN", secret=True
     ),
-    Option("--videopath", "video_path", _text, "video file to loop (default: synthetic clip)"),
-    Option("--apiurl", "api_url", _http_url, "platform API base URL (default: bundled platform)",
+    Option("--videopath", "video_path", any_text, "video file to loop (default: synthetic clip)"),
+    Option("--apiurl", "api_url", http_url, "platform API base URL (default: bundled platform)",
            env="STREAMPERF_APIURL"),
-    Option("--streamsapiurl", "streams_api_url", _http_url,
+    Option("--streamsapiurl", "streams_api_url", http_url,
            "streams API base URL (default: apiurl)", env="STREAMPERF_STREAMSAPIURL"),
-    Option("--streamsapitoken", "streams_api_token", _text, "streams API key",
+    Option("--streamsapitoken", "streams_api_token", any_text, "streams API key",
            env="STREAMPERF_STREAMSAPITOKEN", secret=True),
-    Option("--platform", "platform", _platform_ref,
+    Option("--platform", "platform", platform_ref,
            "your platform adapter: module:Class, or the name of a streamperf.platforms "
            "entry point (docs/platforms.md); default: the seed API (--apiurl) or the bundled "
            "platform"),
-    Option("--play-url", "play_urls", _play_url,
+    Option("--play-url", "play_urls", play_url,
            "watch this stream URL with no platform API (repeatable: viewers spread over the "
            "URLs); rtmp://, http(s)://...m3u8 (HLS) or ...flv (HTTP-FLV)", repeat=True),
-    Option("--ingest-url", "ingest_url", _ingest_url,
+    Option("--ingest-url", "ingest_url", ingest_url,
            "publish the source here (rtmp://...) with --play-url; without it streamperf "
            "publishes nothing and watches a stream someone else publishes"),
-    Option("--source-kbps", "source_kbps", _positive_kbps,
+    Option("--source-kbps", "source_kbps", positive_kbps,
            "the source's bitrate in kbps, for bitrate ratios when streamperf does not publish "
            "(default: measured from the stream, labelled as measured)"),
-    Option("--platform-host", "platform_host", _listen_address,
+    Option("--platform-host", "platform_host", listen_address,
            "address the bundled platform listens on and hands out (default 127.0.0.1); "
            "one the load hosts can reach when they are other machines"),
-    Option("--media-port", "media_port", _port, "bundled platform's RTMP port (default: free); "
+    Option("--media-port", "media_port", tcp_port, "bundled platform's RTMP port (default: free); "
            "in seed mode its edge's"),
-    Option("--bundled-platform", "bundled_platform", _choice(*BUNDLED_MODES),
+    Option("--bundled-platform", "bundled_platform", one_of(*BUNDLED_MODES),
            "the bundled platform's answers: extended (default; explicit ingest and playback "
            "URLs) or seed (exactly the seed backend's answers: origin address only, ingest "
            "and Wowza-style edge redirect on --origin-port)"),
-    Option("--protocol", "protocol", _choice(*PROTOCOLS), "playback protocol (default rtmp)"),
+    Option("--protocol", "protocol", one_of(*PROTOCOLS), "playback protocol (default rtmp)"),
     Option("--protocol-mix", "protocol_mix", parse_protocol_mix,
            "share of fans per protocol, e.g. rtmp=70,hls=30 (overrides --protocol)"),
-    Option("--lag-threshold", "lag_threshold_s", _positive_duration,
+    Option("--lag-threshold", "lag_threshold_s", positive_duration,
            "drift over which a viewer counts as lagged (default 3s)"),
     Option("--calibration", "calibration_s", parse_duration,
            "how long one lone viewer plays from the origin before the first run, for the "
            "latency the tool and origin cost alone (default 5s; 0 skips it)"),
-    Option("--report-dir", "report_dir", _text, "where run directories go (default reports)"),
-    Option("--procs", "procs", _procs,
+    Option("--report-dir", "report_dir", any_text, "where run directories go (default reports)"),
+    Option("--procs", "procs", process_count,
            "viewer processes on this machine: N or auto (one per core); default 1"),
-    Option("--sshhosts", "ssh_hosts", _host_list,
+    Option("--sshhosts", "ssh_hosts", host_list,
            "load-generator hosts for the viewers: 'user@host[:port] ...' (as the seed) or "
            "'ssh=-p PORT user@host' specs; the controller keeps the publisher",
            env="STREAMPERF_SSHHOSTS"),
-    Option("--hosts-file", "hosts_file", _hosts_file,
+    Option("--hosts-file", "hosts_file", hosts_file_path,
            "file with one host spec per line (# comments), added to --sshhosts"),
-    Option("--sshkeyfile", "ssh_key_file", _existing_file,
+    Option("--sshkeyfile", "ssh_key_file", existing_file,
            "private key for the load hosts (default: ssh agent and ~/.ssh keys)"),
-    Option("--known-hosts", "known_hosts", _existing_file,
+    Option("--known-hosts", "known_hosts", existing_file,
            "known_hosts to verify the load hosts' keys against (default ~/.ssh/known_hosts)"),
     Option("--ssh-insecure", "ssh_insecure", bool,
            "do not verify the load hosts' keys (warned about; throwaway hosts only)",
            is_flag=True),
-    Option("--procs-per-host", "procs_per_host", _procs,
+    Option("--procs-per-host", "procs_per_host", process_count,
            "viewer processes per load host: N or auto (one per core of the host); default 1"),
-    Option("--remote-dir", "remote_dir", _text,
+    Option("--remote-dir", "remote_dir", any_text,
            "directory on the load hosts for the venv, wheels and logs (default ~/.streamperf); "
            "{host} in it becomes the host's address, for hosts that share a home directory"),
-    Option("--sla", "sla", _text, "an SLA threshold, e.g. 'p95(startup_s) < 3' (repeatable; "
+    Option("--sla", "sla", any_text, "an SLA threshold, e.g. 'p95(startup_s) < 3' (repeatable; "
            "overrides [tool.streamperf] sla in pyproject.toml)", repeat=True),
-    Option("--save-baseline", "save_baseline", _name_or_path,
+    Option("--save-baseline", "save_baseline", name_or_path,
            "store this run's figures as baseline NAME (or a .json path)"),
-    Option("--baseline", "baseline", _name_or_path,
+    Option("--baseline", "baseline", name_or_path,
            "compare with baseline NAME|PATH and fail on regressions"),
-    Option("--baseline-tolerance", "baseline_tolerance", _text,
+    Option("--baseline-tolerance", "baseline_tolerance", any_text,
            "regression allowed against the baseline: 20% (default), or per figure "
            "'15%,startup_p95_s=30%'"),
 )

@@ -11,9 +11,9 @@ from streamperf.load.broadcast import Broadcast
 from streamperf.load.fans import existing_fan, fan_spec
 from streamperf.load.journey import FanAborted, ThinkTimes, run_journey
 from streamperf.load.seed_adapter import SeedApiPlatform
+from streamperf.option_values import SEED_THINK
 from streamperf.platform.client import ApiCall, PlatformClient
 from streamperf.platform.reference import ReferencePlatform
-from streamperf.settings import SEED_THINK
 
 
 @pytest.fixture(scope="module")

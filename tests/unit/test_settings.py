@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from streamperf.settings import RunSettings, SettingsError, build_settings, parse_duration
+from streamperf.option_values import parse_duration
+from streamperf.settings import RunSettings, SettingsError, build_settings
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,8 @@ from pathlib import Path
 from streamperf.load.adapter import PlatformAdapter
 from streamperf.load.direct import DirectPlatform
 from streamperf.load.seed_adapter import BundledPlatform, SeedApiPlatform
-from streamperf.settings import RunSettings, load_platform_class
+from streamperf.option_values import load_platform_class
+from streamperf.settings import RunSettings
 
 
 def custom_platform(ref: str, settings: RunSettings) -> PlatformAdapter:

@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from streamperf.load.fans import FanSpec
+from streamperf.option_values import SEED_THINK
 from streamperf.platform.client import ApiError, Fan, Influencer, PlatformClient
-from streamperf.settings import SEED_CODE_TEXT, SEED_THINK
+from streamperf.settings import SEED_CODE_TEXT
 
 T = TypeVar("T")
 

@@ -1,0 +1,249 @@
+"""How each option's text becomes a value: one parser per kind of value.
+
+Each raises ValueError with the reason only; settings.py puts the option and
+the value in front of it, so every bad value reads the same, in pytest and
+the CLI alike.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from streamperf.hosts.specs import parse_host_specs, read_hosts_file
+from streamperf.viewers import PROTOCOLS, protocol_of_url
+
+#: --sleepbetweensteps value for the seed's own per-step think times (load/journey.py)
+SEED_THINK = "seed"
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_duration(text: str | float | int) -> float:
+    """'500ms', '2s', '1.5m', '90' (seconds) -> seconds."""
+    if isinstance(text, int | float):
+        if text < 0:
+            raise ValueError(f"negative duration {text}")
+        return float(text)
+    m = _DURATION.match(text)
+    if not m:
+        raise ValueError(f"not a duration: {text!r} (use e.g. 500ms, 2s, 1m)")
+    return float(m.group(1)) * _UNIT_S[m.group(2)]
+
+
+def int_in(lo: int, hi: int | None = None) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(str(text).strip())
+        except ValueError:
+            raise ValueError(f"not an integer: {text!r}") from None
+        if value < lo or (hi is not None and value > hi):
+            bound = f"between {lo} and {hi}" if hi is not None else f"at least {lo}"
+            raise ValueError(f"{value} is out of range (must be {bound})")
+        return value
+
+    return parse
+
+
+def positive_duration(text: str) -> float:
+    value = parse_duration(text)
+    if value <= 0:
+        raise ValueError(f"{text!r} must be more than zero")
+    return value
+
+
+def parse_think_time(text: str) -> float | str:
+    """'seed' (the seed's per-step think times) or one pause for every step, e.g. 2s."""
+    if str(text).strip() == SEED_THINK:
+        return SEED_THINK
+    try:
+        return parse_duration(text)
+    except ValueError:
+        raise ValueError(f"not a duration or {SEED_THINK!r}: {text!r} "
+                         f"(use e.g. 2s for a pause after every step, or {SEED_THINK} "
+                         "for the seed's 3s/5s/5s/1s)") from None
+
+
+def one_of(*allowed: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if text not in allowed:
+            raise ValueError(f"{text!r} is not one of {', '.join(allowed)}")
+        return text
+
+    return parse
+
+
+
+
+def parse_protocol_mix(text: str) -> tuple[tuple[str, int], ...]:
+    """'rtmp=70,hls=30' -> (("rtmp", 70), ("hls", 30)); shares must add up to 100."""
+    mix: list[tuple[str, int]] = []
+    for part in text.split(","):
+        name, sep, share = part.strip().partition("=")
+        if not sep or name not in PROTOCOLS or not share.strip().isdigit():
+            raise ValueError(f"{part.strip()!r} is not PROTOCOL=PERCENT "
+                             f"(protocols: {', '.join(PROTOCOLS)})")
+        mix.append((name, int(share)))
+    if sum(share for _, share in mix) != 100:
+        raise ValueError("shares must add up to 100")
+    if len({name for name, _ in mix}) != len(mix):
+        raise ValueError("a protocol is named twice")
+    return tuple(mix)
+
+
+def process_count(text: str) -> str:
+    if text.strip() == "auto":
+        return "auto"
+    return str(int_in(1)(text))
+
+
+def host_list(text: str) -> str:
+    if not parse_host_specs(text):
+        raise ValueError("names no host (use 'user@host[:port] ...')")
+    return " ".join(text.replace(",", " ").split())
+
+
+def hosts_file_path(text: str) -> str:
+    try:
+        if not read_hosts_file(Path(text)):
+            raise ValueError("names no host")
+    except OSError as exc:
+        raise ValueError(exc.strerror or str(exc)) from None
+    return text
+
+
+def existing_file(text: str) -> str:
+    if not Path(text).expanduser().is_file():
+        raise ValueError("no such file")
+    return str(Path(text).expanduser())
+
+
+def listen_address(text: str) -> str:
+    import ipaddress
+
+    try:
+        addr = ipaddress.ip_address(text.strip())
+    except ValueError:
+        raise ValueError("use an IP address of this machine") from None
+    if addr.is_unspecified:
+        raise ValueError("use the one address the load hosts reach: it is also in stream URLs")
+    return str(addr)
+
+
+def http_url(text: str) -> str:
+    from urllib.parse import urlsplit
+
+    url = text.strip()
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError as exc:
+        raise ValueError(f"not a URL ({exc})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("use an http:// or https:// URL with a host, "
+                         "e.g. https://api.example.com")
+    return url.rstrip("/")
+
+
+def play_url(text: str) -> str:
+    url = text.strip()
+    protocol_of_url(url)  # raises ValueError naming what is wrong
+    return url
+
+
+def ingest_url(text: str) -> str:
+    from urllib.parse import urlsplit
+
+    url = text.strip()
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError as exc:
+        raise ValueError(f"not a URL ({exc})") from None
+    if parts.scheme != "rtmp" or not parts.hostname or not parts.path.strip("/"):
+        raise ValueError("use an rtmp:// URL with a host and a stream path, "
+                         "e.g. rtmp://media.example.com/live/KEY")
+    return url
+
+
+def positive_kbps(text: str) -> float:
+    import math
+
+    try:
+        value = float(str(text).strip())
+    except ValueError:
+        raise ValueError(f"not a number: {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError("must be a bitrate in kbps, more than zero")
+    return value
+
+
+#: the entry point group where packages name their platform adapters
+PLATFORM_ENTRY_POINTS = "streamperf.platforms"
+
+
+def load_platform_class(ref: str) -> type:
+    """`module:Class` (imported) or an entry point name in `streamperf.platforms`.
+
+    Raises ValueError with one line naming what could not be found.
+    """
+    import importlib
+    import importlib.metadata
+
+    if ":" not in ref:
+        found = [ep for ep in importlib.metadata.entry_points(group=PLATFORM_ENTRY_POINTS)
+                 if ep.name == ref]
+        if not found:
+            names = sorted(ep.name for ep in
+                           importlib.metadata.entry_points(group=PLATFORM_ENTRY_POINTS))
+            known = f" (installed: {', '.join(names)})" if names else ""
+            raise ValueError(f"no module:Class, and no {PLATFORM_ENTRY_POINTS} entry point "
+                             f"of that name{known}")
+        try:
+            cls = found[0].load()
+        except Exception as exc:  # whatever the package raises on import
+            raise ValueError(f"entry point {found[0].value}: {type(exc).__name__}: {exc}"
+                             ) from None
+    else:
+        module, _, name = ref.partition(":")
+        try:
+            cls = importlib.import_module(module)
+            for part in name.split("."):
+                cls = getattr(cls, part)
+        except ImportError as exc:
+            raise ValueError(f"cannot import {module}: {exc}") from None
+        except AttributeError:
+            raise ValueError(f"{module} has no {name}") from None
+        except Exception as exc:  # the module's own import-time failure
+            raise ValueError(f"importing {module}: {type(exc).__name__}: {exc}") from None
+    if not isinstance(cls, type):
+        raise ValueError(f"{ref} is not a class")
+    missing = [m for m in ("go_live", "on_air", "prepare_fans", "fan_journey", "end")
+               if not callable(getattr(cls, m, None))]
+    if missing:
+        raise ValueError(f"{ref} is not a platform adapter: it lacks {', '.join(missing)} "
+                         "(see docs/platforms.md)")
+    return cls
+
+
+def platform_ref(text: str) -> str:
+    ref = text.strip()
+    load_platform_class(ref)
+    return ref
+
+
+def tcp_port(text: str) -> int:
+    return int_in(1, 65535)(text)
+
+
+def any_text(text: str) -> str:
+    return str(text)
+
+
+def name_or_path(text: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", text) and "/" not in text:
+        raise ValueError("use a name of letters, digits, _ . - or a path to a .json file")
+    return text
