@@ -16,16 +16,16 @@ rendered, not when the plugin imports it.
 
 from __future__ import annotations
 
-import html
 import json
 import re
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from streamperf.results.figures import figure
+from streamperf.results.tiles import esc as _e
+from streamperf.results.tiles import tiles_html
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -115,10 +115,6 @@ SUMMARY_LABELS: dict[str, str] = {
 }
 
 
-def _e(value: object) -> str:
-    return html.escape(str(value), quote=True)
-
-
 def redact(settings: dict[str, Any]) -> dict[str, Any]:
     return {k: ("***" if SECRET_KEY.search(k) and v not in (None, "", "***") else v)
             for k, v in settings.items()}
@@ -169,7 +165,7 @@ def _glance(title: str, a: Analysis, verdict: Verdict, tag: str) -> str:
     return (f'<{tag}>{_e(title)}</{tag}><section class="sp-glance">'
             f'<p><span class="sp-verdict sp-{word.lower()}">{word}</span>'
             f'<span class="sp-reason">{_e(verdict.reason)}</span></p>'
-            f"{_tiles_html(a, verdict)}{_breaches(verdict)}</section>")
+            f"{tiles_html(a, verdict)}{_breaches(verdict)}</section>")
 
 
 def _breaches(verdict: Verdict) -> str:
@@ -179,129 +175,6 @@ def _breaches(verdict: Verdict) -> str:
         out += ('<p class="sp-none">Not applicable (no data): '
                 + "; ".join(_e(n) for n in verdict.not_applicable) + "</p>")
     return out
-
-
-#: The figures a verdict turns on, one tile each: (id, label, SLA metrics shown on it).
-#: A check on any other metric, and a baseline regression, gets a tile of its own.
-TILES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("media", "viewers with media", ("got_media", "media_s", "watched_s", "connected")),
-    ("startup", "startup p95", ("startup_s",)),
-    ("lagged", "lagged", ("lagged", "lagged_pct", "drift_s")),
-    ("bitrate", "bitrate ratio", ("bitrate_ratio", "mean_kbps")),
-    ("stalls", "stalls", ("stalls", "stall_s", "rebuffer_ratio")),
-    ("errors", "errors", ("errors", "disconnects", "api_errors")),
-)
-HELD, BREACHED, NOT_APPLICABLE = "held", "breached", "not-applicable"  # data-state values
-# A tile takes the state of its most telling check.
-_RANK = {BREACHED: 3, HELD: 2, NOT_APPLICABLE: 1}
-_MARKS = {HELD: ("✓ held", "sp-held"), BREACHED: ("✗ breached", "sp-breached"),
-          NOT_APPLICABLE: ("not applicable", "sp-na")}
-
-
-@dataclass
-class _Tile:
-    key: str
-    label: str
-    figure: str
-    sub: str = ""
-    checks: list[tuple[str, str, str]] = field(default_factory=list)  # (expr, state, measured)
-
-    @property
-    def state(self) -> str:
-        return max((c[1] for c in self.checks), key=_RANK.__getitem__, default="")
-
-
-def _tile_figures(a: Analysis) -> dict[str, tuple[str, str]]:
-    """Tile id -> (figure, the line under it), from the summary the tables show."""
-    s = a.summary()
-    with_media, planned = s["viewers_with_media"], s["viewers_planned"]
-    aborted = f" · {s['viewers_aborted']:,} aborted" if s["viewers_aborted"] else ""
-    ratio = s["min_bitrate_ratio"]
-    source = (f"mean {figure(s['mean_kbps'], 'mean_kbps')}, "
-              f"source {figure(s['source_kbps'], 'kbps')}"
-              + (" (measured)" if s.get("source_kbps_basis") == "measured" else "")
-              if s["source_kbps"] else "source bitrate unknown")
-    api = (f"{s['api_errors']:,} of {s['api_calls']:,} API calls failed" if s["api_calls"]
-           else "no API calls")
-    return {
-        "media": (f"{with_media:,} of {planned:,}", f"viewers got video{aborted}"),
-        "startup": (figure(s["startup_p95_s"], "startup_p95_s"),
-                    f"p50 {figure(s['startup_p50_s'], 'startup_p50_s')}"),
-        "lagged": (f"{s['viewers_lagged']:,}",
-                   f"viewers drifted over {a.lag_threshold_s:g} s at some point · max "
-                   f"{figure(s['max_drift_s'], 'max_drift_s')}"),
-        "bitrate": ("–" if ratio is None else f"{ratio:.2f}", f"lowest viewer · {source}"),
-        "stalls": (f"{s['stalls']:,}", f"{s['viewers_with_stalls']:,} viewers stalled"),
-        # Viewer and API errors both count: either can fail the run.
-        "errors": (f"{s['viewer_errors'] + s['api_errors']:,}",
-                   f"{s['viewer_errors']:,} viewer errors ({s['disconnects']:,} disconnects)"
-                   f" · {api}"),
-    }
-
-
-def _tiles(a: Analysis, verdict: Verdict) -> list[_Tile]:
-    """The six tiles, each with the judge's checks on its metrics, then a tile per other
-    check or breach. States are read off the verdict: breached if the judge listed it."""
-    from streamperf.results.sla import SlaError, parse
-
-    figures = _tile_figures(a)
-    tiles = [_Tile(key, label, *figures[key]) for key, label, _ in TILES]
-    by_metric = {m: t for t, (_, _, metrics) in zip(tiles, TILES, strict=True) for m in metrics}
-    breached = {b.check: b for b in verdict.breaches}
-    extra: list[_Tile] = []
-    for check in verdict.checks:
-        th = check.threshold
-        b = breached.pop(th.text, None)
-        state = BREACHED if b else HELD if check.passed else NOT_APPLICABLE
-        line = (th.text, state, check.worst if state == NOT_APPLICABLE else check.measured_text)
-        tile = by_metric.get(th.metric)
-        if tile is None:
-            figure = "no data" if check.measured is None else th.show(check.measured)
-            tile = _Tile("check", f"{th.func}({th.metric})", figure)
-            extra.append(tile)
-        tile.checks.append(line)
-    # Breaches without a check: baseline regressions, or a verdict read back from JSON.
-    for b in breached.values():
-        try:
-            tile = by_metric.get(parse(b.check).metric)
-        except SlaError:
-            tile = None
-        if tile is None:
-            tile = _Tile("breach", b.check, b.measured)
-            extra.append(tile)
-            b_line = (f"limit {b.limit}", BREACHED, "")
-        else:
-            b_line = (b.check, BREACHED, b.measured)
-        tile.checks.append(b_line)
-    return tiles + extra
-
-
-def _unbroken_limit(expr: str) -> str:
-    """`p95(startup_s) < 0.2` wraps before the operator, not between it and the limit."""
-    return re.sub(r"\s*(<=|>=|==|!=|<|>)\s*", lambda m: f" {m.group(1)}\u00a0", expr, count=1)
-
-
-def _tiles_html(a: Analysis, verdict: Verdict) -> str:
-    out = ['<div class="sp-tiles">']
-    for t in _tiles(a, verdict):
-        state = t.state
-        klass = {HELD: " sp-tile-held", BREACHED: " sp-tile-breached"}.get(state, "")
-        out.append(f'<div class="sp-tile{klass}" data-tile="{_e(t.key)}"'
-                   f' data-state="{_e(state or "none")}">'
-                   f'<div class="sp-tile-label">{_e(t.label)}</div>'
-                   f'<div class="sp-tile-figure">{_e(t.figure)}</div>'
-                   + (f'<div class="sp-tile-sub">{_e(t.sub)}</div>' if t.sub else ""))
-        lines = []
-        for expr, st, measured in t.checks:
-            mark, css = _MARKS[st]
-            why = f": {_e(measured)}" if measured else ""
-            lines.append(f'<li class="{css}"><code>{_e(_unbroken_limit(expr))}</code>'
-                         f"<span>{mark}{why}</span></li>")
-        out.append(f'<ul class="sp-checks">{"".join(lines)}</ul>' if lines else
-                   '<ul class="sp-checks"><li class="sp-nocheck">no SLA check</li></ul>')
-        out.append("</div>")
-    out.append("</div>")
-    return "".join(out)
 
 
 def _lost_hosts_html(events_df: pd.DataFrame) -> str:
