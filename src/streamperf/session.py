@@ -9,7 +9,6 @@ from __future__ import annotations
 import shutil
 import tempfile
 import threading
-import time
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -24,10 +23,9 @@ from streamperf.load.fans import FanSpec, existing_fan, seed_precreate_count
 from streamperf.load.outcome import RunOutcome
 from streamperf.load.run import LoadRun
 from streamperf.load.run_dir import new_run_dir
-from streamperf.load.shard import api_status
+from streamperf.load.shard import api_row
 from streamperf.media.publisher import default_cache_dir, synthetic_clip
 from streamperf.platform.client import ApiCall
-from streamperf.results import events as ev
 from streamperf.results.baseline import STORE as BASELINE_STORE
 from streamperf.results.baseline import load_baseline, save_baseline
 from streamperf.results.events import Event, this_host
@@ -84,9 +82,7 @@ class StreamperfSession:
             return self._platform
 
     def _log_setup_call(self, call: ApiCall) -> None:
-        self._setup_rows.append(Event(time.time(), this_host(), "influencer", ev.API,
-                                      call.endpoint, call.latency_s, api_status(call),
-                                      call.detail))
+        self._setup_rows.append(api_row(call, this_host(), "influencer"))
 
     # -- stream ---------------------------------------------------------------
     def stream(self, platform: PlatformAdapter | None = None) -> LiveStream:

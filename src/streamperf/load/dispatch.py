@@ -30,11 +30,10 @@ from streamperf.load.fans import FanSpec
 from streamperf.load.journey import FanAborted, JourneyResult
 from streamperf.load.remote_shard import plan_message
 from streamperf.load.seed_adapter import SeedApiPlatform
-from streamperf.load.shard import START_DELAY_S, ArrivalPlan, Shard, api_status
+from streamperf.load.shard import START_DELAY_S, ArrivalPlan, Shard, api_row
 from streamperf.load.split import split_plan
 from streamperf.load.workers import WorkerPool, lost_rows
 from streamperf.platform.client import ApiCall
-from streamperf.results import events as ev
 from streamperf.results.events import Event
 from streamperf.settings import RunSettings
 from streamperf.viewers import ViewerFactory
@@ -174,8 +173,7 @@ class ControllerJourneys:
 
     def _on_call(self, call: ApiCall) -> None:
         fan = getattr(self._local, "fan", "")
-        self.sink([Event(time.time(), self.host, fan, ev.API, call.endpoint, call.latency_s,
-                         api_status(call), call.detail)])
+        self.sink([api_row(call, self.host, fan)])
 
     def start(self) -> None:
         self._thread.start()

@@ -76,6 +76,12 @@ def api_status(call: ApiCall) -> str:
     return "timeout" if call.outcome == "timeout" else "error"
 
 
+def api_row(call: ApiCall, host: str, viewer: str) -> Event:
+    """The event log's row for one API call, made now."""
+    return Event(time.time(), host, viewer, ev.API, call.endpoint, call.latency_s,
+                 api_status(call), call.detail)
+
+
 class Shard:
     def __init__(
         self,
@@ -103,11 +109,7 @@ class Shard:
 
     def on_api_call(self, call: ApiCall) -> None:
         """Client hook: every API call becomes a row for the fan on this thread."""
-        fan = getattr(self._local, "fan", "")
-        self.record(
-            Event(time.time(), self.host, fan, ev.API, call.endpoint, call.latency_s,
-                  api_status(call), call.detail)
-        )
+        self.record(api_row(call, self.host, getattr(self._local, "fan", "")))
 
     def _flush(self) -> None:
         pending = self._pending
