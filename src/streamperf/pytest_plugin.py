@@ -229,7 +229,9 @@ def viewers(request: pytest.FixtureRequest, streamperf_session: StreamperfSessio
 def streamperf_run(request: pytest.FixtureRequest, viewers: ViewerRunner) -> RunOutcome:
     scenario = request.getfixturevalue("scenario") if "scenario" in request.fixturenames else {}
     outcome = viewers.run(**scenario)
-    if outcome.verdict.word == "INVALID":
+    from streamperf.results.judge import INVALID
+
+    if outcome.verdict.word == INVALID:
         pytest.fail(f"INVALID RUN: {outcome.invalid}", pytrace=False)
     return outcome
 
