@@ -163,8 +163,8 @@ def ingest_url(text: str) -> str:
         parts.port  # noqa: B018 - raises on a bad port
     except ValueError as exc:
         raise ValueError(f"not a URL ({exc})") from None
-    if parts.scheme != "rtmp" or not parts.hostname or not parts.path.strip("/"):
-        raise ValueError("use an rtmp:// URL with a host and a stream path, "
+    if parts.scheme not in ("rtmp", "rtmps") or not parts.hostname or not parts.path.strip("/"):
+        raise ValueError("use an rtmp:// (or rtmps://) URL with a host and a stream path, "
                          "e.g. rtmp://media.example.com/live/KEY")
     return url
 

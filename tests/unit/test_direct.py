@@ -56,7 +56,7 @@ def test_viewers_spread_round_robin_over_the_play_urls_with_no_api_calls():
     ({"play_urls": ["http://x/y.mp4"]}, "--play-url http://x/y.mp4: an http(s) URL must end"),
     ({"ingest_url": "rtmp://x/live/k"}, "--ingest-url needs --play-url"),
     ({"ingest_url": "http://x/live/k", "play_urls": ["rtmp://x/live/k"]},
-     "--ingest-url http://x/live/k: use an rtmp:// URL"),
+     "--ingest-url http://x/live/k: use an rtmp:// (or rtmps://) URL"),
     ({"play_urls": ["rtmp://x/live/k"], "protocol": "hls"}, "--protocol does not go with"),
     ({"play_urls": ["rtmp://x/live/k"], "api_url": "http://api"}, "--apiurl does not go with"),
     ({"play_urls": ["rtmp://x/live/k"], "source_kbps": "nan"}, "--source-kbps nan: must be"),
@@ -127,3 +127,16 @@ def _verdict():
     from streamperf.results.judge import Verdict
 
     return Verdict("PASS")
+
+
+@pytest.mark.parametrize("given", ["/tmp/streamperf-would-write-here.flv", "file:///etc/x",
+                                   "-y out.flv", "http://h/live/k"])
+def test_a_platforms_ingest_url_that_is_not_rtmp_is_refused_before_ffmpeg(tmp_path, given):
+    """Whatever an adapter answers, ffmpeg is never told to write a local file."""
+    from streamperf.load.broadcast import Broadcast
+
+    platform = DirectPlatform(("rtmp://127.0.0.1:1/live/k",), ingest_url=given)
+    with pytest.raises(ValueError, match="the platform's ingest URL") as e:
+        Broadcast(platform, tmp_path / "clip.flv", tmp_path).start()
+    assert "rtmp://" in str(e.value) and "\n" not in str(e.value)
+    assert not list(tmp_path.iterdir())  # nothing probed, nothing started, nothing written

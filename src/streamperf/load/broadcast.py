@@ -15,6 +15,7 @@ from pathlib import Path
 
 from streamperf.load.adapter import ApiReport, GoLive, PlatformAdapter
 from streamperf.media.publisher import Publisher, SourceInfo, probe_source
+from streamperf.option_values import ingest_url
 from streamperf.platform.client import Influencer
 
 
@@ -66,6 +67,11 @@ class Broadcast:
         t0: float | None = None
         source: SourceInfo | None = None
         if live.ingest_url:
+            try:  # ffmpeg writes wherever it is told: a path would be a file here
+                ingest_url(live.ingest_url)
+            except ValueError as exc:
+                raise ValueError(f"the platform's ingest URL {live.ingest_url!r}: {exc}"
+                                 ) from None
             if self.source is None:
                 raise ValueError(f"nothing to publish to {live.ingest_url}: no source video")
             source = probe_source(self.source)
