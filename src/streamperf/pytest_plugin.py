@@ -17,7 +17,9 @@ Fixtures, session-wide unless noted:
 from __future__ import annotations
 
 import contextlib
+import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,6 +49,7 @@ SESSION_KEY = pytest.StashKey["StreamperfSession"]()
 OUTCOMES_KEY = pytest.StashKey["list[tuple[str, RunOutcome]]"]()
 ITEM_OUTCOME_KEY = pytest.StashKey["RunOutcome"]()
 SETUP_FAILURES_KEY = pytest.StashKey[dict[str, str]]()  # set-up failure line -> first test
+SIGTERM_KEY = pytest.StashKey[Any]()  # the SIGTERM handler we replaced
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -67,6 +70,22 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "sla(*expressions): SLA thresholds for this test, e.g. "
         "@pytest.mark.sla('p95(startup_s) < 3'); they override --sla and pyproject.toml")
     _check_sla_sources(config, settings)
+    _stop_on_sigterm(config)
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _stop_on_sigterm(config: pytest.Config) -> None:
+    """CI runners stop a job with SIGTERM: treat it as Ctrl-C, so the run is cut short
+    the same way (children stopped, event log flushed, partial report, exit status 2)
+    instead of dying with nothing written."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return  # someone (an xdist worker, the embedding program) already decided
+    config.stash[SIGTERM_KEY] = signal.signal(signal.SIGTERM, _raise_interrupt)
 
 
 def _wants_sla_check(config: pytest.Config, settings: RunSettings) -> bool:
@@ -108,6 +127,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     session = config.stash.get(SESSION_KEY, None)
     if session is not None:
         session.close()
+    previous = config.stash.get(SIGTERM_KEY, None)
+    if previous is not None:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @pytest.fixture(scope="session")
