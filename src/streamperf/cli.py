@@ -94,15 +94,17 @@ def _judge_log(run: Path, lag_threshold_s: float | None, source_kbps: float | No
     Returns the one-line error for bad input."""
     from dataclasses import replace
 
+    from streamperf.results.eventlog import load_log
     from streamperf.results.judge import analyse_for, judge, log_basis, recorded_basis
-    from streamperf.results.seed_log import load_any, sniff
+    from streamperf.results.seed_log import sniff
 
     path = run / "events.csv" if run.is_dir() else run
     if not path.is_file():
         return f"no event log at {path}"
     try:
         kind = sniff(path)
-        df = load_any(path)
+        log = load_log(path)  # the samples as columns: a long run's log fits (eventlog.py)
+        df = log.frame  # every other row, all the report and the settings need
     except (ValueError, OSError, UnicodeDecodeError) as exc:
         return str(exc).splitlines()[0]
     summary = {} if kind == "seed" else _run_summary(path.parent)  # not a neighbour's
@@ -123,7 +125,7 @@ def _judge_log(run: Path, lag_threshold_s: float | None, source_kbps: float | No
             basis = replace(basis, source_kbps=source_kbps)
             if own:
                 notes.append(f"re-judged with --source-kbps {source_kbps:g}")
-        analysis = analyse_for(df, basis)
+        analysis = analyse_for(log, basis)
         verdict = judge(analysis, basis)
     except ValueError as exc:  # SlaError, BaselineError, a broken record
         return str(exc).splitlines()[0]

@@ -19,6 +19,7 @@ import pandas as pd
 from streamperf.results import events as ev
 from streamperf.results.analysis import Analysis
 from streamperf.results.artifacts import chart_limits, write_artifacts
+from streamperf.results.eventlog import EventLog, read_log
 from streamperf.results.judge import (
     INTERRUPTED,
     INVALID,
@@ -82,14 +83,16 @@ class RunOutcome:
 
 
 def conclude(run_dir: Path, name: str, basis: Basis, settings: Mapping[str, Any],
-             extra: Mapping[str, Any], df: pd.DataFrame | None = None) -> RunOutcome:
+             extra: Mapping[str, Any], log: EventLog | pd.DataFrame | None = None
+             ) -> RunOutcome:
     """Analyse and judge the run's event log and write its artifacts.
 
     `settings` are the redacted settings; `extra` goes into summary.json as
-    is (lost and prepared load hosts).
+    is (lost and prepared load hosts). `log`: the log already read (read_log).
     """
-    df = ev.read_events(run_dir / "events.csv") if df is None else df
-    analysis = analyse_for(df, basis)
+    log = EventLog.of(read_log(run_dir / "events.csv") if log is None else log)
+    df = log.frame  # every row but the per-second samples: all the report needs
+    analysis = analyse_for(log, basis)
     analysis.info["run_dir"] = str(run_dir)
     verdict = judge(analysis, basis)
     limits = chart_limits(basis.thresholds)

@@ -26,7 +26,8 @@ from streamperf.load.outcome import RunOutcome, conclude, write_summary
 from streamperf.load.watch import RunWatch
 from streamperf.results import events as ev
 from streamperf.results.analysis import MEASURED
-from streamperf.results.events import Event, EventWriter, read_events, this_host
+from streamperf.results.eventlog import read_log
+from streamperf.results.events import Event, EventWriter, this_host
 from streamperf.results.judge import Basis, Rule
 from streamperf.results.judge import rules as default_rules
 from streamperf.results.live import LiveStats, Progress
@@ -145,13 +146,13 @@ class LoadRun:
             write_summary(self.run_dir, self.outcome.summary)
 
     def _conclude(self, interrupted: bool) -> RunOutcome:
-        df = read_events(self.run_dir / "events.csv")
+        log = read_log(self.run_dir / "events.csv")
         extra = {
             "lost_hosts": self.lost_hosts,
             "load_hosts": self.load_hosts.describe() if self.load_hosts else [],
         }
-        return conclude(self.run_dir, self.name, self.basis(df, interrupted),
-                        self.settings.redacted(), extra, df)
+        return conclude(self.run_dir, self.name, self.basis(log.frame, interrupted),
+                        self.settings.redacted(), extra, log)
 
     def basis(self, df: pd.DataFrame, interrupted: bool) -> Basis:
         """What this run is judged against, recorded in summary.json as it was used."""

@@ -10,6 +10,16 @@ Definitions follow DESIGN section 4 and docs/metrics.md:
               else not measurable (NaN, never 0)
   source_kbps the source row's, else the median viewer's mean_kbps ("measured")
   stalls      the playhead model in playhead.py replayed over the media_ts samples
+
+How it scales (docs/cost.md): the few rows of each kind (play, first frames,
+errors, API calls, host samples) go through pandas; the per-second samples,
+nearly all of a long run's rows, stay numpy columns (eventlog.py) sorted once
+by viewer, and every per-viewer and per-second figure is taken from slices of
+them. Memory grows with the samples at about 40 bytes each (the log's 20,
+drift and latency kept for the SLA's per-sample percentiles), time with the
+viewers (a few numpy calls each) and the seconds (a few each). The figures
+are those of the plain pandas analysis this replaced, which the unit tests
+keep as their reference (tests/unit/pandas_analysis.py).
 """
 
 from __future__ import annotations
@@ -21,7 +31,8 @@ import numpy as np
 import pandas as pd
 
 from streamperf.results import events as ev
-from streamperf.results.playhead import REBUFFER_GOAL_S, STARTUP_BUFFER_S, simulate
+from streamperf.results.eventlog import EventLog, Samples, frame_of
+from streamperf.results.playhead import REBUFFER_GOAL_S, STARTUP_BUFFER_S, simulate_arrays
 
 NOT_MEASURABLE = "not measurable"  # latency without a publish clock nor a capture clock
 MEASURED = "measured"  # source bitrate taken from the viewers: nobody told streamperf
@@ -41,7 +52,7 @@ class Analysis:
     source_kbps: float | None
     lag_threshold_s: float
     planned: int
-    #: per media_ts sample: viewer, t, rel_t, rel_media, drift_s, latency_s
+    #: per media_ts sample, by viewer then time: viewer (categorical), t, drift_s, latency_s
     samples: pd.DataFrame = field(default_factory=pd.DataFrame)
     #: one row per stall the playhead model found: viewer, t (wall time it began)
     stall_starts: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -95,113 +106,191 @@ class Analysis:
         }
 
 
+
+
 def _rows(df: pd.DataFrame, kind: str) -> pd.DataFrame:
     return df[df["event"] == kind]
 
 
-def source_kbps(df: pd.DataFrame) -> float | None:
-    rows = _rows(df, ev.SOURCE)
+def source_kbps(log: EventLog | pd.DataFrame) -> float | None:
+    rows = _rows(frame_of(log), ev.SOURCE)
     rows = rows[rows["name"] == "bitrate_kbps"]
     value = float(rows["value"].iloc[-1]) if len(rows) else None
     return value if value and np.isfinite(value) and value > 0 else None
 
 
-def source_kbps_basis(df: pd.DataFrame) -> str:
+def source_kbps_basis(log: EventLog | pd.DataFrame) -> str:
     """Where the logged source bitrate came from: "file" (probed), "given" (the user),
     or "measured": the run did not know it and asks for it to be measured."""
-    rows = _rows(df, ev.SOURCE)
+    rows = _rows(frame_of(log), ev.SOURCE)
     rows = rows[rows["name"] == "bitrate_kbps"]
     status = str(rows["status"].iloc[-1]) if len(rows) else ""
     return status if status in ("file", "given", MEASURED) else "file"
 
 
-def run_start_t(df: pd.DataFrame) -> float:
-    """Time 0 of the run's timeline: its run_start row (set-up rows may be older)."""
+def run_start_t(log: EventLog | pd.DataFrame) -> float:
+    """Time 0 of the run's timeline: its run_start row (set-up rows may be older);
+    without one, the log's first time."""
+    df = frame_of(log)
     rows = _rows(df, ev.RUN_START)
     if len(rows):
         return float(rows["t"].iloc[0])
-    return float(df["t"].min()) if len(df) else 0.0
+    firsts = [float(df["t"].min())] if len(df) else []
+    if isinstance(log, EventLog):
+        firsts += [float(np.nanmin(s.t)) for s in log.samples.values()
+                   if len(s) and not np.isnan(s.t).all()]
+    return float(np.nanmin(firsts)) if firsts and not np.isnan(firsts).all() else 0.0
 
 
-def publish_t0(df: pd.DataFrame) -> float | None:
-    rows = _rows(df, ev.PUBLISH_START)
+def publish_t0(log: EventLog | pd.DataFrame) -> float | None:
+    rows = _rows(frame_of(log), ev.PUBLISH_START)
     return float(rows["value"].iloc[-1]) if len(rows) else None
 
 
-def media_samples(df: pd.DataFrame, t0_publish: float | None = None) -> pd.DataFrame:
-    """Per media_ts sample: viewer, t, rel_t, rel_media, drift_s, latency_s.
-
-    rel_t / rel_media are wall and media seconds since the viewer's first media.
-    """
-    cols = ["viewer", "t", "rel_t", "rel_media", "drift_s", "latency_s"]
-    firsts = df[df["event"].isin([ev.FIRST_AUDIO, ev.FIRST_VIDEO])]
-    if firsts.empty:  # typed, so per-viewer reductions (quantile) work on no rows
-        return pd.DataFrame({c: pd.Series(dtype=object if c == "viewer" else float)
-                             for c in cols})
-    ref = (
-        firsts.sort_values("t")
-        .groupby("viewer", as_index=False)
-        .first()[["viewer", "t", "value"]]
-        .rename(columns={"t": "t_first", "value": "ts_first"})
-    )
-    m = _rows(df, ev.SAMPLE_MEDIA_TS)[["viewer", "t", "value"]].merge(ref, on="viewer")
-    m["rel_t"] = m["t"] - m["t_first"]
-    m["rel_media"] = m["value"] - m["ts_first"]
-    m["drift_s"] = m["rel_t"] - m["rel_media"]
-    if t0_publish is not None:
-        m["latency_s"] = m["t"] - (t0_publish + m["value"])
-    else:
-        # No publish clock (someone else publishes): the stream's own capture clock
-        # (HLS PROGRAM-DATE-TIME), sampled beside media_ts, where it carries one.
-        cap = _rows(df, ev.SAMPLE_CAPTURE_T)[["viewer", "t", "value"]]
-        cap = cap.drop_duplicates(["viewer", "t"], keep="last").rename(
-            columns={"value": "captured"})
-        m = m.merge(cap, on=["viewer", "t"], how="left")
-        m["latency_s"] = m["t"] - m["captured"]
-    return m.sort_values(["viewer", "t"])[cols]
-
-
-def latency_basis(df: pd.DataFrame) -> str:
+def latency_basis(log: EventLog | pd.DataFrame) -> str:
     """What latency is measured against: the publish clock, the stream's PDT, or nothing."""
-    if publish_t0(df) is not None:
+    log = EventLog.of(log)
+    if publish_t0(log) is not None:
         return "publish clock"
-    if (df["event"] == ev.SAMPLE_CAPTURE_T).any():
+    if len(log.kind(ev.SAMPLE_CAPTURE_T)):
         return "program date time"
     return NOT_MEASURABLE
 
 
-def _playheads(samples: pd.DataFrame, startup_buffer_s: float,
-               rebuffer_goal_s: float) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per viewer: stalls, stall_s, rebuffer_ratio; and every stall's start (wall t)."""
-    rows, starts = [], []
-    for viewer, g in samples.groupby("viewer", sort=False):
+@dataclass
+class _Media:
+    """The media_ts samples of viewers with a first frame, sorted by (viewer, t)."""
+
+    code: np.ndarray
+    t: np.ndarray
+    rel_t: np.ndarray  # wall seconds since the viewer's first media
+    rel_media: np.ndarray  # media seconds since its first media
+    drift: np.ndarray
+    latency: np.ndarray
+
+    def frame(self, names: np.ndarray) -> pd.DataFrame:
+        viewer = pd.Categorical.from_codes(self.code, categories=pd.Index(names, dtype=object))
+        return pd.DataFrame({"viewer": viewer, "t": self.t, "drift_s": self.drift,
+                             "latency_s": self.latency}, copy=False)
+
+
+def _media(log: EventLog, fans: pd.DataFrame, t0_publish: float | None) -> _Media:
+    m = log.kind(ev.SAMPLE_MEDIA_TS)
+    m.sort_by_viewer()
+    firsts = fans[fans["event"].isin([ev.FIRST_AUDIO, ev.FIRST_VIDEO])]
+    ref = firsts.sort_values("t", kind="stable").groupby("viewer")[["t", "value"]].first()
+    names = pd.Index(log.names, dtype=object)
+    t_first = ref["t"].reindex(names).to_numpy(float)
+    ts_first = ref["value"].reindex(names).to_numpy(float)
+    has_ref = names.isin(ref.index)
+    code, t, value = m.viewer, m.t, m.value
+    keep = has_ref[code] if len(code) else np.zeros(0, bool)
+    if not keep.all():
+        code, t, value = code[keep], t[keep], value[keep]
+    rel_t = t - t_first[code]
+    rel_media = value - ts_first[code]
+    drift = rel_t - rel_media
+    if t0_publish is not None:
+        latency = t - (t0_publish + value)
+    else:
+        # No publish clock (someone else publishes): the stream's own capture clock
+        # (HLS PROGRAM-DATE-TIME), sampled beside media_ts, where it carries one.
+        c = log.kind(ev.SAMPLE_CAPTURE_T)
+        cap = pd.DataFrame({"v": c.viewer, "t": c.t, "captured": c.value}).drop_duplicates(
+            ["v", "t"], keep="last")
+        captured = pd.DataFrame({"v": code, "t": t}).merge(cap, on=["v", "t"], how="left")
+        latency = t - captured["captured"].to_numpy(float)
+    return _Media(code, t, rel_t, rel_media, drift, latency)
+
+
+def _segments(code: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(code, start, end) of each run of equal codes in a sorted array."""
+    if not len(code):
+        empty = np.empty(0, np.int64)
+        return empty, empty, empty
+    starts = np.r_[0, np.flatnonzero(code[1:] != code[:-1]) + 1]
+    ends = np.r_[starts[1:], len(code)]
+    return code[starts], starts, ends
+
+
+def _per_code(n: int, codes: np.ndarray, values: np.ndarray, fill: float = np.nan) -> np.ndarray:
+    out = np.full(n, fill)
+    out[codes] = values
+    return out
+
+
+def _quantile(values: np.ndarray, q: float) -> float:
+    v = values[~np.isnan(values)]
+    return float(np.quantile(v, q)) if len(v) else np.nan
+
+
+def _per_viewer_media(media: _Media, n: int, lag_threshold_s: float, startup_buffer_s: float,
+                      rebuffer_goal_s: float, names: np.ndarray
+                      ) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+    """Per viewer code: media_s, max_drift_s, lagged_s, latency mean and p95, stalls;
+    and every stall's start (viewer, wall t)."""
+    codes, starts, ends = _segments(media.code)
+    out = {k: np.full(n, np.nan) for k in ("media_s", "max_drift_s", "latency_s",
+                                           "latency_p95_s", "stall_s", "rebuffer_ratio")}
+    out["lagged_s"] = np.zeros(n)
+    out["stalls"] = np.full(n, np.nan)
+    stall_starts: list[tuple[str, float]] = []
+    if not len(codes):
+        return out, pd.DataFrame(stall_starts, columns=["viewer", "t"])
+    out["media_s"][codes] = np.fmax.reduceat(media.rel_media, starts)
+    out["max_drift_s"][codes] = np.fmax.reduceat(media.drift, starts)
+    out["lagged_s"][codes] = np.add.reduceat(media.drift > lag_threshold_s, starts)
+    lat = media.latency
+    known = ~np.isnan(lat)
+    counts = np.add.reduceat(known, starts)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["latency_s"][codes] = np.add.reduceat(np.where(known, lat, 0.0), starts) / counts
+    for c, a, b, k in zip(codes.tolist(), starts.tolist(), ends.tolist(), counts.tolist(),
+                          strict=True):
+        if k:
+            out["latency_p95_s"][c] = _quantile(lat[a:b], 0.95)
         # The first media's arrival is the model's origin: nothing received yet.
-        t_first = float(g["t"].iloc[0] - g["rel_t"].iloc[0])
-        times = np.concatenate(([0.0], g["rel_t"].to_numpy()))
-        received = np.maximum.accumulate(np.concatenate(([0.0], g["rel_media"].to_numpy())))
-        r = simulate(times.tolist(), received.tolist(), startup_buffer_s, rebuffer_goal_s)
-        rows.append((viewer, r.stalls, r.stall_s, r.rebuffer_ratio))
-        starts += [(viewer, t_first + rel) for rel in r.stall_starts]
-    per_viewer = pd.DataFrame(rows, columns=["viewer", "stalls", "stall_s", "rebuffer_ratio"])
-    return per_viewer.set_index("viewer"), pd.DataFrame(starts, columns=["viewer", "t"])
+        t_first = float(media.t[a] - media.rel_t[a])
+        times = np.concatenate(([0.0], media.rel_t[a:b]))
+        received = np.maximum.accumulate(np.concatenate(([0.0], media.rel_media[a:b])))
+        r = simulate_arrays(times, received, startup_buffer_s, rebuffer_goal_s)
+        out["stalls"][c], out["stall_s"][c] = r.stalls, r.stall_s
+        out["rebuffer_ratio"][c] = r.rebuffer_ratio
+        stall_starts += [(names[c], t_first + rel) for rel in r.stall_starts]
+    return out, pd.DataFrame(stall_starts, columns=["viewer", "t"])
 
 
-def _mean_kbps(byte_rows: pd.DataFrame, first_video_t: pd.Series) -> pd.Series:
-    """kbps over whole sample windows after the first video frame.
+def _per_viewer_bytes(b: Samples, n: int, t_video: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per viewer code: the last bytes row's t, and mean_kbps over whole sample
+    windows after the first video frame.
 
-    Before it a live server sends audio alone (video waits for a key frame),
-    which would pull a short viewer's mean below the source's.
+    Before the first video frame a live server sends audio alone (video waits for
+    a key frame), which would pull a short viewer's mean below the source's. Each
+    bytes row covers the window since the previous one: the first row at or after
+    the first video frame only anchors the count.
     """
-    video = first_video_t.rename("t_video").rename_axis("viewer").reset_index()
-    rows = byte_rows[["viewer", "t", "value"]].merge(video, on="viewer")
-    rows = rows[rows["t"] >= rows["t_video"]]
-    # Each bytes row covers the window since the previous one: the first row at or
-    # after the first video frame only anchors the count.
-    anchor = rows.groupby("viewer")["t"].transform("min")
-    counted = rows[rows["t"] > anchor].assign(anchor=anchor)
-    g = counted.groupby("viewer")
-    seconds = g["t"].max() - g["anchor"].first()
-    return (g["value"].sum() * 8 / 1000 / seconds).where(seconds > 0)
+    b.sort_by_viewer()
+    codes, starts, ends = _segments(b.viewer)
+    last_t, kbps = np.full(n, np.nan), np.full(n, np.nan)
+    if not len(codes):
+        return last_t, kbps
+    last_t[codes] = np.fmax.reduceat(b.t, starts)
+    for c, a, e in zip(codes.tolist(), starts.tolist(), ends.tolist(), strict=True):
+        tv = t_video[c]
+        if np.isnan(tv):
+            continue
+        t = b.t[a:e]
+        after = t >= tv
+        if not after.any():
+            continue
+        anchor = t[after].min()
+        counted = after & (t > anchor)
+        if not counted.any():
+            continue
+        seconds = t[counted].max() - anchor
+        if seconds > 0:
+            kbps[c] = b.value[a:e][counted].sum() * 8 / 1000 / seconds
+    return last_t, kbps
 
 
 def measured_source_kbps(mean_kbps: pd.Series) -> float | None:
@@ -215,24 +304,45 @@ def _count(rows: pd.DataFrame, names: pd.Index) -> pd.Series:
     return rows.groupby("viewer").size().reindex(names).fillna(0).astype(int)
 
 
+def _viewer_order(log: EventLog, rows: pd.DataFrame) -> tuple[pd.Index, pd.Series]:
+    """The fans, in the order of their first row that is not an API call (API rows
+    alone are the influencer's set-up), and the host of that row: where it played
+    (its API calls may come from elsewhere: an adapter's journeys walked on the
+    controller for viewers on worker processes)."""
+    own = rows[rows["event"] != ev.API]
+    frame_first = pd.DataFrame({"viewer": own["viewer"].astype(str).to_numpy(object),
+                                "pos": own.index.to_numpy(np.int64),
+                                "host": own["host"].astype(str).to_numpy(object)})
+    sample_first = pd.DataFrame({"viewer": log.names, "pos": log.first_row,
+                                 "host": log.first_host})
+    sample_first = sample_first[sample_first["viewer"] != ""]
+    both = pd.concat([frame_first, sample_first]).sort_values("pos", kind="stable")
+    first = both.drop_duplicates("viewer")
+    names = pd.Index(first["viewer"].to_numpy(object), name="viewer")
+    return names, pd.Series(first["host"].to_numpy(object), index=names)
+
+
 def analyse(
-    df: pd.DataFrame,
+    log: EventLog | pd.DataFrame,
     lag_threshold_s: float = 3.0,
     planned: int | None = None,
     source_kbps_override: float | None = None,
     startup_buffer_s: float = STARTUP_BUFFER_S,
     rebuffer_goal_s: float = REBUFFER_GOAL_S,
 ) -> Analysis:
+    """Analyse an EventLog (eventlog.read_log) or a read_events DataFrame."""
+    log = EventLog.of(log)
+    df = log.frame
+    n = len(log.names)
     src = source_kbps_override or source_kbps(df)
     rows = df[(df["viewer"] != "") & (df["event"] != ev.HOST_SAMPLE)]
-    # A fan either played or was aborted; API rows alone are the influencer's set-up.
-    names = pd.Index(rows.loc[rows["event"] != ev.API, "viewer"].unique(), name="viewer")
+    names, hosts = _viewer_order(log, rows)
     fans = rows[rows["viewer"].isin(names)]
     out = pd.DataFrame(index=names)
-    # Where the viewer played: its API calls may come from elsewhere (an adapter's
-    # journeys walked on the controller for viewers on worker processes).
-    played = fans[fans["event"] != ev.API].groupby("viewer")["host"].first()
-    out["host"] = played.reindex(names).fillna("")
+    out["host"] = hosts
+
+    def by_name(per_code: np.ndarray) -> pd.Series:
+        return pd.Series(per_code, index=pd.Index(log.names, dtype=object)).reindex(names)
 
     play = _rows(fans, ev.PLAY).groupby("viewer").agg(
         play_t=("t", "first"), api_s=("value", "first"), protocol=("name", "first")
@@ -247,13 +357,14 @@ def analyse(
     out["startup_s"] = first_video.reindex(names) - out["play_t"]
 
     # Media and bytes counted from the first media onwards.
-    samples = media_samples(fans, publish_t0(df))
-    by_viewer = samples.groupby("viewer")
-    out["media_s"] = by_viewer["rel_media"].max().reindex(names)
-    byte_rows = _rows(fans, ev.SAMPLE_BYTES)
-    last_sample_t = byte_rows.groupby("viewer")["t"].max()
-    out["watched_s"] = (last_sample_t.reindex(names) - first_media_t.reindex(names)).clip(lower=0)
-    out["mean_kbps"] = _mean_kbps(byte_rows, first_video).reindex(names)
+    media = _media(log, fans, publish_t0(df))
+    per, stall_starts = _per_viewer_media(media, n, lag_threshold_s, startup_buffer_s,
+                                          rebuffer_goal_s, log.names)
+    out["media_s"] = by_name(per["media_s"])
+    t_video = first_video.reindex(pd.Index(log.names, dtype=object)).to_numpy(float)
+    last_t, mean_kbps = _per_viewer_bytes(log.kind(ev.SAMPLE_BYTES), n, t_video)
+    out["watched_s"] = (by_name(last_t) - first_media_t.reindex(names)).clip(lower=0)
+    out["mean_kbps"] = by_name(mean_kbps)
     basis = source_kbps_basis(df)
     src_basis = ("given" if source_kbps_override else basis) if src else None
     if not src and basis == MEASURED:
@@ -263,16 +374,14 @@ def analyse(
         src_basis = MEASURED if src else None
     out["bitrate_ratio"] = out["mean_kbps"] / src if src else np.nan
 
-    out["max_drift_s"] = by_viewer["drift_s"].max().reindex(names)
+    out["max_drift_s"] = by_name(per["max_drift_s"])
     # Samples are 1 s apart, so the count of lagged samples is seconds lagged.
-    out["lagged_s"] = _count(samples[samples["drift_s"] > lag_threshold_s], names)
-    out["latency_s"] = by_viewer["latency_s"].mean().reindex(names)
-    out["latency_p95_s"] = by_viewer["latency_s"].quantile(0.95).reindex(names)
-    heads, stall_starts = _playheads(samples, startup_buffer_s, rebuffer_goal_s)
-    heads = heads.reindex(names)
-    out["stalls"] = heads["stalls"].fillna(0).astype(int)
-    out["stall_s"] = heads["stall_s"].fillna(0.0)
-    out["rebuffer_ratio"] = heads["rebuffer_ratio"].fillna(0.0)
+    out["lagged_s"] = by_name(per["lagged_s"]).fillna(0).astype(int)
+    out["latency_s"] = by_name(per["latency_s"])
+    out["latency_p95_s"] = by_name(per["latency_p95_s"])
+    out["stalls"] = by_name(per["stalls"]).fillna(0).astype(int)
+    out["stall_s"] = by_name(per["stall_s"]).fillna(0.0)
+    out["rebuffer_ratio"] = by_name(per["rebuffer_ratio"]).fillna(0.0)
 
     errors = _rows(fans, ev.VIEWER_ERROR)
     out["errors"] = _count(errors, names)
@@ -286,26 +395,26 @@ def analyse(
     viewers = out.reset_index()[VIEWER_COLUMNS]
     analysis = Analysis(
         viewers=viewers,
-        timeline=timeline(df, lag_threshold_s, samples),
+        timeline=_timeline(log, lag_threshold_s, media),
         api=api_stats(df),
         source_kbps=src,
         lag_threshold_s=lag_threshold_s,
         planned=planned if planned is not None else len(viewers),
-        samples=samples,
+        samples=media.frame(log.names),
         stall_starts=stall_starts,
     )
     api = _rows(df, ev.API)
     analysis.api_rows = api[["t", "viewer", "name", "value", "status"]].rename(
         columns={"name": "endpoint", "value": "latency_s"}).reset_index(drop=True)
-    analysis.info["start_t"] = run_start_t(df) if len(df) else None
+    analysis.info["start_t"] = run_start_t(log) if log.rows else None
     analysis.info["source_kbps_basis"] = src_basis
-    analysis.info["latency_basis"] = latency_basis(df) if len(df) else NOT_MEASURABLE
+    analysis.info["latency_basis"] = latency_basis(log) if log.rows else NOT_MEASURABLE
     calib = _rows(df, ev.CALIBRATION)
     analysis.info["origin_latency_s"] = float(calib["value"].iloc[-1]) if len(calib) else None
     analysis.info["errors_by_kind"] = errors.groupby("name").size().to_dict()
-    lat = samples["latency_s"].dropna()
-    analysis.info["latency_p50_s"] = float(lat.quantile(0.5)) if len(lat) else None
-    analysis.info["latency_p95_s"] = float(lat.quantile(0.95)) if len(lat) else None
+    lat = media.latency[~np.isnan(media.latency)]
+    analysis.info["latency_p50_s"] = float(np.quantile(lat, 0.5)) if len(lat) else None
+    analysis.info["latency_p95_s"] = float(np.quantile(lat, 0.95)) if len(lat) else None
     return analysis
 
 
@@ -315,39 +424,69 @@ TIMELINE_COLUMNS = [
 ]
 
 
-def timeline(
-    df: pd.DataFrame, lag_threshold_s: float, samples: pd.DataFrame | None = None
-) -> pd.DataFrame:
-    """Per second since the first row: viewers sampled, lagged, kbps and drift spread."""
-    b = _rows(df, ev.SAMPLE_BYTES)
-    if b.empty:
+def _by_second(t: np.ndarray, start: float) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                      np.ndarray]:
+    """(seconds, start, end, order): rows grouped by whole second since `start`;
+    order[start[i]:end[i]] are the rows of seconds[i]."""
+    sec = ((t - start) // 1).astype(np.int64)
+    low = int(sec.min()) if len(sec) else 0
+    from streamperf.results.eventlog import stable_order
+
+    order = stable_order(sec - low)
+    seconds, starts, ends = _segments(sec[order])
+    return seconds, starts, ends, order
+
+
+def timeline(log: EventLog | pd.DataFrame, lag_threshold_s: float) -> pd.DataFrame:
+    """Per second since the run's start: viewers sampled, lagged, kbps and drift spread."""
+    log = EventLog.of(log)
+    rows = log.frame[(log.frame["viewer"] != "") & (log.frame["event"] != ev.HOST_SAMPLE)]
+    names, _ = _viewer_order(log, rows)
+    return _timeline(log, lag_threshold_s,
+                     _media(log, rows[rows["viewer"].isin(names)], publish_t0(log)))
+
+
+def _timeline(log: EventLog, lag_threshold_s: float, media: _Media) -> pd.DataFrame:
+    b = log.kind(ev.SAMPLE_BYTES)
+    if not len(b):
         return pd.DataFrame(columns=TIMELINE_COLUMNS)
-    start = run_start_t(df)
-    samples = media_samples(df, publish_t0(df)) if samples is None else samples
+    b.sort_by_viewer()
+    start = run_start_t(log)
     # A viewer's first bytes row covers only part of a second (it joined mid-window).
-    b = b[b.duplicated("viewer")]
-    kbps = b.assign(second=((b["t"] - start) // 1).astype(int), kbps=b["value"] * 8 / 1000)
-    g = kbps.groupby("second")["kbps"]
-    tl = pd.DataFrame({
-        "connected": kbps.groupby("second")["viewer"].nunique(),
-        "mean_kbps": g.mean(),
-        "p5_kbps": g.quantile(0.05),
-        "p50_kbps": g.quantile(0.5),
-        "p95_kbps": g.quantile(0.95),
-    })
-    m = samples.assign(second=((samples["t"] - start) // 1).astype(int))
-    gm = m.groupby("second")
-    lag = m[m["drift_s"] > lag_threshold_s].groupby("second")["viewer"].nunique()
-    tl["lagged"] = lag.reindex(tl.index).fillna(0).astype(int)
-    for col in ("drift", "latency"):
-        for q in (50, 95):
-            tl[f"{col}_p{q}_s"] = gm[f"{col}_s"].quantile(q / 100).reindex(tl.index)
-    return tl.reset_index()[TIMELINE_COLUMNS]
+    counted = ~b.first if b.first is not None else np.ones(len(b), bool)
+    code, value = b.viewer[counted], b.value[counted]
+    seconds, starts, ends, order = _by_second(b.t[counted], start)
+    cols: dict[str, list[float]] = {c: [] for c in TIMELINE_COLUMNS[1:]}
+    for a, e in zip(starts.tolist(), ends.tolist(), strict=True):
+        idx = order[a:e]
+        kbps = value[idx] * 8 / 1000
+        known = kbps[~np.isnan(kbps)]
+        cols["connected"].append(len(np.unique(code[idx])))
+        cols["mean_kbps"].append(float(known.mean()) if len(known) else np.nan)
+        for q, col in ((0.05, "p5_kbps"), (0.5, "p50_kbps"), (0.95, "p95_kbps")):
+            cols[col].append(float(np.quantile(known, q)) if len(known) else np.nan)
+    tl = pd.DataFrame({c: cols[c] for c in ("connected", "mean_kbps", "p5_kbps", "p50_kbps",
+                                            "p95_kbps")}, index=seconds)
+    tl["connected"] = tl["connected"].astype(int)
+    msec, mstarts, mends, morder = _by_second(media.t, start)
+    lagged, spread = [], {f"{c}_p{q}_s": [] for c in ("drift", "latency") for q in (50, 95)}
+    for a, e in zip(mstarts.tolist(), mends.tolist(), strict=True):
+        idx = morder[a:e]
+        drift = media.drift[idx]
+        lagged.append(len(np.unique(media.code[idx][drift > lag_threshold_s])))
+        for col, values in (("drift", drift), ("latency", media.latency[idx])):
+            for q in (50, 95):
+                spread[f"{col}_p{q}_s"].append(_quantile(values, q / 100))
+    tl["lagged"] = pd.Series(lagged, index=msec, dtype=int).reindex(tl.index).fillna(
+        0).astype(int)
+    for col, values in spread.items():
+        tl[col] = pd.Series(values, index=msec, dtype=float).reindex(tl.index)
+    return tl.rename_axis("second").reset_index()[TIMELINE_COLUMNS]
 
 
-def api_stats(df: pd.DataFrame) -> pd.DataFrame:
+def api_stats(log: EventLog | pd.DataFrame) -> pd.DataFrame:
     cols = ["endpoint", "calls", "errors", "timeouts", "p50_s", "p95_s"]
-    api = _rows(df, ev.API)
+    api = _rows(frame_of(log), ev.API)
     if api.empty:
         return pd.DataFrame(columns=cols)
     g = api.assign(

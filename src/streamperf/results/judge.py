@@ -27,6 +27,7 @@ import pandas as pd
 from streamperf.results import events as ev
 from streamperf.results.analysis import Analysis, analyse
 from streamperf.results.baseline import compare, parse_tolerances
+from streamperf.results.eventlog import EventLog
 from streamperf.results.sla import DEFAULT_SLA, OFF, Threshold, default_grace_s, evaluate, parse
 from streamperf.results.sla import Verdict as Check
 from streamperf.results.validity import invalid_reason
@@ -204,9 +205,9 @@ def judge(analysis: Analysis, basis: Basis) -> Verdict:
     return Verdict(word, tuple(breaches), basis.invalid, tuple(not_applicable), tuple(checks))
 
 
-def analyse_for(df: pd.DataFrame, basis: Basis) -> Analysis:
+def analyse_for(log: EventLog | pd.DataFrame, basis: Basis) -> Analysis:
     """The analysis a basis judges: its lag threshold, planned viewers, source bitrate."""
-    return analyse(df, basis.lag_threshold_s, planned=basis.planned,
+    return analyse(log, basis.lag_threshold_s, planned=basis.planned,
                    source_kbps_override=basis.source_kbps)
 
 

@@ -128,7 +128,7 @@ class Threshold:
             return data.culprits
         if not len(data.values):
             return ""
-        grouped = pd.Series(data.values).groupby(data.groups, sort=False)
+        grouped = pd.Series(data.values).groupby(data.groups, sort=False, observed=True)
         f = self.func
         q = percentile_of(f)
         counted = f in ("sum", "count", "rate")

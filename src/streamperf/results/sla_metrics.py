@@ -48,7 +48,9 @@ class MetricData:
     """A metric's observations in one Analysis (after the grace window)."""
 
     values: np.ndarray  # float, NaN-free
-    groups: np.ndarray  # who each value belongs to: viewer, endpoint or "at N s"
+    #: who each value belongs to: viewer, endpoint or "at N s" (a pd.Categorical for
+    #: per-sample metrics)
+    groups: np.ndarray
     why_empty: str = "no data"
     rate: tuple[float, float] | None = None  # numerator, denominator of rate()
     notes: Mapping[str, str] = field(default_factory=dict)  # extra words per group
@@ -62,6 +64,12 @@ _EMPTY = np.array([], dtype=float)
 def _data(values: pd.Series, groups: pd.Series, **kw: object) -> MetricData:
     vals = pd.to_numeric(values, errors="coerce").astype(float).to_numpy()
     keep = ~np.isnan(vals)
+    if isinstance(groups.dtype, pd.CategoricalDtype):
+        # Per-sample groups (millions in a long run): kept as codes, not as strings.
+        cats = groups.array
+        kept = pd.Categorical.from_codes(cats.codes[keep],
+                                         categories=cats.categories.astype(str))
+        return MetricData(vals[keep], kept, **kw)  # type: ignore[arg-type]
     return MetricData(vals[keep], groups.astype(str).to_numpy()[keep], **kw)  # type: ignore[arg-type]
 
 
@@ -74,9 +82,9 @@ def _start_t(a: Analysis) -> float:
     start = a.info.get("start_t")
     if start is not None:
         return float(start)
-    # Older Analysis without start_t: the earliest first-media arrival (a little late).
+    # An Analysis without start_t (an empty log): its earliest sample.
     s = a.samples
-    return float((s["t"] - s["rel_t"]).min()) if len(s) else 0.0
+    return float(s["t"].min()) if len(s) else 0.0
 
 
 def _grace_why(grace_s: float, what: str) -> str:

@@ -1,0 +1,253 @@
+"""The event log as the analysis reads it: the many per-second samples as compact
+columns, every other row as a small DataFrame.
+
+Nearly every row of a long run is a sample: a `bytes` and a `media_ts` row a
+second per viewer (a 10,000-viewer hour is 72 M of them against some 100 k
+others). Read into one pandas DataFrame of strings they cost about 340 bytes
+a row (24 GB for that hour); here a sample costs 20 (viewer code int32, t and
+value float64), so the hour fits in about 1.5 GB while its figures stay exact
+(every sample is kept: percentiles over samples need them all).
+
+Why this and not the others, measured on the 2-core machine of the
+benchmark (benchmarks/analysis_rows.py, docs/cost.md):
+- pandas' own CSV reader, even in chunks with categorical columns, parses on
+  one core at about a third of pyarrow's speed: the 72 M-row log alone took
+  longer than the whole 90 s budget;
+- pyarrow's streaming CSV reader parses blocks on both cores; each block is
+  split right away into the samples (kept as numpy columns) and the rest,
+  so memory never holds the text of the samples;
+- DuckDB would do the per-second SQL, but not the playhead model (a loop
+  per viewer over its samples) nor the per-sample SLA percentiles, and is
+  one more engine to ship; per-viewer aggregates kept as rows arrive would
+  not serve `streamperf report` on a log alone (nor old logs).
+The CSV stays the one record (docs/events.md); nothing is written beside it.
+
+`read_events` (events.py) still gives the whole log as one DataFrame for
+small logs and users' own scripts; `EventLog.of` turns such a DataFrame
+(or a seed tool log, seed_log.py) into an EventLog, so every analysis runs
+the same code.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import pandas as pd
+
+from streamperf.results import events as ev
+
+#: The per-second rows, kept as columns; every other kind stays in EventLog.frame.
+SAMPLE_KINDS = (ev.SAMPLE_BYTES, ev.SAMPLE_MEDIA_TS, ev.SAMPLE_CAPTURE_T)
+TEXT_COLUMNS = ("host", "viewer", "event", "name", "status", "detail")
+BLOCK_BYTES = 16 << 20  # one parse block of the CSV reader
+
+
+@dataclass
+class Samples:
+    """Rows of one sample kind in log order: viewer code, t, value."""
+
+    viewer: np.ndarray  # int32 codes into EventLog.names
+    t: np.ndarray  # float64
+    value: np.ndarray  # float64
+
+    @classmethod
+    def empty(cls) -> Samples:
+        return cls(np.empty(0, np.int32), np.empty(0), np.empty(0))
+
+    #: True where the row is its viewer's first of this kind in the log
+    first: np.ndarray | None = None
+    by_viewer: bool = False  # sorted by (viewer, t), as by_viewer() leaves it
+
+    def __len__(self) -> int:
+        return len(self.t)
+
+    def sort_by_viewer(self) -> None:
+        """Reorder in place by (viewer, t), stable, noting each viewer's first row
+        in the log before (the rows are replaced, not copied: memory stays one set)."""
+        if self.by_viewer:
+            return
+        first = np.zeros(len(self), bool)
+        if len(self):
+            first[np.unique(self.viewer, return_index=True)[1]] = True
+        order = stable_order(self.viewer)
+        viewer, t = self.viewer[order], self.t[order]
+        bounds = np.flatnonzero(viewer[1:] != viewer[:-1]) + 1
+        back = np.diff(t) < 0
+        back[bounds - 1] = False
+        if back.any():  # a viewer's rows out of time order: sort by time too
+            order = np.lexsort((self.t, self.viewer))
+            viewer, t = self.viewer[order], self.t[order]
+        self.viewer, self.t = viewer, t
+        self.value = self.value[order]
+        self.first = first[order]
+        self.by_viewer = True
+
+
+def stable_order(keys: np.ndarray) -> np.ndarray:
+    """A stable argsort of non-negative int codes: radix sorts of 16 bits at a time."""
+    if not len(keys) or int(keys.max()) < 1 << 16:
+        return np.argsort(keys.astype(np.uint16), kind="stable")
+    order = np.argsort((keys & 0xFFFF).astype(np.uint16), kind="stable")
+    return order[np.argsort((keys[order] >> 16).astype(np.uint16), kind="stable")]
+
+
+@dataclass
+class EventLog:
+    """One run's log. `frame` holds every row but the samples, typed as read_events
+    types them, indexed by the row's position in the log."""
+
+    frame: pd.DataFrame
+    names: np.ndarray  # viewer names of the samples, sorted; a code indexes it
+    samples: dict[str, Samples] = field(default_factory=dict)
+    #: per viewer code: position in the log and host of its first sample row
+    first_row: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    first_host: np.ndarray = field(default_factory=lambda: np.empty(0, object))
+
+    def kind(self, name: str) -> Samples:
+        return self.samples.get(name) or Samples.empty()
+
+    @property
+    def rows(self) -> int:
+        return len(self.frame) + sum(len(s) for s in self.samples.values())
+
+    @classmethod
+    def of(cls, log: EventLog | pd.DataFrame) -> EventLog:
+        """An EventLog as is; a DataFrame in the schema of read_events split into one."""
+        if isinstance(log, EventLog):
+            return log
+        return from_frame(log)
+
+
+def from_frame(df: pd.DataFrame) -> EventLog:
+    """Split a read_events DataFrame (or a seed log's) into frame and samples."""
+    df = df.reset_index(drop=True)
+    is_sample = df["event"].isin(SAMPLE_KINDS).to_numpy(bool)
+    frame = df[~is_sample]
+    s = df[is_sample]
+    viewers = s["viewer"].astype(str).to_numpy(object)
+    names, codes = np.unique(viewers, return_inverse=True)
+    codes = codes.astype(np.int32)
+    positions = np.flatnonzero(is_sample)
+    first = _first_index(codes, len(names))
+    log = EventLog(frame, names.astype(object), first_row=positions[first],
+                   first_host=s["host"].astype(str).to_numpy(object)[first])
+    kinds = s["event"].astype(str).to_numpy(object)
+    t = s["t"].to_numpy(float)
+    value = s["value"].to_numpy(float)
+    for kind in SAMPLE_KINDS:
+        k = kinds == kind
+        if k.any():
+            log.samples[kind] = Samples(codes[k], t[k], value[k])
+    return log
+
+
+def _first_index(codes: np.ndarray, n: int) -> np.ndarray:
+    """Index of each code's first occurrence (codes cover 0..n-1)."""
+    if not n:
+        return np.empty(0, np.int64)
+    _, first = np.unique(codes, return_index=True)
+    return first
+
+
+def _check_header(path: Path) -> None:
+    with open(path, newline="", encoding="utf-8") as f:
+        header = next(csv.reader([f.readline()]), [])
+    missing = [c for c in ev.COLUMNS if c not in header]
+    if missing:
+        raise ValueError(f"{path}: not a streamperf event log (missing columns {missing})")
+
+
+def read_log(path: Path | str | IO[str]) -> EventLog:
+    """Read an events.csv into an EventLog (ValueError, OSError: not readable as one)."""
+    if not isinstance(path, str | Path):  # a file object: small, as read_events reads it
+        return from_frame(ev.read_events(path))
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+
+    path = Path(path)
+    _check_header(path)
+    types = {"t": pa.float64(), "value": pa.float64(), **{c: pa.string() for c in TEXT_COLUMNS}}
+    reader = pacsv.open_csv(
+        path,
+        read_options=pacsv.ReadOptions(block_size=BLOCK_BYTES),
+        convert_options=pacsv.ConvertOptions(
+            column_types=types, null_values=[""], strings_can_be_null=False,
+            quoted_strings_can_be_null=False),
+    )
+    kinds = pa.array(SAMPLE_KINDS)
+    codes: dict[str, int] = {}
+    parts: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {
+        k: [] for k in SAMPLE_KINDS}
+    others: list[pd.DataFrame] = []
+    first_row: list[int] = []
+    first_host: list[str] = []
+    at = 0  # position in the log of the batch's first row
+    for batch in reader:
+        event = batch.column("event")
+        is_sample = pc.is_in(event, value_set=kinds)
+        rest = batch.filter(pc.invert(is_sample))
+        if rest.num_rows:
+            positions = np.flatnonzero(~is_sample.to_numpy(zero_copy_only=False)) + at
+            others.append(rest.to_pandas().set_index(pd.Index(positions)))
+        if pc.any(is_sample).as_py():
+            sample = batch.filter(is_sample)
+            enc = pc.dictionary_encode(sample.column("viewer"))
+            new = len(codes)
+            lut = np.fromiter((codes.setdefault(v, len(codes)) for v in
+                               enc.dictionary.to_pylist()), np.int32)
+            code = lut[enc.indices.to_numpy(zero_copy_only=False)]
+            if len(codes) > new:  # viewers first seen in this batch: where, and on which host
+                positions = np.flatnonzero(is_sample.to_numpy(zero_copy_only=False)) + at
+                fresh, idx = np.unique(code, return_index=True)
+                # New codes are numbered on from `new` in order, all in this batch.
+                idx = idx[fresh >= new]
+                first_row.extend((positions[idx]).tolist())
+                first_host.extend(sample.column("host").take(pa.array(idx)).to_pylist())
+            ev_kind = sample.column("event")
+            t = sample.column("t").to_numpy(zero_copy_only=False)
+            value = sample.column("value").to_numpy(zero_copy_only=False)
+            for kind in SAMPLE_KINDS:
+                k = pc.equal(ev_kind, kind).to_numpy(zero_copy_only=False)
+                if k.any():
+                    parts[kind].append((code[k], t[k], value[k]))
+        at += batch.num_rows
+    frame = pd.concat(others) if others else pd.DataFrame(columns=list(ev.COLUMNS))
+    frame = frame.astype({c: "string" for c in TEXT_COLUMNS if c in frame})
+    frame = frame.astype({c: float for c in ("t", "value") if c in frame})
+    # Codes in the viewers' name order: per-viewer results come out sorted by name.
+    names = np.array(list(codes), dtype=object)
+    order = np.argsort(names, kind="stable")
+    remap = np.empty(len(names), np.int32)
+    remap[order] = np.arange(len(names), dtype=np.int32)
+    log = EventLog(frame, names[order], first_row=np.array(first_row, np.int64)[order],
+                   first_host=np.array(first_host, dtype=object)[order])
+    for kind, chunks in parts.items():
+        if not chunks:
+            continue
+        code = remap[np.concatenate([c[0] for c in chunks])]
+        t = np.concatenate([c[1] for c in chunks])
+        value = np.concatenate([c[2] for c in chunks])
+        chunks.clear()
+        log.samples[kind] = Samples(code, t, value)
+    return log
+
+
+def frame_of(log: Any) -> pd.DataFrame:
+    """The non-sample rows of an EventLog, or a DataFrame as is (the report's rows)."""
+    return log.frame if isinstance(log, EventLog) else log
+
+
+def load_log(path: Path | str) -> EventLog:
+    """An events.csv, a run directory's, or a seed tool log (seed_log.load_any reads it
+    into the schema), as an EventLog; ValueError/OSError when it is neither."""
+    from streamperf.results.seed_log import load_any, sniff
+
+    p = Path(path)
+    if p.is_dir():
+        p = p / "events.csv"
+    return read_log(p) if sniff(p) == "streamperf" else from_frame(load_any(p))
