@@ -6,7 +6,9 @@ sample a second is 20,000 rows/s plus host samples. The benchmark feeds
 realistic batches (as shards send them, twice a second) as fast as the
 controller takes them and prints rows/s, and how many viewers that keeps up
 with; it also times a paced run of N viewers to show the share of one core
-the controller spends.
+the controller spends, and how much of it lands on the viewers' event loop in
+a single-process run: all of it when the loop calls the sink itself (before),
+only the queueing with the row thread (load/row_thread.py, after).
 
     .venv/bin/python benchmarks/controller_rows.py --viewers 10000 --seconds 10
 """
@@ -18,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from streamperf.load.row_thread import RowThread
 from streamperf.results import events as ev
 from streamperf.results.events import Event, EventWriter
 from streamperf.results.live import LiveStats
@@ -46,8 +49,10 @@ def batches(viewers: int, second: int, t0: float, shards: int) -> list[list[Even
     return out
 
 
-def run(viewers: int, seconds: int, shards: int, paced: bool) -> tuple[float, float, int]:
-    """(wall s, controller CPU s, rows) for `seconds` of rows from `viewers` viewers."""
+def run(viewers: int, seconds: int, shards: int, paced: bool, threaded: bool = False
+        ) -> tuple[float, float, int, float]:
+    """(wall s, controller CPU s, rows, CPU s of the thread that hands the rows over)
+    for `seconds` of rows from `viewers` viewers; threaded: through a RowThread."""
     t0 = time.time()
     prepared = [batches(viewers, s, t0, shards) for s in range(seconds)]
     live = LiveStats(viewers)
@@ -56,19 +61,30 @@ def run(viewers: int, seconds: int, shards: int, paced: bool) -> tuple[float, fl
                   for v in range(viewers)])
     with tempfile.TemporaryDirectory() as tmp:
         writer = EventWriter(Path(tmp) / "events.csv")
+
+        def sink(batch: list[Event]) -> None:  # as LoadRun._sink
+            writer.write_many(batch)
+            live.consume(batch)
+
+        pump = RowThread(sink) if threaded else None
+        put = pump.put if pump is not None else sink
         rows = 0
         wall0, cpu0 = time.perf_counter(), time.process_time()
+        loop_cpu = 0.0
         for s, second in enumerate(prepared):
+            here = time.thread_time()
             for batch in second:
-                writer.write_many(batch)
-                live.consume(batch)
+                put(batch)
                 rows += len(batch)
+            loop_cpu += time.thread_time() - here
             live.snapshot(t0 + s + 1)
             if paced:
                 # Real time: the next second's rows arrive a second later.
                 time.sleep(max(0.0, (s + 1) - (time.perf_counter() - wall0)))
+        if pump is not None:
+            pump.close()
         writer.close()
-        return time.perf_counter() - wall0, time.process_time() - cpu0, rows
+        return time.perf_counter() - wall0, time.process_time() - cpu0, rows, loop_cpu
 
 
 def main() -> None:
@@ -78,17 +94,20 @@ def main() -> None:
     ap.add_argument("--shards", type=int, default=8)
     args = ap.parse_args()
 
-    wall, cpu, rows = run(args.viewers, args.seconds, args.shards, paced=False)
+    wall, cpu, rows, _ = run(args.viewers, args.seconds, args.shards, paced=False)
     rate = rows / wall
     per_viewer = 2  # rows per viewer per second (host rows are per shard)
     print(f"flat out: {rows:,} rows in {wall:.2f} s = {rate:,.0f} rows/s "
           f"(CPU {cpu:.2f} s) -> keeps up with {rate / per_viewer:,.0f} viewers "
           f"at one sample per second")
-    wall, cpu, rows = run(args.viewers, args.seconds, args.shards, paced=True)
-    share = cpu / wall * 100
-    print(f"paced, {args.viewers:,} viewers for {args.seconds} s: controller at {share:.1f}% "
-          f"of one core ({'keeps up' if wall < args.seconds + 1 else 'FALLS BEHIND'}, "
-          f"{wall:.1f} s wall)")
+    for threaded, label in ((False, "inline (before)"), (True, "row thread (after)")):
+        wall, cpu, rows, loop = run(args.viewers, args.seconds, args.shards, paced=True,
+                                    threaded=threaded)
+        print(f"paced, {args.viewers:,} viewers for {args.seconds} s, {label}: controller "
+              f"at {cpu / wall * 100:.1f}% of one core, of which on the viewers' loop "
+              f"{loop / wall * 100:.2f}% "
+              f"({'keeps up' if wall < args.seconds + 1 else 'FALLS BEHIND'}, "
+              f"{wall:.1f} s wall)")
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from streamperf.load.eventloop import run_loop
 from streamperf.load.fans import FanSpec
 from streamperf.load.journey import FanAborted, JourneyResult
 from streamperf.load.remote_shard import plan_message
+from streamperf.load.row_thread import RowThread
 from streamperf.load.seed_adapter import SeedApiPlatform
 from streamperf.load.shard import START_DELAY_S, ArrivalPlan, Shard, api_row
 from streamperf.load.split import split_plan
@@ -78,7 +79,8 @@ def fan_journey(stream: LiveStream, report: ApiReport) -> Callable[[FanSpec], Jo
 
 def play_here(settings: RunSettings, stream: LiveStream, fans: list[FanSpec],
               sink: Sink, host: str) -> None:
-    """Every fan in one shard on this process's event loop."""
+    """Every fan in one shard on this process's event loop; the rows written and
+    counted on a thread of their own (row_thread.py), the loop only queues them."""
     shard: Shard | None = None
 
     def on_call(call: ApiCall) -> None:
@@ -87,9 +89,10 @@ def play_here(settings: RunSettings, stream: LiveStream, fans: list[FanSpec],
 
     plan = ArrivalPlan(fans, settings.ramp_s, settings.duration_s,
                        start_at=time.time() + START_DELAY_S)
-    shard = Shard(plan, fan_journey(stream, on_call), ViewerFactory(stream.source_kbps),
-                  sink, host)
-    run_loop(shard.run())
+    with RowThread(sink) as rows:  # drained on the way out, Ctrl-C included
+        shard = Shard(plan, fan_journey(stream, on_call), ViewerFactory(stream.source_kbps),
+                      rows.put, host)
+        run_loop(shard.run())
 
 
 def play_on_workers(settings: RunSettings, stream: LiveStream, fans: list[FanSpec],
