@@ -1,4 +1,9 @@
-"""From the event log to per-viewer figures, a timeline and API stats.
+"""The plain pandas analysis that results/analysis.py replaced, kept as the reference
+its figures are compared with (test_analysis_reference.py). Not used by streamperf.
+
+Its own docstring follows.
+
+From the event log to per-viewer figures, a timeline and API stats.
 
 Definitions follow DESIGN section 4 and docs/metrics.md:
   startup_s   PLAY row -> FIRST_VIDEO row (ask-to-play to first video frame)

@@ -102,3 +102,33 @@ def test_host_net_bytes_become_mbit_per_second():
     h = ch.host_series(df)
     # 2e6 bytes every 2 s = 8 Mbit/s, including the first sample (the sampler's period).
     assert h["net_in_mbps"].tolist() == pytest.approx([8.0] * len(h))
+
+
+def test_an_hour_long_timeline_is_drawn_from_600_buckets_keeping_a_one_second_spike() -> None:
+    import types
+
+    import numpy as np
+    import pandas as pd
+
+    from streamperf.results.analysis import TIMELINE_COLUMNS
+    from streamperf.results.charts import MAX_POINTS, fig_lagged, timeline_points
+
+    seconds = np.arange(3600)
+    tl = pd.DataFrame({c: np.ones(3600) for c in TIMELINE_COLUMNS})
+    tl["second"] = seconds
+    tl["connected"] = 10_000
+    tl["lagged"] = 0
+    tl.loc[1234, "lagged"] = 37  # one bad second
+    tl["p5_kbps"] = 1000.0
+    tl.loc[2000, "p5_kbps"] = 12.0
+    points, width = timeline_points(tl)
+    assert width == 6 and len(points) == MAX_POINTS
+    assert points["lagged"].max() == 37 and points["p5_kbps"].min() == 12.0
+    assert points["connected"].eq(10_000).all()
+    a = types.SimpleNamespace(timeline=tl, lag_threshold_s=3.0)
+    title, fig = fig_lagged(a, pd.DataFrame(), {})
+    lagged = next(line for line in fig.axes[0].lines if line.get_label() == "lagged")
+    assert len(lagged.get_ydata()) == MAX_POINTS and max(lagged.get_ydata()) == 37
+    assert "6 s" in title
+    short = tl.head(300)
+    assert timeline_points(short)[0] is short

@@ -6,7 +6,12 @@ with `matplotlib.figure.Figure` and the Agg canvas directly, never pyplot:
 no display, no global state, safe in a pytest process.
 
 Everything plotted is aggregated first (per second, per endpoint, quantiles of
-viewers), so 10,000 viewers cost about as much as 100.
+viewers), so 10,000 viewers cost about as much as 100. A run longer than
+MAX_POINTS seconds is drawn from its per-second timeline downsampled into
+buckets of whole seconds (`timeline_points`): what a reader looks for stays
+visible (the worst second of each bucket for lagged viewers and p95 lines,
+the lowest p5, the mean of the means and p50s), and an hour-long run draws
+600 points a line instead of 3,600, readable at 900 px.
 
 `limits` maps a metric to the limit a caller took from its SLA; each is drawn
 as a dashed red line across the value axis, tagged `gid="sla:<metric>"`:
@@ -45,6 +50,31 @@ BLUE, ORANGE, GREY, GREEN = "#1f77b4", "#ff7f0e", "#7f7f7f", "#2ca02c"
 TIME_LABEL = "seconds since run start"
 MAX_HOST_LINES = 8  # more hosts than this are drawn as median and max across hosts
 MAX_ENDPOINTS = 15
+MAX_POINTS = 600  # a time series longer than this is drawn in buckets of whole seconds
+
+# How a bucket of seconds shows each timeline column: the worst second, or the mean.
+_BUCKET = {"connected": "max", "lagged": "max", "mean_kbps": "mean", "p5_kbps": "min",
+           "p50_kbps": "mean", "p95_kbps": "max", "drift_p50_s": "mean", "drift_p95_s": "max",
+           "latency_p50_s": "mean", "latency_p95_s": "max"}
+
+
+def timeline_points(tl: pd.DataFrame, max_points: int = MAX_POINTS) -> tuple[pd.DataFrame, int]:
+    """The per-second timeline as drawn: as is up to max_points seconds, else in
+    buckets of `width` whole seconds (returned with it), `second` their start."""
+    import math
+
+    if len(tl) <= max_points:
+        return tl, 1
+    span = float(tl["second"].max() - tl["second"].min()) + 1
+    width = max(1, math.ceil(span / max_points))
+    bucket = (tl["second"] // width) * width
+    how = {c: f for c, f in _BUCKET.items() if c in tl}
+    out = tl.groupby(bucket)[list(how)].agg(how).rename_axis("second").reset_index()
+    return out, width
+
+
+def _per(width: int) -> str:
+    return "" if width == 1 else f", worst or mean of each {width} s"
 
 @dataclass(frozen=True)
 class Chart:
@@ -129,7 +159,8 @@ def fig_bitrate(a: Analysis, df: pd.DataFrame, limits: dict[str, float]
     tl = a.timeline
     if not _has(tl, "p50_kbps"):
         return None
-    title = "Bitrate received per viewer (1 s windows)"
+    tl, width = timeline_points(tl)
+    title = f"Bitrate received per viewer (1 s windows{_per(width)})"
     fig, (ax,) = _figure()
     x = tl["second"].to_numpy(float)
     ax.fill_between(x, tl["p5_kbps"].to_numpy(float), tl["p95_kbps"].to_numpy(float),
@@ -158,7 +189,9 @@ def fig_lagged(a: Analysis, df: pd.DataFrame, limits: dict[str, float]
     tl = a.timeline
     if not _has(tl, "connected"):
         return None
-    title = f"Viewers lagged (drift over {a.lag_threshold_s:g} s) among viewers connected"
+    tl, width = timeline_points(tl)
+    title = (f"Viewers lagged (drift over {a.lag_threshold_s:g} s) among viewers connected"
+             + (f" (most in each {width} s)" if width > 1 else ""))
     fig, (ax,) = _figure()
     x = tl["second"].to_numpy(float)
     ax.fill_between(x, 0, tl["connected"].to_numpy(float), step="mid", color=GREY,
@@ -185,7 +218,9 @@ def fig_drift_latency(a: Analysis, df: pd.DataFrame, limits: dict[str, float]
     has_latency = _has(tl, "latency_p50_s")
     if not _has(tl, "drift_p50_s") and not has_latency:
         return None
+    tl, width = timeline_points(tl)
     title = "Drift and end-to-end latency over viewers" if has_latency else "Drift over viewers"
+    title += f" ({_per(width)[2:]})" if width > 1 else ""
     fig, (ax,) = _figure()
     x = tl["second"].to_numpy(float)
     ax.plot(x, tl["drift_p50_s"], color=BLUE, lw=1, label="drift p50")

@@ -1,0 +1,122 @@
+"""The analysis gives the figures of the plain pandas analysis it replaced.
+
+The reference (pandas_analysis.py) is the analysis as it was before the
+per-second samples became numpy columns (results/eventlog.py). Compared on
+event logs of real runs (recorded from the integration tests: an RTMP join
+storm on nginx-rtmp, and RTMP and HLS viewers behind a bandwidth cap, with
+stalls, lag and errors), on the synthetic report log, on a stream with a
+PROGRAM-DATE-TIME clock and no publish clock, and on a seed tool log; read
+both ways (the CSV reader, and a read_events DataFrame).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from streamperf.results import events as ev
+from streamperf.results.analysis import analyse
+from streamperf.results.eventlog import load_log, read_log
+from streamperf.results.events import read_events
+from streamperf.results.seed_log import read_seed
+
+from . import pandas_analysis
+from .report_logs import seed_rows, synthetic_run
+from .timelines import Timeline
+
+REAL_RUNS = sorted((Path(__file__).parent / "data" / "real_runs").glob("*.csv"))
+RTOL = 1e-9  # sums and interpolations in another order: the last bits may differ
+
+
+def assert_same(ref: pandas_analysis.Analysis, got) -> None:
+    want, have = ref.summary(), got.summary()
+    assert want.keys() == have.keys()
+    for key, value in want.items():
+        if isinstance(value, float):
+            assert have[key] == pytest.approx(value, rel=RTOL, nan_ok=True), key
+        else:
+            assert have[key] == value, key
+    pd.testing.assert_frame_equal(got.viewers, ref.viewers, check_dtype=False, rtol=RTOL)
+    pd.testing.assert_frame_equal(got.timeline, ref.timeline, check_dtype=False, rtol=RTOL)
+    pd.testing.assert_frame_equal(got.api, ref.api, check_dtype=False, rtol=RTOL)
+    pd.testing.assert_frame_equal(got.api_rows, ref.api_rows, check_dtype=False)
+    pd.testing.assert_frame_equal(got.stall_starts.reset_index(drop=True),
+                                  ref.stall_starts.reset_index(drop=True), check_dtype=False,
+                                  rtol=RTOL)
+    samples = got.samples.assign(viewer=got.samples["viewer"].astype(str))
+    pd.testing.assert_frame_equal(
+        samples.reset_index(drop=True),
+        ref.samples[["viewer", "t", "drift_s", "latency_s"]].reset_index(drop=True),
+        check_dtype=False, rtol=RTOL)
+    assert got.source_kbps == ref.source_kbps
+
+
+def test_real_runs_are_recorded() -> None:
+    assert len(REAL_RUNS) == 3
+
+
+@pytest.mark.parametrize("path", REAL_RUNS, ids=[p.stem for p in REAL_RUNS])
+@pytest.mark.parametrize("lag", [3.0, 0.5])
+def test_a_real_runs_figures_are_the_reference_analysis_figures(path: Path, lag: float) -> None:
+    ref = pandas_analysis.analyse(read_events(path), lag_threshold_s=lag, planned=40)
+    assert_same(ref, analyse(read_log(path), lag_threshold_s=lag, planned=40))
+    assert_same(ref, analyse(read_events(path), lag_threshold_s=lag, planned=40))
+
+
+def test_the_real_runs_exercise_stalls_lag_errors_and_hls() -> None:
+    figures = [pandas_analysis.analyse(read_events(p)).summary() for p in REAL_RUNS]
+    assert sum(f["stalls"] for f in figures) > 10
+    assert sum(f["viewers_lagged"] for f in figures) > 0
+    assert sum(f["viewer_errors"] for f in figures) > 0
+    assert any("hls" in set(read_events(p)["name"]) for p in REAL_RUNS)
+
+
+def test_the_synthetic_report_logs_figures_are_the_reference_figures() -> None:
+    df = synthetic_run().frame()
+    assert_same(pandas_analysis.analyse(df), analyse(df))
+
+
+def test_latency_from_program_date_time_without_a_publish_clock() -> None:
+    tl = Timeline()
+    tl.viewer("fan0", play_at=10.0, seconds=20, stall_at=5, stall_s=3)
+    tl.viewer("fan1", play_at=10.5, seconds=20)
+    for r in [r for r in tl.rows if r.event == ev.SAMPLE_MEDIA_TS and r.viewer == "fan0"]:
+        tl.add(r.t, "fan0", ev.SAMPLE_CAPTURE_T, "", r.t - 4.5)
+    df = tl.frame()
+    ref = pandas_analysis.analyse(df)
+    assert ref.info["latency_basis"] == "program date time"
+    assert ref.viewers["latency_s"].notna().sum() == 1
+    assert_same(ref, analyse(df))
+
+
+def test_a_seed_logs_figures_are_the_reference_figures(tmp_path: Path) -> None:
+    path = tmp_path / "seed.csv"
+    path.write_text("\n".join(",".join(r) for r in seed_rows()) + "\n")
+    ref = pandas_analysis.analyse(read_seed(path), source_kbps_override=1000.0)
+    assert_same(ref, analyse(load_log(path), source_kbps_override=1000.0))
+
+
+def test_an_empty_log_analyses_as_the_reference_does(tmp_path: Path) -> None:
+    path = tmp_path / "events.csv"
+    path.write_text(",".join(ev.COLUMNS) + "\n")
+    ref = pandas_analysis.analyse(read_events(path))
+    got = analyse(read_log(path))
+    assert got.summary() == ref.summary()
+    assert got.viewers.empty and got.timeline.empty
+
+
+def test_rows_out_of_time_order_within_a_viewer_are_sorted_as_the_reference_sorts() -> None:
+    tl = Timeline(t0=0.0)
+    tl.viewer("fan0", play_at=10.0, seconds=12, stall_at=4, stall_s=2)
+    tl.viewer("fan1", play_at=10.2, seconds=12, rate=0.9)
+    samples = [i for i, r in enumerate(tl.rows) if r.event in (ev.SAMPLE_MEDIA_TS,
+                                                                ev.SAMPLE_BYTES)]
+    rng = np.random.default_rng(3)
+    shuffled = [tl.rows[i] for i in rng.permutation(samples)]
+    for i, row in zip(samples, shuffled, strict=True):
+        tl.rows[i] = row
+    df = tl.frame()
+    assert_same(pandas_analysis.analyse(df), analyse(df))
