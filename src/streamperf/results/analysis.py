@@ -163,10 +163,15 @@ class _Media:
 
     code: np.ndarray
     t: np.ndarray
-    rel_t: np.ndarray  # wall seconds since the viewer's first media
-    rel_media: np.ndarray  # media seconds since its first media
+    value: np.ndarray  # media_ts
+    t_first: np.ndarray  # per viewer code: its first media's arrival (t) ...
+    ts_first: np.ndarray  # ... and media timestamp
     drift: np.ndarray
     latency: np.ndarray
+
+    def rel(self, a: int, b: int, c: int) -> tuple[np.ndarray, np.ndarray]:
+        """Rows a..b (viewer c): wall and media seconds since its first media."""
+        return self.t[a:b] - self.t_first[c], self.value[a:b] - self.ts_first[c]
 
     def frame(self, names: np.ndarray) -> pd.DataFrame:
         viewer = pd.Categorical.from_codes(self.code, categories=pd.Index(names, dtype=object))
@@ -187,11 +192,16 @@ def _media(log: EventLog, fans: pd.DataFrame, t0_publish: float | None) -> _Medi
     keep = has_ref[code] if len(code) else np.zeros(0, bool)
     if not keep.all():
         code, t, value = code[keep], t[keep], value[keep]
-    rel_t = t - t_first[code]
-    rel_media = value - ts_first[code]
-    drift = rel_t - rel_media
+    # drift = (t - t_first) - (value - ts_first), in place: one set of temporaries
+    drift = t_first[code]
+    np.subtract(t, drift, out=drift)
+    rel_media = ts_first[code]
+    np.subtract(value, rel_media, out=rel_media)
+    np.subtract(drift, rel_media, out=drift)
+    del rel_media
     if t0_publish is not None:
-        latency = t - (t0_publish + value)
+        latency = np.add(value, t0_publish)  # t - (T0 + media_ts)
+        np.subtract(t, latency, out=latency)
     else:
         # No publish clock (someone else publishes): the stream's own capture clock
         # (HLS PROGRAM-DATE-TIME), sampled beside media_ts, where it carries one.
@@ -200,7 +210,7 @@ def _media(log: EventLog, fans: pd.DataFrame, t0_publish: float | None) -> _Medi
             ["v", "t"], keep="last")
         captured = pd.DataFrame({"v": code, "t": t}).merge(cap, on=["v", "t"], how="left")
         latency = t - captured["captured"].to_numpy(float)
-    return _Media(code, t, rel_t, rel_media, drift, latency)
+    return _Media(code, t, value, t_first, ts_first, drift, latency)
 
 
 def _segments(code: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -237,22 +247,20 @@ def _per_viewer_media(media: _Media, n: int, lag_threshold_s: float, startup_buf
     stall_starts: list[tuple[str, float]] = []
     if not len(codes):
         return out, pd.DataFrame(stall_starts, columns=["viewer", "t"])
-    out["media_s"][codes] = np.fmax.reduceat(media.rel_media, starts)
     out["max_drift_s"][codes] = np.fmax.reduceat(media.drift, starts)
     out["lagged_s"][codes] = np.add.reduceat(media.drift > lag_threshold_s, starts)
-    lat = media.latency
-    known = ~np.isnan(lat)
-    counts = np.add.reduceat(known, starts)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out["latency_s"][codes] = np.add.reduceat(np.where(known, lat, 0.0), starts) / counts
-    for c, a, b, k in zip(codes.tolist(), starts.tolist(), ends.tolist(), counts.tolist(),
-                          strict=True):
-        if k:
-            out["latency_p95_s"][c] = _quantile(lat[a:b], 0.95)
+    for c, a, b in zip(codes.tolist(), starts.tolist(), ends.tolist(), strict=True):
+        lat = media.latency[a:b]
+        lat = lat[~np.isnan(lat)]
+        if len(lat):
+            out["latency_s"][c] = lat.mean()
+            out["latency_p95_s"][c] = float(np.quantile(lat, 0.95))
+        rel_t, rel_media = media.rel(a, b, c)
+        out["media_s"][c] = np.fmax.reduce(rel_media)
         # The first media's arrival is the model's origin: nothing received yet.
-        t_first = float(media.t[a] - media.rel_t[a])
-        times = np.concatenate(([0.0], media.rel_t[a:b]))
-        received = np.maximum.accumulate(np.concatenate(([0.0], media.rel_media[a:b])))
+        t_first = float(media.t[a] - rel_t[0])
+        times = np.concatenate(([0.0], rel_t))
+        received = np.maximum.accumulate(np.concatenate(([0.0], rel_media)))
         r = simulate_arrays(times, received, startup_buffer_s, rebuffer_goal_s)
         out["stalls"][c], out["stall_s"][c] = r.stalls, r.stall_s
         out["rebuffer_ratio"][c] = r.rebuffer_ratio
@@ -424,17 +432,29 @@ TIMELINE_COLUMNS = [
 ]
 
 
-def _by_second(t: np.ndarray, start: float) -> tuple[np.ndarray, np.ndarray, np.ndarray,
-                                                      np.ndarray]:
+CHUNK = 1 << 22  # rows per step where a whole-column temporary would cost too much
+
+
+def _by_second(t: np.ndarray, start: float, skip: np.ndarray | None = None
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(seconds, start, end, order): rows grouped by whole second since `start`;
-    order[start[i]:end[i]] are the rows of seconds[i]."""
-    sec = ((t - start) // 1).astype(np.int64)
-    low = int(sec.min()) if len(sec) else 0
+    order[start[i]:end[i]] are the rows of seconds[i]. Rows where `skip` is True
+    are left out."""
     from streamperf.results.eventlog import stable_order
 
-    order = stable_order(sec - low)
+    sec = np.empty(len(t), np.int32)  # 68 years of seconds
+    for a in range(0, len(t), CHUNK):
+        sec[a:a + CHUNK] = (t[a:a + CHUNK] - start) // 1
+    low = int(sec.min()) if len(sec) else 0
+    sec -= low
+    if skip is not None:  # past every second: sorted last, then cut off
+        sec[skip] = int(sec.max()) + 1 if len(sec) else 0
+    order = stable_order(sec)
     seconds, starts, ends = _segments(sec[order])
-    return seconds, starts, ends, order
+    del sec
+    if skip is not None and skip.any():
+        seconds, starts, ends = seconds[:-1], starts[:-1], ends[:-1]
+    return seconds.astype(np.int64) + low, starts, ends, order
 
 
 def timeline(log: EventLog | pd.DataFrame, lag_threshold_s: float) -> pd.DataFrame:
@@ -453,9 +473,8 @@ def _timeline(log: EventLog, lag_threshold_s: float, media: _Media) -> pd.DataFr
     b.sort_by_viewer()
     start = run_start_t(log)
     # A viewer's first bytes row covers only part of a second (it joined mid-window).
-    counted = ~b.first if b.first is not None else np.ones(len(b), bool)
-    code, value = b.viewer[counted], b.value[counted]
-    seconds, starts, ends, order = _by_second(b.t[counted], start)
+    code, value = b.viewer, b.value
+    seconds, starts, ends, order = _by_second(b.t, start, skip=b.first)
     cols: dict[str, list[float]] = {c: [] for c in TIMELINE_COLUMNS[1:]}
     for a, e in zip(starts.tolist(), ends.tolist(), strict=True):
         idx = order[a:e]

@@ -43,7 +43,7 @@ from streamperf.results import events as ev
 #: The per-second rows, kept as columns; every other kind stays in EventLog.frame.
 SAMPLE_KINDS = (ev.SAMPLE_BYTES, ev.SAMPLE_MEDIA_TS, ev.SAMPLE_CAPTURE_T)
 TEXT_COLUMNS = ("host", "viewer", "event", "name", "status", "detail")
-BLOCK_BYTES = 16 << 20  # one parse block of the CSV reader
+BLOCK_BYTES = 4 << 20  # one parse block of the CSV reader
 
 
 @dataclass
@@ -166,12 +166,15 @@ def read_log(path: Path | str | IO[str]) -> EventLog:
     if not isinstance(path, str | Path):  # a file object: small, as read_events reads it
         return from_frame(ev.read_events(path))
     import pyarrow as pa
-    import pyarrow.compute as pc
     import pyarrow.csv as pacsv
 
     path = Path(path)
     _check_header(path)
-    types = {"t": pa.float64(), "value": pa.float64(), **{c: pa.string() for c in TEXT_COLUMNS}}
+    # Viewer and event names parse straight into per-block dictionaries: a sample
+    # row's text becomes two small ints, never a Python string.
+    words = pa.dictionary(pa.int32(), pa.string())
+    types = {"t": pa.float64(), "value": pa.float64(), "viewer": words, "event": words,
+             **{c: pa.string() for c in ("host", "name", "status", "detail")}}
     reader = pacsv.open_csv(
         path,
         read_options=pacsv.ReadOptions(block_size=BLOCK_BYTES),
@@ -179,44 +182,48 @@ def read_log(path: Path | str | IO[str]) -> EventLog:
             column_types=types, null_values=[""], strings_can_be_null=False,
             quoted_strings_can_be_null=False),
     )
-    kinds = pa.array(SAMPLE_KINDS)
     codes: dict[str, int] = {}
-    parts: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {
-        k: [] for k in SAMPLE_KINDS}
+    parts = {k: (_Column(np.int32), _Column(np.float64), _Column(np.float64))
+             for k in SAMPLE_KINDS}
     others: list[pd.DataFrame] = []
     first_row: list[int] = []
     first_host: list[str] = []
     at = 0  # position in the log of the batch's first row
     for batch in reader:
         event = batch.column("event")
-        is_sample = pc.is_in(event, value_set=kinds)
-        rest = batch.filter(pc.invert(is_sample))
-        if rest.num_rows:
-            positions = np.flatnonzero(~is_sample.to_numpy(zero_copy_only=False)) + at
+        kind_of = np.array([SAMPLE_KINDS.index(e) if e in SAMPLE_KINDS else -1
+                            for e in event.dictionary.to_pylist()], np.int8)
+        kind = kind_of[event.indices.to_numpy(zero_copy_only=False)]
+        is_sample = kind >= 0
+        if not is_sample.all():
+            rest = batch.filter(pa.array(~is_sample))
+            positions = np.flatnonzero(~is_sample) + at
             others.append(rest.to_pandas().set_index(pd.Index(positions)))
-        if pc.any(is_sample).as_py():
-            sample = batch.filter(is_sample)
-            enc = pc.dictionary_encode(sample.column("viewer"))
+        if is_sample.any():
+            viewer = batch.column("viewer")
             new = len(codes)
-            lut = np.fromiter((codes.setdefault(v, len(codes)) for v in
-                               enc.dictionary.to_pylist()), np.int32)
-            code = lut[enc.indices.to_numpy(zero_copy_only=False)]
+            at_word = viewer.indices.to_numpy(zero_copy_only=False)
+            words_here = viewer.dictionary.to_pylist()
+            lut = np.full(len(words_here), -1, np.int32)
+            for w in np.unique(at_word[is_sample]).tolist():  # viewers with samples only
+                lut[w] = codes.setdefault(words_here[w], len(codes))
+            code = lut[at_word]
             if len(codes) > new:  # viewers first seen in this batch: where, and on which host
-                positions = np.flatnonzero(is_sample.to_numpy(zero_copy_only=False)) + at
                 fresh, idx = np.unique(code, return_index=True)
                 # New codes are numbered on from `new` in order, all in this batch.
                 idx = idx[fresh >= new]
-                first_row.extend((positions[idx]).tolist())
-                first_host.extend(sample.column("host").take(pa.array(idx)).to_pylist())
-            ev_kind = sample.column("event")
-            t = sample.column("t").to_numpy(zero_copy_only=False)
-            value = sample.column("value").to_numpy(zero_copy_only=False)
-            for kind in SAMPLE_KINDS:
-                k = pc.equal(ev_kind, kind).to_numpy(zero_copy_only=False)
-                if k.any():
-                    parts[kind].append((code[k], t[k], value[k]))
+                first_row.extend((idx + at).tolist())
+                first_host.extend(batch.column("host").take(pa.array(idx)).to_pylist())
+            t = batch.column("t").to_numpy(zero_copy_only=False)
+            value = batch.column("value").to_numpy(zero_copy_only=False)
+            for k, name in enumerate(SAMPLE_KINDS):
+                rows = kind == k
+                if rows.any():
+                    for column, values in zip(parts[name], (code, t, value), strict=True):
+                        column.extend(values[rows])
         at += batch.num_rows
     frame = pd.concat(others) if others else pd.DataFrame(columns=list(ev.COLUMNS))
+    frame = frame.astype({c: str for c in ("viewer", "event") if c in frame})
     frame = frame.astype({c: "string" for c in TEXT_COLUMNS if c in frame})
     frame = frame.astype({c: float for c in ("t", "value") if c in frame})
     # Codes in the viewers' name order: per-viewer results come out sorted by name.
@@ -226,15 +233,53 @@ def read_log(path: Path | str | IO[str]) -> EventLog:
     remap[order] = np.arange(len(names), dtype=np.int32)
     log = EventLog(frame, names[order], first_row=np.array(first_row, np.int64)[order],
                    first_host=np.array(first_host, dtype=object)[order])
-    for kind, chunks in parts.items():
-        if not chunks:
-            continue
-        code = remap[np.concatenate([c[0] for c in chunks])]
-        t = np.concatenate([c[1] for c in chunks])
-        value = np.concatenate([c[2] for c in chunks])
-        chunks.clear()
-        log.samples[kind] = Samples(code, t, value)
+    for name, (code, t, value) in parts.items():
+        if len(code):  # column by column, each block let go once copied
+            log.samples[name] = Samples(remap[code.join()], t.join(), value.join())
     return log
+
+
+class _Column:
+    """A column growing in blocks (doubling up to MAX_BLOCK rows), joined once at the
+    end. Big blocks are mapped memory of their own, so each goes back to the system
+    as soon as it is copied out: reading never holds the samples twice over, nor
+    leaves the heap full of freed pieces."""
+
+    MAX_BLOCK = 1 << 23
+
+    def __init__(self, dtype: type) -> None:
+        self.dtype = dtype
+        self.blocks: list[np.ndarray] = []
+        self.fill = 0  # rows used in the last block
+
+    def __len__(self) -> int:
+        return sum(len(b) for b in self.blocks[:-1]) + self.fill
+
+    def extend(self, values: np.ndarray) -> None:
+        while len(values):
+            if not self.blocks or self.fill == len(self.blocks[-1]):
+                size = min(self.MAX_BLOCK, 2 * len(self.blocks[-1])) if self.blocks else 1 << 16
+                self.blocks.append(np.empty(size, self.dtype))
+                self.fill = 0
+            block = self.blocks[-1]
+            n = min(len(values), len(block) - self.fill)
+            block[self.fill:self.fill + n] = values[:n]
+            self.fill += n
+            values = values[n:]
+
+    def join(self) -> np.ndarray:
+        out = np.empty(len(self), self.dtype)
+        at = 0
+        blocks, self.blocks = self.blocks, []
+        for i in range(len(blocks)):
+            block = blocks[i]
+            n = len(block) if i < len(blocks) - 1 else self.fill
+            out[at:at + n] = block[:n]
+            at += n
+            blocks[i] = None  # type: ignore[call-overload]
+            del block
+        self.fill = 0
+        return out
 
 
 def frame_of(log: Any) -> pd.DataFrame:
