@@ -9,7 +9,9 @@ once and one in 100 falls slowly behind, so the stall and lag paths do work.
 Each step runs in a child process of its own, so its peak RSS is its own:
 
 - read + analyse: the event log loaded, then analysed (the SLA judged too);
-- report: `streamperf report LOG` end to end (read, analyse, judge, charts, HTML).
+- report: `streamperf report LOG` end to end (read, analyse, judge, charts, HTML);
+- conclude: what a pytest run does at its end (load/outcome.py `conclude`: read,
+  analyse, judge, charts, report fragment, summary.json, viewers.csv).
 
 `--code DIR` runs the steps against another tree's `src` (e.g. the code before
 this change, `git archive <commit> src | tar -x -C /tmp/before`), so before and
@@ -134,20 +136,44 @@ out["figures"] = {k: v for k, v in a.summary().items() if isinstance(v, (int, fl
 print(json.dumps(out))
 """
 
+CONCLUDE = r"""
+import sys
+from pathlib import Path
+from streamperf.load.outcome import conclude
+from streamperf.results.judge import Basis
+conclude(Path(sys.argv[1]), "bench", Basis(), {}, {})
+"""
 
-def measured(code: Path, args: list[str]) -> tuple[str, float, float, int]:
-    """Run a child; (stdout, wall s, peak RSS GiB, exit status) from wait4."""
+
+def measured(code: Path, args: list[str], cap_gib: float) -> tuple[str, float, float, int]:
+    """Run a child with `code` on its path: (stdout, wall s, peak RSS GiB, exit status).
+    A child whose RSS passes cap_gib is stopped (the machine is shared): status -9."""
     env = {**os.environ, "PYTHONPATH": str(code)}
     t = time.perf_counter()
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         proc = subprocess.Popen(args, env=env, stdout=out, stderr=err, text=True)
-        _, status, usage = os.wait4(proc.pid, 0)
+        capped = 0.0
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            try:
+                with open(f"/proc/{proc.pid}/statm") as f:
+                    rss = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**30
+            except (OSError, IndexError, ValueError):
+                rss = 0.0
+            if rss > cap_gib and not capped:
+                capped = rss
+                proc.kill()
+            time.sleep(0.2)
         proc.returncode = os.waitstatus_to_exitcode(status)
         wall = time.perf_counter() - t
         out.seek(0)
         err.seek(0)
         text = out.read()
-        if proc.returncode:
+        if capped:
+            text = f"stopped at {capped:.1f} GiB after {wall:.0f} s (--cap-gib {cap_gib:g})"
+        elif proc.returncode:
             tail = err.read().strip().splitlines()
             text = f"FAILED ({proc.returncode}): {tail[-1] if tail else ''}"
     return text, wall, usage.ru_maxrss / 1024 / 1024, proc.returncode
@@ -160,14 +186,14 @@ def main() -> None:
                     help="LABEL=DIR: a src tree to measure (repeatable); default after=src")
     ap.add_argument("--dir", default="/tmp")
     ap.add_argument("--keep", action="store_true")
-    ap.add_argument("--skip-over-gib", type=float, default=30.0,
-                    help="skip a code/size whose peak RSS, extrapolated from the previous "
-                         "size, would pass this many GiB")
+    ap.add_argument("--cap-gib", type=float, default=8.0,
+                    help="stop a step whose RSS passes this many GiB (the machine is shared; "
+                         "a step extrapolated from the previous size to pass it is skipped)")
     args = ap.parse_args()
     codes = [(c.split("=", 1)[0], Path(c.split("=", 1)[1]).resolve()) for c in args.code] or [
         ("after", (Path(__file__).parent.parent / "src").resolve())]
     print(f"{'rows':>6} {'code':>7} | {'read s':>7} {'analyse s':>9} {'GiB':>5} | "
-          f"{'report s':>8} {'GiB':>5} | {'GiB/M rows':>10}")
+          f"{'report s':>8} {'GiB':>5} | {'conclude s':>10} {'GiB':>5} | {'GiB/M rows':>10}")
     last_gib_per_row: dict[str, float] = {}
     for size in args.rows:
         viewers, seconds = SIZES[size]
@@ -182,24 +208,33 @@ def main() -> None:
         try:
             for label, code in codes:
                 guess = last_gib_per_row.get(label, 0) * n_rows
-                if guess > args.skip_over_gib:
+                if guess > args.cap_gib:
                     print(f"{size:>6} {label:>7} | skipped: would need ~{guess:.0f} GiB "
                           f"(extrapolated)", flush=True)
                     continue
-                text, _, gib, rc = measured(code, [sys.executable, "-c", CHILD, str(path)])
+                text, _, gib, rc = measured(code, [sys.executable, "-c", CHILD, str(path)],
+                                             args.cap_gib)
                 if rc:
                     print(f"{size:>6} {label:>7} | {text}", flush=True)
                     continue
                 r = json.loads(text.strip().splitlines()[-1])
                 html = Path(args.dir) / f"streamperf-bench-{size}-{label}.html"
-                rtext, rwall, rgib, rrc = measured(code, [
-                    sys.executable, "-c", "import sys; from streamperf.cli import main; "
-                    "sys.exit(main(sys.argv[1:]))", "report", str(path), "-o", str(html)])
+                cli = ("import sys; from streamperf.cli import main; "
+                       "sys.exit(main(sys.argv[1:]))")
+                rtext, rwall, rgib, rrc = measured(
+                    code, [sys.executable, "-c", cli, "report", str(path), "-o", str(html)],
+                    args.cap_gib)
                 html.unlink(missing_ok=True)
-                rep = f"{rwall:8.1f} {rgib:5.2f}" if rrc in (0, 1, 3) else rtext[:40]
-                last_gib_per_row[label] = max(gib, rgib) / n_rows
+                rep = f"{rwall:8.1f} {rgib:5.2f}" if rrc in (0, 1, 3) else rtext[:60]
+                with tempfile.TemporaryDirectory(dir=args.dir) as run_dir:
+                    (Path(run_dir) / "events.csv").symlink_to(path)
+                    ctext, cwall, cgib, crc = measured(
+                        code, [sys.executable, "-c", CONCLUDE, run_dir], args.cap_gib)
+                con = f"{cwall:10.1f} {cgib:5.2f}" if not crc else ctext[:40]
+                peak = max(gib, rgib, cgib if not crc else 0.0)
+                last_gib_per_row[label] = peak / n_rows
                 print(f"{size:>6} {label:>7} | {r['read_s']:7.1f} {r['analyse_s']:9.1f} "
-                      f"{gib:5.2f} | {rep} | {max(gib, rgib) / n_rows * 1e6:10.3f}", flush=True)
+                      f"{gib:5.2f} | {rep} | {con} | {peak / n_rows * 1e6:10.3f}", flush=True)
                 print(f"# {label} {size} figures: {json.dumps(r['figures'], sort_keys=True)}",
                       flush=True)
         finally:
