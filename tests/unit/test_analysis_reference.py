@@ -120,3 +120,20 @@ def test_rows_out_of_time_order_within_a_viewer_are_sorted_as_the_reference_sort
         tl.rows[i] = row
     df = tl.frame()
     assert_same(pandas_analysis.analyse(df), analyse(df))
+
+
+@pytest.mark.parametrize("path", REAL_RUNS, ids=[p.stem for p in REAL_RUNS])
+def test_a_real_runs_sla_checks_are_those_of_the_reference_analysis(path: Path) -> None:
+    from streamperf.results.judge import Basis, check_records, judge, rules
+
+    basis = Basis(rules=tuple(rules(("--sla", ["p95(drift_s) < 0.5", "max(lagged) < 1",
+                                                "p50(latency_s) < 1", "mean(lagged_pct) < 1"]))),
+                  grace_s=4.0, lag_threshold_s=1.0, planned=40)
+    df = read_events(path)
+    want = check_records(judge(pandas_analysis.analyse(df, 1.0, planned=40), basis), basis)
+    got = check_records(judge(analyse(read_log(path), 1.0, planned=40), basis), basis)
+    assert [r["worst"] for r in got] == [r["worst"] for r in want]
+    assert [r["passed"] for r in got] == [r["passed"] for r in want]
+    assert [r["measured"] for r in got] == pytest.approx([r["measured"] for r in want],
+                                                         rel=RTOL, nan_ok=True)
+    assert any(not r["passed"] for r in got)

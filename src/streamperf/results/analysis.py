@@ -466,6 +466,45 @@ def timeline(log: EventLog | pd.DataFrame, lag_threshold_s: float) -> pd.DataFra
                      _media(log, rows[rows["viewer"].isin(names)], publish_t0(log)))
 
 
+def _quantiles(values: np.ndarray, qs: tuple[float, ...]) -> list[float]:
+    """Linear-interpolated quantiles (numpy's default, pandas' too) of the non-NaN
+    values, from one partition instead of one sort per quantile."""
+    v = values[~np.isnan(values)] if np.isnan(values).any() else values.copy()
+    n = len(v)
+    if not n:
+        return [np.nan] * len(qs)
+    pos = [q * (n - 1) for q in qs]
+    kth = sorted({int(np.floor(p)) for p in pos} | {int(np.ceil(p)) for p in pos})
+    v.partition(kth)
+    out = []
+    for p in pos:
+        lo, hi = v[int(np.floor(p))], v[int(np.ceil(p))]
+        frac = p - np.floor(p)
+        # numpy's lerp: from the nearer end
+        out.append(float(lo + (hi - lo) * frac if frac < 0.5 else hi - (hi - lo) * (1 - frac)))
+    return out
+
+
+def _distinct_per_segment(code: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+                          keep: np.ndarray | None = None) -> np.ndarray:
+    """Distinct codes in each segment of `code` (non-decreasing within a segment),
+    counting only rows where `keep` is True."""
+    if not len(starts):
+        return np.zeros(0, np.int64)
+    new = np.ones(len(code), bool)
+    new[1:] = code[1:] != code[:-1]
+    new[starts] = True
+    if keep is None:
+        return np.add.reduceat(new, starts)
+    # Among the kept rows: a kept row is new unless the previous kept row of its
+    # segment has its code.
+    seg = np.repeat(np.arange(len(starts)), ends - starts)[keep]
+    kept = code[keep]
+    first = np.ones(len(kept), bool)
+    first[1:] = (kept[1:] != kept[:-1]) | (seg[1:] != seg[:-1])
+    return np.bincount(seg[first], minlength=len(starts))
+
+
 def _timeline(log: EventLog, lag_threshold_s: float, media: _Media) -> pd.DataFrame:
     b = log.kind(ev.SAMPLE_BYTES)
     if not len(b):
@@ -473,29 +512,35 @@ def _timeline(log: EventLog, lag_threshold_s: float, media: _Media) -> pd.DataFr
     b.sort_by_viewer()
     start = run_start_t(log)
     # A viewer's first bytes row covers only part of a second (it joined mid-window).
-    code, value = b.viewer, b.value
     seconds, starts, ends, order = _by_second(b.t, start, skip=b.first)
-    cols: dict[str, list[float]] = {c: [] for c in TIMELINE_COLUMNS[1:]}
+    # Rows sorted by viewer, then stably by second: viewers ascend within a second.
+    code = b.viewer[order[:ends[-1]] if len(ends) else order[:0]]
+    connected = _distinct_per_segment(code, starts, ends)
+    del code
+    cols: dict[str, list[float]] = {c: [] for c in ("mean_kbps", "p5_kbps", "p50_kbps",
+                                                     "p95_kbps")}
     for a, e in zip(starts.tolist(), ends.tolist(), strict=True):
-        idx = order[a:e]
-        kbps = value[idx] * 8 / 1000
-        known = kbps[~np.isnan(kbps)]
-        cols["connected"].append(len(np.unique(code[idx])))
+        kbps = b.value[order[a:e]] * 8 / 1000
+        known = kbps[~np.isnan(kbps)] if np.isnan(kbps).any() else kbps
         cols["mean_kbps"].append(float(known.mean()) if len(known) else np.nan)
-        for q, col in ((0.05, "p5_kbps"), (0.5, "p50_kbps"), (0.95, "p95_kbps")):
-            cols[col].append(float(np.quantile(known, q)) if len(known) else np.nan)
-    tl = pd.DataFrame({c: cols[c] for c in ("connected", "mean_kbps", "p5_kbps", "p50_kbps",
-                                            "p95_kbps")}, index=seconds)
-    tl["connected"] = tl["connected"].astype(int)
+        for col, v in zip(("p5_kbps", "p50_kbps", "p95_kbps"),
+                          _quantiles(known, (0.05, 0.5, 0.95)), strict=True):
+            cols[col].append(v)
+    del order
+    tl = pd.DataFrame({"connected": connected.astype(int), **cols}, index=seconds)
     msec, mstarts, mends, morder = _by_second(media.t, start)
-    lagged, spread = [], {f"{c}_p{q}_s": [] for c in ("drift", "latency") for q in (50, 95)}
+    mcode = media.code[morder]
+    lagged = _distinct_per_segment(mcode, mstarts, mends,
+                                   keep=media.drift[morder] > lag_threshold_s)
+    del mcode
+    spread: dict[str, list[float]] = {f"{c}_p{q}_s": [] for c in ("drift", "latency")
+                                      for q in (50, 95)}
     for a, e in zip(mstarts.tolist(), mends.tolist(), strict=True):
         idx = morder[a:e]
-        drift = media.drift[idx]
-        lagged.append(len(np.unique(media.code[idx][drift > lag_threshold_s])))
-        for col, values in (("drift", drift), ("latency", media.latency[idx])):
-            for q in (50, 95):
-                spread[f"{col}_p{q}_s"].append(_quantile(values, q / 100))
+        for col, values in (("drift", media.drift[idx]), ("latency", media.latency[idx])):
+            p50, p95 = _quantiles(values, (0.5, 0.95))
+            spread[f"{col}_p50_s"].append(p50)
+            spread[f"{col}_p95_s"].append(p95)
     tl["lagged"] = pd.Series(lagged, index=msec, dtype=int).reindex(tl.index).fillna(
         0).astype(int)
     for col, values in spread.items():
