@@ -137,3 +137,12 @@ def test_a_real_runs_sla_checks_are_those_of_the_reference_analysis(path: Path) 
     assert [r["measured"] for r in got] == pytest.approx([r["measured"] for r in want],
                                                          rel=RTOL, nan_ok=True)
     assert any(not r["passed"] for r in got)
+
+
+@pytest.mark.parametrize("chunk", [1, 37])
+def test_the_figures_do_not_depend_on_how_many_rows_a_step_takes(monkeypatch, chunk) -> None:
+    from streamperf.results import analysis
+
+    monkeypatch.setattr(analysis, "CHUNK", chunk)  # many windows of seconds, many chunks
+    path = REAL_RUNS[0]
+    assert_same(pandas_analysis.analyse(read_events(path)), analyse(read_log(path)))

@@ -24,6 +24,7 @@ keep as their reference (tests/unit/pandas_analysis.py).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -364,7 +365,10 @@ def analyse(
     out["aborted"] = out.index.isin(_rows(fans, ev.FAN_ABORT)["viewer"])
     out["startup_s"] = first_video.reindex(names) - out["play_t"]
 
-    # Media and bytes counted from the first media onwards.
+    # Media and bytes counted from the first media onwards. Both sorted by viewer
+    # first, before drift and latency take their memory (the sorts need some too).
+    for kind in (ev.SAMPLE_MEDIA_TS, ev.SAMPLE_BYTES):
+        log.kind(kind).sort_by_viewer()
     media = _media(log, fans, publish_t0(df))
     per, stall_starts = _per_viewer_media(media, n, lag_threshold_s, startup_buffer_s,
                                           rebuffer_goal_s, log.names)
@@ -433,28 +437,35 @@ TIMELINE_COLUMNS = [
 
 
 CHUNK = 1 << 22  # rows per step where a whole-column temporary would cost too much
+_PAST = np.iinfo(np.int32).max  # a second no window reaches: rows left out
 
 
-def _by_second(t: np.ndarray, start: float, skip: np.ndarray | None = None
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(seconds, start, end, order): rows grouped by whole second since `start`;
-    order[start[i]:end[i]] are the rows of seconds[i]. Rows where `skip` is True
-    are left out."""
+def _second_windows(t: np.ndarray, start: float, skip: np.ndarray | None = None
+                    ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """Rows grouped by whole second since `start`, a window of seconds (about CHUNK
+    rows) at a time: (seconds, starts, ends, rows), rows[starts[i]:ends[i]] being
+    the row numbers of seconds[i], in their order in `t`'s arrays. Rows where
+    `skip` is True are left out. Windows keep the grouping's memory to a slice."""
     from streamperf.results.eventlog import stable_order
 
     sec = np.empty(len(t), np.int32)  # 68 years of seconds
     for a in range(0, len(t), CHUNK):
         sec[a:a + CHUNK] = (t[a:a + CHUNK] - start) // 1
-    low = int(sec.min()) if len(sec) else 0
-    sec -= low
-    if skip is not None:  # past every second: sorted last, then cut off
-        sec[skip] = int(sec.max()) + 1 if len(sec) else 0
-    order = stable_order(sec)
-    seconds, starts, ends = _segments(sec[order])
-    del sec
-    if skip is not None and skip.any():
-        seconds, starts, ends = seconds[:-1], starts[:-1], ends[:-1]
-    return seconds.astype(np.int64) + low, starts, ends, order
+    if skip is not None:
+        sec[skip] = _PAST
+    used = sec[sec != _PAST]
+    if not len(used):
+        return
+    low, high = int(used.min()), int(used.max())
+    del used
+    step = max(1, int((high - low + 1) * CHUNK / max(1, len(t))))
+    for w in range(low, high + 1, step):
+        rows = np.flatnonzero((sec >= w) & (sec < w + step))
+        if not len(rows):
+            continue
+        rows = rows[stable_order(sec[rows] - w)]
+        seconds, starts, ends = _segments(sec[rows])
+        yield seconds.astype(np.int64), starts, ends, rows
 
 
 def timeline(log: EventLog | pd.DataFrame, lag_threshold_s: float) -> pd.DataFrame:
@@ -511,40 +522,37 @@ def _timeline(log: EventLog, lag_threshold_s: float, media: _Media) -> pd.DataFr
         return pd.DataFrame(columns=TIMELINE_COLUMNS)
     b.sort_by_viewer()
     start = run_start_t(log)
+    cols: dict[str, list[float]] = {c: [] for c in TIMELINE_COLUMNS}
     # A viewer's first bytes row covers only part of a second (it joined mid-window).
-    seconds, starts, ends, order = _by_second(b.t, start, skip=b.first)
     # Rows sorted by viewer, then stably by second: viewers ascend within a second.
-    code = b.viewer[order[:ends[-1]] if len(ends) else order[:0]]
-    connected = _distinct_per_segment(code, starts, ends)
-    del code
-    cols: dict[str, list[float]] = {c: [] for c in ("mean_kbps", "p5_kbps", "p50_kbps",
-                                                     "p95_kbps")}
-    for a, e in zip(starts.tolist(), ends.tolist(), strict=True):
-        kbps = b.value[order[a:e]] * 8 / 1000
-        known = kbps[~np.isnan(kbps)] if np.isnan(kbps).any() else kbps
-        cols["mean_kbps"].append(float(known.mean()) if len(known) else np.nan)
-        for col, v in zip(("p5_kbps", "p50_kbps", "p95_kbps"),
-                          _quantiles(known, (0.05, 0.5, 0.95)), strict=True):
-            cols[col].append(v)
-    del order
-    tl = pd.DataFrame({"connected": connected.astype(int), **cols}, index=seconds)
-    msec, mstarts, mends, morder = _by_second(media.t, start)
-    mcode = media.code[morder]
-    lagged = _distinct_per_segment(mcode, mstarts, mends,
-                                   keep=media.drift[morder] > lag_threshold_s)
-    del mcode
-    spread: dict[str, list[float]] = {f"{c}_p{q}_s": [] for c in ("drift", "latency")
-                                      for q in (50, 95)}
-    for a, e in zip(mstarts.tolist(), mends.tolist(), strict=True):
-        idx = morder[a:e]
-        for col, values in (("drift", media.drift[idx]), ("latency", media.latency[idx])):
-            p50, p95 = _quantiles(values, (0.5, 0.95))
-            spread[f"{col}_p50_s"].append(p50)
-            spread[f"{col}_p95_s"].append(p95)
-    tl["lagged"] = pd.Series(lagged, index=msec, dtype=int).reindex(tl.index).fillna(
+    for seconds, starts, ends, rows in _second_windows(b.t, start, skip=b.first):
+        cols["second"] += seconds.tolist()
+        cols["connected"] += _distinct_per_segment(b.viewer[rows], starts, ends).tolist()
+        for a, e in zip(starts.tolist(), ends.tolist(), strict=True):
+            kbps = b.value[rows[a:e]] * 8 / 1000
+            known = kbps[~np.isnan(kbps)] if np.isnan(kbps).any() else kbps
+            cols["mean_kbps"].append(float(known.mean()) if len(known) else np.nan)
+            for col, v in zip(("p5_kbps", "p50_kbps", "p95_kbps"),
+                              _quantiles(known, (0.05, 0.5, 0.95)), strict=True):
+                cols[col].append(v)
+    tl = pd.DataFrame({c: cols[c] for c in ("connected", "mean_kbps", "p5_kbps", "p50_kbps",
+                                            "p95_kbps")}, index=pd.Index(cols["second"]))
+    tl["connected"] = tl["connected"].astype(int)
+    msec: list[int] = []
+    for seconds, starts, ends, rows in _second_windows(media.t, start):
+        msec += seconds.tolist()
+        cols["lagged"] += _distinct_per_segment(
+            media.code[rows], starts, ends, keep=media.drift[rows] > lag_threshold_s).tolist()
+        for a, e in zip(starts.tolist(), ends.tolist(), strict=True):
+            idx = rows[a:e]
+            for col, values in (("drift", media.drift[idx]), ("latency", media.latency[idx])):
+                p50, p95 = _quantiles(values, (0.5, 0.95))
+                cols[f"{col}_p50_s"].append(p50)
+                cols[f"{col}_p95_s"].append(p95)
+    tl["lagged"] = pd.Series(cols["lagged"], index=msec, dtype=int).reindex(tl.index).fillna(
         0).astype(int)
-    for col, values in spread.items():
-        tl[col] = pd.Series(values, index=msec, dtype=float).reindex(tl.index)
+    for col in ("drift_p50_s", "drift_p95_s", "latency_p50_s", "latency_p95_s"):
+        tl[col] = pd.Series(cols[col], index=msec, dtype=float).reindex(tl.index)
     return tl.rename_axis("second").reset_index()[TIMELINE_COLUMNS]
 
 

@@ -67,23 +67,29 @@ class Samples:
 
     def sort_by_viewer(self) -> None:
         """Reorder in place by (viewer, t), stable, noting each viewer's first row
-        in the log before (the rows are replaced, not copied: memory stays one set)."""
+        in the log before. Column by column, each replaced as it is sorted: beside
+        the rows, memory holds the order and one column."""
         if self.by_viewer:
             return
-        first = np.zeros(len(self), bool)
-        if len(self):
-            first[np.unique(self.viewer, return_index=True)[1]] = True
         order = stable_order(self.viewer)
-        viewer, t = self.viewer[order], self.t[order]
-        bounds = np.flatnonzero(viewer[1:] != viewer[:-1]) + 1
-        back = np.diff(t) < 0
-        back[bounds - 1] = False
-        if back.any():  # a viewer's rows out of time order: sort by time too
-            order = np.lexsort((self.t, self.viewer))
-            viewer, t = self.viewer[order], self.t[order]
-        self.viewer, self.t = viewer, t
+        self.viewer = self.viewer[order]
+        self.t = self.t[order]
+        starts = np.r_[0, np.flatnonzero(self.viewer[1:] != self.viewer[:-1]) + 1] if len(
+            self) else np.zeros(0, np.int64)
+        back = self.t[1:] < self.t[:-1]
+        back[starts[1:] - 1] = False
+        if back.any():  # a viewer's rows out of time order: by time too (stable)
+            again = np.lexsort((self.t, self.viewer))
+            order = order[again]
+            self.viewer, self.t = self.viewer[again], self.t[again]
+            # Each viewer's first row in the log: its smallest original position.
+            lengths = np.diff(np.r_[starts, len(self)])
+            self.first = order == np.repeat(np.minimum.reduceat(order, starts), lengths)
+        else:  # a stable sort keeps each viewer's rows in log order
+            self.first = np.zeros(len(self), bool)
+            self.first[starts] = True
+        del back
         self.value = self.value[order]
-        self.first = first[order]
         self.by_viewer = True
 
 
