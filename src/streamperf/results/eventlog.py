@@ -172,6 +172,7 @@ def read_log(path: Path | str | IO[str]) -> EventLog:
     if not isinstance(path, str | Path):  # a file object: small, as read_events reads it
         return from_frame(ev.read_events(path))
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.csv as pacsv
 
     path = Path(path)
@@ -188,13 +189,15 @@ def read_log(path: Path | str | IO[str]) -> EventLog:
             column_types=types, null_values=[""], strings_can_be_null=False,
             quoted_strings_can_be_null=False),
     )
-    codes: dict[str, int] = {}
     parts = {k: (_Column(np.int32), _Column(np.float64), _Column(np.float64))
              for k in SAMPLE_KINDS}
-    others: list[pd.DataFrame] = []
     first_row: list[int] = []
     first_host: list[str] = []
     at = 0  # position in the log of the batch's first row
+    rest: list[Any] = []  # the other rows, as Arrow batches: one conversion at the end
+    rest_at: list[np.ndarray] = []
+    names: list[str] = []  # viewers with samples, in code order
+    known = pa.array(names, pa.string())
     for batch in reader:
         event = batch.column("event")
         kind_of = np.array([SAMPLE_KINDS.index(e) if e in SAMPLE_KINDS else -1
@@ -202,20 +205,26 @@ def read_log(path: Path | str | IO[str]) -> EventLog:
         kind = kind_of[event.indices.to_numpy(zero_copy_only=False)]
         is_sample = kind >= 0
         if not is_sample.all():
-            rest = batch.filter(pa.array(~is_sample))
-            positions = np.flatnonzero(~is_sample) + at
-            others.append(rest.to_pandas().set_index(pd.Index(positions)))
+            rest.append(batch.filter(pa.array(~is_sample)))
+            rest_at.append(np.flatnonzero(~is_sample) + at)
         if is_sample.any():
+            # This block's viewer words to codes, in Arrow: a new viewer is rare.
             viewer = batch.column("viewer")
-            new = len(codes)
             at_word = viewer.indices.to_numpy(zero_copy_only=False)
-            words_here = viewer.dictionary.to_pylist()
-            lut = np.full(len(words_here), -1, np.int32)
-            for w in np.unique(at_word[is_sample]).tolist():  # viewers with samples only
-                lut[w] = codes.setdefault(words_here[w], len(codes))
+            lut = pc.fill_null(pc.index_in(viewer.dictionary, value_set=known), -1).to_numpy(
+                zero_copy_only=False).astype(np.int32)
+            used = np.bincount(at_word[is_sample], minlength=len(lut)) > 0
+            fresh_words = np.flatnonzero(used & (lut < 0))
+            new = len(names)
+            if len(fresh_words):  # viewers first seen here: where, and on which host
+                for w, name in zip(fresh_words.tolist(), viewer.dictionary.take(
+                        pa.array(fresh_words)).to_pylist(), strict=True):
+                    lut[w] = len(names)
+                    names.append(name)
+                known = pa.array(names, pa.string())
             code = lut[at_word]
-            if len(codes) > new:  # viewers first seen in this batch: where, and on which host
-                fresh, idx = np.unique(code, return_index=True)
+            if len(names) > new:
+                fresh, idx = np.unique(np.where(is_sample, code, -1), return_index=True)
                 # New codes are numbered on from `new` in order, all in this batch.
                 idx = idx[fresh >= new]
                 first_row.extend((idx + at).tolist())
@@ -228,16 +237,20 @@ def read_log(path: Path | str | IO[str]) -> EventLog:
                     for column, values in zip(parts[name], (code, t, value), strict=True):
                         column.extend(values[rows])
         at += batch.num_rows
-    frame = pd.concat(others) if others else pd.DataFrame(columns=list(ev.COLUMNS))
+    if rest:
+        frame = pa.Table.from_batches(rest).to_pandas()
+        frame.index = pd.Index(np.concatenate(rest_at))
+    else:
+        frame = pd.DataFrame(columns=list(ev.COLUMNS))
     frame = frame.astype({c: str for c in ("viewer", "event") if c in frame})
     frame = frame.astype({c: "string" for c in TEXT_COLUMNS if c in frame})
     frame = frame.astype({c: float for c in ("t", "value") if c in frame})
     # Codes in the viewers' name order: per-viewer results come out sorted by name.
-    names = np.array(list(codes), dtype=object)
-    order = np.argsort(names, kind="stable")
+    order = np.argsort(np.array(names, dtype=object), kind="stable")
     remap = np.empty(len(names), np.int32)
     remap[order] = np.arange(len(names), dtype=np.int32)
-    log = EventLog(frame, names[order], first_row=np.array(first_row, np.int64)[order],
+    log = EventLog(frame, np.array(names, dtype=object)[order],
+                   first_row=np.array(first_row, np.int64)[order],
                    first_host=np.array(first_host, dtype=object)[order])
     for name, (code, t, value) in parts.items():
         if len(code):  # column by column, each block let go once copied
