@@ -105,7 +105,7 @@ def main() -> None:
                                     threaded=threaded)
         print(f"paced, {args.viewers:,} viewers for {args.seconds} s, {label}: controller "
               f"at {cpu / wall * 100:.1f}% of one core, of which on the viewers' loop "
-              f"{loop / wall * 100:.2f}% "
+              f"{loop / wall * 100:.3f}% "
               f"({'keeps up' if wall < args.seconds + 1 else 'FALLS BEHIND'}, "
               f"{wall:.1f} s wall)")
 
