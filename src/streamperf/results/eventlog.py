@@ -8,18 +8,20 @@ a row (24 GB for that hour); here a sample costs 20 (viewer code int32, t and
 value float64), so the hour fits in about 1.5 GB while its figures stay exact
 (every sample is kept: percentiles over samples need them all).
 
-Why this and not the others, measured on the 2-core machine of the
-benchmark (benchmarks/analysis_rows.py, docs/cost.md):
-- pandas' own CSV reader, even in chunks with categorical columns, parses on
-  one core at about a third of pyarrow's speed: the 72 M-row log alone took
-  longer than the whole 90 s budget;
-- pyarrow's streaming CSV reader parses blocks on both cores; each block is
-  split right away into the samples (kept as numpy columns) and the rest,
-  so memory never holds the text of the samples;
-- DuckDB would do the per-second SQL, but not the playhead model (a loop
-  per viewer over its samples) nor the per-sample SLA percentiles, and is
-  one more engine to ship; per-viewer aggregates kept as rows arrive would
-  not serve `streamperf report` on a log alone (nor old logs).
+Why this and not the others (benchmarks/analysis_rows.py, docs/cost.md; 10 M
+rows on the 2-core machine, shared):
+- pandas' CSV reader (read_events) parses on one core and keeps every text
+  cell as a Python string: 10.2 s and 3.9 GiB to read, where this reads in
+  2.8 s and 0.6 GiB (72 M rows: 27 s, and 2.8 GiB at the analysis's peak);
+- pyarrow's streaming reader parses 4 MiB blocks (1.8 s of the 2.8 s), the
+  viewer and event columns straight into dictionaries; each block is split
+  at once into the samples (numpy columns) and the rest, so the samples'
+  text is never held;
+- DuckDB (not measured) would do the per-second SQL, but not the playhead
+  model (a loop per viewer over its samples) nor the per-sample SLA
+  percentiles, and is one more engine to ship; per-viewer aggregates kept
+  as rows arrive would not serve `streamperf report` on a log alone (nor old
+  logs), and a file beside the CSV could disagree with it after a crash.
 The CSV stays the one record (docs/events.md); nothing is written beside it.
 
 `read_events` (events.py) still gives the whole log as one DataFrame for
