@@ -289,7 +289,7 @@ class _Column:
             values = values[n:]
 
     def join(self) -> np.ndarray:
-        out = np.empty(len(self), self.dtype)
+        out: np.ndarray = np.empty(len(self), self.dtype)
         at = 0
         blocks, self.blocks = self.blocks, []
         for i in range(len(blocks)):
