@@ -161,6 +161,12 @@ def _first_index(codes: np.ndarray, n: int) -> np.ndarray:
     return first
 
 
+def _short_row(row: Any) -> str:
+    """A row with too few fields (a log cut mid-line by a crash) is left out;
+    one with too many is an error, as read_events makes it."""
+    return "skip" if row.actual_columns < row.expected_columns else "error"
+
+
 def _check_header(path: Path) -> None:
     with open(path, newline="", encoding="utf-8") as f:
         header = next(csv.reader([f.readline()]), [])
@@ -187,6 +193,7 @@ def read_log(path: Path | str | IO[str]) -> EventLog:
     reader = pacsv.open_csv(
         path,
         read_options=pacsv.ReadOptions(block_size=BLOCK_BYTES),
+        parse_options=pacsv.ParseOptions(invalid_row_handler=_short_row),
         convert_options=pacsv.ConvertOptions(
             column_types=types, null_values=[""], strings_can_be_null=False,
             quoted_strings_can_be_null=False),
