@@ -12,7 +12,7 @@ Why this and not the others (benchmarks/analysis_rows.py, docs/cost.md; 10 M
 rows on the 2-core machine, shared):
 - pandas' CSV reader (read_events) parses on one core and keeps every text
   cell as a Python string: 10.2 s and 3.9 GiB to read, where this reads in
-  2.8 s and 0.6 GiB (72 M rows: 27 s, and 2.8 GiB at the analysis's peak);
+  2.8 s and 0.6 GiB (72 M rows: 20-27 s, and 2.8 GiB at the analysis's peak);
 - pyarrow's streaming reader parses 4 MiB blocks (1.8 s of the 2.8 s), the
   viewer and event columns straight into dictionaries; each block is split
   at once into the samples (numpy columns) and the rest, so the samples'
