@@ -340,15 +340,15 @@ http {{
         return " | ".join(line.strip() for line in text.splitlines() if line.strip()) or "(no log)"
 
     def stop(self, grace: float = 3.0) -> None:
-        """SIGQUIT (graceful) to the master, SIGTERM, then SIGKILL; idempotent."""
+        """SIGTERM (nginx's fast shutdown) to the master, then SIGKILL; idempotent."""
         proc, self._proc = self._proc, None
         if proc is None:
             return
         self._remember_children()
         children = list(self._children)
-        # Graceful quit waits for open RTMP sessions, which may never end; so
-        # keep it short and fall back to fast shutdown, then kill.
-        for sig, wait in ((signal.SIGQUIT, grace), (signal.SIGTERM, 2.0), (signal.SIGKILL, 5.0)):
+        # Not SIGQUIT: once a stream was published, nginx-rtmp's workers never finish a
+        # graceful quit, so it only ever cost its whole grace period.
+        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
             if proc.poll() is not None:
                 break
             with contextlib.suppress(ProcessLookupError):
