@@ -24,7 +24,7 @@ test: setup lint
 	$(VENV)/pytest tests/unit -q -rfEs -n 2
 	$(VENV)/pytest $(ALONE) -v -rfEs --durations=5
 	$(VENV)/pytest tests/integration tests/perf $(addprefix --ignore=,$(ALONE)) -v -rfEs \
-	    -n 3 --durations=15 --users 20 --duration 30s
+	    -n 3 --durations=15 --users 20 --duration 20s
 
 lint:
 	$(VENV)/ruff check src tests benchmarks

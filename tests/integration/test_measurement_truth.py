@@ -33,6 +33,7 @@ def session(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Streampe
     s.close()
 
 
+@pytest.mark.long_run
 def test_bitrate_and_media_time_on_an_unimpaired_two_minute_run(session):
     stream = session.stream()
     media = session.platform().media
@@ -133,6 +134,7 @@ def test_rtmp_latency_matches_ffmpegs_reading(session):
     assert stream.origin_latency_s is not None and abs(stream.origin_latency_s - theirs) < 0.5
 
 
+@pytest.mark.long_run
 @pytest.mark.parametrize("protocol", ["rtmp", "hls"])
 def test_impaired_viewers_are_flagged_and_recover_when_the_cap_lifts(
     session, capped_port, protocol
