@@ -23,12 +23,13 @@ STREAM = "test"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "long_run: a real-time run of a minute or more")
+    config.addinivalue_line("markers", "long_run: the one real-time run of minutes, started first")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The long real-time runs first, so that pytest-xdist's workers never wait on one
-    that started late; the order among the rest is kept."""
+    """The long real-time run first, so that pytest-xdist's workers never wait on it
+    having started late; the order among the rest is kept. (Not more than one: xdist
+    hands each worker a consecutive chunk first, so they would queue on one worker.)"""
     items.sort(key=lambda item: item.get_closest_marker("long_run") is None)
 
 

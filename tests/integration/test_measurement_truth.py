@@ -134,7 +134,6 @@ def test_rtmp_latency_matches_ffmpegs_reading(session):
     assert stream.origin_latency_s is not None and abs(stream.origin_latency_s - theirs) < 0.5
 
 
-@pytest.mark.long_run
 @pytest.mark.parametrize("protocol", ["rtmp", "hls"])
 def test_impaired_viewers_are_flagged_and_recover_when_the_cap_lifts(
     session, capped_port, protocol
