@@ -20,7 +20,7 @@ perf: setup
 # then the other integration tests and the perf scenarios, which mostly wait on real
 # time, on three workers.
 ALONE := tests/integration/test_scale_out.py tests/integration/test_ssh_hosts.py \
-	tests/integration/test_report_browser.py tests/integration/test_fleet_user_data.py
+	tests/integration/test_report_browser.py tests/integration/test_fleet_hosts.py
 test: setup lint
 	$(VENV)/pytest tests/unit -q -rfEs -n 2
 	$(VENV)/pytest $(ALONE) -v -rfEs --durations=5

@@ -51,7 +51,7 @@ def aws_env(endpoint: str) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def local_ec2() -> Iterator[LocalEc2]:
+def local_ec2(subnet_cidr: str = SUBNET_CIDR) -> Iterator[LocalEc2]:
     """moto's server in a thread on a free loopback port, with a VPC, subnet and
     security group; stopped through its handle."""
     from moto.server import ThreadedMotoServer
@@ -66,7 +66,7 @@ def local_ec2() -> Iterator[LocalEc2]:
 
             ec2 = boto3.session.Session().client("ec2", region_name=REGION)
             vpc = ec2.create_vpc(CidrBlock="127.0.0.0/16")["Vpc"]["VpcId"]
-            subnet = ec2.create_subnet(VpcId=vpc, CidrBlock=SUBNET_CIDR)["Subnet"]["SubnetId"]
+            subnet = ec2.create_subnet(VpcId=vpc, CidrBlock=subnet_cidr)["Subnet"]["SubnetId"]
             sg = ec2.create_security_group(GroupName="streamperf-test", Description="test",
                                            VpcId=vpc)["GroupId"]
             image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
