@@ -79,6 +79,9 @@ def _check_fleet_settings(config: pytest.Config, settings: RunSettings) -> None:
     instance starts."""
     if not settings.fleet:
         return
+    if config.getoption("numprocesses", None) or hasattr(config, "workerinput"):
+        raise pytest.UsageError("--fleet does not go with -n: every xdist worker would "
+                                "start a fleet of its own; use --procs-per-host")
     from streamperf.fleet.config import FleetError, load_fleet_config
 
     try:

@@ -173,8 +173,9 @@ class StreamperfSession:
 
     @staticmethod
     def _known_hosts_with(given: Path | None, fleet_known: Path, other_hosts: bool) -> Path:
-        """The fleet's verified keys, plus the user's known_hosts for other hosts."""
-        if not other_hosts:
+        """The fleet's verified keys, plus --known-hosts (or, for --sshhosts beside the
+        fleet, the default known_hosts)."""
+        if given is None and not other_hosts:
             return fleet_known
         from streamperf.hosts.ssh import default_known_hosts
 

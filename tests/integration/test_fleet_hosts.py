@@ -150,3 +150,14 @@ def test_a_run_over_a_fleet_records_it_and_ends_it(
     instances = ec2.client().describe_instances(
         Filters=[{"Name": f"tag:{FLEET_TAG}", "Values": [fleet["fleet_id"]]}])["Reservations"]
     assert {i["State"]["Name"] for res in instances for i in res["Instances"]} == {"terminated"}
+
+
+def test_host_key_check_sees_the_key_the_host_presents(lab: Lab) -> None:
+    """How `fleet up --wait ssh` checks a host against the keys its console printed."""
+    from streamperf.fleet.host_keys import presented_key, ssh_answers
+
+    server = lab.servers[0]
+    kind, key = server.host_key.with_suffix(".pub").read_text().split()[:2]
+    assert ssh_answers(server.addr, server.port)
+    assert presented_key(server.addr, server.port) == (kind, key)
+    assert not ssh_answers(server.addr, 1)  # nothing listens there

@@ -127,7 +127,7 @@ def fleet_instances(ec2: Any, fleet_id: str = "", *, include_gone: bool = False,
     args: dict[str, Any] = {"Filters": filters}
     if ids:
         args["InstanceIds"] = ids
-    out = []
+    out: list[FleetInstance] = []
     with aws_errors("listing fleet instances"):
         for page in ec2.get_paginator("describe_instances").paginate(**args):
             for reservation in page.get("Reservations", []):
