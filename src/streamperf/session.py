@@ -202,7 +202,8 @@ class StreamperfSession:
             return
         with _signals_held():
             gone = control.down(fleet_id)
-        _say(f"fleet {fleet_id}: terminated {len(gone)} instance(s)")
+        _say(f"fleet {fleet_id}: terminated {len(gone)} instance(s)" if gone
+             else f"fleet {fleet_id}: no instance left running")
 
     # -- set-up failures ------------------------------------------------------
     def setup_failure(self, exc: BaseException) -> str:

@@ -225,4 +225,5 @@ def test_fleet_is_terminated_when_the_run_is_stopped(ec2: LocalEc2, tmp_path: Pa
             proc.wait()
     assert proc.returncode == 2, out
     assert _states(ec2, fleet) == {"terminated"}
+    assert f"fleet {fleet}: no instance left running" in out  # ended as the wait was cut
     assert "Traceback" not in out
