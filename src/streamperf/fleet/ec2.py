@@ -116,7 +116,7 @@ def launch(ec2: Any, config: FleetConfig, fleet_id: str, user_data: str) -> list
 
 
 def fleet_instances(ec2: Any, fleet_id: str = "", *, include_gone: bool = False,
-                    ids: list[str] | None = None) -> list[FleetInstance]:
+                    ) -> list[FleetInstance]:
     """Instances carrying the fleet tag (with value `fleet_id`, or any streamperf fleet);
     terminated ones only with include_gone."""
     tag_filter = ({"Name": f"tag:{FLEET_TAG}", "Values": [fleet_id]} if fleet_id
@@ -124,12 +124,9 @@ def fleet_instances(ec2: Any, fleet_id: str = "", *, include_gone: bool = False,
     filters = [tag_filter]
     if not include_gone:
         filters.append({"Name": "instance-state-name", "Values": list(LIVE_STATES)})
-    args: dict[str, Any] = {"Filters": filters}
-    if ids:
-        args["InstanceIds"] = ids
     out: list[FleetInstance] = []
     with aws_errors("listing fleet instances"):
-        for page in ec2.get_paginator("describe_instances").paginate(**args):
+        for page in ec2.get_paginator("describe_instances").paginate(Filters=filters):
             for reservation in page.get("Reservations", []):
                 out.extend(_instance(raw) for raw in reservation.get("Instances", []))
     # The filter asked the endpoint; the tag is checked here again all the same.

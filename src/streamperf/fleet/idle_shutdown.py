@@ -38,7 +38,6 @@ fi
 SERVICE_UNIT = f"""\
 [Unit]
 Description=streamperf load host: power off when idle (no SSH session)
-Documentation=https://github.com/streamperf/streamperf/blob/main/infra/README.md
 
 [Service]
 Type=oneshot

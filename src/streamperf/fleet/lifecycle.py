@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,6 @@ class Fleet:
     specs: list[HostSpec]
     files: FleetFiles
     keys_verified: bool
-    started: float = field(default_factory=time.time)
 
     def record(self) -> dict[str, Any]:
         return fleet_record(self.fleet_id, self.region, self.instance_type, self.instances)
