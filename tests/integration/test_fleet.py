@@ -29,6 +29,7 @@ from streamperf.hosts.specs import read_hosts_file
 
 from .moto_support import LocalEc2, local_ec2, use_env
 
+pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def ec2() -> Iterator[LocalEc2]:
