@@ -1,4 +1,5 @@
-"""`streamperf` command: platform serve, doctor, summary, report and live view of a run."""
+"""`streamperf` command: platform serve, doctor, summary, report and live view of a run,
+load hosts (hosts prepare) and EC2 fleets (fleet up|status|down)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from streamperf import __version__, cli_hosts
+from streamperf import __version__, cli_fleet, cli_hosts
 from streamperf.settings import RunSettings, SettingsError, add_options, parse_options
 
 TOOLS = {
@@ -345,6 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     liv.add_argument("--interval", type=float, default=1.0, help="seconds between redraws")
 
     cli_hosts.add_parser(sub)
+    cli_fleet.add_parser(sub)
 
     args, rest = parser.parse_known_args(argv)
     if args.command == "platform":
@@ -357,6 +359,8 @@ def main(argv: list[str] | None = None) -> int:
         return doctor()
     if args.command == "hosts":
         return cli_hosts.run(args)
+    if args.command == "fleet":
+        return cli_fleet.run(args)
     try:
         opts = _parsed(args, ("lag_threshold_s",) if args.command == "live" else JUDGE_OPTIONS)
     except SettingsError as exc:

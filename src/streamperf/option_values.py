@@ -235,6 +235,25 @@ def platform_ref(text: str) -> str:
     return ref
 
 
+#: A fleet's id (fleet/lifecycle.py makes them): this prefix and 8 hex digits.
+FLEET_ID_PREFIX = "spf-"
+_FLEET_ID = re.compile(r"^spf-[0-9a-f]{8}$")
+
+
+def fleet_ref(text: str) -> str:
+    """--fleet: a count of instances to start, or the id of a fleet to reuse."""
+    text = text.strip()
+    if text.isdigit() and int(text) > 0:
+        return str(int(text))
+    if _FLEET_ID.match(text):
+        return text
+    raise ValueError(f"expected a number of instances or a fleet id ({FLEET_ID_PREFIX}xxxxxxxx)")
+
+
+def is_fleet_id(ref: str) -> bool:
+    return bool(_FLEET_ID.match(ref))
+
+
 def tcp_port(text: str) -> int:
     return int_in(1, 65535)(text)
 

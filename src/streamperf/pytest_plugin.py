@@ -63,6 +63,7 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = build_settings(raw)
     except SettingsError as exc:
         raise pytest.UsageError(str(exc)) from None
+    _check_fleet_settings(config, settings)
     config.stash[SETTINGS_KEY] = settings
     config.stash[OUTCOMES_KEY] = []
     config.stash[SETUP_FAILURES_KEY] = {}
@@ -71,6 +72,22 @@ def pytest_configure(config: pytest.Config) -> None:
         "@pytest.mark.sla('p95(startup_s) < 3'); they override --sla and pyproject.toml")
     _check_sla_sources(config, settings)
     _stop_on_sigterm(config)
+
+
+def _check_fleet_settings(config: pytest.Config, settings: RunSettings) -> None:
+    """With --fleet, a bad [tool.streamperf.fleet] is a usage error now, before any
+    instance starts."""
+    if not settings.fleet:
+        return
+    if config.getoption("numprocesses", None) or hasattr(config, "workerinput"):
+        raise pytest.UsageError("--fleet does not go with -n: every xdist worker would "
+                                "start a fleet of its own; use --procs-per-host")
+    from streamperf.fleet.config import FleetError, load_fleet_config
+
+    try:
+        load_fleet_config(Path(config.rootpath) / "pyproject.toml")
+    except FleetError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:

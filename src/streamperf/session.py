@@ -6,11 +6,14 @@ imports pytest. Everything started here is stopped in `close()`, by PID.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+import signal
+import sys
 import tempfile
 import threading
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +39,7 @@ from streamperf.results.sla import default_grace_s, load_pyproject, parse_all
 from streamperf.settings import RunSettings
 
 if TYPE_CHECKING:
+    from streamperf.fleet.lifecycle import Fleet, FleetControl
     from streamperf.hosts.remote import LoadHosts
 
 
@@ -62,6 +66,9 @@ class StreamperfSession:
         self._lock = threading.Lock()
         self._setup_rows: list[Event] = []  # influencer-side API calls, logged per run
         self._load_hosts: LoadHosts | None = None
+        self._fleet_control: FleetControl | None = None
+        self._fleet_id = ""  # known before launch: teardown finds instances by its tag
+        self._fleet: Fleet | None = None
 
     @property
     def workdir(self) -> Path:
@@ -122,21 +129,81 @@ class StreamperfSession:
         """--sshhosts/--hosts-file prepared once (venv, wheels, limits, clock); else None."""
         s = self.settings
         specs = s.load_hosts
-        if not specs:
+        if not specs and not s.fleet:
             return None
         with self._lock:
             if self._load_hosts is None:
                 from streamperf.hosts.remote import LoadHosts
 
+                known = Path(s.known_hosts) if s.known_hosts else None
+                if s.fleet:
+                    fleet = self._fleet_ready()
+                    s.check_platform_reach(fleet.specs)
+                    known = self._known_hosts_with(known, fleet.files.known_hosts, bool(specs))
+                    specs = specs + fleet.specs
                 hosts = LoadHosts(
                     specs, self.workdir / "hosts",
                     key_file=Path(s.ssh_key_file) if s.ssh_key_file else None,
-                    known_hosts=Path(s.known_hosts) if s.known_hosts else None,
-                    insecure=s.ssh_insecure, remote_dir=s.remote_dir,
+                    known_hosts=known, insecure=s.ssh_insecure, remote_dir=s.remote_dir,
                 )  # fmt: skip
                 hosts.prepare(s.users)
                 self._load_hosts = hosts
             return self._load_hosts
+
+    # -- cloud fleet ----------------------------------------------------------
+    def _fleet_ready(self) -> Fleet:
+        """--fleet N started (or --fleet ID found) and ready; [tool.streamperf.fleet]
+        in the rootdir's pyproject.toml says how."""
+        from streamperf.fleet.config import load_fleet_config
+        from streamperf.fleet.lifecycle import FleetControl, new_fleet_id
+        from streamperf.option_values import is_fleet_id
+
+        ref = self.settings.fleet
+        reuse = is_fleet_id(ref)
+        config = load_fleet_config(self.rootdir / "pyproject.toml",
+                                   {} if reuse else {"count": ref})
+        self._fleet_control = FleetControl(config, self.report_dir, say=_say)
+        if reuse:
+            self._fleet_id = ref
+            self._fleet = self._fleet_control.reuse(ref)
+        else:
+            self._fleet_id = new_fleet_id()
+            self._fleet = self._fleet_control.up(self._fleet_id)
+        return self._fleet
+
+    @staticmethod
+    def _known_hosts_with(given: Path | None, fleet_known: Path, other_hosts: bool) -> Path:
+        """The fleet's verified keys, plus --known-hosts (or, for --sshhosts beside the
+        fleet, the default known_hosts)."""
+        if given is None and not other_hosts:
+            return fleet_known
+        from streamperf.hosts.ssh import default_known_hosts
+
+        theirs = given or default_known_hosts()
+        joined = fleet_known.with_name("known_hosts.all")
+        text = theirs.read_text() if theirs.is_file() else ""
+        joined.write_text(text.rstrip("\n") + "\n" + fleet_known.read_text())
+        return joined
+
+    def fleet_record(self) -> dict[str, Any] | None:
+        """Fleet id, region, instance type and instance-hours so far, for summary.json."""
+        return self._fleet.record() if self._fleet is not None else None
+
+    def _fleet_down(self) -> None:
+        """Terminate the session's fleet unless --keep-fleet; a second Ctrl-C or SIGTERM
+        cannot cut this short."""
+        control, fleet_id = self._fleet_control, self._fleet_id
+        if control is None or not fleet_id:
+            return
+        self._fleet_control = None
+        if self.settings.keep_fleet:
+            _say(f"fleet {fleet_id}: kept (--keep-fleet); end it with "
+                 f"`streamperf fleet down --fleet {fleet_id} --region {control.region}`")
+            return
+        with _signals_held():
+            gone = control.down(fleet_id)
+        _say(f"fleet {fleet_id}: terminated {len(gone)} instance(s)" if gone
+             else f"fleet {fleet_id}: no instance left running")
 
     # -- set-up failures ------------------------------------------------------
     def setup_failure(self, exc: BaseException) -> str:
@@ -179,6 +246,12 @@ class StreamperfSession:
         # Set-up, before the run's clock starts.
         stream.platform.prepare_fans(fans_to_prepare(settings, run.fans))
         outcome = run.execute()
+        fleet = self.fleet_record()
+        if fleet is not None:
+            from streamperf.load.outcome import write_summary
+
+            outcome.summary["fleet"] = fleet
+            write_summary(outcome.run_dir, outcome.summary)
         if settings.save_baseline and not outcome.invalid and not outcome.interrupted:
             path = save_baseline(settings.save_baseline, outcome.analysis, self.baseline_dir)
             outcome.summary["saved_baseline"] = str(path)
@@ -212,8 +285,30 @@ class StreamperfSession:
         try:
             self.end_stream()
         finally:
-            own, self._platform = self._platform, None
-            if own is not None:  # never went live: e.g. the bundled platform's servers
-                own.end()
+            try:
+                own, self._platform = self._platform, None
+                if own is not None:  # never went live: e.g. the bundled platform's servers
+                    own.end()
+            finally:
+                self._fleet_down()
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
+
+
+def _say(line: str) -> None:
+    """A fleet's progress, on the terminal even while pytest captures output."""
+    print(f"streamperf: {line}", file=sys.__stderr__, flush=True)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM ignored meanwhile (main thread only; elsewhere a no-op)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)

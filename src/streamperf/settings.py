@@ -23,6 +23,7 @@ from streamperf.hosts.specs import (
 from streamperf.option_values import (
     any_text,
     existing_file,
+    fleet_ref,
     host_list,
     hosts_file_path,
     http_url,
@@ -156,6 +157,14 @@ OPTIONS: tuple[Option, ...] = (
     Option("--ssh-insecure", "ssh_insecure", bool,
            "do not verify the load hosts' keys (warned about; throwaway hosts only)",
            is_flag=True),
+    Option("--fleet", "fleet", fleet_ref,
+           "load hosts on EC2: N starts a fleet of N instances before the run and "
+           "terminates it after (also on failure, Ctrl-C, SIGTERM); a fleet id (spf-...) "
+           "reuses a running fleet; settings in [tool.streamperf.fleet] (docs/fleet.md)"),
+    Option("--keep-fleet", "keep_fleet", bool,
+           "leave the --fleet instances running after the run, for the next one "
+           "(`streamperf fleet down` ends them; the idle shutdown does if you forget)",
+           is_flag=True),
     Option("--procs-per-host", "procs_per_host", process_count,
            "viewer processes per load host: N or auto (one per core of the host); default 1"),
     Option("--remote-dir", "remote_dir", any_text,
@@ -210,6 +219,8 @@ class RunSettings:
     ssh_key_file: str = ""
     known_hosts: str = ""
     ssh_insecure: bool = False
+    fleet: str = ""  # a count of instances to start, or a fleet id to reuse
+    keep_fleet: bool = False
     procs_per_host: str = "1"
     remote_dir: str = DEFAULT_REMOTE_DIR
     sla: tuple[str, ...] = ()
@@ -254,17 +265,19 @@ class RunSettings:
         if self.video_path and not Path(self.video_path).is_file():
             raise SettingsError(f"--videopath: no such file: {self.video_path}")
         self._validate_platform_choice()
-        remote = bool(self.ssh_hosts or self.hosts_file)
+        remote = bool(self.ssh_hosts or self.hosts_file or self.fleet)
         if remote and self.procs != "1":
-            raise SettingsError("--procs runs viewers on this machine; with --sshhosts or "
-                                "--hosts-file use --procs-per-host")
+            raise SettingsError("--procs runs viewers on this machine; with --sshhosts, "
+                                "--hosts-file or --fleet use --procs-per-host")
+        if self.keep_fleet and not self.fleet:
+            raise SettingsError("--keep-fleet needs --fleet")
         if not remote:
             for flag, name in (("--procs-per-host", "procs_per_host"),
                                ("--sshkeyfile", "ssh_key_file"),
                                ("--known-hosts", "known_hosts"),
                                ("--ssh-insecure", "ssh_insecure")):
                 if name in self.explicit:
-                    raise SettingsError(f"{flag} needs --sshhosts or --hosts-file")
+                    raise SettingsError(f"{flag} needs --sshhosts, --hosts-file or --fleet")
         if not self.uses_bundled_platform and "bundled_platform" in self.explicit:
             raise SettingsError("--bundled-platform chooses the bundled platform's answers; "
                                 "with --apiurl your platform answers")
@@ -273,18 +286,22 @@ class RunSettings:
             raise SettingsError(f"--media-port {self.media_port} is --origin-port too: in seed "
                                 "mode the origin port and the edge's RTMP port differ")
         specs = self.load_hosts
-        if specs and self.uses_bundled_platform and _loopback(self.platform_host):
+        self.check_platform_reach(specs)
+        names = [s.address for s in specs]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise SettingsError(f"load host named twice: {', '.join(dupes)}")
+
+    def check_platform_reach(self, specs: Iterable[HostSpec]) -> None:
+        """Load hosts elsewhere cannot reach a bundled platform on loopback (SettingsError);
+        also checked once a --fleet's hosts are known."""
+        if self.uses_bundled_platform and _loopback(self.platform_host):
             far = [s.address for s in specs if not _loopback(s.host)]
             if far:
                 raise SettingsError(
                     f"load host {far[0]} cannot reach the bundled platform on "
                     f"{self.platform_host}; pass --platform-host with an address it can "
                     "reach, or --apiurl for your platform")
-        names = [s.address for s in specs]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise SettingsError(f"load host named twice: {', '.join(dupes)}")
-
 
     def _validate_platform_choice(self) -> None:
         """One way in: the seed API (--apiurl), an adapter (--platform) or URLs."""
