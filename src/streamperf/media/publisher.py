@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from streamperf.redact import redact
+
 # Clip parameters; they are part of the cache file name, so changing one
 # makes a new clip instead of reusing a stale one.
 WIDTH, HEIGHT, FPS = 640, 360, 30
@@ -177,7 +179,7 @@ class Publisher:
         by ~0-50 ms; it is never earlier than the moment ffmpeg was spawned.
         """
         if self._proc is not None:
-            raise PublisherError(f"publisher to {self.ingest_url} already started")
+            raise PublisherError(f"publisher to {redact(self.ingest_url)} already started")
         if not self.source.is_file():
             raise PublisherError(f"source video {self.source} does not exist")
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -223,12 +225,14 @@ class Publisher:
         rc = self._proc.poll()
         if rc is not None:
             raise PublisherError(
-                f"ffmpeg publishing to {self.ingest_url} exited with {rc}: {self.log_tail(5, True)}"
+                f"ffmpeg publishing to {redact(self.ingest_url)} exited with {rc}: "
+                f"{self.log_tail(5, True)}"
             )
         if time.monotonic() > deadline:
             self.stop()
             raise PublisherError(
-                f"ffmpeg publishing to {self.ingest_url} did not {what} within {timeout:g}s: "
+                f"ffmpeg publishing to {redact(self.ingest_url)} did not {what} within "
+                f"{timeout:g}s: "
                 f"{self.log_tail(5, True)}"
             )
 
@@ -261,12 +265,21 @@ class Publisher:
         return None if self._proc is None else self._proc.poll()
 
     def log_tail(self, n: int = 20, one_line: bool = False) -> str:
+        """The log's last `n` lines, secrets masked (ffmpeg prints its output URL)."""
         try:
             lines = self.log_path.read_text(errors="replace").splitlines()
         except OSError:
             return ""
-        tail = "\n".join(lines[-n:])
+        tail = redact("\n".join(lines[-n:]))
         return _one_line(tail) if one_line else tail
+
+    def copy_log(self, dest: Path) -> None:
+        """The log, secrets masked, to `dest` (a run directory's publisher.log)."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return
+        Path(dest).write_text(redact(text))
 
     def stop(self, grace: float = 3.0) -> None:
         """SIGTERM (ffmpeg closes the stream cleanly), then SIGKILL; idempotent."""
