@@ -17,6 +17,7 @@ from typing import Any
 from streamperf.hosts.specs import (
     DEFAULT_REMOTE_DIR,
     HostSpec,
+    is_loopback,
     parse_host_specs,
     read_hosts_file,
 )
@@ -290,8 +291,8 @@ class RunSettings:
             raise SettingsError(f"--media-port {self.media_port} is --origin-port too: in seed "
                                 "mode the origin port and the edge's RTMP port differ")
         specs = self.load_hosts
-        if specs and self.uses_bundled_platform and _loopback(self.platform_host):
-            far = [s.address for s in specs if not _loopback(s.host)]
+        if specs and self.uses_bundled_platform and is_loopback(self.platform_host):
+            far = [s.address for s in specs if not is_loopback(s.host)]
             if far:
                 raise SettingsError(
                     f"load host {far[0]} cannot reach the bundled platform on "
@@ -321,17 +322,6 @@ class RunSettings:
         if self.platform and "api_url" in given:
             raise SettingsError("--platform does not go with --apiurl: the adapter "
                                 "reaches its platform itself")
-
-
-def _loopback(host: str) -> bool:
-    import ipaddress
-
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 OPTION_BY_FIELD = {opt.field: opt for opt in OPTIONS}

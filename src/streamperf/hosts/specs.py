@@ -48,6 +48,18 @@ class HostSpec:
         return f"ssh={port}{who}//python={self.python}"
 
 
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or `localhost`: only this machine can connect to it."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _port(text: str, spec: str) -> int:
     if not text.isdigit() or not 0 < int(text) < 65536:
         raise ValueError(f"bad port {text!r} in host spec {spec!r}")
