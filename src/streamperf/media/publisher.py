@@ -50,6 +50,12 @@ def _tool(name: str) -> str:
     return path
 
 
+def input_arg(path: Path) -> str:
+    """A local file as ffmpeg/ffprobe input: `file:` and the absolute path, so a name
+    such as `-x.flv` is never read as an option, nor `http:x.flv` as a protocol."""
+    return "file:" + str(Path(path).resolve())
+
+
 def _one_line(text: str, limit: int = 500) -> str:
     line = " | ".join(s.strip() for s in text.splitlines() if s.strip())
     return line[-limit:] if len(line) > limit else line
@@ -120,7 +126,7 @@ def probe_source(path: Path) -> SourceInfo:
     ffprobe = _tool("ffprobe")
     fmt = subprocess.run(
         [ffprobe, "-v", "error", "-show_entries", "format=duration,bit_rate,size", "-of", "json",
-         str(path)],
+         input_arg(path)],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     if fmt.returncode != 0:
@@ -136,7 +142,7 @@ def probe_source(path: Path) -> SourceInfo:
     bitrate = size * 8 / duration / 1000 if size else float(info.get("bit_rate", 0)) / 1000
     keys = subprocess.run(
         [ffprobe, "-v", "error", "-select_streams", "v:0", "-read_intervals", "%+20",
-         "-show_entries", "packet=pts_time,flags", "-of", "csv=p=0", str(path)],
+         "-show_entries", "packet=pts_time,flags", "-of", "csv=p=0", input_arg(path)],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     times: list[float] = []
@@ -186,7 +192,7 @@ class Publisher:
         cmd = [
             _tool("ffmpeg"), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "info",
             "-progress", "pipe:1", "-stats_period", "0.25",
-            "-re", "-stream_loop", "-1", "-i", str(self.source),
+            "-re", "-stream_loop", "-1", "-i", input_arg(self.source),
             "-c", "copy", "-f", "flv", self.ingest_url,
         ]  # fmt: skip
         spawned = time.time()
