@@ -9,7 +9,8 @@ values), which masks:
 
 - the values registered as secret (`remember`): secret options, stream
   keys, URL credentials found in the settings; longest first, so a secret
-  that contains another is masked whole;
+  that contains another is masked whole; as whole words (not inside a
+  longer word), and only from 4 characters on;
 - URL userinfo, `scheme://user:PASSWORD@host` and host specs
   `user:PASSWORD@host`: the password becomes `***`;
 - values of query parameters and `name=value` / `"name": "value"` pairs
@@ -58,7 +59,10 @@ class Redactor:
             if new - self._values:
                 self._values |= new
                 ordered = sorted(self._values, key=len, reverse=True)
-                self._known = re.compile("|".join(re.escape(v) for v in ordered))
+                # Whole values only: a stream key "test" masks ".../live/test", not the
+                # "test" of "test_live_stream".
+                self._known = re.compile(
+                    r"(?<!\w)(?:" + "|".join(re.escape(v) for v in ordered) + r")(?!\w)")
 
     def forget_all(self) -> None:
         """For tests: no value is secret any more (the patterns still apply)."""

@@ -57,6 +57,9 @@ def test_known_values_are_masked_longest_first_and_short_ones_ignored() -> None:
     r.remember("abcd", "abcdefgh", "ab", "", None)
     assert r("x abcdefgh y abcd z ab") == "x *** y *** z ab"
     assert r.values == {"abcd", "abcdefgh"}
+    # whole values only: a stream key "test" is not the "test" of a test's name
+    r.remember("test")
+    assert r("rtmp://h/live/test test_live_stream") == "rtmp://h/live/*** test_live_stream"
 
 
 def test_url_secrets_and_stream_keys() -> None:
