@@ -28,11 +28,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from streamperf.settings import (
-    OPTIONS,
     RunSettings,
     SettingsError,
     add_options,
     build_settings,
+    raw_fields,
 )
 
 if TYPE_CHECKING:  # the run machinery (pandas, aiohttp) loads only when a test needs it
@@ -58,7 +58,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    raw = {opt.field: config.getoption(f"streamperf_{opt.field}") for opt in OPTIONS}
+    raw = {name: config.getoption(f"streamperf_{name}") for name in raw_fields()}
     try:
         settings = build_settings(raw)
     except SettingsError as exc:

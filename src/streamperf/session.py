@@ -29,6 +29,7 @@ from streamperf.load.run_dir import new_run_dir
 from streamperf.load.shard import api_row
 from streamperf.media.publisher import default_cache_dir, synthetic_clip
 from streamperf.platform.client import ApiCall
+from streamperf.redact import redact
 from streamperf.results.baseline import STORE as BASELINE_STORE
 from streamperf.results.baseline import load_baseline, save_baseline
 from streamperf.results.events import Event, this_host
@@ -209,12 +210,12 @@ class StreamperfSession:
     def setup_failure(self, exc: BaseException) -> str:
         """The one line to show for a failed set-up; the exception chain goes to
         `<report-dir>/<stamp>-setup/setup.log`, which the line names."""
-        text = str(exc).strip() or type(exc).__name__
+        text = redact(str(exc).strip()) or type(exc).__name__
         line = text.splitlines()[0] + (" ..." if "\n" in text else "")
         try:
             log_dir = new_run_dir(self.report_dir, "setup", latest=False)
             log = log_dir / "setup.log"
-            log.write_text("".join(traceback.format_exception(exc)))
+            log.write_text(redact("".join(traceback.format_exception(exc))))
         except OSError:  # a read-only report dir must not hide the cause itself
             return f"streamperf set-up failed: {line}"
         return f"streamperf set-up failed: {line} (details: {log})"

@@ -17,6 +17,7 @@ from typing import Any
 from streamperf.hosts.specs import (
     DEFAULT_REMOTE_DIR,
     HostSpec,
+    is_loopback,
     parse_host_specs,
     read_hosts_file,
 )
@@ -42,6 +43,7 @@ from streamperf.option_values import (
     process_count,
     tcp_port,
 )
+from streamperf.redact import MASK, redact, redact_obj, remember, stream_key, url_secrets
 from streamperf.viewers import PROTOCOLS
 
 #: The seed tool's values (DESIGN.md section 8), the defaults of their options. The
@@ -252,13 +254,29 @@ class RunSettings:
         return not (self.api_url or self.platform or self.play_urls)
 
     def redacted(self) -> dict[str, Any]:
-        """Settings as a dict with secrets masked, for logs and reports."""
+        """Settings as a dict with secrets masked, for logs and reports: secret options
+        as `***`, and every other value through redact.py (URL credentials, stream
+        keys, passwords in host specs)."""
         out = dataclasses.asdict(self)
         out.pop("explicit")
         for opt in OPTIONS:
             if opt.secret and out.get(opt.field):
-                out[opt.field] = "***"
-        return out
+                out[opt.field] = MASK
+        return dict(redact_obj(out))
+
+    def secret_values(self) -> list[str]:
+        """What must never be written: secret options' values, the credentials in its
+        URLs, and the stream key of --ingest-url (the last part of its path)."""
+        found = [str(getattr(self, opt.field)) for opt in OPTIONS if opt.secret]
+        for url in (self.api_url, self.streams_api_url, self.ingest_url, *self.play_urls):
+            found += url_secrets(url)
+        if self.ingest_url:  # given by the user: its key is secret even if a play URL shows it
+            found.append(stream_key(self.ingest_url) or "")
+        return [v for v in found if v]
+
+    def remember_secrets(self) -> None:
+        """Register `secret_values` with the process's redactor (redact.py)."""
+        remember(*self.secret_values())
 
     def validate(self) -> None:
         """Checks across options (each option's own value is checked by its parser)."""
@@ -295,8 +313,8 @@ class RunSettings:
     def check_platform_reach(self, specs: Iterable[HostSpec]) -> None:
         """Load hosts elsewhere cannot reach a bundled platform on loopback (SettingsError);
         also checked once a --fleet's hosts are known."""
-        if self.uses_bundled_platform and _loopback(self.platform_host):
-            far = [s.address for s in specs if not _loopback(s.host)]
+        if self.uses_bundled_platform and is_loopback(self.platform_host):
+            far = [s.address for s in specs if not is_loopback(s.host)]
             if far:
                 raise SettingsError(
                     f"load host {far[0]} cannot reach the bundled platform on "
@@ -323,17 +341,6 @@ class RunSettings:
                                 "reaches its platform itself")
 
 
-def _loopback(host: str) -> bool:
-    import ipaddress
-
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 OPTION_BY_FIELD = {opt.field: opt for opt in OPTIONS}
 
 
@@ -348,6 +355,53 @@ def add_options(add: Callable[..., Any], fields: Iterable[str] | None = None,
         action = "store_true" if opt.is_flag else "append" if opt.repeat else "store"
         add(opt.flag, action=action, default=None, dest=f"{dest_prefix}{opt.field}",
             help=help_text)
+        if opt.secret:  # the secret from a file: it stays out of `ps` and shell history
+            env = f" [env {opt.env}_FILE]" if opt.env else ""
+            add(f"{opt.flag}{FILE_SUFFIX}", action="store", default=None,
+                dest=f"{dest_prefix}{opt.field}{FILE_FIELD}",
+                help=f"read {opt.flag} from this file (its first line){env}")
+
+
+#: every secret option X also has X-file (and env VAR_FILE): the value read from a file
+FILE_SUFFIX = "-file"
+FILE_FIELD = "__file"  # the raw values' key of X-file: "<field>__file"
+
+
+def raw_fields(fields: Iterable[str] | None = None) -> list[str]:
+    """The keys of the raw values `add_options` declares: each option's field, and
+    `<field>__file` for secret ones."""
+    opts = OPTIONS if fields is None else [OPTION_BY_FIELD[f] for f in fields]
+    return [name for opt in opts
+            for name in ((opt.field, opt.field + FILE_FIELD) if opt.secret else (opt.field,))]
+
+
+def _secret_from_file(opt: Option, path: str) -> str:
+    """The first line of the file `path` (trailing newline and spaces dropped)."""
+    flag = f"{opt.flag}{FILE_SUFFIX}"
+    try:
+        with open(Path(path).expanduser(), encoding="utf-8") as f:
+            value = f.readline(65536).strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        why = getattr(exc, "strerror", None) or type(exc).__name__
+        raise SettingsError(f"{flag} {redact(path)}: cannot read it ({why})") from None
+    if not value:
+        raise SettingsError(f"{flag} {redact(path)}: the file is empty")
+    return value
+
+
+def _raw_value(opt: Option, values: Mapping[str, Any], env: Mapping[str, str]) -> Any:
+    """The option's raw value: given, from its -file, from its env var or env var _FILE."""
+    raw = values.get(opt.field)
+    path = values.get(opt.field + FILE_FIELD) if opt.secret else None
+    if raw is not None and path is not None:
+        raise SettingsError(f"{opt.flag} and {opt.flag}{FILE_SUFFIX}: give one of them")
+    if path is not None:
+        return _secret_from_file(opt, str(path))
+    if raw is None and opt.env and env.get(opt.env):
+        return env[opt.env]
+    if raw is None and opt.secret and opt.env and env.get(opt.env + "_FILE"):
+        return _secret_from_file(opt, env[opt.env + "_FILE"])
+    return raw
 
 
 def parse_options(values: Mapping[str, Any], environ: Mapping[str, str] | None = None,
@@ -357,16 +411,14 @@ def parse_options(values: Mapping[str, Any], environ: Mapping[str, str] | None =
     env = os.environ if environ is None else environ
     parsed: dict[str, Any] = {}
     for opt in OPTIONS if fields is None else [OPTION_BY_FIELD[f] for f in fields]:
-        raw = values.get(opt.field)
-        if raw is None and opt.env and env.get(opt.env):
-            raw = env[opt.env]
+        raw = _raw_value(opt, values, env)
         if raw is None or (opt.is_flag and raw is False) or (opt.repeat and not raw):
             continue
         for one in (raw if opt.repeat else [raw]):
             try:
                 value = opt.parse(one)
             except ValueError as exc:
-                shown = "***" if opt.secret else one  # the one value that is wrong
+                shown = MASK if opt.secret else redact(str(one))  # the value that is wrong
                 raise SettingsError(f"{opt.flag} {shown}: {exc}") from None
             parsed[opt.field] = (*parsed.get(opt.field, ()), value) if opt.repeat else value
     return parsed
@@ -378,5 +430,6 @@ def build_settings(
     """Parse raw option values (None = not given) and env vars into RunSettings."""
     parsed = parse_options(values, environ)
     settings = RunSettings(**parsed, explicit=frozenset(parsed))
+    settings.remember_secrets()
     settings.validate()
     return settings

@@ -17,6 +17,7 @@ from streamperf.load.adapter import ApiReport, GoLive, PlatformAdapter
 from streamperf.media.publisher import Publisher, SourceInfo, probe_source
 from streamperf.option_values import ingest_url
 from streamperf.platform.client import Influencer
+from streamperf.redact import redact, remember_ingest
 
 
 @dataclass
@@ -67,13 +68,16 @@ class Broadcast:
         t0: float | None = None
         source: SourceInfo | None = None
         if live.ingest_url:
+            public = [n for n in (live.stream_id, getattr(live.influencer, "username", "")) if n]
+            remember_ingest(live.ingest_url, public)  # the stream key is masked from now on
             try:  # ffmpeg writes wherever it is told: a path would be a file here
                 ingest_url(live.ingest_url)
             except ValueError as exc:
-                raise ValueError(f"the platform's ingest URL {live.ingest_url!r}: {exc}"
+                raise ValueError(f"the platform's ingest URL {redact(live.ingest_url)!r}: {exc}"
                                  ) from None
             if self.source is None:
-                raise ValueError(f"nothing to publish to {live.ingest_url}: no source video")
+                raise ValueError(f"nothing to publish to {redact(live.ingest_url)}: "
+                                 "no source video")
             source = probe_source(self.source)
             publisher = Publisher(self.source, live.ingest_url, self.run_root)
             key = live.ingest_url.rsplit("/", 1)[-1].split("?")[0]  # the name the server sees

@@ -56,6 +56,7 @@ class LoadRun:
         self.lost_hosts: dict[str, str] = {}  # host -> why its shard was lost
         self.setup_rows = setup_rows or []
         self.settings = settings
+        settings.remember_secrets()  # masked in every row and file of the run (redact.py)
         self.stream = stream
         self.run_dir = run_dir
         self.name = name

@@ -8,7 +8,6 @@ invalid run just as a saturated load host does.
 from __future__ import annotations
 
 import contextlib
-import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -40,8 +39,7 @@ class RunWatch:
         self.publisher_dead = True
         self.writer.emit(ev.PUBLISHER_EXIT, value=float(publisher.returncode or 0),
                          detail=publisher.log_tail(5, one_line=True), host=self.host)
-        if publisher.log_path.exists():
-            shutil.copy(publisher.log_path, self.run_dir / "publisher.log")
+        publisher.copy_log(self.run_dir / "publisher.log")
 
     @contextlib.contextmanager
     def ticking(self, sample_controller: bool) -> Iterator[None]:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO, Any, NamedTuple
 
 # The viewers' own row kinds: first_video, first_audio, error (LOST_HOST is one more error name).
+from streamperf.redact import redact
 from streamperf.viewers.base import FIRST_AUDIO as FIRST_AUDIO
 from streamperf.viewers.base import FIRST_VIDEO as FIRST_VIDEO
 from streamperf.viewers.base import VIEWER_ERROR as VIEWER_ERROR
@@ -64,8 +65,16 @@ def this_host() -> str:
 
 
 def _clean(text: str, limit: int = 300) -> str:
-    # One line per row keeps the CSV greppable and the loader simple.
-    return text.replace("\r", " ").replace("\n", " ")[:limit]
+    # One line per row keeps the CSV greppable and the loader simple; no secret in it
+    # (redact.py: an echoed token, a URL's credentials, a stream key).
+    if not text:
+        return text
+    return redact(text.replace("\r", " ").replace("\n", " "))[:limit]
+
+
+def _clean_name(name: str) -> str:
+    # Names are short words, endpoints or URLs (publish_start); only URLs can hold secrets.
+    return redact(name) if ":" in name or "=" in name else name
 
 
 class EventWriter:
@@ -103,7 +112,7 @@ class EventWriter:
                         ev.host,
                         ev.viewer,
                         ev.event,
-                        ev.name,
+                        _clean_name(ev.name),
                         _fmt(ev.value),
                         ev.status,
                         _clean(ev.detail),
