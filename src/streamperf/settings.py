@@ -21,6 +21,7 @@ from streamperf.hosts.specs import (
     read_hosts_file,
 )
 from streamperf.option_values import (
+    MAX_USERS,
     any_text,
     existing_file,
     host_list,
@@ -72,7 +73,8 @@ class Option:
 
 
 OPTIONS: tuple[Option, ...] = (
-    Option("--users", "users", int_in(1), "number of fans watching (default 10; scenario sets)"),
+    Option("--users", "users", int_in(1, MAX_USERS),
+           "number of fans watching (default 10; scenario sets)"),
     Option("--ramp", "ramp_s", parse_duration, "time between fans joining, e.g. 200ms"),
     Option("--duration", "duration_s", positive_duration, "how long each fan watches, e.g. 60s"),
     Option("--timeout", "timeout_s", positive_duration, "API response timeout (default 10s)"),
