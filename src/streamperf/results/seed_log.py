@@ -68,6 +68,9 @@ MAX_SECONDS = 86400.0
 #: MAX_SECONDS): rtmpdump reports several times a second, so an honest log needs
 #: about one; a few rows far apart must not become millions of samples.
 SAMPLES_PER_ROW = 100
+#: The largest figure a row may carry (KiB counters, media seconds, CPU %): far
+#: beyond any real one, and small enough that differences of two stay finite.
+MAX_FIGURE = 1e15
 
 
 class SeedLogError(ValueError):
@@ -143,11 +146,11 @@ def seed_events(rows: Iterable[list[str]], base_t: float = 0.0, run_name: str = 
         seconds = _number(fields[1], "seconds", line, 0.0, MAX_SECONDS)
         if metric in HOST_METRICS:
             clock[session] = max(clock.get(session, 0.0), seconds)
-            out += _host_rows(session, seconds, metric, _number(value, metric, line),
-                              host_prev)
+            out += _host_rows(session, seconds, metric,
+                              _number(value, metric, line, 0.0, MAX_FIGURE), host_prev)
             continue
         if metric in (KBYTES, SECONDS) and _is_float(value):
-            _number(value, metric, line)  # a progress figure that is a number is finite
+            _number(value, metric, line, 0.0, MAX_FIGURE)  # a number, so a sane one
         fan = fans.get(session)
         if metric == START or fan is None:
             host = value if metric in (START, API_REQUEST) else ""
