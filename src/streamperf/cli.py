@@ -129,12 +129,18 @@ def _judge_log(run: Path, lag_threshold_s: float | None, source_kbps: float | No
     except (ValueError, OSError) as exc:  # EventLogError, SeedLogError, UnicodeDecodeError
         return str(exc).splitlines()[0]
     settings = summary.get("settings") or _logged_settings(df)
-    own = "verdict" in summary or "sla" in summary
+    own = any(k in summary for k in ("verdict", "sla", "judged_against"))
     publisher_log = path.parent / "publisher.log"
     notes = []
     try:
         basis = recorded_basis(summary) if own else log_basis(
             df, settings, str(publisher_log) if publisher_log.exists() else "")
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:  # a broken record
+        where = path.parent / "summary.json" if own else path
+        why = str(exc).splitlines()[0] if isinstance(exc, ValueError) else (
+            f"not a streamperf record ({type(exc).__name__}: {exc})")
+        return f"{where}: {why}"[:300]
+    try:
         if sla:
             basis = basis.with_sla(sla)
             notes.append("re-judged with " + " ".join(f"--sla {s!r}" for s in sla))
@@ -442,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             interval = positive_duration(args.interval)
         except ValueError as exc:
-            return _fail(f"--interval {args.interval}: {exc}")
+            return _fail(f"--interval {args.interval[:40]}: {exc}")
         return live(args.log, args.follow, lag or RunSettings().lag_threshold_s, interval)
     return summary(args.run, lag, kbps, sla)
 

@@ -37,10 +37,10 @@ def parse_duration(text: str | float | int) -> float:
     else:
         m = _DURATION.match(text)
         if not m:
-            raise ValueError(f"not a duration: {text!r} (use e.g. 500ms, 2s, 1m)")
+            raise ValueError(f"not a duration: {text[:40]!r} (use e.g. 500ms, 2s, 1m)")
         value = float(m.group(1)) * _UNIT_S[m.group(2)]
     if not value >= 0:  # negative, or NaN
-        raise ValueError(f"negative duration {text}")
+        raise ValueError(f"negative duration {str(text)[:40]}")
     if value > MAX_DURATION_S:
         raise ValueError(f"longer than {MAX_DURATION_S / 86400:g} days")
     return value
@@ -64,7 +64,7 @@ def int_in(lo: int, hi: int | None = None) -> Callable[[str], int]:
 def positive_duration(text: str) -> float:
     value = parse_duration(text)
     if value <= 0:
-        raise ValueError(f"{text!r} must be more than zero")
+        raise ValueError(f"{str(text)[:40]!r} must be more than zero")
     return value
 
 
@@ -75,7 +75,7 @@ def parse_think_time(text: str) -> float | str:
     try:
         return parse_duration(text)
     except ValueError:
-        raise ValueError(f"not a duration or {SEED_THINK!r}: {text!r} "
+        raise ValueError(f"not a duration or {SEED_THINK!r}: {str(text)[:40]!r} "
                          f"(use e.g. 2s for a pause after every step, or {SEED_THINK} "
                          "for the seed's 3s/5s/5s/1s)") from None
 
@@ -203,7 +203,7 @@ def positive_kbps(text: str) -> float:
     try:
         value = float(str(text).strip())
     except ValueError:
-        raise ValueError(f"not a number: {text!r}") from None
+        raise ValueError(f"not a number: {str(text)[:40]!r}") from None
     if not math.isfinite(value) or value <= 0:
         raise ValueError("must be a bitrate in kbps, more than zero")
     return value

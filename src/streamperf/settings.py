@@ -351,10 +351,15 @@ def parse_options(values: Mapping[str, Any], environ: Mapping[str, str] | None =
             try:
                 value = opt.parse(one)
             except ValueError as exc:
-                shown = "***" if opt.secret else one  # the one value that is wrong
+                shown = "***" if opt.secret else _shown(str(one))  # the one value that is wrong
                 raise SettingsError(f"{opt.flag} {shown}: {exc}") from None
             parsed[opt.field] = (*parsed.get(opt.field, ()), value) if opt.repeat else value
     return parsed
+
+
+def _shown(value: str, limit: int = 60) -> str:
+    """A value as an error message quotes it: a 5000-digit number is not one line."""
+    return value if len(value) <= limit else f"{value[:40]}... ({len(value)} characters)"
 
 
 def build_settings(

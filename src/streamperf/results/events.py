@@ -13,6 +13,7 @@ import os
 import socket
 import threading
 import time
+import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, NamedTuple
@@ -224,6 +225,26 @@ def _bad_number(df: Any, column: str, label: str) -> None:
     df[column] = num
 
 
+def _read_csv(data: bytes) -> Any:
+    import pandas as pd
+
+    return pd.read_csv(
+        io.BytesIO(data),
+        encoding="utf-8",
+        index_col=False,
+        dtype={
+            "host": "string",
+            "viewer": "string",
+            "event": "string",
+            "name": "string",
+            "status": "string",
+            "detail": "string",
+        },
+        keep_default_na=False,
+        na_values={"t": [""], "value": [""]},
+    )
+
+
 def read_events(path: Path | str | IO[str]) -> Any:
     """Load an events.csv into a pandas DataFrame with typed columns.
 
@@ -241,20 +262,14 @@ def read_events(path: Path | str | IO[str]) -> Any:
         data = raw.encode("utf-8") if isinstance(raw, str) else raw
     _check_lines(data, label)
     try:
-        df = pd.read_csv(
-            io.BytesIO(data),
-            encoding="utf-8",
-            dtype={
-                "host": "string",
-                "viewer": "string",
-                "event": "string",
-                "name": "string",
-                "status": "string",
-                "detail": "string",
-            },
-            keep_default_na=False,
-            na_values={"t": [""], "value": [""]},
-        )
+        with warnings.catch_warnings():
+            # More fields than the header in the first rows: pandas would warn and
+            # drop them (or, without index_col=False, take columns as an index).
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            df = _read_csv(data)
+    except pd.errors.ParserWarning:
+        raise EventLogError(f"{label}: not a streamperf event log (a row has more fields "
+                            "than the header)") from None
     except UnicodeDecodeError as exc:
         raise EventLogError(f"{label}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at "
                             f"offset {exc.start})") from None
