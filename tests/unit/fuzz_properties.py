@@ -11,6 +11,8 @@ Parsers and their documented errors:
   RTMP chunks   viewers/rtmp_chunks.py ChunkParser.feed_data  RtmpProtocolError
   AMF0          viewers/amf.py decode                         AmfError
   FLV tags      viewers/flv_tags.py FlvTagParser.feed_data    FlvProtocolError
+  HTTP-FLV      viewers/http_body.py head + body framing, FLV  HttpProtocolError,
+                  tags behind it (as viewers/flv.py chains them) FlvProtocolError
   MPEG-TS       viewers/mpegts.py TsScanner.feed              none (never raises)
   m3u8          viewers/playlist.py parse_playlist            PlaylistError
   SLA           results/sla.py parse                          SlaError
@@ -35,7 +37,7 @@ from hypothesis import strategies as st
 from streamperf.results import events as ev
 from streamperf.results import seed_log, sla
 from streamperf.results.sla_metrics import FUNCTIONS, METRICS
-from streamperf.viewers import amf, flv_tags, mpegts, playlist, rtmp_chunks
+from streamperf.viewers import amf, flv_tags, http_body, mpegts, playlist, rtmp_chunks
 
 from .flv_recordings import RECORDINGS, dechunk, split_response
 
@@ -76,6 +78,11 @@ def _flv_bodies() -> list[bytes]:
     return [dechunk(split_response(rec)[1])[:40_000] for rec in RECORDINGS.values()]
 
 
+def _http_flv() -> list[bytes]:
+    """Whole HTTP responses: head and chunked body, as Node-Media-Server sent them."""
+    return [rec[:40_000] for rec in RECORDINGS.values()]
+
+
 def _ts_segments() -> list[bytes]:
     return [p.read_bytes() for p in sorted(DATA.glob("*.ts"))]
 
@@ -93,7 +100,7 @@ def seeds(kind: str) -> list[Any]:
     """Seed inputs of a kind, read once."""
     if kind not in SEEDS:
         SEEDS[kind] = {"rtmp": _rtmp_streams, "amf": _amf_payloads, "flv": _flv_bodies,
-                       "ts": _ts_segments, "m3u8": _playlists}[kind]()
+                       "http_flv": _http_flv, "ts": _ts_segments, "m3u8": _playlists}[kind]()
     return SEEDS[kind]
 
 
@@ -263,6 +270,22 @@ def check_flv(data: bytes, reads: list[int]) -> None:
             return
 
 
+def check_http_flv(data: bytes, reads: list[int]) -> None:
+    cut = data.find(b"\r\n\r\n")
+    if cut < 0 or cut > http_body.MAX_HEAD:
+        return  # the viewer waits for more, then gives up at MAX_HEAD
+    try:
+        head = http_body.parse_response_head(data[:cut])
+        head.content_length  # noqa: B018 - raises on a bad Content-Length
+        parser = flv_tags.FlvTagParser()
+        framing = http_body.body_framing(head, parser.feed)
+        for piece in _pieces(data[cut + 4:], reads):
+            buf = bytearray(piece)
+            framing.feed(buf, 0, len(buf))
+    except (http_body.HttpProtocolError, flv_tags.FlvProtocolError):
+        return
+
+
 def check_ts(data: bytes, reads: list[int]) -> None:
     scanner = mpegts.TsScanner(want_both=True)
     for piece in _pieces(data, reads):
@@ -348,6 +371,7 @@ PROPERTIES: dict[str, Property] = {p.name: p for p in (
     Property("rtmp_chunks", st.tuples(binary_for("rtmp"), READS), check_rtmp),
     Property("amf", st.one_of(st.binary(max_size=2048), mutated("amf", 4096)), check_amf),
     Property("flv_tags", st.tuples(binary_for("flv"), READS), check_flv),
+    Property("http_flv", st.tuples(binary_for("http_flv"), READS), check_http_flv),
     Property("mpegts", st.tuples(binary_for("ts"), READS), check_ts),
     Property("m3u8", st.one_of(m3u8_texts(), st.text(max_size=500)), check_m3u8),
     Property("sla", sla_texts(), check_sla),

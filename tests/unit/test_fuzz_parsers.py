@@ -27,12 +27,12 @@ def test_parser_takes_any_input(name: str) -> None:
     check()
 
 
-@pytest.mark.parametrize("name", ["rtmp_chunks", "flv_tags", "mpegts"])
+@pytest.mark.parametrize("name", ["rtmp_chunks", "flv_tags", "http_flv", "mpegts"])
 def test_the_real_recordings_parse_cleanly(name: str) -> None:
     """The seeds themselves, unmutated and in one piece: the check holds on real bytes
     (a property that failed on them would test nothing)."""
     from .fuzz_properties import seeds
 
-    kind = {"rtmp_chunks": "rtmp", "flv_tags": "flv", "mpegts": "ts"}[name]
+    kind = {"rtmp_chunks": "rtmp", "flv_tags": "flv", "http_flv": "http_flv", "mpegts": "ts"}[name]
     for data in seeds(kind):
         PROPERTIES[name].run((data, [len(data)]))
