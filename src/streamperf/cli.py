@@ -270,9 +270,12 @@ class _Tail:
             self._file.close()
 
 
-#: Without --follow, a log that has not grown for this long is taken as finished
-#: (a run writes bytes rows every second and host rows every two).
+#: Without --follow, an old log (its rows over 30 s behind the clock) that has not
+#: grown for this long is taken as finished: an old run, a crashed one.
 STALE_S = 5.0
+#: ... and a log of a run going on now, after this long without a row (a run writes
+#: host rows every 2 s; set-up, e.g. preparing load hosts, may be quiet longer).
+QUIET_S = 120.0
 
 
 def _live_log(source: str) -> str:
@@ -298,7 +301,8 @@ def live(source: str, follow: bool, lag_threshold_s: float, interval_s: float) -
     """Follow an events.csv (or stdin) and redraw the seed-style view once a second.
 
     Without --follow it ends at the run_end row, at the end of stdin, or when the
-    file has not grown for STALE_S (an old log, a crashed run): never a silent wait."""
+    file has not grown for STALE_S (an old log) or QUIET_S (a run of now that
+    stopped writing): never an endless silent wait."""
     from streamperf.results.events import iter_rows
     from streamperf.results.live import LiveStats, render_view
 
@@ -325,10 +329,12 @@ def live(source: str, follow: bool, lag_threshold_s: float, interval_s: float) -
     def stale() -> bool:
         if follow or source == "-":
             return False
+        now = time.time()
         try:
-            return time.time() - os.path.getmtime(source) > STALE_S
+            quiet = now - os.path.getmtime(source)
         except OSError:  # deleted under us: nothing more will come
             return True
+        return quiet > (STALE_S if abs(now - stats.last_t) > 30 else QUIET_S)
 
     try:
         if tty:

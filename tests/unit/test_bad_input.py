@@ -305,17 +305,24 @@ def test_live_on_a_log_without_run_end_prints_what_it_has_and_exits(
     assert "1/1 sessions established" in out and "[running]" in out
 
 
+@pytest.mark.parametrize("now", [False, True], ids=["old rows", "rows of now"])
 def test_live_on_a_log_still_being_written_waits_until_it_goes_quiet(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        now: bool, tmp_path: Path, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:
-    """A fresh log without run_end: followed while it grows, ended STALE_S after its
-    last write (not a silent wait for a run_end that will never come)."""
-    monkeypatch.setattr(cli, "STALE_S", 1.0)
-    path = good_log(tmp_path / "events.csv", end=False)
+    """A fresh log without run_end: followed while it grows, ended once quiet for
+    STALE_S (old rows) or QUIET_S (a run of now), not a silent wait for a run_end
+    that will never come."""
+    monkeypatch.setattr(cli, "STALE_S", 0.6 if now else 1.0)
+    monkeypatch.setattr(cli, "QUIET_S", 1.0 if now else 0.6)
+    path = tmp_path / "events.csv"
+    with EventWriter(path) as w:
+        t0 = time.time() if now else 100.0
+        w.write(Event(t0, "h", "", ev.RUN_START, "r", 0, "", "{}"))
+        w.write(Event(t0 + 0.5, "h", "fan0", ev.PLAY, "rtmp", 0, "", "u"))
     start = time.monotonic()
     assert cli.main(["live", str(path), "--interval", "200ms"]) == 0
-    assert 0.5 < time.monotonic() - start < BOUND_S
-    assert "1/1 sessions established" in capsys.readouterr().out
+    assert 0.8 < time.monotonic() - start < BOUND_S
+    assert "playing 1" in capsys.readouterr().out
 
 
 def test_live_skips_an_overlong_line_and_reads_on(tmp_path: Path,
