@@ -47,7 +47,7 @@ HANDSHAKE = 1 + 1536 + 1536  # S0 + S1 + S2 ahead of the chunk stream in the rec
 MAX_SECONDS_PER_INPUT = 5.0
 
 # "ci": what the test suite runs (bounded); "fuzz": benchmarks/fuzz.py sets the count.
-settings.register_profile("ci", max_examples=200, deadline=None, derandomize=False,
+settings.register_profile("ci", max_examples=100, deadline=None, derandomize=False,
                           suppress_health_check=[HealthCheck.too_slow,
                                                  HealthCheck.data_too_large])
 settings.register_profile("fuzz", max_examples=100_000, deadline=None,

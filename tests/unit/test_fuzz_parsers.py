@@ -1,7 +1,7 @@
 """Every parser, fuzzed: any input gives a result or the parser's documented error,
 never another exception, in bounded time (properties in fuzz_properties.py).
 
-CI runs the "ci" hypothesis profile (200 inputs per parser); benchmarks/fuzz.py
+CI runs the "ci" hypothesis profile (100 inputs per parser); benchmarks/fuzz.py
 runs the same properties with a large count.
 """
 
