@@ -22,6 +22,7 @@ from streamperf.hosts.specs import (
     read_hosts_file,
 )
 from streamperf.option_values import (
+    MAX_USERS,
     any_text,
     existing_file,
     fleet_ref,
@@ -75,7 +76,8 @@ class Option:
 
 
 OPTIONS: tuple[Option, ...] = (
-    Option("--users", "users", int_in(1), "number of fans watching (default 10; scenario sets)"),
+    Option("--users", "users", int_in(1, MAX_USERS),
+           "number of fans watching (default 10; scenario sets)"),
     Option("--ramp", "ramp_s", parse_duration, "time between fans joining, e.g. 200ms"),
     Option("--duration", "duration_s", positive_duration, "how long each fan watches, e.g. 60s"),
     Option("--timeout", "timeout_s", positive_duration, "API response timeout (default 10s)"),
@@ -418,10 +420,15 @@ def parse_options(values: Mapping[str, Any], environ: Mapping[str, str] | None =
             try:
                 value = opt.parse(one)
             except ValueError as exc:
-                shown = MASK if opt.secret else redact(str(one))  # the value that is wrong
+                shown = MASK if opt.secret else redact(_shown(str(one)))  # the value that is wrong
                 raise SettingsError(f"{opt.flag} {shown}: {exc}") from None
             parsed[opt.field] = (*parsed.get(opt.field, ()), value) if opt.repeat else value
     return parsed
+
+
+def _shown(value: str, limit: int = 60) -> str:
+    """A value as an error message quotes it: a 5000-digit number is not one line."""
+    return value if len(value) <= limit else f"{value[:40]}... ({len(value)} characters)"
 
 
 def build_settings(

@@ -30,6 +30,11 @@ def run_pytest(*args: str, tmp_path) -> subprocess.CompletedProcess[str]:
         (("--streamsapiurl", "ftp://h/x"), "--streamsapiurl ftp://h/x: use an http:// or"),
         (("--keep-fleet",), "--keep-fleet needs --fleet"),
         (("--fleet", "2", "-n", "2"), "--fleet does not go with -n"),
+        # issue 13: huge figures and an SLA number beyond a float, refused before any load
+        (("--users", "99999999999999999999"), "--users 99999999999999999999: 9999"),
+        (("--duration", "9" * 400), "(400 characters): longer than 7 days"),
+        (("--sla", "p95(startup_s) > 1e999"), "number '1e999' is out of range"),
+        (("--lag-threshold", "nan"), "--lag-threshold nan: not a duration"),
     ],
 )
 def test_bad_option_is_usage_error(args, expected, tmp_path):

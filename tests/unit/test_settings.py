@@ -17,7 +17,7 @@ def test_parse_duration(text, seconds):
 @pytest.mark.parametrize(
     ("values", "message"),
     [
-        ({"users": "-1"}, "--users -1: -1 is out of range (must be at least 1)"),
+        ({"users": "-1"}, "--users -1: -1 is out of range (must be between 1 and 1000000)"),
         ({"users": "abc"}, "--users abc: not an integer: 'abc'"),
         ({"percent_new": "150"},
          "--percentnew 150: 150 is out of range (must be between 0 and 100)"),
@@ -113,7 +113,7 @@ def test_load_hosts_from_sshhosts_and_hosts_file(tmp_path):
          "load host 10.1.2.3:22 cannot reach the bundled platform on 127.0.0.1; pass "
          "--platform-host"),
         ({"platform_host": "0.0.0.0"}, "--platform-host 0.0.0.0: use the one address"),
-        ({"platform_host": "example.com"}, "--platform-host example.com: use an IP address"),
+        ({"platform_host": "example.com"}, "--platform-host example.com: use an IPv4 address"),
         ({"procs_per_host": "0", "ssh_hosts": "127.0.0.2"},
          "--procs-per-host 0: 0 is out of range"),
     ],

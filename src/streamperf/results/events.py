@@ -13,6 +13,7 @@ import os
 import socket
 import threading
 import time
+import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, NamedTuple
@@ -66,10 +67,11 @@ def this_host() -> str:
 
 def _clean(text: str, limit: int = 300) -> str:
     # One line per row keeps the CSV greppable and the loader simple; no secret in it
-    # (redact.py: an echoed token, a URL's credentials, a stream key).
+    # (redact.py: an echoed token, a URL's credentials, a stream key); a NUL
+    # (a platform's answer may hold one) would make the log unreadable.
     if not text:
         return text
-    return redact(text.replace("\r", " ").replace("\n", " "))[:limit]
+    return redact(text.replace("\r", " ").replace("\n", " ").replace("\0", " "))[:limit]
 
 
 def _clean_name(name: str) -> str:
@@ -179,12 +181,66 @@ def _fmt(value: float) -> str:
     return f"{value:.6g}" if abs(value) < 1e6 else f"{value:.3f}"
 
 
-def read_events(path: Path | str | IO[str]) -> Any:
-    """Load an events.csv into a pandas DataFrame with typed columns."""
+#: The longest line a reader takes (csv's own field limit): the writer cuts details at
+#: 300 characters, so a longer line is not an event log's.
+MAX_LINE_CHARS = 131072
+
+
+class EventLogError(ValueError):
+    """An event log that cannot be read; the message is one line naming file and line."""
+
+
+def _check_lines(data: bytes, label: str) -> None:
+    """NUL bytes and overlong lines, found before pandas sees them (vectorised: a
+    100 MB log takes a fraction of a second)."""
+    import numpy as np
+
+    nul = data.find(b"\0")
+    if nul >= 0:
+        line = data.count(b"\n", 0, nul) + 1
+        raise EventLogError(f"{label}: line {line}: a NUL byte (a damaged file; an event "
+                            "log is text)")
+    ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == ord("\n"))
+    lengths = np.diff(ends, prepend=-1, append=len(data)) - 1
+    if len(lengths) and lengths.max() > MAX_LINE_CHARS:
+        i = int(np.argmax(lengths > MAX_LINE_CHARS))
+        raise EventLogError(f"{label}: line {i + 1}: {int(lengths[i])} bytes long (an event "
+                            f"log line is at most {MAX_LINE_CHARS})")
+
+
+def _bad_number(df: Any, column: str, label: str) -> None:
+    """t and value as finite floats (an empty value stays NaN: the writer never
+    writes one, older tools may have); EventLogError naming the first line that
+    is not."""
+    import numpy as np
     import pandas as pd
 
-    df = pd.read_csv(
-        path,
+    col = df[column]
+    if pd.api.types.is_numeric_dtype(col):
+        num = col.astype(float)
+        empty = col.isna().to_numpy()
+        shown = col
+    else:
+        shown = col.astype(str)
+        num = pd.to_numeric(shown, errors="coerce").astype(float)
+        empty = (shown.str.strip() == "").to_numpy()
+    bad = ~np.isfinite(num.to_numpy())
+    if column == "value":
+        bad &= ~empty
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise EventLogError(f"{label}: line {i + 2}: {column} {str(shown.iloc[i])[:40]!r} is "
+                            "not a finite number")
+    df[column] = num
+
+
+def _read_csv(data: bytes) -> Any:
+    import pandas as pd
+
+    return pd.read_csv(
+        io.BytesIO(data),
+        encoding="utf-8",
+        index_col=False,
         dtype={
             "host": "string",
             "viewer": "string",
@@ -196,16 +252,68 @@ def read_events(path: Path | str | IO[str]) -> Any:
         keep_default_na=False,
         na_values={"t": [""], "value": [""]},
     )
+
+
+def read_events(path: Path | str | IO[str]) -> Any:
+    """Load an events.csv into a pandas DataFrame with typed columns.
+
+    Raises EventLogError (one line, naming the line) for what the writer never
+    writes: NUL bytes, overlong lines, extra fields, non-UTF-8 text, a `t` or
+    `value` that is not a finite number, missing columns."""
+    import pandas as pd
+
+    if isinstance(path, str | Path):
+        label = str(path)
+        data = Path(path).read_bytes()
+    else:
+        label = str(getattr(path, "name", "event log"))
+        raw = path.read()
+        data = raw.encode("utf-8") if isinstance(raw, str) else raw
+    _check_lines(data, label)
+    try:
+        with warnings.catch_warnings():
+            # More fields than the header in the first rows: pandas would warn and
+            # drop them (or, without index_col=False, take columns as an index).
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            df = _read_csv(data)
+    except pd.errors.ParserWarning:
+        raise EventLogError(f"{label}: not a streamperf event log (a row has more fields "
+                            "than the header)") from None
+    except UnicodeDecodeError as exc:
+        raise EventLogError(f"{label}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at "
+                            f"offset {exc.start})") from None
+    except pd.errors.EmptyDataError:
+        raise EventLogError(f"{label}: empty, not even a header") from None
+    except (pd.errors.ParserError, ValueError) as exc:
+        why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise EventLogError(f"{label}: not a streamperf event log "
+                            f"({why.removeprefix('Error tokenizing data. C error: ')})"
+                            ) from None
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
-        raise ValueError(f"{path}: not a streamperf event log (missing columns {missing})")
+        raise EventLogError(f"{label}: not a streamperf event log (missing columns {missing})")
+    for column in ("t", "value"):
+        _bad_number(df, column, label)
     return df
 
 
 def iter_rows(text: str) -> Iterator[Event]:
-    """Parse CSV text (e.g. a tail of the log) into Events, skipping the header."""
-    for row in csv.reader(io.StringIO(text)):
-        if not row or row[0] == "t":
-            continue
-        t, host, viewer, event, name, value, status, detail = row
-        yield Event(float(t), host, viewer, event, name, float(value or 0), status, detail)
+    """Parse CSV text (e.g. a tail of the log) into Events, skipping the header.
+
+    A row that is not an event log's (wrong field count, a field over csv's limit,
+    a `t` or `value` that is not a finite number) raises ValueError."""
+    import math
+
+    try:
+        for row in csv.reader(io.StringIO(text)):
+            if not row or row[0] == "t":
+                continue
+            if len(row) != len(COLUMNS):
+                raise ValueError(f"{len(row)} fields, not {len(COLUMNS)}")
+            t, host, viewer, event, name, value, status, detail = row
+            e = Event(float(t), host, viewer, event, name, float(value or 0), status, detail)
+            if not (math.isfinite(e.t) and math.isfinite(e.value)):
+                raise ValueError("t and value must be finite numbers")
+            yield e
+    except csv.Error as exc:
+        raise ValueError(str(exc)) from None
