@@ -116,20 +116,21 @@ class LoadRun:
     def execute(self) -> RunOutcome:
         host = this_host()
         writer = EventWriter(self.run_dir / "events.csv")
-        watch = RunWatch(self.stream, writer, host, self.run_dir, self.live, self.progress)
-        reason = "done"
+        watch = RunWatch(self.stream, writer, host, self.run_dir, self.live, self.progress,
+                         republish=self.settings.republish)
+        reason, why = "done", ""
         try:
             writer.write_many(self._header_rows(host))
             self._play(writer, host, watch)
-        except KeyboardInterrupt:
-            reason = "interrupted"
+        except KeyboardInterrupt as exc:
+            reason, why = "interrupted", str(exc)  # "SIGTERM" when a CI runner stopped pytest
             raise
         except BaseException:
             reason = "error"
             raise
         finally:
-            watch.check_publisher()
-            writer.emit(ev.RUN_END, name=reason, host=host)
+            watch.check_publisher(restart=False)
+            writer.emit(ev.RUN_END, name=reason, detail=why, host=host)
             writer.close()
             self.outcome = self._conclude(interrupted=reason != "done")
             self._collect_host_logs()
