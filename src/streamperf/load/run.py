@@ -68,6 +68,7 @@ class LoadRun:
             settings.protocol_shares, settings.fan_password,
         )
         self.live = LiveStats(len(self.fans), settings.lag_threshold_s)
+        self.rows_written = 0
 
     def _header_rows(self, host: str) -> list[Event]:
         now = time.time()
@@ -132,6 +133,7 @@ class LoadRun:
             watch.check_publisher(restart=False)
             writer.emit(ev.RUN_END, name=reason, detail=why, host=host)
             writer.close()
+            self.rows_written = writer.rows  # summary.json: what a reader must find
             self.outcome = self._conclude(interrupted=reason != "done")
             self._collect_host_logs()
         return self.outcome
@@ -150,6 +152,7 @@ class LoadRun:
         extra = {
             "lost_hosts": self.lost_hosts,
             "load_hosts": self.load_hosts.describe() if self.load_hosts else [],
+            "rows_written": self.rows_written,
         }
         return conclude(self.run_dir, self.name, self.basis(df, interrupted),
                         self.settings.redacted(), extra, df)
