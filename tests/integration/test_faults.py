@@ -99,7 +99,7 @@ def test_nginx_restarted_mid_run_viewers_reconnect_and_the_gap_is_stall_time(rec
     restarter.start()
     try:
         outcome = session.run_load("nginx-restart", {"users": 3, "ramp_s": 0.1,
-                                                     "duration_s": 20.0}, stream)
+                                                     "duration_s": 15.0}, stream)
     finally:
         restarter.cancel()
         restarter.join()
@@ -121,7 +121,7 @@ def test_nginx_restarted_mid_run_viewers_reconnect_and_the_gap_is_stall_time(rec
         mine = df[df["viewer"] == name]
         stall = float(viewers.loc[name, "stall_s"])
         # Everyone played on to the end, after a stall.
-        assert float(_kinds(mine, "bytes")["t"].max()) > marks["up"] + 8, name
+        assert float(_kinds(mine, "bytes")["t"].max()) > marks["up"] + 4, name
         assert stall > 0, name
         if name not in rtmp:
             # HLS retries its playlist for 6 s before it calls it a disconnect: nginx
@@ -158,11 +158,11 @@ def test_killed_publisher_is_seen_within_5s_and_republished_the_run_goes_on(reco
         killed["t"] = time.time()
         os.kill(stream.publisher.pid, signal.SIGKILL)
 
-    killer = threading.Timer(5.0, kill)
+    killer = threading.Timer(4.5, kill)  # half a tick off the watch: a real detection delay
     killer.start()
     try:
         outcome = session.run_load("ffmpeg-killed", {"users": 3, "ramp_s": 0.1,
-                                                     "duration_s": 18.0}, stream)
+                                                     "duration_s": 15.0}, stream)
     finally:
         killer.cancel()
         killer.join()
@@ -180,19 +180,33 @@ def test_killed_publisher_is_seen_within_5s_and_republished_the_run_goes_on(reco
     _judged(outcome, (PASS, FAIL))
     assert "fault: publisher died" in outcome.message()
     assert (outcome.run_dir / "publisher.log").is_file()
-    # Every viewer shows the gap (a stall after the kill) and plays on after it.
+    # Every viewer shows the gap and plays on after it. RTMP viewers keep their
+    # connection: their media stands still, then the new ffmpeg's clock starts again
+    # (a new media session, stitched on). HLS viewers, segments behind, stall.
     viewers = outcome.analysis.viewers.set_index("viewer")
+    samples = outcome.analysis.samples
     stalls = outcome.analysis.stall_starts
     figures = []
     for name in viewers.index:
-        assert (stalls.loc[stalls["viewer"] == name, "t"] > killed["t"]).any(), name
-        media = _kinds(df[df["viewer"] == name], "bytes")
-        late = media[media["t"] > float(again["t"].iloc[0]) + 6]
+        mine = df[df["viewer"] == name]
+        protocol = viewers.loc[name, "protocol"]
+        if protocol == "rtmp":
+            ts = _kinds(mine, "media_ts")
+            ts = ts[ts["t"] > killed["t"]]
+            assert (ts["value"].diff() < -1.0).any(), name  # the clock started again
+            after = samples[(samples["viewer"] == name) & (samples["t"] > killed["t"] - 1)]
+            hole = (after["t"].diff() - after["rel_media"].diff()).max()
+            assert hole >= 0.5, (name, hole)  # wall time passing with no media
+            shown = f"{hole:.1f} s without media"
+        else:
+            assert (stalls.loc[stalls["viewer"] == name, "t"] > killed["t"]).any(), name
+            shown = f"stalled {viewers.loc[name, 'stall_s']:.1f} s"
+        late = _kinds(mine, "bytes")
+        late = late[late["t"] > float(again["t"].iloc[0]) + 5]
         assert late["value"].sum() > 100_000, name  # media again after the restart
-        figures.append((name, viewers.loc[name, "protocol"],
-                        round(float(viewers.loc[name, "stall_s"]), 1)))
+        figures.append((name, protocol, shown))
     print(f"\npublisher killed: seen after {detected:.2f} s, publishing again after "
-          f"{gap:.1f} s; viewers (name, protocol, stall s): {figures}; verdict "
+          f"{gap:.1f} s; viewers: {figures}; verdict "
           f"{outcome.verdict.word}; rows {rows}")
 
 
