@@ -5,12 +5,17 @@ invalid run; and the shard's --reconnect loop with its backoff."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
+import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 
 from streamperf.load.fans import fan_spec
 from streamperf.load.journey import JourneyResult
+from streamperf.load.remote_shard import plan_message
 from streamperf.load.shard import (
     RECONNECT_FIRST_S,
     RECONNECT_MAX_S,
@@ -18,6 +23,7 @@ from streamperf.load.shard import (
     Shard,
     reconnect_wait_s,
 )
+from streamperf.platform.client import ApiCall, ApiTimeout, PlatformClient
 from streamperf.results import events as ev
 from streamperf.results.analysis import analyse
 from streamperf.results.events import Event
@@ -206,3 +212,58 @@ def test_without_reconnect_or_after_a_raise_a_viewer_stays_stopped():
     assert not kinds(rows, ev.RECONNECT)
     [error] = kinds(rows, ev.VIEWER_ERROR)
     assert "garbage" in error.detail
+
+
+@pytest.fixture
+def dripping_server() -> Iterator[int]:
+    """Answers 200 at once, then its 50-byte body one byte every 0.2 s (10 s in all)."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4)
+    stop = threading.Event()
+
+    def serve() -> None:
+        srv.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                             b"Content-Length: 50\r\n\r\n")
+                with contextlib.suppress(OSError):
+                    for _ in range(50):
+                        if stop.wait(0.2):
+                            break
+                        conn.sendall(b" ")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield int(srv.getsockname()[1])
+    stop.set()
+    thread.join(5)
+    srv.close()
+
+
+def test_an_answer_dripping_past_the_timeout_is_a_timeout_not_a_hung_fan(dripping_server):
+    calls: list[ApiCall] = []
+    with PlatformClient(f"http://127.0.0.1:{dripping_server}", timeout=1.0,
+                        on_call=calls.append) as client:
+        started = time.monotonic()
+        with pytest.raises(ApiTimeout):
+            client.health()
+        took = time.monotonic() - started
+    # requests alone times each read out, and a byte comes every 0.2 s: 10 s.
+    assert 1.0 <= took < 2.0
+    [call] = calls
+    assert call.outcome == "timeout" and call.status is None and 1.0 <= call.latency_s < 2.0
+
+
+def test_plan_message_carries_reconnect_to_worker_shards():
+    fans = [fan_spec(0, "fan", new=False)]
+    assert plan_message(0, "", fans, 0.1, 5.0, None, journeys_on_controller=True,
+                        reconnect=True)["reconnect"] is True
+    assert plan_message(0, "", fans, 0.1, 5.0, None,
+                        journeys_on_controller=True)["reconnect"] is False
