@@ -8,6 +8,11 @@ channel to the controller when the shard is remote).
 One fan never ends the others: whatever a fan's journey or viewer raises
 (an unusable API answer, a URL no viewer can play, a stream that trips a
 viewer) becomes that fan's `fan_abort` or `error` row, and the rest play on.
+
+With --reconnect a viewer that stops before its time (dropped, refused, timed
+out) is replaced by a new one for the same URL after a backoff, with a
+`reconnect` row, for any protocol; the analysis stitches its media sessions
+(results/media_sessions.py), so the gap counts as stall time.
 """
 
 from __future__ import annotations
