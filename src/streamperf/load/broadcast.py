@@ -98,10 +98,12 @@ class Broadcast:
         return self.live
 
     def stop(self) -> None:
+        # The publisher first: a platform that stops its media server in end() (the
+        # bundled one) would otherwise wait out nginx's graceful quit for ffmpeg's session.
         try:
-            if self._went_live:
-                self.platform.end()
-        finally:
             if self.live is not None and self.live.publisher is not None:
                 with contextlib.suppress(Exception):
                     self.live.publisher.stop()
+        finally:
+            if self._went_live:
+                self.platform.end()
