@@ -51,45 +51,54 @@ def stitch(m: pd.DataFrame, df: pd.DataFrame) -> pd.DataFrame:
     """`m` (per sample: viewer, t, value, t_first, ts_first, rel_t, rel_media, drift_s)
     with rel_media stitched across media sessions and drift_s per session.
 
-    Viewers with one session keep their figures exactly; only the others are
-    walked sample by sample.
+    Viewers with one session keep their figures exactly. Vectorised: a nginx
+    restart in a 10,000-viewer hour-long run gives every viewer a second session.
     """
-    reconnects = df[df["event"] == ev.RECONNECT]
-    m = m.sort_values(["viewer", "t"])
-    back = m.groupby("viewer", sort=False)["value"].diff() < -CLOCK_BACK_S
-    affected = set(reconnects["viewer"]) | set(m.loc[back, "viewer"])
-    if not affected:
+    reconnects = df.loc[df["event"] == ev.RECONNECT, ["viewer", "t"]]
+    m = m.sort_values(["viewer", "t"]).reset_index(drop=True)
+    viewer = m["viewer"]
+    # the previous sample is this viewer's (a "string" column compares to <NA> at the top)
+    same = viewer.eq(viewer.shift()).fillna(False).astype(bool)
+    back = same & (m["value"] < m["value"].shift() - CLOCK_BACK_S)
+    if not len(reconnects) and not back.any():
         return m
-    firsts = df[df["event"].isin([ev.FIRST_AUDIO, ev.FIRST_VIDEO])]
-    rel_media = m["rel_media"].to_numpy(dtype=float, copy=True)
-    drift = m["drift_s"].to_numpy(dtype=float, copy=True)
-    positions = pd.Series(np.arange(len(m)), index=m.index)
-    for viewer, g in m[m["viewer"].isin(affected)].groupby("viewer", sort=False):
-        rec_t = np.sort(reconnects.loc[reconnects["viewer"] == viewer, "t"].to_numpy(float))
-        fv = firsts[firsts["viewer"] == viewer].sort_values("t")
-        first_t, first_v = fv["t"].to_numpy(float), fv["value"].to_numpy(float)
-        ts, vs = g["t"].to_numpy(float), g["value"].to_numpy(float)
-        anchor_t, anchor_v = float(g["t_first"].iloc[0]), float(g["ts_first"].iloc[0])
-        base = received = 0.0
-        ri = 0
-        for i, pos in enumerate(positions[g.index].to_numpy()):
-            t, v = ts[i], vs[i]
-            boundary: float | None = None
-            while ri < len(rec_t) and rec_t[ri] < t:
-                boundary = rec_t[ri]
-                ri += 1
-            if boundary is None and i and v < vs[i - 1] - CLOCK_BACK_S:
-                boundary = ts[i - 1]
-            if boundary is not None:
-                base = received
-                # The new session's first frame row when there is one (a new
-                # connection reports it), else this sample.
-                k = np.searchsorted(first_t, boundary, side="right")
-                if k < len(first_t) and first_t[k] <= t:
-                    anchor_t, anchor_v = first_t[k], first_v[k]
-                else:
-                    anchor_t, anchor_v = t, v
-            rel_media[pos] = base + (v - anchor_v)
-            drift[pos] = (t - anchor_t) - (v - anchor_v)
-            received = max(received, rel_media[pos])
-    return m.assign(rel_media=rel_media, drift_s=drift)
+    # The newest reconnect before each sample: a different one than before the
+    # previous sample means a reconnect in between.
+    rec = reconnects.rename(columns={"t": "t_rec"}).sort_values("t_rec")
+    rec = rec[rec["viewer"].isin(set(viewer))]
+    last_rec = pd.merge_asof(m[["viewer", "t"]].reset_index().sort_values("t"), rec,
+                             left_on="t", right_on="t_rec", by="viewer",
+                             allow_exact_matches=False).set_index("index")["t_rec"]
+    last_rec = last_rec.reindex(m.index)
+    reconnected = same & last_rec.notna() & ~last_rec.eq(last_rec.shift())
+    boundary = reconnected | back
+    session = boundary.astype(int).groupby(viewer).cumsum()
+    # When each new session began: its reconnect, or the previous sample (a step back).
+    began = last_rec.where(reconnected, m["t"].shift())
+    starts = m[boundary].assign(began=began[boundary])
+    # Its anchor: the first frame row after it began, at or before the session's first
+    # sample (a new connection reports one), else that first sample.
+    firsts = df.loc[df["event"].isin([ev.FIRST_AUDIO, ev.FIRST_VIDEO]), ["viewer", "t", "value"]]
+    firsts = firsts.rename(columns={"t": "t_anchor", "value": "v_anchor"}).sort_values(
+        "t_anchor")
+    found = pd.merge_asof(starts.reset_index().sort_values("began"), firsts, left_on="began",
+                          right_on="t_anchor", by="viewer", direction="forward",
+                          allow_exact_matches=False).set_index("index").reindex(starts.index)
+    use = found["t_anchor"] <= starts["t"]
+    anchor_t = pd.Series(np.nan, index=m.index)
+    anchor_v = pd.Series(np.nan, index=m.index)
+    anchor_t[starts.index] = found["t_anchor"].where(use, starts["t"])
+    anchor_v[starts.index] = found["v_anchor"].where(use, starts["value"])
+    first = ~same
+    anchor_t[first] = m.loc[first, "t_first"]
+    anchor_v[first] = m.loc[first, "ts_first"]
+    anchor_t = anchor_t.ffill()
+    anchor_v = anchor_v.ffill()
+    gained = m["value"] - anchor_v  # media since the session's anchor
+    # Media received before each session: what the earlier sessions brought, end to end.
+    brought = gained.clip(lower=0).groupby([viewer, session]).transform("max")
+    # Counted once per session (at its first sample), summed along the viewer: minus
+    # the session's own, that is what came before it.
+    counted = brought.where(~same | boundary, 0.0).groupby(viewer).cumsum()
+    base = counted - brought
+    return m.assign(rel_media=base + gained, drift_s=(m["t"] - anchor_t) - gained)
