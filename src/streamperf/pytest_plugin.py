@@ -91,7 +91,8 @@ def _check_fleet_settings(config: pytest.Config, settings: RunSettings) -> None:
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
+    # The run's end row and its verdict name the signal (results/faults.py).
+    raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 def _stop_on_sigterm(config: pytest.Config) -> None:

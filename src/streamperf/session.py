@@ -274,7 +274,7 @@ class StreamperfSession:
         return judge_rules(("pyproject", pyproject), ("--sla", cli), ("marker", markers))
 
     def end_stream(self) -> None:
-        """The stream is over: the platform's end, then the publisher (idempotent)."""
+        """The stream is over: the publisher, then the platform's end (idempotent)."""
         broadcast, self._broadcast = self._broadcast, None
         self._live = None
         if broadcast is not None:

@@ -140,6 +140,14 @@ OPTIONS: tuple[Option, ...] = (
     Option("--protocol", "protocol", one_of(*PROTOCOLS), "playback protocol (default rtmp)"),
     Option("--protocol-mix", "protocol_mix", parse_protocol_mix,
            "share of fans per protocol, e.g. rtmp=70,hls=30 (overrides --protocol)"),
+    Option("--reconnect", "reconnect", bool,
+           "a viewer whose connection drops (or never opens) connects again, with backoff, "
+           "for the rest of its --duration; the gap counts as stall time (default off: a "
+           "dropped viewer stays dropped)", is_flag=True),
+    Option("--republish", "republish", bool,
+           "restart the publisher (ffmpeg) when it dies, with backoff, and keep the run "
+           "going; the gap shows in every viewer (default off: its death makes the run "
+           "invalid)", is_flag=True),
     Option("--lag-threshold", "lag_threshold_s", positive_duration,
            "drift over which a viewer counts as lagged (default 3s)"),
     Option("--calibration", "calibration_s", parse_duration,
@@ -214,6 +222,8 @@ class RunSettings:
     bundled_platform: str = BUNDLED_MODES[0]
     protocol: str = "rtmp"
     protocol_mix: tuple[tuple[str, int], ...] = ()
+    reconnect: bool = False
+    republish: bool = False
     lag_threshold_s: float = 3.0
     calibration_s: float = 5.0
     report_dir: str = "reports"

@@ -78,6 +78,7 @@ class RunOutcome:
         lines = [f"INVALID RUN: {v.invalid}"] if v.word == INVALID else []
         lines += [f"INTERRUPTED RUN: {v.reason}"] if v.word == INTERRUPTED else []
         lines += [f"SLA breached: {b}" for b in v.breaches]
+        lines += [f"fault: {f}" for f in self.analysis.info.get("faults") or ()]
         lines.append(f"event log: {self.events_path}")
         return "\n".join(lines)
 

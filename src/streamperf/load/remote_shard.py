@@ -101,6 +101,7 @@ def plan_message(
     journeys_on_controller: bool = False,
     code_text: str = SEED_CODE_TEXT,
     origin_port: int = SEED_ORIGIN_PORT,
+    reconnect: bool = False,
 ) -> dict[str, Any]:
     """What the controller sends a worker; plain dicts/lists so any channel carries it.
 
@@ -130,6 +131,7 @@ def plan_message(
         "journey_workers": max(journey_workers, min(len(fans), 512))
         if journeys_on_controller else journey_workers,
         "journeys_on_controller": journeys_on_controller,
+        "reconnect": reconnect,
     }
 
 
@@ -284,7 +286,8 @@ def _serve(channel: Any, plan: dict[str, Any], log: ShardLog) -> None:
             return run_journey(seed_client, spec, influencer, code_text, think)
 
     shard_plan = ArrivalPlan(fans, float(plan["ramp_s"]), float(plan["duration_s"]),
-                             journey_workers=int(plan["journey_workers"]))
+                             journey_workers=int(plan["journey_workers"]),
+                             reconnect=bool(plan.get("reconnect")))
     shard = Shard(shard_plan, journey, ViewerFactory(plan["expected_kbps"]), sink, host)
     try:
         # Ready only once imports and set-up are done, so the barrier is meaningful.

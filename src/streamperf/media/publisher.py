@@ -172,6 +172,7 @@ class Publisher:
         # (unix time the report was read, media seconds muxed so far)
         self._progress: list[tuple[float, float]] = []
         self.last_progress: tuple[float, float] | None = None
+        self.restarts = 0  # times restart() started it again
 
     def start(self, timeout: float = 10, ready: Callable[[], bool] | None = None) -> float:
         """Start pushing; return T0, the unix time of media timestamp 0.
@@ -196,7 +197,8 @@ class Publisher:
             "-c", "copy", "-f", "flv", self.ingest_url,
         ]  # fmt: skip
         spawned = time.time()
-        with open(self.log_path, "wb") as log:
+        # A restart appends: the log of the death stays above the new start's.
+        with open(self.log_path, "ab" if self.restarts else "wb") as log:
             self._proc = subprocess.Popen(
                 cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
                 # Ctrl-C reaches the controller, which ends the run and then stops
@@ -261,6 +263,21 @@ class Publisher:
                         self.last_progress = (now, out_s)
                         if len(self._progress) < 50:
                             self._progress.append((now, out_s))
+
+    def restart(self, timeout: float = 10, ready: Callable[[], bool] | None = None) -> float:
+        """Start a publisher that died (or was stopped) again, as `start`; the new T0.
+
+        Its timestamps begin at 0 again: the new T0 is the publish clock from now on.
+        """
+        self.stop()  # reaps the dead process and its reader
+        self._proc = None
+        self._reader = None
+        with self._lock:
+            self._progress = []
+            self.last_progress = None
+        self.t0 = None
+        self.restarts += 1
+        return self.start(timeout, ready)
 
     # --- state ------------------------------------------------------------
     def alive(self) -> bool:

@@ -24,12 +24,16 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 
 from streamperf.redact import MASK, SECRET_NAME, redact, remember
 from streamperf.settings import SEED_ORIGIN_PORT
 
 BODY_LIMIT = 200
+READ_CHUNK = 65536
+
+
 _SECRET_FIELD = re.compile(SECRET_NAME, re.I)
 
 
@@ -215,8 +219,10 @@ class PlatformClient:
         start = time.perf_counter()
         try:
             resp = self.session.request(
-                method, url, headers=headers, json=json, params=params, timeout=self.timeout
+                method, url, headers=headers, json=json, params=params,
+                timeout=self.timeout or None, stream=True,
             )
+            self._read_body(resp, start)
         except requests.Timeout as e:
             latency = time.perf_counter() - start
             why = f"no answer within {self.timeout:g}s (timeout)"
@@ -234,6 +240,33 @@ class PlatformClient:
             raise ApiError(endpoint, url, resp.status_code, body)
         self._report(ApiCall(endpoint, url, latency, resp.status_code, "ok"))
         return resp
+
+    def _read_body(self, resp: requests.Response, start: float) -> None:
+        """The whole answer within the timeout counted from the request's start (not per
+        read, as requests counts it): a server dripping its body ends as a timeout, not
+        a fan hung for as long as the drip lasts. (Headers are bounded per read only.)"""
+        deadline = start + self.timeout if self.timeout else None
+        chunks: list[bytes] = []
+        late = False
+        try:
+            while chunk := resp.raw.read1(READ_CHUNK, decode_content=True):
+                chunks.append(chunk)
+                if deadline is not None and time.perf_counter() > deadline:
+                    late = True
+                    break
+        except urllib3.exceptions.ReadTimeoutError as e:
+            resp.close()
+            raise requests.ReadTimeout(str(e)) from e
+        except (urllib3.exceptions.HTTPError, OSError) as e:
+            resp.close()
+            raise requests.ConnectionError(str(e)) from e
+        if late:
+            resp.close()
+            raise requests.ReadTimeout(f"answer not complete in {self.timeout:g}s")
+        # What requests keeps for .text and .json() once it has read a body itself.
+        resp._content = b"".join(chunks)
+        resp._content_consumed = True
+        resp.raw.release_conn()
 
     def _json(self, endpoint: str, url: str, **kw: Any) -> dict[str, Any]:
         resp = self._request(endpoint, url, **kw)

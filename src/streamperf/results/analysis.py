@@ -21,6 +21,8 @@ import numpy as np
 import pandas as pd
 
 from streamperf.results import events as ev
+from streamperf.results.faults import fault_figures
+from streamperf.results.media_sessions import latency_by_clock, publish_clock, stitch
 from streamperf.results.playhead import REBUFFER_GOAL_S, STARTUP_BUFFER_S, simulate
 
 NOT_MEASURABLE = "not measurable"  # latency without a publish clock nor a capture clock
@@ -128,10 +130,13 @@ def publish_t0(df: pd.DataFrame) -> float | None:
     return float(rows["value"].iloc[-1]) if len(rows) else None
 
 
-def media_samples(df: pd.DataFrame, t0_publish: float | None = None) -> pd.DataFrame:
+def media_samples(df: pd.DataFrame, t0_publish: float | None = None,
+                  clock: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per media_ts sample: viewer, t, rel_t, rel_media, drift_s, latency_s.
 
-    rel_t / rel_media are wall and media seconds since the viewer's first media.
+    rel_t / rel_media are wall and media seconds since the viewer's first media,
+    media stitched across reconnects and republishes (media_sessions.py).
+    `clock`: the publish clock rows (publish_clock) when the publisher restarted.
     """
     cols = ["viewer", "t", "rel_t", "rel_media", "drift_s", "latency_s"]
     firsts = df[df["event"].isin([ev.FIRST_AUDIO, ev.FIRST_VIDEO])]
@@ -148,7 +153,10 @@ def media_samples(df: pd.DataFrame, t0_publish: float | None = None) -> pd.DataF
     m["rel_t"] = m["t"] - m["t_first"]
     m["rel_media"] = m["value"] - m["ts_first"]
     m["drift_s"] = m["rel_t"] - m["rel_media"]
-    if t0_publish is not None:
+    m = stitch(m, df)
+    if clock is not None and len(clock) > 1:
+        m["latency_s"] = latency_by_clock(m, clock)
+    elif t0_publish is not None:
         m["latency_s"] = m["t"] - (t0_publish + m["value"])
     else:
         # No publish clock (someone else publishes): the stream's own capture clock
@@ -247,7 +255,7 @@ def analyse(
     out["startup_s"] = first_video.reindex(names) - out["play_t"]
 
     # Media and bytes counted from the first media onwards.
-    samples = media_samples(fans, publish_t0(df))
+    samples = media_samples(fans, publish_t0(df), publish_clock(df))
     by_viewer = samples.groupby("viewer")
     out["media_s"] = by_viewer["rel_media"].max().reindex(names)
     byte_rows = _rows(fans, ev.SAMPLE_BYTES)
@@ -298,6 +306,7 @@ def analyse(
     analysis.api_rows = api[["t", "viewer", "name", "value", "status"]].rename(
         columns={"name": "endpoint", "value": "latency_s"}).reset_index(drop=True)
     analysis.info["start_t"] = run_start_t(df) if len(df) else None
+    analysis.info.update(fault_figures(df, analysis.info["start_t"] or 0.0))
     analysis.info["source_kbps_basis"] = src_basis
     analysis.info["latency_basis"] = latency_basis(df) if len(df) else NOT_MEASURABLE
     calib = _rows(df, ev.CALIBRATION)
@@ -323,7 +332,8 @@ def timeline(
     if b.empty:
         return pd.DataFrame(columns=TIMELINE_COLUMNS)
     start = run_start_t(df)
-    samples = media_samples(df, publish_t0(df)) if samples is None else samples
+    samples = (media_samples(df, publish_t0(df), publish_clock(df)) if samples is None
+               else samples)
     # A viewer's first bytes row covers only part of a second (it joined mid-window).
     b = b[b.duplicated("viewer")]
     kbps = b.assign(second=((b["t"] - start) // 1).astype(int), kbps=b["value"] * 8 / 1000)

@@ -44,6 +44,7 @@ SAMPLE_BYTES = "bytes"  # bytes received in the window ending at t; name=window 
 SAMPLE_MEDIA_TS = "media_ts"  # newest media timestamp received (s)
 SAMPLE_CAPTURE_T = "capture_t"  # unix time that newest media was captured (HLS PDT), if known
 LOST_HOST = "lost_host"  # VIEWER_ERROR name: the process or host running that viewer died
+RECONNECT = "reconnect"  # --reconnect: viewer plays again; name=protocol, value=attempt, detail=url
 PLAY_END = "play_end"  # viewer finished watching normally; value=seconds watched
 HOST_SAMPLE = "host"  # name=cpu_pct|rss_mib|net_in_bytes|net_out_bytes|loop_lag_s
 LOAD_HOST = "load_host"  # a prepared remote host; name=clock_offset_s|rtt_s|cpus|nofile
