@@ -169,7 +169,7 @@ def test_play_url_rtmp_watches_a_stream_someone_else_publishes(user_server, tmp_
 
 def test_play_url_hls_of_the_same_server(user_server, tmp_path):
     proc, summaries = run_perf(tmp_path, "--play-url", user_server.hls_url(),
-                               "--users", "20", "--duration", "12s", "-k", "join_storm",
+                               "--users", "20", "--duration", "20s", "-k", "join_storm",
                                "--source-kbps", "1050")
     _passed_with_media(proc, summaries, runs=1, users=20)
     m = summaries[0]["metrics"]
