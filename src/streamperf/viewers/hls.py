@@ -43,6 +43,8 @@ RECENT_URIS = 16
 MAX_PLAYLIST = 1 << 20  # bytes; a bigger answer is not read (wrong URL, a video file)
 MIN_TARGET_S = 1.0  # RFC 8216 4.3.3.1: TARGETDURATION is a decimal-integer, so >= 1 s
 SCAN_PIECE = 4096  # bytes handed to the TS scanner at a time (it copies what it is given)
+SCAN_READ = 8192  # bytes read at a time from a segment until its head is scanned; the rest
+# is discarded unread (hls_http, MSG_TRUNC): the first PTS is in its first packets
 
 # failure kinds of one request (hls_http's, and a status other than 200)
 _CONNECT, _TIMEOUT, _BAD = hls_http.CONNECT, hls_http.TIMEOUT, hls_http.BAD
@@ -67,6 +69,28 @@ class _Failed(Exception):
         super().__init__(why)
         self.kind = kind
         self.why = why
+
+
+_parsed: dict[tuple[str, bytes], MediaPlaylist | MasterPlaylist] = {}
+PARSED_KEEP = 64  # playlists remembered (all viewers of a process)
+
+
+def parse_playlist_memo(body: bytes, url: str) -> MediaPlaylist | MasterPlaylist:
+    """parse_playlist of `body`, answered from memory when the same bytes came from `url` before.
+
+    A thousand viewers of one stream each load the same playlist text every
+    target duration; each still fetches its own (what it measures is its
+    own), but the parse, a pure function of (text, URL), is done once: the
+    result is never modified by a viewer. Failures are not remembered.
+    """
+    key = (url, body)
+    pl = _parsed.get(key)
+    if pl is None:
+        pl = parse_playlist(body.decode("utf-8", "replace"), url)
+        if len(_parsed) >= PARSED_KEEP:
+            _parsed.clear()
+        _parsed[key] = pl
+    return pl
 
 
 class _PlaylistBody(Sink):
@@ -101,6 +125,7 @@ class _SegmentBody(Sink):
     """A segment: the media clock from its head, then only the byte count."""
 
     __slots__ = ("limit", "ok", "scanner", "scanning", "seg", "viewer")
+    read_size = SCAN_READ
 
     def __init__(self, viewer: HlsViewer, seg: Segment) -> None:
         self.viewer = viewer
@@ -382,7 +407,7 @@ class HlsViewer:
         final_url = resp.url
         body = b"".join(sink.chunks)
         try:
-            pl = parse_playlist(body.decode("utf-8", "replace"), final_url)
+            pl = parse_playlist_memo(body, final_url)
         except (PlaylistError, ValueError) as e:
             raise _Failed(_BAD, str(e)) from None
         except Exception as e:  # whatever the text, a bad playlist is this viewer's error

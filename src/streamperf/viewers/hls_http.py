@@ -87,6 +87,9 @@ class Sink:
 
     #: True while `data` wants the body's bytes; False: they are only counted (`skipped`)
     scanning = True
+    #: bytes asked of one recv while the head or a scanned body is read (plain http): a
+    #: segment asks little, so that what it does not scan is discarded unread after
+    read_size = READ_SIZE
 
     def head(self, status: int, length: int | None) -> None:
         """The response head arrived (not for redirects); raise GetError to give up."""
@@ -123,11 +126,17 @@ def reason(e: BaseException) -> str:
     return str(e) or type(e).__name__
 
 
+_TE, _LENGTH, _CONNECTION, _LOCATION = (
+    b"\r\ntransfer-encoding:", b"\r\ncontent-length:", b"\r\nconnection:", b"\r\nlocation:"
+)
+
+
 def _header(lower: bytes, head: bytes, name: bytes) -> bytes | None:
-    i = lower.find(b"\r\n" + name + b":")
+    """The value of header `name` (b"\\r\\nname:"): from `head`, found in its lower-case copy."""
+    i = lower.find(name)
     if i < 0:
         return None
-    i += len(name) + 3
+    i += len(name)
     j = head.find(b"\r\n", i)
     return head[i : j if j >= 0 else len(head)].strip()
 
@@ -135,9 +144,14 @@ def _header(lower: bytes, head: bytes, name: bytes) -> bytes | None:
 class _Conn:
     """One keep-alive connection and the request in flight on it."""
 
-    def __init__(self, client: HlsHttp, key: tuple[str, str, int]) -> None:
+    def __init__(self, client: HlsHttp, key: tuple[str, str, int], netloc: str) -> None:
         self.client = client
         self.key = key
+        #: what follows the request target in every request on this connection
+        self.req_tail = (
+            f" HTTP/1.1\r\nHost: {netloc}\r\nUser-Agent: streamperf/{__version__}\r\n"
+            "Accept: */*\r\n\r\n"
+        ).encode("latin-1", "replace")
         self.loop = client.loop
         self.buf, self.view = _loop_buffer(self.loop)
         self.sock: socket.socket | None = None
@@ -191,7 +205,7 @@ class _Conn:
         raise last or OSError(f"no address for {host}")
 
     # --- one request --------------------------------------------------------
-    def request(self, url: str, target: str, host: str, sink: Sink, deadline: float,
+    def request(self, url: str, target: str, sink: Sink, deadline: float,
                 stall_s: float, limit: float) -> asyncio.Future[Response]:  # fmt: skip
         loop = self.loop
         self.fut = fut = loop.create_future()
@@ -209,10 +223,7 @@ class _Conn:
         self.location = None
         first = deadline if not stall_s else min(deadline, now + stall_s)
         self.timer = loop.call_at(first, self._check_time)
-        req = (
-            f"GET {target} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: streamperf/{__version__}\r\n"
-            "Accept: */*\r\n\r\n"
-        ).encode("latin-1", "replace")
+        req = b"GET " + target.encode("latin-1", "replace") + self.req_tail
         if self.transport is not None:
             self.transport.write(req)
         else:
@@ -251,7 +262,7 @@ class _Conn:
                         self._finish()
                     return
             else:
-                n = sock.recv_into(self.view)
+                n = sock.recv_into(self.buf, self.sink.read_size)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as e:
@@ -318,9 +329,9 @@ class _Conn:
             raise GetError(BAD, f"not an HTTP/1.x status line: {line[:100]!r}")
         status = int(parts[1])
         lower = head.lower()
-        te = _header(lower, lower, b"transfer-encoding")
-        raw_len = _header(lower, head, b"content-length")
-        conn = _header(lower, lower, b"connection")
+        te = _header(lower, lower, _TE)
+        raw_len = _header(lower, head, _LENGTH)
+        conn = _header(lower, lower, _CONNECTION)
         if parts[0] == b"HTTP/1.0":
             self.keep_alive = conn is not None and b"keep-alive" in conn
         elif conn is not None and b"close" in conn:
@@ -340,7 +351,7 @@ class _Conn:
         self.status = status
         self.length = length
         if status in REDIRECTS:
-            loc = _header(lower, head, b"location")
+            loc = _header(lower, head, _LOCATION)
             if loc:
                 self.location = loc
                 self.sink = _DISCARD
@@ -498,6 +509,8 @@ class HlsHttp:
         self.connections_made = 0
         self._conns: dict[tuple[str, str, int], _Conn] = {}
         self._addrs: dict[tuple[str, int], list[tuple[int, Any]]] = {}
+        #: (URL prefix "scheme://netloc/", connection key, Host) of origins seen
+        self._origins: list[tuple[str, tuple[str, str, int], str]] = []
 
     async def resolve(self, host: str, port: int) -> list[tuple[int, Any]]:
         key = (host, port)
@@ -519,54 +532,57 @@ class HlsHttp:
         loop = self.loop
         deadline = loop.time() + limit
         for _ in range(MAX_REDIRECTS + 1):
-            parts = urlsplit(url)
-            scheme = parts.scheme
-            if scheme not in DEFAULT_PORTS or not parts.hostname:
-                raise GetError(BAD, f"not an http(s):// URL: {url[:200]}")
-            try:
-                port = parts.port or DEFAULT_PORTS[scheme]
-            except ValueError as e:
-                raise GetError(BAD, f"{url[:200]}: {e}") from None
-            host = parts.hostname
-            target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-            netloc = parts.netloc.rpartition("@")[2]
-            resp = await self._one(url, (scheme, host, port), target, netloc, sink, deadline,
-                                   stall_s, limit)  # fmt: skip
-            if resp.location is None:
-                return resp
-            url = urljoin(url, resp.location.decode("latin-1", "replace"))
+            key, target, netloc = self._split(url)
+            for attempt in (0, 1):
+                conn = self._conns.get(key)
+                if conn is None or conn.dead:
+                    conn = await self._connect(key, netloc, deadline)
+                if self.on_request is not None:
+                    self.on_request(url)
+                fut = conn.request(url, target, sink, deadline, stall_s, limit)
+                try:
+                    resp = await fut
+                except _Stale:
+                    if attempt:
+                        raise GetError(NETWORK, "connection closed before the response") from None
+                    continue
+                except BaseException:
+                    if conn.fut is fut:  # cancelled (the viewer stopped): the answer is abandoned
+                        conn.fut = None
+                        conn.close()
+                    raise
+                if resp.location is None:
+                    return resp
+                url = urljoin(url, resp.location.decode("latin-1", "replace"))
+                break
         raise GetError(BAD, f"more than {MAX_REDIRECTS} redirects (last to {url[:200]})")
 
-    async def _one(
-        self, url: str, key: tuple[str, str, int], target: str, netloc: str,
-        sink: Sink, deadline: float, stall_s: float, limit: float,
-    ) -> Response:  # fmt: skip
-        for attempt in range(2):
-            conn = self._conns.get(key)
-            if conn is None or conn.dead:
-                conn = await self._connect(key, deadline, limit)
-            if self.on_request is not None:
-                self.on_request(url)
-            fut = conn.request(url, target, netloc, sink, deadline, stall_s, limit)
-            try:
-                resp = await fut
-            except _Stale:
-                if attempt:
-                    raise GetError(NETWORK, "connection closed before the response") from None
-                continue
-            except BaseException:
-                if conn.fut is fut:  # cancelled (the viewer stopped): the answer is abandoned
-                    conn.fut = None
-                    conn.close()
-                raise
-            return resp
-        raise AssertionError("unreachable")
+    def _split(self, url: str) -> tuple[tuple[str, str, int], str, str]:
+        """(connection key, request target, Host) of `url`; origins seen are remembered."""
+        for prefix, key, netloc in self._origins:
+            if url.startswith(prefix) and "#" not in url:
+                return key, url[len(prefix) - 1 :], netloc
+        parts = urlsplit(url)
+        scheme = parts.scheme
+        if scheme not in DEFAULT_PORTS or not parts.hostname:
+            raise GetError(BAD, f"not an http(s):// URL: {url[:200]}")
+        try:
+            port = parts.port or DEFAULT_PORTS[scheme]
+        except ValueError as e:
+            raise GetError(BAD, f"{url[:200]}: {e}") from None
+        key = (scheme, parts.hostname, port)
+        netloc = parts.netloc.rpartition("@")[2]
+        prefix = f"{scheme}://{parts.netloc}/"
+        if url.startswith(prefix) and len(self._origins) < MAX_CONNECTIONS:
+            self._origins.append((prefix, key, netloc))
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        return key, target, netloc
 
-    async def _connect(self, key: tuple[str, str, int], deadline: float, limit: float) -> _Conn:
+    async def _connect(self, key: tuple[str, str, int], netloc: str, deadline: float) -> _Conn:
         scheme, host, port = key
         if len(self._conns) >= MAX_CONNECTIONS:
             next(iter(self._conns.values())).close()
-        conn = _Conn(self, key)
+        conn = _Conn(self, key, netloc)
         tls = None
         if scheme == "https":
             tls = self.ssl_context or ssl.create_default_context()
