@@ -302,7 +302,7 @@ class _Conn:
         buf = self.buf
         hb = self.headbuf
         if not hb:
-            i = buf.find(b"\r\n\r\n", 0, n)
+            i = buf.find(b"\r\n\r\n", 0, min(n, MAX_HEAD))
             if i >= 0:
                 self._head(bytes(buf[:i]))
                 return i + 4
@@ -310,13 +310,13 @@ class _Conn:
         else:
             old = len(hb)
             hb += buf[:n]
-            i = hb.find(b"\r\n\r\n", max(0, old - 3))
+            i = hb.find(b"\r\n\r\n", max(0, old - 3), MAX_HEAD)
             if i >= 0:
                 head = bytes(hb[:i])
                 hb.clear()
                 self._head(head)
                 return i + 4 - old
-        if len(hb) > MAX_HEAD:
+        if len(hb) >= MAX_HEAD:
             raise GetError(BAD, f"response head over {MAX_HEAD} bytes")
         return -1
 
