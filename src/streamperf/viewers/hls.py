@@ -73,6 +73,7 @@ class _Failed(Exception):
 
 _parsed: dict[tuple[str, bytes], MediaPlaylist | MasterPlaylist] = {}
 PARSED_KEEP = 64  # playlists remembered (all viewers of a process)
+PARSED_MAX = 64 * 1024  # bytes; a bigger text is parsed each time, not kept
 
 
 def parse_playlist_memo(body: bytes, url: str) -> MediaPlaylist | MasterPlaylist:
@@ -83,6 +84,8 @@ def parse_playlist_memo(body: bytes, url: str) -> MediaPlaylist | MasterPlaylist
     own), but the parse, a pure function of (text, URL), is done once: the
     result is never modified by a viewer. Failures are not remembered.
     """
+    if len(body) > PARSED_MAX:
+        return parse_playlist(body.decode("utf-8", "replace"), url)
     key = (url, body)
     pl = _parsed.get(key)
     if pl is None:
