@@ -1,4 +1,4 @@
-"""Cost per HLS viewer: N HlsViewers in one process, one shared aiohttp session.
+"""Cost per HLS viewer: N HlsViewers in one process, each with its own connection.
 
     .venv/bin/python benchmarks/hls_viewers.py --viewers 500 1000 --seconds 30
     .venv/bin/python benchmarks/hls_viewers.py --viewers 1000 --loop asyncio
@@ -11,10 +11,10 @@ joins spread over one target duration (players do not all reload in the
 same instant), CPU (user+sys) of that process over a steady-state window
 that starts 2 target durations after the last first frame (join bursts
 done), and USS growth over the same process with modules imported and the
-session made but no viewers.
+loop running but no viewers.
 "full rate" = every viewer received >= 95% of the source bitrate over the
 window less one target duration (segments arrive whole, 2 s at a time).
-Target (DESIGN section 9): <= 0.012% of a core per viewer.
+Target (issue 14, srs-bench sb_hls_load's figure): <= 0.0075% of a core per viewer.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from rtmp_viewers import (  # noqa: E402  (benchmarks/ is not a package)
     wait_joined,
 )
 
-TARGET_CPU_PCT = 0.012
+TARGET_CPU_PCT = 0.0075
 FULL_RATE = 0.95
 TD = 2.0  # hls_fragment of streamperf.media.server
 
@@ -53,8 +53,6 @@ def run_child(
     url: str, n: int, args: argparse.Namespace, loop: str, kbps: float, nginx: int
 ) -> Row:
     cmd = [sys.executable, __file__, "--child", url, str(n), str(args.seconds), "--loop", loop]
-    if args.no_tune:
-        cmd.append("--no-tune")
     run = measure_child(cmd, n, args.seconds, nginx)
     result = run.result
     w = result["window_s"]
@@ -62,7 +60,7 @@ def run_child(
     need = FULL_RATE * kbps * (w - TD) / w
     errs = f"; first errors: {result['first_errors']}" if result["errors"] else ""
     return run.row(
-        f"hls/{loop}" + ("/no-tune" if args.no_tune else ""), sum(r >= need for r in rates),
+        f"hls/{loop}", sum(r >= need for r in rates),
         f"{result['requests_per_s']:.2f} requests/s per viewer "
         f"({result['playlist_per_s']:.2f} playlist); "
         f"min {min(rates):.0f} kbps, median {sorted(rates)[len(rates) // 2]:.0f} kbps; "
@@ -73,17 +71,15 @@ def run_child(
 
 def child_main(args: argparse.Namespace) -> None:
     from streamperf.viewers.hls import HlsViewer
-    from streamperf.viewers.http_session import make_session
 
     raise_nofile(args.n * 2 + 100)
     errors, on_event = error_collector()
 
     async def main() -> dict[str, object]:
         loop = asyncio.get_running_loop()
-        session = make_session(tune=not args.no_tune)
         print("READY", flush=True)
         await asyncio.sleep(0.5)  # parent samples baseline memory now
-        viewers = [HlsViewer(args.url, on_event, session=session) for _ in range(args.n)]
+        viewers = [HlsViewer(args.url, on_event) for _ in range(args.n)]
         budget = args.seconds + 60 + args.n / 50 + 3 * TD
         tasks = []
         step = TD / args.n  # joins spread evenly over one target duration
@@ -109,7 +105,6 @@ def child_main(args: argparse.Namespace) -> None:
         for v in viewers:
             v.close()
         await asyncio.gather(*tasks)
-        await session.close()
         media = [(b - a) / 1000 for a, b in zip(m0, m1, strict=True)]
         window = t1 - t0
         return {
@@ -154,9 +149,6 @@ def main() -> None:
     ap.add_argument("--viewers", type=int, nargs="+", default=[500, 1000])
     ap.add_argument("--seconds", type=float, default=30.0, help="steady-state window")
     ap.add_argument("--loop", choices=["uvloop", "asyncio", "both"], default="both")
-    ap.add_argument(
-        "--no-tune", action="store_true", help="leave glibc malloc as is (http_session.tune_malloc)"
-    )
     # internal: the child process
     ap.add_argument("--child", nargs=3, metavar=("URL", "N", "SECONDS"), help=argparse.SUPPRESS)
     args = ap.parse_args()

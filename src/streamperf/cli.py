@@ -1,4 +1,5 @@
-"""`streamperf` command: platform serve, doctor, summary, report and live view of a run."""
+"""`streamperf` command: platform serve, doctor, summary, report and live view of a run,
+load hosts (hosts prepare) and EC2 fleets (fleet up|status|down)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from streamperf import __version__, cli_hosts
+from streamperf import __version__, cli_fleet, cli_hosts
+from streamperf.option_values import positive_duration
+from streamperf.results.events import MAX_LINE_CHARS
 from streamperf.settings import RunSettings, SettingsError, add_options, parse_options
 
 TOOLS = {
@@ -47,16 +50,34 @@ def _fail(message: str) -> int:
     return 2
 
 
+#: summary.json keys the CLI reads, and the JSON type each must have
+_SUMMARY_TYPES: dict[str, type | tuple[type, ...]] = {
+    "name": str, "settings": dict, "judged_against": dict, "verdict": dict, "sla": list,
+    "metrics": dict, "lost_hosts": dict, "grace_s": (int, float), "invalid": (str, type(None)),
+}
+
+
 def _run_summary(run_dir: Path | None) -> dict[str, Any]:
-    """summary.json of a run directory, {} when there is none or it is unreadable."""
+    """summary.json of a run directory, {} when there is none; ValueError (one line)
+    when there is one that is not a run summary (judging the log alone would
+    silently judge it against other thresholds)."""
     path = run_dir / "summary.json" if run_dir else None
     if not path or not path.is_file():
         return {}
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError, JSONDecodeError
+        raise ValueError(f"{path}: not a run summary ({str(exc).splitlines()[0][:120]}); "
+                         "move it away to judge the event log alone") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: not a run summary (a JSON {type(data).__name__}, not an "
+                         "object); move it away to judge the event log alone")
+    for key, kind in _SUMMARY_TYPES.items():
+        if key in data and data[key] is not None and not isinstance(data[key], kind):
+            raise ValueError(f"{path}: not a run summary ({key!r} is a JSON "
+                             f"{type(data[key]).__name__}); move it away to judge the event "
+                             "log alone")
+    return data
 
 
 def _logged_settings(df: Any) -> dict[str, Any]:
@@ -104,17 +125,25 @@ def _judge_log(run: Path, lag_threshold_s: float | None, source_kbps: float | No
     try:
         kind = sniff(path)
         log = load_log(path)  # the samples as columns: a long run's log fits (eventlog.py)
+        if not log.rows:
+            raise ValueError(f"{path}: no rows (a header only)")
         df = log.frame  # every other row, all the report and the settings need
-    except (ValueError, OSError, UnicodeDecodeError) as exc:
+        summary = {} if kind == "seed" else _run_summary(path.parent)  # not a neighbour's
+    except (ValueError, OSError) as exc:  # EventLogError, SeedLogError, UnicodeDecodeError
         return str(exc).splitlines()[0]
-    summary = {} if kind == "seed" else _run_summary(path.parent)  # not a neighbour's
     settings = summary.get("settings") or _logged_settings(df)
-    own = "verdict" in summary or "sla" in summary
+    own = any(k in summary for k in ("verdict", "sla", "judged_against"))
     publisher_log = path.parent / "publisher.log"
     notes = []
     try:
         basis = recorded_basis(summary) if own else log_basis(
             df, settings, str(publisher_log) if publisher_log.exists() else "")
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:  # a broken record
+        where = path.parent / "summary.json" if own else path
+        why = str(exc).splitlines()[0] if isinstance(exc, ValueError) else (
+            f"not a streamperf record ({type(exc).__name__}: {exc})")
+        return f"{where}: {why}"[:300]
+    try:
         if sla:
             basis = basis.with_sla(sla)
             notes.append("re-judged with " + " ".join(f"--sla {s!r}" for s in sla))
@@ -129,6 +158,9 @@ def _judge_log(run: Path, lag_threshold_s: float | None, source_kbps: float | No
         verdict = judge(analysis, basis)
     except ValueError as exc:  # SlaError, BaselineError, a broken record
         return str(exc).splitlines()[0]
+    except (TypeError, KeyError, AttributeError) as exc:  # a record of the wrong shape
+        where = path.parent / "summary.json" if own else path
+        return f"{where}: not a streamperf record ({type(exc).__name__}: {exc})"[:300]
     if notes and own and isinstance(summary.get("verdict"), dict):
         notes[-1] += f" (the run's own verdict: {summary['verdict'].get('word')})"
     if run.is_dir():
@@ -165,6 +197,8 @@ def report(run: Path, output: Path | None, lag_threshold_s: float | None,
         return _fail(j)
     name = title or j.summary.get("name") or (run.name if run.is_dir() else j.path.stem)
     out = output or (run / "report.html" if run.is_dir() else j.path.with_suffix(".html"))
+    if out.exists() and out.resolve() == j.path.resolve():
+        return _fail(f"{out} is the log being read: not overwritten (use -o REPORT.html)")
     try:
         write_report(out, render_report(j.analysis, j.df, str(name), j.verdict, j.settings,
                                         chart_limits(j.basis.thresholds)))
@@ -187,6 +221,7 @@ class _Tail:
         self.eof = False  # stdin closed: nothing more will come
         self.more = False  # the last read stopped at its limit: more is waiting
         self._partial = ""
+        self._skipping = False
         self._lines: queue.Queue[str | None] | None = None
         self._file: IO[str] | None = None
         if source == "-":
@@ -221,8 +256,14 @@ class _Tail:
                 chunks.append(line)
             text = "".join(chunks)
             self.more = not self.eof and len(text) >= limit
+        if self._skipping:  # the rest of an overlong line: dropped up to its end
+            end = text.find("\n")
+            self._skipping = end < 0
+            text = "" if end < 0 else text[end + 1:]
         cut = text.rfind("\n") + 1
         self._partial = text[cut:]
+        if len(self._partial) > MAX_LINE_CHARS:  # no event log line is this long
+            self._partial, self._skipping = "", True
         if self.eof and self._partial:
             cut, self._partial = len(text), ""
         return text[:cut]
@@ -232,23 +273,54 @@ class _Tail:
             self._file.close()
 
 
+#: Without --follow, an old log (its rows over 30 s behind the clock) that has not
+#: grown for this long is taken as finished: an old run, a crashed one.
+STALE_S = 5.0
+#: ... and a log of a run going on now, after this long without a row (a run writes
+#: host rows every 2 s; set-up, e.g. preparing load hosts, may be quiet longer).
+QUIET_S = 120.0
+
+
+def _live_log(source: str) -> str:
+    """The events.csv `live` reads (a run directory's), or why it cannot."""
+    from streamperf.results.seed_log import sniff
+
+    path = Path(source)
+    path = path / "events.csv" if path.is_dir() else path
+    if not path.is_file():
+        raise ValueError(f"no event log at {path}")
+    if path.stat().st_size:
+        try:
+            kind = sniff(path)
+        except ValueError as exc:  # garbage, a line over csv's limit
+            raise ValueError(str(exc).splitlines()[0]) from None
+        if kind != "streamperf":
+            raise ValueError(f"{path}: a seed tool log; live follows streamperf event logs "
+                             "(use streamperf summary or report)")
+    return str(path)
+
+
 def live(source: str, follow: bool, lag_threshold_s: float, interval_s: float) -> int:
-    """Follow an events.csv (or stdin) and redraw the seed-style view once a second."""
+    """Follow an events.csv (or stdin) and redraw the seed-style view once a second.
+
+    Without --follow it ends at the run_end row, at the end of stdin, or when the
+    file has not grown for STALE_S (an old log) or QUIET_S (a run of now that
+    stopped writing): never an endless silent wait."""
     from streamperf.results.events import iter_rows
     from streamperf.results.live import LiveStats, render_view
 
     if source != "-":
-        path = Path(source)
-        path = path / "events.csv" if path.is_dir() else path
-        if not path.is_file():
-            return _fail(f"no event log at {path}")
-        source = str(path)
+        try:
+            source = _live_log(source)
+        except (ValueError, OSError) as exc:
+            return _fail(str(exc))
     tty = sys.stdout.isatty()
     stats = LiveStats(target=0, lag_threshold_s=lag_threshold_s)
     tail = _Tail(source)
     label = "stdin" if source == "-" else source
     drawn = 0.0
     frame = ""
+    seen = 0
 
     def draw() -> str:
         # A log written now is read on the wall clock; an old one on its own clock.
@@ -256,6 +328,16 @@ def live(source: str, follow: bool, lag_threshold_s: float, interval_s: float) -
         if abs(now - stats.last_t) > 30:
             now = stats.last_t
         return render_view(stats.snapshot(now), stats, label, color=tty)
+
+    def stale() -> bool:
+        if follow or source == "-":
+            return False
+        now = time.time()
+        try:
+            quiet = now - os.path.getmtime(source)
+        except OSError:  # deleted under us: nothing more will come
+            return True
+        return quiet > (STALE_S if abs(now - stats.last_t) > 30 else QUIET_S)
 
     try:
         if tty:
@@ -267,8 +349,10 @@ def live(source: str, follow: bool, lag_threshold_s: float, interval_s: float) -
                 if not stats.run_name:  # until a run_start row says when the run began
                     stats.started = min(stats.started, rows[0].t)
                 stats.consume(rows)
+                seen += len(rows)
             caught_up = not tail.more
-            finished = (stats.end_reason is not None and not follow) or tail.eof
+            finished = ((stats.end_reason is not None and not follow) or tail.eof
+                        or (caught_up and stale()))
             if finished or (caught_up and time.monotonic() - drawn >= interval_s):
                 frame = draw()
                 drawn = time.monotonic()
@@ -278,7 +362,7 @@ def live(source: str, follow: bool, lag_threshold_s: float, interval_s: float) -
             if finished:
                 break
             if caught_up:
-                time.sleep(0.2)
+                time.sleep(min(0.2, interval_s))
     except KeyboardInterrupt:
         pass  # Ctrl-C is how a --follow view ends
     finally:
@@ -286,6 +370,8 @@ def live(source: str, follow: bool, lag_threshold_s: float, interval_s: float) -
         if tty:
             sys.stdout.write("\x1b[?25h")
             sys.stdout.flush()
+    if not seen and not follow:
+        return _fail(f"{label}: no event log rows")
     if not tty:
         print(frame or draw())
     return 0
@@ -305,14 +391,14 @@ def _rows(text: str, iter_rows: Any) -> list[Any]:
         return rows
 
 
-JUDGE_OPTIONS = ("lag_threshold_s", "sla")
+JUDGE_OPTIONS = ("lag_threshold_s", "sla", "source_kbps")
 
 
 def _judge_options(parser: argparse.ArgumentParser) -> None:
     """`summary` and `report` judge alike: the run's own record unless told otherwise.
     --lag-threshold and --sla are the run's options (a value given re-judges the run)."""
-    add_options(parser.add_argument, JUDGE_OPTIONS)
-    parser.add_argument("--source-kbps", type=float, default=None,
+    add_options(parser.add_argument, ("lag_threshold_s", "sla"))
+    parser.add_argument("--source-kbps", default=None,
                         help="the source bitrate, for logs without it (seed logs)")
 
 
@@ -344,9 +430,10 @@ def main(argv: list[str] | None = None) -> int:
     liv.add_argument("--follow", action="store_true",
                      help="keep following after the run_end row (Ctrl-C to stop)")
     add_options(liv.add_argument, ("lag_threshold_s",))
-    liv.add_argument("--interval", type=float, default=1.0, help="seconds between redraws")
+    liv.add_argument("--interval", default="1s", help="time between redraws (default 1s)")
 
     cli_hosts.add_parser(sub)
+    cli_fleet.add_parser(sub)
 
     args, rest = parser.parse_known_args(argv)
     if args.command == "platform":
@@ -359,16 +446,23 @@ def main(argv: list[str] | None = None) -> int:
         return doctor()
     if args.command == "hosts":
         return cli_hosts.run(args)
+    if args.command == "fleet":
+        return cli_fleet.run(args)
     try:
         opts = _parsed(args, ("lag_threshold_s",) if args.command == "live" else JUDGE_OPTIONS)
     except SettingsError as exc:
         return _fail(str(exc))
     lag, sla = opts.get("lag_threshold_s"), list(opts.get("sla", ()))
+    kbps = opts.get("source_kbps")
     if args.command == "report":
-        return report(args.run, args.output, lag, args.source_kbps, args.title, sla)
+        return report(args.run, args.output, lag, kbps, args.title, sla)
     if args.command == "live":
-        return live(args.log, args.follow, lag or RunSettings().lag_threshold_s, args.interval)
-    return summary(args.run, lag, args.source_kbps, sla)
+        try:
+            interval = positive_duration(args.interval)
+        except ValueError as exc:
+            return _fail(f"--interval {args.interval[:40]}: {exc}")
+        return live(args.log, args.follow, lag or RunSettings().lag_threshold_s, interval)
+    return summary(args.run, lag, kbps, sla)
 
 
 if __name__ == "__main__":

@@ -22,27 +22,40 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 
 
+#: The longest duration an option takes: a week. Anything longer is a typo, and
+#: time.sleep and the event loop refuse figures past about 1e9 s anyway.
+MAX_DURATION_S = 7 * 86400.0
+#: The most fans a run takes: far beyond one controller and its load hosts, short of
+#: figures that would only allocate forever.
+MAX_USERS = 1_000_000
+
+
 def parse_duration(text: str | float | int) -> float:
-    """'500ms', '2s', '1.5m', '90' (seconds) -> seconds."""
+    """'500ms', '2s', '1.5m', '90' (seconds) -> seconds, from 0 to MAX_DURATION_S."""
     if isinstance(text, int | float):
-        if text < 0:
-            raise ValueError(f"negative duration {text}")
-        return float(text)
-    m = _DURATION.match(text)
-    if not m:
-        raise ValueError(f"not a duration: {text!r} (use e.g. 500ms, 2s, 1m)")
-    return float(m.group(1)) * _UNIT_S[m.group(2)]
+        value = float(text)
+    else:
+        m = _DURATION.match(text)
+        if not m:
+            raise ValueError(f"not a duration: {text[:40]!r} (use e.g. 500ms, 2s, 1m)")
+        value = float(m.group(1)) * _UNIT_S[m.group(2)]
+    if not value >= 0:  # negative, or NaN
+        raise ValueError(f"negative duration {str(text)[:40]}")
+    if value > MAX_DURATION_S:
+        raise ValueError(f"longer than {MAX_DURATION_S / 86400:g} days")
+    return value
 
 
 def int_in(lo: int, hi: int | None = None) -> Callable[[str], int]:
     def parse(text: str) -> int:
         try:
             value = int(str(text).strip())
-        except ValueError:
-            raise ValueError(f"not an integer: {text!r}") from None
+        except ValueError:  # also Python's limit of 4300 digits
+            raise ValueError(f"not an integer: {str(text)[:40]!r}") from None
         if value < lo or (hi is not None and value > hi):
             bound = f"between {lo} and {hi}" if hi is not None else f"at least {lo}"
-            raise ValueError(f"{value} is out of range (must be {bound})")
+            shown = str(value) if len(str(value)) <= 20 else f"{str(value)[:20]}..."
+            raise ValueError(f"{shown} is out of range (must be {bound})")
         return value
 
     return parse
@@ -51,7 +64,7 @@ def int_in(lo: int, hi: int | None = None) -> Callable[[str], int]:
 def positive_duration(text: str) -> float:
     value = parse_duration(text)
     if value <= 0:
-        raise ValueError(f"{text!r} must be more than zero")
+        raise ValueError(f"{str(text)[:40]!r} must be more than zero")
     return value
 
 
@@ -62,7 +75,7 @@ def parse_think_time(text: str) -> float | str:
     try:
         return parse_duration(text)
     except ValueError:
-        raise ValueError(f"not a duration or {SEED_THINK!r}: {text!r} "
+        raise ValueError(f"not a duration or {SEED_THINK!r}: {str(text)[:40]!r} "
                          f"(use e.g. 2s for a pause after every step, or {SEED_THINK} "
                          "for the seed's 3s/5s/5s/1s)") from None
 
@@ -94,10 +107,14 @@ def parse_protocol_mix(text: str) -> tuple[tuple[str, int], ...]:
     return tuple(mix)
 
 
+#: The most viewer processes a machine is asked for (auto: one per core).
+MAX_PROCS = 1024
+
+
 def process_count(text: str) -> str:
     if text.strip() == "auto":
         return "auto"
-    return str(int_in(1)(text))
+    return str(int_in(1, MAX_PROCS)(text))
 
 
 def host_list(text: str) -> str:
@@ -121,13 +138,24 @@ def existing_file(text: str) -> str:
     return str(Path(text).expanduser())
 
 
-def listen_address(text: str) -> str:
+def bind_address(text: str) -> str:
+    """An IPv4 address to listen on (0.0.0.0: every interface): the bundled platform
+    and its nginx listen on IPv4 only, and a name would be looked up, not bound."""
     import ipaddress
 
     try:
         addr = ipaddress.ip_address(text.strip())
     except ValueError:
-        raise ValueError("use an IP address of this machine") from None
+        raise ValueError("use an IPv4 address of this machine, e.g. 127.0.0.1") from None
+    if addr.version != 4:
+        raise ValueError("use an IPv4 address: the bundled platform listens on IPv4 only")
+    return str(addr)
+
+
+def listen_address(text: str) -> str:
+    import ipaddress
+
+    addr = ipaddress.ip_address(bind_address(text))
     if addr.is_unspecified:
         raise ValueError("use the one address the load hosts reach: it is also in stream URLs")
     return str(addr)
@@ -175,7 +203,7 @@ def positive_kbps(text: str) -> float:
     try:
         value = float(str(text).strip())
     except ValueError:
-        raise ValueError(f"not a number: {text!r}") from None
+        raise ValueError(f"not a number: {str(text)[:40]!r}") from None
     if not math.isfinite(value) or value <= 0:
         raise ValueError("must be a bitrate in kbps, more than zero")
     return value
@@ -233,6 +261,25 @@ def platform_ref(text: str) -> str:
     ref = text.strip()
     load_platform_class(ref)
     return ref
+
+
+#: A fleet's id (fleet/lifecycle.py makes them): this prefix and 8 hex digits.
+FLEET_ID_PREFIX = "spf-"
+_FLEET_ID = re.compile(r"^spf-[0-9a-f]{8}$")
+
+
+def fleet_ref(text: str) -> str:
+    """--fleet: a count of instances to start, or the id of a fleet to reuse."""
+    text = text.strip()
+    if text.isdigit() and int(text) > 0:
+        return str(int(text))
+    if _FLEET_ID.match(text):
+        return text
+    raise ValueError(f"expected a number of instances or a fleet id ({FLEET_ID_PREFIX}xxxxxxxx)")
+
+
+def is_fleet_id(ref: str) -> bool:
+    return bool(_FLEET_ID.match(ref))
 
 
 def tcp_port(text: str) -> int:

@@ -28,11 +28,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from streamperf.settings import (
-    OPTIONS,
     RunSettings,
     SettingsError,
     add_options,
     build_settings,
+    raw_fields,
 )
 
 if TYPE_CHECKING:  # the run machinery (pandas, aiohttp) loads only when a test needs it
@@ -58,11 +58,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    raw = {opt.field: config.getoption(f"streamperf_{opt.field}") for opt in OPTIONS}
+    raw = {name: config.getoption(f"streamperf_{name}") for name in raw_fields()}
     try:
         settings = build_settings(raw)
     except SettingsError as exc:
         raise pytest.UsageError(str(exc)) from None
+    _check_fleet_settings(config, settings)
     config.stash[SETTINGS_KEY] = settings
     config.stash[OUTCOMES_KEY] = []
     config.stash[SETUP_FAILURES_KEY] = {}
@@ -73,8 +74,25 @@ def pytest_configure(config: pytest.Config) -> None:
     _stop_on_sigterm(config)
 
 
+def _check_fleet_settings(config: pytest.Config, settings: RunSettings) -> None:
+    """With --fleet, a bad [tool.streamperf.fleet] is a usage error now, before any
+    instance starts."""
+    if not settings.fleet:
+        return
+    if config.getoption("numprocesses", None) or hasattr(config, "workerinput"):
+        raise pytest.UsageError("--fleet does not go with -n: every xdist worker would "
+                                "start a fleet of its own; use --procs-per-host")
+    from streamperf.fleet.config import FleetError, load_fleet_config
+
+    try:
+        load_fleet_config(Path(config.rootpath) / "pyproject.toml")
+    except FleetError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
 def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
+    # The run's end row and its verdict name the signal (results/faults.py).
+    raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 def _stop_on_sigterm(config: pytest.Config) -> None:

@@ -6,11 +6,14 @@ imports pytest. Everything started here is stopped in `close()`, by PID.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+import signal
+import sys
 import tempfile
 import threading
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +29,7 @@ from streamperf.load.run_dir import new_run_dir
 from streamperf.load.shard import api_row
 from streamperf.media.publisher import default_cache_dir, synthetic_clip
 from streamperf.platform.client import ApiCall
+from streamperf.redact import redact
 from streamperf.results.baseline import STORE as BASELINE_STORE
 from streamperf.results.baseline import load_baseline, save_baseline
 from streamperf.results.events import Event, this_host
@@ -36,6 +40,7 @@ from streamperf.results.sla import default_grace_s, load_pyproject, parse_all
 from streamperf.settings import RunSettings
 
 if TYPE_CHECKING:
+    from streamperf.fleet.lifecycle import Fleet, FleetControl
     from streamperf.hosts.remote import LoadHosts
 
 
@@ -62,6 +67,9 @@ class StreamperfSession:
         self._lock = threading.Lock()
         self._setup_rows: list[Event] = []  # influencer-side API calls, logged per run
         self._load_hosts: LoadHosts | None = None
+        self._fleet_control: FleetControl | None = None
+        self._fleet_id = ""  # known before launch: teardown finds instances by its tag
+        self._fleet: Fleet | None = None
 
     @property
     def workdir(self) -> Path:
@@ -122,32 +130,92 @@ class StreamperfSession:
         """--sshhosts/--hosts-file prepared once (venv, wheels, limits, clock); else None."""
         s = self.settings
         specs = s.load_hosts
-        if not specs:
+        if not specs and not s.fleet:
             return None
         with self._lock:
             if self._load_hosts is None:
                 from streamperf.hosts.remote import LoadHosts
 
+                known = Path(s.known_hosts) if s.known_hosts else None
+                if s.fleet:
+                    fleet = self._fleet_ready()
+                    s.check_platform_reach(fleet.specs)
+                    known = self._known_hosts_with(known, fleet.files.known_hosts, bool(specs))
+                    specs = specs + fleet.specs
                 hosts = LoadHosts(
                     specs, self.workdir / "hosts",
                     key_file=Path(s.ssh_key_file) if s.ssh_key_file else None,
-                    known_hosts=Path(s.known_hosts) if s.known_hosts else None,
-                    insecure=s.ssh_insecure, remote_dir=s.remote_dir,
+                    known_hosts=known, insecure=s.ssh_insecure, remote_dir=s.remote_dir,
                 )  # fmt: skip
                 hosts.prepare(s.users)
                 self._load_hosts = hosts
             return self._load_hosts
 
+    # -- cloud fleet ----------------------------------------------------------
+    def _fleet_ready(self) -> Fleet:
+        """--fleet N started (or --fleet ID found) and ready; [tool.streamperf.fleet]
+        in the rootdir's pyproject.toml says how."""
+        from streamperf.fleet.config import load_fleet_config
+        from streamperf.fleet.lifecycle import FleetControl, new_fleet_id
+        from streamperf.option_values import is_fleet_id
+
+        ref = self.settings.fleet
+        reuse = is_fleet_id(ref)
+        config = load_fleet_config(self.rootdir / "pyproject.toml",
+                                   {} if reuse else {"count": ref})
+        self._fleet_control = FleetControl(config, self.report_dir, say=_say)
+        if reuse:
+            self._fleet_id = ref
+            self._fleet = self._fleet_control.reuse(ref)
+        else:
+            self._fleet_id = new_fleet_id()
+            self._fleet = self._fleet_control.up(self._fleet_id)
+        return self._fleet
+
+    @staticmethod
+    def _known_hosts_with(given: Path | None, fleet_known: Path, other_hosts: bool) -> Path:
+        """The fleet's verified keys, plus --known-hosts (or, for --sshhosts beside the
+        fleet, the default known_hosts)."""
+        if given is None and not other_hosts:
+            return fleet_known
+        from streamperf.hosts.ssh import default_known_hosts
+
+        theirs = given or default_known_hosts()
+        joined = fleet_known.with_name("known_hosts.all")
+        text = theirs.read_text() if theirs.is_file() else ""
+        joined.write_text(text.rstrip("\n") + "\n" + fleet_known.read_text())
+        return joined
+
+    def fleet_record(self) -> dict[str, Any] | None:
+        """Fleet id, region, instance type and instance-hours so far, for summary.json."""
+        return self._fleet.record() if self._fleet is not None else None
+
+    def _fleet_down(self) -> None:
+        """Terminate the session's fleet unless --keep-fleet; a second Ctrl-C or SIGTERM
+        cannot cut this short."""
+        control, fleet_id = self._fleet_control, self._fleet_id
+        if control is None or not fleet_id:
+            return
+        self._fleet_control = None
+        if self.settings.keep_fleet:
+            _say(f"fleet {fleet_id}: kept (--keep-fleet); end it with "
+                 f"`streamperf fleet down --fleet {fleet_id} --region {control.region}`")
+            return
+        with _signals_held():
+            gone = control.down(fleet_id)
+        _say(f"fleet {fleet_id}: terminated {len(gone)} instance(s)" if gone
+             else f"fleet {fleet_id}: no instance left running")
+
     # -- set-up failures ------------------------------------------------------
     def setup_failure(self, exc: BaseException) -> str:
         """The one line to show for a failed set-up; the exception chain goes to
         `<report-dir>/<stamp>-setup/setup.log`, which the line names."""
-        text = str(exc).strip() or type(exc).__name__
+        text = redact(str(exc).strip()) or type(exc).__name__
         line = text.splitlines()[0] + (" ..." if "\n" in text else "")
         try:
             log_dir = new_run_dir(self.report_dir, "setup", latest=False)
             log = log_dir / "setup.log"
-            log.write_text("".join(traceback.format_exception(exc)))
+            log.write_text(redact("".join(traceback.format_exception(exc))))
         except OSError:  # a read-only report dir must not hide the cause itself
             return f"streamperf set-up failed: {line}"
         return f"streamperf set-up failed: {line} (details: {log})"
@@ -179,6 +247,12 @@ class StreamperfSession:
         # Set-up, before the run's clock starts.
         stream.platform.prepare_fans(fans_to_prepare(settings, run.fans))
         outcome = run.execute()
+        fleet = self.fleet_record()
+        if fleet is not None:
+            from streamperf.load.outcome import write_summary
+
+            outcome.summary["fleet"] = fleet
+            write_summary(outcome.run_dir, outcome.summary)
         if settings.save_baseline and not outcome.invalid and not outcome.interrupted:
             path = save_baseline(settings.save_baseline, outcome.analysis, self.baseline_dir)
             outcome.summary["saved_baseline"] = str(path)
@@ -200,7 +274,7 @@ class StreamperfSession:
         return judge_rules(("pyproject", pyproject), ("--sla", cli), ("marker", markers))
 
     def end_stream(self) -> None:
-        """The stream is over: the platform's end, then the publisher (idempotent)."""
+        """The stream is over: the publisher, then the platform's end (idempotent)."""
         broadcast, self._broadcast = self._broadcast, None
         self._live = None
         if broadcast is not None:
@@ -212,8 +286,30 @@ class StreamperfSession:
         try:
             self.end_stream()
         finally:
-            own, self._platform = self._platform, None
-            if own is not None:  # never went live: e.g. the bundled platform's servers
-                own.end()
+            try:
+                own, self._platform = self._platform, None
+                if own is not None:  # never went live: e.g. the bundled platform's servers
+                    own.end()
+            finally:
+                self._fleet_down()
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
+
+
+def _say(line: str) -> None:
+    """A fleet's progress, on the terminal even while pytest captures output."""
+    print(f"streamperf: {line}", file=sys.__stderr__, flush=True)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM ignored meanwhile (main thread only; elsewhere a no-op)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)

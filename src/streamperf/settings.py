@@ -17,12 +17,15 @@ from typing import Any
 from streamperf.hosts.specs import (
     DEFAULT_REMOTE_DIR,
     HostSpec,
+    is_loopback,
     parse_host_specs,
     read_hosts_file,
 )
 from streamperf.option_values import (
+    MAX_USERS,
     any_text,
     existing_file,
+    fleet_ref,
     host_list,
     hosts_file_path,
     http_url,
@@ -41,6 +44,7 @@ from streamperf.option_values import (
     process_count,
     tcp_port,
 )
+from streamperf.redact import MASK, redact, redact_obj, remember, stream_key, url_secrets
 from streamperf.viewers import PROTOCOLS
 
 #: The seed tool's values (DESIGN.md section 8), the defaults of their options. The
@@ -72,7 +76,8 @@ class Option:
 
 
 OPTIONS: tuple[Option, ...] = (
-    Option("--users", "users", int_in(1), "number of fans watching (default 10; scenario sets)"),
+    Option("--users", "users", int_in(1, MAX_USERS),
+           "number of fans watching (default 10; scenario sets)"),
     Option("--ramp", "ramp_s", parse_duration, "time between fans joining, e.g. 200ms"),
     Option("--duration", "duration_s", positive_duration, "how long each fan watches, e.g. 60s"),
     Option("--timeout", "timeout_s", positive_duration, "API response timeout (default 10s)"),
@@ -135,6 +140,14 @@ OPTIONS: tuple[Option, ...] = (
     Option("--protocol", "protocol", one_of(*PROTOCOLS), "playback protocol (default rtmp)"),
     Option("--protocol-mix", "protocol_mix", parse_protocol_mix,
            "share of fans per protocol, e.g. rtmp=70,hls=30 (overrides --protocol)"),
+    Option("--reconnect", "reconnect", bool,
+           "a viewer whose connection drops (or never opens) connects again, with backoff, "
+           "for the rest of its --duration; the gap counts as stall time (default off: a "
+           "dropped viewer stays dropped)", is_flag=True),
+    Option("--republish", "republish", bool,
+           "restart the publisher (ffmpeg) when it dies, with backoff, and keep the run "
+           "going; the gap shows in every viewer (default off: its death makes the run "
+           "invalid)", is_flag=True),
     Option("--lag-threshold", "lag_threshold_s", positive_duration,
            "drift over which a viewer counts as lagged (default 3s)"),
     Option("--calibration", "calibration_s", parse_duration,
@@ -155,6 +168,14 @@ OPTIONS: tuple[Option, ...] = (
            "known_hosts to verify the load hosts' keys against (default ~/.ssh/known_hosts)"),
     Option("--ssh-insecure", "ssh_insecure", bool,
            "do not verify the load hosts' keys (warned about; throwaway hosts only)",
+           is_flag=True),
+    Option("--fleet", "fleet", fleet_ref,
+           "load hosts on EC2: N starts a fleet of N instances before the run and "
+           "terminates it after (also on failure, Ctrl-C, SIGTERM); a fleet id (spf-...) "
+           "reuses a running fleet; settings in [tool.streamperf.fleet] (docs/fleet.md)"),
+    Option("--keep-fleet", "keep_fleet", bool,
+           "leave the --fleet instances running after the run, for the next one "
+           "(`streamperf fleet down` ends them; the idle shutdown does if you forget)",
            is_flag=True),
     Option("--procs-per-host", "procs_per_host", process_count,
            "viewer processes per load host: N or auto (one per core of the host); default 1"),
@@ -201,6 +222,8 @@ class RunSettings:
     bundled_platform: str = BUNDLED_MODES[0]
     protocol: str = "rtmp"
     protocol_mix: tuple[tuple[str, int], ...] = ()
+    reconnect: bool = False
+    republish: bool = False
     lag_threshold_s: float = 3.0
     calibration_s: float = 5.0
     report_dir: str = "reports"
@@ -210,6 +233,8 @@ class RunSettings:
     ssh_key_file: str = ""
     known_hosts: str = ""
     ssh_insecure: bool = False
+    fleet: str = ""  # a count of instances to start, or a fleet id to reuse
+    keep_fleet: bool = False
     procs_per_host: str = "1"
     remote_dir: str = DEFAULT_REMOTE_DIR
     sla: tuple[str, ...] = ()
@@ -241,30 +266,48 @@ class RunSettings:
         return not (self.api_url or self.platform or self.play_urls)
 
     def redacted(self) -> dict[str, Any]:
-        """Settings as a dict with secrets masked, for logs and reports."""
+        """Settings as a dict with secrets masked, for logs and reports: secret options
+        as `***`, and every other value through redact.py (URL credentials, stream
+        keys, passwords in host specs)."""
         out = dataclasses.asdict(self)
         out.pop("explicit")
         for opt in OPTIONS:
             if opt.secret and out.get(opt.field):
-                out[opt.field] = "***"
-        return out
+                out[opt.field] = MASK
+        return dict(redact_obj(out))
+
+    def secret_values(self) -> list[str]:
+        """What must never be written: secret options' values, the credentials in its
+        URLs, and the stream key of --ingest-url (the last part of its path)."""
+        found = [str(getattr(self, opt.field)) for opt in OPTIONS if opt.secret]
+        for url in (self.api_url, self.streams_api_url, self.ingest_url, *self.play_urls):
+            found += url_secrets(url)
+        if self.ingest_url:  # given by the user: its key is secret even if a play URL shows it
+            found.append(stream_key(self.ingest_url) or "")
+        return [v for v in found if v]
+
+    def remember_secrets(self) -> None:
+        """Register `secret_values` with the process's redactor (redact.py)."""
+        remember(*self.secret_values())
 
     def validate(self) -> None:
         """Checks across options (each option's own value is checked by its parser)."""
         if self.video_path and not Path(self.video_path).is_file():
             raise SettingsError(f"--videopath: no such file: {self.video_path}")
         self._validate_platform_choice()
-        remote = bool(self.ssh_hosts or self.hosts_file)
+        remote = bool(self.ssh_hosts or self.hosts_file or self.fleet)
         if remote and self.procs != "1":
-            raise SettingsError("--procs runs viewers on this machine; with --sshhosts or "
-                                "--hosts-file use --procs-per-host")
+            raise SettingsError("--procs runs viewers on this machine; with --sshhosts, "
+                                "--hosts-file or --fleet use --procs-per-host")
+        if self.keep_fleet and not self.fleet:
+            raise SettingsError("--keep-fleet needs --fleet")
         if not remote:
             for flag, name in (("--procs-per-host", "procs_per_host"),
                                ("--sshkeyfile", "ssh_key_file"),
                                ("--known-hosts", "known_hosts"),
                                ("--ssh-insecure", "ssh_insecure")):
                 if name in self.explicit:
-                    raise SettingsError(f"{flag} needs --sshhosts or --hosts-file")
+                    raise SettingsError(f"{flag} needs --sshhosts, --hosts-file or --fleet")
         if not self.uses_bundled_platform and "bundled_platform" in self.explicit:
             raise SettingsError("--bundled-platform chooses the bundled platform's answers; "
                                 "with --apiurl your platform answers")
@@ -273,18 +316,22 @@ class RunSettings:
             raise SettingsError(f"--media-port {self.media_port} is --origin-port too: in seed "
                                 "mode the origin port and the edge's RTMP port differ")
         specs = self.load_hosts
-        if specs and self.uses_bundled_platform and _loopback(self.platform_host):
-            far = [s.address for s in specs if not _loopback(s.host)]
-            if far:
-                raise SettingsError(
-                    f"load host {far[0]} cannot reach the bundled platform on "
-                    f"{self.platform_host}; pass --platform-host with an address it can "
-                    "reach, or --apiurl for your platform")
+        self.check_platform_reach(specs)
         names = [s.address for s in specs]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise SettingsError(f"load host named twice: {', '.join(dupes)}")
 
+    def check_platform_reach(self, specs: Iterable[HostSpec]) -> None:
+        """Load hosts elsewhere cannot reach a bundled platform on loopback (SettingsError);
+        also checked once a --fleet's hosts are known."""
+        if self.uses_bundled_platform and is_loopback(self.platform_host):
+            far = [s.address for s in specs if not is_loopback(s.host)]
+            if far:
+                raise SettingsError(
+                    f"load host {far[0]} cannot reach the bundled platform on "
+                    f"{self.platform_host}; pass --platform-host with an address it can "
+                    "reach, or --apiurl for your platform")
 
     def _validate_platform_choice(self) -> None:
         """One way in: the seed API (--apiurl), an adapter (--platform) or URLs."""
@@ -306,17 +353,6 @@ class RunSettings:
                                 "reaches its platform itself")
 
 
-def _loopback(host: str) -> bool:
-    import ipaddress
-
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 OPTION_BY_FIELD = {opt.field: opt for opt in OPTIONS}
 
 
@@ -331,6 +367,53 @@ def add_options(add: Callable[..., Any], fields: Iterable[str] | None = None,
         action = "store_true" if opt.is_flag else "append" if opt.repeat else "store"
         add(opt.flag, action=action, default=None, dest=f"{dest_prefix}{opt.field}",
             help=help_text)
+        if opt.secret:  # the secret from a file: it stays out of `ps` and shell history
+            env = f" [env {opt.env}_FILE]" if opt.env else ""
+            add(f"{opt.flag}{FILE_SUFFIX}", action="store", default=None,
+                dest=f"{dest_prefix}{opt.field}{FILE_FIELD}",
+                help=f"read {opt.flag} from this file (its first line){env}")
+
+
+#: every secret option X also has X-file (and env VAR_FILE): the value read from a file
+FILE_SUFFIX = "-file"
+FILE_FIELD = "__file"  # the raw values' key of X-file: "<field>__file"
+
+
+def raw_fields(fields: Iterable[str] | None = None) -> list[str]:
+    """The keys of the raw values `add_options` declares: each option's field, and
+    `<field>__file` for secret ones."""
+    opts = OPTIONS if fields is None else [OPTION_BY_FIELD[f] for f in fields]
+    return [name for opt in opts
+            for name in ((opt.field, opt.field + FILE_FIELD) if opt.secret else (opt.field,))]
+
+
+def _secret_from_file(opt: Option, path: str) -> str:
+    """The first line of the file `path` (trailing newline and spaces dropped)."""
+    flag = f"{opt.flag}{FILE_SUFFIX}"
+    try:
+        with open(Path(path).expanduser(), encoding="utf-8") as f:
+            value = f.readline(65536).strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        why = getattr(exc, "strerror", None) or type(exc).__name__
+        raise SettingsError(f"{flag} {redact(path)}: cannot read it ({why})") from None
+    if not value:
+        raise SettingsError(f"{flag} {redact(path)}: the file is empty")
+    return value
+
+
+def _raw_value(opt: Option, values: Mapping[str, Any], env: Mapping[str, str]) -> Any:
+    """The option's raw value: given, from its -file, from its env var or env var _FILE."""
+    raw = values.get(opt.field)
+    path = values.get(opt.field + FILE_FIELD) if opt.secret else None
+    if raw is not None and path is not None:
+        raise SettingsError(f"{opt.flag} and {opt.flag}{FILE_SUFFIX}: give one of them")
+    if path is not None:
+        return _secret_from_file(opt, str(path))
+    if raw is None and opt.env and env.get(opt.env):
+        return env[opt.env]
+    if raw is None and opt.secret and opt.env and env.get(opt.env + "_FILE"):
+        return _secret_from_file(opt, env[opt.env + "_FILE"])
+    return raw
 
 
 def parse_options(values: Mapping[str, Any], environ: Mapping[str, str] | None = None,
@@ -340,19 +423,22 @@ def parse_options(values: Mapping[str, Any], environ: Mapping[str, str] | None =
     env = os.environ if environ is None else environ
     parsed: dict[str, Any] = {}
     for opt in OPTIONS if fields is None else [OPTION_BY_FIELD[f] for f in fields]:
-        raw = values.get(opt.field)
-        if raw is None and opt.env and env.get(opt.env):
-            raw = env[opt.env]
+        raw = _raw_value(opt, values, env)
         if raw is None or (opt.is_flag and raw is False) or (opt.repeat and not raw):
             continue
         for one in (raw if opt.repeat else [raw]):
             try:
                 value = opt.parse(one)
             except ValueError as exc:
-                shown = "***" if opt.secret else one  # the one value that is wrong
+                shown = MASK if opt.secret else redact(_shown(str(one)))  # the value that is wrong
                 raise SettingsError(f"{opt.flag} {shown}: {exc}") from None
             parsed[opt.field] = (*parsed.get(opt.field, ()), value) if opt.repeat else value
     return parsed
+
+
+def _shown(value: str, limit: int = 60) -> str:
+    """A value as an error message quotes it: a 5000-digit number is not one line."""
+    return value if len(value) <= limit else f"{value[:40]}... ({len(value)} characters)"
 
 
 def build_settings(
@@ -361,5 +447,6 @@ def build_settings(
     """Parse raw option values (None = not given) and env vars into RunSettings."""
     parsed = parse_options(values, environ)
     settings = RunSettings(**parsed, explicit=frozenset(parsed))
+    settings.remember_secrets()
     settings.validate()
     return settings

@@ -22,6 +22,17 @@ from .sshd_support import Lab, have_sshd
 STREAM = "test"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "long_run: the one real-time run of minutes, started first")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The long real-time run first, so that pytest-xdist's workers never wait on it
+    having started late; the order among the rest is kept. (Not more than one: xdist
+    hands each worker a consecutive chunk first, so they would queue on one worker.)"""
+    items.sort(key=lambda item: item.get_closest_marker("long_run") is None)
+
+
 @pytest.fixture(scope="session")
 def clip() -> Path:
     """The 30 s synthetic FLV clip (~1.05 Mbps, 2 s GOP), made once per cache dir."""

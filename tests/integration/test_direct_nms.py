@@ -4,7 +4,7 @@ write (npm package, pinned; RTMP in, RTMP and HTTP-FLV out).
 ffmpeg publishes the clip into it (the `nms_stream` fixture), and the perf
 scenarios run as a user runs them: `pytest tests/perf --play-url ...`, with
 no platform API. `join_storm` only: its 20 fans arrive within a second, so
-each run is its 20 s of watching.
+each run is its 10 s of watching.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from .test_direct_urls import _passed_with_media, run_perf
 
 pytestmark = pytest.mark.integration
 
-RUN = ["--users", "20", "--duration", "20s", "-k", "join_storm"]
+RUN = ["--users", "20", "--duration", "10s", "-k", "join_storm"]
 
 
 @pytest.mark.parametrize("kind", ["rtmp", "flv"])

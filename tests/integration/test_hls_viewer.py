@@ -20,7 +20,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 from aiohttp import web
 
@@ -28,7 +27,6 @@ from streamperf.media.publisher import Publisher, probe_source
 from streamperf.media.server import MediaServer, free_port
 from streamperf.results.events import FIRST_AUDIO, FIRST_VIDEO, VIEWER_ERROR
 from streamperf.viewers.hls import HlsViewer
-from streamperf.viewers.http_session import make_session
 
 pytestmark = pytest.mark.integration
 
@@ -57,18 +55,14 @@ def run(coro: Awaitable[Any], use_uvloop: bool = False) -> Any:
         return runner.run(coro)  # type: ignore[arg-type]
 
 
-def request_log() -> tuple[aiohttp.TraceConfig, list[tuple[float, str]]]:
-    """A TraceConfig that notes (monotonic time, URL) of every request started."""
+def request_log() -> tuple[Callable[[str], None], list[tuple[float, str]]]:
+    """An on_request hook that notes (monotonic time, URL) of every request sent."""
     log: list[tuple[float, str]] = []
-    trace = aiohttp.TraceConfig()
 
-    async def on_start(
-        session: aiohttp.ClientSession, ctx: Any, params: aiohttp.TraceRequestStartParams
-    ) -> None:
-        log.append((time.monotonic(), str(params.url)))
+    def on_request(url: str) -> None:
+        log.append((time.monotonic(), url))
 
-    trace.on_request_start.append(on_start)
-    return trace, log
+    return on_request, log
 
 
 def check_requests(log: list[tuple[float, str]], td: float) -> None:
@@ -101,13 +95,12 @@ def test_plays_the_live_stream(
     async def main() -> HlsViewer:
         # the stream needs 3 target durations of playlist for a normal join
         await asyncio.sleep(max(0.0, (pub.t0 or 0) + 3 * TD + 1 - time.time()))
-        async with make_session(trace_configs=[trace]) as session:
-            v = HlsViewer(server.hls_url("test"), events, session=session)
-            task = asyncio.ensure_future(v.run(play_s))
-            for _ in range(int(play_s * 4)):
-                await asyncio.sleep(0.25)
-                samples.append((time.time(), v.bytes_received, v.media_ts_ms))
-            await task
+        v = HlsViewer(server.hls_url("test"), events, on_request=trace)
+        task = asyncio.ensure_future(v.run(play_s))
+        for _ in range(int(play_s * 4)):
+            await asyncio.sleep(0.25)
+            samples.append((time.time(), v.bytes_received, v.media_ts_ms))
+        await task
         return v
 
     v = run(main(), use_uvloop)
@@ -148,9 +141,8 @@ def test_thirty_viewers_in_one_loop_all_get_media(
     events = [Events() for _ in range(30)]
 
     async def main() -> list[HlsViewer]:
-        async with make_session() as session:
-            viewers = [HlsViewer(server.hls_url("test"), ev, session=session) for ev in events]
-            await asyncio.gather(*(v.run(6.0) for v in viewers))
+        viewers = [HlsViewer(server.hls_url("test"), ev) for ev in events]
+        await asyncio.gather(*(v.run(6.0) for v in viewers))
         return viewers
 
     viewers = run(main(), use_uvloop=True)

@@ -33,6 +33,7 @@ def session(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Streampe
     s.close()
 
 
+@pytest.mark.long_run
 def test_bitrate_and_media_time_on_an_unimpaired_two_minute_run(session):
     stream = session.stream()
     media = session.platform().media

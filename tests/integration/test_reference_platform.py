@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from streamperf.media.publisher import Publisher
+from streamperf.media.publisher import Publisher, PublisherError
 from streamperf.platform.client import (
     ApiCall,
     ApiError,
@@ -54,7 +54,7 @@ def test_full_seed_flow(
     inf = client.influencer_sign_in("Star.Girl+1@e.com", "oauth-xyz")
     assert inf.username == "star_girl_1"
     assert inf.servers_status["servers_ready"] is False
-    assert client.influencer_sign_in("star.girl+1@e.com", "other").id == inf.id  # sign-in again
+    assert client.influencer_sign_in("star.girl+1@e.com", "oauth-xyz").id == inf.id  # again
     client.create_stream_alerts(inf)
     n_before = len(calls)
     inf = client.wait_servers_ready(inf, poll_s=0.1, timeout_s=5)
@@ -62,7 +62,8 @@ def test_full_seed_flow(
     st = inf.servers_status
     assert st["origin_ip"] == "127.0.0.1" and st["servers_ready"] is True
     ingest = client.ingest_url(inf)
-    assert ingest == media.ingest_url(f"{inf.username}_source")
+    # the stream key in the query: nginx's on_publish checks it with the platform
+    assert ingest.startswith(media.ingest_url(f"{inf.username}_source") + "?key=")
     client.start_streaming(inf)
 
     # publish to the ingest the platform named
@@ -205,3 +206,70 @@ def test_marketplace_pages(platform: ReferencePlatform, client: PlatformClient) 
     assert len(p1["influencers"]) == 20 and p2["influencers"]
     assert {"id", "username"} <= set(p1["influencers"][0])
     assert not {i["id"] for i in p1["influencers"]} & {i["id"] for i in p2["influencers"]}
+
+
+def test_an_influencer_signs_in_only_with_the_oauth_token_it_signed_up_with(
+        client: PlatformClient) -> None:
+    inf = client.influencer_sign_in("owner@e.com", "owner-oauth-1")
+    with pytest.raises(ApiError) as wrong:
+        client.influencer_sign_in("owner@e.com", "guessed-oauth")
+    assert wrong.value.status == 401 and wrong.value.body.startswith('{"error"')
+    assert inf.token not in wrong.value.body and "guessed-oauth" not in wrong.value.body
+    assert client.influencer_sign_in("OWNER@e.com", "owner-oauth-1").token == inf.token
+
+
+def test_only_the_platforms_own_stream_keys_can_publish(
+        platform: ReferencePlatform, client: PlatformClient, clip: Path,
+        tmp_path: Path) -> None:
+    """nginx asks the platform (on_publish); without the influencer's key, or with
+    another influencer's, ffmpeg is turned away and no stream appears."""
+    inf = client.influencer_sign_in("keyed@e.com", "keyed-oauth")
+    other = client.influencer_sign_in("other-keyed@e.com", "other-oauth")
+    ingest = client.ingest_url(inf)
+    base, _, key = ingest.partition("?key=")
+    other_key = client.ingest_url(other).partition("?key=")[2]
+    assert key and other_key and key != other_key
+    stream = f"{inf.username}_source"
+    for n, url in enumerate([base, f"{base}?key=wrong-key", f"{base}?key={other_key}",
+                             platform.media.ingest_url("not_a_user_source")]):
+        pub = Publisher(clip, url, tmp_path / f"refused{n}")
+        with pytest.raises(PublisherError):
+            pub.start(timeout=6, ready=lambda: platform.media.is_publishing(stream))
+        pub.stop()
+        assert stream not in platform.media.stat() or not platform.media.stat()[
+            stream].publishing
+    pub = Publisher(clip, ingest, tmp_path / "allowed")
+    try:
+        pub.start(timeout=10, ready=lambda: platform.media.is_publishing(stream))
+        assert platform.media.is_publishing(stream)
+    finally:
+        pub.stop()
+
+
+BIG = 2**63
+
+
+def test_integers_of_2_63_and_more_get_a_json_4xx(platform: ReferencePlatform,
+                                                  client: PlatformClient) -> None:
+    url = platform.base_url
+    fan = client.fan_sign_up("bigints@e.com", "bigints", "pw-big")
+    fan_h = {"x-fan-token": fan.token}
+    key_h = {"key": platform.streams_token}
+    cases = [
+        ("GET", f"/api/v1/influencers/{BIG}", {"x-influencer-token": "x"}, None),
+        ("POST", f"/api/v1/influencers/{BIG * 10**30}/stream_alerts",
+         {"x-influencer-token": "x"}, None),
+        ("DELETE", f"/api/v1/influencers/{BIG}/fan_influencer", fan_h, None),
+        ("POST", "/api/v1/fan_influencers", fan_h, {"influencer_id": BIG}),
+        ("POST", "/api/v1/fan_influencers", fan_h, {"influencer_id": -BIG - 1}),
+        ("POST", "/api/v1/influencers/relation", fan_h, {"influencers": [1, BIG**2]}),
+        ("GET", f"/api/v1/influencers/general?page={BIG}", fan_h, None),
+        ("POST", f"/streams/{BIG}/watchers", key_h, {"id": fan.id}),
+        ("POST", "/streams/1/watchers", key_h, {"id": BIG}),
+        ("DELETE", f"/streams/1/watchers/{BIG}", key_h, None),
+    ]
+    client.influencer_sign_in("bigints-inf@e.com", "t")  # so that influencer 1 exists
+    for method, path, headers, body in cases:
+        r = requests.request(method, url + path, headers=headers, json=body, timeout=5)
+        assert 400 <= r.status_code < 500, (method, path, r.status_code, r.text)
+        assert "error" in r.json(), (method, path, r.text)

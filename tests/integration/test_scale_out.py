@@ -52,7 +52,7 @@ def test_pytest_perf_with_two_ssh_hosts(lab: Lab, tmp_path: Path) -> None:
     One scenario: with --ramp given the two would be the same run twice."""
     r = subprocess.run(
         [sys.executable, "-m", "pytest", "tests/perf", "-p", "no:cacheprovider",
-         "-k", "join_storm", "--users", "200", "--ramp", "25ms", "--duration", "20s",
+         "-k", "join_storm", "--users", "200", "--ramp", "25ms", "--duration", "12s",
          "--report-dir", str(tmp_path / "reports"), *ssh_args(lab)],
         cwd=ROOT, capture_output=True, text=True, timeout=900)
     out = r.stdout + r.stderr
@@ -108,7 +108,7 @@ def test_killing_one_hosts_shard_mid_run(lab: Lab, tmp_path: Path) -> None:
     hosts = host_names(lab)
     raw = dict(zip(["ssh_hosts", "ssh_key_file", "known_hosts", "calibration_s"],
                    ssh_args(lab)[1::2], strict=True))
-    settings = build_settings({**raw, "users": "40", "ramp_s": "50ms", "duration_s": "18s",
+    settings = build_settings({**raw, "users": "40", "ramp_s": "50ms", "duration_s": "14s",
                                "report_dir": str(tmp_path / "reports")}, environ={})
     session = StreamperfSession(settings, ROOT)
     result: dict[str, object] = {}
@@ -126,7 +126,7 @@ def test_killing_one_hosts_shard_mid_run(lab: Lab, tmp_path: Path) -> None:
         pid = _shard_pid(victim_log, deadline)
         # By PID, after checking it is the shard's python in that host's venv.
         assert str(lab.servers[1].home) in " ".join(psutil.Process(pid).cmdline())
-        time.sleep(8)  # every fan has arrived (40 x 50 ms) and watched for a while
+        time.sleep(5)  # every fan has arrived (40 x 50 ms) and watched for a while
         os.kill(pid, signal.SIGKILL)
         killed_at = time.time()
         sent = _sent_before_kill(victim_log)

@@ -20,6 +20,7 @@ from streamperf.load.broadcast import Broadcast
 from streamperf.load.fans import plan_fans, seed_precreate_count
 from streamperf.load.journey import run_journey
 from streamperf.load.seed_adapter import SeedApiPlatform
+from streamperf.media.publisher import Publisher, PublisherError
 from streamperf.media.server import free_port
 from streamperf.platform.client import ApiCall, PlatformClient
 from streamperf.platform.reference import ReferencePlatform
@@ -204,3 +205,18 @@ def test_perf_scenario_passes_on_the_seed_backend_with_fans_precreated_the_seeds
         assert play["detail"].endswith(f"/live/{username}_source")
         assert f":{port}/" not in play["detail"]
     assert set(existing) <= set(fans)
+
+
+def test_seed_mode_publishing_is_only_for_influencers_that_asked_for_servers(
+        seed_platform, client, live, clip, tmp_path):
+    """The seed's ingest has no stream key; nginx still asks the platform (on_publish)
+    and takes only the stream of an influencer that created stream alerts."""
+    media = seed_platform.media
+    idle = client.influencer_sign_in("idle-seed@e.com", "idle-oauth")  # no stream alerts
+    for n, name in enumerate(["nobody_here", idle.username]):
+        pub = Publisher(clip, media.ingest_url(name), tmp_path / f"refused{n}")
+        with pytest.raises(PublisherError):
+            pub.start(timeout=6, ready=lambda name=name: media.is_publishing(name))
+        pub.stop()
+    assert live.live is not None and live.live.publisher is not None
+    assert live.live.publisher.alive()  # the live influencer's stream was never refused

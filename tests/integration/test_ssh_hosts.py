@@ -165,6 +165,28 @@ def test_collect_logs(lab: Lab, tmp_path: Path) -> None:
     assert not (tmp_path / "logs/link").exists()  # a link on the host is not followed
 
 
+def test_a_remote_dir_is_a_path_never_a_command(lab: Lab, tmp_path: Path) -> None:
+    """--remote-dir reaches the host's shell only quoted: `$(...)`, backticks and `;`
+    in it name directories, and nothing in them runs."""
+    import shlex
+
+    marker = lab.root / "remote-dir-was-evaluated"
+    remote = lab.root / f"odd $(touch {marker}) `touch {marker}-2`; touch {marker}-3"
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    (wheels / "streamperf-0.1.0-py3-none-any.whl").write_bytes(b"own wheel")
+    with lab.host(1) as h:
+        base = resolve_remote_dir(h, str(remote))
+        assert base == str(remote)
+        upload_wheelhouse(h, wheels, f"{base}/wheelhouse")
+        logs = shlex.quote(f"{base}/logs")
+        h.check(f"mkdir -p {logs} && echo hi > {logs}/shard-0.log")
+        got = collect_logs(h, f"{base}/logs", tmp_path / "logs")
+    assert (remote / "wheelhouse" / "streamperf-0.1.0-py3-none-any.whl").is_file()
+    assert [p.name for p in got] == ["shard-0.log"]
+    assert not [p for p in lab.root.iterdir() if p.name.startswith(marker.name)]
+
+
 # Slow when it is the first to prepare host 0 (~20 s cold venv; ~3 s when a scale-out
 # test of the same session already did): deselect with -k "not slow".
 def test_slow_prepare_installs_streamperf(lab: Lab, tmp_path: Path) -> None:

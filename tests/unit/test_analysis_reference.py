@@ -1,12 +1,15 @@
 """The analysis gives the figures of the plain pandas analysis it replaced.
 
 The reference (pandas_analysis.py) is the analysis as it was before the
-per-second samples became numpy columns (results/eventlog.py). Compared on
-event logs of real runs (recorded from the integration tests: an RTMP join
-storm on nginx-rtmp, and RTMP and HLS viewers behind a bandwidth cap, with
-stalls, lag and errors), on the synthetic report log, on a stream with a
-PROGRAM-DATE-TIME clock and no publish clock, and on a seed tool log; read
-both ways (the CSV reader, and a read_events DataFrame).
+per-second samples became numpy columns (results/eventlog.py), media sessions
+included (reconnects and republishes, as media_sessions.py had them in pandas).
+Compared on event logs of real runs (recorded from the integration tests: an
+RTMP join storm on nginx-rtmp, and RTMP and HLS viewers behind a bandwidth
+cap, with stalls, lag and errors; nginx restarted mid-run with --reconnect
+and --republish, and the publisher killed and republished), on the synthetic
+report log, on logs of made-up faults, on a stream with a PROGRAM-DATE-TIME
+clock and no publish clock, and on a seed tool log; read both ways (the CSV
+reader, and a read_events DataFrame).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from .report_logs import seed_rows, synthetic_run
 from .timelines import Timeline
 
 REAL_RUNS = sorted((Path(__file__).parent / "data" / "real_runs").glob("*.csv"))
+FAULT_RUNS = sorted((Path(__file__).parent / "data" / "fault_runs").glob("*.csv"))
 RTOL = 1e-9  # sums and interpolations in another order: the last bits may differ
 
 
@@ -146,3 +150,79 @@ def test_the_figures_do_not_depend_on_how_many_rows_a_step_takes(monkeypatch, ch
     monkeypatch.setattr(analysis, "CHUNK", chunk)  # many windows of seconds, many chunks
     path = REAL_RUNS[0]
     assert_same(pandas_analysis.analyse(read_events(path)), analyse(read_log(path)))
+
+
+def test_fault_runs_are_recorded() -> None:
+    assert [p.stem for p in FAULT_RUNS] == ["nginx_restart", "publisher_killed"]
+
+
+@pytest.mark.parametrize("path", FAULT_RUNS, ids=[p.stem for p in FAULT_RUNS])
+@pytest.mark.parametrize("lag", [3.0, 0.5])
+def test_a_fault_runs_figures_are_the_reference_analysis_figures(path: Path,
+                                                                 lag: float) -> None:
+    ref = pandas_analysis.analyse(read_events(path), lag_threshold_s=lag, planned=3)
+    # The faults are in there: reconnects, a republished publisher, a clock going back.
+    assert ref.summary()["publisher_restarts"] == 1
+    assert_same(ref, analyse(read_log(path), lag_threshold_s=lag, planned=3))
+    assert_same(ref, analyse(read_events(path), lag_threshold_s=lag, planned=3))
+
+
+def faulty_timeline(seed: int) -> Timeline:
+    """Viewers whose media clock breaks every way media_sessions.py knows: reconnects
+    (before the first sample, between samples, at a sample's very time, after the
+    last), clocks stepping back (a republish) or a little (reordering), new first
+    frames after a reconnect or none, and the publisher restarted twice."""
+    rng = np.random.default_rng(seed)
+    tl = Timeline(t0=85.0)
+    tl.add(140.0, "", ev.PUBLISH_START, "rtmp://x/live/s", 139.5, "republish")
+    tl.add(170.0, "", ev.PUBLISH_START, "rtmp://x/live/s", 169.0, "republish")
+    for i in range(12):
+        name = f"fan{i}"
+        tl.viewer(name, play_at=100 + i * 0.3, seconds=int(rng.integers(30, 80)),
+                  stall_at=int(rng.integers(2, 10)), stall_s=int(rng.integers(0, 4)))
+        media = [r for r in tl.rows if r.viewer == name and r.event == ev.SAMPLE_MEDIA_TS]
+        times = [r.t for r in media]
+        for _ in range(int(rng.integers(0, 4))):  # reconnects, a new first frame or not
+            t = float(rng.choice(times)) + float(rng.choice([0.0, -0.5, 0.3, -200.0, 500.0]))
+            tl.add(t, name, ev.RECONNECT, "rtmp", 1.0)
+            if rng.random() < 0.6:
+                first = t + float(rng.choice([0.2, 0.7, 2.5]))
+                tl.add(first, name, ev.FIRST_AUDIO, "", float(rng.uniform(0, 60)))
+                tl.add(first, name, ev.FIRST_VIDEO, "", float(rng.uniform(0, 60)))
+        if rng.random() < 0.5:  # the clock starts again, or steps back a little
+            cut = int(rng.integers(1, len(media)))
+            drop = float(rng.choice([0.5, 1.0, 30.0, 60.0]))
+            for j in range(cut, len(media)):
+                r = media[j]
+                tl.rows[tl.rows.index(r)] = r._replace(value=r.value - drop)
+    return tl
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_made_up_faults_give_the_reference_figures(seed: int) -> None:
+    df = faulty_timeline(seed).frame()
+    ref = pandas_analysis.analyse(df, lag_threshold_s=2.0)
+    assert_same(ref, analyse(df, lag_threshold_s=2.0))
+
+
+@pytest.mark.parametrize("chunk", [1, 50])
+def test_sessions_do_not_depend_on_how_many_rows_a_batch_takes(monkeypatch, chunk) -> None:
+    from streamperf.results import media_sessions
+
+    monkeypatch.setattr(media_sessions, "CHUNK", chunk)
+    df = faulty_timeline(1).frame()
+    assert_same(pandas_analysis.analyse(df), analyse(df))
+    path = FAULT_RUNS[0]
+    assert_same(pandas_analysis.analyse(read_events(path)), analyse(read_log(path)))
+
+
+def test_media_samples_give_the_stitched_media_of_the_reference() -> None:
+    from streamperf.results.analysis import media_samples
+
+    df = faulty_timeline(2).frame()
+    ref = pandas_analysis.media_samples(df, pandas_analysis.publish_t0(df),
+                                        pandas_analysis.publish_clock(df))
+    got = media_samples(df)
+    assert list(got.columns) == list(ref.columns)
+    pd.testing.assert_frame_equal(got.assign(viewer=got["viewer"].astype(str)),
+                                  ref.reset_index(drop=True), check_dtype=False, rtol=RTOL)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import numpy as np
@@ -79,16 +80,52 @@ def test_a_log_cut_mid_line_by_a_crash_keeps_every_complete_row(tmp_path: Path) 
 
 
 @pytest.mark.parametrize("line, says", [
-    ("abc,h,v,bytes,,5,,", "abc"),
-    ("1.0,h,v,bytes,,xyz,,", "xyz"),
-    ("1.0,h,v,play,rtmp,1,,,x", "Expected 8 columns, got 9"),
+    ("abc,h,v,bytes,,5,,", "line 3: t 'abc' is not a finite number"),
+    ("1.0,h,v,bytes,,xyz,,", "line 3: value 'xyz' is not a finite number"),
+    ("1.0,h,v,bytes,,nan,,", "line 3: value 'nan' is not a finite number"),
+    ("inf,h,v,bytes,,1,,", "line 3: t 'inf' is not a finite number"),
+    ("1.0,h,v,play,rtmp,1,,,x", "Expected 8 fields in line 3, saw 9"),
+    ("1.0,h,v\0,bytes,,5,,", "line 3: a NUL byte"),
+    ("1.0,h,v,play,rtmp,1,," + "x" * 200_000, "line 3: 200021 bytes long"),
+    ("abc,h,v", "line 3: t 'abc' is not a finite number"),  # short, but no crash's cut
 ])
-def test_a_garbled_row_is_a_one_line_value_error_naming_it(tmp_path: Path, line: str,
-                                                            says: str) -> None:
+def test_a_garbled_row_is_a_one_line_error_naming_its_line(tmp_path: Path, line: str,
+                                                           says: str) -> None:
     path = tmp_path / "events.csv"
-    path.write_text(HEADER + "1.0,h,v,play,rtmp,1,,\n" + line + "\n")
-    with pytest.raises(ValueError, match=says):
+    path.write_text(HEADER + "1.0,h,v,play,rtmp,1,,\n" + line + "\n2.0,h,v,bytes,,5,,\n")
+    with pytest.raises(ev.EventLogError, match=re.escape(f"{path}: ")) as got:
         read_log(path)
+    assert says in str(got.value) and len(str(got.value).splitlines()) == 1
+    with pytest.raises(ev.EventLogError) as want:  # the rule read_events has, word for word
+        ev.read_events(path)
+    assert str(got.value) == str(want.value)
+
+
+def test_bad_input_deep_in_a_long_log_is_named_reading_a_piece_at_a_time(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The line named as read_events names it, though diagnose reads in chunks."""
+    monkeypatch.setattr(ev, "DIAGNOSE_ROWS", 7)
+    monkeypatch.setattr(ev, "_SCAN_BYTES", 100)
+    rows = "".join(f"{k}.0,h,v{k % 3},bytes,,5,,\n" for k in range(100))
+    for bad, says in (("50.5,h,v,bytes,,inf,,\n", "line 52: value 'inf'"),
+                      ("50.5,h,v,bytes,,1,,,\n", "Expected 8 fields in line 52, saw 9"),
+                      ("50.5,h,v\0,bytes,,1,,\n", "line 52: a NUL byte"),
+                      ("5e,h,v,bytes,,1,,\n", "line 52: t '5e'")):
+        path = tmp_path / "events.csv"
+        lines = rows.splitlines(keepends=True)
+        path.write_text(HEADER + "".join(lines[:50]) + bad + "".join(lines[50:]))
+        with pytest.raises(ev.EventLogError, match=re.escape(says)):
+            read_log(path)
+
+
+def test_a_long_field_on_a_line_within_the_limit_is_read(tmp_path: Path) -> None:
+    """A field long enough to make the fast reader look closer, on a line that is
+    not too long: read, all of it."""
+    path = tmp_path / "events.csv"
+    long = "d" * 20_000
+    path.write_text(HEADER + f"1.0,h,v,play,rtmp,1,,{long}\n2.0,h,v,bytes,,5,,\n3.0,h,v,by")
+    log = read_log(path)
+    assert log.rows == 2 and log.frame["detail"].iloc[0] == long
 
 
 def test_a_file_without_the_columns_is_not_an_event_log(tmp_path: Path) -> None:

@@ -28,6 +28,13 @@ def run_pytest(*args: str, tmp_path) -> subprocess.CompletedProcess[str]:
         (("--sshkeyfile", "/nonexistent/key"), "--sshkeyfile /nonexistent/key: no such file"),
         (("--apiurl", "not-a-url"), "--apiurl not-a-url: use an http:// or https:// URL"),
         (("--streamsapiurl", "ftp://h/x"), "--streamsapiurl ftp://h/x: use an http:// or"),
+        (("--keep-fleet",), "--keep-fleet needs --fleet"),
+        (("--fleet", "2", "-n", "2"), "--fleet does not go with -n"),
+        # issue 13: huge figures and an SLA number beyond a float, refused before any load
+        (("--users", "99999999999999999999"), "--users 99999999999999999999: 9999"),
+        (("--duration", "9" * 400), "(400 characters): longer than 7 days"),
+        (("--sla", "p95(startup_s) > 1e999"), "number '1e999' is out of range"),
+        (("--lag-threshold", "nan"), "--lag-threshold nan: not a duration"),
     ],
 )
 def test_bad_option_is_usage_error(args, expected, tmp_path):
@@ -36,6 +43,15 @@ def test_bad_option_is_usage_error(args, expected, tmp_path):
     assert proc.returncode == 4, out
     assert expected in out
     assert "Traceback" not in out
+    assert len([line for line in out.splitlines() if line.strip()]) == 1, out
+
+
+def test_bad_fleet_settings_in_pyproject_are_a_usage_error_before_any_instance(tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[tool.streamperf.fleet]\nimage_id = "fedora"\n')
+    proc = run_pytest("--fleet", "2", tmp_path=tmp_path)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 4, out
+    assert "image_id = 'fedora': expected an id starting with ami-" in out
     assert len([line for line in out.splitlines() if line.strip()]) == 1, out
 
 

@@ -395,3 +395,15 @@ def test_rcvlowat_from_a_measured_bitrate(run_loop: Callable[..., object]) -> No
 )
 def test_parse_rtmp_url(url: str, want: tuple[str, int, str, str, str]) -> None:
     assert parse_rtmp_url(url) == want
+
+
+def test_a_failure_inside_get_buffer_is_this_viewers_protocol_error() -> None:
+    """The event loop would only say "get_buffer failed"; the row names the cause.
+    (Before run() there is no read buffer yet: the simplest way to make it fail.)"""
+    rows: list[tuple[object, ...]] = []
+    v = RtmpViewer("rtmp://127.0.0.1:1/live/x", lambda *a: rows.append(a))
+    assert len(v.get_buffer(-1)) > 0  # never an empty buffer: uvloop calls that fatal
+    v.buffer_updated(10)
+    [(kind, name, _, detail)] = rows
+    assert (kind, name, v.error) == ("error", "protocol", "protocol")
+    assert "IndexError" in str(detail)

@@ -17,7 +17,7 @@ def test_parse_duration(text, seconds):
 @pytest.mark.parametrize(
     ("values", "message"),
     [
-        ({"users": "-1"}, "--users -1: -1 is out of range (must be at least 1)"),
+        ({"users": "-1"}, "--users -1: -1 is out of range (must be between 1 and 1000000)"),
         ({"users": "abc"}, "--users abc: not an integer: 'abc'"),
         ({"percent_new": "150"},
          "--percentnew 150: 150 is out of range (must be between 0 and 100)"),
@@ -98,16 +98,22 @@ def test_load_hosts_from_sshhosts_and_hosts_file(tmp_path):
         ({"ssh_hosts": "root@h:99999"}, "--sshhosts root@h:99999: bad port '99999'"),
         ({"ssh_hosts": " , "}, "--sshhosts  , : names no host"),
         ({"ssh_hosts": "127.0.0.2", "procs": "2"},
-         "--procs runs viewers on this machine; with --sshhosts or --hosts-file use "
-         "--procs-per-host"),
-        ({"procs_per_host": "2"}, "--procs-per-host needs --sshhosts or --hosts-file"),
-        ({"ssh_insecure": True}, "--ssh-insecure needs --sshhosts or --hosts-file"),
+         "--procs runs viewers on this machine; with --sshhosts, --hosts-file or --fleet "
+         "use --procs-per-host"),
+        ({"fleet": "2", "procs": "2"},
+         "--procs runs viewers on this machine; with --sshhosts, --hosts-file or --fleet "
+         "use --procs-per-host"),
+        ({"keep_fleet": True}, "--keep-fleet needs --fleet"),
+        ({"fleet": "0"}, "--fleet 0: expected a number of instances or a fleet id"),
+        ({"fleet": "spf-xyz"}, "--fleet spf-xyz: expected a number of instances or a fleet id"),
+        ({"procs_per_host": "2"}, "--procs-per-host needs --sshhosts, --hosts-file or --fleet"),
+        ({"ssh_insecure": True}, "--ssh-insecure needs --sshhosts, --hosts-file or --fleet"),
         ({"ssh_hosts": "127.0.0.2 root@127.0.0.2:22"}, "load host named twice: 127.0.0.2:22"),
         ({"ssh_hosts": "10.1.2.3"},
          "load host 10.1.2.3:22 cannot reach the bundled platform on 127.0.0.1; pass "
          "--platform-host"),
         ({"platform_host": "0.0.0.0"}, "--platform-host 0.0.0.0: use the one address"),
-        ({"platform_host": "example.com"}, "--platform-host example.com: use an IP address"),
+        ({"platform_host": "example.com"}, "--platform-host example.com: use an IPv4 address"),
         ({"procs_per_host": "0", "ssh_hosts": "127.0.0.2"},
          "--procs-per-host 0: 0 is out of range"),
     ],

@@ -25,7 +25,8 @@ import tarfile
 import tempfile
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import IO
 
 import streamperf
 from streamperf.hosts.specs import DEFAULT_REMOTE_DIR
@@ -383,6 +384,47 @@ def prepare(
 MAX_LOG_BYTES = 256 << 20
 
 
+def _safe_name(name: str) -> bool:
+    """A member name that stays where it is put: relative, no `..`, no NUL."""
+    path = PurePosixPath(name)
+    return not path.is_absolute() and ".." not in path.parts and "\0" not in name
+
+
+def extract_logs(stream: IO[bytes], local_dir: Path, max_bytes: int = MAX_LOG_BYTES,
+                 where: str = "logs") -> list[Path]:
+    """Plain files (and folders) of a tar stream from a load host into `local_dir`.
+
+    The host chooses the names, so each is checked twice: relative and free of `..`,
+    and its resolved path inside `local_dir` (no link, ours or its, leads out).
+    Links, devices and fifos are skipped, never followed or made; more than
+    `max_bytes` in all raises HostPrepareError after the files that fit."""
+    got: list[Path] = []
+    root = local_dir.resolve()
+    total = 0
+    with tarfile.open(fileobj=stream, mode="r|") as tar:
+        for member in tar:
+            if not (member.isfile() or member.isdir()) or not _safe_name(member.name):
+                continue
+            target = (root / member.name).resolve()
+            if not target.is_relative_to(root):
+                continue
+            if member.isdir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            total += member.size
+            if total > max_bytes:
+                raise HostPrepareError(f"{where} exceed {max_bytes >> 20} MiB; "
+                                       "copied the first ones")
+            src = tar.extractfile(member)
+            if src is None:
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with target.open("wb") as out:
+                shutil.copyfileobj(src, out)
+            got.append(target)
+    return got
+
+
 def collect_logs(host: SshHost, remote_dir: str, local_dir: Path,
                  max_bytes: int = MAX_LOG_BYTES) -> list[Path]:
     """Copy every regular file under `remote_dir` into `local_dir` (missing dir -> []).
@@ -395,29 +437,9 @@ def collect_logs(host: SshHost, remote_dir: str, local_dir: Path,
     chan = host.open_channel(f"test -d {q} || exit 3; tar -C {q} -cf - .")
     chan.settimeout(host.timeout_s * 6)
     chan.shutdown_write()
-    got: list[Path] = []
-    root = local_dir.resolve()
-    total = 0
     try:
-        with tarfile.open(fileobj=chan.makefile("rb"), mode="r|") as tar:
-            for member in tar:
-                target = (root / member.name).resolve()
-                if not (member.isfile() or member.isdir()) or not target.is_relative_to(root):
-                    continue
-                if member.isdir():
-                    target.mkdir(parents=True, exist_ok=True)
-                    continue
-                total += member.size
-                if total > max_bytes:
-                    raise HostPrepareError(f"{host.spec.address}: logs under {base} exceed "
-                                           f"{max_bytes >> 20} MiB; copied the first ones")
-                src = tar.extractfile(member)
-                if src is None:
-                    continue
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with target.open("wb") as out:
-                    shutil.copyfileobj(src, out)
-                got.append(target)
+        got = extract_logs(chan.makefile("rb"), local_dir, max_bytes,
+                           f"{host.spec.address}: logs under {base}")
     except tarfile.ReadError:
         if chan.recv_exit_status() == 3:
             return []  # no logs: the shard never started there

@@ -10,6 +10,7 @@ host-key policy as the paramiko checks, so both verify the same way.
 from __future__ import annotations
 
 import math
+import shlex
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -71,6 +72,13 @@ def ssh_config(hosts: list[tuple[str, HostSpec]], key_file: Path | None,
                   "  ServerAliveCountMax 3", "  LogLevel ERROR"]
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks) + "\n"
+
+
+def gateway_spec(alias: str, python: str, ssh_config: Path) -> str:
+    """execnet's spec for a shard on a load host. execnet puts `python` into the
+    remote shell's command line as it is, so it is shell-quoted here: a --remote-dir
+    with a space or `$(...)` is a path, never a command."""
+    return f"ssh={alias}//python={shlex.quote(python)}//ssh_config={ssh_config}"
 
 
 class LoadHosts:
@@ -176,8 +184,7 @@ class LoadHosts:
                 if k >= n:
                     continue
                 name = host.name if n == 1 else f"{host.name}/{k}"
-                spec = (f"ssh={host.alias}//python={host.info.venv_python}"
-                        f"//ssh_config={self.config_path}")
+                spec = gateway_spec(host.alias, host.info.venv_python, self.config_path)
                 out.append(WorkerSpec(spec, name, host.info.clock_offset_s,
                                       self.log_dir(host, run_id)))
         return out

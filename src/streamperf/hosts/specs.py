@@ -48,14 +48,38 @@ class HostSpec:
         return f"ssh={port}{who}//python={self.python}"
 
 
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or `localhost`: only this machine can connect to it."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _port(text: str, spec: str) -> int:
     if not text.isdigit() or not 0 < int(text) < 65536:
         raise ValueError(f"bad port {text!r} in host spec {spec!r}")
     return int(text)
 
 
+#: one line for a `user:password@host` spec; the spec itself is not repeated (it holds
+#: the password), and nothing stores it
+NO_PASSWORDS = ("a password in a host spec (user:PASSWORD@host) is not supported and "
+                "is not stored: use a key (--sshkeyfile) or an ssh agent")
+
+
+def _check_user(user: str | None) -> None:
+    if user and ":" in user:
+        raise ValueError(NO_PASSWORDS)
+
+
 def _user_host(text: str, spec: str) -> tuple[str | None, str]:
     user, sep, host = text.rpartition("@")
+    _check_user(user)
     if (sep and not user) or not host or any(c in host for c in "/ @"):
         raise ValueError(f"bad host in host spec {spec!r}")
     return (user or None), host
@@ -112,6 +136,7 @@ def _parse_xspec(spec: str) -> HostSpec:
                 port = _port(args[i + 1], spec)
             else:
                 login = args[i + 1]
+                _check_user(login)
             i += 2
             continue
         if arg.startswith("-p") and len(arg) > 2:

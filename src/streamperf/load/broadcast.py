@@ -10,6 +10,7 @@ the stream itself carries a capture clock (HLS PROGRAM-DATE-TIME).
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from streamperf.load.adapter import ApiReport, GoLive, PlatformAdapter
 from streamperf.media.publisher import Publisher, SourceInfo, probe_source
 from streamperf.option_values import ingest_url
 from streamperf.platform.client import Influencer
+from streamperf.redact import redact, remember_ingest
 
 
 @dataclass
@@ -30,6 +32,8 @@ class LiveStream:
     publisher: Publisher | None
     #: latency of one lone viewer at the origin (load/calibrate.py), once measured
     origin_latency_s: float | None = None
+    #: the check that the server sees the publisher's stream (also after a restart)
+    publisher_ready: Callable[[], bool] | None = None
 
     @property
     def influencer(self) -> Influencer | None:
@@ -64,21 +68,26 @@ class Broadcast:
         live = self.platform.go_live(self.report)
         self._went_live = True
         publisher: Publisher | None = None
+        ready: Callable[[], bool] | None = None
         t0: float | None = None
         source: SourceInfo | None = None
         if live.ingest_url:
+            public = [n for n in (live.stream_id, getattr(live.influencer, "username", "")) if n]
+            remember_ingest(live.ingest_url, public)  # the stream key is masked from now on
             try:  # ffmpeg writes wherever it is told: a path would be a file here
                 ingest_url(live.ingest_url)
             except ValueError as exc:
-                raise ValueError(f"the platform's ingest URL {live.ingest_url!r}: {exc}"
+                raise ValueError(f"the platform's ingest URL {redact(live.ingest_url)!r}: {exc}"
                                  ) from None
             if self.source is None:
-                raise ValueError(f"nothing to publish to {live.ingest_url}: no source video")
+                raise ValueError(f"nothing to publish to {redact(live.ingest_url)}: "
+                                 "no source video")
             source = probe_source(self.source)
             publisher = Publisher(self.source, live.ingest_url, self.run_root)
             key = live.ingest_url.rsplit("/", 1)[-1].split("?")[0]  # the name the server sees
             check = live.ingest_ready
-            t0 = publisher.start(ready=(lambda: check(key)) if check else None)
+            ready = (lambda: check(key)) if check else None
+            t0 = publisher.start(ready=ready)
         if self.source_kbps:
             source = SourceInfo(self.source_kbps, source.duration_s if source else 0.0,
                                 source.gop_s if source else None)
@@ -88,14 +97,17 @@ class Broadcast:
             if publisher is not None:
                 publisher.stop()
             raise
-        self.live = LiveStream(self.platform, live, live.ingest_url, t0, source, publisher)
+        self.live = LiveStream(self.platform, live, live.ingest_url, t0, source, publisher,
+                               publisher_ready=ready)
         return self.live
 
     def stop(self) -> None:
+        # The publisher first: a platform that stops its media server in end() (the
+        # bundled one) would otherwise wait out nginx's graceful quit for ffmpeg's session.
         try:
-            if self._went_live:
-                self.platform.end()
-        finally:
             if self.live is not None and self.live.publisher is not None:
                 with contextlib.suppress(Exception):
                     self.live.publisher.stop()
+        finally:
+            if self._went_live:
+                self.platform.end()

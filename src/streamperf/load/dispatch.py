@@ -88,7 +88,7 @@ def play_here(settings: RunSettings, stream: LiveStream, fans: list[FanSpec],
         shard.on_api_call(call)
 
     plan = ArrivalPlan(fans, settings.ramp_s, settings.duration_s,
-                       start_at=time.time() + START_DELAY_S)
+                       start_at=time.time() + START_DELAY_S, reconnect=settings.reconnect)
     with RowThread(sink) as rows:  # drained on the way out, Ctrl-C included
         shard = Shard(plan, fan_journey(stream, on_call), ViewerFactory(stream.source_kbps),
                       rows.put, host)
@@ -125,10 +125,11 @@ def play_on_workers(settings: RunSettings, stream: LiveStream, fans: list[FanSpe
                 sl.shard_id, "", sl.fans, sl.ramp_s, s.duration_s, stream.source_kbps,
                 w["api_url"], w["streams_api_url"], w["streams_token"], w["timeout_s"],
                 stream.influencer, w["sleep_between_steps"], code_text=w["code_text"],
-                origin_port=w["origin_port"]))
+                origin_port=w["origin_port"], reconnect=s.reconnect))
         else:
             plans.append(plan_message(sl.shard_id, "", sl.fans, sl.ramp_s, s.duration_s,
-                                      stream.source_kbps, journeys_on_controller=True))
+                                      stream.source_kbps, journeys_on_controller=True,
+                                      reconnect=s.reconnect))
     workers = WorkerPool(specs[:len(slices)], locked_sink, on_lost)
     walker: ControllerJourneys | None = None
     try:

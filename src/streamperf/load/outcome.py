@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from streamperf.redact import redact_obj
 from streamperf.results import events as ev
 from streamperf.results.analysis import Analysis
 from streamperf.results.artifacts import chart_limits, write_artifacts
@@ -78,6 +79,7 @@ class RunOutcome:
         lines = [f"INVALID RUN: {v.invalid}"] if v.word == INVALID else []
         lines += [f"INTERRUPTED RUN: {v.reason}"] if v.word == INTERRUPTED else []
         lines += [f"SLA breached: {b}" for b in v.breaches]
+        lines += [f"fault: {f}" for f in self.analysis.info.get("faults") or ()]
         lines.append(f"event log: {self.events_path}")
         return "\n".join(lines)
 
@@ -121,7 +123,9 @@ def conclude(run_dir: Path, name: str, basis: Basis, settings: Mapping[str, Any]
 
 
 def write_summary(run_dir: Path, summary: Mapping[str, Any]) -> None:
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    """summary.json, every string in it through redact.py (no secret, wherever it hid)."""
+    text = json.dumps(redact_obj(json.loads(json.dumps(summary, default=str))), indent=2)
+    (run_dir / "summary.json").write_text(text)
 
 
 def host_summary(df: pd.DataFrame) -> dict[str, dict[str, float]]:

@@ -43,6 +43,7 @@ from streamperf.load.fans import FanSpec
 from streamperf.load.journey import FanAborted, JourneyResult, ThinkTimes, run_journey
 from streamperf.load.shard import ArrivalPlan, Shard
 from streamperf.platform.client import ApiCall, Influencer, PlatformClient
+from streamperf.redact import redact, remember
 from streamperf.results.events import Event
 from streamperf.settings import SEED_CODE_TEXT, SEED_ORIGIN_PORT
 from streamperf.viewers import ViewerFactory
@@ -100,6 +101,7 @@ def plan_message(
     journeys_on_controller: bool = False,
     code_text: str = SEED_CODE_TEXT,
     origin_port: int = SEED_ORIGIN_PORT,
+    reconnect: bool = False,
 ) -> dict[str, Any]:
     """What the controller sends a worker; plain dicts/lists so any channel carries it.
 
@@ -129,6 +131,7 @@ def plan_message(
         "journey_workers": max(journey_workers, min(len(fans), 512))
         if journeys_on_controller else journey_workers,
         "journeys_on_controller": journeys_on_controller,
+        "reconnect": reconnect,
     }
 
 
@@ -154,7 +157,7 @@ class ShardLog:
 
     def line(self, text: str) -> None:
         if self._file is not None:
-            self._file.write(f"{time.time():.3f} {text}\n")
+            self._file.write(f"{time.time():.3f} {redact(text)}\n")
             self._file.flush()
 
     def close(self) -> None:
@@ -217,8 +220,18 @@ async def _run_until_stopped(shard: Shard, channel: Any,
     return False
 
 
+def plan_secrets(plan: dict[str, Any]) -> list[str]:
+    """What a worker's plan carries that its log must not show: the streams key, the
+    influencer's session token, the fans' passwords."""
+    found = [str(plan.get("streams_token") or ""),
+             str((plan.get("influencer") or {}).get("token") or "")]
+    found += [str(f.get("password") or "") for f in plan.get("fans") or []]
+    return [v for v in found if v]
+
+
 def serve(channel: Any) -> None:
     plan = channel.receive()
+    remember(*plan_secrets(plan))
     log = ShardLog(str(plan.get("log_dir") or ""), int(plan["shard_id"]))
     try:
         _serve(channel, plan, log)
@@ -273,7 +286,8 @@ def _serve(channel: Any, plan: dict[str, Any], log: ShardLog) -> None:
             return run_journey(seed_client, spec, influencer, code_text, think)
 
     shard_plan = ArrivalPlan(fans, float(plan["ramp_s"]), float(plan["duration_s"]),
-                             journey_workers=int(plan["journey_workers"]))
+                             journey_workers=int(plan["journey_workers"]),
+                             reconnect=bool(plan.get("reconnect")))
     shard = Shard(shard_plan, journey, ViewerFactory(plan["expected_kbps"]), sink, host)
     try:
         # Ready only once imports and set-up are done, so the barrier is meaningful.

@@ -57,6 +57,7 @@ class LoadRun:
         self.lost_hosts: dict[str, str] = {}  # host -> why its shard was lost
         self.setup_rows = setup_rows or []
         self.settings = settings
+        settings.remember_secrets()  # masked in every row and file of the run (redact.py)
         self.stream = stream
         self.run_dir = run_dir
         self.name = name
@@ -69,6 +70,7 @@ class LoadRun:
             settings.protocol_shares, settings.fan_password,
         )
         self.live = LiveStats(len(self.fans), settings.lag_threshold_s)
+        self.rows_written = 0
 
     def _header_rows(self, host: str) -> list[Event]:
         now = time.time()
@@ -117,21 +119,23 @@ class LoadRun:
     def execute(self) -> RunOutcome:
         host = this_host()
         writer = EventWriter(self.run_dir / "events.csv")
-        watch = RunWatch(self.stream, writer, host, self.run_dir, self.live, self.progress)
-        reason = "done"
+        watch = RunWatch(self.stream, writer, host, self.run_dir, self.live, self.progress,
+                         republish=self.settings.republish)
+        reason, why = "done", ""
         try:
             writer.write_many(self._header_rows(host))
             self._play(writer, host, watch)
-        except KeyboardInterrupt:
-            reason = "interrupted"
+        except KeyboardInterrupt as exc:
+            reason, why = "interrupted", str(exc)  # "SIGTERM" when a CI runner stopped pytest
             raise
         except BaseException:
             reason = "error"
             raise
         finally:
-            watch.check_publisher()
-            writer.emit(ev.RUN_END, name=reason, host=host)
+            watch.check_publisher(restart=False)
+            writer.emit(ev.RUN_END, name=reason, detail=why, host=host)
             writer.close()
+            self.rows_written = writer.rows  # summary.json: what a reader must find
             self.outcome = self._conclude(interrupted=reason != "done")
             self._collect_host_logs()
         return self.outcome
@@ -150,6 +154,7 @@ class LoadRun:
         extra = {
             "lost_hosts": self.lost_hosts,
             "load_hosts": self.load_hosts.describe() if self.load_hosts else [],
+            "rows_written": self.rows_written,
         }
         return conclude(self.run_dir, self.name, self.basis(log.frame, interrupted),
                         self.settings.redacted(), extra, log)

@@ -15,6 +15,7 @@ load hosts: everything a worker needs to walk them is plain data
 from __future__ import annotations
 
 import contextlib
+import secrets
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -28,7 +29,6 @@ from streamperf.platform.client import ApiCall, ApiError, Influencer, PlatformCl
 from streamperf.settings import SEED_CODE_TEXT, SEED_ORIGIN_PORT
 
 RENEW_STREAMING_EVERY_S = 300.0  # the seed re-posted its streaming record every 5 min
-BUNDLED_TOKEN = "streamperf-bundled"  # the bundled platform takes any influencer token
 
 
 class SeedApiPlatform:
@@ -185,8 +185,9 @@ class BundledPlatform(SeedApiPlatform):
         self.reference = ReferencePlatform(workdir, host=host, media_port=media_port,
                                            streams_token=streams_token, seed=seed_mode,
                                            origin_port=seed.get("origin_port", SEED_ORIGIN_PORT))
-        seed.setdefault("token", "")
-        seed["token"] = seed["token"] or BUNDLED_TOKEN
+        # The influencer's oauth token: --token, else one made for this platform (the
+        # bundled platform keeps the token an influencer signed up with, and asks for it).
+        seed["token"] = seed.get("token") or secrets.token_urlsafe(16)
         super().__init__("", streams_token=self.reference.streams_token, precreate=True,
                          ingest_ready=self.reference.media.is_publishing, **seed)
 

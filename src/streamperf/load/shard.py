@@ -8,6 +8,11 @@ channel to the controller when the shard is remote).
 One fan never ends the others: whatever a fan's journey or viewer raises
 (an unusable API answer, a URL no viewer can play, a stream that trips a
 viewer) becomes that fan's `fan_abort` or `error` row, and the rest play on.
+
+With --reconnect a viewer that stops before its time (dropped, refused, timed
+out) is replaced by a new one for the same URL after a backoff, with a
+`reconnect` row, for any protocol; the analysis stitches its media sessions
+(results/media_sessions.py), so the gap counts as stall time.
 """
 
 from __future__ import annotations
@@ -41,6 +46,13 @@ JOURNEY_STEP = "journey"  # the journey raised something other than FanAborted
 PLAYBACK_URL_STEP = "playback_url"  # no viewer can be made for the URL the journey gave
 # error name of an exception out of a viewer (the Viewer contract says it never raises)
 VIEWER_FAILED = "protocol"
+# --reconnect: the wait before the n-th attempt in a row doubles from the first to the
+# cap; a session that played this long counts as healthy, so the next wait is short again
+RECONNECT_FIRST_S = 0.5
+RECONNECT_MAX_S = 8.0
+RECONNECT_HEALTHY_S = 10.0
+# less play time than this left is not worth a new connection
+RECONNECT_MIN_LEFT_S = 1.0
 
 JourneyFn = Callable[[FanSpec], JourneyResult]
 Sink = Callable[[list[Event]], None]
@@ -54,6 +66,13 @@ class ArrivalPlan:
     #: unix time at which fans[0] arrives; fan i arrives at start_at + i * ramp_s
     start_at: float = 0.0
     journey_workers: int = 32
+    #: --reconnect: a viewer that stops early plays again until its duration is up
+    reconnect: bool = False
+
+
+def reconnect_wait_s(failures_in_a_row: int) -> float:
+    """Backoff before a reconnect: RECONNECT_FIRST_S doubling per failure, capped."""
+    return min(RECONNECT_MAX_S, RECONNECT_FIRST_S * 2 ** min(failures_in_a_row, 16))
 
 
 def raise_open_files_limit() -> int:
@@ -102,6 +121,7 @@ class Shard:
         self._local = threading.local()
         self.active: dict[str, Viewer] = {}
         self._sent_bytes: dict[str, int] = {}
+        self._stopped: set[str] = set()  # viewers the shard stopped: never reconnected
 
     # -- rows ---------------------------------------------------------------
     def record(self, row: Event) -> None:
@@ -156,17 +176,47 @@ class Shard:
             return
         self.record(Event(time.time(), self.host, spec.username, ev.PLAY, protocol,
                           result.api_s, "", str(url)))
-        self.active[spec.username] = viewer
         started = time.monotonic()
         try:
-            await viewer.run(self.plan.duration_s)
-        except Exception as exc:  # the Viewer contract says never; a hostile stream may
-            self._viewer_failed(spec.username, viewer, f"{url}: {_describe(exc)}")
+            await self._watch(spec.username, protocol, str(url), viewer, started)
         finally:
-            self._sample_or_stop(spec.username, viewer, time.time())
-            self.active.pop(spec.username, None)
             self.record(Event(time.time(), self.host, spec.username, ev.PLAY_END,
                               protocol, time.monotonic() - started))
+
+    async def _watch(self, name: str, protocol: str, url: str, viewer: Viewer,
+                     started: float) -> None:
+        """Play until the duration is up; with --reconnect a viewer that stopped early
+        (disconnected, refused, timed out) is replaced by a new one after a backoff,
+        each with a `reconnect` row, until the duration is up."""
+        end = started + self.plan.duration_s
+        attempt = failures = 0
+        while True:
+            self.active[name] = viewer
+            self._sent_bytes[name] = 0  # a new viewer counts its bytes from 0
+            session_start = time.monotonic()
+            try:
+                await viewer.run(max(0.0, end - session_start))
+            except Exception as exc:  # the Viewer contract says never; a hostile stream may
+                self._viewer_failed(name, viewer, f"{url}: {_describe(exc)}")
+            finally:
+                self._sample_or_stop(name, viewer, time.time())
+                self.active.pop(name, None)
+            if not self.plan.reconnect or name in self._stopped:
+                return
+            failures = 0 if time.monotonic() - session_start >= RECONNECT_HEALTHY_S else (
+                failures + 1)
+            wait = reconnect_wait_s(failures - 1 if failures else 0)
+            if end - time.monotonic() - wait < RECONNECT_MIN_LEFT_S:
+                return
+            await asyncio.sleep(wait)
+            attempt += 1
+            try:
+                viewer = self._make_viewer(protocol, url, self._viewer_events(name))
+            except Exception as exc:  # it was made once from this URL; be safe all the same
+                self._viewer_failed(name, viewer, f"{url}: reconnect: {_describe(exc)}")
+                return
+            self.record(Event(time.time(), self.host, name, ev.RECONNECT, protocol,
+                              float(attempt), "", url))
 
     def _abort(self, spec: FanSpec, step: str, detail: str) -> None:
         self.record(Event(time.time(), self.host, spec.username, ev.FAN_ABORT, step, 0.0, "",
@@ -174,6 +224,7 @@ class Shard:
 
     def _viewer_failed(self, name: str, viewer: Viewer, detail: str) -> None:
         """An exception out of a viewer: its error row; the viewer stops."""
+        self._stopped.add(name)
         self.record(Event(time.time(), self.host, name, ev.VIEWER_ERROR, VIEWER_FAILED, 0.0,
                           "", f"{detail} (viewer stopped)"))
         with contextlib.suppress(Exception):

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from streamperf.redact import redact
+
 # Clip parameters; they are part of the cache file name, so changing one
 # makes a new clip instead of reusing a stale one.
 WIDTH, HEIGHT, FPS = 640, 360, 30
@@ -46,6 +48,12 @@ def _tool(name: str) -> str:
     if path is None:
         raise PublisherError(f"{name} not found on PATH: install it with `apt-get install ffmpeg`")
     return path
+
+
+def input_arg(path: Path) -> str:
+    """A local file as ffmpeg/ffprobe input: `file:` and the absolute path, so a name
+    such as `-x.flv` is never read as an option, nor `http:x.flv` as a protocol."""
+    return "file:" + str(Path(path).resolve())
 
 
 def _one_line(text: str, limit: int = 500) -> str:
@@ -118,7 +126,7 @@ def probe_source(path: Path) -> SourceInfo:
     ffprobe = _tool("ffprobe")
     fmt = subprocess.run(
         [ffprobe, "-v", "error", "-show_entries", "format=duration,bit_rate,size", "-of", "json",
-         str(path)],
+         input_arg(path)],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     if fmt.returncode != 0:
@@ -134,7 +142,7 @@ def probe_source(path: Path) -> SourceInfo:
     bitrate = size * 8 / duration / 1000 if size else float(info.get("bit_rate", 0)) / 1000
     keys = subprocess.run(
         [ffprobe, "-v", "error", "-select_streams", "v:0", "-read_intervals", "%+20",
-         "-show_entries", "packet=pts_time,flags", "-of", "csv=p=0", str(path)],
+         "-show_entries", "packet=pts_time,flags", "-of", "csv=p=0", input_arg(path)],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     times: list[float] = []
@@ -164,6 +172,7 @@ class Publisher:
         # (unix time the report was read, media seconds muxed so far)
         self._progress: list[tuple[float, float]] = []
         self.last_progress: tuple[float, float] | None = None
+        self.restarts = 0  # times restart() started it again
 
     def start(self, timeout: float = 10, ready: Callable[[], bool] | None = None) -> float:
         """Start pushing; return T0, the unix time of media timestamp 0.
@@ -177,18 +186,19 @@ class Publisher:
         by ~0-50 ms; it is never earlier than the moment ffmpeg was spawned.
         """
         if self._proc is not None:
-            raise PublisherError(f"publisher to {self.ingest_url} already started")
+            raise PublisherError(f"publisher to {redact(self.ingest_url)} already started")
         if not self.source.is_file():
             raise PublisherError(f"source video {self.source} does not exist")
         self.run_dir.mkdir(parents=True, exist_ok=True)
         cmd = [
             _tool("ffmpeg"), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "info",
             "-progress", "pipe:1", "-stats_period", "0.25",
-            "-re", "-stream_loop", "-1", "-i", str(self.source),
+            "-re", "-stream_loop", "-1", "-i", input_arg(self.source),
             "-c", "copy", "-f", "flv", self.ingest_url,
         ]  # fmt: skip
         spawned = time.time()
-        with open(self.log_path, "wb") as log:
+        # A restart appends: the log of the death stays above the new start's.
+        with open(self.log_path, "ab" if self.restarts else "wb") as log:
             self._proc = subprocess.Popen(
                 cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
                 # Ctrl-C reaches the controller, which ends the run and then stops
@@ -223,12 +233,14 @@ class Publisher:
         rc = self._proc.poll()
         if rc is not None:
             raise PublisherError(
-                f"ffmpeg publishing to {self.ingest_url} exited with {rc}: {self.log_tail(5, True)}"
+                f"ffmpeg publishing to {redact(self.ingest_url)} exited with {rc}: "
+                f"{self.log_tail(5, True)}"
             )
         if time.monotonic() > deadline:
             self.stop()
             raise PublisherError(
-                f"ffmpeg publishing to {self.ingest_url} did not {what} within {timeout:g}s: "
+                f"ffmpeg publishing to {redact(self.ingest_url)} did not {what} within "
+                f"{timeout:g}s: "
                 f"{self.log_tail(5, True)}"
             )
 
@@ -252,6 +264,21 @@ class Publisher:
                         if len(self._progress) < 50:
                             self._progress.append((now, out_s))
 
+    def restart(self, timeout: float = 10, ready: Callable[[], bool] | None = None) -> float:
+        """Start a publisher that died (or was stopped) again, as `start`; the new T0.
+
+        Its timestamps begin at 0 again: the new T0 is the publish clock from now on.
+        """
+        self.stop()  # reaps the dead process and its reader
+        self._proc = None
+        self._reader = None
+        with self._lock:
+            self._progress = []
+            self.last_progress = None
+        self.t0 = None
+        self.restarts += 1
+        return self.start(timeout, ready)
+
     # --- state ------------------------------------------------------------
     def alive(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
@@ -261,12 +288,21 @@ class Publisher:
         return None if self._proc is None else self._proc.poll()
 
     def log_tail(self, n: int = 20, one_line: bool = False) -> str:
+        """The log's last `n` lines, secrets masked (ffmpeg prints its output URL)."""
         try:
             lines = self.log_path.read_text(errors="replace").splitlines()
         except OSError:
             return ""
-        tail = "\n".join(lines[-n:])
+        tail = redact("\n".join(lines[-n:]))
         return _one_line(tail) if one_line else tail
+
+    def copy_log(self, dest: Path) -> None:
+        """The log, secrets masked, to `dest` (a run directory's publisher.log)."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return
+        Path(dest).write_text(redact(text))
 
     def stop(self, grace: float = 3.0) -> None:
         """SIGTERM (ffmpeg closes the stream cleanly), then SIGKILL; idempotent."""

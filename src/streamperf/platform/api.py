@@ -1,7 +1,9 @@
 """The seed's API (DESIGN.md section 8) as an aiohttp.web app over a SQLite Store.
 
-Stream naming: the platform hands out the ingest URL `.../live/<username>_source`
-(servers_status.ingest_url), like a Wowza transcoder's source rendition. So
+Stream naming: the platform hands out the ingest URL
+`.../live/<username>_source?key=<stream key>` (servers_status.ingest_url), like
+a Wowza transcoder's source rendition; nginx asks `on_publish` whether the key
+is that influencer's, so only the platform's own streams can be published. So
 the seed's edge rule — SMIL base `rtmp://HOST:PORT/live/_definst_` with
 `_definst_` replaced by `<username>_source` — yields exactly the stream
 nginx-rtmp serves, without any aliasing in nginx. The join answer names the
@@ -21,11 +23,12 @@ import json
 import secrets
 import time
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 
 from streamperf.media.server import APP, MediaServer
-from streamperf.platform.store import PER_PAGE, DuplicateError, Store
+from streamperf.platform.store import MAX_ID, PER_PAGE, DuplicateError, Store
 from streamperf.settings import SEED_ORIGIN_PORT
 
 STORE_KEY = web.AppKey("store", Store)
@@ -35,14 +38,22 @@ DELAY_KEY = web.AppKey("ready_delay_s", float)
 SEED_KEY = web.AppKey("seed", bool)  # answer exactly as the seed's backend
 
 
+SOURCE_SUFFIX = "_source"
+#: the ingest URL's query parameter that carries the influencer's stream key
+PUBLISH_KEY = "key"
+#: where nginx-rtmp asks whether a publisher may publish (media/server.py on_publish)
+ON_PUBLISH_PATH = "/media/on_publish"
+
+
 def stream_name(username: str) -> str:
-    return f"{username}_source"
+    return f"{username}{SOURCE_SUFFIX}"
 
 
 # --- helpers ---------------------------------------------------------------
 def _error(status: int, message: str) -> web.HTTPException:
     cls = {
         401: web.HTTPUnauthorized,
+        403: web.HTTPForbidden,
         404: web.HTTPNotFound,
         422: web.HTTPUnprocessableEntity,
     }[status]
@@ -51,7 +62,8 @@ def _error(status: int, message: str) -> web.HTTPException:
 
 @web.middleware
 async def json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
-    # Unknown routes and wrong methods answer JSON too, like every other error.
+    # Unknown routes and wrong methods answer JSON too, like every other error; a
+    # number SQLite cannot hold (2^63 and more) is the client's error, never a 500.
     try:
         response: web.StreamResponse = await handler(request)
         return response
@@ -59,6 +71,8 @@ async def json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
         if e.content_type == "application/json" or e.status < 400:
             raise
         return web.json_response({"error": e.reason}, status=e.status)
+    except OverflowError:
+        return web.json_response({"error": "a number is out of range"}, status=422)
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
@@ -85,9 +99,19 @@ def _fields(data: Any, where: str, *names: str) -> dict[str, str]:
 
 def _int_id(request: web.Request, name: str) -> int:
     try:
-        return int(request.match_info[name])
+        value = int(request.match_info[name])
     except ValueError as e:
         raise _error(404, f"no such {name}") from e
+    if not 0 <= value <= MAX_ID:
+        raise _error(404, f"no such {name}")
+    return value
+
+
+def _body_id(value: Any, what: str) -> int:
+    """An integer id from a JSON body; 422 for anything else, 2^63 and more included."""
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_ID:
+        raise _error(422, f"{what} must be an integer id")
+    return value
 
 
 def _media(request: web.Request) -> MediaServer | None:
@@ -119,7 +143,9 @@ def _influencer_json(request: web.Request, row: dict[str, Any]) -> dict[str, Any
     }
     if not request.app[SEED_KEY]:
         base = str(request.url.origin())
-        status["ingest_url"] = _rtmp(request, stream_name(row["username"]))
+        # The stream key, as a query nginx hands to on_publish; only this influencer has it.
+        key = urlencode({PUBLISH_KEY: row["stream_key"]})
+        status["ingest_url"] = f"{_rtmp(request, stream_name(row['username']))}?{key}"
         status["edge_redirect_url"] = f"{base}/redirect/live/{row['username']}"
     return {
         "id": row["id"],
@@ -174,8 +200,32 @@ async def health(request: web.Request) -> web.Response:
 async def influencer_sign_in(request: web.Request) -> web.Response:
     body = await _body(request)
     f = _fields(body.get("influencer"), "influencer", "email", "oauth_token")
-    row = request.app[STORE_KEY].influencer_sign_in(f["email"].lower())
+    row = request.app[STORE_KEY].influencer_sign_in(f["email"].lower(), f["oauth_token"])
+    if row is None:  # the influencer exists and signed up with another oauth token
+        raise _error(401, "invalid oauth_token")
     return web.json_response(_influencer_json(request, row))
+
+
+async def on_publish(request: web.Request) -> web.Response:
+    """nginx-rtmp's on_publish (notify_method get): may this connection publish?
+
+    Extended mode: the stream `<username>_source` with that influencer's stream key
+    (`?key=...` of the ingest URL, which nginx passes on). Seed mode, as the seed's
+    backend had no stream keys: the stream `<username>` of an influencer whose
+    servers were asked for (stream alerts). Anything else is refused (403), and
+    nginx drops the publisher."""
+    store = request.app[STORE_KEY]
+    name = request.query.get("name", "")
+    if request.app[SEED_KEY]:
+        row = store.influencer_by_username(name)
+        if row is not None and row["alerts_at"] is not None:
+            return web.json_response(OK)
+    elif name.endswith(SOURCE_SUFFIX):
+        row = store.influencer_by_username(name[: -len(SOURCE_SUFFIX)])
+        key = request.query.get(PUBLISH_KEY, "")
+        if row is not None and key and secrets.compare_digest(key, row["stream_key"]):
+            return web.json_response(OK)
+    raise _error(403, "not a stream of this platform, or a wrong stream key")
 
 
 async def stream_alerts(request: web.Request) -> web.Response:
@@ -225,9 +275,7 @@ async def fan_sign_in(request: web.Request) -> web.Response:
 async def follow(request: web.Request) -> web.Response:
     fan = _fan_auth(request)
     body = await _body(request)
-    inf_id = body.get("influencer_id")
-    if not isinstance(inf_id, int) or isinstance(inf_id, bool):
-        raise _error(422, "influencer_id must be an integer")
+    inf_id = _body_id(body.get("influencer_id"), "influencer_id")
     store = request.app[STORE_KEY]
     if store.influencer(inf_id) is None:
         raise _error(404, f"no influencer {inf_id}")
@@ -260,8 +308,8 @@ async def marketplace(request: web.Request) -> web.Response:
         page = int(request.query.get("page", "1"))
     except ValueError as e:
         raise _error(422, "page must be an integer") from e
-    if page < 1:
-        raise _error(422, "page must be >= 1")
+    if not 1 <= page <= MAX_ID // PER_PAGE:
+        raise _error(422, f"page must be between 1 and {MAX_ID // PER_PAGE}")
     rows = request.app[STORE_KEY].influencers_page(page, PER_PAGE)
     if request.app[SEED_KEY]:
         return web.json_response({"influencers": [{"id": r["id"]} for r in rows]})
@@ -273,7 +321,7 @@ async def relation(request: web.Request) -> web.Response:
     body = await _body(request)
     ids = body.get("influencers")
     if not isinstance(ids, list) or not all(
-        isinstance(i, int) and not isinstance(i, bool) for i in ids
+        isinstance(i, int) and not isinstance(i, bool) and 0 <= i <= MAX_ID for i in ids
     ):
         raise _error(422, "influencers must be a list of integer ids")
     following = request.app[STORE_KEY].following(fan["id"], ids)
@@ -289,9 +337,7 @@ async def join_stream(request: web.Request) -> web.Response:
     if inf is None:
         raise _error(404, f"no influencer {request.match_info['I']}")
     body = await _body(request)
-    fan_id = body.get("id")
-    if not isinstance(fan_id, int) or isinstance(fan_id, bool):
-        raise _error(422, "id must be an integer fan id")
+    fan_id = _body_id(body.get("id"), "id")
     if store.fan(fan_id) is None:
         raise _error(404, f"no fan {fan_id}")
     store.add_watcher(inf["id"], fan_id)
@@ -343,6 +389,7 @@ def make_app(
     r = app.router
     r.add_get("/health", health)
     r.add_post("/api/v1/influencers/instagram_sign_in_or_up", influencer_sign_in)
+    r.add_get(ON_PUBLISH_PATH, on_publish)
     r.add_get("/api/v1/influencers/general", marketplace)
     r.add_post("/api/v1/influencers/relation", relation)
     r.add_post(r"/api/v1/influencers/{I:\d+}/stream_alerts", stream_alerts)

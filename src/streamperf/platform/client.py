@@ -16,6 +16,7 @@ are preferred when present.
 
 from __future__ import annotations
 
+import re
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -23,11 +24,41 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 
+from streamperf.redact import MASK, SECRET_NAME, redact, remember
 from streamperf.settings import SEED_ORIGIN_PORT
 
 BODY_LIMIT = 200
+READ_CHUNK = 65536
+
+
+_SECRET_FIELD = re.compile(SECRET_NAME, re.I)
+
+
+def secret_fields(value: Any) -> list[str]:
+    """String values under secret-named keys (password, oauth_token, token...) of a
+    JSON-like value, at any depth: what an echo of it must not show."""
+    found: list[str] = []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if isinstance(v, str | int) and not isinstance(v, bool) and _SECRET_FIELD.fullmatch(
+                    str(k)):
+                found.append(str(v))
+            else:
+                found += secret_fields(v)
+    elif isinstance(value, list):
+        for v in value:
+            found += secret_fields(v)
+    return [v for v in found if v]
+
+
+def mask_values(text: str, values: list[str]) -> str:
+    """`text` with each of `values` (longest first) and every known secret masked."""
+    for v in sorted(set(values), key=len, reverse=True):
+        text = text.replace(v, MASK)
+    return redact(text)
 
 
 class ApiError(Exception):
@@ -35,9 +66,9 @@ class ApiError(Exception):
 
     def __init__(self, endpoint: str, url: str, status: int | None, body: str) -> None:
         self.endpoint = endpoint
-        self.url = url
+        self.url = redact(url)
         self.status = status
-        self.body = body[:BODY_LIMIT]
+        self.body = redact(body)[:BODY_LIMIT]
         super().__init__(self._message())
 
     @property
@@ -182,12 +213,16 @@ class PlatformClient:
         params: dict[str, Any] | None = None,
     ) -> requests.Response:
         method = endpoint.split(" ", 1)[0]
-        secrets = [v for v in (headers or {}).values() if v]
+        # What this request carries that an echoing platform must not get into a row:
+        # its header tokens and its body's passwords and oauth token.
+        secrets = [v for v in (headers or {}).values() if v] + secret_fields(json)
         start = time.perf_counter()
         try:
             resp = self.session.request(
-                method, url, headers=headers, json=json, params=params, timeout=self.timeout
+                method, url, headers=headers, json=json, params=params,
+                timeout=self.timeout or None, stream=True,
             )
+            self._read_body(resp, start)
         except requests.Timeout as e:
             latency = time.perf_counter() - start
             why = f"no answer within {self.timeout:g}s (timeout)"
@@ -200,23 +235,51 @@ class PlatformClient:
             raise ApiUnreachable(endpoint, url, None, why) from e
         latency = time.perf_counter() - start
         if resp.status_code != 200:
-            body = resp.text
-            for s in secrets:
-                body = body.replace(s, "***")
-            body = body[:BODY_LIMIT]
+            body = mask_values(resp.text, secrets)[:BODY_LIMIT]
             self._report(ApiCall(endpoint, url, latency, resp.status_code, "error", body))
             raise ApiError(endpoint, url, resp.status_code, body)
         self._report(ApiCall(endpoint, url, latency, resp.status_code, "ok"))
         return resp
 
+    def _read_body(self, resp: requests.Response, start: float) -> None:
+        """The whole answer within the timeout counted from the request's start (not per
+        read, as requests counts it): a server dripping its body ends as a timeout, not
+        a fan hung for as long as the drip lasts. (Headers are bounded per read only.)"""
+        deadline = start + self.timeout if self.timeout else None
+        chunks: list[bytes] = []
+        late = False
+        try:
+            while chunk := resp.raw.read1(READ_CHUNK, decode_content=True):
+                chunks.append(chunk)
+                if deadline is not None and time.perf_counter() > deadline:
+                    late = True
+                    break
+        except urllib3.exceptions.ReadTimeoutError as e:
+            resp.close()
+            raise requests.ReadTimeout(str(e)) from e
+        except (urllib3.exceptions.HTTPError, OSError) as e:
+            resp.close()
+            raise requests.ConnectionError(str(e)) from e
+        if late:
+            resp.close()
+            raise requests.ReadTimeout(f"answer not complete in {self.timeout:g}s")
+        # What requests keeps for .text and .json() once it has read a body itself.
+        resp._content = b"".join(chunks)
+        resp._content_consumed = True
+        resp.raw.release_conn()
+
     def _json(self, endpoint: str, url: str, **kw: Any) -> dict[str, Any]:
         resp = self._request(endpoint, url, **kw)
+        sent = [v for v in (kw.get("headers") or {}).values() if v] + secret_fields(
+            kw.get("json"))
         try:
             data = resp.json()
         except ValueError as e:
-            raise ApiError(endpoint, url, resp.status_code, f"not JSON: {resp.text}") from e
+            raise ApiError(endpoint, url, resp.status_code,
+                           f"not JSON: {mask_values(resp.text[:1000], sent)}") from e
         if not isinstance(data, dict):
-            raise ApiError(endpoint, url, resp.status_code, f"not a JSON object: {resp.text}")
+            raise ApiError(endpoint, url, resp.status_code,
+                           f"not a JSON object: {mask_values(resp.text[:1000], sent)}")
         return data
 
     def _api(self, path: str) -> str:
@@ -229,7 +292,9 @@ class PlatformClient:
     def _need(endpoint: str, url: str, data: dict[str, Any], *keys: str) -> None:
         missing = [k for k in keys if k not in data]
         if missing:
-            raise ApiError(endpoint, url, 200, f"answer lacks {', '.join(missing)}: {data}")
+            # The answer's own session token must not reach the message.
+            shown = mask_values(str(data)[:1000], secret_fields(data))
+            raise ApiError(endpoint, url, 200, f"answer lacks {', '.join(missing)}: {shown}")
 
     # --- health ---------------------------------------------------------------
     def health(self) -> dict[str, Any]:
@@ -250,7 +315,9 @@ class PlatformClient:
         ep = "POST /api/v1/influencers/instagram_sign_in_or_up"
         url = self._api("/api/v1/influencers/instagram_sign_in_or_up")
         body = {"influencer": {"email": email, "oauth_token": oauth_token}}
-        return self._influencer(ep, url, self._json(ep, url, json=body))
+        inf = self._influencer(ep, url, self._json(ep, url, json=body))
+        remember(inf.token)  # the run's session: masked wherever text is written
+        return inf
 
     @staticmethod
     def _inf_headers(inf: Influencer) -> dict[str, str]:

@@ -22,16 +22,38 @@ import tempfile
 import threading
 import time
 import urllib.request
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType, TracebackType
+from typing import Any, NoReturn
 
 from aiohttp import web
 
-from streamperf.media.server import MediaServer
+from streamperf.hosts.specs import is_loopback
+from streamperf.media.server import MediaServer, free_port
 from streamperf.media.shared_port import SharedPort
-from streamperf.platform.api import make_app
+from streamperf.option_values import bind_address, parse_duration, tcp_port
+from streamperf.platform.api import ON_PUBLISH_PATH, make_app
 from streamperf.platform.store import Store
 from streamperf.settings import SEED_ORIGIN_PORT
+
+
+class PlatformExposedWarning(UserWarning):
+    """The bundled platform listens on an address other machines may reach."""
+
+
+def exposure_warning(host: str) -> str | None:
+    """The warning for a platform bound to `host`, or None on loopback.
+
+    The rule: an address outside 127.0.0.0/8 and ::1 is "beyond loopback" (other
+    machines may reach it), whichever interface it is."""
+    if is_loopback(host):
+        return None
+    return (f"the bundled platform listens on {host}, beyond loopback: anyone who reaches "
+            "it can sign fans up and watch its streams (publishing still needs the "
+            "influencer's stream key, and nginx's /stat answers this machine only). "
+            "It is a test platform with test accounts: keep it on a private network.")
 
 
 class ReferencePlatform:
@@ -72,7 +94,14 @@ class ReferencePlatform:
         return f"http://{self.host}:{self.port}"
 
     def start(self, timeout: float = 15) -> ReferencePlatform:
+        warning = exposure_warning(self.host)
+        if warning:
+            warnings.warn(warning, PlatformExposedWarning, stacklevel=2)
         self.workdir.mkdir(parents=True, exist_ok=True)
+        # nginx asks the API whether a publisher holds a stream key (on_publish), so the
+        # API's port is known before nginx starts (a small race until the API binds it).
+        self.port = self.port or free_port(self.host)
+        self.media.on_publish = f"{self.base_url}{ON_PUBLISH_PATH}"
         self.media.start()
         try:
             self.store = Store(self.workdir / "platform.sqlite3")
@@ -166,32 +195,59 @@ class ReferencePlatform:
         self.stop()
 
 
+class _OneLineErrors(argparse.ArgumentParser):
+    """A bad option is one line (argparse would print the usage block first)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see --help)\n")
+
+
+def _checked(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An option_values parser as an argparse type: its reason becomes the error."""
+
+    def check(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
+
+    return check
+
+
 def serve(argv: list[str] | None = None) -> int:
     """`streamperf platform serve`: run the reference platform in the foreground."""
-    p = argparse.ArgumentParser(
+    p = _OneLineErrors(
         prog="streamperf platform serve", description="Run the bundled reference platform."
     )
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8080, help="API port (default 8080)")
-    p.add_argument("--media-port", type=int, default=None, help="RTMP port (default: free)")
+    p.add_argument("--host", default="127.0.0.1", type=_checked(bind_address),
+                   help="IPv4 address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=_checked(tcp_port), default=8080,
+                   help="API port (default 8080)")
+    p.add_argument("--media-port", type=_checked(tcp_port), default=None,
+                   help="RTMP port (default: free)")
     p.add_argument("--workdir", type=Path, default=None, help="state dir (default: a temp dir)")
-    p.add_argument("--ready-delay", type=float, default=0.0, help="s from alerts to ready")
+    p.add_argument("--ready-delay", type=_checked(parse_duration), default=0.0,
+                   help="time from alerts to ready, e.g. 2s (default 0)")
     p.add_argument("--seed", action="store_true",
                    help="answer exactly as the seed's backend did: origin address only, "
                         "ingest and edge redirect on --origin-port")
-    p.add_argument("--origin-port", type=int, default=SEED_ORIGIN_PORT,
+    p.add_argument("--origin-port", type=_checked(tcp_port), default=SEED_ORIGIN_PORT,
                    help=f"with --seed: the origin's RTMP+HTTP port (default {SEED_ORIGIN_PORT})")
     args = p.parse_args(argv)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="streamperf-platform-"))
-    platform = ReferencePlatform(
-        workdir,
-        host=args.host,
-        port=args.port,
-        media_port=args.media_port,
-        ready_delay_s=args.ready_delay,
-        seed=args.seed,
-        origin_port=args.origin_port,
-    )
+    try:
+        platform = ReferencePlatform(
+            workdir,
+            host=args.host,
+            port=args.port,
+            media_port=args.media_port,
+            ready_delay_s=args.ready_delay,
+            seed=args.seed,
+            origin_port=args.origin_port,
+        )
+    except OSError as e:  # the address is not this machine's, a port is taken
+        print(f"streamperf platform serve: {args.host}: {e.strerror or e}", file=sys.stderr)
+        return 1
 
     def _term(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
@@ -200,20 +256,26 @@ def serve(argv: list[str] | None = None) -> int:
     # A shell starts background jobs with SIGINT ignored; Ctrl-C must still stop us.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        platform.start()
+        with warnings.catch_warnings(record=True) as warned:
+            warnings.simplefilter("always", PlatformExposedWarning)
+            platform.start()
     except Exception as e:
         print(f"streamperf platform serve: {e}", file=sys.stderr)
         return 1
+    for w in warned:
+        print(f"WARNING: {w.message}", file=sys.stderr, flush=True)
     m = platform.media
     print(f"API / streams API: {platform.base_url}")
     if platform.seed:
         origin = f"{m.host}:{platform.origin_port}"
         print("answers:           the seed backend's, exactly (origin address only)")
-        print(f"RTMP ingest:       rtmp://{origin}/live/<username>")
+        print(f"RTMP ingest:       rtmp://{origin}/live/<username> (once the influencer "
+              "asked for servers: stream alerts)")
         print(f"edge redirect:     http://{origin}/redirect/live/<username>")
         print(f"edge (playback):   {m.rtmp_url('<username>_source')}")
     else:
-        print(f"RTMP ingest:       {m.ingest_url('<username>_source')}")
+        print(f"RTMP ingest:       {m.ingest_url('<username>_source')}?key=<stream key> "
+              "(servers_status.ingest_url of the influencer's sign-in answer)")
         print(f"HLS:               {m.hls_url('<username>_source')}")
     print(f"stat:              {m.stat_url}")
     print(f"work dir:          {workdir}")

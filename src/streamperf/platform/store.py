@@ -23,6 +23,8 @@ from typing import Any
 # ~600k rounds (OWASP) or scrypt.
 PBKDF2_ROUNDS = 1000
 PER_PAGE = 20
+#: SQLite's INTEGER is 64-bit signed: ids outside this range name nothing here
+MAX_ID = 2**63 - 1
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS influencers (
@@ -30,6 +32,9 @@ CREATE TABLE IF NOT EXISTS influencers (
     email TEXT NOT NULL UNIQUE,
     username TEXT NOT NULL UNIQUE,
     token TEXT NOT NULL UNIQUE,
+    oauth_salt BLOB NOT NULL,
+    oauth_hash BLOB NOT NULL,
+    stream_key TEXT NOT NULL UNIQUE,
     alerts_at REAL,
     streaming_at REAL
 );
@@ -71,6 +76,10 @@ def hash_password(password: str, salt: bytes) -> bytes:
     return hashlib.pbkdf2_hmac("sha256", password.encode(), salt, PBKDF2_ROUNDS)
 
 
+def _oauth_matches(row: dict[str, Any], oauth_token: str) -> bool:
+    return hmac.compare_digest(hash_password(oauth_token, row["oauth_salt"]), row["oauth_hash"])
+
+
 def username_from_email(email: str) -> str:
     """The email's local part, lower-cased and reduced to [a-z0-9_]."""
     local = email.split("@", 1)[0].lower()
@@ -103,23 +112,27 @@ class Store:
             return self.db.execute(sql, args)
 
     # --- influencers ---------------------------------------------------------
-    def influencer_sign_in(self, email: str) -> dict[str, Any]:
-        """The influencer with this email, created on first sign-in."""
+    def influencer_sign_in(self, email: str, oauth_token: str) -> dict[str, Any] | None:
+        """The influencer with this email, created on first sign-in with `oauth_token`;
+        None when it exists and `oauth_token` is not the one it signed up with."""
         found = self._one("SELECT * FROM influencers WHERE email = ?", (email,))
         if found:
-            return found
+            return found if _oauth_matches(found, oauth_token) else None
         base = username_from_email(email)
+        salt = secrets.token_bytes(16)
         for n in range(1, 1000):
             name = base if n == 1 else f"{base}_{n}"
             try:
                 self._exec(
-                    "INSERT INTO influencers (email, username, token) VALUES (?, ?, ?)",
-                    (email, name, secrets.token_urlsafe(24)),
+                    "INSERT INTO influencers (email, username, token, oauth_salt, oauth_hash,"
+                    " stream_key) VALUES (?, ?, ?, ?, ?, ?)",
+                    (email, name, secrets.token_urlsafe(24), salt,
+                     hash_password(oauth_token, salt), secrets.token_urlsafe(24)),
                 )
             except sqlite3.IntegrityError:
                 again = self._one("SELECT * FROM influencers WHERE email = ?", (email,))
                 if again:  # a concurrent sign-in of the same email won
-                    return again
+                    return again if _oauth_matches(again, oauth_token) else None
                 continue  # username taken by another email: try the next suffix
             row = self._one("SELECT * FROM influencers WHERE email = ?", (email,))
             assert row is not None
@@ -127,7 +140,12 @@ class Store:
         raise DuplicateError("username")
 
     def influencer(self, influencer_id: int) -> dict[str, Any] | None:
+        if not 0 <= influencer_id <= MAX_ID:
+            return None
         return self._one("SELECT * FROM influencers WHERE id = ?", (influencer_id,))
+
+    def influencer_by_username(self, username: str) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM influencers WHERE username = ?", (username,))
 
     def set_alerts(self, influencer_id: int, when: float | None = None) -> None:
         self._exec(
@@ -172,6 +190,8 @@ class Store:
         return row
 
     def fan(self, fan_id: int) -> dict[str, Any] | None:
+        if not 0 <= fan_id <= MAX_ID:
+            return None
         return self._one("SELECT * FROM fans WHERE id = ?", (fan_id,))
 
     def fan_by_token(self, token: str) -> dict[str, Any] | None:

@@ -32,7 +32,15 @@ import numpy as np
 import pandas as pd
 
 from streamperf.results import events as ev
-from streamperf.results.eventlog import EventLog, Samples, frame_of
+from streamperf.results.eventlog import EventLog, Samples, frame_of, segments
+from streamperf.results.faults import fault_figures
+from streamperf.results.media_sessions import (
+    PublishClock,
+    Sessions,
+    latency_by_clock,
+    publish_clock,
+    stitch,
+)
 from streamperf.results.playhead import REBUFFER_GOAL_S, STARTUP_BUFFER_S, simulate_arrays
 
 NOT_MEASURABLE = "not measurable"  # latency without a publish clock nor a capture clock
@@ -167,12 +175,17 @@ class _Media:
     value: np.ndarray  # media_ts
     t_first: np.ndarray  # per viewer code: its first media's arrival (t) ...
     ts_first: np.ndarray  # ... and media timestamp
-    drift: np.ndarray
+    drift: np.ndarray  # per media session (media_sessions.py)
     latency: np.ndarray
+    sessions: Sessions = field(default_factory=Sessions.none)
 
     def rel(self, a: int, b: int, c: int) -> tuple[np.ndarray, np.ndarray]:
-        """Rows a..b (viewer c): wall and media seconds since its first media."""
-        return self.t[a:b] - self.t_first[c], self.value[a:b] - self.ts_first[c]
+        """Rows a..b (viewer c): wall and media seconds since its first media, media
+        stitched across its sessions."""
+        rel_media = self.sessions.rel_media(a, b, self.value[a:b])
+        if rel_media is None:
+            rel_media = self.value[a:b] - self.ts_first[c]
+        return self.t[a:b] - self.t_first[c], rel_media
 
     def frame(self, names: np.ndarray) -> pd.DataFrame:
         viewer = pd.Categorical.from_codes(self.code, categories=pd.Index(names, dtype=object))
@@ -180,7 +193,11 @@ class _Media:
                              "latency_s": self.latency}, copy=False)
 
 
-def _media(log: EventLog, fans: pd.DataFrame, t0_publish: float | None) -> _Media:
+def _media(log: EventLog, fans: pd.DataFrame, t0_publish: float | None,
+           clock: PublishClock | None = None) -> _Media:
+    """The media samples with drift (per media session) and latency: against the
+    publish clock in force at each sample (`clock`, when the publisher restarted),
+    else T0, else the stream's capture clock."""
     m = log.kind(ev.SAMPLE_MEDIA_TS)
     m.sort_by_viewer()
     firsts = fans[fans["event"].isin([ev.FIRST_AUDIO, ev.FIRST_VIDEO])]
@@ -200,7 +217,10 @@ def _media(log: EventLog, fans: pd.DataFrame, t0_publish: float | None) -> _Medi
     np.subtract(value, rel_media, out=rel_media)
     np.subtract(drift, rel_media, out=drift)
     del rel_media
-    if t0_publish is not None:
+    sessions = stitch(code, t, value, drift, t_first, ts_first, fans, log.names)
+    if clock is not None and len(clock) > 1:
+        latency = latency_by_clock(t, value, clock)
+    elif t0_publish is not None:
         latency = np.add(value, t0_publish)  # t - (T0 + media_ts)
         np.subtract(t, latency, out=latency)
     else:
@@ -211,17 +231,7 @@ def _media(log: EventLog, fans: pd.DataFrame, t0_publish: float | None) -> _Medi
             ["v", "t"], keep="last")
         captured = pd.DataFrame({"v": code, "t": t}).merge(cap, on=["v", "t"], how="left")
         latency = t - captured["captured"].to_numpy(float)
-    return _Media(code, t, value, t_first, ts_first, drift, latency)
-
-
-def _segments(code: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(code, start, end) of each run of equal codes in a sorted array."""
-    if not len(code):
-        empty = np.empty(0, np.int64)
-        return empty, empty, empty
-    starts = np.r_[0, np.flatnonzero(code[1:] != code[:-1]) + 1]
-    ends = np.r_[starts[1:], len(code)]
-    return code[starts], starts, ends
+    return _Media(code, t, value, t_first, ts_first, drift, latency, sessions)
 
 
 def _per_code(n: int, codes: np.ndarray, values: np.ndarray, fill: float = np.nan) -> np.ndarray:
@@ -240,7 +250,7 @@ def _per_viewer_media(media: _Media, n: int, lag_threshold_s: float, startup_buf
                       ) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
     """Per viewer code: media_s, max_drift_s, lagged_s, latency mean and p95, stalls;
     and every stall's start (viewer, wall t)."""
-    codes, starts, ends = _segments(media.code)
+    codes, starts, ends = segments(media.code)
     out = {k: np.full(n, np.nan) for k in ("media_s", "max_drift_s", "latency_s",
                                            "latency_p95_s", "stall_s", "rebuffer_ratio")}
     out["lagged_s"] = np.zeros(n)
@@ -279,7 +289,7 @@ def _per_viewer_bytes(b: Samples, n: int, t_video: np.ndarray) -> tuple[np.ndarr
     the first video frame only anchors the count.
     """
     b.sort_by_viewer()
-    codes, starts, ends = _segments(b.viewer)
+    codes, starts, ends = segments(b.viewer)
     last_t, kbps = np.full(n, np.nan), np.full(n, np.nan)
     if not len(codes):
         return last_t, kbps
@@ -369,7 +379,7 @@ def analyse(
     # first, before drift and latency take their memory (the sorts need some too).
     for kind in (ev.SAMPLE_MEDIA_TS, ev.SAMPLE_BYTES):
         log.kind(kind).sort_by_viewer()
-    media = _media(log, fans, publish_t0(df))
+    media = _media(log, fans, publish_t0(df), publish_clock(df))
     per, stall_starts = _per_viewer_media(media, n, lag_threshold_s, startup_buffer_s,
                                           rebuffer_goal_s, log.names)
     out["media_s"] = by_name(per["media_s"])
@@ -419,6 +429,7 @@ def analyse(
     analysis.api_rows = api[["t", "viewer", "name", "value", "status"]].rename(
         columns={"name": "endpoint", "value": "latency_s"}).reset_index(drop=True)
     analysis.info["start_t"] = run_start_t(log) if log.rows else None
+    analysis.info.update(fault_figures(df, analysis.info["start_t"] or 0.0))
     analysis.info["source_kbps_basis"] = src_basis
     analysis.info["latency_basis"] = latency_basis(log) if log.rows else NOT_MEASURABLE
     calib = _rows(df, ev.CALIBRATION)
@@ -464,17 +475,44 @@ def _second_windows(t: np.ndarray, start: float, skip: np.ndarray | None = None
         if not len(rows):
             continue
         rows = rows[stable_order(sec[rows] - w)]
-        seconds, starts, ends = _segments(sec[rows])
+        seconds, starts, ends = segments(sec[rows])
         yield seconds.astype(np.int64), starts, ends, rows
+
+
+def _log_media(log: EventLog) -> _Media:
+    rows = log.frame[(log.frame["viewer"] != "") & (log.frame["event"] != ev.HOST_SAMPLE)]
+    names, _ = _viewer_order(log, rows)
+    return _media(log, rows[rows["viewer"].isin(names)], publish_t0(log),
+                  publish_clock(log.frame))
 
 
 def timeline(log: EventLog | pd.DataFrame, lag_threshold_s: float) -> pd.DataFrame:
     """Per second since the run's start: viewers sampled, lagged, kbps and drift spread."""
     log = EventLog.of(log)
-    rows = log.frame[(log.frame["viewer"] != "") & (log.frame["event"] != ev.HOST_SAMPLE)]
-    names, _ = _viewer_order(log, rows)
-    return _timeline(log, lag_threshold_s,
-                     _media(log, rows[rows["viewer"].isin(names)], publish_t0(log)))
+    return _timeline(log, lag_threshold_s, _log_media(log))
+
+
+def media_samples(log: EventLog | pd.DataFrame) -> pd.DataFrame:
+    """Per media_ts sample, by viewer then time: viewer, t, rel_t, rel_media, drift_s,
+    latency_s; rel_t / rel_media are wall and media seconds since the viewer's first
+    media, media stitched across its media sessions (media_sessions.py).
+
+    Analysis.samples keeps drift and latency only (a long run has tens of millions
+    of samples); this gives the rest for a closer look at a run."""
+    log = EventLog.of(log)
+    media = _log_media(log)
+    rel_t = media.t - media.t_first[media.code]
+    rel_media = media.value - media.ts_first[media.code]
+    for start in media.sessions.start.tolist():
+        c = int(media.code[start])
+        if start and media.code[start - 1] == c:
+            continue  # a later session of a viewer already done
+        end = int(np.searchsorted(media.code, c, side="right"))
+        rel_media[start:end] = media.rel(start, end, c)[1]
+    out = media.frame(log.names)
+    out.insert(2, "rel_t", rel_t)
+    out.insert(3, "rel_media", rel_media)
+    return out
 
 
 def _quantiles(values: np.ndarray, qs: tuple[float, ...]) -> list[float]:

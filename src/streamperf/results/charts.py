@@ -435,16 +435,26 @@ def figures(a: Analysis, events_df: pd.DataFrame, limits: dict[str, float] | Non
     """(name, title, Figure) for every chart whose data is present, in report order."""
     lim = {k: float(v) for k, v in (limits or {}).items() if v is not None}
     out = []
-    for name, build in BUILDERS.items():
-        built = build(a, events_df, lim)
-        if built is not None:
-            out.append((name, built[0], built[1]))
+    with _plain_text():
+        for name, build in BUILDERS.items():
+            built = build(a, events_df, lim)
+            if built is not None:
+                out.append((name, built[0], built[1]))
     return out
+
+
+def _plain_text() -> Any:
+    """Labels are names from the log (endpoints, hosts): drawn as written, never as
+    matplotlib mathtext ("$\\frac$" in an endpoint name would stop the report)."""
+    import matplotlib
+
+    return matplotlib.rc_context({"text.parse_math": False})
 
 
 def png(fig: Figure) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI)
+    with _plain_text():  # tick labels are made as the figure is drawn
+        fig.savefig(buf, format="png", dpi=DPI)
     return buf.getvalue()
 
 

@@ -33,6 +33,7 @@ the same code.
 from __future__ import annotations
 
 import csv
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -103,6 +104,16 @@ def stable_order(keys: np.ndarray) -> np.ndarray:
     return order[np.argsort((keys[order] >> 16).astype(np.uint16), kind="stable")]
 
 
+def segments(code: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(code, start, end) of each run of equal codes in a sorted array."""
+    if not len(code):
+        empty = np.empty(0, np.int64)
+        return empty, empty, empty
+    starts = np.r_[0, np.flatnonzero(code[1:] != code[:-1]) + 1]
+    ends = np.r_[starts[1:], len(code)]
+    return code[starts], starts, ends
+
+
 @dataclass
 class EventLog:
     """One run's log. `frame` holds every row but the samples, typed as read_events
@@ -161,30 +172,142 @@ def _first_index(codes: np.ndarray, n: int) -> np.ndarray:
     return first
 
 
-def _short_row(row: Any) -> str:
-    """A row with too few fields (a log cut mid-line by a crash) is left out;
-    one with too many is an error, as read_events makes it."""
-    return "skip" if row.actual_columns < row.expected_columns else "error"
+class _Suspect(Exception):
+    """The fast reader saw something read_events refuses: ev.diagnose names it."""
 
 
-def _check_header(path: Path) -> None:
-    with open(path, newline="", encoding="utf-8") as f:
-        header = next(csv.reader([f.readline()]), [])
-    missing = [c for c in ev.COLUMNS if c not in header]
-    if missing:
-        raise ValueError(f"{path}: not a streamperf event log (missing columns {missing})")
+class _Rows:
+    """The CSV reader's rows with a wrong field count. Too few (a log cut mid-line by
+    a crash) are left out, unless they hold what no line may (a NUL, an overlong
+    line); too many are what read_events refuses: noted, for ev.diagnose."""
+
+    def __init__(self) -> None:
+        self.suspect = False
+
+    def __call__(self, row: Any) -> str:
+        text = row.text or ""
+        if row.actual_columns > row.expected_columns or "\0" in text or (
+                len(text) > ev.MAX_LINE_CHARS) or not _cut_row(text):
+            self.suspect = True
+        return "skip"
+
+
+def _cut_row(text: str) -> bool:
+    """A short row as a crash leaves one, its t (and value) numbers as far as they go;
+    read_events would refuse one with garbage there."""
+    import math
+
+    try:
+        fields = next(csv.reader([text]), [])
+        return all(math.isfinite(float(f)) for i, f in enumerate(fields[:6])
+                   if i in (0, 5) and (i == 0 or f.strip()))
+    except (ValueError, csv.Error):
+        return False
+
+
+#: A field longer than this might make its line longer than MAX_LINE_CHARS (8 fields,
+#: quotes doubled): ev.diagnose measures the lines then. The writer's are under 400.
+SUSPECT_FIELD_CHARS = ev.MAX_LINE_CHARS // 16 - 16
+
+
+def _suspect_batch(batch: Any, t: np.ndarray, value: np.ndarray) -> bool:
+    """A block holding what read_events refuses, seen column by column: a `t` not a
+    finite number, a `value` neither empty nor finite, a NUL byte or a long field."""
+    import pyarrow.compute as pc
+
+    if batch.column("t").null_count or not np.isfinite(t).all():
+        return True
+    nonfinite = np.count_nonzero(~np.isfinite(value))
+    if nonfinite > batch.column("value").null_count:  # "nan", "inf": not an empty value
+        return True
+    for name in TEXT_COLUMNS:
+        col = batch.column(name)
+        if hasattr(col, "dictionary"):  # viewer, event: their few distinct words
+            col = col.dictionary
+        if not len(col):
+            continue
+        if pc.max(pc.binary_length(col)).as_py() > SUSPECT_FIELD_CHARS or pc.any(
+                pc.match_substring(col, "\0")).as_py():
+            return True
+    return False
+
+
+def _plain_header(path: Path) -> bool:
+    """The first line is the schema's header, plain: every column, UTF-8, one line."""
+    with open(path, "rb") as f:
+        first = f.readline(ev.MAX_LINE_CHARS + 2)
+    try:
+        text = first.decode("utf-8")
+        header = next(csv.reader([text.rstrip("\r\n")]), [])
+    except (UnicodeDecodeError, csv.Error):
+        return False
+    return "\r" not in text.rstrip("\r\n") and all(c in header for c in ev.COLUMNS)
 
 
 def read_log(path: Path | str | IO[str]) -> EventLog:
-    """Read an events.csv into an EventLog (ValueError, OSError: not readable as one)."""
+    """Read an events.csv into an EventLog (ValueError, OSError: not readable as one).
+
+    What read_events refuses (EventLogError, one line naming file and line: NUL
+    bytes, overlong lines, extra fields, non-UTF-8 text, a `t` or `value` that is
+    not a finite number) is refused here too. The fast reader looks for it column
+    by column as it reads; only when it sees some does ev.diagnose read the file
+    again, a piece at a time, to name the line."""
     if not isinstance(path, str | Path):  # a file object: small, as read_events reads it
         return from_frame(ev.read_events(path))
+    import pyarrow as pa
+
+    path = Path(path)
+    if not _plain_header(path):  # not an event log, or an odd one: read_events' way
+        return from_frame(ev.read_events(path))
+    _lean_pool()
+    try:
+        return _read_arrow(path)
+    except _Suspect:
+        ev.diagnose(path)  # raises, naming the line
+        return _read_arrow(path, check=False)  # a false alarm: a long field, a short line
+    except (pa.ArrowException, UnicodeDecodeError):
+        ev.diagnose(path)  # raises, naming the line
+        # Something pandas reads and Arrow does not: the log read the slow way.
+        return from_frame(ev.read_events(path))
+
+
+def _lean_pool() -> None:
+    """Arrow's memory from jemalloc, not its default mimalloc: mimalloc reserves over
+    a GiB of address space up front, which a process run under an address-space
+    limit (ulimit -v) does not have to give."""
+    import pyarrow as pa
+
+    if pa.default_memory_pool().backend_name == "mimalloc":
+        try:
+            pa.set_memory_pool(pa.jemalloc_memory_pool())
+        except NotImplementedError:  # a build without jemalloc
+            pa.set_memory_pool(pa.system_memory_pool())
+
+
+def _read_arrow(path: Path, check: bool = True) -> EventLog:
+    bad_rows = _Rows()
+    previous = sys.unraisablehook
+
+    def hook(unraisable: Any) -> None:
+        # A row of the wrong length that is not UTF-8: Arrow cannot show it to the
+        # handler, says so on stderr and stops with ArrowInvalid; ev.diagnose names it.
+        if unraisable.object is bad_rows:
+            bad_rows.suspect = True
+        else:
+            previous(unraisable)
+
+    sys.unraisablehook = hook
+    try:
+        return _read_blocks(path, check, bad_rows)
+    finally:
+        sys.unraisablehook = previous
+
+
+def _read_blocks(path: Path, check: bool, bad_rows: _Rows) -> EventLog:
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.csv as pacsv
 
-    path = Path(path)
-    _check_header(path)
     # Viewer and event names parse straight into per-block dictionaries: a sample
     # row's text becomes two small ints, never a Python string.
     words = pa.dictionary(pa.int32(), pa.string())
@@ -193,7 +316,7 @@ def read_log(path: Path | str | IO[str]) -> EventLog:
     reader = pacsv.open_csv(
         path,
         read_options=pacsv.ReadOptions(block_size=BLOCK_BYTES),
-        parse_options=pacsv.ParseOptions(invalid_row_handler=_short_row),
+        parse_options=pacsv.ParseOptions(invalid_row_handler=bad_rows),
         convert_options=pacsv.ConvertOptions(
             column_types=types, null_values=[""], strings_can_be_null=False,
             quoted_strings_can_be_null=False),
@@ -208,6 +331,10 @@ def read_log(path: Path | str | IO[str]) -> EventLog:
     names: list[str] = []  # viewers with samples, in code order
     known = pa.array(names, pa.string())
     for batch in reader:
+        t = batch.column("t").to_numpy(zero_copy_only=False)
+        value = batch.column("value").to_numpy(zero_copy_only=False)
+        if check and (bad_rows.suspect or _suspect_batch(batch, t, value)):
+            raise _Suspect
         event = batch.column("event")
         kind_of = np.array([SAMPLE_KINDS.index(e) if e in SAMPLE_KINDS else -1
                             for e in event.dictionary.to_pylist()], np.int8)
@@ -238,14 +365,14 @@ def read_log(path: Path | str | IO[str]) -> EventLog:
                 idx = idx[fresh >= new]
                 first_row.extend((idx + at).tolist())
                 first_host.extend(batch.column("host").take(pa.array(idx)).to_pylist())
-            t = batch.column("t").to_numpy(zero_copy_only=False)
-            value = batch.column("value").to_numpy(zero_copy_only=False)
             for k, name in enumerate(SAMPLE_KINDS):
                 rows = kind == k
                 if rows.any():
                     for column, values in zip(parts[name], (code, t, value), strict=True):
                         column.extend(values[rows])
         at += batch.num_rows
+    if check and bad_rows.suspect:
+        raise _Suspect
     if rest:
         frame = pa.Table.from_batches(rest).to_pandas()
         frame.index = pd.Index(np.concatenate(rest_at))

@@ -21,6 +21,8 @@ def figure(value: Any, key: str = "") -> str:
         return "yes" if value else "no"
     if isinstance(value, dict):
         return ", ".join(f"{k}: {figure(v)}" for k, v in value.items()) or "none"
+    if isinstance(value, list | tuple):  # lines, e.g. the faults a run survived
+        return "; ".join(figure(v) for v in value) or "none"
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, float):

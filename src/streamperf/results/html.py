@@ -110,6 +110,12 @@ SUMMARY_LABELS: dict[str, str] = {
     "latency_p95_s": "latency p95",
     "latency_basis": "latency measured against",
     "source_kbps_basis": "source bitrate from",
+    "publisher_deaths": "publisher deaths",
+    "publisher_restarts": "publisher restarts (--republish)",
+    "publisher_gap_max_s": "longest time without a publisher",
+    "reconnects": "viewer reconnects (--reconnect)",
+    "viewers_reconnected": "viewers that reconnected",
+    "faults": "faults",
     "run_dir": "run directory",
     "start_t": "log starts",
 }
@@ -165,7 +171,14 @@ def _glance(title: str, a: Analysis, verdict: Verdict, tag: str) -> str:
     return (f'<{tag}>{_e(title)}</{tag}><section class="sp-glance">'
             f'<p><span class="sp-verdict sp-{word.lower()}">{word}</span>'
             f'<span class="sp-reason">{_e(verdict.reason)}</span></p>'
-            f"{tiles_html(a, verdict)}{_breaches(verdict)}</section>")
+            f"{tiles_html(a, verdict)}{_breaches(verdict)}{_faults(a)}</section>")
+
+
+def _faults(a: Analysis) -> str:
+    """What went wrong around the viewers (results/faults.py), beside the verdict."""
+    lines = a.info.get("faults") or ()
+    return ('<p class="sp-none">Faults: ' + "; ".join(_e(line) for line in lines) + "</p>"
+            if lines else "")
 
 
 def _breaches(verdict: Verdict) -> str:

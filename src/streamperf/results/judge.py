@@ -18,6 +18,7 @@ a threshold the user set (pyproject, --sla, marker) fails saying there was none.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -112,7 +113,7 @@ class Basis:
                        for t in data["thresholds"])
             for r in rs:
                 r.threshold  # noqa: B018  # a bad expression in the record is bad input
-            return cls(
+            basis = cls(
                 rules=rs,
                 grace_s=float(data.get("grace_s") or 0.0),
                 lag_threshold_s=float(data.get("lag_threshold_s") or 3.0),
@@ -124,6 +125,16 @@ class Basis:
                 invalid=data.get("invalid") or None,
                 interrupted=bool(data.get("interrupted")),
             )
+            # NaN would switch the lag check off; inf would break every chart.
+            for name, value, least in (("grace_s", basis.grace_s, 0.0),
+                                       ("lag_threshold_s", basis.lag_threshold_s, None),
+                                       ("source_kbps", basis.source_kbps, None)):
+                if value is not None and not (math.isfinite(value) and (
+                        value >= least if least is not None else value > 0)):
+                    raise ValueError(f"{name} {value} is not a "
+                                     f"{'positive' if least is None else 'non-negative'} "
+                                     "finite number")
+            return basis
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"not a streamperf judgement record: {exc}") from None
 
@@ -221,8 +232,12 @@ def log_basis(df: pd.DataFrame, settings: Mapping[str, Any] | None = None,
     with contextlib.suppress(KeyError, TypeError, ValueError):
         grace = default_grace_s(int(s["users"]), float(s["ramp_s"]),
                                 None if s.get("duration_s") is None else float(s["duration_s"]))
+    lag = float(s.get("lag_threshold_s") or 3.0)
+    if not (math.isfinite(lag) and lag > 0) or not math.isfinite(grace):
+        raise ValueError(f"the logged settings' lag threshold ({lag}) or grace window "
+                         f"({grace}) is not a finite number")
     ends = df.loc[df["event"] == ev.RUN_END, "name"]
-    return Basis(grace_s=grace, lag_threshold_s=float(s.get("lag_threshold_s") or 3.0),
+    return Basis(grace_s=grace, lag_threshold_s=lag,
                  invalid=invalid_reason(df, publisher_log),
                  interrupted=bool(len(ends)) and str(ends.iloc[-1]) != "done")
 

@@ -99,6 +99,8 @@ class LiveStats:
                     self._lagged.discard(row.viewer)
         elif kind in (ev.FIRST_AUDIO, ev.FIRST_VIDEO):
             self._first.setdefault(row.viewer, (row.t, row.value))
+        elif kind == ev.RECONNECT:  # a new connection: drift from its own first media
+            self._first.pop(row.viewer, None)
         elif kind == ev.PLAY:
             self._playing.add(row.viewer)
             self._viewer_host[row.viewer] = row.host

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +61,20 @@ MAX_GAP_S = 1.0
 # An error row with no ApiRequest of its own just before it (not written by the
 # seed's code as read; kept so such a row is still counted).
 ORPHAN_ENDPOINT = "seed error without request"
+#: The largest `seconds` a row may have: a day. The seed's runs were minutes long;
+#: a larger figure is a damaged log, and would be turned into one sample a second.
+MAX_SECONDS = 86400.0
+#: Seconds of 1 s samples the log may ask for, per row it holds (and at least
+#: MAX_SECONDS): rtmpdump reports several times a second, so an honest log needs
+#: about one; a few rows far apart must not become millions of samples.
+SAMPLES_PER_ROW = 100
+#: The largest figure a row may carry (KiB counters, media seconds, CPU %): far
+#: beyond any real one, and small enough that differences of two stay finite.
+MAX_FIGURE = 1e15
+
+
+class SeedLogError(ValueError):
+    """A seed log row that cannot be read; one line naming the line."""
 
 
 @dataclass
@@ -84,6 +99,20 @@ def _is_float(text: str) -> bool:
     return True
 
 
+def _number(text: str, what: str, line: int, lo: float = -math.inf,
+            hi: float = math.inf) -> float:
+    """A finite number within [lo, hi], or SeedLogError naming the line."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise SeedLogError(f"line {line}: {what} {text[:40]!r} is not a number") from None
+    if not lo <= value <= hi:  # NaN fails too
+        bound = f"from {lo:g} to {hi:g}" if math.isfinite(hi) else "finite"
+        raise SeedLogError(f"line {line}: {what} {text[:40]!r} is out of range "
+                           f"(must be {bound})")
+    return value
+
+
 def is_seed_row(fields: list[str]) -> bool:
     if [f.strip() for f in fields] == list(SEED_HEADER):
         return True
@@ -98,15 +127,30 @@ def seed_events(rows: Iterable[list[str]], base_t: float = 0.0, run_name: str = 
     clock: dict[str, float] = {}  # machine -> newest machine time seen
     fans: dict[str, _Fan] = {}
     names: set[str] = set()
+    rows = list(rows)
+    budget = [max(MAX_SECONDS, SAMPLES_PER_ROW * len(rows))]
+
+    def media(fan: _Fan) -> list[Event]:
+        budget[0] -= _samples(fan)
+        if budget[0] < 0:
+            raise SeedLogError(f"its {len(rows)} rows ask for more than "
+                               f"{max(MAX_SECONDS, SAMPLES_PER_ROW * len(rows)):.0f} s of "
+                               "1 s samples: gaps no seed run had (a damaged log)")
+        return _fan_media(fan)
+
     host_prev: dict[tuple[str, str], float] = {}
-    for fields in rows:
+    for line, fields in enumerate(rows, 1):
         if len(fields) != 4 or not _is_float(fields[1]):
             continue  # the header, a blank or torn line
-        session, seconds, metric, value = fields[0], float(fields[1]), fields[2], fields[3]
+        session, metric, value = fields[0], fields[2], fields[3]
+        seconds = _number(fields[1], "seconds", line, 0.0, MAX_SECONDS)
         if metric in HOST_METRICS:
             clock[session] = max(clock.get(session, 0.0), seconds)
-            out += _host_rows(session, seconds, metric, value, host_prev)
+            out += _host_rows(session, seconds, metric,
+                              _number(value, metric, line, 0.0, MAX_FIGURE), host_prev)
             continue
+        if metric in (KBYTES, SECONDS) and _is_float(value):
+            _number(value, metric, line, 0.0, MAX_FIGURE)  # a number, so a sane one
         fan = fans.get(session)
         if metric == START or fan is None:
             host = value if metric in (START, API_REQUEST) else ""
@@ -115,7 +159,7 @@ def seed_events(rows: Iterable[list[str]], base_t: float = 0.0, run_name: str = 
             offset = now if metric == START else max(0.0, now - seconds)
             name = session
             if fan is not None:  # the name started again: a second viewer
-                out += _fan_media(fan)
+                out += media(fan)
                 name = f"{session}~{sum(f.split('~')[0] == session for f in names) + 1}"
             names.add(name)
             fan = fans[session] = _Fan(name, host, offset, last_t=offset)
@@ -128,14 +172,19 @@ def seed_events(rows: Iterable[list[str]], base_t: float = 0.0, run_name: str = 
         _fan_row(fan, t, metric, value, out)
         fan.last_t = max(fan.last_t, t)
     for fan in fans.values():
-        out += _fan_media(fan)
+        out += media(fan)
     # Times so far are machine seconds; base_t puts them on a chosen clock.
     return sorted((e._replace(t=e.t + base_t) for e in out), key=lambda e: e.t)
 
 
-def _host_rows(host: str, t: float, metric: str, value: str,
+def _samples(fan: _Fan) -> float:
+    """Seconds of 1 s samples _fan_media will write for a fan."""
+    times = [p[0] for p in fan.kb + fan.secs]
+    return max(times) - min(times) + 1 if times else 0.0
+
+
+def _host_rows(host: str, t: float, metric: str, v: float,
                prev: dict[tuple[str, str], float]) -> list[Event]:
-    v = float(value)
     if metric == CPU:
         return [Event(t, host, "", ev.HOST_SAMPLE, "cpu_pct", v)]
     # Counters since boot in KiB: streamperf logs bytes since the previous sample.
@@ -242,24 +291,44 @@ def _frame(events: list[Event]) -> Any:
 
 
 def read_seed(path: Path | str | IO[str], base_t: float = 0.0) -> Any:
-    """A seed tool log as a DataFrame in streamperf's schema (events.COLUMNS)."""
+    """A seed tool log as a DataFrame in streamperf's schema (events.COLUMNS).
+
+    SeedLogError (one line, naming the line) for a row it cannot take: seconds
+    not a number from 0 to MAX_SECONDS, a figure that is not finite, a line over
+    csv's field limit, more 1 s samples than the rows can describe."""
     if isinstance(path, str | Path):
         with open(path, newline="", encoding="utf-8", errors="replace") as f:
-            return _frame(seed_events(csv.reader(f), base_t, Path(path).stem))
-    return _frame(seed_events(csv.reader(path), base_t))
+            return _frame(_seed_events(f, base_t, Path(path).stem, str(path)))
+    return _frame(_seed_events(path, base_t, "seed", "seed log"))
+
+
+def _seed_events(f: IO[str], base_t: float, run_name: str, label: str) -> list[Event]:
+    reader = csv.reader(f)
+    try:
+        return seed_events(reader, base_t, run_name)
+    except csv.Error as exc:
+        raise SeedLogError(f"{label}: line {reader.line_num}: {exc}") from None
+    except SeedLogError as exc:
+        raise SeedLogError(f"{label}: {exc}") from None
 
 
 def _first_row(path: Path) -> list[str]:
     with open(path, newline="", encoding="utf-8", errors="replace") as f:
-        for fields in csv.reader(f):
-            if fields and any(x.strip() for x in fields):
-                return fields
+        reader = csv.reader(f)
+        try:
+            for fields in reader:
+                if fields and any(x.strip() for x in fields):
+                    return fields
+        except csv.Error as exc:
+            raise SeedLogError(f"{path}: line {reader.line_num}: {exc}") from None
     return []
 
 
 def sniff(path: Path | str) -> str:
     """'streamperf' or 'seed', from the header or the first row's shape."""
     first = _first_row(Path(path))
+    if not first:
+        raise ValueError(f"{path}: empty (no rows)")
     if tuple(first[: len(COLUMNS)]) == COLUMNS:
         return "streamperf"
     if is_seed_row(first):

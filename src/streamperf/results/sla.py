@@ -226,7 +226,8 @@ def parse(text: str) -> Threshold:
     """'p95(startup_s) < 3s' -> Threshold; anything else -> SlaError naming the bad part."""
 
     def fail(why: str) -> SlaError:
-        return SlaError(f"SLA {text!r}: {why}")
+        shown = text if len(text) <= 80 else f"{text[:60]}... ({len(text)} characters)"
+        return SlaError(f"SLA {shown!r}: {why}")
 
     head = _HEAD.match(text)
     if not head:
@@ -260,6 +261,8 @@ def parse(text: str) -> Threshold:
         raise fail(f"malformed expression, expected a number after {op.group(1)!r}, got "
                    f"{text[op.end():].strip()!r}; {_FORM}")
     pos = number.end()
+    if not math.isfinite(float(number.group(1))):
+        raise fail(f"number {number.group(1)[:40]!r} is out of range (too large for a float)")
     th = Threshold(text.strip(), func, metric, op.group(1), float(number.group(1)))
     unit = _UNIT.match(text, pos)
     if unit and unit.group(1) != "after":
@@ -273,6 +276,9 @@ def parse(text: str) -> Threshold:
             raise fail(f"unit {unit.group(1)!r} does not fit {func}({metric}), {kind}; "
                        f"{allowed}")
         factor = suffixes[unit.group(1).lower()]
+        if not math.isfinite(th.limit * factor):
+            raise fail(f"{number.group(1)[:40]} {unit.group(1)} is out of range "
+                       "(too large for a float)")
         th = Threshold(th.text, func, metric, th.op, th.limit * factor, unit.group(1))
     after_s = None
     if text[pos:].strip():
@@ -284,6 +290,8 @@ def parse(text: str) -> Threshold:
             raise fail(f"'after' applies only to time-series metrics "
                        f"({', '.join(GRACE_METRICS)}), not {metric}")
         after_s = float(after.group(1)) * SUFFIXES["s"][after.group(2) or "s"]
+        if not math.isfinite(after_s):
+            raise fail(f"'after {after.group(1)[:40]}' is out of range (too large for a float)")
     return Threshold(th.text, func, metric, th.op, th.limit, th.unit, after_s)
 
 

@@ -49,6 +49,7 @@ def metrics_table(name: str, s: Mapping[str, Any], lag_threshold_s: float,
     lines += [f"  {k:<{width}}  {v}" for k, v in rows]
     lines += [f"  ! {b}" for b in verdict.breaches]
     lines += [f"  n/a {n}" for n in verdict.not_applicable]
+    lines += [f"  fault: {line}" for line in s.get("faults") or ()]
     if verdict.word == INVALID:
         lines.append(f"  INVALID RUN: {verdict.invalid}")
     elif verdict.word == INTERRUPTED:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pandas as pd
 
 from streamperf.results import events as ev
+from streamperf.results.faults import publisher_outages
 
 CPU_LIMIT_PCT = 90.0  # host CPU (all cores) or the generator process (of one core)
 LOOP_LAG_LIMIT_S = 0.25
@@ -50,7 +51,9 @@ def saturation(df: pd.DataFrame) -> list[str]:
 def invalid_reason(df: pd.DataFrame, publisher_log: str = "") -> str | None:
     """Why the run cannot be judged, or None."""
     reasons: list[str] = []
-    if (df["event"] == ev.PUBLISHER_EXIT).any():
+    # A publisher restarted by --republish leaves a gap the viewers' figures show; one
+    # that stayed dead leaves nothing to measure.
+    if any(o["back_t"] is None for o in publisher_outages(df)):
         reasons.append("publisher died" + (f"; its log: {publisher_log}" if publisher_log else ""))
     sat = saturation(df)
     if sat:

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from streamperf.viewers.base import EventCallback, Viewer
-
-if TYPE_CHECKING:
-    import aiohttp
 
 PROTOCOLS = ("rtmp", "hls", "flv")
 DEFAULT_RTMP_PORT = 1935  # RTMP's registered port: what a URL without one means
@@ -40,22 +36,14 @@ def protocol_of_url(url: str) -> str:
 
 
 class ViewerFactory:
-    """Makes the viewers of one event loop; HLS viewers share one HTTP client.
+    """Makes the viewers of one event loop.
 
-    One aiohttp session (and connection pool) per loop, not per viewer: a
-    session costs memory and a pool can reuse keep-alive connections.
+    Each viewer owns its connections (an HLS viewer its keep-alive ones,
+    viewers/hls_http.py); what they share per loop is a read buffer.
     """
 
     def __init__(self, expected_kbps: float | None = None) -> None:
         self.expected_kbps = expected_kbps
-        self._http: aiohttp.ClientSession | None = None
-
-    def _session(self) -> aiohttp.ClientSession:
-        if self._http is None:
-            from streamperf.viewers.http_session import make_session
-
-            self._http = make_session()
-        return self._http
 
     def __call__(self, protocol: str, url: str, on_event: EventCallback) -> Viewer:
         if protocol == "rtmp":
@@ -65,7 +53,7 @@ class ViewerFactory:
         if protocol == "hls":
             from streamperf.viewers.hls import HlsViewer
 
-            return HlsViewer(url, on_event, session=self._session())
+            return HlsViewer(url, on_event)
         if protocol == "flv":
             from streamperf.viewers.flv import FlvViewer
 
@@ -73,6 +61,4 @@ class ViewerFactory:
         raise ValueError(f"unknown protocol {protocol!r} (known: {', '.join(PROTOCOLS)})")
 
     async def aclose(self) -> None:
-        if self._http is not None:
-            await self._http.close()
-            self._http = None
+        """Nothing is shared that needs closing (kept for the shard's shutdown path)."""

@@ -1,8 +1,10 @@
-"""HLS viewer on aiohttp: poll a live playlist, pull each segment once, count.
+"""HLS viewer: poll a live playlist, pull each segment once, count.
 
-Thousands of these share one event loop and one `aiohttp.ClientSession`
-(viewers/http_session.py). Every behaviour choice (live-edge join, reload
-pacing, 404s, falling behind, media time) is documented in docs/hls.md.
+Each viewer fetches its own playlists and segments over its own keep-alive
+connection, with the lean HTTP/1.1 client of viewers/hls_http.py (why not
+aiohttp: see there; aiohttp stays for the platform code). Thousands share
+one event loop. Every behaviour choice (live-edge join, reload pacing,
+404s, falling behind, media time) is documented in docs/hls.md.
 """
 
 from __future__ import annotations
@@ -10,14 +12,14 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import os
+import ssl
 import time
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
-import aiohttp
-
+from streamperf.viewers import hls_http
 from streamperf.viewers.base import FIRST_AUDIO, FIRST_VIDEO, VIEWER_ERROR, EventCallback
-from streamperf.viewers.http_session import make_session
+from streamperf.viewers.hls_http import GetError, HlsHttp, Sink
 from streamperf.viewers.mpegts import PTS_HZ, TsScanner, unwrap_pts
 from streamperf.viewers.playlist import (
     VARIANT_CHOICES,
@@ -40,11 +42,13 @@ DISCONNECT_TARGETS = 3.0  # playlist unreachable this long -> disconnect
 RECENT_URIS = 16
 MAX_PLAYLIST = 1 << 20  # bytes; a bigger answer is not read (wrong URL, a video file)
 MIN_TARGET_S = 1.0  # RFC 8216 4.3.3.1: TARGETDURATION is a decimal-integer, so >= 1 s
+SCAN_PIECE = 4096  # bytes handed to the TS scanner at a time (it copies what it is given)
+SCAN_READ = 8192  # bytes read at a time from a segment until its head is scanned; the rest
+# is discarded unread (hls_http, MSG_TRUNC): the first PTS is in its first packets
 
-# failure kinds of one request
-_CONNECT, _NETWORK, _TIMEOUT, _STATUS, _BAD = "connect", "network", "timeout", "status", "bad"
-
-
+# failure kinds of one request (hls_http's, and a status other than 200)
+_CONNECT, _TIMEOUT, _BAD = hls_http.CONNECT, hls_http.TIMEOUT, hls_http.BAD
+_STATUS = "status"
 
 
 def reload_wait(target_duration: float, changed: bool) -> float:
@@ -67,11 +71,106 @@ class _Failed(Exception):
         self.why = why
 
 
-def _reason(e: BaseException) -> str:
-    errno = getattr(e, "errno", None)
-    if isinstance(errno, int) and errno:
-        return os.strerror(errno)  # aiohttp's text hides it ("Connect call failed")
-    return str(e) or type(e).__name__
+_parsed: dict[tuple[str, bytes], MediaPlaylist | MasterPlaylist] = {}
+PARSED_KEEP = 64  # playlists remembered (all viewers of a process)
+PARSED_MAX = 64 * 1024  # bytes; a bigger text is parsed each time, not kept
+
+
+def parse_playlist_memo(body: bytes, url: str) -> MediaPlaylist | MasterPlaylist:
+    """parse_playlist of `body`, answered from memory when the same bytes came from `url` before.
+
+    A thousand viewers of one stream each load the same playlist text every
+    target duration; each still fetches its own (what it measures is its
+    own), but the parse, a pure function of (text, URL), is done once: the
+    result is never modified by a viewer. Failures are not remembered.
+    """
+    if len(body) > PARSED_MAX:
+        return parse_playlist(body.decode("utf-8", "replace"), url)
+    key = (url, body)
+    pl = _parsed.get(key)
+    if pl is None:
+        pl = parse_playlist(body.decode("utf-8", "replace"), url)
+        if len(_parsed) >= PARSED_KEEP:
+            _parsed.clear()
+        _parsed[key] = pl
+    return pl
+
+
+class _PlaylistBody(Sink):
+    """Keeps a playlist answer; more than MAX_PLAYLIST bytes is not a playlist.
+
+    Content-Length alone does not bound it: a chunked (or length-less) answer
+    is counted as it comes and dropped once past the cap.
+    """
+
+    __slots__ = ("chunks", "size", "url", "viewer")
+
+    def __init__(self, viewer: HlsViewer, url: str) -> None:
+        self.viewer = viewer
+        self.url = url
+        self.chunks: list[bytes] = []
+        self.size = 0
+
+    def head(self, status: int, length: int | None) -> None:
+        if (length or 0) > MAX_PLAYLIST:
+            raise GetError(_BAD, f"{length} bytes, not a playlist")
+
+    def data(self, buf: bytearray, start: int, end: int) -> None:
+        n = end - start
+        self.size += n
+        self.viewer.bytes_received += n
+        if self.size > MAX_PLAYLIST:
+            raise GetError(_BAD, f"more than {MAX_PLAYLIST} bytes, not a playlist")
+        self.chunks.append(bytes(buf[start:end]))
+
+
+class _SegmentBody(Sink):
+    """A segment: the media clock from its head, then only the byte count."""
+
+    __slots__ = ("limit", "ok", "scanner", "scanning", "seg", "viewer")
+    read_size = SCAN_READ
+
+    def __init__(self, viewer: HlsViewer, seg: Segment) -> None:
+        self.viewer = viewer
+        self.seg = seg
+        self.ok = False
+        self.scanning = True
+        self.scanner = TsScanner(want_both=viewer._want_first)
+        self.limit = FIRST_LIMIT if viewer._want_first else HEAD_LIMIT
+
+    def head(self, status: int, length: int | None) -> None:
+        if status != 200:
+            self.scanning = False  # an error page: not counted
+            return
+        self.ok = True
+        v = self.viewer
+        seg = self.seg
+        v.playing = True
+        v._seg_len = length or int(v._bytes_per_s * seg.duration) or 1
+        v._seg_dur_ms = int(seg.duration * 1000)
+        v._seg_base = v.bytes_received
+
+    def data(self, buf: bytearray, start: int, end: int) -> None:
+        v = self.viewer
+        v.bytes_received += end - start
+        scanner = self.scanner
+        for pos in range(start, end, SCAN_PIECE):
+            if scanner.feed(bytes(buf[pos : min(end, pos + SCAN_PIECE)])):
+                break
+            if scanner.scanned >= self.limit:
+                break
+        else:
+            return
+        self.head_done()
+
+    def head_done(self) -> None:
+        if self.scanning:
+            self.scanning = False
+            self.viewer._head_done(self.seg, self.scanner)
+
+    def skipped(self, n: int) -> None:
+        if self.ok:
+            self.viewer.bytes_received += n
 
 
 class HlsViewer:
@@ -83,10 +182,11 @@ class HlsViewer:
         self,
         url: str,
         on_event: EventCallback,
-        session: aiohttp.ClientSession | None = None,
         variant: str = "highest",
         pts_offset_s: float = 0.7,
         connect_timeout: float = 10.0,
+        on_request: Callable[[str], None] | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -100,9 +200,10 @@ class HlsViewer:
         self.variant = variant
         self.pts_offset_s = pts_offset_s
         self.connect_timeout = connect_timeout
-        self._session = session
-        self._http: aiohttp.ClientSession | None = None
-        self._req_timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout)
+        #: called with each URL as its request is sent (for tests)
+        self.on_request = on_request
+        self.ssl_context = ssl_context
+        self._http: HlsHttp | None = None
         #: segment bodies + playlist bodies received so far
         self.bytes_received = 0
         self.playing = False
@@ -167,11 +268,7 @@ class HlsViewer:
         self.play_requested_wall = time.time()
         if self._closed:
             return
-        session = self._session
-        own = session is None
-        if session is None:
-            session = make_session(self.connect_timeout)
-        self._http = session
+        self._http = http = HlsHttp(self.connect_timeout, self.on_request, self.ssl_context)
         try:
             async with asyncio.timeout(duration) as cm:
                 self._cm = cm
@@ -185,8 +282,7 @@ class HlsViewer:
             self._cm = None
             self._closed = True
             self.playing = False
-            if own:
-                await session.close()
+            http.close()
 
     def close(self) -> None:
         self._closed = True
@@ -304,25 +400,17 @@ class HlsViewer:
     async def _load(self, url: str, limit: float) -> MediaPlaylist | MasterPlaylist:
         http = self._http
         assert http is not None
+        sink = _PlaylistBody(self, url)
         try:
-            async with (
-                asyncio.timeout(limit),
-                http.get(url, timeout=self._req_timeout) as resp,
-            ):
-                if (resp.content_length or 0) > MAX_PLAYLIST:
-                    raise _Failed(_BAD, f"GET {url}: {resp.content_length} bytes, not a playlist")
-                body = await self._read_capped(resp, url)
-                if resp.status != 200:
-                    raise _Failed(_STATUS, f"GET {url}: HTTP {resp.status}")
-                final_url = str(resp.url)
-        except TimeoutError:
-            raise _Failed(_TIMEOUT, f"GET {url}: no answer within {limit:.3g}s") from None
-        except aiohttp.ClientConnectorError as e:
-            raise _Failed(_CONNECT, f"GET {url}: connect failed: {_reason(e)}") from None
-        except (aiohttp.ClientError, OSError) as e:
-            raise _Failed(_NETWORK, f"GET {url}: {_reason(e)}") from None
+            resp = await http.get(url, limit, sink)
+        except GetError as e:
+            raise _Failed(e.kind, f"GET {url}: {e.why}") from None
+        if resp.status != 200:
+            raise _Failed(_STATUS, f"GET {url}: HTTP {resp.status}")
+        final_url = resp.url
+        body = b"".join(sink.chunks)
         try:
-            pl = parse_playlist(body.decode("utf-8", "replace"), final_url)
+            pl = parse_playlist_memo(body, final_url)
         except (PlaylistError, ValueError) as e:
             raise _Failed(_BAD, str(e)) from None
         except Exception as e:  # whatever the text, a bad playlist is this viewer's error
@@ -330,22 +418,6 @@ class HlsViewer:
             raise _Failed(_BAD, why) from None
         self.playlist_loads += 1
         return pl
-
-    async def _read_capped(self, resp: aiohttp.ClientResponse, url: str) -> bytes:
-        """The body, counted as it comes; more than MAX_PLAYLIST bytes is not a playlist.
-
-        Content-Length alone does not bound it: a chunked (or length-less) answer
-        is read piece by piece and dropped once past the cap.
-        """
-        chunks: list[bytes] = []
-        size = 0
-        while chunk := await resp.content.readany():
-            size += len(chunk)
-            self.bytes_received += len(chunk)
-            if size > MAX_PLAYLIST:
-                raise _Failed(_BAD, f"GET {url}: more than {MAX_PLAYLIST} bytes, not a playlist")
-            chunks.append(chunk)
-        return b"".join(chunks)
 
     async def _segment(self, seg: Segment) -> None:
         # A download with no progress for one segment duration is aborted and asked
@@ -360,64 +432,35 @@ class HlsViewer:
         """Download one segment; True when it stalled and should be asked again."""
         http = self._http
         assert http is not None
-        loop = asyncio.get_running_loop()
         limit = self.connect_timeout + 2 * seg.duration
-        deadline = loop.time() + limit
         stall_s = max(MIN_STALL_S, seg.duration)
+        sink = _SegmentBody(self, seg)
         ok = stalled = False
-        base = -1  # bytes_received when the body began
         try:
-            async with (
-                asyncio.timeout(limit) as cm,
-                http.get(seg.uri, timeout=self._req_timeout) as resp,
-            ):
-                if resp.status != 200:
-                    self.segments_skipped += 1
-                    self._error(
-                        "protocol",
-                        f"segment {seg.uri}: HTTP {resp.status}, skipped "
-                        f"({self.segments_skipped} so far)",
-                    )
-                    return False
-                self.playing = True
-                length = resp.content_length or int(self._bytes_per_s * seg.duration) or 1
-                self._seg_len = length
-                self._seg_dur_ms = int(seg.duration * 1000)
-                self._seg_base = base = self.bytes_received
-                read = resp.content.readany  # what is buffered, in one piece
-                scanner = TsScanner(want_both=self._want_first)
-                limit_head = FIRST_LIMIT if self._want_first else HEAD_LIMIT
-                while True:
-                    chunk = await read()
-                    if not chunk:
-                        break
-                    self.bytes_received += len(chunk)
-                    if scanner.feed(chunk) or scanner.scanned >= limit_head:
-                        break
-                self._head_done(seg, scanner)
-                while True:  # the hot path: count, and push the stall timer on
-                    cm.reschedule(min(deadline, loop.time() + stall_s))
-                    chunk = await read()
-                    if not chunk:
-                        break
-                    self.bytes_received += len(chunk)
-                ok = True
-                self.segments_fetched += 1
-                got = self.bytes_received - base
-                if seg.duration > 0:
-                    self._bytes_per_s = got / seg.duration
-        except TimeoutError:
-            stalled = loop.time() < deadline - 0.01
-            if not (stalled and retry):
+            resp = await http.get(seg.uri, limit, sink, stall_s)
+            if resp.status != 200:
                 self.segments_skipped += 1
-                why = (f"no data for {stall_s:.3g}s" if stalled
-                       else f"not complete within {limit:.3g}s")
-                self._error("timeout", f"segment {seg.uri}: {why}, skipped")
-                stalled = False
-        except (aiohttp.ClientError, OSError) as e:
-            self.segments_skipped += 1
-            got = self.bytes_received - base if base >= 0 else 0
-            self._lost = f"segment {seg.uri} failed after {got} bytes: {_reason(e)}; skipped"
+                self._error(
+                    "protocol",
+                    f"segment {seg.uri}: HTTP {resp.status}, skipped "
+                    f"({self.segments_skipped} so far)",
+                )
+                return False
+            sink.head_done()  # a segment shorter than the scanned head
+            ok = True
+            self.segments_fetched += 1
+            if seg.duration > 0:
+                self._bytes_per_s = (self.bytes_received - self._seg_base) / seg.duration
+        except GetError as e:
+            if e.kind == hls_http.STALL and retry:
+                stalled = True
+            elif e.kind in (hls_http.STALL, _TIMEOUT):
+                self.segments_skipped += 1
+                self._error("timeout", f"segment {seg.uri}: {e.why}, skipped")
+            else:
+                self.segments_skipped += 1
+                got = self.bytes_received - self._seg_base if sink.ok else 0
+                self._lost = f"segment {seg.uri} failed after {got} bytes: {e.why}; skipped"
         finally:
             if stalled:
                 # What was reported stays reported: the retry starts the segment over.

@@ -121,6 +121,7 @@ class RtmpViewer(ReadBatching, asyncio.BufferedProtocol):
         self._k = 0  # carried header bytes in front of the current read
         self._hs: bytearray | None = bytearray()  # handshake bytes until done
         self._slow = True  # handshake or bitrate estimate still in progress
+        self._broken: Exception | None = None  # raised in get_buffer (see there)
         self._ack_window = 0
         self._ack_at = 1 << 62
         self._done: asyncio.Future[None] | None = None
@@ -178,11 +179,21 @@ class RtmpViewer(ReadBatching, asyncio.BufferedProtocol):
         transport.write(b"\x03" + bytes(c1))
 
     def get_buffer(self, sizehint: int) -> memoryview:
-        carry = self.parser.carry
-        k = self._k = len(carry)
-        if k:
-            self._buf[:k] = carry
-        return self._views[k]
+        try:
+            carry = self.parser.carry
+            k = self._k = len(carry)
+            if k:
+                self._buf[:k] = carry
+            return self._views[k]
+        except Exception as e:  # zero-cost until raised
+            # Never expected; but the event loop would only say "get_buffer failed" and
+            # drop the connection, and closing from here is unsafe under uvloop. So: a
+            # scratch buffer now, and this viewer's protocol error, naming the cause, in
+            # buffer_updated (the slow path checks for it).
+            self._broken = e
+            self._slow = True
+            self._k = 0
+            return memoryview(bytearray(READ_SIZE))
 
     def buffer_updated(self, nbytes: int) -> None:
         self.bytes_received += nbytes
@@ -213,6 +224,9 @@ class RtmpViewer(ReadBatching, asyncio.BufferedProtocol):
 
     # --- reads before steady state ------------------------------------------
     def _slow_read(self, nbytes: int) -> None:
+        if self._broken is not None:
+            self._protocol_error(self._broken)
+            return
         k = self._k
         hs = self._hs
         if hs is not None:
