@@ -320,7 +320,12 @@ class HlsViewer:
                     name = {_CONNECT: "connect", _TIMEOUT: "timeout"}.get(f.kind, "protocol")
                     where = "" if url == self.url else f" (variant {url})"
                     if f.kind == _CONNECT or now >= setup_deadline:
-                        self._error(name, f"no playlist{where}: {f.why}", final=True)
+                        why = f"no playlist{where}: {f.why}"
+                        if f.kind == _TIMEOUT and self._setup_failure is not None:
+                            # this try only had what was left of the set-up time: the
+                            # answer before it says what the server does
+                            name, why = self._setup_failure
+                        self._error(name, why, final=True)
                         return
                     self._setup_failure = (name, f"no playlist{where}: {f.why}")
                     await asyncio.sleep(min(SETUP_RETRY_S, setup_deadline - now))
