@@ -2,10 +2,13 @@
 
 Definitions follow DESIGN section 4 and docs/metrics.md:
   startup_s   PLAY row -> FIRST_VIDEO row (ask-to-play to first video frame)
-  drift_s     (t - t_first_media) - (media_ts - media_ts_first) at each sample
+  drift_s     (t - t_first_media) - (media_ts - media_ts_first) at each sample,
+              per media session (a reconnect or a republish starts one; the
+              media received is stitched across them: media_sessions.py)
   lagged      drift_s > lag threshold
   mean_kbps   bytes after the first media / seconds from first media to last sample
-  latency_s   t - (T0 + media_ts), T0 from the publish_start row; without one,
+  latency_s   t - (T0 + media_ts), T0 from the publish_start row in force at t
+              (a republish logs another); without one,
               t - capture_t where the stream carries a capture clock (HLS PDT);
               else not measurable (NaN, never 0)
   source_kbps the source row's, else the median viewer's mean_kbps ("measured")

@@ -184,14 +184,12 @@ def stitch(code: np.ndarray, t: np.ndarray, value: np.ndarray, drift: np.ndarray
 
     rec_code, rec = coded(frame[frame["event"] == ev.RECONNECT])
     rec_t = rec["t"].to_numpy(float)
-    # A reconnect between a viewer's first and last sample starts a session.
-    s = seg_of[rec_code]
-    split = (t[starts[s]] <= rec_t) & (rec_t < t[ends[s] - 1])
-    multi = np.union1d(np.unique(rec_code[split]), _clock_backs(code, value))
+    order = np.lexsort((rec_t, rec_code))
+    rec_rows, rec_began = _reconnect_rows(t, starts, ends, seg_of, rec_code[order],
+                                          rec_t[order])
+    multi = np.union1d(np.unique(code[rec_rows]), _clock_backs(code, value))
     if not len(multi):
         return Sessions.none()
-    order = np.lexsort((rec_t, rec_code))
-    rec_code, rec_t = rec_code[order], rec_t[order]
     f_code, firsts = coded(frame[frame["event"].isin([ev.FIRST_AUDIO, ev.FIRST_VIDEO])])
     f_t, f_v = firsts["t"].to_numpy(float), firsts["value"].to_numpy(float)
     order = np.lexsort((f_t, f_code))
@@ -204,9 +202,26 @@ def stitch(code: np.ndarray, t: np.ndarray, value: np.ndarray, drift: np.ndarray
         mine = segs[batch_of == batch]
         idx = np.concatenate([np.arange(starts[i], ends[i]) for i in mine.tolist()])
         parts.append(_stitch_rows(idx, code, t, value, drift, t_first, ts_first,
-                                  (rec_code, rec_t), (f_code, f_t, f_v)))
+                                  (rec_rows, rec_began), (f_code, f_t, f_v)))
     return Sessions(*(np.concatenate([getattr(p, f) for p in parts])
                       for f in ("start", "base", "anchor_t", "anchor_v")))
+
+
+def _reconnect_rows(t: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+                    seg_of: np.ndarray, rec_code: np.ndarray, rec_t: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """The rows a reconnect starts a session at (ascending), and the newest reconnect
+    before each: a reconnect at or after a sample of its viewer, before the next one.
+    Reconnects sorted by (code, t); one search in its viewer's rows each."""
+    rows = np.empty(len(rec_code), np.int64)
+    for k, (c, at) in enumerate(zip(rec_code.tolist(), rec_t.tolist(), strict=True)):
+        a, b = int(starts[seg_of[c]]), int(ends[seg_of[c]])
+        rows[k] = a + int(np.searchsorted(t[a:b], at, side="right"))
+    seg = seg_of[rec_code]
+    inside = (rows > starts[seg]) & (rows < ends[seg])  # not before its first, nor after
+    rows, began = rows[inside], rec_t[inside]
+    newest = np.r_[rows[1:] != rows[:-1], True] if len(rows) else np.zeros(0, bool)
+    return rows[newest], began[newest]
 
 
 def _stitch_rows(idx: np.ndarray, code: np.ndarray, t: np.ndarray, value: np.ndarray,
@@ -219,13 +234,15 @@ def _stitch_rows(idx: np.ndarray, code: np.ndarray, t: np.ndarray, value: np.nda
     same[1:] = c[1:] == c[:-1]
     prev_v = np.r_[np.nan, v[:-1]]
     back = same & (v < prev_v - CLOCK_BACK_S)
-    # The newest reconnect before each sample: a different one than before the
-    # previous sample means a reconnect in between.
-    rec_code, rec_t = rec
-    hit = _asof(c, tt, rec_code, rec_t, forward=False)
-    last_rec = _take(rec_t, hit)
-    prev_rec = np.r_[np.nan, last_rec[:-1]]
-    reconnected = same & ~np.isnan(last_rec) & ~(last_rec == prev_rec)
+    # A reconnect between the previous sample and this one (_reconnect_rows).
+    rec_rows, rec_began = rec
+    local = np.searchsorted(idx, rec_rows)
+    mine = local < len(idx)
+    mine[mine] = idx[local[mine]] == rec_rows[mine]
+    reconnected = np.zeros(len(idx), bool)
+    reconnected[local[mine]] = True
+    last_rec = np.full(len(idx), np.nan)
+    last_rec[local[mine]] = rec_began[mine]
     boundary = reconnected | back
     new = ~same | boundary
     g = np.flatnonzero(new)  # each session's first row
