@@ -110,30 +110,24 @@ class Sessions:
         return np.repeat(self.base[s0:s1], lengths) + gained
 
 
-def _asof(q_code: np.ndarray, q_t: np.ndarray, r_code: np.ndarray, r_t: np.ndarray,
-          forward: bool) -> np.ndarray:
-    """For each query (code, t): the index into r (sorted by code, then t, stably)
-    of the same code's last r before t (backward) or first r after t (forward),
-    strictly; -1 where there is none. merge_asof's choice among equal times."""
+def _first_after(q_code: np.ndarray, q_t: np.ndarray, r_code: np.ndarray,
+                 r_t: np.ndarray) -> np.ndarray:
+    """For each query (code, t): the index into r (sorted by code, then t, stably) of
+    the same code's first r strictly after t, -1 where there is none (merge_asof
+    forward without exact matches: the first of equal times)."""
     n = len(q_code)
     code = np.concatenate((q_code, r_code))
     t = np.concatenate((q_t, r_t))
-    # At equal (code, t) a query sorts before an r going backward, after going forward:
-    # an r at the query's own time is never taken.
     is_r = np.r_[np.zeros(n, bool), np.ones(len(r_code), bool)]
-    order = np.lexsort((is_r if not forward else ~is_r, t, code))
+    # At equal (code, t) an r sorts before the query: an r at its own time is not after.
+    order = np.lexsort((~is_r, t, code))
     pos = np.arange(len(order))
     r_here = is_r[order]
-    if forward:
-        found = np.where(r_here, pos, len(order))
-        found = np.minimum.accumulate(found[::-1])[::-1]
-    else:
-        found = np.where(r_here, pos, -1)
-        found = np.maximum.accumulate(found)
+    found = np.minimum.accumulate(np.where(r_here, pos, len(order))[::-1])[::-1]
     q_pos = np.empty(n, np.int64)
     q_pos[order[~r_here]] = pos[~r_here]
     at = found[q_pos]
-    ok = (at >= 0) & (at < len(order))
+    ok = at < len(order)
     hit = np.full(n, -1, np.int64)
     idx = order[at[ok]]
     same = code[idx] == q_code[ok]
@@ -253,7 +247,7 @@ def _stitch_rows(idx: np.ndarray, code: np.ndarray, t: np.ndarray, value: np.nda
     # Its anchor: the first frame row after it began, at or before the session's first
     # sample (a new connection reports one), else that first sample.
     f_code, f_t, f_v = firsts
-    at = _asof(c[b], began, f_code, f_t, forward=True)
+    at = _first_after(c[b], began, f_code, f_t)
     ft = _take(f_t, at)
     use = ft <= tt[b]
     anchor_t = t_first[c[g]]
