@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from streamperf.load.broadcast import stream_name
 from streamperf.results.events import read_events
 from streamperf.session import StreamperfSession
 from streamperf.settings import RunSettings
@@ -37,7 +38,7 @@ def session(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Streampe
 def test_bitrate_and_media_time_on_an_unimpaired_two_minute_run(session):
     stream = session.stream()
     media = session.platform().media
-    name = stream.ingest_url.rsplit("/", 1)[-1]
+    name = stream_name(stream.ingest_url)
     readings: list[tuple[float, int, int]] = []  # (time, bytes_out, players)
 
     def read_stat() -> None:
@@ -115,7 +116,7 @@ def _flv_tag_latencies(url: str, t0: float, seconds: float) -> list[tuple[float,
 
 def test_rtmp_latency_matches_ffmpegs_reading(session):
     stream = session.stream()
-    url = session.platform().media.rtmp_url(stream.ingest_url.rsplit("/", 1)[-1])
+    url = session.platform().media.rtmp_url(stream_name(stream.ingest_url))
     independent: list[tuple[float, float]] = []
     reader = threading.Thread(
         target=lambda: independent.extend(_flv_tag_latencies(url, stream.t0, 20.0)))

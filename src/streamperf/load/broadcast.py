@@ -13,6 +13,7 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from streamperf.load.adapter import ApiReport, GoLive, PlatformAdapter
 from streamperf.media.publisher import Publisher, SourceInfo, probe_source
@@ -22,6 +23,12 @@ from streamperf.redact import redact, remember_ingest
 
 
 @dataclass
+
+def stream_name(ingest_url: str) -> str:
+    """The name a media server knows a published stream by: the ingest URL's last path
+    part, without its query (where a stream key may travel)."""
+    return urlsplit(ingest_url).path.rsplit("/", 1)[-1]
+
 class LiveStream:
     platform: PlatformAdapter
     live: GoLive
@@ -84,7 +91,7 @@ class Broadcast:
                                  "no source video")
             source = probe_source(self.source)
             publisher = Publisher(self.source, live.ingest_url, self.run_root)
-            key = live.ingest_url.rsplit("/", 1)[-1].split("?")[0]  # the name the server sees
+            key = stream_name(live.ingest_url)
             check = live.ingest_ready
             ready = (lambda: check(key)) if check else None
             t0 = publisher.start(ready=ready)
