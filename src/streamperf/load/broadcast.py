@@ -22,13 +22,13 @@ from streamperf.platform.client import Influencer
 from streamperf.redact import redact, remember_ingest
 
 
-@dataclass
-
 def stream_name(ingest_url: str) -> str:
     """The name a media server knows a published stream by: the ingest URL's last path
     part, without its query (where a stream key may travel)."""
     return urlsplit(ingest_url).path.rsplit("/", 1)[-1]
 
+
+@dataclass
 class LiveStream:
     platform: PlatformAdapter
     live: GoLive
