@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -20,6 +21,13 @@ from .shaping import PortCap
 from .sshd_support import Lab, have_sshd
 
 STREAM = "test"
+
+
+def ctrl_c_reaches_it() -> None:
+    """preexec_fn for a subprocess a test interrupts with SIGINT: SIGINT at its default,
+    as for a terminal's foreground job. A job started in the background (a CI runner
+    may) inherits SIGINT ignored, and Python then never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def pytest_configure(config: pytest.Config) -> None:

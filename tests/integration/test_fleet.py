@@ -27,6 +27,7 @@ from streamperf.cli import main
 from streamperf.fleet.ec2 import FLEET_TAG
 from streamperf.hosts.specs import read_hosts_file
 
+from .conftest import ctrl_c_reaches_it
 from .moto_support import LocalEc2, local_ec2, use_env
 
 pytestmark = pytest.mark.integration
@@ -178,8 +179,7 @@ def _pytest(root: Path, *args: str) -> subprocess.Popen[str]:
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--rootdir",
          str(root), str(root / "test_fleet_run.py"), *args],
         cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        # Python turns SIGINT into KeyboardInterrupt only if it was not ignored at start.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        preexec_fn=ctrl_c_reaches_it,
     )
 
 

@@ -9,6 +9,7 @@ import sys
 import time
 
 from ..unit.report_logs import SECRET, seed_rows, synthetic_run, write_run_dir
+from .conftest import ctrl_c_reaches_it
 
 CLI = [sys.executable, "-m", "streamperf.cli"]
 
@@ -98,7 +99,7 @@ def test_live_reads_stdin(tmp_path):
 def test_live_follow_ends_cleanly_on_ctrl_c(tmp_path):
     run = write_run_dir(tmp_path, synthetic_run())
     p = subprocess.Popen([*CLI, "live", str(run), "--follow"], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
+                         stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_reaches_it)
     time.sleep(2.0)
     assert p.poll() is None  # --follow keeps going past run_end
     p.send_signal(signal.SIGINT)

@@ -28,6 +28,7 @@ from streamperf.results.events import read_events
 from streamperf.session import StreamperfSession
 from streamperf.settings import build_settings
 
+from .conftest import ctrl_c_reaches_it
 from .sshd_support import Lab
 
 pytestmark = pytest.mark.integration
@@ -186,7 +187,7 @@ def test_ctrl_c_stops_remote_shards_cleanly(lab: Lab, tmp_path: Path) -> None:
          "steady_audience", "--users", "20", "--ramp", "50ms", "--duration", "60s",
          "--report-dir", str(reports), *ssh_args(lab)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        start_new_session=True)
+        start_new_session=True, preexec_fn=ctrl_c_reaches_it)
     try:
         deadline = time.monotonic() + 240
         events = reports / "latest" / "events.csv"
