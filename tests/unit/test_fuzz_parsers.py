@@ -34,5 +34,7 @@ def test_the_real_recordings_parse_cleanly(name: str) -> None:
     from .fuzz_properties import seeds
 
     kind = {"rtmp_chunks": "rtmp", "flv_tags": "flv", "http_flv": "http_flv", "mpegts": "ts"}[name]
-    for data in seeds(kind):
+    recordings = seeds(kind)
+    assert recordings and all(recordings)  # a missing recording would make this vacuous
+    for data in recordings:
         PROPERTIES[name].run((data, [len(data)]))
