@@ -250,6 +250,36 @@ def test_stall_timeout_garbage_and_refused() -> None:
     run(main())
 
 
+def test_one_watch_per_loop_times_requests_and_is_idle_between_them() -> None:
+    # No timer per request: the loop's watch holds the requests in flight, sees a
+    # stall at most one tick late, and disarms once none is left.
+    async def silent(writer: Writer, count: int) -> bool:
+        await asyncio.sleep(5)
+        return False
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        watch = hls_http._loop_watch(loop)
+        async with RawServer({"/a": send(ok(b"a")), "/silent": silent}) as srv:
+            http = HlsHttp()
+            for _ in range(20):
+                await http.get(srv.url("/a"), 5.0, Collect())
+            assert not watch.conns  # finished requests leave the watch
+            t0 = loop.time()
+            with pytest.raises(GetError) as e:
+                await http.get(srv.url("/silent"), 5.0, Collect(), stall_s=0.2)
+            took = loop.time() - t0
+            assert e.value.kind == hls_http.STALL
+            assert 0.2 - 0.002 <= took <= 0.2 + hls_http.WATCH_TICK_S + 0.1, took
+            assert not watch.conns
+            await asyncio.sleep(hls_http.WATCH_TICK_S * 2.5)
+            assert not watch.armed  # nothing in flight: no timer left running
+            http.close()
+        assert hls_http._loop_watch(loop) is watch
+
+    run(main())
+
+
 def test_a_cancelled_request_closes_its_connection() -> None:
     async def never(writer: Writer, count: int) -> bool:
         await asyncio.sleep(10)

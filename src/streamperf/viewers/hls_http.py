@@ -23,8 +23,10 @@ what an HLS player needs:
 - https:// over asyncio's TLS transport (BufferedProtocol into the same
   buffer), the same parsing; its bytes are counted, not discarded unread;
 - chunked bodies (http_body.ChunkedBody), bodies until close, redirects;
-- one timer per request for its deadline and the no-data stall test,
-  re-armed only when it fires.
+- no timer per request: one watch per event loop looks at the requests in
+  flight every WATCH_TICK_S for their deadline and the no-data stall test
+  (a timer made and cancelled per request was a measurable share of the
+  viewer's CPU); a timeout is seen at most WATCH_TICK_S late.
 
 The caller's `Sink` sees the head and, while `scanning`, the body's bytes
 by offset into the shared buffer (keep no reference between calls); after
@@ -53,6 +55,7 @@ REDIRECTS = frozenset((301, 302, 303, 307, 308))
 DEFAULT_PORTS = {"http": 80, "https": 443}
 MAX_CONNECTIONS = 4  # origins a viewer keeps a connection to (playlist host, segment CDN, ...)
 MSG_TRUNC: int = getattr(socket, "MSG_TRUNC", 0)
+WATCH_TICK_S = 0.05  # how often the requests in flight are checked for deadline and stall
 
 # failure kinds of one request
 CONNECT, NETWORK, TIMEOUT, STALL, BAD = "connect", "network", "timeout", "stall", "bad"
@@ -66,6 +69,48 @@ def _loop_buffer(loop: asyncio.AbstractEventLoop) -> tuple[bytearray, memoryview
     if got is None:
         buf = bytearray(DISCARD_MAX)  # pages past READ_SIZE are never written (MSG_TRUNC)
         got = _buffers[loop] = (buf, memoryview(buf)[:READ_SIZE])
+    return got
+
+
+class _Watch:
+    """The requests in flight on one event loop, checked every WATCH_TICK_S while any is."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = weakref.ref(loop)  # the loop is this watch's key in _watches
+        self.conns: set[_Conn] = set()
+        self.armed = False
+
+    def add(self, conn: _Conn) -> None:
+        self.conns.add(conn)
+        if not self.armed:
+            self._arm()
+
+    def _arm(self) -> None:
+        loop = self.loop()
+        if loop is not None and not loop.is_closed():
+            loop.call_later(WATCH_TICK_S, self._sweep)
+            self.armed = True
+
+    def _sweep(self) -> None:
+        self.armed = False
+        loop = self.loop()
+        if loop is None:
+            return
+        now = loop.time()
+        for conn in list(self.conns):  # a check may end a request (and leave the set)
+            conn.check_time(now)
+        if self.conns:
+            self._arm()
+
+
+_watches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Watch]
+_watches = weakref.WeakKeyDictionary()
+
+
+def _loop_watch(loop: asyncio.AbstractEventLoop) -> _Watch:
+    got = _watches.get(loop)
+    if got is None:
+        got = _watches[loop] = _Watch(loop)
     return got
 
 
@@ -154,6 +199,7 @@ class _Conn:
         ).encode("latin-1", "replace")
         self.loop = client.loop
         self.buf, self.view = _loop_buffer(self.loop)
+        self.watch = _loop_watch(self.loop)
         self.sock: socket.socket | None = None
         self.transport: asyncio.Transport | None = None
         self.dead = False
@@ -165,7 +211,6 @@ class _Conn:
         self.stall_s = 0.0
         self.limit = 0.0
         self.last_data = 0.0
-        self.timer: asyncio.TimerHandle | None = None
         self.got_any = False
         self.headbuf = bytearray()
         self.in_head = True
@@ -214,15 +259,14 @@ class _Conn:
         self.deadline = deadline
         self.stall_s = stall_s
         self.limit = limit
-        self.last_data = now = loop.time()
+        self.last_data = loop.time()
         self.got_any = False
         self.in_head = True
         self.headbuf.clear()
         self.chunked = None
         self.remaining = -1
         self.location = None
-        first = deadline if not stall_s else min(deadline, now + stall_s)
-        self.timer = loop.call_at(first, self._check_time)
+        self.watch.add(self)
         req = b"GET " + target.encode("latin-1", "replace") + self.req_tail
         if self.transport is not None:
             self.transport.write(req)
@@ -404,30 +448,22 @@ class _Conn:
         else:
             self._fail(NETWORK, reason(e) if e is not None else "connection lost")
 
-    def _check_time(self) -> None:
-        self.timer = None
+    def check_time(self, now: float) -> None:
+        """Fail the request in flight past its deadline or without data for stall_s."""
         if self.fut is None:
-            return
-        now = self.loop.time()
-        if now >= self.deadline - 0.001:
+            self.watch.conns.discard(self)
+        elif now >= self.deadline - 0.001:
             what = "no answer" if self.in_head else "not complete"
             self._fail(TIMEOUT, f"{what} within {self.limit:.3g}s")
-            return
-        stall = self.stall_s
-        if stall and now - self.last_data >= stall - 0.001:
-            self._fail(STALL, f"no data for {stall:.3g}s")
-            return
-        when = min(self.deadline, self.last_data + stall) if stall else self.deadline
-        self.timer = self.loop.call_at(when, self._check_time)
+        elif self.stall_s and now - self.last_data >= self.stall_s - 0.001:
+            self._fail(STALL, f"no data for {self.stall_s:.3g}s")
 
     # --- ending -------------------------------------------------------------
     def _finish(self) -> None:
         fut = self.fut
         self.fut = None
         self.used += 1
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
+        self.watch.conns.discard(self)
         self.sink = _DISCARD
         if not self.keep_alive:
             self.close()
@@ -450,9 +486,7 @@ class _Conn:
 
     def close(self) -> None:
         self.dead = True
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
+        self.watch.conns.discard(self)
         sock = self.sock
         if sock is not None:
             self.sock = None

@@ -1,0 +1,76 @@
+"""HLS reloads on a shared grid (viewers/hls.py sleep_to_grid): never early, one timer per step.
+
+Run on the real event loops the viewers use (asyncio and uvloop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from streamperf.viewers import hls
+from streamperf.viewers.hls import RELOAD_GRID_S, grid_step, sleep_to_grid
+
+
+def loops() -> list[Callable[[], asyncio.AbstractEventLoop]]:
+    import uvloop
+
+    return [asyncio.new_event_loop, uvloop.new_event_loop]
+
+
+@given(st.floats(min_value=0.0, max_value=1e7, allow_nan=False))
+def test_a_grid_step_is_never_before_the_time_asked_nor_a_step_after(t: float) -> None:
+    at = grid_step(t) * RELOAD_GRID_S
+    assert t <= at < t + RELOAD_GRID_S + 1e-9
+
+
+@pytest.mark.parametrize("factory", loops(), ids=["asyncio", "uvloop"])
+def test_waiters_of_one_step_share_its_timer_and_wake_on_time(
+    factory: Callable[[], asyncio.AbstractEventLoop],
+) -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        t0 = loop.time() + 0.05
+        asked = [t0 + i * 0.1 / 60 for i in range(60)]  # 60 viewers due within 100 ms
+        woke: dict[int, float] = {}
+
+        async def viewer(i: int) -> None:
+            await sleep_to_grid(asked[i])
+            woke[i] = loop.time()
+
+        tasks = [asyncio.ensure_future(viewer(i)) for i in range(60)]
+        await asyncio.sleep(0)
+        mine = [k for k in hls._steps if k[0] == id(loop)]
+        assert len(mine) == len({grid_step(t) for t in asked}) <= 7  # not 60 timers
+        await asyncio.gather(*tasks)
+        for i, t in enumerate(asked):
+            assert woke[i] >= t - 0.001, (i, woke[i] - t)  # never early
+            assert woke[i] - t < RELOAD_GRID_S + 0.05  # a step late at most (+ a busy machine)
+        assert not [k for k in hls._steps if k[0] == id(loop)]  # rung steps are gone
+
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(main())
+
+
+@pytest.mark.parametrize("factory", loops(), ids=["asyncio", "uvloop"])
+def test_a_cancelled_waiter_leaves_the_others_and_a_past_time_wakes_at_once(
+    factory: Callable[[], asyncio.AbstractEventLoop],
+) -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        t = loop.time() + 0.03
+        gone = asyncio.ensure_future(sleep_to_grid(t))
+        stays = asyncio.ensure_future(sleep_to_grid(t))
+        gone.cancel()  # a viewer closed while it waited
+        await asyncio.wait_for(stays, 1.0)
+        # the same (now past) step again: a new timer, not the one that already rang
+        t1 = loop.time()
+        await asyncio.wait_for(sleep_to_grid(t), 1.0)
+        assert loop.time() - t1 < 0.5
+
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(main())
