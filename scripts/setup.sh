@@ -57,8 +57,13 @@ PYTHON=${PYTHON:-python3}
 stamp=.venv/.streamperf-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-  .venv/bin/pip install -q --upgrade pip >/dev/null
-  .venv/bin/pip install -q -e '.[dev]'
+  # uv installs the ~90 packages in seconds where pip takes most of a minute (it
+  # compiles every module up front; uv leaves that to the first import); pip if uv
+  # cannot be had.
+  if ! { .venv/bin/pip install -q uv >/dev/null 2>&1 &&
+         .venv/bin/uv pip install -q --python .venv/bin/python -e '.[dev]'; }; then
+    .venv/bin/pip install -q -e '.[dev]'
+  fi
   touch "$stamp"
 fi
 echo "streamperf ready: $(.venv/bin/streamperf --version 2>/dev/null || echo installed)"

@@ -17,7 +17,7 @@ from streamperf.media.publisher import Publisher, default_cache_dir, synthetic_c
 from streamperf.media.server import MediaServer
 
 from .nms_support import NodeMediaServer, why_no_nms
-from .shaping import PortCap
+from .shaping import LoShaper
 from .sshd_support import Lab, have_sshd
 
 STREAM = "test"
@@ -109,17 +109,11 @@ def capped_port() -> Iterator:
                               text=True)
         if "htb" in root.stdout:
             pytest.skip(f"lo already has an htb qdisc: {root.stdout.strip()}")
-        caps: list[PortCap] = []
-
-        def cap(port: int, kbit: int) -> PortCap:
-            caps.append(PortCap(port, kbit).install())
-            return caps[-1]
-
+        shaper = LoShaper()
         try:
-            yield cap
+            yield shaper.cap
         finally:
-            for c in caps:
-                c.remove()
+            shaper.remove()
 
 
 @pytest.fixture(scope="session")

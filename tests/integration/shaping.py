@@ -1,7 +1,8 @@
-"""Bandwidth caps on lo for tests: tc htb with a u32 filter on a source port.
+"""Bandwidth caps on lo for tests: tc htb with a u32 filter per source port.
 
 DESIGN section 3: htb/tbf work on lo here, netem does not. Traffic *from*
-the port (server to viewers) is capped; everything else on lo is not.
+a capped port (server to viewers) is capped; everything else on lo is not.
+lo has one root qdisc, so one LoShaper holds every cap of a test.
 """
 
 from __future__ import annotations
@@ -14,37 +15,55 @@ def _tc(*args: str) -> None:
 
 
 class PortCap:
-    def __init__(self, sport: int, kbit: int) -> None:
+    """One port's cap: an htb class of the shaper's root."""
+
+    def __init__(self, sport: int, kbit: int, classid: str) -> None:
         self.sport = sport
         self.kbit = kbit
+        self.classid = classid
         self.active = False
 
     def install(self) -> PortCap:
-        _tc("qdisc", "add", "dev", "lo", "root", "handle", "1:", "htb", "default", "10")
-        self.active = True
-        _tc("class", "add", "dev", "lo", "parent", "1:", "classid", "1:10", "htb",
-            "rate", "20gbit")
-        _tc("class", "add", "dev", "lo", "parent", "1:", "classid", "1:20", "htb",
+        _tc("class", "add", "dev", "lo", "parent", "1:", "classid", self.classid, "htb",
             "rate", f"{self.kbit}kbit", "ceil", f"{self.kbit}kbit")
         # A deep queue: a pure rate cap without drops. Drops would leave connections
         # in TCP retransmit back-off for seconds after the cap lifts, which is a
         # loss effect, not the bandwidth effect these tests are about.
-        _tc("qdisc", "add", "dev", "lo", "parent", "1:20", "handle", "20:", "pfifo",
-            "limit", "100000")
+        _tc("qdisc", "add", "dev", "lo", "parent", self.classid,
+            "handle", f"{self.classid.split(':')[1]}:", "pfifo", "limit", "100000")
         _tc("filter", "add", "dev", "lo", "protocol", "ip", "parent", "1:", "prio", "1",
-            "u32", "match", "ip", "sport", str(self.sport), "0xffff", "flowid", "1:20")
+            "u32", "match", "ip", "sport", str(self.sport), "0xffff", "flowid", self.classid)
+        self.active = True
         return self
 
     def lift(self) -> None:
-        """Lift the cap without dropping what is queued (`remove` would drop it,
-        and connections would then wait out a retransmit timeout inflated by the
+        """Lift the cap without dropping what is queued (removing the qdisc would drop
+        it, and connections would then wait out a retransmit timeout inflated by the
         queueing delay)."""
         if self.active:
-            _tc("class", "change", "dev", "lo", "parent", "1:", "classid", "1:20", "htb",
+            _tc("class", "change", "dev", "lo", "parent", "1:", "classid", self.classid,
+                "htb", "rate", "20gbit")
+
+
+class LoShaper:
+    """The root htb on lo (installed with the first cap) and the caps under it."""
+
+    def __init__(self) -> None:
+        self.caps: list[PortCap] = []
+        self.root = False
+
+    def cap(self, sport: int, kbit: int) -> PortCap:
+        if not self.root:
+            _tc("qdisc", "add", "dev", "lo", "root", "handle", "1:", "htb", "default", "10")
+            self.root = True
+            _tc("class", "add", "dev", "lo", "parent", "1:", "classid", "1:10", "htb",
                 "rate", "20gbit")
+        cap = PortCap(sport, kbit, f"1:{20 + len(self.caps)}")
+        self.caps.append(cap)
+        return cap.install()
 
     def remove(self) -> None:
-        if self.active:
+        if self.root:
             subprocess.run(["tc", "qdisc", "del", "dev", "lo", "root"], check=False,
                            capture_output=True)
-            self.active = False
+            self.root = False

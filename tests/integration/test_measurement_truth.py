@@ -140,43 +140,47 @@ def test_rtmp_latency_matches_ffmpegs_reading(session):
     assert stream.origin_latency_s is not None and abs(stream.origin_latency_s - theirs) < 0.5
 
 
-@pytest.mark.parametrize("protocol", ["rtmp", "hls"])
-def test_impaired_viewers_are_flagged_and_recover_when_the_cap_lifts(
-    session, capped_port, protocol
-):
+def test_impaired_viewers_are_flagged_and_recover_when_the_cap_lifts(session, capped_port):
+    # RTMP and HLS viewers in one run (a protocol mix), each protocol's port capped at
+    # half of what its own viewers need together, from before they join.
     stream = session.stream()
     media = session.platform().media
-    users = 6
-    port = media.rtmp_port if protocol == "rtmp" else media.http_port
-    # Half of what the viewers need together, from before they join.
-    cap = capped_port(port, int(users * stream.source.bitrate_kbps / 2))
+    per_protocol = 6
+    need = int(per_protocol * stream.source.bitrate_kbps / 2)
+    caps = [capped_port(media.rtmp_port, need), capped_port(media.http_port, need)]
     # Long enough for HLS (first media 6-8 s after joining) to be flagged under the cap,
     # then 16 s to show that no new stall starts once it is lifted.
     lift_after_s = 24.0
     lifted: list[float] = []
 
     def lift() -> None:
-        cap.lift()
+        for cap in caps:
+            cap.lift()
         lifted.append(time.time())
 
     timer = threading.Timer(lift_after_s, lift)
     timer.start()
     try:
-        outcome = session.run_load(f"truth-impaired-{protocol}", {
-            "users": users, "ramp_s": 0.1, "duration_s": 40.0, "protocol": protocol}, stream)
+        outcome = session.run_load("truth-impaired", {
+            "users": 2 * per_protocol, "ramp_s": 0.1, "duration_s": 40.0,
+            "protocol_mix": (("rtmp", 50), ("hls", 50))}, stream)
     finally:
         timer.cancel()
+    assert lifted, "the cap was never lifted"
     a = outcome.analysis
     df = read_events(outcome.events_path)
     first = df[df["event"].isin(["first_audio", "first_video"])].groupby("viewer")["t"].min()
     lagged = a.samples[a.samples["drift_s"] > a.lag_threshold_s].groupby("viewer")["t"].min()
     stalled = a.stall_starts.groupby("viewer")["t"].min()
-    to_lag = (lagged - first).dropna()
-    to_stall = (stalled - first).dropna()
-    print(f"{protocol}: time to flag lagged: max {to_lag.max():.1f} s; to first stall: "
-          f"max {to_stall.max():.1f} s")
-    assert len(to_lag) >= 0.95 * users and (to_lag < 20).all()
-    assert len(to_stall) >= 0.95 * users and (to_stall < 20).all()
-    assert lifted, "the cap was never lifted"
+    protocol_of = a.viewers.set_index("viewer")["protocol"]
+    for protocol in ("rtmp", "hls"):
+        mine = protocol_of.index[protocol_of == protocol]
+        assert len(mine) == per_protocol, protocol_of.to_dict()
+        to_lag = (lagged.reindex(mine) - first.reindex(mine)).dropna()
+        to_stall = (stalled.reindex(mine) - first.reindex(mine)).dropna()
+        print(f"{protocol}: time to flag lagged: max {to_lag.max():.1f} s; to first stall: "
+              f"max {to_stall.max():.1f} s")
+        assert len(to_lag) >= 0.95 * per_protocol and (to_lag < 20).all(), protocol
+        assert len(to_stall) >= 0.95 * per_protocol and (to_stall < 20).all(), protocol
     late = a.stall_starts[a.stall_starts["t"] > lifted[0] + 2.0]
     assert late.empty, f"stalls began after the cap lifted: {late.to_dict('records')}"
