@@ -33,8 +33,8 @@ from streamperf.hosts.specs import DEFAULT_REMOTE_DIR
 from streamperf.hosts.ssh import SshHost, SshHostError
 from streamperf.media.publisher import default_cache_dir
 
-# Not pinned into the hosts' constraints: build tooling, and streamperf itself.
-_UNPINNED = {"pip", "setuptools", "wheel", "streamperf"}
+# Not pinned into the hosts' constraints: build and install tooling, and streamperf itself.
+_UNPINNED = {"pip", "setuptools", "wheel", "streamperf", "uv"}
 _SRC_HASH_FILE = ".streamperf-src-hash"
 
 
