@@ -7,11 +7,13 @@ config, and runs `sshd -D -e -f CONF` in the foreground; it is stopped by PID.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -62,8 +64,8 @@ class Sshd:
         self.home = workdir / "home"
         self.sftp = sftp
         self.addr = addr
-        # 2222 is the wanted port; another if something else holds it on this address.
-        self.port = port if _port_free(addr, port) else _free_port(addr)
+        #: the wanted port until start(), then the real one
+        self.port = port
         self.authorized_pubkey = authorized_pubkey
         self.host_key = workdir / "ssh_host_ed25519_key"
         self.log = workdir / "sshd.log"
@@ -82,6 +84,21 @@ class Sshd:
         auth = self.dir / "authorized_keys"
         shutil.copy(self.authorized_pubkey, auth)
         conf = self.dir / "sshd_config"
+        # The wanted port, or another if something holds it on this address. Chosen and
+        # bound under a lock: two xdist workers' labs would otherwise both see it free.
+        lock_path = Path(tempfile.gettempdir()) / f"streamperf-tests-sshd-{self.addr}.lock"
+        with lock_path.open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not _port_free(self.addr, self.port):
+                self.port = _free_port(self.addr)
+            self._write_config(conf, auth)
+            with self.log.open("wb") as log:
+                self.proc = subprocess.Popen(
+                    [SSHD, "-D", "-e", "-f", str(conf)], stdout=log, stderr=subprocess.STDOUT
+                )
+            return self._wait_ready(timeout_s)
+
+    def _write_config(self, conf: Path, auth: Path) -> None:
         conf.write_text(
             "\n".join(
                 [
@@ -103,10 +120,9 @@ class Sshd:
                 ]
             )
         )
-        with self.log.open("wb") as log:
-            self.proc = subprocess.Popen(
-                [SSHD, "-D", "-e", "-f", str(conf)], stdout=log, stderr=subprocess.STDOUT
-            )
+
+    def _wait_ready(self, timeout_s: float) -> Sshd:
+        assert self.proc is not None
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
