@@ -26,7 +26,7 @@ test: setup lint
 	$(VENV)/pytest tests/unit $(UNJUDGED) -q -rfEs -n 3
 	$(VENV)/pytest $(ALONE) -v -rfEs --durations=5
 	$(VENV)/pytest tests/integration tests/perf $(addprefix --ignore=,$(ALONE) $(UNJUDGED)) \
-	    -v -rfEs -n 3 --durations=15 --users 20 --duration 10s
+	    -v -rfEs -n 3 --maxschedchunk 1 --durations=15 --users 20 --duration 10s
 
 lint:
 	$(VENV)/ruff check src tests benchmarks

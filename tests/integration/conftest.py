@@ -34,11 +34,24 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "long_run: the one real-time run of minutes, started first")
 
 
+# Modules by the real time their runs take (longest first, from `make test`'s
+# --durations): started first, so that no worker is left with a long run at the end.
+LONG_FIRST = ("test_measurement_truth", "test_live_stream", "test_adapter", "test_direct_urls",
+              "test_ci_gate", "test_load_run", "test_faults", "test_direct_nms",
+              "test_seed_backend", "test_hls_viewer", "test_local_procs")
+
+
+def _start_order(item: pytest.Item) -> tuple[bool, int]:
+    module = item.path.stem
+    rank = LONG_FIRST.index(module) if module in LONG_FIRST else len(LONG_FIRST)
+    return item.get_closest_marker("long_run") is None, rank
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The long real-time run first, so that pytest-xdist's workers never wait on it
-    having started late; the order among the rest is kept. (Not more than one: xdist
-    hands each worker a consecutive chunk first, so they would queue on one worker.)"""
-    items.sort(key=lambda item: item.get_closest_marker("long_run") is None)
+    """The long real-time run first, then the modules of long runs, then the rest (in
+    collection order within each). With `--maxschedchunk 1` pytest-xdist hands tests
+    out in this order as workers free up, longest first."""
+    items.sort(key=_start_order)
 
 
 @pytest.fixture(scope="session")
