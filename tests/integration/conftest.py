@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import shutil
 import signal
 import subprocess
 import tempfile
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -28,6 +30,21 @@ def ctrl_c_reaches_it() -> None:
     as for a terminal's foreground job. A job started in the background (a CI runner
     may) inherits SIGINT ignored, and Python then never raises KeyboardInterrupt."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@contextlib.contextmanager
+def at_times(*actions: tuple[float, Callable[[], object]]) -> Iterator[None]:
+    """Run each (seconds from now, action) on a timer thread while the block runs (a
+    fault in the middle of a load run); none starts after it, and one under way ends."""
+    timers = [threading.Timer(at, action) for at, action in actions]
+    for timer in timers:
+        timer.start()
+    try:
+        yield
+    finally:
+        for timer in timers:
+            timer.cancel()
+            timer.join()
 
 
 def pytest_configure(config: pytest.Config) -> None:

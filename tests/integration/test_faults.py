@@ -25,7 +25,6 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,6 +41,7 @@ from streamperf.results.judge import FAIL, INTERRUPTED, PASS
 from streamperf.session import StreamperfSession
 from streamperf.settings import RunSettings
 
+from .conftest import at_times
 from .fault_server import DRIP, ERROR, HANG, Fault, FaultServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,14 +97,9 @@ def test_nginx_restarted_mid_run_viewers_reconnect_and_the_gap_is_stall_time(rec
         media.start()
         marks["up"] = time.time()
 
-    restarter = threading.Timer(5.0, restart_nginx)
-    restarter.start()
-    try:
+    with at_times((5.0, restart_nginx)):
         outcome = session.run_load("nginx-restart", {"users": 3, "ramp_s": 0.1,
                                                      "duration_s": 15.0}, stream)
-    finally:
-        restarter.cancel()
-        restarter.join()
     df = read_events(outcome.events_path)
     rows = _all_rows_read_back(outcome)
     # The verdict: judged (the publisher came back), failed on the viewers' errors, and
@@ -160,14 +155,9 @@ def test_killed_publisher_is_seen_within_5s_and_republished_the_run_goes_on(reco
         killed["t"] = time.time()
         os.kill(stream.publisher.pid, signal.SIGKILL)
 
-    killer = threading.Timer(4.5, kill)  # half a tick off the watch: a real detection delay
-    killer.start()
-    try:
+    with at_times((4.5, kill)):  # half a tick off the watch: a real detection delay
         outcome = session.run_load("ffmpeg-killed", {"users": 3, "ramp_s": 0.1,
                                                      "duration_s": 15.0}, stream)
-    finally:
-        killer.cancel()
-        killer.join()
     df = read_events(outcome.events_path)
     rows = _all_rows_read_back(outcome)
     died = _kinds(df, "publisher_exit")

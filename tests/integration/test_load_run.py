@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +17,8 @@ import pytest
 from streamperf.results.events import read_events
 from streamperf.session import StreamperfSession
 from streamperf.settings import RunSettings
+
+from .conftest import at_times
 
 
 def _session(reports: Path, **settings: object) -> StreamperfSession:
@@ -79,13 +80,9 @@ def test_nginx_stopped_mid_run_fails_naming_disconnects(own_session):
     session = own_session
     stream = session.stream()
     media = session.platform().media
-    stopper = threading.Timer(6.0, media.stop)
-    stopper.start()
-    try:
+    with at_times((6.0, media.stop)):
         outcome = session.run_load("nginx-stop", {"users": 5, "ramp_s": 0.1,
                                                   "duration_s": 15.0}, stream)
-    finally:
-        stopper.cancel()
     assert not outcome.passed
     message = outcome.message()
     assert "count(errors) == 0: measured 5," in message, message
@@ -100,13 +97,9 @@ def test_nginx_stopped_mid_run_fails_naming_disconnects(own_session):
 def test_publisher_death_makes_the_run_invalid_and_keeps_its_log(own_session):
     session = own_session
     stream = session.stream()
-    killer = threading.Timer(4.0, lambda: os.kill(stream.publisher.pid, signal.SIGKILL))
-    killer.start()
-    try:
+    with at_times((4.0, lambda: os.kill(stream.publisher.pid, signal.SIGKILL))):
         outcome = session.run_load("ffmpeg-dies", {"users": 3, "ramp_s": 0.1,
                                                    "duration_s": 10.0}, stream)
-    finally:
-        killer.cancel()
     assert outcome.invalid is not None and "publisher died" in outcome.invalid
     assert not outcome.passed
     log = outcome.run_dir / "publisher.log"

@@ -22,6 +22,8 @@ from streamperf.results.events import read_events
 from streamperf.session import StreamperfSession
 from streamperf.settings import RunSettings
 
+from .conftest import at_times
+
 
 @pytest.fixture
 def session(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StreamperfSession]:
@@ -48,15 +50,9 @@ def test_bitrate_and_media_time_on_an_unimpaired_two_minute_run(session):
     # nginx's own byte counter over the steady state. Its bw_out figure is not
     # used: it reads about 10% high here (bw_in does too, against the source's
     # known bitrate), while bytes_out deltas match the bytes that crossed lo.
-    timers = [threading.Timer(at, read_stat) for at in (20.0, 110.0)]
-    for timer in timers:
-        timer.start()
-    try:
+    with at_times((20.0, read_stat), (110.0, read_stat)):
         outcome = session.run_load("truth-2min", {"users": 8, "ramp_s": 0.2,
                                                   "duration_s": 120.0}, stream)
-    finally:
-        for timer in timers:
-            timer.cancel()
     assert len(readings) == 2 and readings[0][2] == readings[1][2] == 8
     (t1, out1, players), (t2, out2, _) = readings
     server_kbps = (out2 - out1) * 8 / 1000 / (t2 - t1) / players
@@ -158,14 +154,10 @@ def test_impaired_viewers_are_flagged_and_recover_when_the_cap_lifts(session, ca
             cap.lift()
         lifted.append(time.time())
 
-    timer = threading.Timer(lift_after_s, lift)
-    timer.start()
-    try:
+    with at_times((lift_after_s, lift)):
         outcome = session.run_load("truth-impaired", {
             "users": 2 * per_protocol, "ramp_s": 0.1, "duration_s": 40.0,
             "protocol_mix": (("rtmp", 50), ("hls", 50))}, stream)
-    finally:
-        timer.cancel()
     assert lifted, "the cap was never lifted"
     a = outcome.analysis
     df = read_events(outcome.events_path)

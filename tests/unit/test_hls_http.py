@@ -259,7 +259,7 @@ def test_one_watch_per_loop_times_requests_and_is_idle_between_them() -> None:
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        watch = hls_http._loop_watch(loop)
+        watch = hls_http._watches.get(loop)
         async with RawServer({"/a": send(ok(b"a")), "/silent": silent}) as srv:
             http = HlsHttp()
             for _ in range(20):
@@ -275,7 +275,7 @@ def test_one_watch_per_loop_times_requests_and_is_idle_between_them() -> None:
             await asyncio.sleep(hls_http.WATCH_TICK_S * 2.5)
             assert not watch.armed  # nothing in flight: no timer left running
             http.close()
-        assert hls_http._loop_watch(loop) is watch
+        assert hls_http._watches.get(loop) is watch
 
     run(main())
 

@@ -23,7 +23,6 @@ import asyncio
 import os
 import ssl
 import time
-import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, cast
 from urllib.parse import urljoin, urlsplit
@@ -39,6 +38,7 @@ from streamperf.viewers.http_body import (
     body_framing,
     parse_response_head,
 )
+from streamperf.viewers.per_loop import PerLoop
 from streamperf.viewers.read_batching import ReadBatching
 
 READ_SIZE = 65536
@@ -46,16 +46,12 @@ MAX_REDIRECTS = 5
 REDIRECTS = frozenset((301, 302, 303, 307, 308))
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
-_shared: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[bytearray, memoryview]]
-_shared = weakref.WeakKeyDictionary()
+def _read_buffer(loop: asyncio.AbstractEventLoop) -> tuple[bytearray, memoryview]:
+    buf = bytearray(READ_SIZE)
+    return buf, memoryview(buf)
 
 
-def _loop_buffer(loop: asyncio.AbstractEventLoop) -> tuple[bytearray, memoryview]:
-    got = _shared.get(loop)
-    if got is None:
-        buf = bytearray(READ_SIZE)
-        got = _shared[loop] = (buf, memoryview(buf))
-    return got
+_buffers = PerLoop(_read_buffer)  # one read buffer per event loop
 
 
 def parse_http_url(url: str) -> tuple[str, str, int, str]:
@@ -115,7 +111,7 @@ class FlvViewer(ReadBatching, asyncio.BufferedProtocol):
     async def run(self, duration: float) -> None:
         loop = asyncio.get_running_loop()
         self.play_requested_wall = time.time()
-        self._buf, self._view = _loop_buffer(loop)
+        self._buf, self._view = _buffers.get(loop)
         end_timer = loop.call_later(duration, self._end)
         setup_timer = loop.call_later(self.connect_timeout, self._setup_timeout)
         deadline = loop.time() + self.connect_timeout

@@ -47,6 +47,7 @@ from urllib.parse import urljoin, urlsplit
 
 from streamperf import __version__
 from streamperf.viewers.http_body import MAX_HEAD, ChunkedBody, HttpProtocolError
+from streamperf.viewers.per_loop import PerLoop
 
 READ_SIZE = 256 * 1024  # one recv into the loop's buffer
 DISCARD_MAX = 1 << 20  # one MSG_TRUNC recv (nothing is written to the buffer)
@@ -60,23 +61,19 @@ WATCH_TICK_S = 0.05  # how often the requests in flight are checked for deadline
 # failure kinds of one request
 CONNECT, NETWORK, TIMEOUT, STALL, BAD = "connect", "network", "timeout", "stall", "bad"
 
-_buffers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[bytearray, memoryview]]
-_buffers = weakref.WeakKeyDictionary()
+def _read_buffer(loop: asyncio.AbstractEventLoop) -> tuple[bytearray, memoryview]:
+    buf = bytearray(DISCARD_MAX)  # pages past READ_SIZE are never written (MSG_TRUNC)
+    return buf, memoryview(buf)[:READ_SIZE]
 
 
-def _loop_buffer(loop: asyncio.AbstractEventLoop) -> tuple[bytearray, memoryview]:
-    got = _buffers.get(loop)
-    if got is None:
-        buf = bytearray(DISCARD_MAX)  # pages past READ_SIZE are never written (MSG_TRUNC)
-        got = _buffers[loop] = (buf, memoryview(buf)[:READ_SIZE])
-    return got
+_buffers = PerLoop(_read_buffer)  # one read buffer per event loop
 
 
 class _Watch:
     """The requests in flight on one event loop, checked every WATCH_TICK_S while any is."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = weakref.ref(loop)  # the loop is this watch's key in _watches
+        self.loop = weakref.ref(loop)  # weak: the watch must not keep its loop alive
         self.conns: set[_Conn] = set()
         self.armed = False
 
@@ -103,15 +100,7 @@ class _Watch:
             self._arm()
 
 
-_watches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Watch]
-_watches = weakref.WeakKeyDictionary()
-
-
-def _loop_watch(loop: asyncio.AbstractEventLoop) -> _Watch:
-    got = _watches.get(loop)
-    if got is None:
-        got = _watches[loop] = _Watch(loop)
-    return got
+_watches = PerLoop(_Watch)
 
 
 class GetError(Exception):
@@ -198,8 +187,8 @@ class _Conn:
             "Accept: */*\r\n\r\n"
         ).encode("latin-1", "replace")
         self.loop = client.loop
-        self.buf, self.view = _loop_buffer(self.loop)
-        self.watch = _loop_watch(self.loop)
+        self.buf, self.view = _buffers.get(self.loop)
+        self.watch = _watches.get(self.loop)
         self.sock: socket.socket | None = None
         self.transport: asyncio.Transport | None = None
         self.dead = False

@@ -22,13 +22,13 @@ import asyncio
 import math
 import os
 import time
-import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 from streamperf.viewers import DEFAULT_RTMP_PORT, amf
 from streamperf.viewers.base import FIRST_AUDIO, FIRST_VIDEO, VIEWER_ERROR, EventCallback, Viewer
+from streamperf.viewers.per_loop import PerLoop
 from streamperf.viewers.read_batching import ReadBatching
 from streamperf.viewers.rtmp_chunks import (
     ACK,
@@ -56,18 +56,13 @@ STREAM_BEGIN, STREAM_EOF, SET_BUFFER_LENGTH, PING_REQUEST, PING_RESPONSE = 0, 1,
 _TXN_CONNECT, _TXN_CREATE_STREAM = 1, 2
 MAX_STREAM_ID = 0xFFFFFFFF  # a message stream id is 4 bytes in a chunk header
 
-# One read buffer per event loop, with a memoryview per possible carry length.
-_shared: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[bytearray, list[memoryview]]]
-_shared = weakref.WeakKeyDictionary()
+def _read_buffer(loop: asyncio.AbstractEventLoop) -> tuple[bytearray, list[memoryview]]:
+    """One read buffer per event loop, with a memoryview per possible carry length."""
+    buf = bytearray(MAX_HEADER + READ_SIZE)
+    return buf, [memoryview(buf)[k : k + READ_SIZE] for k in range(MAX_HEADER + 1)]
 
 
-def _loop_buffer(loop: asyncio.AbstractEventLoop) -> tuple[bytearray, list[memoryview]]:
-    got = _shared.get(loop)
-    if got is None:
-        buf = bytearray(MAX_HEADER + READ_SIZE)
-        views = [memoryview(buf)[k : k + READ_SIZE] for k in range(MAX_HEADER + 1)]
-        got = _shared[loop] = (buf, views)
-    return got
+_buffers = PerLoop(_read_buffer)
 
 
 def parse_rtmp_url(url: str) -> tuple[str, int, str, str, str]:
@@ -131,7 +126,7 @@ class RtmpViewer(ReadBatching, asyncio.BufferedProtocol):
     async def run(self, duration: float) -> None:
         loop = asyncio.get_running_loop()
         self.play_requested_wall = time.time()
-        self._buf, self._views = _loop_buffer(loop)
+        self._buf, self._views = _buffers.get(loop)
         done = self._done = loop.create_future()
         end_timer = loop.call_later(duration, self._end)
         setup_timer = loop.call_later(self.connect_timeout, self._setup_timeout)
