@@ -1,4 +1,4 @@
-"""HLS reloads on a shared grid (viewers/hls.py sleep_to_grid): never early, one timer per step.
+"""HLS reloads on a shared grid (viewers/reload_grid.py): never early, one timer per step.
 
 Run on the real event loops the viewers use (asyncio and uvloop).
 """
@@ -6,20 +6,29 @@ Run on the real event loops the viewers use (asyncio and uvloop).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streamperf.viewers import hls
-from streamperf.viewers.hls import RELOAD_GRID_S, grid_step, sleep_to_grid
+from streamperf.viewers import reload_grid
+from streamperf.viewers.reload_grid import RELOAD_GRID_S, grid_step, sleep_to_grid
 
 
-def loops() -> list[Callable[[], asyncio.AbstractEventLoop]]:
+@pytest.fixture(params=["asyncio", "uvloop"])
+def run(request: pytest.FixtureRequest) -> Callable[[Coroutine[Any, Any, None]], None]:
+    """Runs a coroutine on a new loop of the kind the viewers use."""
     import uvloop
 
-    return [asyncio.new_event_loop, uvloop.new_event_loop]
+    factory = asyncio.new_event_loop if request.param == "asyncio" else uvloop.new_event_loop
+
+    def run_on(coro: Coroutine[Any, Any, None]) -> None:
+        with asyncio.Runner(loop_factory=factory) as runner:
+            runner.run(coro)
+
+    return run_on
 
 
 @given(st.floats(min_value=0.0, max_value=1e7, allow_nan=False))
@@ -28,10 +37,7 @@ def test_a_grid_step_is_never_before_the_time_asked_nor_a_step_after(t: float) -
     assert t <= at < t + RELOAD_GRID_S + 1e-9
 
 
-@pytest.mark.parametrize("factory", loops(), ids=["asyncio", "uvloop"])
-def test_waiters_of_one_step_share_its_timer_and_wake_on_time(
-    factory: Callable[[], asyncio.AbstractEventLoop],
-) -> None:
+def test_waiters_of_one_step_share_its_timer_and_wake_on_time(run: Callable[..., None]) -> None:
     async def main() -> None:
         loop = asyncio.get_running_loop()
         t0 = loop.time() + 0.05
@@ -44,21 +50,19 @@ def test_waiters_of_one_step_share_its_timer_and_wake_on_time(
 
         tasks = [asyncio.ensure_future(viewer(i)) for i in range(60)]
         await asyncio.sleep(0)
-        mine = [k for k in hls._steps if k[0] == id(loop)]
+        mine = [k for k in reload_grid._steps if k[0] == id(loop)]
         assert len(mine) == len({grid_step(t) for t in asked}) <= 7  # not 60 timers
         await asyncio.gather(*tasks)
         for i, t in enumerate(asked):
             assert woke[i] >= t - 0.001, (i, woke[i] - t)  # never early
             assert woke[i] - t < RELOAD_GRID_S + 0.05  # a step late at most (+ a busy machine)
-        assert not [k for k in hls._steps if k[0] == id(loop)]  # rung steps are gone
+        assert not [k for k in reload_grid._steps if k[0] == id(loop)]  # rung steps are gone
 
-    with asyncio.Runner(loop_factory=factory) as runner:
-        runner.run(main())
+    run(main())
 
 
-@pytest.mark.parametrize("factory", loops(), ids=["asyncio", "uvloop"])
 def test_a_cancelled_waiter_leaves_the_others_and_a_past_time_wakes_at_once(
-    factory: Callable[[], asyncio.AbstractEventLoop],
+    run: Callable[..., None],
 ) -> None:
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -72,5 +76,4 @@ def test_a_cancelled_waiter_leaves_the_others_and_a_past_time_wakes_at_once(
         await asyncio.wait_for(sleep_to_grid(t), 1.0)
         assert loop.time() - t1 < 0.5
 
-    with asyncio.Runner(loop_factory=factory) as runner:
-        runner.run(main())
+    run(main())

@@ -12,10 +12,8 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import math
 import ssl
 import time
-import weakref
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
@@ -33,6 +31,7 @@ from streamperf.viewers.playlist import (
     live_start_index,
     parse_playlist,
 )
+from streamperf.viewers.reload_grid import sleep_to_grid
 
 HEAD_LIMIT = 16384  # bytes of a segment searched for its first PTS
 FIRST_LIMIT = 1 << 20  # ... and for the first video + audio PES of the first segment
@@ -44,10 +43,6 @@ DISCONNECT_TARGETS = 3.0  # playlist unreachable this long -> disconnect
 RECENT_URIS = 16
 MAX_PLAYLIST = 1 << 20  # bytes; a bigger answer is not read (wrong URL, a video file)
 MIN_TARGET_S = 1.0  # RFC 8216 4.3.3.1: TARGETDURATION is a decimal-integer, so >= 1 s
-# Reloads start on a grid shared by every viewer of a process: the viewers due within
-# the same 20 ms wake in one event-loop iteration instead of one each (15-20% of the
-# viewer's CPU at 1,000 viewers; docs/hls.md, Cost). A reload is at most this late.
-RELOAD_GRID_S = 0.02
 SCAN_PIECE = 4096  # bytes handed to the TS scanner at a time (it copies what it is given)
 SCAN_READ = 8192  # bytes read at a time from a segment until its head is scanned; the rest
 # is discarded unread (hls_http, MSG_TRUNC): the first PTS is in its first packets
@@ -66,46 +61,6 @@ def reload_wait(target_duration: float, changed: bool) -> float:
     """
     td = max(MIN_TARGET_S, target_duration)
     return td if changed else td / 2
-
-
-def grid_step(t: float) -> int:
-    """The first RELOAD_GRID_S step at or after loop time `t` (never before it), as a count."""
-    step = math.ceil(t / RELOAD_GRID_S)
-    return step if step * RELOAD_GRID_S >= t else step + 1
-
-
-class _Step:
-    """The viewers waiting for one grid step; kept alive by its timer alone."""
-
-    __slots__ = ("__weakref__", "futures", "key")
-
-    def __init__(self, key: tuple[int, int]) -> None:
-        self.key = key
-        self.futures: list[asyncio.Future[None]] = []
-
-    def ring(self) -> None:
-        if _steps.get(self.key) is self:
-            del _steps[self.key]  # a viewer asking for this step from now on gets a new one
-        for fut in self.futures:
-            if not fut.done():  # a viewer closed while waiting has cancelled its own
-                fut.set_result(None)
-
-
-_steps: weakref.WeakValueDictionary[tuple[int, int], _Step] = weakref.WeakValueDictionary()
-
-
-def sleep_to_grid(t: float) -> asyncio.Future[None]:
-    """Wait until the grid step at or after loop time `t`: one timer per step, not per viewer."""
-    loop = asyncio.get_running_loop()
-    step = grid_step(t)
-    key = (id(loop), step)  # a step dies with its timer, so an id reused later is a new key
-    group = _steps.get(key)
-    if group is None:
-        _steps[key] = group = _Step(key)
-        loop.call_at(step * RELOAD_GRID_S, group.ring)
-    fut: asyncio.Future[None] = loop.create_future()
-    group.futures.append(fut)
-    return fut
 
 
 class _Failed(Exception):
@@ -577,4 +532,4 @@ class HlsViewer:
             self.playing = False
 
 
-__all__ = ["RELOAD_GRID_S", "HlsViewer", "grid_step", "reload_wait", "sleep_to_grid"]
+__all__ = ["HlsViewer", "reload_wait"]
