@@ -316,17 +316,15 @@ def _html_extra(config: pytest.Config, outcome: RunOutcome) -> Any:
 @pytest.hookimpl(optionalhook=True)
 def pytest_html_results_summary(prefix: list[str], summary: list[str], postfix: list[str],
                                 session: pytest.Session) -> None:
-    outcomes = session.config.stash.get(OUTCOMES_KEY, [])
-    if outcomes:
+    summaries = _run_summaries(session.config)
+    if summaries:
         from streamperf.results.html import aggregate_html
 
-        prefix.append(aggregate_html([(name, o.analysis, o.verdict) for name, o in outcomes]))
+        prefix.append(aggregate_html(summaries))
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    summaries = [o.summary for _, o in config.stash.get(OUTCOMES_KEY, [])]
-    if not summaries:  # under pytest-xdist the runs happened in workers: read their files
-        summaries = _worker_run_summaries(terminalreporter)
+    summaries = _run_summaries(config)
     if not summaries:
         return
     from streamperf.results.terminal import run_summary_lines
@@ -336,12 +334,20 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_line(run_summary_lines(summary))
 
 
-def _worker_run_summaries(terminalreporter: Any) -> list[dict[str, Any]]:
+def _run_summaries(config: pytest.Config) -> list[dict[str, Any]]:
+    """The session's runs as their summary.json records: this process's own, or under
+    pytest-xdist (the runs happened in workers) those the reports name."""
+    own = [o.summary for _, o in config.stash.get(OUTCOMES_KEY, [])]
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    return own or (_worker_run_summaries(reporter.stats) if reporter is not None else [])
+
+
+def _worker_run_summaries(stats: dict[str, list[Any]]) -> list[dict[str, Any]]:
     """summary.json of every run named in the reports' `streamperf_run_dir` property."""
     import json
 
     dirs: dict[str, None] = {}
-    for reports in terminalreporter.stats.values():
+    for reports in stats.values():
         for report in reports:
             for key, value in getattr(report, "user_properties", ()):
                 if key == "streamperf_run_dir":
@@ -349,7 +355,9 @@ def _worker_run_summaries(terminalreporter: Any) -> list[dict[str, Any]]:
     out = []
     for run_dir in dirs:
         try:
-            out.append(json.loads((Path(run_dir) / "summary.json").read_text()))
+            record = json.loads((Path(run_dir) / "summary.json").read_text())
         except (OSError, ValueError):
             continue
+        if isinstance(record, dict) and {"name", "metrics", "verdict"} <= record.keys():
+            out.append(record)
     return out

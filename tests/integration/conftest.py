@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import itertools
 import os
 import shutil
 import signal
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -49,13 +51,66 @@ def at_times(*actions: tuple[float, Callable[[], object]]) -> Iterator[None]:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "long_run: the one real-time run of minutes, started first")
+    config.addinivalue_line(
+        "markers", "own_pytest(slots=1): starts a pytest or CLI process of its own (a core's "
+        "worth of CPU at its start and its end; pytest -n 2 starts three): takes that many "
+        "of the CPU_SLOTS, which tests share across xdist workers")
+
+
+# A run is invalid once the host's CPU is over 90% for 6 s (results/validity.py), as it
+# should be. A pytest of a test's own burns a core at its start (imports, stack) and its
+# end (analysis, charts): more than two at once beside the xdist workers' own runs
+# saturated this 2-core machine. Such a test holds its slots for its whole run.
+CPU_SLOTS = 2
+SLOT_DIR = Path(tempfile.gettempdir()) / "streamperf-tests-cpu-slots"
+
+
+def _slots(item: pytest.Item) -> int:
+    mark = item.get_closest_marker("own_pytest")
+    return 0 if mark is None else min(int(mark.kwargs.get("slots", 1)), CPU_SLOTS)
+
+
+@contextlib.contextmanager
+def cpu_slots(count: int, poll_s: float = 0.2) -> Iterator[None]:
+    """Hold `count` of the CPU_SLOTS (file locks, so across processes) while the block runs."""
+    SLOT_DIR.mkdir(exist_ok=True)
+    files = [(SLOT_DIR / f"{i}.lock").open("w") for i in range(CPU_SLOTS)]
+    try:
+        while True:
+            held = []
+            for f in files:
+                if len(held) < count:
+                    try:
+                        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        held.append(f)
+                    except BlockingIOError:
+                        pass
+            if len(held) == count:
+                break
+            for f in held:  # all or none: two tests never hold one each and wait for more
+                fcntl.flock(f, fcntl.LOCK_UN)
+            time.sleep(poll_s)
+        yield
+    finally:
+        for f in files:
+            f.close()
+
+
+@pytest.fixture(autouse=True)
+def _own_pytest_takes_cpu_slots(request: pytest.FixtureRequest) -> Iterator[None]:
+    count = _slots(request.node)
+    if not count:
+        yield
+        return
+    with cpu_slots(count):
+        yield
 
 
 # Modules by the real time their runs take (longest first, from `make test`'s
 # --durations): started first, so that no worker is left with a long run at the end.
 LONG_FIRST = ("test_measurement_truth", "test_live_stream", "test_adapter", "test_direct_urls",
-              "test_ci_gate", "test_load_run", "test_faults", "test_direct_nms",
-              "test_seed_backend", "test_hls_viewer", "test_local_procs")
+              "test_load_run", "test_ci_gate", "test_faults", "test_direct_nms",
+              "test_seed_backend", "test_hls_viewer")
 
 
 def _start_order(item: pytest.Item) -> tuple[bool, int]:
@@ -66,9 +121,13 @@ def _start_order(item: pytest.Item) -> tuple[bool, int]:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The long real-time run first, then the modules of long runs, then the rest (in
-    collection order within each). With `--maxschedchunk 1` pytest-xdist hands tests
-    out in this order as workers free up, longest first."""
+    collection order within each); tests with a pytest of their own alternate with the
+    others, so that few wait for a CPU slot. With `--maxschedchunk 1` pytest-xdist
+    hands tests out in this order as workers free up."""
     items.sort(key=_start_order)
+    own = [item for item in items if _slots(item)]
+    rest = [item for item in items if not _slots(item)]
+    items[:] = [item for pair in itertools.zip_longest(rest, own) for item in pair if item]
 
 
 @pytest.fixture(scope="session")

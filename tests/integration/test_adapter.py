@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.own_pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 CONFTEST = '''

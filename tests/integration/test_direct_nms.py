@@ -18,7 +18,7 @@ from .conftest import STREAM
 from .nms_support import NodeMediaServer
 from .test_direct_urls import _passed_with_media, run_perf
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.own_pytest]
 
 RUN = ["--users", "20", "--duration", "10s", "-k", "join_storm"]
 

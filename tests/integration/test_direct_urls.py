@@ -24,6 +24,8 @@ import pytest
 
 from streamperf.media.server import find_rtmp_module, free_port
 
+pytestmark = pytest.mark.own_pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "userstream"
 

@@ -279,6 +279,7 @@ def _wait_for_rows(run_root: Path, proc: subprocess.Popen[bytes], timeout: float
     raise AssertionError(f"no viewer rows in {run_root} within {timeout:g}s")
 
 
+@pytest.mark.own_pytest
 @pytest.mark.parametrize("procs", ["1", "2"])
 def test_sigterm_mid_run_stops_children_flushes_and_reports(tmp_path: Path, procs: str):
     reports = tmp_path / "reports"

@@ -39,6 +39,7 @@ def _hits(text: str, secrets: dict[str, str]) -> list[str]:
     return [name for name, value in secrets.items() if value in text]
 
 
+@pytest.mark.own_pytest
 def test_no_secret_reaches_any_artifact_or_the_terminal(platform: ReferencePlatform,
                                                         tmp_path: Path) -> None:
     files = tmp_path / "secrets"

@@ -162,6 +162,7 @@ def _rows(run_dir: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+@pytest.mark.own_pytest
 @pytest.mark.parametrize("port", [None, SEED_ORIGIN_PORT], ids=["free_port", "port_2000"])
 def test_perf_scenario_passes_on_the_seed_backend_with_fans_precreated_the_seeds_way(
         tmp_path, port):

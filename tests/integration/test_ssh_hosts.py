@@ -20,10 +20,12 @@ import paramiko
 import pytest
 
 from streamperf.hosts.prepare import (
+    INSTALL_STAMP,
     HostPrepareError,
     build_wheelhouse,
     check_nofile,
     collect_logs,
+    install_stamp,
     measure_clock_offset,
     prepare,
     resolve_remote_dir,
@@ -197,16 +199,32 @@ def test_slow_prepare_installs_streamperf(lab: Lab, tmp_path: Path) -> None:
     t_wh = time.monotonic() - t0
     base = "~/.streamperf"  # the default, resolved in host 0's own home
     venv = f"{lab.servers[0].home}/.streamperf/venv"
+    stamp = Path(venv) / INSTALL_STAMP
+
+    def install_time() -> int:
+        found = sorted(Path(venv).glob("lib/python3*/site-packages/streamperf/__init__.py"))
+        assert len(found) == 1, found
+        return found[0].stat().st_mtime_ns
+
     with lab.host(0) as h:
         t1 = time.monotonic()
         info = prepare(h, wheelhouse, remote_dir=base, viewers_planned=100)
         t_first = time.monotonic() - t1
         out = h.check(f"{info.venv_python} -c 'import streamperf; print(streamperf.__version__)'")
+        assert stamp.read_text().strip() == install_stamp(wheelhouse)
+        first_install = install_time()
         t2 = time.monotonic()
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             again = prepare(h, wheelhouse, remote_dir=base, viewers_planned=100)
         t_again = time.monotonic() - t2
+        # Prepared from the same wheels: nothing installed again.
+        assert install_time() == first_install
+        # Other wheels (a stale stamp stands for them): installed again.
+        stamp.write_text("from-other-wheels\n")
+        prepare(h, wheelhouse, remote_dir=base, viewers_planned=100)
+        assert install_time() != first_install
+        assert stamp.read_text().strip() == install_stamp(wheelhouse)
     print(f"wheelhouse {t_wh:.1f}s, first prepare {t_first:.1f}s, again {t_again:.1f}s")
     assert out.strip() == streamperf.__version__ == info.streamperf_version
     assert info.venv_python == f"{venv}/bin/python"

@@ -35,6 +35,11 @@ def run_pytest(*args: str, tmp_path) -> subprocess.CompletedProcess[str]:
         (("--duration", "9" * 400), "(400 characters): longer than 7 days"),
         (("--sla", "p95(startup_s) > 1e999"), "number '1e999' is out of range"),
         (("--lag-threshold", "nan"), "--lag-threshold nan: not a duration"),
+        # a typo in a CI gate's threshold stops it before any load
+        (("--sla", "p95(startup_x) < 3"), "unknown metric 'startup_x'"),
+        (("--sla", "p95(startup_s) <<< 3"), "p95(startup_s) <<< 3"),
+        (("--sla", "median(startup_s) < 3"), "unknown function 'median'"),
+        (("--baseline-tolerance", "lots"), "lots"),
     ],
 )
 def test_bad_option_is_usage_error(args, expected, tmp_path):
@@ -53,6 +58,17 @@ def test_bad_fleet_settings_in_pyproject_are_a_usage_error_before_any_instance(t
     assert proc.returncode == 4, out
     assert "image_id = 'fedora': expected an id starting with ami-" in out
     assert len([line for line in out.splitlines() if line.strip()]) == 1, out
+
+
+def test_a_typo_in_a_marker_is_a_usage_error(tmp_path):
+    (tmp_path / "test_marked.py").write_text(
+        "import pytest\n\n@pytest.mark.sla('p95(latency_x) < 3')\n"
+        "def test_x(viewers):\n    pass\n")
+    proc = run_pytest(tmp_path=tmp_path)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 4, out
+    assert "test_marked.py::test_x: SLA 'p95(latency_x) < 3': unknown metric" in out
+    assert "Traceback" not in out
 
 
 def test_good_options_run_the_tests(tmp_path):

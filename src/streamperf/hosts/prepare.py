@@ -319,6 +319,37 @@ def resolve_remote_dir(host: SshHost, path: str) -> str:
     return resolved.rstrip("/") or "/"
 
 
+INSTALL_STAMP = ".streamperf-wheels"  # in the venv: the wheels it was last installed from
+
+
+def install_stamp(wheelhouse: Path) -> str:
+    """What an install from `wheelhouse` leaves in a venv: streamperf's own wheel by its
+    bytes (its version number stays while its code changes), the pinned ones by name and
+    size, and what a shard needs. The same stamp on a host: nothing to install."""
+    h = hashlib.sha256(" ".join(WORKER_REQUIREMENTS).encode())
+    for whl in sorted(wheelhouse.glob("*.whl")):
+        h.update(whl.name.encode())
+        own = whl.name.startswith("streamperf-")
+        h.update(whl.read_bytes() if own else str(whl.stat().st_size).encode())
+    return h.hexdigest()[:16]
+
+
+def _install(host: SshHost, wheelhouse: Path, whdir: str, venv_python: str) -> None:
+    """The shards' dependencies and streamperf itself into the venv, from the wheels."""
+    upload_wheelhouse(host, wheelhouse, whdir)
+    own = sorted(wheelhouse.glob("streamperf-*.whl"))
+    if len(own) != 1:
+        raise HostPrepareError(f"wheelhouse {wheelhouse} must hold one streamperf wheel: {own}")
+    pip = f"{shlex.quote(venv_python)} -m pip --disable-pip-version-check -q install --no-index"
+    links = f"--find-links {shlex.quote(whdir)}"
+    host.check(f"{pip} {links} {' '.join(WORKER_REQUIREMENTS)}",
+               what="pip install the shards' dependencies")
+    # Our own wheel without its declared dependencies (the analysis stack stays on the
+    # controller); reinstalled when it changed: same version number, new code.
+    host.check(f"{pip} --no-deps --force-reinstall {shlex.quote(f'{whdir}/{own[0].name}')}",
+               what="pip install streamperf")
+
+
 def prepare(
     host: SshHost,
     wheelhouse: Path,
@@ -347,22 +378,18 @@ def prepare(
             f"{shlex.quote(host.spec.python)} -m venv {shlex.quote(venv)}",
             what="python3 -m venv (Debian/Ubuntu: apt-get install python3-venv)",
         )
-    upload_wheelhouse(host, wheelhouse, whdir)
-    own = sorted(wheelhouse.glob("streamperf-*.whl"))
-    if len(own) != 1:
-        raise HostPrepareError(f"wheelhouse {wheelhouse} must hold one streamperf wheel: {own}")
-    pip = f"{shlex.quote(venv_python)} -m pip --disable-pip-version-check -q install --no-index"
-    links = f"--find-links {shlex.quote(whdir)}"
-    host.check(f"{pip} {links} {' '.join(WORKER_REQUIREMENTS)}",
-               what="pip install the shards' dependencies")
-    # Our own wheel without its declared dependencies (the analysis stack stays on the
-    # controller); reinstalled every time: same version number, new code.
-    host.check(f"{pip} --no-deps --force-reinstall {shlex.quote(f'{whdir}/{own[0].name}')}",
-               what="pip install streamperf")
+    # A host prepared from these very wheels before (the next run on the same hosts) is
+    # ready as it is: no upload, no pip.
+    stamp, stamp_path = install_stamp(wheelhouse), f"{venv}/{INSTALL_STAMP}"
+    fresh = host.run(f"cat {shlex.quote(stamp_path)}").out.strip() == stamp
+    if not fresh:
+        _install(host, wheelhouse, whdir, venv_python)
     installed, cpus = _py(
         host, venv_python, "import os,streamperf;print(streamperf.__version__,os.cpu_count() or 1)",
         what="import streamperf",
     ).split()  # fmt: skip
+    if not fresh:
+        host.check(f"echo {stamp} > {shlex.quote(stamp_path)}", what="note the install")
     soft, hard, warns = check_nofile(host, venv_python, viewers_planned)
     offset, rtt = measure_clock_offset(host)
     return HostInfo(

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -152,13 +152,15 @@ AGGREGATE_KEYS = ("viewers_with_media", "viewers_planned", "startup_p95_s", "vie
                   "max_drift_s", "latency_p95_s", "mean_kbps", "stalls", "api_error_rate")
 
 
-def aggregate_html(runs: Sequence[tuple[str, Analysis, Verdict]]) -> str:
-    """One row per run (name, analysis, verdict): the report summary's block."""
+def aggregate_html(summaries: Sequence[Mapping[str, Any]]) -> str:
+    """One row per run, from its summary.json record (name, metrics, verdict): the
+    report summary's block. A record is what pytest-xdist's workers leave behind."""
     rows = []
-    for name, a, verdict in runs:
-        word = verdict.word
-        s = a.summary()
-        rows.append((_e(name), f'<span class="sp-verdict sp-{word.lower()}">{word}</span>',
+    for summary in summaries:
+        word = str(summary["verdict"]["word"])
+        s = summary["metrics"]
+        rows.append((_e(summary["name"]),
+                     f'<span class="sp-verdict sp-{word.lower()}">{_e(word)}</span>',
                      *(_e(figure(s.get(k), k)) for k in AGGREGATE_KEYS)))
     headers = ["run", "verdict", *(SUMMARY_LABELS.get(k, k) for k in AGGREGATE_KEYS)]
     table = _table(headers, rows, numeric=[False, False, *([True] * len(AGGREGATE_KEYS))])
