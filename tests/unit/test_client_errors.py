@@ -10,6 +10,8 @@ import pytest
 
 from streamperf.platform.client import ApiCall, ApiError, ApiTimeout, ApiUnreachable, PlatformClient
 
+from .loopback_servers import loopback_server
+
 
 def _closed_port() -> int:
     with socket.socket() as s:
@@ -20,37 +22,16 @@ def _closed_port() -> int:
 @pytest.fixture
 def silent_server() -> Iterator[int]:
     """Accepts connections and never answers."""
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(8)
     held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        srv.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                conn, _ = srv.accept()
-            except OSError:
-                continue
-            held.append(conn)
-
-    t = threading.Thread(target=accept, daemon=True)
-    t.start()
-    yield int(srv.getsockname()[1])
-    stop.set()
-    t.join(2)
-    for c in held:
-        c.close()
-    srv.close()
+    with loopback_server(lambda conn, stop: held.append(conn)) as port:
+        yield port
+    for conn in held:
+        conn.close()
 
 
 @pytest.fixture
 def http_server() -> Iterator[tuple[int, list[bytes]]]:
     """Answers every request with a fixed 422 whose body echoes a token."""
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(8)
     body = b'{"error":"bad","echo":"sekrit-token","pad":"' + b"x" * 400 + b'"}'
     reply = (
         b"HTTP/1.1 422 Unprocessable Entity\r\nContent-Type: application/json\r\n"
@@ -58,21 +39,13 @@ def http_server() -> Iterator[tuple[int, list[bytes]]]:
     )
     seen: list[bytes] = []
 
-    def serve() -> None:
-        srv.settimeout(5)
-        try:
-            conn, _ = srv.accept()
-        except OSError:
-            return
+    def answer(conn: socket.socket, stop: threading.Event) -> None:
         with conn:
             seen.append(conn.recv(65536))
             conn.sendall(reply)
 
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
-    yield int(srv.getsockname()[1]), seen
-    t.join(2)
-    srv.close()
+    with loopback_server(answer) as port:
+        yield port, seen
 
 
 def test_unreachable_names_url_and_reason() -> None:

@@ -31,6 +31,7 @@ from streamperf.results.faults import REPUBLISH, fault_figures
 from streamperf.results.validity import invalid_reason
 from streamperf.viewers.base import EventCallback
 
+from .loopback_servers import loopback_server
 from .timelines import BYTES_PER_S, Timeline
 
 
@@ -217,34 +218,20 @@ def test_without_reconnect_or_after_a_raise_a_viewer_stays_stopped():
 @pytest.fixture
 def dripping_server() -> Iterator[int]:
     """Answers 200 at once, then its 50-byte body one byte every 0.2 s (10 s in all)."""
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(4)
-    stop = threading.Event()
 
-    def serve() -> None:
-        srv.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                conn, _ = srv.accept()
-            except OSError:
-                continue
-            with conn:
-                conn.recv(65536)
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                             b"Content-Length: 50\r\n\r\n")
-                with contextlib.suppress(OSError):
-                    for _ in range(50):
-                        if stop.wait(0.2):
-                            break
-                        conn.sendall(b" ")
+    def drip(conn: socket.socket, stop: threading.Event) -> None:
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: 50\r\n\r\n")
+            with contextlib.suppress(OSError):
+                for _ in range(50):
+                    if stop.wait(0.2):
+                        break
+                    conn.sendall(b" ")
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield int(srv.getsockname()[1])
-    stop.set()
-    thread.join(5)
-    srv.close()
+    with loopback_server(drip) as port:
+        yield port
 
 
 def test_an_answer_dripping_past_the_timeout_is_a_timeout_not_a_hung_fan(dripping_server):
