@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from streamperf.media.server import free_port
-from streamperf.viewers import hls_http
+from streamperf.viewers import hls_http, http_conn
 from streamperf.viewers.hls import HlsViewer
 from streamperf.viewers.hls_http import GetError, HlsHttp, Sink
 
@@ -259,7 +259,7 @@ def test_one_watch_per_loop_times_requests_and_is_idle_between_them() -> None:
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        watch = hls_http._watches.get(loop)
+        watch = http_conn._watches.get(loop)
         async with RawServer({"/a": send(ok(b"a")), "/silent": silent}) as srv:
             http = HlsHttp()
             for _ in range(20):
@@ -270,12 +270,12 @@ def test_one_watch_per_loop_times_requests_and_is_idle_between_them() -> None:
                 await http.get(srv.url("/silent"), 5.0, Collect(), stall_s=0.2)
             took = loop.time() - t0
             assert e.value.kind == hls_http.STALL
-            assert 0.2 - 0.002 <= took <= 0.2 + hls_http.WATCH_TICK_S + 0.1, took
+            assert 0.2 - 0.002 <= took <= 0.2 + http_conn.WATCH_TICK_S + 0.1, took
             assert not watch.conns
-            await asyncio.sleep(hls_http.WATCH_TICK_S * 2.5)
+            await asyncio.sleep(http_conn.WATCH_TICK_S * 2.5)
             assert not watch.armed  # nothing in flight: no timer left running
             http.close()
-        assert hls_http._watches.get(loop) is watch
+        assert http_conn._watches.get(loop) is watch
 
     run(main())
 
