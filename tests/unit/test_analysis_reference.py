@@ -145,9 +145,9 @@ def test_a_real_runs_sla_checks_are_those_of_the_reference_analysis(path: Path) 
 
 @pytest.mark.parametrize("chunk", [1, 37])
 def test_the_figures_do_not_depend_on_how_many_rows_a_step_takes(monkeypatch, chunk) -> None:
-    from streamperf.results import analysis
+    from streamperf.results import timeline
 
-    monkeypatch.setattr(analysis, "CHUNK", chunk)  # many windows of seconds, many chunks
+    monkeypatch.setattr(timeline, "CHUNK", chunk)  # many windows of seconds, many chunks
     path = REAL_RUNS[0]
     assert_same(pandas_analysis.analyse(read_events(path)), analyse(read_log(path)))
 

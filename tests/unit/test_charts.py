@@ -110,8 +110,8 @@ def test_an_hour_long_timeline_is_drawn_from_600_buckets_keeping_a_one_second_sp
     import numpy as np
     import pandas as pd
 
-    from streamperf.results.analysis import TIMELINE_COLUMNS
     from streamperf.results.charts import MAX_POINTS, fig_lagged, timeline_points
+    from streamperf.results.timeline import TIMELINE_COLUMNS
 
     seconds = np.arange(3600)
     tl = pd.DataFrame({c: np.ones(3600) for c in TIMELINE_COLUMNS})

@@ -1,4 +1,4 @@
-"""From the event log to per-viewer figures, a timeline and API stats.
+"""From the event log to per-viewer figures, a timeline (timeline.py) and API stats.
 
 Definitions follow DESIGN section 4 and docs/metrics.md:
   startup_s   PLAY row -> FIRST_VIDEO row (ask-to-play to first video frame)
@@ -27,7 +27,6 @@ keep as their reference (tests/unit/pandas_analysis.py).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +44,7 @@ from streamperf.results.media_sessions import (
     stitch,
 )
 from streamperf.results.playhead import REBUFFER_GOAL_S, STARTUP_BUFFER_S, simulate_arrays
+from streamperf.results.timeline import per_second
 
 NOT_MEASURABLE = "not measurable"  # latency without a publish clock nor a capture clock
 MEASURED = "measured"  # source bitrate taken from the viewers: nobody told streamperf
@@ -420,7 +420,8 @@ def analyse(
     viewers = out.reset_index()[VIEWER_COLUMNS]
     analysis = Analysis(
         viewers=viewers,
-        timeline=_timeline(log, lag_threshold_s, media),
+        timeline=per_second(log.kind(ev.SAMPLE_BYTES), media, run_start_t(log),
+                            lag_threshold_s),
         api=api_stats(df),
         source_kbps=src,
         lag_threshold_s=lag_threshold_s,
@@ -444,44 +445,6 @@ def analyse(
     return analysis
 
 
-TIMELINE_COLUMNS = [
-    "second", "connected", "lagged", "mean_kbps", "p5_kbps", "p50_kbps", "p95_kbps",
-    "drift_p50_s", "drift_p95_s", "latency_p50_s", "latency_p95_s",
-]
-
-
-CHUNK = 1 << 22  # rows per step where a whole-column temporary would cost too much
-_PAST = np.iinfo(np.int32).max  # a second no window reaches: rows left out
-
-
-def _second_windows(t: np.ndarray, start: float, skip: np.ndarray | None = None
-                    ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
-    """Rows grouped by whole second since `start`, a window of seconds (about CHUNK
-    rows) at a time: (seconds, starts, ends, rows), rows[starts[i]:ends[i]] being
-    the row numbers of seconds[i], in their order in `t`'s arrays. Rows where
-    `skip` is True are left out. Windows keep the grouping's memory to a slice."""
-    from streamperf.results.eventlog import stable_order
-
-    sec = np.empty(len(t), np.int32)  # 68 years of seconds
-    for a in range(0, len(t), CHUNK):
-        sec[a:a + CHUNK] = (t[a:a + CHUNK] - start) // 1
-    if skip is not None:
-        sec[skip] = _PAST
-    used = sec[sec != _PAST]
-    if not len(used):
-        return
-    low, high = int(used.min()), int(used.max())
-    del used
-    step = max(1, int((high - low + 1) * CHUNK / max(1, len(t))))
-    for w in range(low, high + 1, step):
-        rows = np.flatnonzero((sec >= w) & (sec < w + step))
-        if not len(rows):
-            continue
-        rows = rows[stable_order(sec[rows] - w)]
-        seconds, starts, ends = segments(sec[rows])
-        yield seconds.astype(np.int64), starts, ends, rows
-
-
 def _log_media(log: EventLog) -> _Media:
     rows = log.frame[(log.frame["viewer"] != "") & (log.frame["event"] != ev.HOST_SAMPLE)]
     names, _ = _viewer_order(log, rows)
@@ -492,7 +455,8 @@ def _log_media(log: EventLog) -> _Media:
 def timeline(log: EventLog | pd.DataFrame, lag_threshold_s: float) -> pd.DataFrame:
     """Per second since the run's start: viewers sampled, lagged, kbps and drift spread."""
     log = EventLog.of(log)
-    return _timeline(log, lag_threshold_s, _log_media(log))
+    return per_second(log.kind(ev.SAMPLE_BYTES), _log_media(log), run_start_t(log),
+                      lag_threshold_s)
 
 
 def media_samples(log: EventLog | pd.DataFrame) -> pd.DataFrame:
@@ -516,85 +480,6 @@ def media_samples(log: EventLog | pd.DataFrame) -> pd.DataFrame:
     out.insert(2, "rel_t", rel_t)
     out.insert(3, "rel_media", rel_media)
     return out
-
-
-def _quantiles(values: np.ndarray, qs: tuple[float, ...]) -> list[float]:
-    """Linear-interpolated quantiles (numpy's default, pandas' too) of the non-NaN
-    values, from one partition instead of one sort per quantile."""
-    v = values[~np.isnan(values)] if np.isnan(values).any() else values.copy()
-    n = len(v)
-    if not n:
-        return [np.nan] * len(qs)
-    pos = [q * (n - 1) for q in qs]
-    kth = sorted({int(np.floor(p)) for p in pos} | {int(np.ceil(p)) for p in pos})
-    v.partition(kth)
-    out = []
-    for p in pos:
-        lo, hi = v[int(np.floor(p))], v[int(np.ceil(p))]
-        frac = p - np.floor(p)
-        # numpy's lerp: from the nearer end
-        out.append(float(lo + (hi - lo) * frac if frac < 0.5 else hi - (hi - lo) * (1 - frac)))
-    return out
-
-
-def _distinct_per_segment(code: np.ndarray, starts: np.ndarray, ends: np.ndarray,
-                          keep: np.ndarray | None = None) -> np.ndarray:
-    """Distinct codes in each segment of `code` (non-decreasing within a segment),
-    counting only rows where `keep` is True."""
-    if not len(starts):
-        return np.zeros(0, np.int64)
-    new = np.ones(len(code), bool)
-    new[1:] = code[1:] != code[:-1]
-    new[starts] = True
-    if keep is None:
-        return np.add.reduceat(new, starts)
-    # Among the kept rows: a kept row is new unless the previous kept row of its
-    # segment has its code.
-    seg = np.repeat(np.arange(len(starts)), ends - starts)[keep]
-    kept = code[keep]
-    first = np.ones(len(kept), bool)
-    first[1:] = (kept[1:] != kept[:-1]) | (seg[1:] != seg[:-1])
-    return np.bincount(seg[first], minlength=len(starts))
-
-
-def _timeline(log: EventLog, lag_threshold_s: float, media: _Media) -> pd.DataFrame:
-    b = log.kind(ev.SAMPLE_BYTES)
-    if not len(b):
-        return pd.DataFrame(columns=TIMELINE_COLUMNS)
-    b.sort_by_viewer()
-    start = run_start_t(log)
-    cols: dict[str, list[float]] = {c: [] for c in TIMELINE_COLUMNS}
-    # A viewer's first bytes row covers only part of a second (it joined mid-window).
-    # Rows sorted by viewer, then stably by second: viewers ascend within a second.
-    for seconds, starts, ends, rows in _second_windows(b.t, start, skip=b.first):
-        cols["second"] += seconds.tolist()
-        cols["connected"] += _distinct_per_segment(b.viewer[rows], starts, ends).tolist()
-        for a, e in zip(starts.tolist(), ends.tolist(), strict=True):
-            kbps = b.value[rows[a:e]] * 8 / 1000
-            known = kbps[~np.isnan(kbps)] if np.isnan(kbps).any() else kbps
-            cols["mean_kbps"].append(float(known.mean()) if len(known) else np.nan)
-            for col, v in zip(("p5_kbps", "p50_kbps", "p95_kbps"),
-                              _quantiles(known, (0.05, 0.5, 0.95)), strict=True):
-                cols[col].append(v)
-    tl = pd.DataFrame({c: cols[c] for c in ("connected", "mean_kbps", "p5_kbps", "p50_kbps",
-                                            "p95_kbps")}, index=pd.Index(cols["second"]))
-    tl["connected"] = tl["connected"].astype(int)
-    msec: list[int] = []
-    for seconds, starts, ends, rows in _second_windows(media.t, start):
-        msec += seconds.tolist()
-        cols["lagged"] += _distinct_per_segment(
-            media.code[rows], starts, ends, keep=media.drift[rows] > lag_threshold_s).tolist()
-        for a, e in zip(starts.tolist(), ends.tolist(), strict=True):
-            idx = rows[a:e]
-            for col, values in (("drift", media.drift[idx]), ("latency", media.latency[idx])):
-                p50, p95 = _quantiles(values, (0.5, 0.95))
-                cols[f"{col}_p50_s"].append(p50)
-                cols[f"{col}_p95_s"].append(p95)
-    tl["lagged"] = pd.Series(cols["lagged"], index=msec, dtype=int).reindex(tl.index).fillna(
-        0).astype(int)
-    for col in ("drift_p50_s", "drift_p95_s", "latency_p50_s", "latency_p95_s"):
-        tl[col] = pd.Series(cols[col], index=msec, dtype=float).reindex(tl.index)
-    return tl.rename_axis("second").reset_index()[TIMELINE_COLUMNS]
 
 
 def api_stats(log: EventLog | pd.DataFrame) -> pd.DataFrame:
