@@ -279,3 +279,17 @@ def test_settings_left_empty_are_not_listed(run):
     assert listed == ["users", "percent_new", "sleep_between_steps_s", "precreate_fans"]
     empty = report.render_report(a, df, "t", PASSED, {"api_url": ""}, None, charts=made)
     assert "No settings recorded." in empty
+
+
+def test_the_runs_table_is_built_from_each_runs_summary_record(run):
+    """pytest-html's "streamperf runs" block: under pytest-xdist the controller has only
+    the workers' summary.json records, so the table is built from records."""
+    a = run[0]
+    records = [{"name": "test_live[<storm>]", "metrics": a.summary(), "verdict": {"word": "FAIL"}},
+               {"name": "test_live[steady]", "metrics": {}, "verdict": {"word": "PASS"}}]
+    block = report.aggregate_html(records)
+    rows = re.findall(r"<tr>(.*?)</tr>", block, re.S)[1:]
+    assert len(rows) == 2
+    assert "test_live[&lt;storm&gt;]" in rows[0] and "sp-fail" in rows[0]
+    assert f">{a.summary()['viewers_with_media']}<" in rows[0]
+    assert "sp-pass" in rows[1]  # a record without figures still gets its row
