@@ -7,7 +7,8 @@ import pytest
 
 from streamperf.load.journey import SEED_THINK_S, ThinkTimes
 from streamperf.media.shared_port import route
-from streamperf.platform.client import Influencer, PlatformClient, edge_url_from_smil
+from streamperf.platform.client import Influencer, PlatformClient
+from streamperf.platform.seed_conventions import edge_url_from_smil
 
 RTMP, HTTP = ("127.0.0.1", 1), ("127.0.0.1", 2)
 

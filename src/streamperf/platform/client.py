@@ -9,7 +9,7 @@ details, and known tokens are masked in echoed response bodies.
 A platform that answers with an origin address only (the seed's backend)
 gets the seed's conventions on `origin_port` (--origin-port, 2000 as the
 seed): ingest `rtmp://ORIGIN:PORT/live/USER`, edge resolution
-`http://ORIGIN:PORT/redirect/live/USER`. Explicit URLs in an answer
+`http://ORIGIN:PORT/redirect/live/USER` (seed_conventions.py). Explicit URLs in an answer
 (servers_status.ingest_url / edge_redirect_url, the join's rtmpUrl / hlsUrl)
 are preferred when present.
 """
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import re
 import time
-import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -27,6 +26,11 @@ import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 
+from streamperf.platform.seed_conventions import (
+    edge_url_from_smil,
+    seed_ingest_url,
+    seed_redirect_url,
+)
 from streamperf.redact import MASK, SECRET_NAME, redact, remember
 from streamperf.settings import SEED_ORIGIN_PORT
 
@@ -147,30 +151,6 @@ def _reason(exc: BaseException) -> str:
         if needle in text:
             return reason
     return f"{type(exc).__name__}: {text}"[:BODY_LIMIT]
-
-
-def seed_ingest_url(origin_ip: str, origin_port: int, username: str) -> str:
-    """Where the seed published: rtmp://ORIGIN:PORT/live/USER."""
-    return f"rtmp://{origin_ip}:{origin_port}/live/{username}"
-
-
-def seed_redirect_url(origin_ip: str, origin_port: int, username: str) -> str:
-    """The seed's Wowza-style edge lookup on the origin: http://ORIGIN:PORT/redirect/live/USER."""
-    return f"http://{origin_ip}:{origin_port}/redirect/live/{username}"
-
-
-def edge_url_from_smil(smil: str, username: str) -> str:
-    """The playback URL in a Wowza redirect answer: the SMIL `meta base` with
-    `_definst_` replaced by `<username>_source`. ValueError when there is none."""
-    try:
-        root = ET.fromstring(smil)
-    except ET.ParseError as e:
-        raise ValueError(f"not SMIL ({e})") from None
-    for meta in root.iter("meta"):
-        base = meta.get("base")
-        if base and "_definst_" in base:
-            return base.replace("_definst_", f"{username}_source")
-    raise ValueError("no meta base with _definst_")
 
 
 class PlatformClient:
