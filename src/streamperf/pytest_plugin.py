@@ -358,6 +358,8 @@ def _worker_run_summaries(stats: dict[str, list[Any]]) -> list[dict[str, Any]]:
             record = json.loads((Path(run_dir) / "summary.json").read_text())
         except (OSError, ValueError):
             continue
-        if isinstance(record, dict) and {"name", "metrics", "verdict"} <= record.keys():
+        if (isinstance(record, dict) and isinstance(record.get("metrics"), dict)
+                and isinstance(record.get("verdict"), dict) and "word" in record["verdict"]
+                and "name" in record):
             out.append(record)
     return out

@@ -33,12 +33,12 @@ window.addEventListener("load", () => {
 </script>"""
 
 
-def perf(tmp_path: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def perf(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "pytest", "tests/perf", "-p", "no:cacheprovider",
          "--calibration", "0",  # no test here reads the lone viewer's latency
          "--report-dir", str(tmp_path / "reports"), *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 
 def judged_again(run: Path, tmp_path: Path,

@@ -111,9 +111,9 @@ def instance_sshd(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     """An sshd where the fleet's first instance will be, on port 22 as on EC2."""
     sshd = Sshd(tmp_path_factory.mktemp("instance-sshd"), FIRST_ADDRESS, 22,
                 lab.key.with_suffix(".pub"))
-    if sshd.port != 22:
-        pytest.skip(f"port 22 on {FIRST_ADDRESS} is taken")
-    with sshd:
+    with sshd:  # the port is chosen as it starts: 22, or another when 22 is taken
+        if sshd.port != 22:
+            pytest.skip(f"port 22 on {FIRST_ADDRESS} is taken")
         yield sshd
 
 

@@ -293,3 +293,22 @@ def test_the_runs_table_is_built_from_each_runs_summary_record(run):
     assert "test_live[&lt;storm&gt;]" in rows[0] and "sp-fail" in rows[0]
     assert f">{a.summary()['viewers_with_media']}<" in rows[0]
     assert "sp-pass" in rows[1]  # a record without figures still gets its row
+
+
+def test_only_complete_worker_records_make_rows(tmp_path):
+    """Under xdist the controller reads each run's summary.json the reports name; one
+    that is missing, not JSON or not a record is left out, not a traceback."""
+    import json
+    import types
+
+    from streamperf.pytest_plugin import _worker_run_summaries
+
+    good = {"name": "test_live[storm]", "metrics": {}, "verdict": {"word": "PASS"}}
+    contents = {"good": json.dumps(good), "garbage": "{not json",
+                "list": "[1, 2]", "no-word": json.dumps({**good, "verdict": "PASS"})}
+    for name, text in contents.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "summary.json").write_text(text)
+    reports = [types.SimpleNamespace(user_properties=[("streamperf_run_dir", tmp_path / n)])
+               for n in [*contents, "missing", "good"]]
+    assert _worker_run_summaries({"passed": reports, "failed": []}) == [good]

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import math
-import weakref
+
+from streamperf.viewers.per_loop import PerLoop
 
 RELOAD_GRID_S = 0.02
 
@@ -22,33 +23,34 @@ def grid_step(t: float) -> int:
 
 
 class _Step:
-    """The viewers waiting for one grid step; kept alive by its timer alone."""
+    """The viewers waiting for one grid step of one loop; kept alive by its timer."""
 
-    __slots__ = ("__weakref__", "futures", "key")
+    __slots__ = ("futures", "step", "waiting")
 
-    def __init__(self, key: tuple[int, int]) -> None:
-        self.key = key
+    def __init__(self, waiting: dict[int, _Step], step: int) -> None:
+        self.waiting = waiting  # the loop's steps not yet rung
+        self.step = step
         self.futures: list[asyncio.Future[None]] = []
 
     def ring(self) -> None:
-        if _steps.get(self.key) is self:
-            del _steps[self.key]  # a viewer asking for this step from now on gets a new one
+        if self.waiting.get(self.step) is self:
+            del self.waiting[self.step]  # a viewer asking for this step from now on gets a new one
         for fut in self.futures:
             if not fut.done():  # a viewer closed while waiting has cancelled its own
                 fut.set_result(None)
 
 
-_steps: weakref.WeakValueDictionary[tuple[int, int], _Step] = weakref.WeakValueDictionary()
+_steps: PerLoop[dict[int, _Step]] = PerLoop(lambda loop: {})  # per loop: step -> waiters
 
 
 def sleep_to_grid(t: float) -> asyncio.Future[None]:
     """Wait until the grid step at or after loop time `t`: one timer per step, not per viewer."""
     loop = asyncio.get_running_loop()
     step = grid_step(t)
-    key = (id(loop), step)  # a step dies with its timer, so an id reused later is a new key
-    group = _steps.get(key)
+    waiting = _steps.get(loop)
+    group = waiting.get(step)
     if group is None:
-        _steps[key] = group = _Step(key)
+        waiting[step] = group = _Step(waiting, step)
         loop.call_at(step * RELOAD_GRID_S, group.ring)
     fut: asyncio.Future[None] = loop.create_future()
     group.futures.append(fut)
