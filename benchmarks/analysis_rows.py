@@ -118,12 +118,13 @@ def peak(): return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1
 path = sys.argv[1]
 out = {}
 t = time.perf_counter()
-from streamperf.results import events as ev
-from streamperf.results.judge import analyse_for, judge, log_basis
+from streamperf.results.eventlog.rows import read_events
+from streamperf.results.eventlog import schema as ev
+from streamperf.results.judging.judge import analyse_for, judge, log_basis
 try:
-    from streamperf.results.eventlog import read_log as reader
+    from streamperf.results.eventlog.columnar import read_log as reader
 except ImportError:
-    reader = ev.read_events
+    reader = read_events
 log = reader(path)
 frame = getattr(log, "frame", log)
 out["read_s"], out["read_gib"] = time.perf_counter() - t, peak()
@@ -140,7 +141,7 @@ CONCLUDE = r"""
 import sys
 from pathlib import Path
 from streamperf.load.outcome import conclude
-from streamperf.results.judge import Basis
+from streamperf.results.judging.judge import Basis
 conclude(Path(sys.argv[1]), "bench", Basis(), {}, {})
 """
 

@@ -21,9 +21,10 @@ import time
 from pathlib import Path
 
 from streamperf.load.row_thread import RowThread
-from streamperf.results import events as ev
-from streamperf.results.events import Event, EventWriter
-from streamperf.results.live import LiveStats
+from streamperf.results.eventlog import schema as ev
+from streamperf.results.eventlog.schema import Event
+from streamperf.results.eventlog.writer import EventWriter
+from streamperf.results.report.live import LiveStats
 
 BATCHES_PER_S = 2  # shards flush every 0.5 s
 

@@ -17,7 +17,7 @@ from typing import IO, Any
 
 from streamperf import __version__, cli_fleet, cli_hosts
 from streamperf.option_values import positive_duration
-from streamperf.results.events import MAX_LINE_CHARS
+from streamperf.results.eventlog.schema import MAX_LINE_CHARS
 from streamperf.settings import RunSettings, SettingsError, add_options, parse_options
 
 TOOLS = {
@@ -115,9 +115,9 @@ def _judge_log(run: Path, lag_threshold_s: float | None, source_kbps: float | No
     Returns the one-line error for bad input."""
     from dataclasses import replace
 
-    from streamperf.results.eventlog import load_log
-    from streamperf.results.judge import analyse_for, judge, log_basis, recorded_basis
-    from streamperf.results.seed_log import sniff
+    from streamperf.results.eventlog.columnar import load_log
+    from streamperf.results.eventlog.seed_log import sniff
+    from streamperf.results.judging.judge import analyse_for, judge, log_basis, recorded_basis
 
     path = run / "events.csv" if run.is_dir() else run
     if not path.is_file():
@@ -171,7 +171,7 @@ def _judge_log(run: Path, lag_threshold_s: float | None, source_kbps: float | No
 def summary(run: Path, lag_threshold_s: float | None, source_kbps: float | None,
             sla: list[str]) -> int:
     """Print a run's table and verdict; exit 0 PASS, 1 FAIL, 3 INVALID/INTERRUPTED."""
-    from streamperf.results.terminal import run_summary_lines
+    from streamperf.results.report.terminal import run_summary_lines
 
     j = _judge_log(run, lag_threshold_s, source_kbps, sla)
     if isinstance(j, str):
@@ -189,8 +189,8 @@ def report(run: Path, output: Path | None, lag_threshold_s: float | None,
            source_kbps: float | None, title: str | None, sla: list[str]) -> int:
     """Render the HTML report of a run directory, an events.csv or a seed tool log;
     exit as `summary` does."""
-    from streamperf.results.artifacts import chart_limits
-    from streamperf.results.html import render_report, write_report
+    from streamperf.results.report.artifacts import chart_limits
+    from streamperf.results.report.html import render_report, write_report
 
     j = _judge_log(run, lag_threshold_s, source_kbps, sla)
     if isinstance(j, str):
@@ -283,7 +283,7 @@ QUIET_S = 120.0
 
 def _live_log(source: str) -> str:
     """The events.csv `live` reads (a run directory's), or why it cannot."""
-    from streamperf.results.seed_log import sniff
+    from streamperf.results.eventlog.seed_log import sniff
 
     path = Path(source)
     path = path / "events.csv" if path.is_dir() else path
@@ -306,8 +306,8 @@ def live(source: str, follow: bool, lag_threshold_s: float, interval_s: float) -
     Without --follow it ends at the run_end row, at the end of stdin, or when the
     file has not grown for STALE_S (an old log) or QUIET_S (a run of now that
     stopped writing): never an endless silent wait."""
-    from streamperf.results.events import iter_rows
-    from streamperf.results.live import LiveStats, render_view
+    from streamperf.results.eventlog.rows import iter_rows
+    from streamperf.results.report.live import LiveStats, render_view
 
     if source != "-":
         try:

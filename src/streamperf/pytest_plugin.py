@@ -41,7 +41,7 @@ if TYPE_CHECKING:  # the run machinery (pandas, aiohttp) loads only when a test 
     from streamperf.load.broadcast import LiveStream
     from streamperf.load.outcome import RunOutcome
     from streamperf.platform.client import Influencer
-    from streamperf.results.live import Progress
+    from streamperf.results.report.live import Progress
     from streamperf.session import StreamperfSession
 
 SETTINGS_KEY = pytest.StashKey[RunSettings]()
@@ -91,7 +91,7 @@ def _check_fleet_settings(config: pytest.Config, settings: RunSettings) -> None:
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:
-    # The run's end row and its verdict name the signal (results/faults.py).
+    # The run's end row and its verdict name the signal (results/analysis/faults.py).
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
@@ -117,8 +117,8 @@ def _check_sla_sources(config: pytest.Config, settings: RunSettings) -> None:
     """A typo in a threshold or tolerance is a usage error now, not a pass later."""
     if not _wants_sla_check(config, settings):
         return  # keeps pandas out of plain pytest runs
-    from streamperf.results.baseline import BaselineError, parse_tolerances
-    from streamperf.results.sla import SlaError, load_pyproject, parse_all
+    from streamperf.results.judging.baseline import BaselineError, parse_tolerances
+    from streamperf.results.judging.sla import SlaError, load_pyproject, parse_all
 
     try:
         parse_all([*load_pyproject(Path(config.rootpath) / "pyproject.toml"), *settings.sla])
@@ -131,7 +131,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     marked = [(item, m) for item in items for m in item.iter_markers("sla")]
     if not marked:
         return
-    from streamperf.results.sla import SlaError, parse
+    from streamperf.results.judging.sla import SlaError, parse
 
     for item, mark in marked:
         for text in mark.args:
@@ -216,7 +216,7 @@ class ViewerRunner:
         self._last_print = 0.0
 
     def _show(self, p: Progress) -> None:
-        from streamperf.results.terminal import progress_line
+        from streamperf.results.report.terminal import progress_line
 
         line = progress_line(p)
         tty = self._tw.hasmarkup or sys.stdout.isatty()
@@ -269,7 +269,7 @@ def viewers(request: pytest.FixtureRequest, streamperf_session: StreamperfSessio
 def streamperf_run(request: pytest.FixtureRequest, viewers: ViewerRunner) -> RunOutcome:
     scenario = request.getfixturevalue("scenario") if "scenario" in request.fixturenames else {}
     outcome = viewers.run(**scenario)
-    from streamperf.results.judge import INVALID
+    from streamperf.results.judging.judge import INVALID
 
     if outcome.verdict.word == INVALID:
         pytest.fail(f"INVALID RUN: {outcome.invalid}", pytrace=False)
@@ -318,7 +318,7 @@ def pytest_html_results_summary(prefix: list[str], summary: list[str], postfix: 
                                 session: pytest.Session) -> None:
     summaries = _run_summaries(session.config)
     if summaries:
-        from streamperf.results.html import aggregate_html
+        from streamperf.results.report.html import aggregate_html
 
         prefix.append(aggregate_html(summaries))
 
@@ -327,7 +327,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     summaries = _run_summaries(config)
     if not summaries:
         return
-    from streamperf.results.terminal import run_summary_lines
+    from streamperf.results.report.terminal import run_summary_lines
 
     terminalreporter.section("streamperf")
     for summary in summaries:

@@ -30,13 +30,13 @@ from streamperf.load.shard import api_row
 from streamperf.media.publisher import default_cache_dir, synthetic_clip
 from streamperf.platform.client import ApiCall
 from streamperf.redact import redact
-from streamperf.results.baseline import STORE as BASELINE_STORE
-from streamperf.results.baseline import load_baseline, save_baseline
-from streamperf.results.events import Event, this_host
-from streamperf.results.judge import Rule
-from streamperf.results.judge import rules as judge_rules
-from streamperf.results.live import Progress
-from streamperf.results.sla import default_grace_s, load_pyproject, parse_all
+from streamperf.results.eventlog.schema import Event, this_host
+from streamperf.results.judging.baseline import STORE as BASELINE_STORE
+from streamperf.results.judging.baseline import load_baseline, save_baseline
+from streamperf.results.judging.judge import Rule
+from streamperf.results.judging.judge import rules as judge_rules
+from streamperf.results.judging.sla import default_grace_s, load_pyproject, parse_all
+from streamperf.results.report.live import Progress
 from streamperf.settings import RunSettings
 
 if TYPE_CHECKING:

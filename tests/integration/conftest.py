@@ -57,7 +57,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "of the CPU_SLOTS, which tests share across xdist workers")
 
 
-# A run is invalid once the host's CPU is over 90% for 6 s (results/validity.py), as it
+# A run is invalid once the host's CPU is over 90% for 6 s (results/analysis/validity.py), as it
 # should be. A pytest of a test's own burns a core at its start (imports, stack) and its
 # end (analysis, charts): more than two at once beside the xdist workers' own runs
 # saturated this 2-core machine. Such a test holds its slots for its whole run.

@@ -34,10 +34,10 @@ import pytest
 
 from streamperf.load.outcome import RunOutcome
 from streamperf.platform.reference import ReferencePlatform
-from streamperf.results.analysis import media_samples
-from streamperf.results.eventlog import read_log
-from streamperf.results.events import read_events
-from streamperf.results.judge import FAIL, INTERRUPTED, PASS
+from streamperf.results.analysis.figures import media_samples
+from streamperf.results.eventlog.columnar import read_log
+from streamperf.results.eventlog.rows import read_events
+from streamperf.results.judging.judge import FAIL, INTERRUPTED, PASS
 from streamperf.session import StreamperfSession
 from streamperf.settings import RunSettings
 

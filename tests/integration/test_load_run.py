@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from streamperf.results.events import read_events
+from streamperf.results.eventlog.rows import read_events
 from streamperf.session import StreamperfSession
 from streamperf.settings import RunSettings
 

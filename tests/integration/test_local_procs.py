@@ -22,8 +22,8 @@ from streamperf.load.fans import plan_fans
 from streamperf.load.remote_shard import plan_message
 from streamperf.load.split import split_plan
 from streamperf.load.workers import WorkerPool
-from streamperf.results import events as ev
-from streamperf.results.events import Event
+from streamperf.results.eventlog import schema as ev
+from streamperf.results.eventlog.schema import Event
 from streamperf.session import StreamperfSession
 from streamperf.settings import RunSettings
 

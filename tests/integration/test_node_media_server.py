@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from streamperf.media.publisher import Publisher, probe_source
-from streamperf.results.events import FIRST_AUDIO, FIRST_VIDEO, VIEWER_ERROR
+from streamperf.results.eventlog.schema import FIRST_AUDIO, FIRST_VIDEO, VIEWER_ERROR
 from streamperf.viewers import ViewerFactory
 
 from .conftest import STREAM

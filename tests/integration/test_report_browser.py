@@ -21,10 +21,10 @@ from typing import Any
 
 import pytest
 
-from streamperf.results import events as ev
-from streamperf.results.artifacts import chart_limits
-from streamperf.results.html import render_report
-from streamperf.results.judge import Basis, analyse_for, judge
+from streamperf.results.eventlog import schema as ev
+from streamperf.results.judging.judge import Basis, analyse_for, judge
+from streamperf.results.report.artifacts import chart_limits
+from streamperf.results.report.html import render_report
 
 from ..unit.report_logs import synthetic_run
 

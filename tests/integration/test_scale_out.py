@@ -24,7 +24,7 @@ import pandas as pd
 import psutil
 import pytest
 
-from streamperf.results.events import read_events
+from streamperf.results.eventlog.rows import read_events
 from streamperf.session import StreamperfSession
 from streamperf.settings import build_settings
 

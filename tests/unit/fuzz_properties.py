@@ -15,11 +15,11 @@ Parsers and their documented errors:
                   tags behind it (as viewers/flv.py chains them) FlvProtocolError
   MPEG-TS       viewers/mpegts.py TsScanner.feed              none (never raises)
   m3u8          viewers/playlist.py parse_playlist            PlaylistError
-  SLA           results/sla.py parse                          SlaError
-  events.csv    results/events.py read_events, iter_rows      EventLogError, ValueError
-  events.csv    results/eventlog.py read_log (what report and  EventLogError, read_events'
+  SLA           results/judging/sla.py parse                          SlaError
+  events.csv    results/eventlog/schema.py read_events, iter_rows      EventLogError, ValueError
+  events.csv    results/eventlog/columnar.py read_log (what report and  EventLogError, read_events'
                   summary read), against read_events             word for word
-  seed log      results/seed_log.py read_seed                 SeedLogError (ValueError)
+  seed log      results/eventlog/seed_log.py read_seed                 SeedLogError (ValueError)
 """
 
 from __future__ import annotations
@@ -36,9 +36,11 @@ from typing import Any
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-from streamperf.results import events as ev
-from streamperf.results import seed_log, sla
-from streamperf.results.sla_metrics import FUNCTIONS, METRICS
+from streamperf.results.eventlog import schema as ev
+from streamperf.results.eventlog import seed_log
+from streamperf.results.eventlog.rows import iter_rows, read_events
+from streamperf.results.judging import sla
+from streamperf.results.judging.metrics import FUNCTIONS, METRICS
 from streamperf.viewers import amf, flv_tags, http_body, mpegts, playlist, rtmp_chunks
 
 from .flv_recordings import RECORDINGS, dechunk, split_response
@@ -323,7 +325,7 @@ def check_sla(text: str) -> None:
 
 def check_events(data: bytes) -> None:
     try:
-        df = ev.read_events(io.BytesIO(data))
+        df = read_events(io.BytesIO(data))
     except ev.EventLogError:
         pass
     else:
@@ -334,7 +336,7 @@ def check_events(data: bytes) -> None:
         assert np.isfinite(df["t"].to_numpy(dtype=float)).all()
     text = data.decode("utf-8", "replace")
     try:
-        for row in ev.iter_rows(text):
+        for row in iter_rows(text):
             assert math.isfinite(row.t) and math.isfinite(row.value)
     except ValueError:
         pass
@@ -346,13 +348,13 @@ def check_read_log(data: bytes) -> None:
     no more rows (a short row, a crash's cut line, it leaves out)."""
     import tempfile
 
-    from streamperf.results.eventlog import read_log
+    from streamperf.results.eventlog.columnar import read_log
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "events.csv"
         path.write_bytes(data)
         try:
-            want = ev.read_events(path)
+            want = read_events(path)
         except ev.EventLogError as exc:
             want = exc
         try:

@@ -1,7 +1,7 @@
-"""The plain pandas analysis that results/analysis.py replaced, kept as the reference
+"""The plain pandas analysis that results/analysis/figures.py replaced, kept as the reference
 its figures are compared with (test_analysis_reference.py). Not used by streamperf.
 It includes the pandas media sessions (stitch, latency_by_clock, publish_clock) that
-results/media_sessions.py replaced with numpy ones.
+results/analysis/media_sessions.py replaced with numpy ones.
 
 Its own docstring follows.
 
@@ -27,12 +27,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from streamperf.results import events as ev
-from streamperf.results.analysis import MEASURED, NOT_MEASURABLE, VIEWER_COLUMNS
-from streamperf.results.faults import fault_figures
-from streamperf.results.playhead import REBUFFER_GOAL_S, STARTUP_BUFFER_S, simulate
+from streamperf.results.analysis.faults import fault_figures
+from streamperf.results.analysis.figures import MEASURED, NOT_MEASURABLE, VIEWER_COLUMNS
+from streamperf.results.analysis.playhead import REBUFFER_GOAL_S, STARTUP_BUFFER_S, simulate
+from streamperf.results.eventlog import schema as ev
 
-# The media sessions as results/media_sessions.py had them in pandas.
+# The media sessions as results/analysis/media_sessions.py had them in pandas.
 #: a step back of the media clock larger than this is a new clock (a new publisher);
 #: smaller ones are a server's reordering and are left to the samples as they are
 CLOCK_BACK_S = 1.0

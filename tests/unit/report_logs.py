@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from streamperf.results import events as ev
-from streamperf.results.events import Event
+from streamperf.results.eventlog import schema as ev
+from streamperf.results.eventlog.schema import Event
 
 from .timelines import Timeline
 
@@ -82,7 +82,7 @@ def write_run_dir(run_dir, tl: Timeline, summary: dict | None = None):
     """A run directory as a run leaves it: events.csv (the real writer) and summary.json."""
     import json
 
-    from streamperf.results.events import EventWriter
+    from streamperf.results.eventlog.writer import EventWriter
 
     with EventWriter(run_dir / "events.csv") as w:
         w.write_many(tl.rows)

@@ -4,16 +4,16 @@ from dataclasses import replace
 
 import pytest
 
-from streamperf.results import events as ev
-from streamperf.results.analysis import analyse
-from streamperf.results.sla import DEFAULT_SLA, breaches
-from streamperf.results.sla import evaluate as evaluate_sla
+from streamperf.results.analysis.figures import analyse
+from streamperf.results.eventlog import schema as ev
+from streamperf.results.judging.sla import DEFAULT_SLA, breaches
+from streamperf.results.judging.sla import evaluate as evaluate_sla
 
 from .timelines import KBPS, Timeline
 
 
 def evaluate(a):
-    """The default SLA's breaches (results/sla.py), as a run without a grace window."""
+    """The default SLA's breaches (results/judging/sla.py), as a run without a grace window."""
     return breaches(evaluate_sla(a, DEFAULT_SLA))
 
 
@@ -140,9 +140,11 @@ def test_late_join_at_key_frame_has_no_drift():
 
 def test_a_run_cut_short_before_any_viewer_still_gives_a_summary_and_report(tmp_path):
     """Ctrl-C during the first second: only header and influencer rows were logged."""
-    from streamperf.results.artifacts import write_artifacts
-    from streamperf.results.events import Event, EventWriter, read_events
-    from streamperf.results.judge import judge, log_basis
+    from streamperf.results.eventlog.rows import read_events
+    from streamperf.results.eventlog.schema import Event
+    from streamperf.results.eventlog.writer import EventWriter
+    from streamperf.results.judging.judge import judge, log_basis
+    from streamperf.results.report.artifacts import write_artifacts
 
     log = tmp_path / "events.csv"
     w = EventWriter(log)

@@ -1,7 +1,7 @@
 """The analysis gives the figures of the plain pandas analysis it replaced.
 
 The reference (pandas_analysis.py) is the analysis as it was before the
-per-second samples became numpy columns (results/eventlog.py), media sessions
+per-second samples became numpy columns (results/eventlog/columnar.py), media sessions
 included (reconnects and republishes, as media_sessions.py had them in pandas).
 Compared on event logs of real runs (recorded from the integration tests: an
 RTMP join storm on nginx-rtmp, and RTMP and HLS viewers behind a bandwidth
@@ -20,11 +20,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from streamperf.results import events as ev
-from streamperf.results.analysis import analyse
-from streamperf.results.eventlog import load_log, read_log
-from streamperf.results.events import read_events
-from streamperf.results.seed_log import read_seed
+from streamperf.results.analysis.figures import analyse
+from streamperf.results.eventlog import schema as ev
+from streamperf.results.eventlog.columnar import load_log, read_log
+from streamperf.results.eventlog.rows import read_events
+from streamperf.results.eventlog.seed_log import read_seed
 
 from . import pandas_analysis
 from .report_logs import seed_rows, synthetic_run
@@ -128,7 +128,7 @@ def test_rows_out_of_time_order_within_a_viewer_are_sorted_as_the_reference_sort
 
 @pytest.mark.parametrize("path", REAL_RUNS, ids=[p.stem for p in REAL_RUNS])
 def test_a_real_runs_sla_checks_are_those_of_the_reference_analysis(path: Path) -> None:
-    from streamperf.results.judge import Basis, check_records, judge, rules
+    from streamperf.results.judging.judge import Basis, check_records, judge, rules
 
     basis = Basis(rules=tuple(rules(("--sla", ["p95(drift_s) < 0.5", "max(lagged) < 1",
                                                 "p50(latency_s) < 1", "mean(lagged_pct) < 1"]))),
@@ -145,7 +145,7 @@ def test_a_real_runs_sla_checks_are_those_of_the_reference_analysis(path: Path) 
 
 @pytest.mark.parametrize("chunk", [1, 37])
 def test_the_figures_do_not_depend_on_how_many_rows_a_step_takes(monkeypatch, chunk) -> None:
-    from streamperf.results import timeline
+    from streamperf.results.analysis import timeline
 
     monkeypatch.setattr(timeline, "CHUNK", chunk)  # many windows of seconds, many chunks
     path = REAL_RUNS[0]
@@ -207,7 +207,7 @@ def test_made_up_faults_give_the_reference_figures(seed: int) -> None:
 
 @pytest.mark.parametrize("chunk", [1, 50])
 def test_sessions_do_not_depend_on_how_many_rows_a_batch_takes(monkeypatch, chunk) -> None:
-    from streamperf.results import media_sessions
+    from streamperf.results.analysis import media_sessions
 
     monkeypatch.setattr(media_sessions, "CHUNK", chunk)
     df = faulty_timeline(1).frame()
@@ -217,7 +217,7 @@ def test_sessions_do_not_depend_on_how_many_rows_a_batch_takes(monkeypatch, chun
 
 
 def test_media_samples_give_the_stitched_media_of_the_reference() -> None:
-    from streamperf.results.analysis import media_samples
+    from streamperf.results.analysis.figures import media_samples
 
     df = faulty_timeline(2).frame()
     ref = pandas_analysis.media_samples(df, pandas_analysis.publish_t0(df),

@@ -22,10 +22,11 @@ from pathlib import Path
 import pytest
 
 from streamperf import cli
-from streamperf.results import events as ev
-from streamperf.results.events import Event, EventWriter
-from streamperf.results.sla import SlaError
-from streamperf.results.sla import parse as parse_sla
+from streamperf.results.eventlog import schema as ev
+from streamperf.results.eventlog.schema import Event
+from streamperf.results.eventlog.writer import EventWriter
+from streamperf.results.judging.sla import SlaError
+from streamperf.results.judging.sla import parse as parse_sla
 from streamperf.settings import SettingsError, parse_options
 
 #: Each in-process case must end within this (the bugs took 36 s and over 60 s).

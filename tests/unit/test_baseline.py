@@ -5,9 +5,9 @@ import json
 import pandas as pd
 import pytest
 
-from streamperf.results import events as ev
-from streamperf.results.analysis import Analysis, analyse
-from streamperf.results.baseline import (
+from streamperf.results.analysis.figures import Analysis, analyse
+from streamperf.results.eventlog import schema as ev
+from streamperf.results.judging.baseline import (
     FIGURES,
     BaselineError,
     baseline_path,

@@ -6,8 +6,8 @@ import io
 import matplotlib.image as mpimg
 import pytest
 
-from streamperf.results import charts as ch
-from streamperf.results.analysis import analyse
+from streamperf.results.analysis.figures import analyse
+from streamperf.results.report import charts as ch
 
 from .report_logs import synthetic_run
 from .timelines import Timeline
@@ -110,8 +110,8 @@ def test_an_hour_long_timeline_is_drawn_from_600_buckets_keeping_a_one_second_sp
     import numpy as np
     import pandas as pd
 
-    from streamperf.results.charts import MAX_POINTS, fig_lagged, timeline_points
-    from streamperf.results.timeline import TIMELINE_COLUMNS
+    from streamperf.results.analysis.timeline import TIMELINE_COLUMNS
+    from streamperf.results.report.charts import MAX_POINTS, fig_lagged, timeline_points
 
     seconds = np.arange(3600)
     tl = pd.DataFrame({c: np.ones(3600) for c in TIMELINE_COLUMNS})

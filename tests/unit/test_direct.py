@@ -7,10 +7,10 @@ import pytest
 
 from streamperf.load.direct import DirectPlatform
 from streamperf.load.fans import plan_fans
-from streamperf.results import events as ev
-from streamperf.results.analysis import analyse
-from streamperf.results.events import Event
-from streamperf.results.terminal import metrics_table
+from streamperf.results.analysis.figures import analyse
+from streamperf.results.eventlog import schema as ev
+from streamperf.results.eventlog.schema import Event
+from streamperf.results.report.terminal import metrics_table
 from streamperf.settings import SettingsError, build_settings
 from streamperf.viewers import protocol_of_url
 
@@ -124,7 +124,7 @@ def test_an_unknown_source_bitrate_is_measured_from_the_viewers_and_labelled():
 
 
 def _verdict():
-    from streamperf.results.judge import Verdict
+    from streamperf.results.judging.judge import Verdict
 
     return Verdict("PASS")
 

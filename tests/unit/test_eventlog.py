@@ -1,4 +1,4 @@
-"""The event log as the analysis reads it (results/eventlog.py)."""
+"""The event log as the analysis reads it (results/eventlog/columnar.py)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from streamperf.results import eventlog
-from streamperf.results import events as ev
-from streamperf.results.eventlog import EventLog, read_log, stable_order
-from streamperf.results.events import Event, EventWriter, read_events
+from streamperf.results.eventlog import columnar as eventlog
+from streamperf.results.eventlog import rows as event_rows
+from streamperf.results.eventlog import schema as ev
+from streamperf.results.eventlog.columnar import EventLog, read_log, stable_order
+from streamperf.results.eventlog.rows import read_events
+from streamperf.results.eventlog.schema import Event
+from streamperf.results.eventlog.writer import EventWriter
 
 HEADER = ",".join(ev.COLUMNS) + "\n"
 
@@ -97,15 +100,15 @@ def test_a_garbled_row_is_a_one_line_error_naming_its_line(tmp_path: Path, line:
         read_log(path)
     assert says in str(got.value) and len(str(got.value).splitlines()) == 1
     with pytest.raises(ev.EventLogError) as want:  # the rule read_events has, word for word
-        ev.read_events(path)
+        read_events(path)
     assert str(got.value) == str(want.value)
 
 
 def test_bad_input_deep_in_a_long_log_is_named_reading_a_piece_at_a_time(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The line named as read_events names it, though diagnose reads in chunks."""
-    monkeypatch.setattr(ev, "DIAGNOSE_ROWS", 7)
-    monkeypatch.setattr(ev, "_SCAN_BYTES", 100)
+    monkeypatch.setattr(event_rows, "DIAGNOSE_ROWS", 7)
+    monkeypatch.setattr(event_rows, "_SCAN_BYTES", 100)
     rows = "".join(f"{k}.0,h,v{k % 3},bytes,,5,,\n" for k in range(100))
     for bad, says in (("50.5,h,v,bytes,,inf,,\n", "line 52: value 'inf'"),
                       ("50.5,h,v,bytes,,1,,,\n", "Expected 8 fields in line 52, saw 9"),

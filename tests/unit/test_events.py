@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import time
 
-from streamperf.results import events as ev
-from streamperf.results.events import COLUMNS, Event, EventWriter, iter_rows, read_events
+from streamperf.results.eventlog import schema as ev
+from streamperf.results.eventlog.rows import iter_rows, read_events
+from streamperf.results.eventlog.schema import COLUMNS, Event
+from streamperf.results.eventlog.writer import EventWriter
 
 
 def test_rows_round_trip_through_the_loader(tmp_path):

@@ -24,11 +24,11 @@ from streamperf.load.shard import (
     reconnect_wait_s,
 )
 from streamperf.platform.client import ApiCall, ApiTimeout, PlatformClient
-from streamperf.results import events as ev
-from streamperf.results.analysis import analyse
-from streamperf.results.events import Event
-from streamperf.results.faults import REPUBLISH, fault_figures
-from streamperf.results.validity import invalid_reason
+from streamperf.results.analysis.faults import REPUBLISH, fault_figures
+from streamperf.results.analysis.figures import analyse
+from streamperf.results.analysis.validity import invalid_reason
+from streamperf.results.eventlog import schema as ev
+from streamperf.results.eventlog.schema import Event
 from streamperf.viewers.base import EventCallback
 
 from .loopback_servers import loopback_server

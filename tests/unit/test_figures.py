@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from streamperf.results.figures import column, compact, figure, with_unit
+from streamperf.results.formatting import column, compact, figure, with_unit
 
 
 @pytest.mark.parametrize(("value", "key", "text"), [

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from streamperf.results.events import FIRST_AUDIO, FIRST_VIDEO, VIEWER_ERROR
+from streamperf.results.eventlog.schema import FIRST_AUDIO, FIRST_VIDEO, VIEWER_ERROR
 from streamperf.viewers import ViewerFactory
 from streamperf.viewers.flv import FlvViewer, parse_http_url
 from streamperf.viewers.flv_tags import FlvTagParser

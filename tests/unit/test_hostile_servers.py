@@ -29,8 +29,8 @@ from streamperf.load.fans import FanSpec, fan_spec
 from streamperf.load.journey import JourneyResult, run_journey
 from streamperf.load.shard import ArrivalPlan, Shard
 from streamperf.platform.client import ApiCall, Influencer, PlatformClient
-from streamperf.results import events as ev
-from streamperf.results.events import Event
+from streamperf.results.eventlog import schema as ev
+from streamperf.results.eventlog.schema import Event
 from streamperf.viewers import ViewerFactory, amf
 from streamperf.viewers.hls import MAX_PLAYLIST, HlsViewer
 from streamperf.viewers.rtmp import RtmpViewer

@@ -19,10 +19,12 @@ from streamperf import cli
 from streamperf.load.fans import plan_fans
 from streamperf.load.outcome import RunOutcome
 from streamperf.load.run import LoadRun
-from streamperf.results import events as ev
-from streamperf.results.analysis import analyse
-from streamperf.results.events import Event, EventWriter
-from streamperf.results.judge import (
+from streamperf.results.analysis.figures import analyse
+from streamperf.results.eventlog import schema as ev
+from streamperf.results.eventlog.schema import Event
+from streamperf.results.eventlog.seed_log import load_any
+from streamperf.results.eventlog.writer import EventWriter
+from streamperf.results.judging.judge import (
     FAIL,
     INTERRUPTED,
     INVALID,
@@ -35,9 +37,8 @@ from streamperf.results.judge import (
     log_basis,
     rules,
 )
-from streamperf.results.seed_log import load_any
-from streamperf.results.sla import default_grace_s
-from streamperf.results.terminal import run_summary_lines
+from streamperf.results.judging.sla import default_grace_s
+from streamperf.results.report.terminal import run_summary_lines
 from streamperf.settings import RunSettings
 
 from .report_logs import seed_rows

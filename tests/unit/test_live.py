@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from streamperf.results import events as ev
-from streamperf.results.events import Event
-from streamperf.results.live import LiveStats
-from streamperf.results.terminal import progress_line
+from streamperf.results.eventlog import schema as ev
+from streamperf.results.eventlog.schema import Event
+from streamperf.results.report.live import LiveStats
+from streamperf.results.report.terminal import progress_line
 
 
 def row(t, viewer, event, value=0.0, status=""):
@@ -31,7 +31,7 @@ def test_progress_counts_playing_lagged_and_errors():
 
 
 def test_live_view_figures_hosts_api_rate_and_run_rows():
-    from streamperf.results.live import render_view
+    from streamperf.results.report.live import render_view
 
     live = LiveStats(target=0)
     live.consume([
@@ -60,7 +60,7 @@ def test_live_view_figures_hosts_api_rate_and_run_rows():
 
 
 def test_end_of_run_text_from_a_summary_json():
-    from streamperf.results.terminal import run_summary_lines
+    from streamperf.results.report.terminal import run_summary_lines
 
     metrics = {"viewers_with_media": 18, "viewers_planned": 20, "startup_p50_s": 0.5,
                "startup_p95_s": 1.25, "viewers_lagged": 2, "max_drift_s": 4.0,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streamperf.results.playhead import simulate
+from streamperf.results.analysis.playhead import simulate
 
 
 def test_steady_arrival_never_stalls():

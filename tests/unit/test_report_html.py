@@ -6,12 +6,12 @@ import sys
 
 import pytest
 
-from streamperf.results import events as ev
-from streamperf.results import html as report
-from streamperf.results.analysis import analyse
-from streamperf.results.charts import charts
-from streamperf.results.judge import Basis, Verdict, analyse_for, judge, rules
-from streamperf.results.verdict import Breach
+from streamperf.results.analysis.figures import analyse
+from streamperf.results.eventlog import schema as ev
+from streamperf.results.judging.breach import Breach
+from streamperf.results.judging.judge import Basis, Verdict, analyse_for, judge, rules
+from streamperf.results.report import html as report
+from streamperf.results.report.charts import charts
 
 from .report_logs import SECRET, synthetic_run
 
@@ -114,7 +114,7 @@ def test_charts_are_made_when_not_given(run):
 
 
 def test_importing_the_module_loads_neither_pandas_nor_matplotlib():
-    code = ("import sys, streamperf.results.html, streamperf.results.charts;"
+    code = ("import sys, streamperf.results.report.html, streamperf.results.report.charts;"
             "print(sorted(m for m in ('pandas', 'matplotlib') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
@@ -122,7 +122,7 @@ def test_importing_the_module_loads_neither_pandas_nor_matplotlib():
 
 
 def test_lost_and_prepared_load_hosts_are_named_in_report_and_fragment():
-    from streamperf.results.events import Event
+    from streamperf.results.eventlog.schema import Event
 
     tl = synthetic_run()
     tl.rows += [Event(99.5, "gen2", "", ev.LOAD_HOST, name, value, "",

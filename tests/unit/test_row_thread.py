@@ -8,8 +8,10 @@ import time
 import pytest
 
 from streamperf.load.row_thread import RowThread
-from streamperf.results import events as ev
-from streamperf.results.events import Event, EventWriter, read_events
+from streamperf.results.eventlog import schema as ev
+from streamperf.results.eventlog.rows import read_events
+from streamperf.results.eventlog.schema import Event
+from streamperf.results.eventlog.writer import EventWriter
 
 
 def _batch(k: int, n: int = 50) -> list[Event]:

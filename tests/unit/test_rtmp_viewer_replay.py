@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from streamperf.results.events import FIRST_AUDIO, FIRST_VIDEO, VIEWER_ERROR
+from streamperf.results.eventlog.schema import FIRST_AUDIO, FIRST_VIDEO, VIEWER_ERROR
 from streamperf.viewers import amf
 from streamperf.viewers.read_batching import lowat_bytes
 from streamperf.viewers.rtmp import RtmpViewer, parse_rtmp_url

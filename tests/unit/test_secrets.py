@@ -15,7 +15,8 @@ from streamperf.hosts.specs import NO_PASSWORDS, parse_host_specs, read_hosts_fi
 from streamperf.load.outcome import write_summary
 from streamperf.platform.client import ApiCall, ApiError, PlatformClient
 from streamperf.redact import MASK, Redactor, redact, remember, stream_key, url_secrets
-from streamperf.results.events import Event, EventWriter
+from streamperf.results.eventlog.schema import Event
+from streamperf.results.eventlog.writer import EventWriter
 from streamperf.settings import SettingsError, build_settings
 
 

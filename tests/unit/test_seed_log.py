@@ -4,10 +4,11 @@ import csv
 
 import pytest
 
-from streamperf.results import events as ev
-from streamperf.results.analysis import analyse
-from streamperf.results.events import COLUMNS, EventWriter
-from streamperf.results.seed_log import load_any, read_seed, sniff
+from streamperf.results.analysis.figures import analyse
+from streamperf.results.eventlog import schema as ev
+from streamperf.results.eventlog.schema import COLUMNS
+from streamperf.results.eventlog.seed_log import load_any, read_seed, sniff
+from streamperf.results.eventlog.writer import EventWriter
 
 from .report_logs import seed_rows
 

@@ -5,9 +5,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from streamperf.results import events as ev
-from streamperf.results.analysis import Analysis, analyse
-from streamperf.results.sla import (
+from streamperf.results.analysis.figures import Analysis, analyse
+from streamperf.results.eventlog import schema as ev
+from streamperf.results.judging.breach import Breach
+from streamperf.results.judging.metrics import METRICS, describe_metrics
+from streamperf.results.judging.sla import (
     DEFAULT_SLA,
     SlaError,
     Threshold,
@@ -18,8 +20,6 @@ from streamperf.results.sla import (
     parse_all,
     resolve,
 )
-from streamperf.results.sla_metrics import METRICS, describe_metrics
-from streamperf.results.verdict import Breach
 
 from .timelines import Timeline
 

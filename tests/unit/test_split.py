@@ -13,7 +13,7 @@ from streamperf.load.fans import plan_fans
 from streamperf.load.remote_shard import plan_message, row_tuple
 from streamperf.load.split import split_plan
 from streamperf.platform.client import Influencer
-from streamperf.results.events import Event
+from streamperf.results.eventlog.schema import Event
 
 
 def fans(n: int, percent_new: int = 30, offset: int = 100):

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from streamperf.results import events as ev
-from streamperf.results.validity import invalid_reason, saturation
+from streamperf.results.analysis.validity import invalid_reason, saturation
+from streamperf.results.eventlog import schema as ev
 
 from .timelines import Timeline
 

@@ -18,8 +18,8 @@ import pytest
 from streamperf.hosts.processes import WorkerSpec
 from streamperf.load.remote_shard import DoneMessage, ReadyMessage, RowsMessage, row_tuple
 from streamperf.load.workers import WorkerError, WorkerPool
-from streamperf.results import events as ev
-from streamperf.results.events import Event
+from streamperf.results.eventlog import schema as ev
+from streamperf.results.eventlog.schema import Event
 
 
 class FakeChannel:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import io
 
-from streamperf.results import events as ev
-from streamperf.results.events import COLUMNS, Event, read_events
+from streamperf.results.eventlog import schema as ev
+from streamperf.results.eventlog.rows import read_events
+from streamperf.results.eventlog.schema import COLUMNS, Event
 
 KBPS = 1000.0
 BYTES_PER_S = int(KBPS * 1000 / 8)  # 125000

@@ -28,8 +28,8 @@ from streamperf.hosts.prepare import (
 from streamperf.hosts.processes import WorkerSpec, resolve_procs
 from streamperf.hosts.specs import DEFAULT_REMOTE_DIR, HostSpec
 from streamperf.hosts.ssh import SshHost, SshHostError, default_known_hosts
-from streamperf.results import events as ev
-from streamperf.results.events import Event
+from streamperf.results.eventlog import schema as ev
+from streamperf.results.eventlog.schema import Event
 
 
 class LoadHostWarning(UserWarning):

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import psutil
 
-from streamperf.results.events import HOST_SAMPLE, HOST_SAMPLE_S, Event
+from streamperf.results.eventlog.schema import HOST_SAMPLE, HOST_SAMPLE_S, Event
 
 
 class HostSampler:

@@ -35,7 +35,7 @@ from streamperf.load.shard import START_DELAY_S, ArrivalPlan, Shard, api_row
 from streamperf.load.split import split_plan
 from streamperf.load.workers import WorkerPool, lost_rows
 from streamperf.platform.client import ApiCall
-from streamperf.results.events import Event
+from streamperf.results.eventlog.schema import Event
 from streamperf.settings import RunSettings
 from streamperf.viewers import ViewerFactory
 

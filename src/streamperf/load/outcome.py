@@ -17,11 +17,11 @@ from typing import Any
 import pandas as pd
 
 from streamperf.redact import redact_obj
-from streamperf.results import events as ev
-from streamperf.results.analysis import Analysis
-from streamperf.results.artifacts import chart_limits, write_artifacts
-from streamperf.results.eventlog import EventLog, read_log
-from streamperf.results.judge import (
+from streamperf.results.analysis.figures import Analysis
+from streamperf.results.eventlog import schema as ev
+from streamperf.results.eventlog.columnar import EventLog, read_log
+from streamperf.results.judging.breach import Breach
+from streamperf.results.judging.judge import (
     INTERRUPTED,
     INVALID,
     Basis,
@@ -30,7 +30,7 @@ from streamperf.results.judge import (
     check_records,
     judge,
 )
-from streamperf.results.verdict import Breach
+from streamperf.results.report.artifacts import chart_limits, write_artifacts
 from streamperf.versions import versions
 
 

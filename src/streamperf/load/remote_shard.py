@@ -44,7 +44,7 @@ from streamperf.load.journey import FanAborted, JourneyResult, ThinkTimes, run_j
 from streamperf.load.shard import ArrivalPlan, Shard
 from streamperf.platform.client import ApiCall, Influencer, PlatformClient
 from streamperf.redact import redact, remember
-from streamperf.results.events import Event
+from streamperf.results.eventlog.schema import Event
 from streamperf.settings import SEED_CODE_TEXT, SEED_ORIGIN_PORT
 from streamperf.viewers import ViewerFactory
 

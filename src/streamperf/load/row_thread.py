@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable
 from types import TracebackType
 
-from streamperf.results.events import Event
+from streamperf.results.eventlog.schema import Event
 
 Sink = Callable[[list[Event]], None]
 _DONE: list[Event] = []  # the sentinel: no batch is this very list

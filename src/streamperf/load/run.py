@@ -24,14 +24,15 @@ from streamperf.load.dispatch import play_here, play_on_workers, worker_specs
 from streamperf.load.fans import FanSpec, plan_fans
 from streamperf.load.outcome import RunOutcome, conclude, write_summary
 from streamperf.load.watch import RunWatch
-from streamperf.results import events as ev
-from streamperf.results.analysis import MEASURED
-from streamperf.results.eventlog import read_log
-from streamperf.results.events import Event, EventWriter, this_host
-from streamperf.results.judge import Basis, Rule
-from streamperf.results.judge import rules as default_rules
-from streamperf.results.live import LiveStats, Progress
-from streamperf.results.validity import invalid_reason
+from streamperf.results.analysis.figures import MEASURED
+from streamperf.results.analysis.validity import invalid_reason
+from streamperf.results.eventlog import schema as ev
+from streamperf.results.eventlog.columnar import read_log
+from streamperf.results.eventlog.schema import Event, this_host
+from streamperf.results.eventlog.writer import EventWriter
+from streamperf.results.judging.judge import Basis, Rule
+from streamperf.results.judging.judge import rules as default_rules
+from streamperf.results.report.live import LiveStats, Progress
 from streamperf.settings import RunSettings
 
 if TYPE_CHECKING:

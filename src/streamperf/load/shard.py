@@ -12,7 +12,7 @@ viewer) becomes that fan's `fan_abort` or `error` row, and the rest play on.
 With --reconnect a viewer that stops before its time (dropped, refused, timed
 out) is replaced by a new one for the same URL after a backoff, with a
 `reconnect` row, for any protocol; the analysis stitches its media sessions
-(results/media_sessions.py), so the gap counts as stall time.
+(results/analysis/media_sessions.py), so the gap counts as stall time.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ from streamperf.hosts.sampler import HostSampler
 from streamperf.load.fans import FanSpec
 from streamperf.load.journey import FanAborted, JourneyResult
 from streamperf.platform.client import ApiCall
-from streamperf.results import events as ev
-from streamperf.results.events import Event
+from streamperf.results.eventlog import schema as ev
+from streamperf.results.eventlog.schema import Event
 from streamperf.viewers import ViewerFactory
 from streamperf.viewers.base import EventCallback, Viewer
 

@@ -21,10 +21,10 @@ from pathlib import Path
 from streamperf.hosts.sampler import HostSampler
 from streamperf.load.broadcast import LiveStream
 from streamperf.media.publisher import PublisherError
-from streamperf.results import events as ev
-from streamperf.results.events import EventWriter
-from streamperf.results.faults import REPUBLISH
-from streamperf.results.live import LiveStats, Progress
+from streamperf.results.analysis.faults import REPUBLISH
+from streamperf.results.eventlog import schema as ev
+from streamperf.results.eventlog.writer import EventWriter
+from streamperf.results.report.live import LiveStats, Progress
 
 # --republish: waits between restart attempts double from the first to the cap
 REPUBLISH_FIRST_S = 1.0

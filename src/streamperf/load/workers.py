@@ -36,8 +36,8 @@ from streamperf.hosts.processes import WorkerSpec
 from streamperf.load import remote_shard
 from streamperf.load.remote_shard import RowTuple
 from streamperf.load.shard import START_DELAY_S
-from streamperf.results import events as ev
-from streamperf.results.events import Event
+from streamperf.results.eventlog import schema as ev
+from streamperf.results.eventlog.schema import Event
 
 Sink = Callable[[list[Event]], None]
 #: on_lost(shard_id, host, reason, unfinished viewer names)

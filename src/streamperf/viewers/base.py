@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 # What a viewer reports: on_event(kind, name, value, detail) with one of these
-# kinds. They are the viewer's words; the event log (results/events.py) takes
+# kinds. They are the viewer's words; the event log (results/eventlog/schema.py) takes
 # them as its row kinds, so viewers never import what reads their output.
 FIRST_VIDEO = "first_video"  # first video frame; value=media ts (s)
 FIRST_AUDIO = "first_audio"  # first audio frame; value=media ts (s)

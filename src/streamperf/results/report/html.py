@@ -6,7 +6,7 @@ read top-down as a person asks: the verdict and the tiles of the figures that
 decided it, then the charts, then the tables. Both share one stylesheet scoped
 under `.sp-report`, so the fragment does not restyle pytest-html's page.
 
-The judge decides (results/judge.py); this module only shows its Verdict: a
+The judge decides (results/judging/judge.py); this module only shows its Verdict: a
 tile is red because the judge listed its check among the breaches, never
 because a figure was compared here.
 
@@ -23,16 +23,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from streamperf.results.figures import figure
-from streamperf.results.tiles import esc as _e
-from streamperf.results.tiles import tiles_html
+from streamperf.results.formatting import figure
+from streamperf.results.report.tiles import esc as _e
+from streamperf.results.report.tiles import tiles_html
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from streamperf.results.analysis import Analysis
-    from streamperf.results.charts import Chart
-    from streamperf.results.judge import Verdict
+    from streamperf.results.analysis.figures import Analysis
+    from streamperf.results.judging.judge import Verdict
+    from streamperf.results.report.charts import Chart
 
 WORST_VIEWERS = 20
 # Belt and braces: the caller redacts settings, but a key that looks secret is
@@ -177,7 +177,7 @@ def _glance(title: str, a: Analysis, verdict: Verdict, tag: str) -> str:
 
 
 def _faults(a: Analysis) -> str:
-    """What went wrong around the viewers (results/faults.py), beside the verdict."""
+    """What went wrong around the viewers (results/analysis/faults.py), beside the verdict."""
     lines = a.info.get("faults") or ()
     return ('<p class="sp-none">Faults: ' + "; ".join(_e(line) for line in lines) + "</p>"
             if lines else "")
@@ -194,8 +194,8 @@ def _breaches(verdict: Verdict) -> str:
 
 def _lost_hosts_html(events_df: pd.DataFrame) -> str:
     """Load generators that died mid-run: their unfinished viewers count as failed."""
-    from streamperf.results import events as ev
-    from streamperf.results.analysis import run_start_t
+    from streamperf.results.analysis.figures import run_start_t
+    from streamperf.results.eventlog import schema as ev
 
     lost = events_df[(events_df["event"] == ev.VIEWER_ERROR)
                      & (events_df["name"] == ev.LOST_HOST)]
@@ -212,7 +212,7 @@ def _lost_hosts_html(events_df: pd.DataFrame) -> str:
 
 def _load_hosts_html(events_df: pd.DataFrame) -> str:
     """The remote hosts prepared for the run: clock offset applied, cores, open files."""
-    from streamperf.results import events as ev
+    from streamperf.results.eventlog import schema as ev
 
     rows = events_df[events_df["event"] == ev.LOAD_HOST]
     if rows.empty:
@@ -242,7 +242,7 @@ def _charts(a: Analysis, events_df: pd.DataFrame, limits: dict[str, float] | Non
             charts: Sequence[Chart] | None) -> Sequence[Chart]:
     if charts is not None:
         return charts
-    from streamperf.results.charts import charts as make_charts
+    from streamperf.results.report.charts import charts as make_charts
 
     return make_charts(a, events_df, limits)
 
@@ -298,7 +298,7 @@ def _breakdown_html(a: Analysis, events_df: pd.DataFrame, by: str) -> str:
     if by == "host":
         # Load-generator health beside its viewers; a host with samples but no
         # viewers (a controller) still gets a row.
-        from streamperf.results.charts import host_series
+        from streamperf.results.report.charts import host_series
 
         h = host_series(events_df)
         cols = [c for c in ("cpu_pct", "proc_cpu_pct", "loop_lag_s", "rss_mib") if c in h]

@@ -25,14 +25,21 @@ from typing import Any
 
 import pandas as pd
 
-from streamperf.results import events as ev
-from streamperf.results.analysis import Analysis, analyse
-from streamperf.results.baseline import compare, parse_tolerances
-from streamperf.results.eventlog import EventLog
-from streamperf.results.sla import DEFAULT_SLA, OFF, Threshold, default_grace_s, evaluate, parse
-from streamperf.results.sla import Verdict as Check
-from streamperf.results.validity import invalid_reason
-from streamperf.results.verdict import Breach
+from streamperf.results.analysis.figures import Analysis, analyse
+from streamperf.results.analysis.validity import invalid_reason
+from streamperf.results.eventlog import schema as ev
+from streamperf.results.eventlog.columnar import EventLog
+from streamperf.results.judging.baseline import compare, parse_tolerances
+from streamperf.results.judging.breach import Breach
+from streamperf.results.judging.sla import (
+    DEFAULT_SLA,
+    OFF,
+    Threshold,
+    default_grace_s,
+    evaluate,
+    parse,
+)
+from streamperf.results.judging.sla import Verdict as Check
 
 PASS, FAIL, INVALID, INTERRUPTED = "PASS", "FAIL", "INVALID", "INTERRUPTED"
 #: `streamperf summary` / `report` exit status per word; 2 stays "bad input".

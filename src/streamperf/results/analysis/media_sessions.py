@@ -31,8 +31,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from streamperf.results import events as ev
-from streamperf.results.eventlog import segments
+from streamperf.results.eventlog import schema as ev
+from streamperf.results.eventlog.columnar import segments
 
 #: a step back of the media clock larger than this is a new clock (a new publisher);
 #: smaller ones are a server's reordering and are left to the samples as they are

@@ -33,18 +33,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from streamperf.results import events as ev
-from streamperf.results.eventlog import EventLog, Samples, frame_of, segments
-from streamperf.results.faults import fault_figures
-from streamperf.results.media_sessions import (
+from streamperf.results.analysis.faults import fault_figures
+from streamperf.results.analysis.media_sessions import (
     PublishClock,
     Sessions,
     latency_by_clock,
     publish_clock,
     stitch,
 )
-from streamperf.results.playhead import REBUFFER_GOAL_S, STARTUP_BUFFER_S, simulate_arrays
-from streamperf.results.timeline import per_second
+from streamperf.results.analysis.playhead import REBUFFER_GOAL_S, STARTUP_BUFFER_S, simulate_arrays
+from streamperf.results.analysis.timeline import per_second
+from streamperf.results.eventlog import schema as ev
+from streamperf.results.eventlog.columnar import EventLog, Samples, frame_of, segments
 
 NOT_MEASURABLE = "not measurable"  # latency without a publish clock nor a capture clock
 MEASURED = "measured"  # source bitrate taken from the viewers: nobody told streamperf

@@ -1,6 +1,6 @@
 """The SLA metric registry: what each metric is, its unit, how to pull it from an Analysis.
 
-One place for every metric an SLA expression may name (results/sla.py parses
+One place for every metric an SLA expression may name (results/judging/sla.py parses
 and judges the expressions); docs/sla.md's table is generated from it.
 """
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from streamperf.results.analysis import Analysis
+from streamperf.results.analysis.figures import Analysis
 
 
 def percentile_of(func: str) -> float | None:

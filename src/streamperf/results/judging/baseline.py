@@ -1,6 +1,6 @@
 """Baselines: store a run's headline figures, fail a later run that regresses on them.
 
-Each figure is an SLA aggregate (results/sla.py), so it means exactly what the
+Each figure is an SLA aggregate (results/judging/sla.py), so it means exactly what the
 same expression means in an SLA. A regression is a change in the bad direction
 by more than max(tolerance x |baseline|, floor): the floor keeps near-zero
 figures (0.1% -> 0.2% API errors) from counting as 100% regressions.
@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from streamperf import __version__
-from streamperf.results.analysis import Analysis
-from streamperf.results.sla import measure
-from streamperf.results.verdict import Breach
+from streamperf.results.analysis.figures import Analysis
+from streamperf.results.judging.breach import Breach
+from streamperf.results.judging.sla import measure
 
 
 class BaselineError(ValueError):

@@ -2,7 +2,7 @@
 kbps spread and the drift and latency spread (the report's charts and tables).
 
 Numpy over the sorted per-second samples (eventlog.py), a window of seconds at a
-time, as results/analysis.py takes the per-viewer figures; the figures are those
+time, as results/analysis/figures.py takes the per-viewer figures; the figures are those
 of the pandas reference in tests/unit/pandas_analysis.py.
 """
 
@@ -14,8 +14,10 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from streamperf.results.eventlog import Samples, segments, stable_order
-from streamperf.results.media_sessions import CHUNK  # rows per step: temporaries stay a slice
+from streamperf.results.analysis.media_sessions import (  # rows per step: temporaries stay a slice
+    CHUNK,
+)
+from streamperf.results.eventlog.columnar import Samples, segments, stable_order
 
 
 class MediaSamples(Protocol):

@@ -12,9 +12,9 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from streamperf.results import events as ev
-from streamperf.results.events import Event
-from streamperf.results.figures import column
+from streamperf.results.eventlog import schema as ev
+from streamperf.results.eventlog.schema import Event
+from streamperf.results.formatting import column
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from streamperf.results import events as ev
-from streamperf.results.faults import publisher_outages
+from streamperf.results.analysis.faults import publisher_outages
+from streamperf.results.eventlog import schema as ev
 
 CPU_LIMIT_PCT = 90.0  # host CPU (all cores) or the generator process (of one core)
 LOOP_LAG_LIMIT_S = 0.25

@@ -41,8 +41,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from streamperf.results import events as ev
-from streamperf.results.events import COLUMNS, Event
+from streamperf.results.eventlog import schema as ev
+from streamperf.results.eventlog.rows import read_events
+from streamperf.results.eventlog.schema import COLUMNS, Event
 
 START = "StartTestOnMachine"
 API_REQUEST = "ApiRequest"
@@ -343,6 +344,6 @@ def load_any(path: Path | str, base_t: float = 0.0) -> Any:
     if p.is_dir():
         p = p / "events.csv"
     if sniff(p) == "streamperf":
-        return ev.read_events(p)
+        return read_events(p)
     return read_seed(p, base_t)
 

@@ -3,7 +3,7 @@
 Viewers with media, startup p95, lagged, bitrate ratio, stalls and errors,
 each with the judge's checks on its metrics (held, breached, not
 applicable), then a tile for any other check or breach. States are read off
-the Verdict (results/judge.py): a tile is red because the judge listed its
+the Verdict (results/judging/judge.py): a tile is red because the judge listed its
 check among the breaches, never because a figure was compared here.
 """
 
@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from html import escape
 from typing import TYPE_CHECKING
 
-from streamperf.results.figures import figure
+from streamperf.results.formatting import figure
 
 if TYPE_CHECKING:
-    from streamperf.results.analysis import Analysis
-    from streamperf.results.judge import Verdict
+    from streamperf.results.analysis.figures import Analysis
+    from streamperf.results.judging.judge import Verdict
 
 
 def esc(value: object) -> str:
@@ -87,7 +87,7 @@ def _tile_figures(a: Analysis) -> dict[str, tuple[str, str]]:
 def _tiles(a: Analysis, verdict: Verdict) -> list[_Tile]:
     """The six tiles, each with the judge's checks on its metrics, then a tile per other
     check or breach. States are read off the verdict: breached if the judge listed it."""
-    from streamperf.results.sla import SlaError, parse
+    from streamperf.results.judging.sla import SlaError, parse
 
     figures = _tile_figures(a)
     tiles = [_Tile(key, label, *figures[key]) for key, label, _ in TILES]

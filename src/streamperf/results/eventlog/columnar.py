@@ -41,7 +41,8 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd
 
-from streamperf.results import events as ev
+from streamperf.results.eventlog import schema as ev
+from streamperf.results.eventlog.rows import diagnose, read_events
 
 #: The per-second rows, kept as columns; every other kind stays in EventLog.frame.
 SAMPLE_KINDS = (ev.SAMPLE_BYTES, ev.SAMPLE_MEDIA_TS, ev.SAMPLE_CAPTURE_T)
@@ -173,13 +174,13 @@ def _first_index(codes: np.ndarray, n: int) -> np.ndarray:
 
 
 class _Suspect(Exception):
-    """The fast reader saw something read_events refuses: ev.diagnose names it."""
+    """The fast reader saw something read_events refuses: diagnose names it."""
 
 
 class _Rows:
     """The CSV reader's rows with a wrong field count. Too few (a log cut mid-line by
     a crash) are left out, unless they hold what no line may (a NUL, an overlong
-    line); too many are what read_events refuses: noted, for ev.diagnose."""
+    line); too many are what read_events refuses: noted, for diagnose."""
 
     def __init__(self) -> None:
         self.suspect = False
@@ -206,7 +207,7 @@ def _cut_row(text: str) -> bool:
 
 
 #: A field longer than this might make its line longer than MAX_LINE_CHARS (8 fields,
-#: quotes doubled): ev.diagnose measures the lines then. The writer's are under 400.
+#: quotes doubled): diagnose measures the lines then. The writer's are under 400.
 SUSPECT_FIELD_CHARS = ev.MAX_LINE_CHARS // 16 - 16
 
 
@@ -250,25 +251,25 @@ def read_log(path: Path | str | IO[str]) -> EventLog:
     What read_events refuses (EventLogError, one line naming file and line: NUL
     bytes, overlong lines, extra fields, non-UTF-8 text, a `t` or `value` that is
     not a finite number) is refused here too. The fast reader looks for it column
-    by column as it reads; only when it sees some does ev.diagnose read the file
+    by column as it reads; only when it sees some does diagnose read the file
     again, a piece at a time, to name the line."""
     if not isinstance(path, str | Path):  # a file object: small, as read_events reads it
-        return from_frame(ev.read_events(path))
+        return from_frame(read_events(path))
     import pyarrow as pa
 
     path = Path(path)
     if not _plain_header(path):  # not an event log, or an odd one: read_events' way
-        return from_frame(ev.read_events(path))
+        return from_frame(read_events(path))
     _lean_pool()
     try:
         return _read_arrow(path)
     except _Suspect:
-        ev.diagnose(path)  # raises, naming the line
+        diagnose(path)  # raises, naming the line
         return _read_arrow(path, check=False)  # a false alarm: a long field, a short line
     except (pa.ArrowException, UnicodeDecodeError):
-        ev.diagnose(path)  # raises, naming the line
+        diagnose(path)  # raises, naming the line
         # Something pandas reads and Arrow does not: the log read the slow way.
-        return from_frame(ev.read_events(path))
+        return from_frame(read_events(path))
 
 
 def _lean_pool() -> None:
@@ -290,7 +291,7 @@ def _read_arrow(path: Path, check: bool = True) -> EventLog:
 
     def hook(unraisable: Any) -> None:
         # A row of the wrong length that is not UTF-8: Arrow cannot show it to the
-        # handler, says so on stderr and stops with ArrowInvalid; ev.diagnose names it.
+        # handler, says so on stderr and stops with ArrowInvalid; diagnose names it.
         if unraisable.object is bad_rows:
             bad_rows.suspect = True
         else:
@@ -445,7 +446,7 @@ def frame_of(log: Any) -> pd.DataFrame:
 def load_log(path: Path | str) -> EventLog:
     """An events.csv, a run directory's, or a seed tool log (seed_log.load_any reads it
     into the schema), as an EventLog; ValueError/OSError when it is neither."""
-    from streamperf.results.seed_log import load_any, sniff
+    from streamperf.results.eventlog.seed_log import load_any, sniff
 
     p = Path(path)
     if p.is_dir():

@@ -24,9 +24,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from streamperf.results.analysis import Analysis
-from streamperf.results.figures import compact, with_unit
-from streamperf.results.sla_metrics import (
+from streamperf.results.analysis.figures import Analysis
+from streamperf.results.formatting import compact, with_unit
+from streamperf.results.judging.breach import Breach
+from streamperf.results.judging.metrics import (
     DEFAULT_SHOWN,
     FUNCTIONS,
     GRACE_METRICS,
@@ -36,7 +37,6 @@ from streamperf.results.sla_metrics import (
     join_shown,
     percentile_of,
 )
-from streamperf.results.verdict import Breach
 
 
 class SlaError(ValueError):

@@ -34,14 +34,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from streamperf.results import events as ev
+from streamperf.results.eventlog import schema as ev
 
 if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from streamperf.results.analysis import Analysis
+    from streamperf.results.analysis.figures import Analysis
 
 Loc = Literal["upper left", "lower left", "lower right", "center left"]
 WIDTH_IN, HEIGHT_IN, DPI = 9.0, 3.5, 100  # 900 x 350 px
@@ -283,7 +283,7 @@ def fig_stalls(a: Analysis, df: pd.DataFrame, limits: dict[str, float]
         return None
     title = "Stalls (playhead model)"
     fig, (left, right) = _figure(ncols=2)
-    from streamperf.results.analysis import run_start_t
+    from streamperf.results.analysis.figures import run_start_t
 
     start = run_start_t(df)
     end = float(a.timeline["second"].max() + 1) if len(a.timeline) else 1.0
@@ -358,7 +358,7 @@ def host_series(df: pd.DataFrame) -> pd.DataFrame:
     rows = df[df["event"] == ev.HOST_SAMPLE]
     if rows.empty:
         return pd.DataFrame()
-    from streamperf.results.analysis import run_start_t
+    from streamperf.results.analysis.figures import run_start_t
 
     start = run_start_t(df)
     wide = (rows.groupby(["host", "t", "name"], observed=True)["value"].mean()

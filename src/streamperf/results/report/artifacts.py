@@ -8,11 +8,11 @@ from typing import Any
 
 import pandas as pd
 
-from streamperf.results.analysis import Analysis
-from streamperf.results.charts import charts
-from streamperf.results.html import render_report, summary_html, write_report
-from streamperf.results.judge import Verdict
-from streamperf.results.sla import OPERATORS, Threshold
+from streamperf.results.analysis.figures import Analysis
+from streamperf.results.judging.judge import Verdict
+from streamperf.results.judging.sla import OPERATORS, Threshold
+from streamperf.results.report.charts import charts
+from streamperf.results.report.html import render_report, summary_html, write_report
 
 
 def chart_limits(thresholds: Iterable[Threshold]) -> dict[str, float]:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from streamperf.results import events as ev
+from streamperf.results.eventlog import schema as ev
 
 #: status of a publish_start row that restarted a dead publisher (--republish), and
 #: of a publisher_exit row that is a restart attempt failing, not a new death

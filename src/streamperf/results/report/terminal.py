@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from streamperf.results.analysis import Analysis
-from streamperf.results.figures import figure
-from streamperf.results.judge import INTERRUPTED, INVALID, Verdict
-from streamperf.results.live import Progress
+from streamperf.results.analysis.figures import Analysis
+from streamperf.results.formatting import figure
+from streamperf.results.judging.judge import INTERRUPTED, INVALID, Verdict
+from streamperf.results.report.live import Progress
 
 
 def progress_line(p: Progress) -> str:
