@@ -71,7 +71,7 @@ def main() -> None:
         args.n, args.seconds = int(args.child[2]), float(args.child[3])
         args.kbps, args.uvloop = args.expected_kbps, False
         if engine == "flv":
-            from streamperf.viewers.flv import FlvViewer
+            from streamperf.viewers.flv.viewer import FlvViewer
 
             child_main(args, FlvViewer)
         else:

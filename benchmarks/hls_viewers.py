@@ -70,7 +70,7 @@ def run_child(
 
 
 def child_main(args: argparse.Namespace) -> None:
-    from streamperf.viewers.hls import HlsViewer
+    from streamperf.viewers.hls.viewer import HlsViewer
 
     raise_nofile(args.n * 2 + 100)
     errors, on_event = error_collector()

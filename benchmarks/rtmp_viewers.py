@@ -240,7 +240,7 @@ def child_main(args: argparse.Namespace, make: Callable[..., Any] | None = None)
     """N viewers of args.url; `make(url, on_event, rcvlowat_ms=, expected_kbps=)` makes one
     (default RtmpViewer; flv_viewers.py passes FlvViewer, which has the same knobs)."""
     if make is None:
-        from streamperf.viewers.rtmp import RtmpViewer
+        from streamperf.viewers.rtmp.viewer import RtmpViewer
 
         make = RtmpViewer
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from streamperf.hosts.specs import parse_host_specs, read_hosts_file
 from streamperf.viewers import PROTOCOLS, protocol_of_url
 
-#: --sleepbetweensteps value for the seed's own per-step think times (load/journey.py)
+#: --sleepbetweensteps value for the seed's own per-step think times (platforms/seed/journey.py)
 SEED_THINK = "seed"
 
 

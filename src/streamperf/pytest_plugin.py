@@ -2,7 +2,7 @@
 
 Fixtures, session-wide unless noted:
   streamperf_settings  validated RunSettings
-  platform             the platform under test: a PlatformAdapter (load/adapter.py) made
+  platform             the platform under test: a PlatformAdapter (platforms/adapter.py) made
                        from the options (--platform, --play-url, --apiurl, else the bundled
                        one); override it in a conftest.py to test through your own adapter
   stream               the stream live through `platform` (LiveStream), published unless
@@ -37,10 +37,10 @@ from streamperf.settings import (
 
 if TYPE_CHECKING:  # the run machinery (pandas, aiohttp) loads only when a test needs it
     from streamperf.hosts.remote import LoadHosts
-    from streamperf.load.adapter import PlatformAdapter
     from streamperf.load.broadcast import LiveStream
     from streamperf.load.outcome import RunOutcome
-    from streamperf.platform.client import Influencer
+    from streamperf.platforms.adapter import PlatformAdapter
+    from streamperf.platforms.seed.client import Influencer
     from streamperf.results.report.live import Progress
     from streamperf.session import StreamperfSession
 
@@ -190,7 +190,8 @@ def stream(streamperf_session: StreamperfSession, platform: PlatformAdapter,
 
 @pytest.fixture(scope="session")
 def influencer(stream: LiveStream) -> Influencer | None:
-    return stream.influencer
+    inf = stream.live.extra.get("influencer")  # the seed adapter keeps it there
+    return inf if inf is not None else None
 
 
 def _or_fail(session: StreamperfSession, make: Any) -> Any:
@@ -343,8 +344,8 @@ def _run_summaries(config: pytest.Config) -> list[dict[str, Any]]:
 
 
 def _worker_run_summaries(stats: dict[str, list[Any]]) -> list[dict[str, Any]]:
-    """summary.json of every run named in the reports' `streamperf_run_dir` property."""
-    import json
+    """The records of every finished run named in the reports' `streamperf_run_dir`."""
+    from streamperf.results.judging.record import RunRecord
 
     dirs: dict[str, None] = {}
     for reports in stats.values():
@@ -352,14 +353,5 @@ def _worker_run_summaries(stats: dict[str, list[Any]]) -> list[dict[str, Any]]:
             for key, value in getattr(report, "user_properties", ()):
                 if key == "streamperf_run_dir":
                     dirs[str(value)] = None
-    out = []
-    for run_dir in dirs:
-        try:
-            record = json.loads((Path(run_dir) / "summary.json").read_text())
-        except (OSError, ValueError):
-            continue
-        if (isinstance(record, dict) and isinstance(record.get("metrics"), dict)
-                and isinstance(record.get("verdict"), dict) and "word" in record["verdict"]
-                and "name" in record):
-            out.append(record)
-    return out
+    records = (RunRecord.read_complete(Path(run_dir)) for run_dir in dirs)
+    return [dict(r.data) for r in records if r is not None]

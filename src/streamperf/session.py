@@ -17,18 +17,19 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from streamperf.load.adapter import PlatformAdapter
-from streamperf.load.adapters import make_platform
 from streamperf.load.broadcast import Broadcast, LiveStream
 from streamperf.load.calibrate import origin_latency
 from streamperf.load.eventloop import run_loop
-from streamperf.load.fans import FanSpec, existing_fan, seed_precreate_count
+from streamperf.load.fans import existing_fan, seed_precreate_count
 from streamperf.load.outcome import RunOutcome
 from streamperf.load.run import LoadRun
 from streamperf.load.run_dir import new_run_dir
 from streamperf.load.shard import api_row
 from streamperf.media.publisher import default_cache_dir, synthetic_clip
-from streamperf.platform.client import ApiCall
+from streamperf.platforms.adapter import PlatformAdapter
+from streamperf.platforms.api_calls import ApiCall
+from streamperf.platforms.choose import make_platform
+from streamperf.platforms.fans import FanSpec
 from streamperf.redact import redact
 from streamperf.results.eventlog.schema import Event, this_host
 from streamperf.results.judging.baseline import STORE as BASELINE_STORE
@@ -83,7 +84,7 @@ class StreamperfSession:
 
     # -- platform -------------------------------------------------------------
     def platform(self) -> PlatformAdapter:
-        """The session's own adapter, from its settings (load/adapters.py)."""
+        """The session's own adapter, from its settings (platforms/choose.py)."""
         with self._lock:
             if self._platform is None:
                 self._platform = make_platform(self.settings, self.workdir)
@@ -249,10 +250,8 @@ class StreamperfSession:
         outcome = run.execute()
         fleet = self.fleet_record()
         if fleet is not None:
-            from streamperf.load.outcome import write_summary
-
             outcome.summary["fleet"] = fleet
-            write_summary(outcome.run_dir, outcome.summary)
+            outcome.save_record()
         if settings.save_baseline and not outcome.invalid and not outcome.interrupted:
             path = save_baseline(settings.save_baseline, outcome.analysis, self.baseline_dir)
             outcome.summary["saved_baseline"] = str(path)

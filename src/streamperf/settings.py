@@ -44,14 +44,14 @@ from streamperf.option_values import (
     process_count,
     tcp_port,
 )
+from streamperf.platforms.seed.conventions import (
+    SEED_CODE_TEXT,
+    SEED_FAN_PASSWORD,
+    SEED_ORIGIN_PORT,
+)
 from streamperf.redact import MASK, redact, redact_obj, remember, stream_key, url_secrets
 from streamperf.viewers import PROTOCOLS
 
-#: The seed tool's values (DESIGN.md section 8), the defaults of their options. The
-#: seed's origin served RTMP ingest and its Wowza-style edge redirect on this port.
-SEED_ORIGIN_PORT = 2000
-SEED_FAN_PASSWORD = "Password42"
-SEED_CODE_TEXT = "leti"
 #: --bundled-platform modes: "extended" also answers explicit URLs (ingest, edge
 #: redirect, RTMP and HLS playback); "seed" answers exactly as the seed's backend did.
 BUNDLED_MODES = ("extended", "seed")

@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
 
-from streamperf.viewers import amf
+from streamperf.viewers.rtmp import amf
 
 MODULE = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
 

@@ -33,9 +33,9 @@ import pytest
 import requests
 from aiohttp import web
 
-from streamperf.load.adapter import FanPlay, GoLive
+from streamperf.platforms.adapter import FanPlay, GoLive
 from streamperf.media.server import MediaServer
-from streamperf.platform.client import ApiCall
+from streamperf.platforms.api_calls import ApiCall
 
 
 class TinyApi:

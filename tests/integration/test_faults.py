@@ -33,7 +33,7 @@ import psutil
 import pytest
 
 from streamperf.load.outcome import RunOutcome
-from streamperf.platform.reference import ReferencePlatform
+from streamperf.platforms.reference.server import ReferencePlatform
 from streamperf.results.analysis.figures import media_samples
 from streamperf.results.eventlog.columnar import read_log
 from streamperf.results.eventlog.rows import read_events

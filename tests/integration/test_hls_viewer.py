@@ -27,7 +27,7 @@ from aiohttp import web
 from streamperf.media.publisher import Publisher, probe_source
 from streamperf.media.server import MediaServer, free_port
 from streamperf.results.eventlog.schema import FIRST_AUDIO, FIRST_VIDEO, VIEWER_ERROR
-from streamperf.viewers.hls import HlsViewer
+from streamperf.viewers.hls.viewer import HlsViewer
 
 pytestmark = pytest.mark.integration
 

@@ -9,11 +9,13 @@ import pytest
 
 from streamperf.load.broadcast import Broadcast
 from streamperf.load.fans import existing_fan, fan_spec
-from streamperf.load.journey import FanAborted, ThinkTimes, run_journey
-from streamperf.load.seed_adapter import SeedApiPlatform
 from streamperf.option_values import SEED_THINK
-from streamperf.platform.client import ApiCall, PlatformClient
-from streamperf.platform.reference import ReferencePlatform
+from streamperf.platforms.api_calls import ApiCall
+from streamperf.platforms.journeys import FanAborted
+from streamperf.platforms.reference.server import ReferencePlatform
+from streamperf.platforms.seed.adapter import SeedApiPlatform, influencer_of
+from streamperf.platforms.seed.client import PlatformClient
+from streamperf.platforms.seed.journey import ThinkTimes, run_journey
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +68,7 @@ def test_broadcast_goes_live_and_renews_its_streaming_record(live, calls):
 
 def test_journey_walks_the_seed_steps_in_order(live, client, calls):
     calls.clear()
-    inf = live.live.influencer
+    inf = influencer_of(live.live)
     result = run_journey(client, fan_spec(0, "journeyfan1", new=True), inf)
     assert endpoints(calls) == [
         "POST /api/v1/fans",
@@ -89,7 +91,7 @@ WATCH_STEPS = ["POST /streams/{I}/watchers", "DELETE /streams/{I}/watchers/{F}"]
 
 
 def test_refused_existing_fan_walks_the_new_fan_journey_then_signs_in(live, client, calls):
-    inf = live.live.influencer
+    inf = influencer_of(live.live)
     spec = existing_fan(987654)
     calls.clear()
     run_journey(client, spec, inf)
@@ -106,13 +108,13 @@ def test_refused_existing_fan_walks_the_new_fan_journey_then_signs_in(live, clie
 
 def test_a_duration_of_think_time_pauses_after_every_step_up_to_the_join(live, client):
     pauses: list[float] = []
-    run_journey(client, fan_spec(0, "sleepyfan", new=True), live.live.influencer,
+    run_journey(client, fan_spec(0, "sleepyfan", new=True), influencer_of(live.live),
                 think=ThinkTimes.from_setting(0.25), sleep=pauses.append)
     assert pauses == [0.25] * 5  # sign-up, code, marketplace, follow, join
 
 
 def test_seed_think_times_are_the_seeds_per_step_pauses(live, client):
-    inf = live.live.influencer
+    inf = influencer_of(live.live)
     seed = ThinkTimes.from_setting(SEED_THINK)
     new: list[float] = []
     run_journey(client, fan_spec(0, "seedthinker", new=True), inf, think=seed, sleep=new.append)
@@ -124,7 +126,7 @@ def test_seed_think_times_are_the_seeds_per_step_pauses(live, client):
 
 
 def test_the_code_used_is_the_code_text_given(live, client, platform):
-    fan = run_journey(client, fan_spec(0, "codefan", new=True), live.live.influencer,
+    fan = run_journey(client, fan_spec(0, "codefan", new=True), influencer_of(live.live),
                       code_text="SPRING24").fan
     rows = platform.store.db.execute("SELECT code_text FROM codes_used WHERE fan_id = ?",
                                      (fan.id,)).fetchall()
@@ -135,14 +137,14 @@ def test_critical_failure_aborts_the_fan_naming_the_step(live, platform, calls):
     bad = PlatformClient(platform.base_url, platform.base_url, "wrong-streams-key",
                          timeout=5.0, on_call=calls.append)
     with pytest.raises(FanAborted) as exc:
-        run_journey(bad, fan_spec(0, "lockedout", new=True), live.live.influencer)
+        run_journey(bad, fan_spec(0, "lockedout", new=True), influencer_of(live.live))
     assert exc.value.step == "join"
     assert "401" in str(exc.value) and "wrong-streams-key" not in str(exc.value)
     bad.close()
 
 
 def test_precreate_is_concurrent_safe_and_idempotent(live, client, platform, seed):
-    inf = live.live.influencer
+    inf = influencer_of(live.live)
     fans = [existing_fan(5000 + i, i) for i in range(30)]
     seed.prepare_fans(fans)
     followers = platform.store.followers(inf.id)

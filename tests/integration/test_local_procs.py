@@ -19,7 +19,7 @@ import pytest
 
 from streamperf.hosts.processes import local_workers
 from streamperf.load.fans import plan_fans
-from streamperf.load.remote_shard import plan_message
+from streamperf.load.messages import shard_plan
 from streamperf.load.split import split_plan
 from streamperf.load.workers import WorkerPool
 from streamperf.results.eventlog import schema as ev
@@ -95,10 +95,9 @@ def start_workers(session: StreamperfSession, duration_s: float,
     slices = split_plan(fans, 0.2, 2)
     workers = WorkerPool(local_workers(len(slices)), collector.sink, collector.on_lost)
     workers.start()
-    plans = [plan_message(sl.shard_id, "", sl.fans, sl.ramp_s, duration_s,
-                          stream.source.bitrate_kbps, platform.api_url,
-                          platform.streams_api_url, platform.streams_token, s.timeout_s,
-                          stream.influencer) for sl in slices]
+    journeys = platform.worker_journeys(stream.live)
+    plans = [shard_plan(sl.shard_id, "", sl.fans, sl.ramp_s, duration_s,
+                        stream.source.bitrate_kbps, journeys) for sl in slices]
     workers.launch(plans)
     host_of = {f.username: f"proc-{sl.shard_id}" for sl in slices for f in sl.fans}
     return workers, host_of

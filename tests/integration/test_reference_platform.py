@@ -11,14 +11,9 @@ import pytest
 import requests
 
 from streamperf.media.publisher import Publisher, PublisherError
-from streamperf.platform.client import (
-    ApiCall,
-    ApiError,
-    Fan,
-    Influencer,
-    PlatformClient,
-)
-from streamperf.platform.reference import ReferencePlatform
+from streamperf.platforms.api_calls import ApiCall, ApiError
+from streamperf.platforms.reference.server import ReferencePlatform
+from streamperf.platforms.seed.client import Fan, Influencer, PlatformClient
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ import pytest
 from streamperf.media.publisher import Publisher, probe_source
 from streamperf.media.server import MediaServer, free_port
 from streamperf.results.eventlog.schema import FIRST_AUDIO, FIRST_VIDEO, VIEWER_ERROR
-from streamperf.viewers.rtmp import RtmpViewer
+from streamperf.viewers.rtmp.viewer import RtmpViewer
 
 pytestmark = pytest.mark.integration
 

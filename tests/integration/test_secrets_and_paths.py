@@ -14,8 +14,8 @@ import pytest
 
 from streamperf.media.publisher import Publisher, probe_source
 from streamperf.media.server import MediaServer, MediaServerError
-from streamperf.platform.client import PlatformClient
-from streamperf.platform.reference import ReferencePlatform
+from streamperf.platforms.reference.server import ReferencePlatform
+from streamperf.platforms.seed.client import PlatformClient
 from streamperf.redact import remember
 
 pytestmark = pytest.mark.integration

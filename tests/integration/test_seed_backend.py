@@ -18,14 +18,16 @@ import requests
 
 from streamperf.load.broadcast import Broadcast
 from streamperf.load.fans import plan_fans, seed_precreate_count
-from streamperf.load.journey import run_journey
-from streamperf.load.seed_adapter import SeedApiPlatform
 from streamperf.media.publisher import Publisher, PublisherError
 from streamperf.media.server import free_port
-from streamperf.platform.client import ApiCall, PlatformClient
-from streamperf.platform.reference import ReferencePlatform
+from streamperf.platforms.api_calls import ApiCall
+from streamperf.platforms.reference.server import ReferencePlatform
+from streamperf.platforms.seed.adapter import SeedApiPlatform, influencer_of
+from streamperf.platforms.seed.client import PlatformClient
+from streamperf.platforms.seed.conventions import SEED_ORIGIN_PORT
+from streamperf.platforms.seed.journey import run_journey
 from streamperf.session import fans_to_prepare
-from streamperf.settings import SEED_ORIGIN_PORT, RunSettings
+from streamperf.settings import RunSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -77,7 +79,7 @@ def live(seed: SeedApiPlatform, calls: list[ApiCall], clip: Path,
 
 
 def test_seed_mode_answers_only_the_seeds_fields(seed_platform, client, live):
-    inf = live.live.influencer
+    inf = influencer_of(live.live)
     base, key = seed_platform.base_url, {"x-influencer-token": inf.token}
     status = requests.get(f"{base}/api/v1/influencers/{inf.id}", headers=key, timeout=5).json()
     assert set(status) == {"id", "email", "username", "token", "servers_status"}
@@ -95,7 +97,7 @@ def test_seed_mode_answers_only_the_seeds_fields(seed_platform, client, live):
 
 def test_ingest_and_edge_resolution_use_the_origin_port(seed_platform, client, calls, live,
                                                         origin_port):
-    inf = live.live.influencer
+    inf = influencer_of(live.live)
     assert live.live.ingest_url == f"rtmp://127.0.0.1:{origin_port}/live/{inf.username}"
     assert live.live.publisher.alive()
     smil = requests.get(f"http://127.0.0.1:{origin_port}/redirect/live/{inf.username}",
@@ -117,7 +119,7 @@ def test_ingest_and_edge_resolution_use_the_origin_port(seed_platform, client, c
 
 def test_precreate_makes_the_seeds_count_and_the_rest_sign_up(seed_platform, client, calls,
                                                               live, seed):
-    inf = live.live.influencer
+    inf = influencer_of(live.live)
     users, percent_new, offset = 7, 50, 700
     count = seed_precreate_count(users, percent_new)
     assert count == 3  # 7 x 50 %, integer arithmetic as the seed

@@ -8,13 +8,13 @@ Node-Media-Server HTTP-FLV and nginx HLS sessions in tests/data, mutated
 (bytes replaced, cut, fed in pieces), besides plain random bytes and text.
 
 Parsers and their documented errors:
-  RTMP chunks   viewers/rtmp_chunks.py ChunkParser.feed_data  RtmpProtocolError
-  AMF0          viewers/amf.py decode                         AmfError
-  FLV tags      viewers/flv_tags.py FlvTagParser.feed_data    FlvProtocolError
-  HTTP-FLV      viewers/http_body.py head + body framing, FLV  HttpProtocolError,
-                  tags behind it (as viewers/flv.py chains them) FlvProtocolError
-  MPEG-TS       viewers/mpegts.py TsScanner.feed              none (never raises)
-  m3u8          viewers/playlist.py parse_playlist            PlaylistError
+  RTMP chunks   viewers/rtmp/chunks.py ChunkParser.feed_data  RtmpProtocolError
+  AMF0          viewers/rtmp/amf.py decode                         AmfError
+  FLV tags      viewers/flv/tags.py FlvTagParser.feed_data    FlvProtocolError
+  HTTP-FLV      viewers/http/body.py head + body framing, FLV  HttpProtocolError,
+                  tags behind it (as viewers/flv/viewer.py chains them) FlvProtocolError
+  MPEG-TS       viewers/formats/mpegts.py TsScanner.feed              none (never raises)
+  m3u8          viewers/hls/playlist.py parse_playlist            PlaylistError
   SLA           results/judging/sla.py parse                          SlaError
   events.csv    results/eventlog/schema.py read_events, iter_rows      EventLogError, ValueError
   events.csv    results/eventlog/columnar.py read_log (what report and  EventLogError, read_events'
@@ -41,7 +41,12 @@ from streamperf.results.eventlog import seed_log
 from streamperf.results.eventlog.rows import iter_rows, read_events
 from streamperf.results.judging import sla
 from streamperf.results.judging.metrics import FUNCTIONS, METRICS
-from streamperf.viewers import amf, flv_tags, http_body, mpegts, playlist, rtmp_chunks
+from streamperf.viewers.flv import tags as flv_tags
+from streamperf.viewers.formats import mpegts
+from streamperf.viewers.hls import playlist
+from streamperf.viewers.http import body as http_body
+from streamperf.viewers.rtmp import amf
+from streamperf.viewers.rtmp import chunks as rtmp_chunks
 
 from .flv_recordings import RECORDINGS, dechunk, split_response
 

@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from streamperf.viewers import amf
+from streamperf.viewers.rtmp import amf
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from streamperf import cli
+from streamperf.cli import live as cli_live
 from streamperf.results.eventlog import schema as ev
 from streamperf.results.eventlog.schema import Event
 from streamperf.results.eventlog.writer import EventWriter
@@ -313,8 +314,8 @@ def test_live_on_a_log_still_being_written_waits_until_it_goes_quiet(
     """A fresh log without run_end: followed while it grows, ended once quiet for
     STALE_S (old rows) or QUIET_S (a run of now), not a silent wait for a run_end
     that will never come."""
-    monkeypatch.setattr(cli, "STALE_S", 0.6 if now else 1.0)
-    monkeypatch.setattr(cli, "QUIET_S", 1.0 if now else 0.6)
+    monkeypatch.setattr(cli_live, "STALE_S", 0.6 if now else 1.0)
+    monkeypatch.setattr(cli_live, "QUIET_S", 1.0 if now else 0.6)
     path = tmp_path / "events.csv"
     with EventWriter(path) as w:
         t0 = time.time() if now else 100.0
@@ -413,7 +414,7 @@ BAD_SERVE: list[tuple[list[str], str]] = [
                          ids=[" ".join(a)[:30] for a, _ in BAD_SERVE])
 def test_platform_serve_bad_option_is_one_line(argv: list[str], fragment: str,
                                                capsys: pytest.CaptureFixture[str]) -> None:
-    from streamperf.platform.reference import serve
+    from streamperf.platforms.reference.server import serve
 
     with pytest.raises(SystemExit) as exc:
         serve(argv)
@@ -424,7 +425,7 @@ def test_platform_serve_bad_option_is_one_line(argv: list[str], fragment: str,
 
 def test_platform_serve_on_an_address_not_of_this_machine_is_one_line(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from streamperf.platform.reference import serve
+    from streamperf.platforms.reference.server import serve
 
     # 192.0.2.0/24 is TEST-NET-1 (RFC 5737): never an address of this machine.
     assert serve(["--host", "192.0.2.7", "--workdir", str(tmp_path)]) == 1

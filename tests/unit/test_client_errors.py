@@ -8,7 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from streamperf.platform.client import ApiCall, ApiError, ApiTimeout, ApiUnreachable, PlatformClient
+from streamperf.platforms.api_calls import ApiCall, ApiError
+from streamperf.platforms.seed.client import ApiTimeout, ApiUnreachable, PlatformClient
 
 from .loopback_servers import loopback_server
 
@@ -78,7 +79,7 @@ def test_error_status_is_one_line_without_tokens(http_server: tuple[int, list[by
     client = PlatformClient(
         f"http://127.0.0.1:{port}", streams_token="sekrit-token", on_call=calls.append
     )
-    from streamperf.platform.client import Fan
+    from streamperf.platforms.seed.client import Fan
 
     with pytest.raises(ApiError) as err:
         client.join_stream(Fan(1, "f@e.com", "f", "fan-token"), 7)

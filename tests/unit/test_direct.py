@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from streamperf.load.direct import DirectPlatform
 from streamperf.load.fans import plan_fans
+from streamperf.platforms.direct import DirectPlatform
 from streamperf.results.analysis.figures import analyse
 from streamperf.results.eventlog import schema as ev
 from streamperf.results.eventlog.schema import Event
@@ -62,7 +62,7 @@ def test_viewers_spread_round_robin_over_the_play_urls_with_no_api_calls():
     ({"play_urls": ["rtmp://x/live/k"], "source_kbps": "nan"}, "--source-kbps nan: must be"),
     ({"source_kbps": "1000"}, "--source-kbps is for streams streamperf does not publish"),
     ({"platform": "no_such_module_here:Thing"}, "--platform no_such_module_here:Thing: cannot"),
-    ({"platform": "streamperf.load.direct:protocol_of_url"}, "is not a class"),
+    ({"platform": "streamperf.platforms.direct:protocol_of_url"}, "is not a class"),
     ({"platform": "collections:OrderedDict"}, "is not a platform adapter: it lacks go_live"),
     ({"platform": "nosuchname"}, "no streamperf.platforms entry point of that name"),
 ])
@@ -76,7 +76,7 @@ def test_play_urls_repeat_and_the_bundled_platform_is_not_used():
                         "source_kbps": "1100"}, environ={})
     assert s.play_urls == ("rtmp://a/live/k", "rtmp://b/live/k")
     assert s.source_kbps == 1100.0 and not s.uses_bundled_platform
-    adapter = build_settings({"platform": "streamperf.load.direct:DirectPlatform"}, environ={})
+    adapter = build_settings({"platform": "streamperf.platforms.direct:DirectPlatform"}, environ={})
     assert adapter.platform and not adapter.uses_bundled_platform
 
 

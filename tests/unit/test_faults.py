@@ -14,8 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from streamperf.load.fans import fan_spec
-from streamperf.load.journey import JourneyResult
-from streamperf.load.remote_shard import plan_message
+from streamperf.load.messages import shard_plan
 from streamperf.load.shard import (
     RECONNECT_FIRST_S,
     RECONNECT_MAX_S,
@@ -23,7 +22,9 @@ from streamperf.load.shard import (
     Shard,
     reconnect_wait_s,
 )
-from streamperf.platform.client import ApiCall, ApiTimeout, PlatformClient
+from streamperf.platforms.api_calls import ApiCall
+from streamperf.platforms.journeys import JourneyResult
+from streamperf.platforms.seed.client import ApiTimeout, PlatformClient
 from streamperf.results.analysis.faults import REPUBLISH, fault_figures
 from streamperf.results.analysis.figures import analyse
 from streamperf.results.analysis.validity import invalid_reason
@@ -183,7 +184,7 @@ def run_shard(factory: DroppingViewers, reconnect: bool, duration_s: float) -> l
     rows: list[Event] = []
     plan = ArrivalPlan([fan_spec(0, "fan", new=False)], 0.0, duration_s,
                        start_at=time.time(), reconnect=reconnect)
-    shard = Shard(plan, lambda spec: JourneyResult(None, "rtmp://h/live/s", 0.0), factory,
+    shard = Shard(plan, lambda spec: JourneyResult("rtmp://h/live/s", 0.0), factory,
                   rows.extend, "here")  # type: ignore[arg-type]
     asyncio.run(shard.run())
     return rows
@@ -248,9 +249,7 @@ def test_an_answer_dripping_past_the_timeout_is_a_timeout_not_a_hung_fan(drippin
     assert call.outcome == "timeout" and call.status is None and 1.0 <= call.latency_s < 2.0
 
 
-def test_plan_message_carries_reconnect_to_worker_shards():
+def test_shard_plan_carries_reconnect_to_worker_shards():
     fans = [fan_spec(0, "fan", new=False)]
-    assert plan_message(0, "", fans, 0.1, 5.0, None, journeys_on_controller=True,
-                        reconnect=True)["reconnect"] is True
-    assert plan_message(0, "", fans, 0.1, 5.0, None,
-                        journeys_on_controller=True)["reconnect"] is False
+    assert shard_plan(0, "", fans, 0.1, 5.0, None, reconnect=True)["reconnect"] is True
+    assert shard_plan(0, "", fans, 0.1, 5.0, None)["reconnect"] is False

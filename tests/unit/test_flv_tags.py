@@ -6,14 +6,8 @@ import random
 
 import pytest
 
-from streamperf.viewers.flv_media import FirstFrame
-from streamperf.viewers.flv_tags import (
-    FAILED,
-    READ_TAG,
-    SKIP_DATA,
-    FlvProtocolError,
-    FlvTagParser,
-)
+from streamperf.viewers.flv.tags import FAILED, READ_TAG, SKIP_DATA, FlvProtocolError, FlvTagParser
+from streamperf.viewers.formats.flv_media import FirstFrame
 
 from .flv_recordings import RECORDINGS, dechunk, reference_firsts, reference_tags, split_response
 

@@ -15,8 +15,8 @@ import pytest
 
 from streamperf.results.eventlog.schema import FIRST_AUDIO, FIRST_VIDEO, VIEWER_ERROR
 from streamperf.viewers import ViewerFactory
-from streamperf.viewers.flv import FlvViewer, parse_http_url
-from streamperf.viewers.flv_tags import FlvTagParser
+from streamperf.viewers.flv.tags import FlvTagParser
+from streamperf.viewers.flv.viewer import FlvViewer, parse_http_url
 
 from .flv_recordings import RECORDINGS, dechunk, reference_firsts, reference_tags, split_response
 

@@ -1,4 +1,4 @@
-"""The HLS viewer's lean HTTP/1.1 client (viewers/hls_http.py) against a scripted raw server.
+"""The HLS viewer's lean HTTP/1.1 client (viewers/http/client.py) against a scripted raw server.
 
 The server is a real asyncio TCP server on 127.0.0.1 that answers each
 request path with bytes written here, framing and all: what aiohttp.web
@@ -21,9 +21,10 @@ from typing import Any
 import pytest
 
 from streamperf.media.server import free_port
-from streamperf.viewers import hls_http, http_conn
-from streamperf.viewers.hls import HlsViewer
-from streamperf.viewers.hls_http import GetError, HlsHttp, Sink
+from streamperf.viewers.hls.viewer import HlsViewer
+from streamperf.viewers.http import client as hls_http
+from streamperf.viewers.http import connection as http_conn
+from streamperf.viewers.http.client import GetError, HlsHttp, Sink
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 TS_HEAD = (DATA / "nginx_first_segment_head.ts").read_bytes()  # video + audio PES

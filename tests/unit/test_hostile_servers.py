@@ -25,16 +25,20 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from streamperf.load.fans import FanSpec, fan_spec
-from streamperf.load.journey import JourneyResult, run_journey
+from streamperf.load.fans import fan_spec
 from streamperf.load.shard import ArrivalPlan, Shard
-from streamperf.platform.client import ApiCall, Influencer, PlatformClient
+from streamperf.platforms.api_calls import ApiCall
+from streamperf.platforms.fans import FanSpec
+from streamperf.platforms.journeys import JourneyResult
+from streamperf.platforms.seed.client import Influencer, PlatformClient
+from streamperf.platforms.seed.journey import run_journey
 from streamperf.results.eventlog import schema as ev
 from streamperf.results.eventlog.schema import Event
-from streamperf.viewers import ViewerFactory, amf
-from streamperf.viewers.hls import MAX_PLAYLIST, HlsViewer
-from streamperf.viewers.rtmp import RtmpViewer
-from streamperf.viewers.rtmp_chunks import COMMAND_AMF0, encode_message
+from streamperf.viewers import ViewerFactory
+from streamperf.viewers.hls.viewer import MAX_PLAYLIST, HlsViewer
+from streamperf.viewers.rtmp import amf
+from streamperf.viewers.rtmp.chunks import COMMAND_AMF0, encode_message
+from streamperf.viewers.rtmp.viewer import RtmpViewer
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 RECORDING = (DATA / "nginx_play_c4096.bin").read_bytes()  # nginx's side of a whole session

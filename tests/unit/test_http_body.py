@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from streamperf.viewers.http_body import (
+from streamperf.viewers.http.body import (
     DONE,
     ChunkedBody,
     HttpProtocolError,

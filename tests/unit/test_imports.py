@@ -121,8 +121,8 @@ class OnlyWorkerDeps(importlib.abc.MetaPathFinder):
             raise ImportError("a load host does not have " + top)
         return None
 sys.meta_path.insert(0, OnlyWorkerDeps())
-import streamperf.load.remote_shard, streamperf.viewers.rtmp, streamperf.viewers.hls
-import streamperf.viewers.flv
+import streamperf.load.remote_shard, streamperf.viewers.rtmp.viewer, streamperf.viewers.hls.viewer
+import streamperf.viewers.flv.viewer
 print("ok")
 """
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from streamperf.viewers.mpegts import PACKET, PTS_HZ, PTS_WRAP, TsScanner, scan, unwrap_pts
+from streamperf.viewers.formats.mpegts import PACKET, PTS_HZ, PTS_WRAP, TsScanner, scan, unwrap_pts
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 

@@ -17,7 +17,7 @@ from streamperf.hosts.prepare import HostPrepareError, extract_logs
 from streamperf.hosts.remote import gateway_spec
 from streamperf.media.publisher import input_arg
 from streamperf.media.server import MediaServer, MediaServerError, nginx_quote
-from streamperf.platform.reference import exposure_warning
+from streamperf.platforms.reference.server import exposure_warning
 
 
 def _tar(*members: tuple[str, bytes | str, str]) -> io.BytesIO:

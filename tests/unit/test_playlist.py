@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from streamperf.viewers.playlist import (
+from streamperf.viewers.hls.playlist import (
     MasterPlaylist,
     MediaPlaylist,
     PlaylistError,

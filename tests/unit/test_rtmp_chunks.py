@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from streamperf.viewers import amf
-from streamperf.viewers.rtmp_chunks import (
+from streamperf.viewers.rtmp import amf
+from streamperf.viewers.rtmp.chunks import (
     AUDIO,
     COLLECTED_TYPES,
     COMMAND_AMF0,

@@ -18,10 +18,9 @@ from pathlib import Path
 import pytest
 
 from streamperf.results.eventlog.schema import FIRST_AUDIO, FIRST_VIDEO, VIEWER_ERROR
-from streamperf.viewers import amf
 from streamperf.viewers.read_batching import lowat_bytes
-from streamperf.viewers.rtmp import RtmpViewer, parse_rtmp_url
-from streamperf.viewers.rtmp_chunks import (
+from streamperf.viewers.rtmp import amf
+from streamperf.viewers.rtmp.chunks import (
     ACK,
     COMMAND_AMF0,
     USER_CONTROL,
@@ -29,6 +28,7 @@ from streamperf.viewers.rtmp_chunks import (
     Message,
     encode_message,
 )
+from streamperf.viewers.rtmp.viewer import RtmpViewer, parse_rtmp_url
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 HANDSHAKE = 1 + 1536 + 1536

@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 
 from streamperf.hosts.specs import NO_PASSWORDS, parse_host_specs, read_hosts_file
-from streamperf.load.outcome import write_summary
-from streamperf.platform.client import ApiCall, ApiError, PlatformClient
+from streamperf.platforms.api_calls import ApiCall, ApiError
+from streamperf.platforms.seed.client import PlatformClient
 from streamperf.redact import MASK, Redactor, redact, remember, stream_key, url_secrets
 from streamperf.results.eventlog.schema import Event
 from streamperf.results.eventlog.writer import EventWriter
+from streamperf.results.judging.record import RunRecord
 from streamperf.settings import SettingsError, build_settings
 
 
@@ -199,8 +200,8 @@ def test_the_event_log_and_summary_mask_remembered_secrets(tmp_path: Path) -> No
         w.write(Event(1.0, "h", "", "publish_start", "rtmp://h/live/planted-key-6022", 1.0))
         w.write(Event(1.0, "h", "fan1", "play", "rtmp", 0.1, "",
                       "https://cdn/x.m3u8?token=unknown-tok-6023"))
-    write_summary(tmp_path, {"first_error": "GET https://u:planted-pw-6024@h/ -> 401",
-                             "nested": [{"why": "planted-key-6022"}]})
+    RunRecord({"first_error": "GET https://u:planted-pw-6024@h/ -> 401",
+               "nested": [{"why": "planted-key-6022"}]}).write(tmp_path)
     text = (tmp_path / "events.csv").read_text() + (tmp_path / "summary.json").read_text()
     for secret in ("planted-oauth-6021", "planted-key-6022", "unknown-tok-6023",
                    "planted-pw-6024"):

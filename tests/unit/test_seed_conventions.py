@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from streamperf.load.journey import SEED_THINK_S, ThinkTimes
 from streamperf.media.shared_port import route
-from streamperf.platform.client import Influencer, PlatformClient
-from streamperf.platform.seed_conventions import edge_url_from_smil
+from streamperf.platforms.seed.client import Influencer, PlatformClient
+from streamperf.platforms.seed.conventions import edge_url_from_smil
+from streamperf.platforms.seed.journey import SEED_THINK_S, ThinkTimes
 
 RTMP, HTTP = ("127.0.0.1", 1), ("127.0.0.1", 2)
 

@@ -10,9 +10,11 @@ import pytest
 
 from streamperf.hosts.processes import resolve_procs
 from streamperf.load.fans import plan_fans
-from streamperf.load.remote_shard import plan_message, row_tuple
+from streamperf.load.messages import plan_secrets, row_tuple, shard_plan
 from streamperf.load.split import split_plan
-from streamperf.platform.client import Influencer
+from streamperf.platforms import GoLive
+from streamperf.platforms.seed.adapter import SeedApiPlatform
+from streamperf.platforms.seed.client import Influencer
 from streamperf.results.eventlog.schema import Event
 
 
@@ -78,17 +80,34 @@ def test_resolve_procs():
             resolve_procs(bad)
 
 
-def test_plan_message_and_rows_are_plain_values():
+def test_shard_plan_and_rows_are_plain_values():
     import execnet.gateway_base as gb
 
-    inf = Influencer(1, "i@e.com", "inf", "secret", {"a": 1})
-    msg = plan_message(0, "proc-0", fans(3), 0.5, 10.0, 1000.0, "http://127.0.0.1:1",
-                       "http://127.0.0.1:1", "tok", 10.0, inf)
+    inf = Influencer(1, "i@e.com", "inf", "planted-session-token", {"a": 1})
+    seed = SeedApiPlatform("http://127.0.0.1:1", streams_token="tok")
+    journeys = seed.worker_journeys(GoLive("rtmp://h/live/inf", "inf", extra={"influencer": inf}))
+    msg = shard_plan(0, "proc-0", fans(3), 0.5, 10.0, 1000.0, journeys)
     row = row_tuple(Event(1.0, "h", "v", "bytes", "", 5))
     # execnet refuses what it cannot serialise; round-trip both through it.
     assert gb.loads_internal(gb.dumps_internal(msg)) == msg
     assert gb.loads_internal(gb.dumps_internal(row)) == row
     assert Event(*row).value == 5.0
+    # The influencer's session token stays on the controller; the streams key is a
+    # secret the worker's log masks.
+    assert "planted-session-token" not in repr(msg)
+    assert "tok" in plan_secrets(msg)
+
+
+def test_an_adapter_without_worker_journeys_has_the_controller_walk_them():
+    from streamperf.platforms.adapter import worker_journeys
+    from streamperf.platforms.direct import DirectPlatform
+
+    direct = DirectPlatform(("rtmp://h/live/s",))
+    live = direct.go_live(lambda call: None)
+    assert worker_journeys(direct, live) is None
+    assert worker_journeys(object(), live) is None  # no such method: none declared
+    plan = shard_plan(0, "", fans(600), 0.1, 5.0, None)
+    assert plan["journeys"] is None and plan["journey_workers"] == 512
 
 
 def test_lost_rows_name_every_unfinished_viewer():

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from streamperf.hosts.processes import WorkerSpec
-from streamperf.load.remote_shard import DoneMessage, ReadyMessage, RowsMessage, row_tuple
+from streamperf.load.messages import DoneMessage, ReadyMessage, RowsMessage, row_tuple
 from streamperf.load.workers import WorkerError, WorkerPool
 from streamperf.results.eventlog import schema as ev
 from streamperf.results.eventlog.schema import Event

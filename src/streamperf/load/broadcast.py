@@ -1,6 +1,6 @@
 """Going live through the platform adapter: ask it where to publish, publish, end.
 
-The adapter (load/adapter.py) knows the platform's API; this knows the
+The adapter (platforms/adapter.py) knows the platform's API; this knows the
 publisher. With no ingest URL (a stream someone else publishes) there is
 no publisher and no publish clock: the source bitrate is then the one the
 user gave (`--source-kbps`) or none, and latency is measured only where
@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from streamperf.load.adapter import ApiReport, GoLive, PlatformAdapter
 from streamperf.media.publisher import Publisher, SourceInfo, probe_source
 from streamperf.option_values import ingest_url
-from streamperf.platform.client import Influencer
+from streamperf.platforms.adapter import ApiReport, GoLive, PlatformAdapter
 from streamperf.redact import redact, remember_ingest
 
 
@@ -41,11 +40,6 @@ class LiveStream:
     origin_latency_s: float | None = None
     #: the check that the server sees the publisher's stream (also after a restart)
     publisher_ready: Callable[[], bool] | None = None
-
-    @property
-    def influencer(self) -> Influencer | None:
-        """The seed API's influencer (None for other platforms)."""
-        return self.live.influencer
 
     @property
     def source_kbps(self) -> float | None:
@@ -79,8 +73,8 @@ class Broadcast:
         t0: float | None = None
         source: SourceInfo | None = None
         if live.ingest_url:
-            public = [n for n in (live.stream_id, getattr(live.influencer, "username", "")) if n]
-            remember_ingest(live.ingest_url, public)  # the stream key is masked from now on
+            # the stream key is masked from now on
+            remember_ingest(live.ingest_url, [live.stream_id] if live.stream_id else [])
             try:  # ffmpeg writes wherever it is told: a path would be a file here
                 ingest_url(live.ingest_url)
             except ValueError as exc:

@@ -10,7 +10,7 @@ import asyncio
 import statistics
 import time
 
-from streamperf.viewers.rtmp import RtmpViewer
+from streamperf.viewers.rtmp.viewer import RtmpViewer
 
 READ_EVERY_S = 0.1
 

@@ -5,36 +5,34 @@ way each gets a slice of the fans (load/split.py) and streams its rows back
 to the one sink while it runs.
 
 Whose journeys run where (docs/platforms.md, "More than one process"):
-the seed API's journeys (SeedApiPlatform, BundledPlatform) are plain data
-and streamperf's own code, so each worker walks its own fans' journeys,
-and the API load comes from every worker. Any other adapter (a team's
-own, the direct one) walks its journeys here, on the controller, at each
-fan's arrival time; only the playback URL (or the reason the fan ended)
-goes to the worker that plays it. An adapter need not be installed, or
-even importable, on the load hosts: one defined in a conftest.py works.
+an adapter that declares WorkerJourneys (the seed API's: plain data and
+streamperf's own code) has each worker walk its own fans' journeys, so the
+API load comes from every worker. Any other adapter (a team's own, the
+direct one) walks its journeys here, on the controller, at each fan's
+arrival time; only the playback URL (or the reason the fan ended) goes to
+the worker that plays it. Such an adapter need not be installed, or even
+importable, on the load hosts: one defined in a conftest.py works.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from streamperf.hosts.processes import WorkerSpec, local_workers, resolve_procs
-from streamperf.load.adapter import ApiReport, FanJourneyError, FanPlay
 from streamperf.load.broadcast import LiveStream
 from streamperf.load.eventloop import run_loop
-from streamperf.load.fans import FanSpec
-from streamperf.load.journey import FanAborted, JourneyResult
-from streamperf.load.remote_shard import plan_message
+from streamperf.load.messages import ABORT, PLAY, AbortMessage, PlayMessage, Sink, shard_plan
 from streamperf.load.row_thread import RowThread
-from streamperf.load.seed_adapter import SeedApiPlatform
 from streamperf.load.shard import START_DELAY_S, ArrivalPlan, Shard, api_row
 from streamperf.load.split import split_plan
 from streamperf.load.workers import WorkerPool, lost_rows
-from streamperf.platform.client import ApiCall
+from streamperf.platforms.adapter import worker_journeys
+from streamperf.platforms.api_calls import ApiCall
+from streamperf.platforms.fans import FanSpec
+from streamperf.platforms.journeys import FanAborted, adapter_journey
 from streamperf.results.eventlog.schema import Event
 from streamperf.settings import RunSettings
 from streamperf.viewers import ViewerFactory
@@ -42,7 +40,6 @@ from streamperf.viewers import ViewerFactory
 if TYPE_CHECKING:
     from streamperf.hosts.remote import LoadHosts
 
-Sink = Callable[[list[Event]], None]
 JOURNEY_THREADS = 32  # concurrent journeys walked on the controller for the workers
 
 
@@ -53,28 +50,6 @@ def worker_specs(settings: RunSettings, load_hosts: LoadHosts | None,
         return load_hosts.workers(settings.procs_per_host, run_id)
     procs = resolve_procs(settings.procs)
     return local_workers(procs) if procs > 1 else []
-
-
-def fan_journey(stream: LiveStream, report: ApiReport) -> Callable[[FanSpec], JourneyResult]:
-    """The adapter's journey as a Shard walks it: timed, and any failure a FanAborted."""
-    platform = stream.platform
-
-    def journey(spec: FanSpec) -> JourneyResult:
-        started = time.monotonic()
-        try:
-            play = platform.fan_journey(spec, stream.live, report)
-        except FanAborted:
-            raise
-        except Exception as exc:  # an adapter's own failure ends that fan only
-            why = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            raise FanAborted("journey", FanJourneyError(why)) from None
-        if not (isinstance(play, FanPlay) and isinstance(play.playback_url, str)
-                and play.playback_url and isinstance(play.protocol, str)):
-            raise FanAborted("journey", FanJourneyError(
-                f"the adapter answered {play!r}, not a FanPlay(playback_url, protocol)"))
-        return JourneyResult(None, play.playback_url, time.monotonic() - started, play.protocol)
-
-    return journey
 
 
 def play_here(settings: RunSettings, stream: LiveStream, fans: list[FanSpec],
@@ -90,8 +65,8 @@ def play_here(settings: RunSettings, stream: LiveStream, fans: list[FanSpec],
     plan = ArrivalPlan(fans, settings.ramp_s, settings.duration_s,
                        start_at=time.time() + START_DELAY_S, reconnect=settings.reconnect)
     with RowThread(sink) as rows:  # drained on the way out, Ctrl-C included
-        shard = Shard(plan, fan_journey(stream, on_call), ViewerFactory(stream.source_kbps),
-                      rows.put, host)
+        journey = adapter_journey(stream.platform, stream.live, on_call)
+        shard = Shard(plan, journey, ViewerFactory(stream.source_kbps), rows.put, host)
         run_loop(shard.run())
 
 
@@ -115,27 +90,15 @@ def play_on_workers(settings: RunSettings, stream: LiveStream, fans: list[FanSpe
         locked_sink(lost_rows(host, reason, unfinished))
 
     slices = split_plan(fans, s.ramp_s, len(specs))
-    platform = stream.platform
-    seed = platform if isinstance(platform, SeedApiPlatform) else None
-    plans = []
-    for sl in slices:
-        if seed is not None and stream.influencer is not None:
-            w = seed.worker_plan()
-            plans.append(plan_message(
-                sl.shard_id, "", sl.fans, sl.ramp_s, s.duration_s, stream.source_kbps,
-                w["api_url"], w["streams_api_url"], w["streams_token"], w["timeout_s"],
-                stream.influencer, w["sleep_between_steps"], code_text=w["code_text"],
-                origin_port=w["origin_port"], reconnect=s.reconnect))
-        else:
-            plans.append(plan_message(sl.shard_id, "", sl.fans, sl.ramp_s, s.duration_s,
-                                      stream.source_kbps, journeys_on_controller=True,
-                                      reconnect=s.reconnect))
+    journeys = worker_journeys(stream.platform, stream.live)
+    plans = [shard_plan(sl.shard_id, "", sl.fans, sl.ramp_s, s.duration_s, stream.source_kbps,
+                        journeys, reconnect=s.reconnect) for sl in slices]
     workers = WorkerPool(specs[:len(slices)], locked_sink, on_lost)
     walker: ControllerJourneys | None = None
     try:
         workers.start()
         start_at = workers.launch(plans)
-        if seed is None:
+        if journeys is None:
             walker = ControllerJourneys(stream, slices_by_fan(slices), workers, locked_sink,
                                         host, s.ramp_s, start_at)
             walker.start()
@@ -157,8 +120,8 @@ def slices_by_fan(slices: list[Any]) -> dict[str, tuple[int, FanSpec]]:
 
 class ControllerJourneys:
     """Walks the fans' journeys here, each at its arrival time, and sends each
-    worker the outcome for its fan: ("play", {fan, url, protocol, api_s}) or
-    ("abort", {fan, step, why}). API calls become rows here (host: the controller)."""
+    worker the outcome for its fan: (PLAY, PlayMessage) or (ABORT, AbortMessage).
+    API calls become rows here (host: the controller)."""
 
     def __init__(self, stream: LiveStream, fans: dict[str, tuple[int, FanSpec]],
                  workers: WorkerPool, sink: Sink, host: str, ramp_s: float,
@@ -170,7 +133,7 @@ class ControllerJourneys:
         self.ramp_s = ramp_s
         self.start_at = start_at
         self._local = threading.local()
-        self._journey = fan_journey(stream, self._on_call)
+        self._journey = adapter_journey(stream.platform, stream.live, self._on_call)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="controller-journeys",
                                         daemon=True)
@@ -197,14 +160,14 @@ class ControllerJourneys:
 
     def _walk(self, shard_id: int, spec: FanSpec) -> None:
         self._local.fan = spec.username
+        message: tuple[str, PlayMessage | AbortMessage]
         try:
             result = self._journey(spec)
-            message: tuple[str, dict[str, Any]] = ("play", {
-                "fan": spec.username, "url": result.playback_url,
-                "protocol": result.protocol, "api_s": result.api_s})
+            message = (PLAY, PlayMessage(fan=spec.username, url=result.playback_url,
+                                         protocol=result.protocol, api_s=result.api_s))
         except FanAborted as exc:
-            message = ("abort", {"fan": spec.username, "step": exc.step,
-                                 "why": str(exc.error)})
+            message = (ABORT, AbortMessage(fan=spec.username, step=exc.step,
+                                           why=str(exc.error)))
         finally:
             self._local.fan = ""
         self.workers.send(shard_id, message)

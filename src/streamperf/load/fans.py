@@ -4,25 +4,29 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
-from streamperf.settings import SEED_FAN_PASSWORD
+from streamperf.platforms.fans import FanSpec as _FanSpec
+from streamperf.platforms.seed.conventions import SEED_FAN_PASSWORD
+
+if TYPE_CHECKING:
+    from streamperf.platforms.fans import FanSpec
 
 
-@dataclass(frozen=True)
-class FanSpec:
-    index: int  # position in the arrival order, 0-based
-    username: str
-    email: str
-    password: str
-    new: bool  # True: sign up; False: sign in (falls back to sign-up)
-    protocol: str = "rtmp"
+def __getattr__(name: str) -> Any:
+    if name == "FanSpec":  # its home is streamperf.platforms; this path for one release
+        from streamperf._moved import warn_moved
+
+        warn_moved(f"{__name__}.FanSpec", "streamperf.platforms.FanSpec")
+        return _FanSpec
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def fan_spec(index: int, username: str, new: bool,
              password: str = SEED_FAN_PASSWORD) -> FanSpec:
     # Test accounts as the seed made them: <name>@e.com, one password (--fan-password).
-    return FanSpec(index, username, f"{username}@e.com", password, new)
+    return _FanSpec(index, username, f"{username}@e.com", password, new)
 
 
 def existing_fan(number: int, index: int = 0, password: str = SEED_FAN_PASSWORD) -> FanSpec:

@@ -8,7 +8,6 @@ the same way as a finished one.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,9 +15,8 @@ from typing import Any
 
 import pandas as pd
 
-from streamperf.redact import redact_obj
 from streamperf.results.analysis.figures import Analysis
-from streamperf.results.eventlog import schema as ev
+from streamperf.results.analysis.hosts import host_summary
 from streamperf.results.eventlog.columnar import EventLog, read_log
 from streamperf.results.judging.breach import Breach
 from streamperf.results.judging.judge import (
@@ -27,11 +25,10 @@ from streamperf.results.judging.judge import (
     Basis,
     Verdict,
     analyse_for,
-    check_records,
     judge,
 )
+from streamperf.results.judging.record import RunRecord
 from streamperf.results.report.artifacts import chart_limits, write_artifacts
-from streamperf.versions import versions
 
 
 @dataclass
@@ -39,6 +36,7 @@ class RunOutcome:
     run_dir: Path
     analysis: Analysis
     verdict: Verdict  # the judge's word and breaches; everything here only shows it
+    #: the run's record (summary.json) as written; rewrite with `save_record()`
     summary: dict[str, Any] = field(default_factory=dict)
     #: the run's summary table and charts as an HTML fragment (pytest-html extra)
     fragment: str = ""
@@ -63,6 +61,10 @@ class RunOutcome:
     @property
     def passed(self) -> bool:
         return self.verdict.passed
+
+    def save_record(self) -> None:
+        """summary.json again, after `summary` gained a figure (host logs, a fleet)."""
+        RunRecord(self.summary).write(self.run_dir)
 
     def properties(self) -> list[tuple[str, object]]:
         """Every figure as (name, value), e.g. for JUnit properties CI dashboards chart."""
@@ -89,8 +91,9 @@ def conclude(run_dir: Path, name: str, basis: Basis, settings: Mapping[str, Any]
              ) -> RunOutcome:
     """Analyse and judge the run's event log and write its artifacts.
 
-    `settings` are the redacted settings; `extra` goes into summary.json as
-    is (lost and prepared load hosts). `log`: the log already read (read_log).
+    `settings` are the redacted settings; `extra` goes into the run's record
+    (summary.json) as is: lost and prepared load hosts. `log`: the log already
+    read (read_log).
     """
     log = EventLog.of(read_log(run_dir / "events.csv") if log is None else log)
     df = log.frame  # every row but the per-second samples: all the report needs
@@ -99,44 +102,8 @@ def conclude(run_dir: Path, name: str, basis: Basis, settings: Mapping[str, Any]
     verdict = judge(analysis, basis)
     limits = chart_limits(basis.thresholds)
     fragment = write_artifacts(run_dir, name, analysis, df, verdict, dict(settings), limits)
-    summary = {
-        "name": name,
-        "interrupted": basis.interrupted,
-        "invalid": basis.invalid,
-        "settings": dict(settings),
-        "versions": versions(),
-        "hosts": host_summary(df),
-        **extra,
-        "metrics": analysis.summary(),
-        "sla": check_records(verdict, basis),
-        "grace_s": basis.grace_s,
-        "limits": limits,
-        "baseline": basis.baseline.get("name") if basis.baseline else None,
-        "breaches": [str(b) for b in verdict.breaches],
-        # What `streamperf summary`/`report` judge this directory against again.
-        "judged_against": basis.to_json(),
-        "verdict": verdict.to_json(),
-    }
-    write_summary(run_dir, summary)
+    record = RunRecord.of_run(name, analysis, basis, verdict, settings, host_summary(df),
+                              limits, extra)
+    record.write(run_dir)
     analysis.viewers.to_csv(run_dir / "viewers.csv", index=False)
-    return RunOutcome(run_dir, analysis, verdict, summary, fragment)
-
-
-def write_summary(run_dir: Path, summary: Mapping[str, Any]) -> None:
-    """summary.json, every string in it through redact.py (no secret, wherever it hid)."""
-    text = json.dumps(redact_obj(json.loads(json.dumps(summary, default=str))), indent=2)
-    (run_dir / "summary.json").write_text(text)
-
-
-def host_summary(df: pd.DataFrame) -> dict[str, dict[str, float]]:
-    """Per load-generator host: viewers, and peak/mean of each host sample."""
-    out: dict[str, dict[str, float]] = {}
-    fans = df[(df["event"] == ev.PLAY)]
-    for host, count in fans.groupby("host")["viewer"].nunique().items():
-        out.setdefault(str(host), {})["viewers"] = int(count)
-    samples = df[df["event"] == ev.HOST_SAMPLE]
-    for (host, name), values in samples.groupby(["host", "name"])["value"]:
-        figures = out.setdefault(str(host), {})
-        figures[f"{name}_max"] = float(values.max())
-        figures[f"{name}_mean"] = float(values.mean())
-    return out
+    return RunOutcome(run_dir, analysis, verdict, dict(record.data), fragment)

@@ -3,30 +3,16 @@
 The controller runs `gateway.remote_exec(remote_shard)`: execnet sends this
 file's source and runs it with `__name__ == "__channelexec__"`, so it uses
 absolute imports of the streamperf installed beside the worker's python,
-and never pytest. A thin adapter: it builds a PlatformClient and a Shard as
-LoadRun._run_shard does, with a sink that sends row batches down the channel.
-
-Channel protocol (all JSON-able / execnet-serialisable values):
-  controller -> worker  plan dict (`plan_message`), then start_at (unix s)
-                        or "stop"; after the start, "stop" ends the run early.
-                        With `journeys_on_controller` (any adapter but the seed
-                        API's: load/dispatch.py) the controller walks the
-                        journeys and sends, per fan, ("play", PlayMessage) or
-                        ("abort", AbortMessage); the worker's fan waits for it
-  worker -> controller  (kind, payload), a TypedDict per kind (below):
-                        ("ready", ReadyMessage)  once, before the start barrier
-                        ("rows", RowsMessage)    about twice a second
-                        ("done", DoneMessage)    last
-The controller (load/workers.py) dispatches "rows" and "done" by kind to
-its `worker_<kind>` methods; any other kind is an error there. The types
-live here, with the code that sends them: this file imports only the
-standard library and streamperf modules the worker's install already has.
+and never pytest. A thin adapter: it builds a Shard as the controller's own
+shard is built (load/dispatch.py), its journeys from the plan's
+WorkerJourneys or awaited from the controller, with a sink that sends row
+batches down the channel. The channel's messages are load/messages.py's.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
+import importlib
 import os
 import sys
 import time
@@ -35,110 +21,30 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
-from typing import IO, Any, TypedDict
+from typing import IO, Any
 
-from streamperf.load.adapter import FanJourneyError
 from streamperf.load.eventloop import run_loop
-from streamperf.load.fans import FanSpec
-from streamperf.load.journey import FanAborted, JourneyResult, ThinkTimes, run_journey
+from streamperf.load.messages import (
+    ABORT,
+    PLAY,
+    STOP,
+    DoneMessage,
+    ReadyMessage,
+    RowsMessage,
+    ShardPlan,
+    plan_secrets,
+    row_tuple,
+)
 from streamperf.load.shard import ArrivalPlan, Shard
-from streamperf.platform.client import ApiCall, Influencer, PlatformClient
+from streamperf.platforms.api_calls import ApiCall
+from streamperf.platforms.fans import FanSpec
+from streamperf.platforms.journeys import FanAborted, FanJourneyError, Journey, JourneyResult
 from streamperf.redact import redact, remember
 from streamperf.results.eventlog.schema import Event
-from streamperf.settings import SEED_CODE_TEXT, SEED_ORIGIN_PORT
 from streamperf.viewers import ViewerFactory
 
-STOP = "stop"
 #: how long a fan waits for the journey the controller walks for it
 CONTROLLER_JOURNEY_TIMEOUT_S = 300.0
-
-#: Event as plain values: t, host, viewer, event, name, value, status, detail
-RowTuple = tuple[float, str, str, str, str, float, str, str]
-
-
-class ReadyMessage(TypedDict):
-    pid: int
-    host: str
-    clock: float  # the worker's time.time() when it sent this
-
-
-class RowsMessage(TypedDict):
-    rows: list[RowTuple]  # in the order the shard produced them
-
-
-class PlayMessage(TypedDict):
-    fan: str
-    url: str
-    protocol: str
-    api_s: float
-
-
-class AbortMessage(TypedDict):
-    fan: str
-    step: str
-    why: str
-
-
-class DoneMessage(TypedDict):
-    rows: int  # rows sent in all
-    stopped: bool  # ended early by the controller's "stop"
-
-
-def plan_message(
-    shard_id: int,
-    host: str,
-    fans: list[FanSpec],
-    ramp_s: float,
-    duration_s: float,
-    expected_kbps: float | None,
-    api_url: str = "",
-    streams_api_url: str = "",
-    streams_token: str = "",
-    timeout_s: float = 10.0,
-    influencer: Influencer | None = None,
-    sleep_between_steps: float | str = 0.0,
-    journey_workers: int = 32,
-    journeys_on_controller: bool = False,
-    code_text: str = SEED_CODE_TEXT,
-    origin_port: int = SEED_ORIGIN_PORT,
-    reconnect: bool = False,
-) -> dict[str, Any]:
-    """What the controller sends a worker; plain dicts/lists so any channel carries it.
-
-    The seed API's journeys run on the worker (api_url ... influencer); with
-    `journeys_on_controller` the worker only plays what the controller sends.
-    """
-    if influencer is None and not journeys_on_controller:
-        raise ValueError("a worker walking the seed journeys needs the influencer")
-    return {
-        "shard_id": shard_id,
-        "host": host,
-        "fans": [dataclasses.asdict(f) for f in fans],
-        "ramp_s": ramp_s,
-        "duration_s": duration_s,
-        "expected_kbps": expected_kbps,
-        "api_url": api_url,
-        "streams_api_url": streams_api_url,
-        "streams_token": streams_token,
-        "timeout_s": timeout_s,
-        # Fans need only the influencer's id; its session token stays on the controller.
-        "influencer": (dataclasses.asdict(dataclasses.replace(influencer, token=""))
-                       if influencer is not None else None),
-        "sleep_between_steps": sleep_between_steps,
-        "code_text": code_text,
-        "origin_port": origin_port,
-        # enough threads for every fan waiting on the controller at once
-        "journey_workers": max(journey_workers, min(len(fans), 512))
-        if journeys_on_controller else journey_workers,
-        "journeys_on_controller": journeys_on_controller,
-        "reconnect": reconnect,
-    }
-
-
-def row_tuple(row: Event) -> RowTuple:
-    # execnet serialises plain tuples, not NamedTuple subclasses or numpy floats.
-    return (float(row.t), str(row.host), str(row.viewer), str(row.event), str(row.name),
-            float(row.value), str(row.status), str(row.detail))
 
 
 class ShardLog:
@@ -183,8 +89,8 @@ class AwaitedJourneys:
         future = self._answers.get(str(payload.get("fan")))
         if future is None or future.done():
             return
-        if kind == "play":
-            future.set_result(JourneyResult(None, str(payload["url"]), float(payload["api_s"]),
+        if kind == PLAY:
+            future.set_result(JourneyResult(str(payload["url"]), float(payload["api_s"]),
                                             str(payload["protocol"])))
         else:
             future.set_exception(FanAborted(str(payload["step"]),
@@ -209,7 +115,7 @@ async def _run_until_stopped(shard: Shard, channel: Any,
                 awaited.cancel()
             loop.call_soon_threadsafe(task.cancel)
         elif (awaited is not None and isinstance(message, tuple) and len(message) == 2
-              and message[0] in ("play", "abort") and isinstance(message[1], dict)):
+              and message[0] in (PLAY, ABORT) and isinstance(message[1], dict)):
             awaited.answer(message[0], message[1])
 
     channel.setcallback(on_message)
@@ -220,13 +126,12 @@ async def _run_until_stopped(shard: Shard, channel: Any,
     return False
 
 
-def plan_secrets(plan: dict[str, Any]) -> list[str]:
-    """What a worker's plan carries that its log must not show: the streams key, the
-    influencer's session token, the fans' passwords."""
-    found = [str(plan.get("streams_token") or ""),
-             str((plan.get("influencer") or {}).get("token") or "")]
-    found += [str(f.get("password") or "") for f in plan.get("fans") or []]
-    return [v for v in found if v]
+def walker_of(journeys: dict[str, Any]) -> Callable[..., tuple[Journey, Callable[[], None]]]:
+    """The function a WorkerJourneys names ("module:function"), imported here."""
+    module, _, name = str(journeys["walker"]).partition(":")
+    walker: Callable[..., tuple[Journey, Callable[[], None]]] = getattr(
+        importlib.import_module(module), name)
+    return walker
 
 
 def serve(channel: Any) -> None:
@@ -242,7 +147,7 @@ def serve(channel: Any) -> None:
         log.close()
 
 
-def _serve(channel: Any, plan: dict[str, Any], log: ShardLog) -> None:
+def _serve(channel: Any, plan: ShardPlan, log: ShardLog) -> None:
     host = str(plan["host"])
     sent = 0
     log.line(f"plan host={host} pid={os.getpid()} fans={len(plan['fans'])} "
@@ -266,29 +171,20 @@ def _serve(channel: Any, plan: dict[str, Any], log: ShardLog) -> None:
         assert shard is not None
         shard.on_api_call(call)
 
+    fans = [FanSpec(**f) for f in plan["fans"]]
     awaited: AwaitedJourneys | None = None
-    client: PlatformClient | None = None
-    if plan.get("journeys_on_controller"):
-        fans = [FanSpec(**f) for f in plan["fans"]]
+    close: Callable[[], None] | None = None
+    journey: Journey
+    if plan.get("journeys") is None:
         awaited = AwaitedJourneys(fans, CONTROLLER_JOURNEY_TIMEOUT_S)
-        journey: Callable[[FanSpec], JourneyResult] = awaited.journey
+        journey = awaited.journey
     else:
-        influencer = Influencer(**plan["influencer"])
-        fans = [FanSpec(**f) for f in plan["fans"]]
-        client = PlatformClient(plan["api_url"], plan["streams_api_url"], plan["streams_token"],
-                                timeout=float(plan["timeout_s"]), on_call=on_call,
-                                origin_port=int(plan["origin_port"]))
-        seed_client = client
-        think = ThinkTimes.from_setting(plan["sleep_between_steps"])
-        code_text = str(plan["code_text"])
+        journey, close = walker_of(plan["journeys"])(plan["journeys"]["description"], on_call)
 
-        def journey(spec: FanSpec) -> JourneyResult:
-            return run_journey(seed_client, spec, influencer, code_text, think)
-
-    shard_plan = ArrivalPlan(fans, float(plan["ramp_s"]), float(plan["duration_s"]),
-                             journey_workers=int(plan["journey_workers"]),
-                             reconnect=bool(plan.get("reconnect")))
-    shard = Shard(shard_plan, journey, ViewerFactory(plan["expected_kbps"]), sink, host)
+    arrivals = ArrivalPlan(fans, float(plan["ramp_s"]), float(plan["duration_s"]),
+                           journey_workers=int(plan["journey_workers"]),
+                           reconnect=bool(plan.get("reconnect")))
+    shard = Shard(arrivals, journey, ViewerFactory(plan["expected_kbps"]), sink, host)
     try:
         # Ready only once imports and set-up are done, so the barrier is meaningful.
         channel.send(("ready", ReadyMessage(pid=os.getpid(), host=host, clock=time.time())))
@@ -301,8 +197,8 @@ def _serve(channel: Any, plan: dict[str, Any], log: ShardLog) -> None:
     finally:
         if awaited is not None:
             awaited.cancel()
-        if client is not None:
-            client.close()
+        if close is not None:
+            close()
     log.line(f"done rows={sent} stopped={stopped}")
     channel.send(("done", DoneMessage(rows=sent, stopped=stopped)))
 

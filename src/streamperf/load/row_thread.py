@@ -19,12 +19,11 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
-from collections.abc import Callable
 from types import TracebackType
 
+from streamperf.load.messages import Sink
 from streamperf.results.eventlog.schema import Event
 
-Sink = Callable[[list[Event]], None]
 _DONE: list[Event] = []  # the sentinel: no batch is this very list
 
 

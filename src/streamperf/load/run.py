@@ -21,9 +21,10 @@ import pandas as pd
 from streamperf import __version__
 from streamperf.load.broadcast import LiveStream
 from streamperf.load.dispatch import play_here, play_on_workers, worker_specs
-from streamperf.load.fans import FanSpec, plan_fans
-from streamperf.load.outcome import RunOutcome, conclude, write_summary
+from streamperf.load.fans import plan_fans
+from streamperf.load.outcome import RunOutcome, conclude
 from streamperf.load.watch import RunWatch
+from streamperf.platforms.fans import FanSpec
 from streamperf.results.analysis.figures import MEASURED
 from streamperf.results.analysis.validity import invalid_reason
 from streamperf.results.eventlog import schema as ev
@@ -148,7 +149,7 @@ class LoadRun:
         missing = self.load_hosts.collect_logs(self.run_dir.name, self.run_dir / "hosts")
         if missing:
             self.outcome.summary["host_logs_missing"] = missing
-            write_summary(self.run_dir, self.outcome.summary)
+            self.outcome.save_record()
 
     def _conclude(self, interrupted: bool) -> RunOutcome:
         log = read_log(self.run_dir / "events.csv")

@@ -23,14 +23,14 @@ import contextlib
 import resource
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from streamperf.hosts.sampler import HostSampler
-from streamperf.load.fans import FanSpec
-from streamperf.load.journey import FanAborted, JourneyResult
-from streamperf.platform.client import ApiCall
+from streamperf.load.messages import Sink
+from streamperf.platforms.api_calls import ApiCall
+from streamperf.platforms.fans import FanSpec
+from streamperf.platforms.journeys import FanAborted, Journey, JourneyResult
 from streamperf.results.eventlog import schema as ev
 from streamperf.results.eventlog.schema import Event
 from streamperf.viewers import ViewerFactory
@@ -54,8 +54,6 @@ RECONNECT_HEALTHY_S = 10.0
 # less play time than this left is not worth a new connection
 RECONNECT_MIN_LEFT_S = 1.0
 
-JourneyFn = Callable[[FanSpec], JourneyResult]
-Sink = Callable[[list[Event]], None]
 
 
 @dataclass
@@ -105,7 +103,7 @@ class Shard:
     def __init__(
         self,
         plan: ArrivalPlan,
-        journey: JourneyFn,
+        journey: Journey,
         make_viewer: ViewerFactory,
         sink: Sink,
         host: str,

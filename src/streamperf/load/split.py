@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from streamperf.load.fans import FanSpec
+from streamperf.platforms.fans import FanSpec
 
 
 @dataclass(frozen=True)

@@ -34,12 +34,11 @@ import execnet
 
 from streamperf.hosts.processes import WorkerSpec
 from streamperf.load import remote_shard
-from streamperf.load.remote_shard import RowTuple
+from streamperf.load.messages import STOP, RowTuple, ShardPlan, Sink
 from streamperf.load.shard import START_DELAY_S
 from streamperf.results.eventlog import schema as ev
 from streamperf.results.eventlog.schema import Event
 
-Sink = Callable[[list[Event]], None]
 #: on_lost(shard_id, host, reason, unfinished viewer names)
 OnLost = Callable[[int, str, str, list[str]], None]
 _END = object()  # execnet endmarker: the channel closed
@@ -119,17 +118,18 @@ class WorkerPool:
                     shard.start_error = _describe(exc)
                 self._shards.append(shard)
 
-    def launch(self, plans: list[dict[str, Any]]) -> float:
+    def launch(self, plans: list[ShardPlan]) -> float:
         """Send plans, wait until all are ready, then give them one start time.
 
-        `plans[i]` (remote_shard.plan_message) goes to worker i; its "host" is
+        `plans[i]` (messages.shard_plan) goes to worker i; its "host" is
         set to that worker's host name. A worker that fails before "ready" is
         reported lost with all its fans; the others still start. Returns start_at.
         """
         if len(plans) != len(self._shards):
             raise ValueError(f"{len(plans)} plans for {len(self._shards)} workers")
         for shard, plan, w in zip(self._shards, plans, self.workers, strict=True):
-            plan = {**plan, "host": shard.host, "shard_id": shard.shard_id, "log_dir": w.log_dir}
+            plan = ShardPlan(**{**plan, "host": shard.host, "shard_id": shard.shard_id,
+                                "log_dir": w.log_dir})
             shard.planned = [f["username"] for f in plan["fans"]]
             if shard.gateway is None:
                 continue
@@ -186,7 +186,7 @@ class WorkerPool:
         for shard in self._shards:
             if shard.channel is not None and not shard.closed.is_set():
                 with contextlib.suppress(Exception):
-                    shard.channel.send(remote_shard.STOP)
+                    shard.channel.send(STOP)
 
     def terminate(self, grace_s: float = 2.0) -> None:
         """Kill every worker process by PID; unfinished shards are reported lost.

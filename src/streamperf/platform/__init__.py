@@ -1,0 +1,1 @@
+"""Moved: the platforms are streamperf.platforms (this package for one release)."""

@@ -5,31 +5,34 @@ live), a fan's journey (where that fan plays), and end. Everything after
 that (publisher, viewers, event log, analysis, verdict) is the same
 whichever platform answered. Implementations:
 
-* `SeedApiPlatform` / `BundledPlatform` (load/seed_adapter.py): the seed
-  tool's REST API (platform/client.py + load/journey.py), against your
-  backend (`--apiurl`) or the bundled reference platform (the default);
-* `DirectPlatform` (load/direct.py): no API at all, stream URLs given with
+* `SeedApiPlatform` (platforms/seed/adapter.py): the seed tool's REST API
+  (platforms/seed/client.py + journey.py) against your backend (`--apiurl`);
+  `BundledPlatform` (platforms/reference/adapter.py) the same against the
+  bundled reference platform (the default);
+* `DirectPlatform` (platforms/direct.py): no API at all, stream URLs given with
   `--play-url` / `--ingest-url`;
 * your own: any class with these methods, chosen with
   `--platform module:Class`, the `streamperf.platforms` entry point group,
   or by overriding the `platform` fixture in a conftest.py.
 
 Every API call an adapter makes for a fan is reported through the `report`
-callback it is handed, as a `platform.client.ApiCall`; each becomes an
-`api` row of the event log (endpoint, latency, status), so API latency
-and error rates are measured for any platform. Any exception from
-`fan_journey` ends that one fan with a `fan_abort` row naming it; the
-other fans play on.
+callback it is handed, as an `ApiCall`; each becomes an `api` row of the
+event log (endpoint, latency, status), so API latency and error rates are
+measured for any platform. Any exception from `fan_journey` ends that one
+fan with a `fan_abort` row naming it; the other fans play on.
+
+What an adapter can do beyond the five methods is declared by optional
+methods it may define (`worker_journeys`), never found out from its type.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from streamperf.load.fans import FanSpec
-from streamperf.platform.client import ApiCall, ApiError, Influencer
+from streamperf.platforms.api_calls import ApiCall
+from streamperf.platforms.fans import FanSpec
 
 #: how an adapter reports each API call it made (ok or not) for the event log
 ApiReport = Callable[[ApiCall], None]
@@ -45,12 +48,11 @@ class GoLive:
     #: the live stream's identity as the journeys need it and reports show it
     #: (an influencer's name, a stream or channel id)
     stream_id: str = ""
-    #: the seed API's influencer, for its journeys (None for other platforms)
-    influencer: Influencer | None = None
     #: optional check that the media server sees the stream key publishing (the
     #: bundled platform reads nginx's stat page); None: trust the publisher's start
     ingest_ready: Callable[[str], bool] | None = None
-    #: anything else the adapter wants to keep with the live stream
+    #: anything else the adapter wants to keep with the live stream (the seed's
+    #: adapter keeps its influencer here, as "influencer")
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -62,20 +64,14 @@ class FanPlay:
     protocol: str  # rtmp | hls | flv: the viewer that plays playback_url
 
 
-class FanJourneyError(ApiError):
-    """Any failure of a fan's journey outside the seed client, named for its fan_abort row."""
-
-    def __init__(self, why: str) -> None:
-        super().__init__("journey", "", None, why)
-
-    def _message(self) -> str:
-        return self.body
-
-
 @runtime_checkable
 class PlatformAdapter(Protocol):
     """A platform as streamperf uses it. Methods are called from plain threads
-    (never inside an event loop); `fan_journey` from many threads at once."""
+    (never inside an event loop); `fan_journey` from many threads at once.
+
+    Optional (generic code asks through `worker_journeys()` below, so an adapter
+    without it is one): `worker_journeys(live) -> WorkerJourneys | None`, the
+    journeys the load hosts can walk themselves."""
 
     def go_live(self, report: ApiReport) -> GoLive:
         """Make the stream live (sign the broadcaster in, create the stream...).
@@ -104,3 +100,32 @@ class PlatformAdapter(Protocol):
     def end(self) -> None:
         """The session is over: end the stream, release what go_live took."""
         ...
+
+
+@dataclass(frozen=True)
+class WorkerJourneys:
+    """Journeys the load hosts can walk themselves, as plain data.
+
+    `walker` names a function ("module:function") importable where the viewers
+    run (a load host has streamperf and its worker requirements only); on each
+    worker process it is called as `walker(description, report)` and returns
+    (journey, close): `journey(fan) -> JourneyResult` walked at the fan's arrival,
+    `close()` when the run ends. `description` is JSON-able and opaque to
+    everything but the walker; `secrets` are values in it that no log may show.
+    """
+
+    walker: str
+    description: dict[str, Any]
+    secrets: Sequence[str] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"walker": self.walker, "description": self.description,
+                "secrets": list(self.secrets)}
+
+
+def worker_journeys(platform: object, live: GoLive) -> WorkerJourneys | None:
+    """What the adapter declares about its journeys on load hosts: its
+    `worker_journeys(live)` answer, or None (also for an adapter without the method):
+    the controller walks them and sends each worker only where its fan plays."""
+    declare = getattr(platform, "worker_journeys", None)
+    return declare(live) if callable(declare) else None

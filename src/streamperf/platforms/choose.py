@@ -4,20 +4,30 @@ In order: `--platform module:Class` (or an entry point name in the
 `streamperf.platforms` group); `--play-url` (the direct adapter);
 `--apiurl` (the seed API); else the bundled platform, started here.
 A conftest.py that overrides the `platform` fixture bypasses this.
+
+The built-in adapters are named here and loaded as `--platform` loads
+a team's, so nothing generic imports the seed's or the bundled platform's
+package. `settings` is the run's RunSettings (streamperf.settings, which
+takes the seed's defaults from this package, so it is read by attribute
+here rather than imported).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from streamperf.load.adapter import PlatformAdapter
-from streamperf.load.direct import DirectPlatform
-from streamperf.load.seed_adapter import BundledPlatform, SeedApiPlatform
 from streamperf.option_values import load_platform_class
-from streamperf.settings import RunSettings
+from streamperf.platforms.adapter import PlatformAdapter
+from streamperf.platforms.direct import DirectPlatform
+
+#: The seed tool's API against a backend of the user's (--apiurl).
+SEED_API = "streamperf.platforms.seed.adapter:SeedApiPlatform"
+#: The bundled reference platform, started for the session (no --apiurl).
+BUNDLED = "streamperf.platforms.reference.adapter:BundledPlatform"
 
 
-def custom_platform(ref: str, settings: RunSettings) -> PlatformAdapter:
+def custom_platform(ref: str, settings: Any) -> PlatformAdapter:
     """`Class.from_settings(settings)` when the class has it, else `Class()`."""
     cls = load_platform_class(ref)
     factory = getattr(cls, "from_settings", None)
@@ -25,20 +35,14 @@ def custom_platform(ref: str, settings: RunSettings) -> PlatformAdapter:
     return adapter  # type: ignore[no-any-return]
 
 
-def make_platform(settings: RunSettings, workdir: Path) -> PlatformAdapter:
+def make_platform(settings: Any, workdir: Path) -> PlatformAdapter:
     s = settings
     if s.platform:
         return custom_platform(s.platform, s)
     if s.play_urls:
         return DirectPlatform(s.play_urls, s.ingest_url)
-    seed = {"email": s.email, "timeout_s": s.timeout_s,
-            "sleep_between_steps": s.sleep_between_steps, "code_text": s.code_text,
-            "origin_port": s.origin_port}
     if s.uses_bundled_platform:
-        return BundledPlatform(workdir / "platform", host=s.platform_host,
-                               media_port=s.media_port,
-                               streams_token=s.streams_api_token or None,
-                               seed_mode=s.bundled_platform == "seed",
-                               token=s.token, **seed).start()
-    return SeedApiPlatform(s.api_url, s.streams_api_url or s.api_url, s.streams_api_token,
-                           token=s.token, precreate=s.precreate_fans, **seed)
+        adapter: PlatformAdapter = load_platform_class(BUNDLED).for_session(  # type: ignore[attr-defined]
+            s, workdir / "platform")
+        return adapter
+    return load_platform_class(SEED_API).from_settings(s)  # type: ignore[attr-defined,no-any-return]

@@ -11,8 +11,8 @@ not applicable.
 
 from __future__ import annotations
 
-from streamperf.load.adapter import ApiReport, FanPlay, GoLive
-from streamperf.load.fans import FanSpec
+from streamperf.platforms.adapter import ApiReport, FanPlay, GoLive
+from streamperf.platforms.fans import FanSpec
 from streamperf.viewers import protocol_of_url
 
 

@@ -39,7 +39,7 @@ class ViewerFactory:
     """Makes the viewers of one event loop.
 
     Each viewer owns its connections (an HLS viewer its keep-alive ones,
-    viewers/hls_http.py); what they share per loop is a read buffer.
+    viewers/http/client.py); what they share per loop is a read buffer.
     """
 
     def __init__(self, expected_kbps: float | None = None) -> None:
@@ -47,15 +47,15 @@ class ViewerFactory:
 
     def __call__(self, protocol: str, url: str, on_event: EventCallback) -> Viewer:
         if protocol == "rtmp":
-            from streamperf.viewers.rtmp import RtmpViewer
+            from streamperf.viewers.rtmp.viewer import RtmpViewer
 
             return RtmpViewer(url, on_event, expected_kbps=self.expected_kbps)
         if protocol == "hls":
-            from streamperf.viewers.hls import HlsViewer
+            from streamperf.viewers.hls.viewer import HlsViewer
 
             return HlsViewer(url, on_event)
         if protocol == "flv":
-            from streamperf.viewers.flv import FlvViewer
+            from streamperf.viewers.flv.viewer import FlvViewer
 
             return FlvViewer(url, on_event, expected_kbps=self.expected_kbps)
         raise ValueError(f"unknown protocol {protocol!r} (known: {', '.join(PROTOCOLS)})")

@@ -28,8 +28,8 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from streamperf.media.server import APP, MediaServer
-from streamperf.platform.store import MAX_ID, PER_PAGE, DuplicateError, Store
-from streamperf.settings import SEED_ORIGIN_PORT
+from streamperf.platforms.reference.store import MAX_ID, PER_PAGE, DuplicateError, Store
+from streamperf.platforms.seed.conventions import SEED_ORIGIN_PORT
 
 STORE_KEY = web.AppKey("store", Store)
 MEDIA_KEY = web.AppKey("media", object)  # MediaServer | None

@@ -1,4 +1,4 @@
-"""The bundled reference platform: the seed's API (platform/api.py) served from a
+"""The bundled reference platform: the seed's API (platforms/reference/api.py) served from a
 background thread, with its own nginx-rtmp; also `streamperf platform serve`.
 
 Two modes. Extended (default): answers carry explicit URLs (ingest, edge
@@ -34,9 +34,9 @@ from streamperf.hosts.specs import is_loopback
 from streamperf.media.server import MediaServer, free_port
 from streamperf.media.shared_port import SharedPort
 from streamperf.option_values import bind_address, parse_duration, tcp_port
-from streamperf.platform.api import ON_PUBLISH_PATH, make_app
-from streamperf.platform.store import Store
-from streamperf.settings import SEED_ORIGIN_PORT
+from streamperf.platforms.reference.api import ON_PUBLISH_PATH, make_app
+from streamperf.platforms.reference.store import Store
+from streamperf.platforms.seed.conventions import SEED_ORIGIN_PORT
 
 
 class PlatformExposedWarning(UserWarning):

@@ -1,34 +1,37 @@
 """The seed tool's REST API as a PlatformAdapter, and the bundled platform serving it.
 
-`SeedApiPlatform` wraps platform/client.py's PlatformClient and
-load/journey.py's run_journey: the influencer signs in, creates stream
+`SeedApiPlatform` wraps platforms/seed/client.py's PlatformClient and
+platforms/seed/journey.py's run_journey: the influencer signs in, creates stream
 alerts, waits for its servers, publishes to the ingest URL and keeps its
 streaming record fresh (every 5 minutes, as the seed); each fan walks the
 seed's journey. `BundledPlatform` is the same against the reference
-platform (platform/reference.py) that streamperf starts itself.
+platform (platforms/reference/server.py) that streamperf starts itself.
 
 These are the adapters whose journeys can also run on worker processes and
-load hosts: everything a worker needs to walk them is plain data
-(`worker_plan`), and the code is streamperf's own.
+load hosts (`worker_journeys`): everything a worker needs to walk them is
+plain data, and the code is streamperf's own.
 """
 
 from __future__ import annotations
 
 import contextlib
-import secrets
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
+from dataclasses import asdict, replace
 from typing import Any
 
-from streamperf.load.adapter import ApiReport, FanPlay, GoLive
-from streamperf.load.fans import FanSpec
-from streamperf.load.journey import ThinkTimes, precreate_fan, run_journey
-from streamperf.platform.client import ApiCall, ApiError, Influencer, PlatformClient
-from streamperf.settings import SEED_CODE_TEXT, SEED_ORIGIN_PORT
+from streamperf.platforms.adapter import ApiReport, FanPlay, GoLive, WorkerJourneys
+from streamperf.platforms.api_calls import ApiCall, ApiError
+from streamperf.platforms.fans import FanSpec
+from streamperf.platforms.seed.client import Influencer, PlatformClient
+from streamperf.platforms.seed.conventions import SEED_CODE_TEXT, SEED_ORIGIN_PORT
+from streamperf.platforms.seed.journey import ThinkTimes, precreate_fan, run_journey
 
 RENEW_STREAMING_EVERY_S = 300.0  # the seed re-posted its streaming record every 5 min
+INFLUENCER = "influencer"  # GoLive.extra's key for the influencer that went live
+#: the function a load host walks these journeys with (WorkerJourneys)
+WORKER_WALKER = "streamperf.platforms.seed.journey:walk_on_worker"
 
 
 class SeedApiPlatform:
@@ -75,6 +78,13 @@ class SeedApiPlatform:
     def __repr__(self) -> str:  # no token
         return f"{type(self).__name__}({self.api_url!r})"
 
+    @classmethod
+    def from_settings(cls, settings: Any) -> SeedApiPlatform:
+        """Against the user's backend (--apiurl; settings: a RunSettings)."""
+        s = settings
+        return cls(s.api_url, s.streams_api_url or s.api_url, s.streams_api_token,
+                   token=s.token, precreate=s.precreate_fans, **seed_options(s))
+
     # -- the client, shared by every thread; calls go to that thread's report ----
     @property
     def client(self) -> PlatformClient:
@@ -111,13 +121,14 @@ class SeedApiPlatform:
             inf = c.wait_servers_ready(inf, timeout_s=self.ready_timeout_s)
             ingest = c.ingest_url(inf)
         self._influencer = inf
-        return GoLive(ingest, inf.username, inf, self._ingest_ready)
+        return GoLive(ingest, inf.username, ingest_ready=self._ingest_ready,
+                      extra={INFLUENCER: inf})
 
     def on_air(self, live: GoLive) -> None:
-        assert live.influencer is not None
+        inf = influencer_of(live)
         with self._reporting(self._report):
-            self.client.start_streaming(live.influencer)
-        self._renewer = threading.Thread(target=self._renew, args=(live.influencer,),
+            self.client.start_streaming(inf)
+        self._renewer = threading.Thread(target=self._renew, args=(inf,),
                                          name="streaming-record", daemon=True)
         self._renewer.start()
 
@@ -145,9 +156,8 @@ class SeedApiPlatform:
         self._precreated |= {f.username for f in wanted}
 
     def fan_journey(self, fan: FanSpec, live: GoLive, report: ApiReport) -> FanPlay:
-        assert live.influencer is not None, "the seed journey needs the influencer"
         with self._reporting(report):
-            result = run_journey(self.client, fan, live.influencer, self.code_text,
+            result = run_journey(self.client, fan, influencer_of(live), self.code_text,
                                  ThinkTimes.from_setting(self.sleep_between_steps))
         return FanPlay(result.playback_url, fan.protocol)
 
@@ -165,41 +175,30 @@ class SeedApiPlatform:
             self._client = None
 
     # -- journeys elsewhere -------------------------------------------------------------
-    def worker_plan(self) -> dict[str, Any]:
-        """What a worker process needs to walk these journeys itself (remote_shard)."""
-        return {"api_url": self.api_url, "streams_api_url": self.streams_api_url,
-                "streams_token": self.streams_token, "timeout_s": self.timeout_s,
-                "sleep_between_steps": self.sleep_between_steps,
-                "code_text": self.code_text, "origin_port": self.origin_port}
+    def worker_journeys(self, live: GoLive) -> WorkerJourneys:
+        """Every worker walks its own fans' journeys (journey.walk_on_worker), so the API
+        load comes from every load host, as the seed's did. Fans need only the
+        influencer's id: its session token stays here."""
+        inf = replace(influencer_of(live), token="")
+        return WorkerJourneys(WORKER_WALKER, {
+            "api_url": self.api_url, "streams_api_url": self.streams_api_url,
+            "streams_token": self.streams_token, "timeout_s": self.timeout_s,
+            "sleep_between_steps": self.sleep_between_steps, "code_text": self.code_text,
+            "origin_port": self.origin_port, "influencer": asdict(inf)},
+            secrets=[self.streams_token] if self.streams_token else [])
 
 
-class BundledPlatform(SeedApiPlatform):
-    """The reference platform (aiohttp + SQLite + its own nginx-rtmp), started here."""
+def seed_options(settings: Any) -> dict[str, Any]:
+    """The settings every seed API adapter takes (a RunSettings, read by attribute)."""
+    s = settings
+    return {"email": s.email, "timeout_s": s.timeout_s,
+            "sleep_between_steps": s.sleep_between_steps, "code_text": s.code_text,
+            "origin_port": s.origin_port}
 
-    def __init__(self, workdir: Path, host: str = "127.0.0.1", media_port: int | None = None,
-                 streams_token: str | None = None, seed_mode: bool = False,
-                 **seed: Any) -> None:
-        from streamperf.platform.reference import ReferencePlatform
 
-        # Seed mode answers exactly as the seed's backend did, behind its origin port.
-        self.reference = ReferencePlatform(workdir, host=host, media_port=media_port,
-                                           streams_token=streams_token, seed=seed_mode,
-                                           origin_port=seed.get("origin_port", SEED_ORIGIN_PORT))
-        # The influencer's oauth token: --token, else one made for this platform (the
-        # bundled platform keeps the token an influencer signed up with, and asks for it).
-        seed["token"] = seed.get("token") or secrets.token_urlsafe(16)
-        super().__init__("", streams_token=self.reference.streams_token, precreate=True,
-                         ingest_ready=self.reference.media.is_publishing, **seed)
-
-    def start(self) -> BundledPlatform:
-        self.reference.start()
-        self.api_url = self.streams_api_url = self.reference.base_url
-        return self
-
-    @property
-    def media(self) -> Any:
-        return self.reference.media
-
-    def end(self) -> None:
-        super().end()
-        self.reference.stop()
+def influencer_of(live: GoLive) -> Influencer:
+    """The seed API's influencer a seed adapter went live as (GoLive.extra)."""
+    inf = live.extra.get(INFLUENCER)
+    if not isinstance(inf, Influencer):
+        raise TypeError("the seed journey needs the influencer its adapter went live as")
+    return inf

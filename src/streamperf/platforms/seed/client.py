@@ -20,21 +20,27 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 
-from streamperf.platform.seed_conventions import (
+from streamperf.platforms.api_calls import (
+    BODY_LIMIT,
+    ApiCall,
+    ApiError,
+    ApiTimeout,
+    ApiUnreachable,
+)
+from streamperf.platforms.seed.conventions import (
+    SEED_ORIGIN_PORT,
     edge_url_from_smil,
     seed_ingest_url,
     seed_redirect_url,
 )
 from streamperf.redact import MASK, SECRET_NAME, redact, remember
-from streamperf.settings import SEED_ORIGIN_PORT
 
-BODY_LIMIT = 200
 READ_CHUNK = 65536
 
 
@@ -63,49 +69,6 @@ def mask_values(text: str, values: list[str]) -> str:
     for v in sorted(set(values), key=len, reverse=True):
         text = text.replace(v, MASK)
     return redact(text)
-
-
-class ApiError(Exception):
-    """A platform call answered with a non-200 status or an unusable body."""
-
-    def __init__(self, endpoint: str, url: str, status: int | None, body: str) -> None:
-        self.endpoint = endpoint
-        self.url = redact(url)
-        self.status = status
-        self.body = redact(body)[:BODY_LIMIT]
-        super().__init__(self._message())
-
-    @property
-    def method(self) -> str:
-        return self.endpoint.split(" ", 1)[0]
-
-    def _message(self) -> str:
-        body = " ".join(self.body.split())
-        return f"{self.method} {self.url} -> {self.status}: {body}"
-
-
-class ApiTimeout(ApiError):
-    """No answer within the client's timeout (status None)."""
-
-    def _message(self) -> str:
-        return f"{self.method} {self.url}: {self.body}"
-
-
-class ApiUnreachable(ApiError):
-    """Connection refused, reset, host unknown... (status None)."""
-
-    def _message(self) -> str:
-        return f"{self.method} {self.url}: {self.body}"
-
-
-@dataclass
-class ApiCall:
-    endpoint: str  # templated: "POST /api/v1/influencers/{I}/stream_alerts"
-    url: str
-    latency_s: float
-    status: int | None
-    outcome: Literal["ok", "error", "timeout"]
-    detail: str = ""
 
 
 @dataclass

@@ -1,9 +1,19 @@
-"""The seed platform's URL conventions: where an influencer publishes, where a fan
-asks for an edge (a Wowza-style redirect) and how its SMIL answer names the edge."""
+"""The seed platform's conventions: its values (the defaults of their options), where an
+influencer publishes, where a fan asks for an edge (a Wowza-style redirect) and how its
+SMIL answer names the edge.
+
+Imports nothing of streamperf: the options table (settings.py) takes its defaults here.
+"""
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+
+#: The seed tool's values (DESIGN.md section 8). Its origin served RTMP ingest and its
+#: Wowza-style edge redirect on this port.
+SEED_ORIGIN_PORT = 2000
+SEED_FAN_PASSWORD = "Password42"
+SEED_CODE_TEXT = "leti"
 
 
 def seed_ingest_url(origin_ip: str, origin_port: int, username: str) -> str:

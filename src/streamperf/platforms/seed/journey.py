@@ -17,12 +17,14 @@ import contextlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from streamperf.load.fans import FanSpec
 from streamperf.option_values import SEED_THINK
-from streamperf.platform.client import ApiError, Fan, Influencer, PlatformClient
-from streamperf.settings import SEED_CODE_TEXT
+from streamperf.platforms.api_calls import ApiCall, ApiError
+from streamperf.platforms.fans import FanSpec
+from streamperf.platforms.journeys import FanAborted, Journey, JourneyResult
+from streamperf.platforms.seed.client import Fan, Influencer, PlatformClient
+from streamperf.platforms.seed.conventions import SEED_CODE_TEXT
 
 T = TypeVar("T")
 
@@ -55,30 +57,6 @@ class ThinkTimes:
 
 
 NO_THINK = ThinkTimes()
-
-
-class FanAborted(Exception):
-    """A critical step failed; the message names the step and why.
-
-    `error` is the API error, or whatever else the step raised on an answer
-    it could not use (a non-integer id, a missing URL...): any failure of a
-    critical step ends that fan only.
-    """
-
-    def __init__(self, step: str, error: Exception) -> None:
-        why = str(error) if isinstance(error, ApiError | ValueError) and str(error) else (
-            f"{type(error).__name__}: {error}")
-        super().__init__(f"{step}: {why}")
-        self.step = step
-        self.error = error
-
-
-@dataclass
-class JourneyResult:
-    fan: Fan | None  # the seed API's fan; None from other platforms' adapters
-    playback_url: str
-    api_s: float  # wall time the API part took
-    protocol: str = ""  # the viewer to play it with; "" means the fan's planned one
 
 
 def sign_in_or_up(client: PlatformClient, spec: FanSpec) -> Fan:
@@ -155,7 +133,7 @@ def run_journey(
     url = critical(
         PLAYBACK_URL, lambda: client.playback_url(fan, influencer, playback, spec.protocol)
     )
-    return JourneyResult(fan, url, time.monotonic() - started)
+    return JourneyResult(url, time.monotonic() - started)
 
 
 def precreate_fan(client: PlatformClient, spec: FanSpec, influencer: Influencer) -> Fan:
@@ -163,3 +141,21 @@ def precreate_fan(client: PlatformClient, spec: FanSpec, influencer: Influencer)
     fan = sign_in_or_up(client, spec)
     client.follow(fan, influencer.id)
     return fan
+
+
+def walk_on_worker(description: dict[str, Any], report: Callable[[ApiCall], None]
+                   ) -> tuple[Journey, Callable[[], None]]:
+    """The seed journeys a load host walks itself (SeedApiPlatform.worker_journeys):
+    a client of its own, every call reported to `report`; (journey, close)."""
+    d = description
+    influencer = Influencer(**d["influencer"])
+    client = PlatformClient(d["api_url"], d["streams_api_url"], d["streams_token"],
+                            timeout=float(d["timeout_s"]), on_call=report,
+                            origin_port=int(d["origin_port"]))
+    think = ThinkTimes.from_setting(d["sleep_between_steps"])
+    code_text = str(d["code_text"])
+
+    def journey(spec: FanSpec) -> JourneyResult:
+        return run_journey(client, spec, influencer, code_text, think)
+
+    return journey, client.close

@@ -22,7 +22,7 @@ import enum
 import struct
 from collections.abc import Sequence
 
-from streamperf.viewers.flv_media import (
+from streamperf.viewers.formats.flv_media import (
     AUDIO,
     HEAD_BYTES,
     SCRIPT_DATA,

@@ -29,9 +29,9 @@ from urllib.parse import urljoin, urlsplit
 
 from streamperf import __version__
 from streamperf.viewers.base import FIRST_AUDIO, FIRST_VIDEO, VIEWER_ERROR, EventCallback, Viewer
-from streamperf.viewers.flv_media import FirstFrame
-from streamperf.viewers.flv_tags import FlvProtocolError, FlvTagParser
-from streamperf.viewers.http_body import (
+from streamperf.viewers.flv.tags import FlvProtocolError, FlvTagParser
+from streamperf.viewers.formats.flv_media import FirstFrame
+from streamperf.viewers.http.body import (
     MAX_HEAD,
     BodyFraming,
     HttpProtocolError,

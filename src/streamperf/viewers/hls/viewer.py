@@ -1,7 +1,7 @@
 """HLS viewer: poll a live playlist, pull each segment once, count.
 
 Each viewer fetches its own playlists and segments over its own keep-alive
-connection, with the lean HTTP/1.1 client of viewers/hls_http.py (why not
+connection, with the lean HTTP/1.1 client of viewers/http/client.py (why not
 aiohttp: see there; aiohttp stays for the platform code). Thousands share
 one event loop. Every behaviour choice (live-edge join, reload pacing,
 404s, falling behind, media time) is documented in docs/hls.md.
@@ -17,11 +17,9 @@ import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-from streamperf.viewers import hls_http
 from streamperf.viewers.base import FIRST_AUDIO, FIRST_VIDEO, VIEWER_ERROR, EventCallback
-from streamperf.viewers.hls_http import GetError, HlsHttp, Sink
-from streamperf.viewers.mpegts import PTS_HZ, TsScanner, unwrap_pts
-from streamperf.viewers.playlist import (
+from streamperf.viewers.formats.mpegts import PTS_HZ, TsScanner, unwrap_pts
+from streamperf.viewers.hls.playlist import (
     VARIANT_CHOICES,
     MasterPlaylist,
     MediaPlaylist,
@@ -31,7 +29,9 @@ from streamperf.viewers.playlist import (
     live_start_index,
     parse_playlist,
 )
-from streamperf.viewers.reload_grid import sleep_to_grid
+from streamperf.viewers.hls.reload_grid import sleep_to_grid
+from streamperf.viewers.http import client as hls_http
+from streamperf.viewers.http.client import GetError, HlsHttp, Sink
 
 HEAD_LIMIT = 16384  # bytes of a segment searched for its first PTS
 FIRST_LIMIT = 1 << 20  # ... and for the first video + audio PES of the first segment

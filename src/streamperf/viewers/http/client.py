@@ -31,7 +31,7 @@ what an HLS player needs:
 The caller's `Sink` sees the head and, while `scanning`, the body's bytes
 by offset into the shared buffer (keep no reference between calls); after
 that only their count. Here: the client (origins, connections, redirects);
-one connection and the request in flight on it: viewers/http_conn.py.
+one connection and the request in flight on it: viewers/http/connection.py.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from streamperf.viewers.http_conn import (
+from streamperf.viewers.http.connection import (
     BAD,
     CONNECT,
     NETWORK,

@@ -1,6 +1,6 @@
 """One keep-alive HTTP/1.1 connection of an HLS viewer and the request in flight on it.
 
-The request state machine of viewers/hls_http.py's client (see its module doc for
+The request state machine of viewers/http/client.py's client (see its module doc for
 why and how): the response head parsed for what is used, the body handed to the
 request's `Sink` by offset into one read buffer per event loop (or counted and
 discarded unread with MSG_TRUNC), and one watch per event loop that checks the
@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from streamperf import __version__
-from streamperf.viewers.http_body import MAX_HEAD, ChunkedBody, HttpProtocolError
+from streamperf.viewers.http.body import MAX_HEAD, ChunkedBody, HttpProtocolError
 from streamperf.viewers.per_loop import PerLoop
 
 if TYPE_CHECKING:
-    from streamperf.viewers.hls_http import HlsHttp
+    from streamperf.viewers.http.client import HlsHttp
 
 READ_SIZE = 256 * 1024  # one recv into the loop's buffer
 DISCARD_MAX = 1 << 20  # one MSG_TRUNC recv (nothing is written to the buffer)

@@ -24,7 +24,7 @@ import struct
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from streamperf.viewers.flv_media import AUDIO, HEAD_BYTES, VIDEO, FirstFrame, FirstFrames
+from streamperf.viewers.formats.flv_media import AUDIO, HEAD_BYTES, VIDEO, FirstFrame, FirstFrames
 
 # message types (audio and video are FLV's tag types: flv_media)
 SET_CHUNK_SIZE, ABORT, ACK, USER_CONTROL, WINDOW_ACK_SIZE, SET_PEER_BANDWIDTH = 1, 2, 3, 4, 5, 6

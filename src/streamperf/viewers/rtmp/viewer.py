@@ -26,11 +26,12 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
-from streamperf.viewers import DEFAULT_RTMP_PORT, amf
+from streamperf.viewers import DEFAULT_RTMP_PORT
 from streamperf.viewers.base import FIRST_AUDIO, FIRST_VIDEO, VIEWER_ERROR, EventCallback, Viewer
 from streamperf.viewers.per_loop import PerLoop
 from streamperf.viewers.read_batching import ReadBatching
-from streamperf.viewers.rtmp_chunks import (
+from streamperf.viewers.rtmp import amf
+from streamperf.viewers.rtmp.chunks import (
     ACK,
     COMMAND_AMF0,
     COMMAND_AMF3,
