@@ -68,7 +68,7 @@ def test_broadcast_goes_live_and_renews_its_streaming_record(live, calls):
 
 def test_journey_walks_the_seed_steps_in_order(live, client, calls):
     calls.clear()
-    inf = influencer_of(live.live)
+    inf = influencer_of(live.live.live)
     result = run_journey(client, fan_spec(0, "journeyfan1", new=True), inf)
     assert endpoints(calls) == [
         "POST /api/v1/fans",
@@ -91,7 +91,7 @@ WATCH_STEPS = ["POST /streams/{I}/watchers", "DELETE /streams/{I}/watchers/{F}"]
 
 
 def test_refused_existing_fan_walks_the_new_fan_journey_then_signs_in(live, client, calls):
-    inf = influencer_of(live.live)
+    inf = influencer_of(live.live.live)
     spec = existing_fan(987654)
     calls.clear()
     run_journey(client, spec, inf)
@@ -108,13 +108,13 @@ def test_refused_existing_fan_walks_the_new_fan_journey_then_signs_in(live, clie
 
 def test_a_duration_of_think_time_pauses_after_every_step_up_to_the_join(live, client):
     pauses: list[float] = []
-    run_journey(client, fan_spec(0, "sleepyfan", new=True), influencer_of(live.live),
+    run_journey(client, fan_spec(0, "sleepyfan", new=True), influencer_of(live.live.live),
                 think=ThinkTimes.from_setting(0.25), sleep=pauses.append)
     assert pauses == [0.25] * 5  # sign-up, code, marketplace, follow, join
 
 
 def test_seed_think_times_are_the_seeds_per_step_pauses(live, client):
-    inf = influencer_of(live.live)
+    inf = influencer_of(live.live.live)
     seed = ThinkTimes.from_setting(SEED_THINK)
     new: list[float] = []
     run_journey(client, fan_spec(0, "seedthinker", new=True), inf, think=seed, sleep=new.append)
@@ -126,10 +126,11 @@ def test_seed_think_times_are_the_seeds_per_step_pauses(live, client):
 
 
 def test_the_code_used_is_the_code_text_given(live, client, platform):
-    fan = run_journey(client, fan_spec(0, "codefan", new=True), influencer_of(live.live),
-                      code_text="SPRING24").fan
-    rows = platform.store.db.execute("SELECT code_text FROM codes_used WHERE fan_id = ?",
-                                     (fan.id,)).fetchall()
+    run_journey(client, fan_spec(0, "codefan", new=True), influencer_of(live.live.live),
+                code_text="SPRING24")
+    rows = platform.store.db.execute(
+        "SELECT code_text FROM codes_used JOIN fans ON fans.id = fan_id WHERE username = ?",
+        ("codefan",)).fetchall()
     assert [r[0] for r in rows] == ["SPRING24"]
 
 
@@ -137,14 +138,14 @@ def test_critical_failure_aborts_the_fan_naming_the_step(live, platform, calls):
     bad = PlatformClient(platform.base_url, platform.base_url, "wrong-streams-key",
                          timeout=5.0, on_call=calls.append)
     with pytest.raises(FanAborted) as exc:
-        run_journey(bad, fan_spec(0, "lockedout", new=True), influencer_of(live.live))
+        run_journey(bad, fan_spec(0, "lockedout", new=True), influencer_of(live.live.live))
     assert exc.value.step == "join"
     assert "401" in str(exc.value) and "wrong-streams-key" not in str(exc.value)
     bad.close()
 
 
 def test_precreate_is_concurrent_safe_and_idempotent(live, client, platform, seed):
-    inf = influencer_of(live.live)
+    inf = influencer_of(live.live.live)
     fans = [existing_fan(5000 + i, i) for i in range(30)]
     seed.prepare_fans(fans)
     followers = platform.store.followers(inf.id)

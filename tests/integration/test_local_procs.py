@@ -193,4 +193,4 @@ def test_worker_failing_before_ready_is_reported_lost_with_all_its_fans():
         workers.terminate()
     ((shard_id, host, reason, unfinished),) = c.lost
     assert (shard_id, host, unfinished) == (0, "proc-0", ["x", "y"])
-    assert reason.startswith("failed to start: KeyError"), reason
+    assert reason.startswith("failed to start: TypeError: FanSpec"), reason  # fans of no use

@@ -79,7 +79,7 @@ def live(seed: SeedApiPlatform, calls: list[ApiCall], clip: Path,
 
 
 def test_seed_mode_answers_only_the_seeds_fields(seed_platform, client, live):
-    inf = influencer_of(live.live)
+    inf = influencer_of(live.live.live)
     base, key = seed_platform.base_url, {"x-influencer-token": inf.token}
     status = requests.get(f"{base}/api/v1/influencers/{inf.id}", headers=key, timeout=5).json()
     assert set(status) == {"id", "email", "username", "token", "servers_status"}
@@ -97,7 +97,7 @@ def test_seed_mode_answers_only_the_seeds_fields(seed_platform, client, live):
 
 def test_ingest_and_edge_resolution_use_the_origin_port(seed_platform, client, calls, live,
                                                         origin_port):
-    inf = influencer_of(live.live)
+    inf = influencer_of(live.live.live)
     assert live.live.ingest_url == f"rtmp://127.0.0.1:{origin_port}/live/{inf.username}"
     assert live.live.publisher.alive()
     smil = requests.get(f"http://127.0.0.1:{origin_port}/redirect/live/{inf.username}",
@@ -119,7 +119,7 @@ def test_ingest_and_edge_resolution_use_the_origin_port(seed_platform, client, c
 
 def test_precreate_makes_the_seeds_count_and_the_rest_sign_up(seed_platform, client, calls,
                                                               live, seed):
-    inf = influencer_of(live.live)
+    inf = influencer_of(live.live.live)
     users, percent_new, offset = 7, 50, 700
     count = seed_precreate_count(users, percent_new)
     assert count == 3  # 7 x 50 %, integer arithmetic as the seed
