@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from streamperf.results.analysis.api_stats import api_stats
 from streamperf.results.analysis.faults import fault_figures
 from streamperf.results.analysis.media_sessions import (
     PublishClock,
@@ -480,23 +481,3 @@ def media_samples(log: EventLog | pd.DataFrame) -> pd.DataFrame:
     out.insert(2, "rel_t", rel_t)
     out.insert(3, "rel_media", rel_media)
     return out
-
-
-def api_stats(log: EventLog | pd.DataFrame) -> pd.DataFrame:
-    cols = ["endpoint", "calls", "errors", "timeouts", "p50_s", "p95_s"]
-    api = _rows(frame_of(log), ev.API)
-    if api.empty:
-        return pd.DataFrame(columns=cols)
-    g = api.assign(
-        err=api["status"] != "200", tmo=api["status"] == "timeout"
-    ).groupby("name")
-    out = pd.DataFrame(
-        {
-            "calls": g.size(),
-            "errors": g["err"].sum(),
-            "timeouts": g["tmo"].sum(),
-            "p50_s": g["value"].quantile(0.5),
-            "p95_s": g["value"].quantile(0.95),
-        }
-    )
-    return out.reset_index(names="endpoint")[cols]
