@@ -33,9 +33,8 @@ import pytest
 import requests
 from aiohttp import web
 
-from streamperf.platforms.adapter import FanPlay, GoLive
+IMPORTS
 from streamperf.media.server import MediaServer
-from streamperf.platforms.api_calls import ApiCall
 
 
 class TinyApi:
@@ -167,11 +166,20 @@ def platform(tmp_path_factory):
 '''
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
+#: How the adapter imports streamperf's types: as docs/platforms.md shows, and as adapters
+#: written for the previous release do (those paths forward, with a DeprecationWarning).
+IMPORT_PATHS = {
+    "new": "from streamperf.platforms import ApiCall, FanPlay, GoLive",
+    "old": "from streamperf.load.adapter import FanPlay, GoLive\n"
+           "from streamperf.platform.client import ApiCall",
+}
+
+
+def project(tmp_path: Path, paths: str) -> Path:
     (tmp_path / "tests").mkdir()
     shutil.copy(ROOT / "tests" / "perf" / "test_live_stream.py", tmp_path / "tests")
-    (tmp_path / "tests" / "conftest.py").write_text(CONFTEST)
+    (tmp_path / "tests" / "conftest.py").write_text(
+        CONFTEST.replace("IMPORTS", IMPORT_PATHS[paths]))
     return tmp_path
 
 
@@ -188,17 +196,21 @@ def run(project: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], li
     return proc, summaries
 
 
-# Both scenarios as a user runs them (--procs 1, the default), and one with the viewers
-# in two worker processes.
-@pytest.mark.parametrize(("procs", "scenarios", "runs"),
-                         [("1", "steady_audience or join_storm", 2), ("2", "join_storm", 1)],
-                         ids=["procs-1-both-scenarios", "procs-2-join_storm"])
-def test_perf_scenarios_pass_through_an_adapter_defined_in_a_conftest(project, procs, scenarios,
-                                                                      runs):
-    proc, summaries = run(project, "--users", "6", "--duration", "8s", "--procs", procs,
-                          "-k", scenarios)
+# Both scenarios as a user runs them (--procs 1, the default) with the adapter importing
+# what docs/platforms.md shows, and one with the viewers in two worker processes with an
+# adapter of the previous release's import paths.
+@pytest.mark.parametrize(("procs", "scenarios", "runs", "paths"),
+                         [("1", "steady_audience or join_storm", 2, "new"),
+                          ("2", "join_storm", 1, "old")],
+                         ids=["procs-1-both-scenarios-new-paths", "procs-2-join_storm-old-paths"])
+def test_perf_scenarios_pass_through_an_adapter_defined_in_a_conftest(
+        tmp_path: Path, procs: str, scenarios: str, runs: int, paths: str) -> None:
+    proc, summaries = run(project(tmp_path, paths), "--users", "6", "--duration", "8s",
+                          "--procs", procs, "-k", scenarios, "-W", "always::DeprecationWarning")
     out = proc.stdout[-4000:] + proc.stderr[-2000:]
     assert proc.returncode == 0, out
+    moved = "streamperf.load.adapter.GoLive moved to streamperf.platforms.GoLive"
+    assert (moved in proc.stdout + proc.stderr) == (paths == "old"), out
     assert len(summaries) == runs, out
     for s in summaries:
         m = s["metrics"]
@@ -209,6 +221,6 @@ def test_perf_scenarios_pass_through_an_adapter_defined_in_a_conftest(project, p
     # carries going live's two calls (login, create stream).
     assert sorted(s["metrics"]["api_calls"] for s in summaries) == [12, 14][-runs:], out
     if procs == "2":  # the viewers played in the two workers, the journeys walked here
-        for events in (project / "reports").glob("2*/events.csv"):
+        for events in (tmp_path / "reports").glob("2*/events.csv"):
             rows = [line.split(",") for line in events.read_text().splitlines()[1:]]
             assert {r[1] for r in rows if r[3] == "play"} == {"proc-0", "proc-1"}
