@@ -1,8 +1,11 @@
-"""The package's layers: no import cycle between subpackages, data moving forward only.
+"""The package's layers: no import cycle, stages and protocols in their rooms, data
+moving forward only (DESIGN.md section 2).
 
-Reads every module's imports from its source (ast), lazy ones inside
-functions included, so a cycle hidden behind a function-level import is
-caught too.
+Reads every module's imports from its source (ast), lazy ones inside functions
+and type-only ones included, so a cycle hidden behind a function-level import
+is caught too. Units are the top-level modules and packages, except that
+`results`, `viewers` and `platforms` count each subpackage (a stage, a
+protocol, a platform) and each flat module as a unit of its own.
 """
 
 from __future__ import annotations
@@ -15,12 +18,30 @@ from pathlib import Path
 import streamperf
 
 PACKAGE = Path(streamperf.__file__).parent
+#: packages whose rooms are units of their own
+REFINED = ("results", "viewers", "platforms")
+#: results' stages, in the order data moves through them
+STAGES = ("results.eventlog", "results.analysis", "results.judging", "results.report")
+PROTOCOLS = ("viewers.rtmp", "viewers.flv", "viewers.hls")
+#: what the viewers of every protocol may share
+VIEWER_SHARED = ("viewers.base", "viewers.per_loop", "viewers.read_batching",
+                 "viewers.formats", "viewers.http")
+SPECIFIC_PLATFORMS = ("platforms.seed", "platforms.reference")
+#: what drives a run, above everything it drives
+UPPER = ("load", "session", "pytest_plugin", "cli")
+
+Graph = dict[str, dict[str, list[str]]]
 
 
 def _unit(module: str) -> str:
-    """streamperf.load.run -> load; streamperf.settings -> settings."""
-    parts = module.split(".")
-    return parts[1] if len(parts) > 1 else parts[0]
+    """streamperf.load.run -> load; streamperf.results.judging.sla -> results.judging;
+    streamperf.viewers.base -> viewers.base; streamperf.settings -> settings."""
+    parts = module.split(".")[1:]
+    if not parts or parts[0].startswith("__"):
+        return "streamperf"
+    if parts[0] in REFINED and len(parts) > 1:
+        return ".".join(parts[:2])
+    return parts[0]
 
 
 def _module_name(path: Path) -> str:
@@ -29,27 +50,47 @@ def _module_name(path: Path) -> str:
     return ".".join(parts)
 
 
-def import_graph() -> dict[str, dict[str, list[str]]]:
-    """unit -> {imported unit: [importing modules]}, streamperf's own imports only."""
-    graph: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+def _is_module(name: str) -> bool:
+    path = PACKAGE.parent.joinpath(*name.split("."))
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+
+
+def _imports(path: Path) -> set[str]:
+    """The streamperf modules a file imports: `from pkg import submodule` names the
+    submodule, `from pkg import name` the package."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            for alias in node.names:
+                sub = f"{node.module}.{alias.name}"
+                found.add(sub if _is_module(sub) else node.module)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+    return {name for name in found if name.startswith("streamperf.")}
+
+
+def module_graph() -> Graph:
+    """module -> {imported module: [itself]}, streamperf's own imports only."""
+    graph: Graph = defaultdict(lambda: defaultdict(list))
     for path in sorted(PACKAGE.rglob("*.py")):
         module = _module_name(path)
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names = [node.module]
-                if node.module == "streamperf":
-                    names = [f"streamperf.{a.name}" for a in node.names]
-            elif isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            else:
-                continue
-            for name in names:
-                if name.startswith("streamperf.") and _unit(name) != _unit(module):
-                    graph[_unit(module)][_unit(name)].append(module)
+        for name in _imports(path):
+            if name != module:
+                graph[module][name].append(module)
     return graph
 
 
-def find_cycle(graph: dict[str, dict[str, list[str]]]) -> list[str] | None:
+def import_graph() -> Graph:
+    """unit -> {imported unit: [importing modules]}."""
+    graph: Graph = defaultdict(lambda: defaultdict(list))
+    for module, names in module_graph().items():
+        for name in names:
+            if _unit(name) != _unit(module):
+                graph[_unit(module)][_unit(name)].append(module)
+    return graph
+
+
+def find_cycle(graph: Graph) -> list[str] | None:
     """One cycle as [a, b, ..., a], or None."""
     state: dict[str, int] = {}  # 1 on the path, 2 done
 
@@ -73,30 +114,91 @@ def find_cycle(graph: dict[str, dict[str, list[str]]]) -> list[str] | None:
     return None
 
 
-def test_no_import_cycle_between_subpackages() -> None:
+def _cycle_text(graph: Graph, cycle: list[str]) -> str:
+    return "; ".join(f"{a} -> {b} ({', '.join(sorted(set(graph[a][b])))})"
+                     for a, b in itertools.pairwise(cycle))
+
+
+def _edges(graph: Graph, frm: str, to: str) -> list[str]:
+    """Importing modules of every edge from units under `frm` to units under `to`."""
+    return sorted({m for a, targets in graph.items() if a == frm or a.startswith(frm + ".")
+                   for b, modules in targets.items() if b == to or b.startswith(to + ".")
+                   for m in modules})
+
+
+def test_no_import_cycle_between_units() -> None:
     graph = import_graph()
     cycle = find_cycle(graph)
-    if cycle:
-        edges = [f"{a} -> {b} ({', '.join(sorted(set(graph[a][b])))})"
-                 for a, b in itertools.pairwise(cycle)]
-        raise AssertionError("import cycle: " + "; ".join(edges))
+    assert cycle is None, "import cycle: " + _cycle_text(graph, cycle or [])
+
+
+def test_no_import_cycle_between_files() -> None:
+    graph = module_graph()
+    cycle = find_cycle(graph)
+    assert cycle is None, "import cycle: " + _cycle_text(graph, cycle or [])
 
 
 def test_the_cycle_finder_finds_one() -> None:
-    """The check itself can fail: a planted back edge is reported with its modules."""
+    """The checks themselves can fail: a planted back edge is reported with its modules."""
     graph = import_graph()
-    graph["viewers"]["load"].append("streamperf.viewers.planted")
-    assert find_cycle(graph) is not None
+    graph["viewers.rtmp"]["load"].append("streamperf.viewers.rtmp.planted")
+    cycle = find_cycle(graph)
+    assert cycle is not None and "streamperf.viewers.rtmp.planted" in _cycle_text(graph, cycle)
+    files = module_graph()
+    files["streamperf.results.eventlog.schema"]["streamperf.results.report.html"].append(
+        "streamperf.results.eventlog.schema")
+    assert find_cycle(files) is not None
+    assert _edges({"results.eventlog": {"results.report": ["planted"]}},
+                  "results.eventlog", "results.report") == ["planted"]
+
+
+def test_results_stages_import_only_downwards() -> None:
+    """The event log, then analysis, judging and report: each imports only the stages
+    below it; number formatting (results.formatting) is below judging and report."""
+    graph = import_graph()
+    for i, lower in enumerate(STAGES):
+        for upper in STAGES[i + 1:]:
+            assert not _edges(graph, lower, upper), (lower, upper, _edges(graph, lower, upper))
+    for stage in STAGES[:2]:
+        assert not _edges(graph, stage, "results.formatting"), stage
+    assert not graph.get("results.formatting"), graph.get("results.formatting")
+
+
+def test_a_protocol_is_a_room() -> None:
+    """No protocol's viewer imports another protocol's package, nor the viewers' face
+    (viewers/__init__, which chooses among them): what they share has its own home."""
+    graph = import_graph()
+    for protocol in PROTOCOLS:
+        imported = set(graph.get(protocol, {}))
+        assert imported <= {*VIEWER_SHARED, "streamperf", "redact"}, (protocol, imported)
+    for shared in VIEWER_SHARED:
+        for protocol in PROTOCOLS:
+            assert not _edges(graph, shared, protocol), (shared, protocol)
+
+
+def test_generic_platform_code_never_imports_a_specific_platform() -> None:
+    """The adapter interface, choosing an adapter and the direct adapter know no
+    platform; a capability (journeys on load hosts) is declared, not found by type.
+    The bundled platform speaks the seed's API, never the other way round."""
+    graph = import_graph()
+    generic = [u for u in graph if u.split(".")[0] == "platforms" and u not in SPECIFIC_PLATFORMS]
+    assert "platforms.adapter" in generic and "platforms.choose" in generic
+    for unit in generic:
+        wrong = {b: graph[unit][b] for b in graph[unit] if b in SPECIFIC_PLATFORMS}
+        assert not wrong, (unit, wrong)
+    assert not _edges(graph, "platforms.seed", "platforms.reference")
+    for specific in SPECIFIC_PLATFORMS:  # nor does what drives a run ask by type
+        assert not _edges(graph, "load.dispatch", specific)
 
 
 def test_data_moves_forward() -> None:
     """Viewers report through their own interface; the event log and what reads it never
     reach back into the machinery that produced the rows."""
     graph = import_graph()
-    assert "results" not in graph["viewers"], graph["viewers"]["results"]
-    for lower in ("viewers", "results", "platform", "media", "hosts"):
-        for upper in ("load", "session", "pytest_plugin", "cli"):
-            assert upper not in graph[lower], (lower, upper, graph[lower][upper])
+    assert not _edges(graph, "viewers", "results"), _edges(graph, "viewers", "results")
+    for lower in ("viewers", "results", "platforms", "media", "hosts", "settings", "fleet"):
+        for upper in UPPER:
+            assert not _edges(graph, lower, upper), (lower, upper, _edges(graph, lower, upper))
 
 
 def test_core_modules_do_not_import_pytest() -> None:
@@ -112,17 +214,25 @@ def test_core_modules_do_not_import_pytest() -> None:
     assert offenders == []
 
 
+def test_no_module_over_500_lines() -> None:
+    long = {_module_name(p): n for p in PACKAGE.rglob("*.py")
+            if (n := len(p.read_text().splitlines())) > 500}
+    assert long == {}
+
+
 SHARD_PROBE = """
 import importlib.abc, sys
 class OnlyWorkerDeps(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path, target=None):
         top = name.split(".")[0]
-        if top in ("pandas", "numpy", "matplotlib", "paramiko", "boto3", "pytest", "_pytest"):
+        if top in ("pandas", "numpy", "matplotlib", "paramiko", "boto3", "pytest", "_pytest",
+                   "jinja2"):
             raise ImportError("a load host does not have " + top)
         return None
 sys.meta_path.insert(0, OnlyWorkerDeps())
-import streamperf.load.remote_shard, streamperf.viewers.rtmp.viewer, streamperf.viewers.hls.viewer
-import streamperf.viewers.flv.viewer
+import streamperf.load.remote_shard, streamperf.viewers.rtmp.viewer
+import streamperf.viewers.hls.viewer, streamperf.viewers.flv.viewer
+import streamperf.platforms.seed.journey  # the seed's WorkerJourneys walker
 print("ok")
 """
 
