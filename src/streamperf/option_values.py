@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import SplitResult, urlsplit
 
 from streamperf.hosts.specs import parse_host_specs, read_hosts_file
 from streamperf.viewers import PROTOCOLS, protocol_of_url
@@ -161,15 +162,20 @@ def listen_address(text: str) -> str:
     return str(addr)
 
 
-def http_url(text: str) -> str:
-    from urllib.parse import urlsplit
-
+def _split_url(text: str) -> tuple[str, SplitResult]:
+    """The URL stripped, and its parts; ValueError (one line) for one that does not parse
+    or has a bad port."""
     url = text.strip()
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises on a bad port
     except ValueError as exc:
         raise ValueError(f"not a URL ({exc})") from None
+    return url, parts
+
+
+def http_url(text: str) -> str:
+    url, parts = _split_url(text)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("use an http:// or https:// URL with a host, "
                          "e.g. https://api.example.com")
@@ -183,14 +189,7 @@ def play_url(text: str) -> str:
 
 
 def ingest_url(text: str) -> str:
-    from urllib.parse import urlsplit
-
-    url = text.strip()
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises on a bad port
-    except ValueError as exc:
-        raise ValueError(f"not a URL ({exc})") from None
+    url, parts = _split_url(text)
     if parts.scheme not in ("rtmp", "rtmps") or not parts.hostname or not parts.path.strip("/"):
         raise ValueError("use an rtmp:// (or rtmps://) URL with a host and a stream path, "
                          "e.g. rtmp://media.example.com/live/KEY")

@@ -10,7 +10,6 @@ import socket
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
 import paramiko
 
@@ -142,12 +141,7 @@ class SshHost:
     def __enter__(self) -> SshHost:
         return self.connect() if self._client is None else self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     @property

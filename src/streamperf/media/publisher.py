@@ -13,7 +13,6 @@ import itertools
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import threading
@@ -21,8 +20,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
+from streamperf.media.processes import terminate
 from streamperf.redact import redact
 
 # Clip parameters; they are part of the cache file name, so changing one
@@ -309,13 +308,7 @@ class Publisher:
         proc = self._proc
         if proc is None:
             return
-        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-            if proc.poll() is not None:
-                break
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(proc.pid, sig)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(wait)
+        terminate(proc, grace)
         if self._reader is not None:
             self._reader.join(2)
         if proc.stdout is not None:
@@ -324,10 +317,5 @@ class Publisher:
     def __enter__(self) -> Publisher:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()

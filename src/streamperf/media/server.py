@@ -15,7 +15,6 @@ import os
 import pwd
 import resource
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -24,10 +23,11 @@ import urllib.request
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import psutil
+
+from streamperf.media.processes import terminate
 
 MODULE_DIRS = (Path("/usr/lib/nginx/modules"), Path("/usr/share/nginx/modules"))
 MODULE_NAME = "ngx_rtmp_module.so"
@@ -375,13 +375,7 @@ http {{
         children = list(self._children)
         # Not SIGQUIT: once a stream was published, nginx-rtmp's workers never finish a
         # graceful quit, so it only ever cost its whole grace period.
-        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-            if proc.poll() is not None:
-                break
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(proc.pid, sig)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(wait)
+        terminate(proc, grace)
         for cpid in children:
             with contextlib.suppress(psutil.Error):
                 child = psutil.Process(cpid)
@@ -398,12 +392,7 @@ http {{
     def __enter__(self) -> MediaServer:
         return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     # --- stat -----------------------------------------------------------------
