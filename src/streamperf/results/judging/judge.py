@@ -34,12 +34,12 @@ from streamperf.results.judging.breach import Breach
 from streamperf.results.judging.sla import (
     DEFAULT_SLA,
     OFF,
+    Check,
     Threshold,
     default_grace_s,
     evaluate,
     parse,
 )
-from streamperf.results.judging.sla import Verdict as Check
 
 PASS, FAIL, INVALID, INTERRUPTED = "PASS", "FAIL", "INVALID", "INTERRUPTED"
 #: `streamperf summary` / `report` exit status per word; 2 stays "bad input".

@@ -100,27 +100,27 @@ class Threshold:
             return 0.0
         return self.after_s if self.after_s is not None else grace_s
 
-    def check(self, analysis: Analysis, grace_s: float = 0.0) -> Verdict:
+    def check(self, analysis: Analysis, grace_s: float = 0.0) -> Check:
         """Judge this threshold; grace_s skips the run's first seconds for time series."""
         if self.op == OFF:
-            return Verdict(self, None, True, "off")
+            return Check(self, None, True, "off")
         g = self.grace_for(grace_s)
         return self._judge(METRICS[self.metric].extract(analysis, g), g)
 
-    def _judge(self, data: MetricData, grace_s: float) -> Verdict:
+    def _judge(self, data: MetricData, grace_s: float) -> Check:
         detail = ""
         measured: float | None
         if self.func == "rate":
             if data.rate is None or not data.rate[1]:
-                return Verdict(self, None, False, f"no data: {data.why_empty}", grace_s)
+                return Check(self, None, False, f"no data: {data.why_empty}", grace_s)
             num, den = data.rate
             measured, detail = num / den, f"{compact(num)} of {compact(den)}"
         elif not len(data.values):
-            return Verdict(self, None, False, f"no data: {data.why_empty}", grace_s)
+            return Check(self, None, False, f"no data: {data.why_empty}", grace_s)
         else:
             measured = _aggregate(self.func, data.values)
         passed = _compare(self.op, measured, self.limit)
-        return Verdict(self, measured, passed, self._worst(data), grace_s, detail)
+        return Check(self, measured, passed, self._worst(data), grace_s, detail)
 
     def _worst(self, data: MetricData) -> str:
         """The (up to) 5 groups that did most against this threshold, with their values."""
@@ -185,7 +185,7 @@ def _aggregate(func: str, values: np.ndarray) -> float:
 
 
 @dataclass(frozen=True)
-class Verdict:
+class Check:
     threshold: Threshold
     measured: float | None  # in the metric's base unit; None: no data
     passed: bool
@@ -364,8 +364,8 @@ def load_pyproject(path: Path) -> list[str]:
 
 
 def evaluate(analysis: Analysis, thresholds: Iterable[Threshold | str],
-             grace_s: float = 0.0) -> list[Verdict]:
-    """One Verdict per threshold, in order (OFF thresholds are skipped)."""
+             grace_s: float = 0.0) -> list[Check]:
+    """One Check (its outcome) per threshold, in order (OFF thresholds are skipped)."""
     cache: dict[tuple[str, float], MetricData] = {}
     out = []
     for th in thresholds:
@@ -380,8 +380,8 @@ def evaluate(analysis: Analysis, thresholds: Iterable[Threshold | str],
     return out
 
 
-def breaches(verdicts: Iterable[Verdict]) -> list[Breach]:
-    return [v.as_breach() for v in verdicts if not v.passed]
+def breaches(checks: Iterable[Check]) -> list[Breach]:
+    return [c.as_breach() for c in checks if not c.passed]
 
 
 def measure(analysis: Analysis, func: str, metric: str, grace_s: float = 0.0) -> float | None:
