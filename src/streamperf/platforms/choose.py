@@ -42,7 +42,7 @@ def make_platform(settings: Any, workdir: Path) -> PlatformAdapter:
     if s.play_urls:
         return DirectPlatform(s.play_urls, s.ingest_url)
     if s.uses_bundled_platform:
-        adapter: PlatformAdapter = load_platform_class(BUNDLED).for_session(  # type: ignore[attr-defined]
-            s, workdir / "platform")
-        return adapter
-    return load_platform_class(SEED_API).from_settings(s)  # type: ignore[attr-defined,no-any-return]
+        bundled: Any = load_platform_class(BUNDLED)
+        return bundled.for_session(s, workdir / "platform")  # type: ignore[no-any-return]
+    seed: Any = load_platform_class(SEED_API)
+    return seed.from_settings(s)  # type: ignore[no-any-return]
