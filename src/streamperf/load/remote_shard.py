@@ -175,11 +175,12 @@ def _serve(channel: Any, plan: ShardPlan, log: ShardLog) -> None:
     awaited: AwaitedJourneys | None = None
     close: Callable[[], None] | None = None
     journey: Journey
-    if plan.get("journeys") is None:
+    journeys = plan.get("journeys")
+    if journeys is None:
         awaited = AwaitedJourneys(fans, CONTROLLER_JOURNEY_TIMEOUT_S)
         journey = awaited.journey
     else:
-        journey, close = walker_of(plan["journeys"])(plan["journeys"]["description"], on_call)
+        journey, close = walker_of(journeys)(journeys["description"], on_call)
 
     arrivals = ArrivalPlan(fans, float(plan["ramp_s"]), float(plan["duration_s"]),
                            journey_workers=int(plan["journey_workers"]),
