@@ -126,8 +126,8 @@ def aggregate_html(summaries: Sequence[Mapping[str, Any]]) -> str:
              *(figure(summary["metrics"].get(k), k) for k in AGGREGATE_KEYS))
             for summary in summaries]
     headers = ["run", "verdict", *(SUMMARY_LABELS.get(k, k) for k in AGGREGATE_KEYS)]
-    return render("runs.html", runs=Table(headers, ["text", "verdict",
-                                                    *_nums(len(AGGREGATE_KEYS))], rows))
+    kinds = ["text", "verdict", *_nums(len(AGGREGATE_KEYS))]
+    return render("runs.html", runs=Table(headers, kinds, rows))
 
 
 @dataclass(frozen=True)
