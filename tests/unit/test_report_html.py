@@ -3,6 +3,9 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from dataclasses import dataclass
+from dataclasses import field as dc_field
+from html.parser import HTMLParser
 
 import pytest
 
@@ -113,9 +116,11 @@ def test_charts_are_made_when_not_given(run):
     assert page.count('src="data:image/png;base64,') == 7
 
 
-def test_importing_the_module_loads_neither_pandas_nor_matplotlib():
-    code = ("import sys, streamperf.results.report.html, streamperf.results.report.charts;"
-            "print(sorted(m for m in ('pandas', 'matplotlib') if m in sys.modules))")
+def test_importing_the_module_loads_neither_pandas_nor_matplotlib_nor_jinja2():
+    code = ("import sys, streamperf.results.report.html, streamperf.results.report.charts,"
+            " streamperf.results.report.tiles;"
+            "print(sorted(m for m in ('pandas', 'matplotlib', 'jinja2', 'markupsafe')"
+            " if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "[]"
@@ -312,3 +317,175 @@ def test_only_complete_worker_records_make_rows(tmp_path):
     reports = [types.SimpleNamespace(user_properties=[("streamperf_run_dir", tmp_path / n)])
                for n in [*contents, "missing", "good"]]
     assert _worker_run_summaries({"passed": reports, "failed": []}) == [good]
+
+
+# --- escaping cannot be forgotten: a hostile text in every field that reaches the page -----
+
+HOSTILE = '<script>alert(1)</script>"><img src=x onerror=1>&amp;'
+VOID = {"meta", "img", "br", "hr", "input", "link"}
+
+
+def hostile(field: str) -> str:
+    """The field's own hostile text, so each field is found (or missed) on its own."""
+    return f"{field}:{HOSTILE}"
+
+
+@dataclass
+class Element:
+    tag: str
+    attrs: dict[str, str | None]
+    children: list[Element] = dc_field(default_factory=list)
+    text: str = ""  # its text and its descendants', as a browser shows it
+
+    @property
+    def classes(self) -> list[str]:
+        return (self.attrs.get("class") or "").split()
+
+    def all(self, tag: str | None = None, cls: str | None = None) -> list[Element]:
+        found = [e for c in self.children for e in (c, *c.all())]
+        return [e for e in found if (tag is None or e.tag == tag)
+                and (cls is None or cls in e.classes)]
+
+    def next_sibling(self, of: Element) -> Element:
+        return self.children[self.children.index(of) + 1]
+
+
+class Tree(HTMLParser):
+    """The page as a browser reads it: every element must close the one it opened."""
+
+    def __init__(self, page: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.root = Element("#document", {})
+        self.open = [self.root]
+        self.feed(page)
+        self.close()
+        assert [e.tag for e in self.open] == ["#document"], "elements left open"
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        element = Element(tag, dict(attrs))
+        self.open[-1].children.append(element)
+        if tag not in VOID:
+            self.open.append(element)
+
+    def handle_endtag(self, tag: str) -> None:
+        assert self.open[-1].tag == tag, f"</{tag}> closes <{self.open[-1].tag}>"
+        self.open.pop()
+
+    def handle_data(self, data: str) -> None:
+        for element in self.open:
+            element.text += data
+
+
+def parent_of(root: Element, child: Element) -> Element:
+    return next(e for e in (root, *root.all()) if child in e.children)
+
+
+def assert_laid_out_as_a_browser_expects(page: str, word: str, charts: int) -> Tree:
+    """What test_report_browser.py's probe reads, and nothing the log slipped in."""
+    tree = Tree(page)
+    root = tree.root
+    assert not root.all("script") and not [e for e in root.all() if "onerror" in e.attrs]
+    images = root.all("img")
+    assert len(images) == charts
+    assert all(i.attrs["src"].startswith("data:image/png;base64,") for i in images)
+    heading = (root.all("h1") or root.all("h2"))[0]
+    glance = parent_of(root, heading).next_sibling(heading)
+    assert glance.tag == "section" and glance.classes == ["sp-glance"]
+    assert [c.tag for c in glance.children[:2]] == ["p", "div"]
+    assert glance.children[1].classes == ["sp-tiles"]
+    assert glance.all(cls="sp-verdict")[0].text == word
+    tiles = root.all("div", "sp-tile")
+    assert [t.attrs["data-tile"] for t in tiles[:6]] == ["media", "startup", "lagged",
+                                                         "bitrate", "stalls", "errors"]
+    assert all(t.attrs["data-state"] and len(t.all(cls="sp-tile-figure")) == 1 for t in tiles)
+    for table in root.all("table"):  # a value that closed its cell would shift the rest
+        width = len(table.all("th"))
+        assert {len(tr.all("td")) for tr in table.all("tbody")[0].all("tr")} <= {width}
+    return tree
+
+
+@pytest.fixture(scope="module")
+def hostile_run():
+    """The synthetic run with a hostile text in every field the report shows."""
+    import csv
+    import io
+
+    from streamperf.results.eventlog.rows import read_events
+    from streamperf.results.eventlog.schema import COLUMNS, Event
+
+    tl = synthetic_run(hosts=("gen1", hostile("host")))
+    tl.viewer(hostile("viewer"), play_at=100.5, seconds=30, stall_at=10, stall_s=4)
+    tl.add(101.0, hostile("viewer"), ev.VIEWER_ERROR, "disconnect", 0, "", hostile("error"))
+    tl.add(102.0, "fan6", ev.VIEWER_ERROR, hostile("kind"), 0, "", "an error of its own kind")
+    tl.add(100.4, "fan5", ev.API, hostile("endpoint"), 0.3, "500", "bad request")
+    tl.rows.append(Event(115.0, hostile("lost"), "fan1", ev.VIEWER_ERROR, ev.LOST_HOST, 0.0,
+                         "", hostile("why")))
+    buf = io.StringIO()  # quoted: Timeline.frame() would split a hostile text at its quote
+    csv.writer(buf).writerows([COLUMNS, *([str(x) for x in row] for row in tl.rows)])
+    buf.seek(0)
+    a, df, verdict = judged(read_events(buf))
+    a.info["faults"] = [hostile("fault")]
+    breach = Breach(hostile("check"), hostile("measured"), hostile("limit"), hostile("worst"))
+    verdict = Verdict(verdict.word, (*verdict.breaches, breach), checks=verdict.checks,
+                      not_applicable=(hostile("threshold"),))
+    settings = {"users": 12, "note": hostile("setting"), hostile("key"): 1,
+                "legit": "1 < 2 & 'ok'"}
+    page = report.render_report(a, df, hostile("title"), verdict, settings, LIMITS, charts=[])
+    fragment = report.summary_html(a, df, verdict, LIMITS, title=hostile("title"), charts=[])
+    return verdict, page, fragment
+
+
+PAGE_FIELDS = ("title", "viewer", "error", "kind", "endpoint", "host", "lost", "why", "fault",
+               "check", "measured", "limit", "worst", "threshold", "setting", "key")
+# The fragment has no settings, breakdown or viewer tables: the hostile host has
+# samples only, so it reaches the page's by-host table alone.
+FRAGMENT_FIELDS = tuple(f for f in PAGE_FIELDS if f not in ("host", "setting", "key"))
+
+
+@pytest.mark.parametrize("which", ["page", "fragment"])
+def test_every_field_reaches_the_page_as_text_never_as_markup(hostile_run, which):
+    verdict, page, fragment = hostile_run
+    html_text = page if which == "page" else fragment
+    fields = PAGE_FIELDS if which == "page" else FRAGMENT_FIELDS
+    # Nowhere in the source as written, not even in part...
+    assert HOSTILE not in html_text
+    assert "<script" not in html_text and "<img src=x" not in html_text
+    assert '"><img' not in html_text  # nor a quote that ends an attribute
+    # ...each field shown exactly as logged: escaped once, neither raw nor twice
+    # (a planted `&amp;` reads `&amp;`, not `&`; an escaped `&lt;` would read `&lt;`).
+    tree = assert_laid_out_as_a_browser_expects(html_text, verdict.word, charts=0)
+    shown = tree.root.text
+    assert [f for f in fields if hostile(f) not in shown] == []
+    assert html_text.count("&amp;amp;") >= len(fields)
+    if which == "page":
+        assert "1 &lt; 2 &amp; &#x27;ok&#x27;" in page  # a legitimate value, escaped
+        assert "<h2>By host</h2>" in page and ">gen1<" in page
+
+
+def test_the_runs_table_shows_a_hostile_run_name_as_text():
+    block = report.aggregate_html([{"name": hostile("run"), "metrics": {},
+                                    "verdict": {"word": "PASS"}}])
+    assert HOSTILE not in block and "<script" not in block
+    assert hostile("run") in Tree(block).root.all("td")[0].text
+
+
+def test_the_report_page_is_laid_out_as_the_browser_test_reads_it(run, page):
+    _, _, made = run
+    tree = assert_laid_out_as_a_browser_expects(page, "FAIL", charts=len(made))
+    settings = next(h for h in tree.root.all("h2") if h.text == "Settings")
+    table = parent_of(tree.root, settings).next_sibling(settings)
+    assert table.tag == "table"
+    assert [tr.all("td")[0].text for tr in table.all("tbody")[0].all("tr")] == [
+        "users", "token", "streams_api_token", "api_url"]
+
+
+def test_a_template_cannot_print_a_value_unescaped_or_a_name_it_was_not_given():
+    import jinja2
+
+    from streamperf.results.report.templating import _environment
+
+    env = _environment()
+    assert env.from_string('<p title="{{ x }}">{{ x }}</p>').render(x="\"<b>'&") == (
+        '<p title="&quot;&lt;b&gt;&#x27;&amp;">&quot;&lt;b&gt;&#x27;&amp;</p>')
+    with pytest.raises(jinja2.UndefinedError):
+        env.from_string("{{ missing }}").render()

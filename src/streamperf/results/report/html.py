@@ -10,8 +10,12 @@ The judge decides (results/judging/judge.py); this module only shows its Verdict
 tile is red because the judge listed its check among the breaches, never
 because a figure was compared here.
 
-Importing this module is cheap: pandas and matplotlib load when a report is
-rendered, not when the plugin imports it.
+This module picks what the report says (which rows, which labels, every
+figure formatted); templates/ lay it out, rendered by templating.py with every
+value escaped, so the log's texts reach the page as text, never as markup.
+
+Importing this module is cheap: pandas, matplotlib and jinja2 load when a
+report is rendered, not when the plugin imports it.
 """
 
 from __future__ import annotations
@@ -19,13 +23,12 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from streamperf.results.formatting import figure
-from streamperf.results.report.tiles import esc as _e
-from streamperf.results.report.tiles import tiles_html
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -33,56 +36,12 @@ if TYPE_CHECKING:
     from streamperf.results.analysis.figures import Analysis
     from streamperf.results.judging.judge import Verdict
     from streamperf.results.report.charts import Chart
+    from streamperf.results.report.tiles import Tile
 
 WORST_VIEWERS = 20
 # Belt and braces: the caller redacts settings, but a key that looks secret is
 # masked here too, so a report never carries a token by accident.
 SECRET_KEY = re.compile(r"token|password|passwd|secret|api_?key|private|credential", re.I)
-
-CSS = """
-.sp-report{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d1d1f;
- max-width:1000px;margin:0 auto;padding:0 12px 24px}
-.sp-report h1{font-size:22px;margin:18px 0 6px}
-.sp-report h2{font-size:17px;margin:26px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
-.sp-report .sp-meta{color:#555;font-size:12px}
-.sp-report .sp-verdict{display:inline-block;font-weight:700;font-size:15px;padding:4px 12px;
- border-radius:4px;color:#fff;margin-right:8px;letter-spacing:.04em}
-.sp-report .sp-pass{background:#2e7d32}.sp-report .sp-fail{background:#c62828}
-.sp-report .sp-invalid{background:#ef6c00}.sp-report .sp-interrupted{background:#6d4c41}
-.sp-report .sp-reason{font-weight:600}
-.sp-report table{border-collapse:collapse;margin:6px 0 10px;font-size:13px}
-.sp-report th,.sp-report td{border:1px solid #ddd;padding:3px 8px;text-align:left;
- vertical-align:top}
-.sp-report th{background:#f3f4f6;font-weight:600}
-.sp-report tr:nth-child(even) td{background:#fafafa}
-.sp-report td.sp-num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-.sp-report code{font:12px ui-monospace,Menlo,Consolas,monospace;color:#555}
-.sp-report ul.sp-breaches{margin:6px 0;padding-left:20px;color:#b71c1c}
-.sp-report ul.sp-breaches li{margin:3px 0}
-.sp-report figure{margin:10px 0 18px}
-.sp-report figure img{max-width:100%;height:auto;border:1px solid #e5e5e5}
-.sp-report figcaption{font-size:12px;color:#555}
-.sp-report .sp-cols{display:flex;flex-wrap:wrap;gap:24px;align-items:flex-start}
-.sp-report .sp-err{color:#b71c1c;max-width:320px;overflow-wrap:anywhere}
-.sp-report .sp-none{color:#777;font-style:italic}
-.sp-report .sp-tiles{display:grid;grid-template-columns:repeat(auto-fill,minmax(150px,1fr));
- gap:10px;margin:12px 0 8px}
-.sp-report .sp-tile{border:1px solid #ddd;border-top:4px solid #bdbdbd;border-radius:6px;
- padding:8px 10px;background:#fff;min-width:0}
-.sp-report .sp-tile-held{border-top-color:#2e7d32}
-.sp-report .sp-tile-breached{border:2px solid #c62828;border-top-width:6px;background:#fdecea}
-.sp-report .sp-tile-label{font-size:12px;font-weight:600;color:#555;overflow-wrap:anywhere}
-.sp-report .sp-tile-figure{font-size:24px;font-weight:700;line-height:1.25;
- font-variant-numeric:tabular-nums}
-.sp-report .sp-tile-breached .sp-tile-figure{color:#b71c1c}
-.sp-report .sp-tile-sub{font-size:12px;color:#555}
-.sp-report ul.sp-checks{list-style:none;margin:6px 0 0;padding:6px 0 0;font-size:12px;
- border-top:1px solid #eee;overflow-wrap:anywhere}
-.sp-report ul.sp-checks li{margin:3px 0}
-.sp-report ul.sp-checks code{display:block;color:inherit}
-.sp-report .sp-held{color:#2e7d32}.sp-report .sp-breached{color:#b71c1c;font-weight:600}
-.sp-report .sp-na,.sp-report .sp-nocheck{color:#777}
-"""
 
 SUMMARY_LABELS: dict[str, str] = {
     "viewers_planned": "viewers planned",
@@ -126,26 +85,32 @@ def redact(settings: dict[str, Any]) -> dict[str, Any]:
             for k, v in settings.items()}
 
 
-def _table(headers: Sequence[str], rows: Iterable[Sequence[Any]],
-           numeric: Sequence[bool] | None = None, cls: Sequence[str] | None = None) -> str:
-    numeric = numeric or [False] * len(headers)
-    out = ["<table><thead><tr>", *(f"<th>{_e(h)}</th>" for h in headers), "</tr></thead><tbody>"]
-    for row in rows:
-        out.append("<tr>")
-        for i, cell in enumerate(row):
-            klass = "sp-num" if numeric[i] else (cls[i] if cls else "")
-            out.append(f'<td class="{klass}">{cell}</td>' if klass else f"<td>{cell}</td>")
-        out.append("</tr>")
-    out.append("</tbody></table>")
-    return "".join(out)
+#: How a Table's column lays out its cells (templates/macros.html `cell`): text,
+#: a figure (right-aligned), code, an error text, a verdict word, a (label, key) pair.
+KINDS = frozenset({"text", "num", "code", "err", "verdict", "metric"})
 
 
-def _summary_table(a: Analysis) -> str:
-    rows = []
-    for key, value in a.summary().items():
-        label = SUMMARY_LABELS.get(key, key.replace("_", " "))
-        rows.append((f"{_e(label)} <code>{_e(key)}</code>", _e(figure(value, key))))
-    return _table(["metric", "value"], rows, numeric=[False, True])
+@dataclass(frozen=True)
+class Table:
+    """A table for the templates: plain values, one kind per column."""
+
+    headers: Sequence[str]
+    kinds: Sequence[str]
+    rows: Sequence[Sequence[Any]]
+
+    def __post_init__(self) -> None:
+        if len(self.kinds) != len(self.headers) or not KINDS.issuperset(self.kinds):
+            raise ValueError(f"kinds {self.kinds!r} for {len(self.headers)} columns")
+
+
+def _nums(n: int) -> list[str]:
+    return ["num"] * n
+
+
+def _summary_table(a: Analysis) -> Table:
+    rows = [((SUMMARY_LABELS.get(key, key.replace("_", " ")), key), figure(value, key))
+            for key, value in a.summary().items()]
+    return Table(["metric", "value"], ["metric", "num"], rows)
 
 
 AGGREGATE_KEYS = ("viewers_with_media", "viewers_planned", "startup_p95_s", "viewers_lagged",
@@ -155,44 +120,38 @@ AGGREGATE_KEYS = ("viewers_with_media", "viewers_planned", "startup_p95_s", "vie
 def aggregate_html(summaries: Sequence[Mapping[str, Any]]) -> str:
     """One row per run, from its summary.json record (name, metrics, verdict): the
     report summary's block. A record is what pytest-xdist's workers leave behind."""
-    rows = []
-    for summary in summaries:
-        word = str(summary["verdict"]["word"])
-        s = summary["metrics"]
-        rows.append((_e(summary["name"]),
-                     f'<span class="sp-verdict sp-{word.lower()}">{_e(word)}</span>',
-                     *(_e(figure(s.get(k), k)) for k in AGGREGATE_KEYS)))
+    from streamperf.results.report.templating import render
+
+    rows = [(summary["name"], str(summary["verdict"]["word"]),
+             *(figure(summary["metrics"].get(k), k) for k in AGGREGATE_KEYS))
+            for summary in summaries]
     headers = ["run", "verdict", *(SUMMARY_LABELS.get(k, k) for k in AGGREGATE_KEYS)]
-    table = _table(headers, rows, numeric=[False, False, *([True] * len(AGGREGATE_KEYS))])
-    return f'<div class="sp-report"><style>{CSS}</style><h2>streamperf runs</h2>{table}</div>'
+    kinds = ["text", "verdict", *_nums(len(AGGREGATE_KEYS))]
+    return render("runs.html", runs=Table(headers, kinds, rows))
 
 
-def _glance(title: str, a: Analysis, verdict: Verdict, tag: str) -> str:
-    """The heading, then what a reader wants first: the verdict, its tiles, the breaches."""
-    word = verdict.word
-    return (f'<{tag}>{_e(title)}</{tag}><section class="sp-glance">'
-            f'<p><span class="sp-verdict sp-{word.lower()}">{word}</span>'
-            f'<span class="sp-reason">{_e(verdict.reason)}</span></p>'
-            f"{tiles_html(a, verdict)}{_breaches(verdict)}{_faults(a)}</section>")
+@dataclass(frozen=True)
+class Glance:
+    """What a reader wants first: the verdict, its tiles, the breaches, the faults."""
+
+    word: str
+    reason: str
+    tiles: list[Tile]
+    breaches: list[str]
+    not_applicable: str  # default checks over metrics this run has no data for
+    faults: str  # what went wrong around the viewers (results/analysis/faults.py)
 
 
-def _faults(a: Analysis) -> str:
-    """What went wrong around the viewers (results/analysis/faults.py), beside the verdict."""
-    lines = a.info.get("faults") or ()
-    return ('<p class="sp-none">Faults: ' + "; ".join(_e(line) for line in lines) + "</p>"
-            if lines else "")
+def _glance(a: Analysis, verdict: Verdict) -> Glance:
+    from streamperf.results.report.tiles import verdict_tiles
+
+    return Glance(verdict.word, verdict.reason, verdict_tiles(a, verdict),
+                  [str(b) for b in verdict.breaches],
+                  "; ".join(str(n) for n in verdict.not_applicable),
+                  "; ".join(str(line) for line in a.info.get("faults") or ()))
 
 
-def _breaches(verdict: Verdict) -> str:
-    out = ('<ul class="sp-breaches">' + "".join(f"<li>{_e(b)}</li>" for b in verdict.breaches)
-           + "</ul>") if verdict.breaches else '<p class="sp-none">No SLA breaches.</p>'
-    if verdict.not_applicable:  # default checks over metrics this run has no data for
-        out += ('<p class="sp-none">Not applicable (no data): '
-                + "; ".join(_e(n) for n in verdict.not_applicable) + "</p>")
-    return out
-
-
-def _lost_hosts_html(events_df: pd.DataFrame) -> str:
+def _lost_hosts(events_df: pd.DataFrame) -> Table | None:
     """Load generators that died mid-run: their unfinished viewers count as failed."""
     from streamperf.results.analysis.figures import run_start_t
     from streamperf.results.eventlog import schema as ev
@@ -200,42 +159,32 @@ def _lost_hosts_html(events_df: pd.DataFrame) -> str:
     lost = events_df[(events_df["event"] == ev.VIEWER_ERROR)
                      & (events_df["name"] == ev.LOST_HOST)]
     if lost.empty:
-        return ""
+        return None
     t0 = run_start_t(events_df)
-    rows = [(_e(host), _e(g["viewer"].nunique()), _e(f"{float(g['t'].min()) - t0:,.1f}"),
-             _e(str(g["detail"].iloc[0])))
+    rows = [(host, g["viewer"].nunique(), f"{float(g['t'].min()) - t0:,.1f}",
+             str(g["detail"].iloc[0]))
             for host, g in lost.groupby("host", sort=True)]
-    table = _table(["host", "viewers failed", "lost at s", "why"], rows,
-                   numeric=[False, True, True, False])
-    return f'<h2>Lost load generators</h2><div class="sp-lost">{table}</div>'
+    return Table(["host", "viewers failed", "lost at s", "why"], ["text", "num", "num", "text"],
+                 rows)
 
 
-def _load_hosts_html(events_df: pd.DataFrame) -> str:
+def _load_hosts(events_df: pd.DataFrame) -> Table | None:
     """The remote hosts prepared for the run: clock offset applied, cores, open files."""
     from streamperf.results.eventlog import schema as ev
 
     rows = events_df[events_df["event"] == ev.LOAD_HOST]
     if rows.empty:
-        return ""
+        return None
     out = []
     for host, g in rows.groupby("host", sort=True):
         figures = dict(zip(g["name"], g["value"], strict=False))
-        out.append((_e(host), _e(str(g["detail"].iloc[0])),
-                    _e(f"{figures.get('clock_offset_s', 0.0) * 1000:+.1f}"),
-                    _e(f"{figures.get('rtt_s', 0.0) * 1000:.1f}"),
-                    _e(f"{int(figures.get('cpus', 0)):,}"),
-                    _e(f"{int(figures.get('nofile', 0)):,}")))
-    return "<h2>Load hosts</h2>" + _table(
-        ["host", "software", "clock offset ms", "rtt ms", "cores", "open files"], out,
-        numeric=[False, False, True, True, True, True])
-
-
-def _charts_html(charts: Sequence[Chart]) -> str:
-    if not charts:
-        return '<p class="sp-none">No chart: the log has no viewer or host data.</p>'
-    return "".join(
-        f'<figure id="chart-{_e(c.name)}"><img data-chart="{_e(c.name)}" alt="{_e(c.title)}"'
-        f' src="{c.data_uri}"></figure>' for c in charts)
+        out.append((host, str(g["detail"].iloc[0]),
+                    f"{figures.get('clock_offset_s', 0.0) * 1000:+.1f}",
+                    f"{figures.get('rtt_s', 0.0) * 1000:.1f}",
+                    f"{int(figures.get('cpus', 0)):,}",
+                    f"{int(figures.get('nofile', 0)):,}"))
+    return Table(["host", "software", "clock offset ms", "rtt ms", "cores", "open files"],
+                 ["text", "text", *_nums(4)], out)
 
 
 def _charts(a: Analysis, events_df: pd.DataFrame, limits: dict[str, float] | None,
@@ -256,12 +205,12 @@ def summary_html(
     charts: Sequence[Chart] | None = None,
 ) -> str:
     """The per-test fragment for pytest-html: verdict and tiles, charts, summary table."""
-    return (
-        f'<div class="sp-report"><style>{CSS}</style>'
-        f"{_glance(title, analysis, verdict, 'h2')}{_lost_hosts_html(events_df)}"
-        f"{_charts_html(_charts(analysis, events_df, limits, charts))}"
-        f"{_summary_table(analysis)}</div>"
-    )
+    from streamperf.results.report.templating import render
+
+    return render("fragment.html", title=title, g=_glance(analysis, verdict),
+                  lost=_lost_hosts(events_df),
+                  charts=_charts(analysis, events_df, limits, charts),
+                  summary=_summary_table(analysis))
 
 
 def _breakdown(a: Analysis, by: str) -> Any:
@@ -288,12 +237,12 @@ def _breakdown(a: Analysis, by: str) -> Any:
     return pd.DataFrame(rows)
 
 
-def _breakdown_html(a: Analysis, events_df: pd.DataFrame, by: str) -> str:
+def _breakdown_table(a: Analysis, events_df: pd.DataFrame, by: str) -> Table | None:
     b = _breakdown(a, by)
     headers = [by, "viewers", "with media", "aborted", "startup p50 (s)", "startup p95 (s)",
                "mean kbps", "lagged", "stalls", "errors"]
-    rows: dict[str, list[str]] = {
-        str(r[by]): [_e(r[by])] + [_e(figure(v)) for k, v in r.items() if k != by]
+    rows: dict[str, list[Any]] = {
+        str(r[by]): [r[by]] + [figure(v) for k, v in r.items() if k != by]
         for r in b.to_dict("records")}
     if by == "host":
         # Load-generator health beside its viewers; a host with samples but no
@@ -310,12 +259,12 @@ def _breakdown_html(a: Analysis, events_df: pd.DataFrame, by: str) -> str:
             blank = ["–"] * (len(headers) - len(cols) - 1)
             sampled = {str(x) for x in per.index}
             for host in sorted(sampled | set(rows)):
-                cells = rows.setdefault(host, [_e(host), *blank])
-                cells += [_e(figure(float(per.loc[host, c]))) if host in sampled else "–"
+                cells = rows.setdefault(host, [host, *blank])
+                cells += [figure(float(per.loc[host, c])) if host in sampled else "–"
                           for c in cols]
     if not rows:
-        return '<p class="sp-none">No viewers.</p>'
-    return _table(headers, rows.values(), numeric=[False] + [True] * (len(headers) - 1))
+        return None
+    return Table(headers, ["text", *_nums(len(headers) - 1)], list(rows.values()))
 
 
 WORST_COLUMNS = [
@@ -339,34 +288,29 @@ def worst_viewers(a: Analysis, n: int = WORST_VIEWERS) -> Any:
     return ranked.head(n).drop(columns="_no_media")
 
 
-def _worst_html(a: Analysis) -> str:
+def _worst_table(a: Analysis) -> Table | None:
     w = worst_viewers(a)
     if w.empty:
-        return '<p class="sp-none">No viewers.</p>'
-    rows = []
-    for r in w.to_dict("records"):
-        cells = []
-        for col, _ in WORST_COLUMNS:
-            text = _e(figure(r[col]))
-            cells.append(f'<span class="sp-err">{text}</span>' if col == "first_error" else text)
-        rows.append(cells)
-    numeric = [col not in ("viewer", "host", "protocol", "first_error", "got_media")
-               for col, _ in WORST_COLUMNS]
-    return _table([h for _, h in WORST_COLUMNS], rows, numeric=numeric)
+        return None
+    rows = [[figure(r[col]) for col, _ in WORST_COLUMNS] for r in w.to_dict("records")]
+    kinds = ["err" if col == "first_error" else
+             "text" if col in ("viewer", "host", "protocol", "got_media") else "num"
+             for col, _ in WORST_COLUMNS]
+    return Table([h for _, h in WORST_COLUMNS], kinds, rows)
 
 
-def _api_html(a: Analysis) -> str:
+def _api_table(a: Analysis) -> Table | None:
     api = a.api
     if api.empty:
-        return '<p class="sp-none">No API calls in the log.</p>'
+        return None
     rows = []
     for r in api.sort_values("endpoint").to_dict("records"):
         rate = r["errors"] / r["calls"] if r["calls"] else 0.0
-        rows.append([f"<code>{_e(r['endpoint'])}</code>", figure(int(r["calls"])),
+        rows.append([r["endpoint"], figure(int(r["calls"])),
                      figure(int(r["errors"])), figure(int(r["timeouts"])), f"{rate:.2%}",
                      f"{r['p50_s'] * 1000:,.1f}", f"{r['p95_s'] * 1000:,.1f}"])
-    return _table(["endpoint", "calls", "errors", "timeouts", "error rate", "p50 (ms)",
-                   "p95 (ms)"], rows, numeric=[False] + [True] * 6)
+    return Table(["endpoint", "calls", "errors", "timeouts", "error rate", "p50 (ms)",
+                  "p95 (ms)"], ["code", *_nums(6)], rows)
 
 
 def left_empty(value: Any) -> bool:
@@ -376,15 +320,13 @@ def left_empty(value: Any) -> bool:
         isinstance(value, str | list | tuple | dict | set | frozenset) and not value)
 
 
-def _settings_html(settings: dict[str, Any]) -> str:
+def _settings_table(settings: dict[str, Any]) -> Table | None:
     shown = {k: v for k, v in redact(settings).items() if not left_empty(v)}
     if not shown:
-        return '<p class="sp-none">No settings recorded.</p>'
-    rows = []
-    for key, value in shown.items():
-        text = value if isinstance(value, str) else json.dumps(value, default=str)
-        rows.append([f"<code>{_e(key)}</code>", _e(text)])
-    return _table(["setting", "value"], rows)
+        return None
+    rows = [(key, value if isinstance(value, str) else json.dumps(value, default=str))
+            for key, value in shown.items()]
+    return Table(["setting", "value"], ["code", "text"], rows)
 
 
 def _run_window(events_df: pd.DataFrame) -> str:
@@ -408,32 +350,20 @@ def render_report(
 ) -> str:
     """The whole report as one standalone HTML page."""
     from streamperf import __version__
+    from streamperf.results.report.templating import render
 
-    made = _charts(analysis, events_df, limits, charts)
     meta = " · ".join(x for x in (
         _run_window(events_df), f"lag threshold {analysis.lag_threshold_s:g} s",
         f"streamperf {__version__}",
         "generated " + time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())) if x)
-    body = [
-        _glance(title, analysis, verdict, "h1"),
-        f'<p class="sp-meta">{_e(meta)}</p>', _lost_hosts_html(events_df),
-        "<h2>Charts</h2>", _charts_html(made),
-        '<div class="sp-cols"><div><h2>Summary</h2>', _summary_table(analysis),
-        "</div><div><h2>Settings</h2>", _settings_html(settings or {}), "</div></div>",
-        "<h2>By protocol</h2>", _breakdown_html(analysis, events_df, "protocol"),
-        "<h2>By host</h2>", _breakdown_html(analysis, events_df, "host"),
-        _load_hosts_html(events_df),
-        f"<h2>Worst {WORST_VIEWERS} viewers</h2>",
-        '<p class="sp-meta">Ordered by: no media, seconds lagged, stall time, max drift,'
-        " startup.</p>", _worst_html(analysis),
-        "<h2>API</h2>", _api_html(analysis),
-    ]
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>streamperf: {_e(title)}</title><style>body{{margin:0;background:#fff}}{CSS}"
-        f'</style></head><body><main class="sp-report">{"".join(body)}</main></body></html>\n'
-    )
+    return render(
+        "report.html", title=title, g=_glance(analysis, verdict), meta=meta,
+        lost=_lost_hosts(events_df), charts=_charts(analysis, events_df, limits, charts),
+        summary=_summary_table(analysis), settings=_settings_table(settings or {}),
+        by_protocol=_breakdown_table(analysis, events_df, "protocol"),
+        by_host=_breakdown_table(analysis, events_df, "host"),
+        load_hosts=_load_hosts(events_df), worst_n=WORST_VIEWERS, worst=_worst_table(analysis),
+        api=_api_table(analysis))
 
 
 def write_report(path: Path | str, page: str) -> Path:

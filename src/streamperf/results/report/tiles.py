@@ -5,13 +5,14 @@ each with the judge's checks on its metrics (held, breached, not
 applicable), then a tile for any other check or breach. States are read off
 the Verdict (results/judging/judge.py): a tile is red because the judge listed its
 check among the breaches, never because a figure was compared here.
+
+This module decides what each tile says; templates/macros.html lays it out.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from html import escape
 from typing import TYPE_CHECKING
 
 from streamperf.results.formatting import figure
@@ -19,11 +20,6 @@ from streamperf.results.formatting import figure
 if TYPE_CHECKING:
     from streamperf.results.analysis.figures import Analysis
     from streamperf.results.judging.judge import Verdict
-
-
-def esc(value: object) -> str:
-    """Anything for an HTML text or attribute (figures and names come from the log)."""
-    return escape(str(value), quote=True)
 
 
 #: The figures a verdict turns on, one tile each: (id, label, SLA metrics shown on it).
@@ -43,17 +39,50 @@ _MARKS = {HELD: ("✓ held", "sp-held"), BREACHED: ("✗ breached", "sp-breached
           NOT_APPLICABLE: ("not applicable", "sp-na")}
 
 
+@dataclass(frozen=True)
+class TileCheck:
+    """One of the judge's checks on a tile: its expression, state and what was measured."""
+
+    expr: str
+    state: str
+    measured: str
+
+    @property
+    def code(self) -> str:
+        return _unbroken_limit(self.expr)
+
+    @property
+    def mark(self) -> str:
+        return _MARKS[self.state][0]
+
+    @property
+    def css(self) -> str:
+        return _MARKS[self.state][1]
+
+
 @dataclass
-class _Tile:
+class Tile:
+    """One tile: its figure and the line under it, then the judge's checks on its metrics."""
+
     key: str
     label: str
     figure: str
     sub: str = ""
-    checks: list[tuple[str, str, str]] = field(default_factory=list)  # (expr, state, measured)
+    checks: list[TileCheck] = field(default_factory=list)
 
     @property
     def state(self) -> str:
-        return max((c[1] for c in self.checks), key=_RANK.__getitem__, default="")
+        return max((c.state for c in self.checks), key=_RANK.__getitem__, default="")
+
+    @property
+    def data_state(self) -> str:
+        return self.state or "none"
+
+    @property
+    def css(self) -> str:
+        """The tile's classes: its state's colour, none without a check."""
+        shade = {HELD: " sp-tile-held", BREACHED: " sp-tile-breached"}.get(self.state, "")
+        return "sp-tile" + shade
 
 
 def _tile_figures(a: Analysis) -> dict[str, tuple[str, str]]:
@@ -84,25 +113,26 @@ def _tile_figures(a: Analysis) -> dict[str, tuple[str, str]]:
     }
 
 
-def _tiles(a: Analysis, verdict: Verdict) -> list[_Tile]:
+def verdict_tiles(a: Analysis, verdict: Verdict) -> list[Tile]:
     """The six tiles, each with the judge's checks on its metrics, then a tile per other
     check or breach. States are read off the verdict: breached if the judge listed it."""
     from streamperf.results.judging.sla import SlaError, parse
 
     figures = _tile_figures(a)
-    tiles = [_Tile(key, label, *figures[key]) for key, label, _ in TILES]
+    tiles = [Tile(key, label, *figures[key]) for key, label, _ in TILES]
     by_metric = {m: t for t, (_, _, metrics) in zip(tiles, TILES, strict=True) for m in metrics}
     breached = {b.check: b for b in verdict.breaches}
-    extra: list[_Tile] = []
+    extra: list[Tile] = []
     for check in verdict.checks:
         th = check.threshold
         b = breached.pop(th.text, None)
         state = BREACHED if b else HELD if check.passed else NOT_APPLICABLE
-        line = (th.text, state, check.worst if state == NOT_APPLICABLE else check.measured_text)
+        line = TileCheck(th.text, state,
+                         check.worst if state == NOT_APPLICABLE else check.measured_text)
         tile = by_metric.get(th.metric)
         if tile is None:
             shown = "no data" if check.measured is None else th.show(check.measured)
-            tile = _Tile("check", f"{th.func}({th.metric})", shown)
+            tile = Tile("check", f"{th.func}({th.metric})", shown)
             extra.append(tile)
         tile.checks.append(line)
     # Breaches without a check: baseline regressions, or a verdict read back from JSON.
@@ -112,11 +142,11 @@ def _tiles(a: Analysis, verdict: Verdict) -> list[_Tile]:
         except SlaError:
             tile = None
         if tile is None:
-            tile = _Tile("breach", b.check, b.measured)
+            tile = Tile("breach", b.check, b.measured)
             extra.append(tile)
-            b_line = (f"limit {b.limit}", BREACHED, "")
+            b_line = TileCheck(f"limit {b.limit}", BREACHED, "")
         else:
-            b_line = (b.check, BREACHED, b.measured)
+            b_line = TileCheck(b.check, BREACHED, b.measured)
         tile.checks.append(b_line)
     return tiles + extra
 
@@ -127,24 +157,7 @@ def _unbroken_limit(expr: str) -> str:
 
 
 def tiles_html(a: Analysis, verdict: Verdict) -> str:
-    """The tiles as HTML, styled by html.py's stylesheet (`.sp-tile`, `.sp-checks`)."""
-    out = ['<div class="sp-tiles">']
-    for t in _tiles(a, verdict):
-        state = t.state
-        klass = {HELD: " sp-tile-held", BREACHED: " sp-tile-breached"}.get(state, "")
-        out.append(f'<div class="sp-tile{klass}" data-tile="{esc(t.key)}"'
-                   f' data-state="{esc(state or "none")}">'
-                   f'<div class="sp-tile-label">{esc(t.label)}</div>'
-                   f'<div class="sp-tile-figure">{esc(t.figure)}</div>'
-                   + (f'<div class="sp-tile-sub">{esc(t.sub)}</div>' if t.sub else ""))
-        lines = []
-        for expr, st, measured in t.checks:
-            mark, css = _MARKS[st]
-            why = f": {esc(measured)}" if measured else ""
-            lines.append(f'<li class="{css}"><code>{esc(_unbroken_limit(expr))}</code>'
-                         f"<span>{mark}{why}</span></li>")
-        out.append(f'<ul class="sp-checks">{"".join(lines)}</ul>' if lines else
-                   '<ul class="sp-checks"><li class="sp-nocheck">no SLA check</li></ul>')
-        out.append("</div>")
-    out.append("</div>")
-    return "".join(out)
+    """The tiles as HTML, styled by the report's stylesheet (`.sp-tile`, `.sp-checks`)."""
+    from streamperf.results.report.templating import render
+
+    return render("tiles.html", tiles=verdict_tiles(a, verdict))
