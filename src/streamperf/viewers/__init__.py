@@ -7,7 +7,6 @@ from urllib.parse import urlsplit
 from streamperf.viewers.base import EventCallback, Viewer
 
 PROTOCOLS = ("rtmp", "hls", "flv")
-DEFAULT_RTMP_PORT = 1935  # RTMP's registered port: what a URL without one means
 
 
 def protocol_of_url(url: str) -> str:

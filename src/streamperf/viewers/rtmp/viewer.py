@@ -26,7 +26,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
-from streamperf.viewers import DEFAULT_RTMP_PORT
 from streamperf.viewers.base import FIRST_AUDIO, FIRST_VIDEO, VIEWER_ERROR, EventCallback, Viewer
 from streamperf.viewers.per_loop import PerLoop
 from streamperf.viewers.read_batching import ReadBatching
@@ -56,6 +55,7 @@ STREAM_BEGIN, STREAM_EOF, SET_BUFFER_LENGTH, PING_REQUEST, PING_RESPONSE = 0, 1,
 
 _TXN_CONNECT, _TXN_CREATE_STREAM = 1, 2
 MAX_STREAM_ID = 0xFFFFFFFF  # a message stream id is 4 bytes in a chunk header
+DEFAULT_RTMP_PORT = 1935  # RTMP's registered port: what a URL without one means
 
 def _read_buffer(loop: asyncio.AbstractEventLoop) -> tuple[bytearray, list[memoryview]]:
     """One read buffer per event loop, with a memoryview per possible carry length."""
