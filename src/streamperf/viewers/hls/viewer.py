@@ -30,8 +30,15 @@ from streamperf.viewers.hls.playlist import (
     parse_playlist,
 )
 from streamperf.viewers.hls.reload_grid import sleep_to_grid
-from streamperf.viewers.http import client as hls_http
-from streamperf.viewers.http.client import GetError, HlsHttp, Sink
+from streamperf.viewers.http.client import HttpClient
+from streamperf.viewers.http.connection import (
+    BAD,
+    CONNECT,
+    STALL,
+    TIMEOUT,
+    GetError,
+    ResponseSink,
+)
 
 HEAD_LIMIT = 16384  # bytes of a segment searched for its first PTS
 FIRST_LIMIT = 1 << 20  # ... and for the first video + audio PES of the first segment
@@ -45,10 +52,9 @@ MAX_PLAYLIST = 1 << 20  # bytes; a bigger answer is not read (wrong URL, a video
 MIN_TARGET_S = 1.0  # RFC 8216 4.3.3.1: TARGETDURATION is a decimal-integer, so >= 1 s
 SCAN_PIECE = 4096  # bytes handed to the TS scanner at a time (it copies what it is given)
 SCAN_READ = 8192  # bytes read at a time from a segment until its head is scanned; the rest
-# is discarded unread (hls_http, MSG_TRUNC): the first PTS is in its first packets
+# is discarded unread (viewers/http, MSG_TRUNC): the first PTS is in its first packets
 
-# failure kinds of one request (hls_http's, and a status other than 200)
-_CONNECT, _TIMEOUT, _BAD = hls_http.CONNECT, hls_http.TIMEOUT, hls_http.BAD
+# failure kinds of one request: the HTTP client's (CONNECT, ...), and a status other than 200
 _STATUS = "status"
 
 
@@ -64,7 +70,7 @@ def reload_wait(target_duration: float, changed: bool) -> float:
 
 
 class _Failed(Exception):
-    """One request failed: kind (_CONNECT, ...) and a one-line reason."""
+    """One request failed: kind (CONNECT, ..., _STATUS) and a one-line reason."""
 
     def __init__(self, kind: str, why: str) -> None:
         super().__init__(why)
@@ -97,7 +103,7 @@ def parse_playlist_memo(body: bytes, url: str) -> MediaPlaylist | MasterPlaylist
     return pl
 
 
-class _PlaylistBody(Sink):
+class _PlaylistBody(ResponseSink):
     """Keeps a playlist answer; more than MAX_PLAYLIST bytes is not a playlist.
 
     Content-Length alone does not bound it: a chunked (or length-less) answer
@@ -114,18 +120,18 @@ class _PlaylistBody(Sink):
 
     def head(self, status: int, length: int | None) -> None:
         if (length or 0) > MAX_PLAYLIST:
-            raise GetError(_BAD, f"{length} bytes, not a playlist")
+            raise GetError(BAD, f"{length} bytes, not a playlist")
 
     def data(self, buf: bytearray, start: int, end: int) -> None:
         n = end - start
         self.size += n
         self.viewer.bytes_received += n
         if self.size > MAX_PLAYLIST:
-            raise GetError(_BAD, f"more than {MAX_PLAYLIST} bytes, not a playlist")
+            raise GetError(BAD, f"more than {MAX_PLAYLIST} bytes, not a playlist")
         self.chunks.append(bytes(buf[start:end]))
 
 
-class _SegmentBody(Sink):
+class _SegmentBody(ResponseSink):
     """A segment: the media clock from its head, then only the byte count."""
 
     __slots__ = ("limit", "ok", "scanner", "scanning", "seg", "viewer")
@@ -204,7 +210,7 @@ class HlsViewer:
         #: called with each URL as its request is sent (for tests)
         self.on_request = on_request
         self.ssl_context = ssl_context
-        self._http: HlsHttp | None = None
+        self._http: HttpClient | None = None
         #: segment bodies + playlist bodies received so far
         self.bytes_received = 0
         self.playing = False
@@ -269,7 +275,7 @@ class HlsViewer:
         self.play_requested_wall = time.time()
         if self._closed:
             return
-        self._http = http = HlsHttp(self.connect_timeout, self.on_request, self.ssl_context)
+        self._http = http = HttpClient(self.connect_timeout, self.on_request, self.ssl_context)
         try:
             async with asyncio.timeout(duration) as cm:
                 self._cm = cm
@@ -310,7 +316,7 @@ class HlsViewer:
                 pl = await self._load(url, limit)
                 if isinstance(pl, MasterPlaylist):
                     if master_done:
-                        raise _Failed(_BAD, f"variant {url} is a master playlist too")
+                        raise _Failed(BAD, f"variant {url} is a master playlist too")
                     url = choose_variant(pl.variants, self.variant).uri
                     master_done = True
                     continue
@@ -318,11 +324,11 @@ class HlsViewer:
                 self.playlist_failures += 1
                 now = loop.time()
                 if not self.playing:
-                    name = {_CONNECT: "connect", _TIMEOUT: "timeout"}.get(f.kind, "protocol")
+                    name = {CONNECT: "connect", TIMEOUT: "timeout"}.get(f.kind, "protocol")
                     where = "" if url == self.url else f" (variant {url})"
-                    if f.kind == _CONNECT or now >= setup_deadline:
+                    if f.kind == CONNECT or now >= setup_deadline:
                         why = f"no playlist{where}: {f.why}"
-                        if f.kind == _TIMEOUT and self._setup_failure is not None:
+                        if f.kind == TIMEOUT and self._setup_failure is not None:
                             # this try only had what was left of the set-up time: the
                             # answer before it says what the server does
                             name, why = self._setup_failure
@@ -418,10 +424,10 @@ class HlsViewer:
         try:
             pl = parse_playlist_memo(body, final_url)
         except (PlaylistError, ValueError) as e:
-            raise _Failed(_BAD, str(e)) from None
+            raise _Failed(BAD, str(e)) from None
         except Exception as e:  # whatever the text, a bad playlist is this viewer's error
             why = f"{final_url}: unusable playlist ({type(e).__name__}: {e})"
-            raise _Failed(_BAD, why) from None
+            raise _Failed(BAD, why) from None
         self.playlist_loads += 1
         return pl
 
@@ -458,9 +464,9 @@ class HlsViewer:
             if seg.duration > 0:
                 self._bytes_per_s = (self.bytes_received - self._seg_base) / seg.duration
         except GetError as e:
-            if e.kind == hls_http.STALL and retry:
+            if e.kind == STALL and retry:
                 stalled = True
-            elif e.kind in (hls_http.STALL, _TIMEOUT):
+            elif e.kind in (STALL, TIMEOUT):
                 self.segments_skipped += 1
                 self._error("timeout", f"segment {seg.uri}: {e.why}, skipped")
             else:
