@@ -26,7 +26,13 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
-from streamperf.viewers.base import FIRST_AUDIO, FIRST_VIDEO, VIEWER_ERROR, EventCallback, Viewer
+from streamperf.viewers.base import (
+    FIRST_AUDIO,
+    FIRST_VIDEO,
+    EventCallback,
+    SocketViewerSteps,
+    Viewer,
+)
 from streamperf.viewers.per_loop import PerLoop
 from streamperf.viewers.read_batching import ReadBatching
 from streamperf.viewers.rtmp import amf
@@ -83,8 +89,8 @@ def parse_rtmp_url(url: str) -> tuple[str, int, str, str, str]:
     return host, port, app, name, tc_url
 
 
-class RtmpViewer(ReadBatching, asyncio.BufferedProtocol):
-    """One RTMP player (see viewers.base.Viewer for the contract)."""
+class RtmpViewer(SocketViewerSteps, ReadBatching, asyncio.BufferedProtocol):
+    """One RTMP player (the contract: viewers.base.Viewer; stopping: SocketViewerSteps)."""
 
     protocol = "rtmp"
 
@@ -152,9 +158,6 @@ class RtmpViewer(ReadBatching, asyncio.BufferedProtocol):
             end_timer.cancel()
             setup_timer.cancel()
             self._shutdown()
-
-    def close(self) -> None:
-        self._shutdown()
 
     @property
     def media_ts_ms(self) -> int:
@@ -395,26 +398,8 @@ class RtmpViewer(ReadBatching, asyncio.BufferedProtocol):
                 f"no NetStream.Play.Start within {self.connect_timeout:g}s (stuck in {stage})",
             )
 
-    def _end(self) -> None:
-        self._shutdown()
-
-    def _fail(self, name: str, what: str) -> None:
-        if self._closed:
-            return
-        if self.error is None:
-            self.error = name
-        self.on_event(VIEWER_ERROR, name, 0.0, f"{self.url}: {what}")
-        self._shutdown()
-
-    def _shutdown(self) -> None:
-        self._closed = True
-        self.playing = False
-        transport, self._transport = self._transport, None
-        if transport is not None:
-            transport.abort()  # a viewer has nothing worth flushing
-        done = self._done
-        if done is not None and not done.done():
-            done.set_result(None)
+    def _error_url(self) -> str:
+        return self.url
 
 
 def _stream_id(args: list[Any]) -> int:
