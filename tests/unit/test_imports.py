@@ -112,6 +112,51 @@ def test_core_modules_do_not_import_pytest() -> None:
     assert offenders == []
 
 
+VIEWERS = "streamperf.viewers"
+PROTOCOL_PACKAGES = ("rtmp", "flv", "hls")  # one room each; more (dash, llhls) join here
+
+
+def viewers_module_graph() -> dict[str, set[str]]:
+    """module -> the viewers modules it imports (lazy and TYPE_CHECKING ones included)."""
+    paths = {_module_name(path): path for path in (PACKAGE / "viewers").rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for module, path in paths.items():
+        deps: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                # `from a.b import c` is a.b, or a.b.c when c is a module
+                names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            deps.update(n for n in names if n in paths and n != module)
+        graph[module] = deps
+    return graph
+
+
+def test_no_file_level_import_cycle_in_viewers() -> None:
+    graph = viewers_module_graph()
+    cycle = find_cycle({module: {dep: [module] for dep in deps} for module, deps in graph.items()})
+    assert cycle is None, " -> ".join(cycle or [])
+
+
+def test_protocol_packages_import_no_other_protocol() -> None:
+    """rtmp/, flv/ and hls/ take from the shared rooms (base, per_loop, read_batching,
+    formats/, http/), never from each other nor from the package's front (__init__)."""
+    offenders = []
+    for module, deps in viewers_module_graph().items():
+        room = module.split(".")[2] if module.count(".") >= 2 else ""
+        if room not in PROTOCOL_PACKAGES:
+            continue
+        for dep in deps:
+            parts = dep.split(".")
+            other = parts[2] if len(parts) > 2 else ""
+            if dep == VIEWERS or (other in PROTOCOL_PACKAGES and other != room):
+                offenders.append(f"{module} -> {dep}")
+    assert offenders == []
+
+
 SHARD_PROBE = """
 import importlib.abc, sys
 class OnlyWorkerDeps(importlib.abc.MetaPathFinder):

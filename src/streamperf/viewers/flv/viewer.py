@@ -1,13 +1,13 @@
 """Native asyncio HTTP-FLV viewer: GET the stream, then count bytes and FLV
 tag timestamps until the play time is up.
 
-The same cost discipline as the RTMP viewer (rtmp.py, DESIGN section 9):
+The same cost discipline as the RTMP viewer (rtmp/viewer.py, DESIGN section 9):
 - reads go through asyncio.BufferedProtocol into ONE buffer per event
   loop, shared by all FLV viewers of that loop; nothing keeps a reference
   into it between reads;
-- the HTTP framing (http_body: chunked, Content-Length or until close) is
-  stripped by offset and the FLV tag parser (flv_tags) skips tag data by
-  offset: the steady state builds no objects per tag or per chunk;
+- the HTTP framing (viewers/http/body.py: chunked, Content-Length or until
+  close) is stripped by offset and the FLV tag parser (tags.py) skips tag
+  data by offset: the steady state builds no objects per tag or per chunk;
 - SO_RCVLOWAT, set once the first video frame is in, batches reads to
   rcvlowat_ms of media (viewers/read_batching.py, shared with RTMP).
 HTTPS works the same way over asyncio's TLS transport. Redirects (301,

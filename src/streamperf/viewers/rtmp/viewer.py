@@ -6,7 +6,7 @@ Cost matters here (thousands of viewers per process; DESIGN section 9):
   viewers of an event loop: the loop calls get_buffer, recv_into and
   buffer_updated back to back for one socket, and the parser keeps nothing
   that points into the buffer (only a partial header, copied out);
-- the viewer owns a chunk parser (rtmp_chunks.ChunkParser) and feeds it
+- the viewer owns a chunk parser (chunks.py ChunkParser) and feeds it
   each read in place; the parser skips payloads by offset and returns what
   it found (commands, first frames), an empty tuple for plain media;
 - SO_RCVLOWAT, set once the first video frame is in (so startup figures
