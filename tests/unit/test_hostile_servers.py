@@ -35,7 +35,8 @@ from streamperf.platforms.seed.journey import run_journey
 from streamperf.results.eventlog import schema as ev
 from streamperf.results.eventlog.schema import Event
 from streamperf.viewers import ViewerFactory
-from streamperf.viewers.hls.viewer import MAX_PLAYLIST, HlsViewer
+from streamperf.viewers.hls.bodies import MAX_PLAYLIST
+from streamperf.viewers.hls.viewer import HlsViewer
 from streamperf.viewers.rtmp import amf
 from streamperf.viewers.rtmp.chunks import COMMAND_AMF0, encode_message
 from streamperf.viewers.rtmp.viewer import RtmpViewer

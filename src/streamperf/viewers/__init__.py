@@ -1,4 +1,8 @@
-"""Viewers, one module per protocol, behind the Viewer interface (base.py)."""
+"""Viewers, a package per protocol (rtmp/, flv/, hls/), behind the Viewer interface (base.py).
+
+A protocol package imports the shared rooms (base, per_loop, read_batching, formats/,
+http/) and never another protocol's, so a new one (dash/, llhls/) sits beside them.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,6 @@ from urllib.parse import urlsplit
 from streamperf.viewers.base import EventCallback, Viewer
 
 PROTOCOLS = ("rtmp", "hls", "flv")
-DEFAULT_RTMP_PORT = 1935  # RTMP's registered port: what a URL without one means
 
 
 def protocol_of_url(url: str) -> str:

@@ -1,1 +1,1 @@
-
+"""HTTP-FLV playback: the viewer (viewer.py) and its FLV tag parser (tags.py)."""

@@ -7,10 +7,10 @@ tag's data. The parser reads each 15-byte tag prefix in place from the
 caller's buffer and skips the data by offset; between reads it keeps only
 a partial prefix (under 15 bytes) and a count of data bytes still to skip.
 It copies data bytes only for the first audio and video tags until the
-first real frames are in (two bytes each, judged by flv_media, the same
+first real frames are in (two bytes each, judged by formats/flv_media.py, the same
 checks the RTMP chunk parser uses), so the steady state builds no objects.
 
-As with rtmp_chunks.ChunkParser, the viewer owns it and feeds it; `feed`
+As with rtmp/chunks.py's ChunkParser, the viewer owns it and feeds it; `feed`
 returns the first frames it completed (an empty tuple for plain media) and
 raises FlvProtocolError on a stream that is not FLV. The HTTP framing
 (chunked or not) stays with the viewer: the parser sees body bytes only.

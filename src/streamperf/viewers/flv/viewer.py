@@ -1,13 +1,13 @@
 """Native asyncio HTTP-FLV viewer: GET the stream, then count bytes and FLV
 tag timestamps until the play time is up.
 
-The same cost discipline as the RTMP viewer (rtmp.py, DESIGN section 9):
+The same cost discipline as the RTMP viewer (rtmp/viewer.py, DESIGN section 9):
 - reads go through asyncio.BufferedProtocol into ONE buffer per event
   loop, shared by all FLV viewers of that loop; nothing keeps a reference
   into it between reads;
-- the HTTP framing (http_body: chunked, Content-Length or until close) is
-  stripped by offset and the FLV tag parser (flv_tags) skips tag data by
-  offset: the steady state builds no objects per tag or per chunk;
+- the HTTP framing (viewers/http/body.py: chunked, Content-Length or until
+  close) is stripped by offset and the FLV tag parser (tags.py) skips tag
+  data by offset: the steady state builds no objects per tag or per chunk;
 - SO_RCVLOWAT, set once the first video frame is in, batches reads to
   rcvlowat_ms of media (viewers/read_batching.py, shared with RTMP).
 HTTPS works the same way over asyncio's TLS transport. Redirects (301,
@@ -28,7 +28,13 @@ from typing import TYPE_CHECKING, cast
 from urllib.parse import urljoin, urlsplit
 
 from streamperf import __version__
-from streamperf.viewers.base import FIRST_AUDIO, FIRST_VIDEO, VIEWER_ERROR, EventCallback, Viewer
+from streamperf.viewers.base import (
+    FIRST_AUDIO,
+    FIRST_VIDEO,
+    EventCallback,
+    SocketViewerSteps,
+    Viewer,
+)
 from streamperf.viewers.flv.tags import FlvProtocolError, FlvTagParser
 from streamperf.viewers.formats.flv_media import FirstFrame
 from streamperf.viewers.http.body import (
@@ -64,8 +70,8 @@ def parse_http_url(url: str) -> tuple[str, str, int, str]:
     return parts.scheme, parts.hostname, port, path
 
 
-class FlvViewer(ReadBatching, asyncio.BufferedProtocol):
-    """One HTTP-FLV player (see viewers.base.Viewer for the contract)."""
+class FlvViewer(SocketViewerSteps, ReadBatching, asyncio.BufferedProtocol):
+    """One HTTP-FLV player (the contract: viewers.base.Viewer; stopping: SocketViewerSteps)."""
 
     protocol = "flv"
 
@@ -103,7 +109,9 @@ class FlvViewer(ReadBatching, asyncio.BufferedProtocol):
         self._slow = True  # head, first video or bitrate estimate still in progress
         self._stale_lost = 0  # connection_lost calls of redirected connections to ignore
         self._redirect: str | None = None
-        self._hop: asyncio.Future[None] | None = None  # the current connection is over
+        #: what run() awaits: resolved when the current connection is over (a redirect
+        #: to follow, or the viewer stopped)
+        self._done: asyncio.Future[None] | None = None
         self._request = b""
         self._closed = False
 
@@ -124,9 +132,9 @@ class FlvViewer(ReadBatching, asyncio.BufferedProtocol):
                 self.final_url = url
                 if not await self._connect(loop, url, deadline):
                     return
-                hop = self._hop
-                assert hop is not None
-                await hop
+                done = self._done
+                assert done is not None
+                await done
                 if self._redirect is None:
                     return
                 url = self._redirect
@@ -135,9 +143,6 @@ class FlvViewer(ReadBatching, asyncio.BufferedProtocol):
             end_timer.cancel()
             setup_timer.cancel()
             self._shutdown()
-
-    def close(self) -> None:
-        self._shutdown()
 
     @property
     def media_ts_ms(self) -> int:
@@ -149,7 +154,7 @@ class FlvViewer(ReadBatching, asyncio.BufferedProtocol):
         except ValueError as e:
             self._fail("connect", str(e))
             return False
-        self._hop = loop.create_future()
+        self._done = loop.create_future()
         self._head = bytearray()
         self._body = None
         self._request = (
@@ -281,9 +286,9 @@ class FlvViewer(ReadBatching, asyncio.BufferedProtocol):
         if transport is not None:
             self._stale_lost += 1
             transport.abort()
-        hop = self._hop
-        if hop is not None and not hop.done():
-            hop.set_result(None)
+        done = self._done
+        if done is not None and not done.done():
+            done.set_result(None)
 
     # --- what the parser found ------------------------------------------------
     def _handle(self, found: Sequence[FirstFrame]) -> None:
@@ -312,26 +317,8 @@ class FlvViewer(ReadBatching, asyncio.BufferedProtocol):
                 "timeout", f"no HTTP 200 within {self.connect_timeout:g}s (stuck in {stage})"
             )
 
-    def _end(self) -> None:
-        self._shutdown()
-
-    def _fail(self, name: str, what: str) -> None:
-        if self._closed:
-            return
-        if self.error is None:
-            self.error = name
-        self.on_event(VIEWER_ERROR, name, 0.0, f"{self.final_url}: {what}")
-        self._shutdown()
-
-    def _shutdown(self) -> None:
-        self._closed = True
-        self.playing = False
-        transport, self._transport = self._transport, None
-        if transport is not None:
-            transport.abort()
-        hop = self._hop
-        if hop is not None and not hop.done():
-            hop.set_result(None)
+    def _error_url(self) -> str:
+        return self.final_url  # the URL played, after redirects
 
 
 __all__ = ["FlvViewer", "parse_http_url"]

@@ -2,7 +2,7 @@
 first bytes of an audio/video payload say.
 
 RTMP carries FLV tag bodies as its audio (8) and video (9) messages, so an
-RTMP chunk stream (rtmp_chunks.py) and an HTTP-FLV tag stream (flv_tags.py)
+RTMP chunk stream (rtmp/chunks.py) and an HTTP-FLV tag stream (flv/tags.py)
 hand the same payloads to the same checks: is this a picture or codec
 configuration, a key frame, sound or an AAC sequence header. Both parsers
 look at the first two payload bytes only until the first frames are seen,

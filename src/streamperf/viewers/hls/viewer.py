@@ -2,9 +2,10 @@
 
 Each viewer fetches its own playlists and segments over its own keep-alive
 connection, with the lean HTTP/1.1 client of viewers/http/client.py (why not
-aiohttp: see there; aiohttp stays for the platform code). Thousands share
-one event loop. Every behaviour choice (live-edge join, reload pacing,
-404s, falling behind, media time) is documented in docs/hls.md.
+aiohttp: see there; aiohttp stays for the platform code); what it does with
+each answer's bytes is in bodies.py. Thousands share one event loop. Every
+behaviour choice (live-edge join, reload pacing, 404s, falling behind, media
+time) is documented in docs/hls.md.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from urllib.parse import urlsplit
 
 from streamperf.viewers.base import FIRST_AUDIO, FIRST_VIDEO, VIEWER_ERROR, EventCallback
 from streamperf.viewers.formats.mpegts import PTS_HZ, TsScanner, unwrap_pts
+from streamperf.viewers.hls.bodies import PlaylistBody, SegmentBody, parse_playlist_memo
 from streamperf.viewers.hls.playlist import (
     VARIANT_CHOICES,
     MasterPlaylist,
@@ -27,28 +29,20 @@ from streamperf.viewers.hls.playlist import (
     Segment,
     choose_variant,
     live_start_index,
-    parse_playlist,
 )
 from streamperf.viewers.hls.reload_grid import sleep_to_grid
-from streamperf.viewers.http import client as hls_http
-from streamperf.viewers.http.client import GetError, HlsHttp, Sink
+from streamperf.viewers.http.client import HttpClient
+from streamperf.viewers.http.connection import BAD, CONNECT, STALL, TIMEOUT, GetError
 
-HEAD_LIMIT = 16384  # bytes of a segment searched for its first PTS
-FIRST_LIMIT = 1 << 20  # ... and for the first video + audio PES of the first segment
 SEGMENT_RETRIES = 1  # a stalled segment download is asked again once
 MIN_STALL_S = 1.0  # no data for max(this, EXTINF) mid-segment counts as stalled
 SETUP_RETRY_S = 1.0  # playlist retry interval before any target duration is known
 HOLD_BACK_TARGETS = 3.0  # join this many target durations behind the live edge
 DISCONNECT_TARGETS = 3.0  # playlist unreachable this long -> disconnect
 RECENT_URIS = 16
-MAX_PLAYLIST = 1 << 20  # bytes; a bigger answer is not read (wrong URL, a video file)
 MIN_TARGET_S = 1.0  # RFC 8216 4.3.3.1: TARGETDURATION is a decimal-integer, so >= 1 s
-SCAN_PIECE = 4096  # bytes handed to the TS scanner at a time (it copies what it is given)
-SCAN_READ = 8192  # bytes read at a time from a segment until its head is scanned; the rest
-# is discarded unread (hls_http, MSG_TRUNC): the first PTS is in its first packets
 
-# failure kinds of one request (hls_http's, and a status other than 200)
-_CONNECT, _TIMEOUT, _BAD = hls_http.CONNECT, hls_http.TIMEOUT, hls_http.BAD
+# failure kinds of one request: the HTTP client's (CONNECT, ...), and a status other than 200
 _STATUS = "status"
 
 
@@ -64,114 +58,12 @@ def reload_wait(target_duration: float, changed: bool) -> float:
 
 
 class _Failed(Exception):
-    """One request failed: kind (_CONNECT, ...) and a one-line reason."""
+    """One request failed: kind (CONNECT, ..., _STATUS) and a one-line reason."""
 
     def __init__(self, kind: str, why: str) -> None:
         super().__init__(why)
         self.kind = kind
         self.why = why
-
-
-_parsed: dict[tuple[str, bytes], MediaPlaylist | MasterPlaylist] = {}
-PARSED_KEEP = 64  # playlists remembered (all viewers of a process)
-PARSED_MAX = 64 * 1024  # bytes; a bigger text is parsed each time, not kept
-
-
-def parse_playlist_memo(body: bytes, url: str) -> MediaPlaylist | MasterPlaylist:
-    """parse_playlist of `body`, answered from memory when the same bytes came from `url` before.
-
-    A thousand viewers of one stream each load the same playlist text every
-    target duration; each still fetches its own (what it measures is its
-    own), but the parse, a pure function of (text, URL), is done once: the
-    result is never modified by a viewer. Failures are not remembered.
-    """
-    if len(body) > PARSED_MAX:
-        return parse_playlist(body.decode("utf-8", "replace"), url)
-    key = (url, body)
-    pl = _parsed.get(key)
-    if pl is None:
-        pl = parse_playlist(body.decode("utf-8", "replace"), url)
-        if len(_parsed) >= PARSED_KEEP:
-            _parsed.clear()
-        _parsed[key] = pl
-    return pl
-
-
-class _PlaylistBody(Sink):
-    """Keeps a playlist answer; more than MAX_PLAYLIST bytes is not a playlist.
-
-    Content-Length alone does not bound it: a chunked (or length-less) answer
-    is counted as it comes and dropped once past the cap.
-    """
-
-    __slots__ = ("chunks", "size", "url", "viewer")
-
-    def __init__(self, viewer: HlsViewer, url: str) -> None:
-        self.viewer = viewer
-        self.url = url
-        self.chunks: list[bytes] = []
-        self.size = 0
-
-    def head(self, status: int, length: int | None) -> None:
-        if (length or 0) > MAX_PLAYLIST:
-            raise GetError(_BAD, f"{length} bytes, not a playlist")
-
-    def data(self, buf: bytearray, start: int, end: int) -> None:
-        n = end - start
-        self.size += n
-        self.viewer.bytes_received += n
-        if self.size > MAX_PLAYLIST:
-            raise GetError(_BAD, f"more than {MAX_PLAYLIST} bytes, not a playlist")
-        self.chunks.append(bytes(buf[start:end]))
-
-
-class _SegmentBody(Sink):
-    """A segment: the media clock from its head, then only the byte count."""
-
-    __slots__ = ("limit", "ok", "scanner", "scanning", "seg", "viewer")
-    read_size = SCAN_READ
-
-    def __init__(self, viewer: HlsViewer, seg: Segment) -> None:
-        self.viewer = viewer
-        self.seg = seg
-        self.ok = False
-        self.scanning = True
-        self.scanner = TsScanner(want_both=viewer._want_first)
-        self.limit = FIRST_LIMIT if viewer._want_first else HEAD_LIMIT
-
-    def head(self, status: int, length: int | None) -> None:
-        if status != 200:
-            self.scanning = False  # an error page: not counted
-            return
-        self.ok = True
-        v = self.viewer
-        seg = self.seg
-        v.playing = True
-        v._seg_len = length or int(v._bytes_per_s * seg.duration) or 1
-        v._seg_dur_ms = int(seg.duration * 1000)
-        v._seg_base = v.bytes_received
-
-    def data(self, buf: bytearray, start: int, end: int) -> None:
-        v = self.viewer
-        v.bytes_received += end - start
-        scanner = self.scanner
-        for pos in range(start, end, SCAN_PIECE):
-            if scanner.feed(bytes(buf[pos : min(end, pos + SCAN_PIECE)])):
-                break
-            if scanner.scanned >= self.limit:
-                break
-        else:
-            return
-        self.head_done()
-
-    def head_done(self) -> None:
-        if self.scanning:
-            self.scanning = False
-            self.viewer._head_done(self.seg, self.scanner)
-
-    def skipped(self, n: int) -> None:
-        if self.ok:
-            self.viewer.bytes_received += n
 
 
 class HlsViewer:
@@ -204,7 +96,7 @@ class HlsViewer:
         #: called with each URL as its request is sent (for tests)
         self.on_request = on_request
         self.ssl_context = ssl_context
-        self._http: HlsHttp | None = None
+        self._http: HttpClient | None = None
         #: segment bodies + playlist bodies received so far
         self.bytes_received = 0
         self.playing = False
@@ -269,7 +161,7 @@ class HlsViewer:
         self.play_requested_wall = time.time()
         if self._closed:
             return
-        self._http = http = HlsHttp(self.connect_timeout, self.on_request, self.ssl_context)
+        self._http = http = HttpClient(self.connect_timeout, self.on_request, self.ssl_context)
         try:
             async with asyncio.timeout(duration) as cm:
                 self._cm = cm
@@ -310,7 +202,7 @@ class HlsViewer:
                 pl = await self._load(url, limit)
                 if isinstance(pl, MasterPlaylist):
                     if master_done:
-                        raise _Failed(_BAD, f"variant {url} is a master playlist too")
+                        raise _Failed(BAD, f"variant {url} is a master playlist too")
                     url = choose_variant(pl.variants, self.variant).uri
                     master_done = True
                     continue
@@ -318,11 +210,11 @@ class HlsViewer:
                 self.playlist_failures += 1
                 now = loop.time()
                 if not self.playing:
-                    name = {_CONNECT: "connect", _TIMEOUT: "timeout"}.get(f.kind, "protocol")
+                    name = {CONNECT: "connect", TIMEOUT: "timeout"}.get(f.kind, "protocol")
                     where = "" if url == self.url else f" (variant {url})"
-                    if f.kind == _CONNECT or now >= setup_deadline:
+                    if f.kind == CONNECT or now >= setup_deadline:
                         why = f"no playlist{where}: {f.why}"
-                        if f.kind == _TIMEOUT and self._setup_failure is not None:
+                        if f.kind == TIMEOUT and self._setup_failure is not None:
                             # this try only had what was left of the set-up time: the
                             # answer before it says what the server does
                             name, why = self._setup_failure
@@ -406,7 +298,7 @@ class HlsViewer:
     async def _load(self, url: str, limit: float) -> MediaPlaylist | MasterPlaylist:
         http = self._http
         assert http is not None
-        sink = _PlaylistBody(self, url)
+        sink = PlaylistBody(self, url)
         try:
             resp = await http.get(url, limit, sink)
         except GetError as e:
@@ -418,10 +310,10 @@ class HlsViewer:
         try:
             pl = parse_playlist_memo(body, final_url)
         except (PlaylistError, ValueError) as e:
-            raise _Failed(_BAD, str(e)) from None
+            raise _Failed(BAD, str(e)) from None
         except Exception as e:  # whatever the text, a bad playlist is this viewer's error
             why = f"{final_url}: unusable playlist ({type(e).__name__}: {e})"
-            raise _Failed(_BAD, why) from None
+            raise _Failed(BAD, why) from None
         self.playlist_loads += 1
         return pl
 
@@ -440,7 +332,7 @@ class HlsViewer:
         assert http is not None
         limit = self.connect_timeout + 2 * seg.duration
         stall_s = max(MIN_STALL_S, seg.duration)
-        sink = _SegmentBody(self, seg)
+        sink = SegmentBody(self, seg)
         ok = stalled = False
         try:
             resp = await http.get(seg.uri, limit, sink, stall_s)
@@ -458,9 +350,9 @@ class HlsViewer:
             if seg.duration > 0:
                 self._bytes_per_s = (self.bytes_received - self._seg_base) / seg.duration
         except GetError as e:
-            if e.kind == hls_http.STALL and retry:
+            if e.kind == STALL and retry:
                 stalled = True
-            elif e.kind in (hls_http.STALL, _TIMEOUT):
+            elif e.kind in (STALL, TIMEOUT):
                 self.segments_skipped += 1
                 self._error("timeout", f"segment {seg.uri}: {e.why}, skipped")
             else:

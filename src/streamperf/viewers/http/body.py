@@ -2,7 +2,7 @@
 the body framings (chunked, Content-Length, until close) that hand body
 byte ranges of the read buffer to a parser, in place.
 
-Used by the HTTP-FLV viewer (flv.py), which reads a never-ending response
+Used by the HTTP-FLV viewer (viewers/flv/viewer.py), which reads a never-ending response
 through asyncio.BufferedProtocol and cannot afford a client library's
 per-chunk objects. Chunk framing is stripped in the caller's buffer: the
 chunks' data is moved together and passed on as one (start, end) range;
@@ -19,7 +19,9 @@ from typing import Any
 MAX_HEAD = 64 * 1024  # a response head beyond this is garbage
 MAX_SIZE_LINE = 1024  # chunk-size line with extensions
 
-Sink = Callable[[bytearray, int, int], Sequence[Any]]
+#: what a framing hands each body range to, in place (the FLV tag parser's feed); what it
+#: returns (what the parser found in the range) the framing returns to its caller
+BodySink = Callable[[bytearray, int, int], Sequence[Any]]
 _NOTHING: tuple[Any, ...] = ()
 
 
@@ -72,7 +74,7 @@ def parse_response_head(head: bytes) -> ResponseHead:
 class BodyFraming:
     """Passes body bytes to `sink` until the body ends (`done`)."""
 
-    def __init__(self, sink: Sink) -> None:
+    def __init__(self, sink: BodySink) -> None:
         self.sink = sink
         #: True once the body is complete (never for a body that runs until close)
         self.done = False
@@ -84,7 +86,7 @@ class BodyFraming:
 class LengthBody(BodyFraming):
     """A body of Content-Length bytes; bytes after it are ignored."""
 
-    def __init__(self, sink: Sink, length: int) -> None:
+    def __init__(self, sink: BodySink, length: int) -> None:
         super().__init__(sink)
         self.remaining = length
         self.done = length == 0
@@ -117,7 +119,7 @@ class ChunkedBody(BodyFraming):
     and handed on in one call.
     """
 
-    def __init__(self, sink: Sink) -> None:
+    def __init__(self, sink: BodySink) -> None:
         super().__init__(sink)
         self.state = SIZE_LINE
         self.remaining = 0
@@ -194,7 +196,7 @@ def _chunk_size(line: bytes) -> int:
         raise HttpProtocolError(f"bad chunk size {line[:40]!r}") from None
 
 
-def body_framing(head: ResponseHead, sink: Sink) -> BodyFraming:
+def body_framing(head: ResponseHead, sink: BodySink) -> BodyFraming:
     """The framing `head` announces for its body."""
     if head.chunked:
         return ChunkedBody(sink)

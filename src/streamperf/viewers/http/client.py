@@ -1,4 +1,4 @@
-"""A lean HTTP/1.1 GET client for HLS viewers: keep-alive connections of one viewer.
+"""A lean HTTP/1.1 GET client for the HTTP viewers (HLS): one viewer's keep-alive connections.
 
 Why not aiohttp (which the platform code uses, and which this viewer used
 before): an HLS viewer makes about one request a second (a playlist every
@@ -22,13 +22,13 @@ what an HLS player needs:
   discards without copying it to user space, and only counted;
 - https:// over asyncio's TLS transport (BufferedProtocol into the same
   buffer), the same parsing; its bytes are counted, not discarded unread;
-- chunked bodies (http_body.ChunkedBody), bodies until close, redirects;
-- no timer per request: one watch per event loop looks at the requests in
-  flight every WATCH_TICK_S for their deadline and the no-data stall test
+- chunked bodies (body.py ChunkedBody), bodies until close, redirects;
+- no timer per request: one watch per event loop (watch.py) looks at the requests
+  in flight every WATCH_TICK_S for their deadline and the no-data stall test
   (a timer made and cancelled per request was a measurable share of the
   viewer's CPU); a timeout is seen at most WATCH_TICK_S late.
 
-The caller's `Sink` sees the head and, while `scanning`, the body's bytes
+The caller's `ResponseSink` sees the head and, while `scanning`, the body's bytes
 by offset into the shared buffer (keep no reference between calls); after
 that only their count. Here: the client (origins, connections, redirects);
 one connection and the request in flight on it: viewers/http/connection.py.
@@ -53,7 +53,7 @@ from streamperf.viewers.http.connection import (
     Connection,
     GetError,
     Response,
-    Sink,
+    ResponseSink,
     StaleConnection,
     reason,
 )
@@ -63,8 +63,8 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 MAX_CONNECTIONS = 4  # origins a viewer keeps a connection to (playlist host, segment CDN, ...)
 
 
-class HlsHttp:
-    """The HTTP client of one HLS viewer (see the module doc)."""
+class HttpClient:
+    """The HTTP client of one viewer (see the module doc): its connections' ConnectionOwner."""
 
     def __init__(
         self,
@@ -95,7 +95,9 @@ class HlsHttp:
         if self._conns.get(conn.key) is conn:
             del self._conns[conn.key]
 
-    async def get(self, url: str, limit: float, sink: Sink, stall_s: float = 0.0) -> Response:
+    async def get(
+        self, url: str, limit: float, sink: ResponseSink, stall_s: float = 0.0
+    ) -> Response:
         """GET `url` within `limit` s (and no `stall_s` without data, when given).
 
         Follows redirects. Raises GetError; a non-200 status is a Response.
@@ -189,8 +191,7 @@ __all__ = [
     "STALL",
     "TIMEOUT",
     "GetError",
-    "HlsHttp",
+    "HttpClient",
     "Response",
-    "Sink",
     "reason",
 ]

@@ -1,10 +1,11 @@
-"""One keep-alive HTTP/1.1 connection of an HLS viewer and the request in flight on it.
+"""One keep-alive HTTP/1.1 connection of an HTTP viewer and the request in flight on it.
 
-The request state machine of viewers/http/client.py's client (see its module doc for
-why and how): the response head parsed for what is used, the body handed to the
-request's `Sink` by offset into one read buffer per event loop (or counted and
-discarded unread with MSG_TRUNC), and one watch per event loop that checks the
-requests in flight for their deadline and no-data stall every WATCH_TICK_S.
+The request state machine of viewers/http/client.py's HttpClient (see its module doc
+for why and how): the response head parsed for what is used, the body handed to the
+request's `ResponseSink` by offset into one read buffer per event loop (or counted and
+discarded unread with MSG_TRUNC); the loop's watch (watch.py) checks it for its
+deadline and no-data stall. What a connection needs of the client that made it is
+`ConnectionOwner`, declared here: this module does not import the client.
 """
 
 from __future__ import annotations
@@ -13,23 +14,19 @@ import asyncio
 import os
 import socket
 import ssl
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from streamperf import __version__
 from streamperf.viewers.http.body import MAX_HEAD, ChunkedBody, HttpProtocolError
+from streamperf.viewers.http.watch import watches
 from streamperf.viewers.per_loop import PerLoop
-
-if TYPE_CHECKING:
-    from streamperf.viewers.http.client import HlsHttp
 
 READ_SIZE = 256 * 1024  # one recv into the loop's buffer
 DISCARD_MAX = 1 << 20  # one MSG_TRUNC recv (nothing is written to the buffer)
 REDIRECTS = frozenset((301, 302, 303, 307, 308))
 MSG_TRUNC: int = getattr(socket, "MSG_TRUNC", 0)
-WATCH_TICK_S = 0.05  # how often the requests in flight are checked for deadline and stall
 
 # failure kinds of one request
 CONNECT, NETWORK, TIMEOUT, STALL, BAD = "connect", "network", "timeout", "stall", "bad"
@@ -41,40 +38,6 @@ def _read_buffer(loop: asyncio.AbstractEventLoop) -> tuple[bytearray, memoryview
 
 
 _buffers = PerLoop(_read_buffer)  # one read buffer per event loop
-
-
-class _Watch:
-    """The requests in flight on one event loop, checked every WATCH_TICK_S while any is."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = weakref.ref(loop)  # weak: the watch must not keep its loop alive
-        self.conns: set[Connection] = set()
-        self.armed = False
-
-    def add(self, conn: Connection) -> None:
-        self.conns.add(conn)
-        if not self.armed:
-            self._arm()
-
-    def _arm(self) -> None:
-        loop = self.loop()
-        if loop is not None and not loop.is_closed():
-            loop.call_later(WATCH_TICK_S, self._sweep)
-            self.armed = True
-
-    def _sweep(self) -> None:
-        self.armed = False
-        loop = self.loop()
-        if loop is None:
-            return
-        now = loop.time()
-        for conn in list(self.conns):  # a check may end a request (and leave the set)
-            conn.check_time(now)
-        if self.conns:
-            self._arm()
-
-
-_watches = PerLoop(_Watch)
 
 
 class GetError(Exception):
@@ -90,8 +53,25 @@ class StaleConnection(Exception):
     """A reused keep-alive connection was closed before any byte of the answer."""
 
 
-class Sink:
-    """What one request does with its response (the viewer subclasses it)."""
+class ConnectionOwner(Protocol):
+    """What a Connection uses of the client that made it (HttpClient is one)."""
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop the owner and its connections run on."""
+        ...
+
+    async def resolve(self, host: str, port: int) -> list[tuple[int, Any]]:
+        """(family, address) pairs to try for host:port, in order (plain http only)."""
+        ...
+
+    def forget(self, conn: Connection) -> None:
+        """`conn` closed: the owner must not hand it out again."""
+        ...
+
+
+class ResponseSink:
+    """What one request does with its response's head and body (the viewer subclasses it)."""
 
     #: True while `data` wants the body's bytes; False: they are only counted (`skipped`)
     scanning = True
@@ -109,7 +89,7 @@ class Sink:
         """`n` more body bytes arrived (after scanning)."""
 
 
-class _Discard(Sink):
+class _Discard(ResponseSink):
     scanning = False
 
 
@@ -152,7 +132,7 @@ def _header(lower: bytes, head: bytes, name: bytes) -> bytes | None:
 class Connection:
     """One keep-alive connection and the request in flight on it."""
 
-    def __init__(self, client: HlsHttp, key: tuple[str, str, int], netloc: str) -> None:
+    def __init__(self, client: ConnectionOwner, key: tuple[str, str, int], netloc: str) -> None:
         self.client = client
         self.key = key
         #: what follows the request target in every request on this connection
@@ -162,13 +142,13 @@ class Connection:
         ).encode("latin-1", "replace")
         self.loop = client.loop
         self.buf, self.view = _buffers.get(self.loop)
-        self.watch = _watches.get(self.loop)
+        self.watch = watches.get(self.loop)
         self.sock: socket.socket | None = None
         self.transport: asyncio.Transport | None = None
         self.dead = False
         self.used = 0  # requests completed on it
         self.fut: asyncio.Future[Response] | None = None
-        self.sink: Sink = _DISCARD
+        self.sink: ResponseSink = _DISCARD
         self.url = ""
         self.deadline = 0.0
         self.stall_s = 0.0
@@ -213,7 +193,7 @@ class Connection:
         raise last or OSError(f"no address for {host}")
 
     # --- one request --------------------------------------------------------
-    def request(self, url: str, target: str, sink: Sink, deadline: float,
+    def request(self, url: str, target: str, sink: ResponseSink, deadline: float,
                 stall_s: float, limit: float) -> asyncio.Future[Response]:  # fmt: skip
         loop = self.loop
         self.fut = fut = loop.create_future()

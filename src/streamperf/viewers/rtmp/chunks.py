@@ -26,7 +26,7 @@ from typing import NamedTuple
 
 from streamperf.viewers.formats.flv_media import AUDIO, HEAD_BYTES, VIDEO, FirstFrame, FirstFrames
 
-# message types (audio and video are FLV's tag types: flv_media)
+# message types (audio and video are FLV's tag types: viewers/formats/flv_media.py)
 SET_CHUNK_SIZE, ABORT, ACK, USER_CONTROL, WINDOW_ACK_SIZE, SET_PEER_BANDWIDTH = 1, 2, 3, 4, 5, 6
 DATA_AMF3, SHARED_OBJECT_AMF3, COMMAND_AMF3 = 15, 16, 17
 DATA_AMF0, SHARED_OBJECT_AMF0, COMMAND_AMF0, AGGREGATE = 18, 19, 20, 22

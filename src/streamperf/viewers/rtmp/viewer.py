@@ -6,7 +6,7 @@ Cost matters here (thousands of viewers per process; DESIGN section 9):
   viewers of an event loop: the loop calls get_buffer, recv_into and
   buffer_updated back to back for one socket, and the parser keeps nothing
   that points into the buffer (only a partial header, copied out);
-- the viewer owns a chunk parser (rtmp_chunks.ChunkParser) and feeds it
+- the viewer owns a chunk parser (chunks.py ChunkParser) and feeds it
   each read in place; the parser skips payloads by offset and returns what
   it found (commands, first frames), an empty tuple for plain media;
 - SO_RCVLOWAT, set once the first video frame is in (so startup figures
@@ -26,8 +26,13 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
-from streamperf.viewers import DEFAULT_RTMP_PORT
-from streamperf.viewers.base import FIRST_AUDIO, FIRST_VIDEO, VIEWER_ERROR, EventCallback, Viewer
+from streamperf.viewers.base import (
+    FIRST_AUDIO,
+    FIRST_VIDEO,
+    EventCallback,
+    SocketViewerSteps,
+    Viewer,
+)
 from streamperf.viewers.per_loop import PerLoop
 from streamperf.viewers.read_batching import ReadBatching
 from streamperf.viewers.rtmp import amf
@@ -56,6 +61,7 @@ STREAM_BEGIN, STREAM_EOF, SET_BUFFER_LENGTH, PING_REQUEST, PING_RESPONSE = 0, 1,
 
 _TXN_CONNECT, _TXN_CREATE_STREAM = 1, 2
 MAX_STREAM_ID = 0xFFFFFFFF  # a message stream id is 4 bytes in a chunk header
+DEFAULT_RTMP_PORT = 1935  # RTMP's registered port: what a URL without one means
 
 def _read_buffer(loop: asyncio.AbstractEventLoop) -> tuple[bytearray, list[memoryview]]:
     """One read buffer per event loop, with a memoryview per possible carry length."""
@@ -83,8 +89,8 @@ def parse_rtmp_url(url: str) -> tuple[str, int, str, str, str]:
     return host, port, app, name, tc_url
 
 
-class RtmpViewer(ReadBatching, asyncio.BufferedProtocol):
-    """One RTMP player (see viewers.base.Viewer for the contract)."""
+class RtmpViewer(SocketViewerSteps, ReadBatching, asyncio.BufferedProtocol):
+    """One RTMP player (the contract: viewers.base.Viewer; stopping: SocketViewerSteps)."""
 
     protocol = "rtmp"
 
@@ -152,9 +158,6 @@ class RtmpViewer(ReadBatching, asyncio.BufferedProtocol):
             end_timer.cancel()
             setup_timer.cancel()
             self._shutdown()
-
-    def close(self) -> None:
-        self._shutdown()
 
     @property
     def media_ts_ms(self) -> int:
@@ -395,26 +398,8 @@ class RtmpViewer(ReadBatching, asyncio.BufferedProtocol):
                 f"no NetStream.Play.Start within {self.connect_timeout:g}s (stuck in {stage})",
             )
 
-    def _end(self) -> None:
-        self._shutdown()
-
-    def _fail(self, name: str, what: str) -> None:
-        if self._closed:
-            return
-        if self.error is None:
-            self.error = name
-        self.on_event(VIEWER_ERROR, name, 0.0, f"{self.url}: {what}")
-        self._shutdown()
-
-    def _shutdown(self) -> None:
-        self._closed = True
-        self.playing = False
-        transport, self._transport = self._transport, None
-        if transport is not None:
-            transport.abort()  # a viewer has nothing worth flushing
-        done = self._done
-        if done is not None and not done.done():
-            done.set_result(None)
+    def _error_url(self) -> str:
+        return self.url
 
 
 def _stream_id(args: list[Any]) -> int:

@@ -1,4 +1,5 @@
-"""The HLS viewer's lean HTTP/1.1 client (viewers/http/client.py) against a scripted raw server.
+"""The HTTP viewers' lean HTTP/1.1 client (viewers/http/client.py and connection.py)
+against a scripted raw server.
 
 The server is a real asyncio TCP server on 127.0.0.1 that answers each
 request path with bytes written here, framing and all: what aiohttp.web
@@ -22,9 +23,10 @@ import pytest
 
 from streamperf.media.server import free_port
 from streamperf.viewers.hls.viewer import HlsViewer
-from streamperf.viewers.http import client as hls_http
-from streamperf.viewers.http import connection as http_conn
-from streamperf.viewers.http.client import GetError, HlsHttp, Sink
+from streamperf.viewers.http import connection
+from streamperf.viewers.http.client import HttpClient
+from streamperf.viewers.http.connection import GetError, ResponseSink
+from streamperf.viewers.http.watch import WATCH_TICK_S, watches
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 TS_HEAD = (DATA / "nginx_first_segment_head.ts").read_bytes()  # video + audio PES
@@ -86,7 +88,7 @@ def send(data: bytes, keep: bool = True) -> Script:
     return script
 
 
-class Collect(Sink):
+class Collect(ResponseSink):
     """Keeps what it scans (the first `scan` bytes), counts the rest."""
 
     def __init__(self, scan: int = 1 << 30) -> None:
@@ -95,7 +97,7 @@ class Collect(Sink):
         self.length: int | None = None
         self.body = bytearray()
         self.skipped_bytes = 0
-        self.read_size = 1024 if scan < 1 << 30 else hls_http.READ_SIZE
+        self.read_size = 1024 if scan < 1 << 30 else connection.READ_SIZE
 
     def head(self, status: int, length: int | None) -> None:
         self.status, self.length = status, length
@@ -118,7 +120,7 @@ def test_keep_alive_and_the_unscanned_rest_of_a_body_is_only_counted() -> None:
 
     async def main() -> None:
         async with RawServer({"/a": send(ok(b"hello")), "/big": send(ok(big))}) as srv:
-            http = HlsHttp()
+            http = HttpClient()
             sink = Collect()
             resp = await http.get(srv.url("/a"), 5.0, sink)
             assert (resp.status, resp.length, bytes(sink.body)) == (200, 5, b"hello")
@@ -147,7 +149,7 @@ def test_chunked_body_split_anywhere() -> None:
 
     async def main() -> None:
         async with RawServer({"/c": chunked}) as srv:
-            http = HlsHttp()
+            http = HttpClient()
             for _ in range(2):
                 sink = Collect()
                 resp = await http.get(srv.url("/c"), 5.0, sink)
@@ -168,7 +170,7 @@ def test_connection_close_http10_and_an_idle_close_open_a_new_connection() -> No
 
     async def main() -> None:
         async with RawServer(scripts) as srv:
-            http = HlsHttp()
+            http = HttpClient()
             for path, body in (("/close", b"x"), ("/old", b"until close"), ("/idle", b"y"),
                                ("/idle", b"y"), ("/idle", b"y")):  # fmt: skip
                 sink = Collect()
@@ -190,13 +192,13 @@ def test_redirects_are_followed_up_to_five() -> None:
             "/loop": loop_script,
         }
         async with RawServer(scripts) as srv:
-            http = HlsHttp()
+            http = HttpClient()
             sink = Collect()
             resp = await http.get(srv.url("/from"), 5.0, sink)
             assert resp.url == srv.url("/to?x=1") and bytes(sink.body) == b"there"
             with pytest.raises(GetError, match="more than 5 redirects") as e:
                 await http.get(srv.url("/loop"), 5.0, Collect())
-            assert e.value.kind == hls_http.BAD
+            assert e.value.kind == connection.BAD
             http.close()
 
     run(main())
@@ -227,26 +229,26 @@ def test_stall_timeout_garbage_and_refused() -> None:
 
     async def main() -> None:
         async with RawServer(scripts) as srv:
-            http = HlsHttp()
+            http = HttpClient()
             t0 = time.monotonic()
             with pytest.raises(GetError) as e:
                 await http.get(srv.url("/stall"), 5.0, Collect(), stall_s=0.3)
-            assert e.value.kind == hls_http.STALL and 0.29 < time.monotonic() - t0 < 1.0
+            assert e.value.kind == connection.STALL and 0.29 < time.monotonic() - t0 < 1.0
             t0 = time.monotonic()
             with pytest.raises(GetError) as e:  # data keeps coming: no stall, but the deadline
                 await http.get(srv.url("/drip"), 0.6, Collect(), stall_s=0.3)
-            assert e.value.kind == hls_http.TIMEOUT and "not complete within" in e.value.why
+            assert e.value.kind == connection.TIMEOUT and "not complete within" in e.value.why
             assert 0.59 < time.monotonic() - t0 < 1.2
             for path, why in (("/garbage", "not an HTTP/1.x status line"),
                               ("/hugehead", "response head over"),
                               ("/badlength", "Content-Length")):  # fmt: skip
                 with pytest.raises(GetError, match=why) as e:
                     await http.get(srv.url(path), 5.0, Collect())
-                assert e.value.kind == hls_http.BAD
+                assert e.value.kind == connection.BAD
             http.close()
         with pytest.raises(GetError, match="refused") as e:
             await http.get(f"http://127.0.0.1:{free_port()}/x", 5.0, Collect())
-        assert e.value.kind == hls_http.CONNECT
+        assert e.value.kind == connection.CONNECT
 
     run(main())
 
@@ -260,9 +262,9 @@ def test_one_watch_per_loop_times_requests_and_is_idle_between_them() -> None:
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        watch = http_conn._watches.get(loop)
+        watch = watches.get(loop)
         async with RawServer({"/a": send(ok(b"a")), "/silent": silent}) as srv:
-            http = HlsHttp()
+            http = HttpClient()
             for _ in range(20):
                 await http.get(srv.url("/a"), 5.0, Collect())
             assert not watch.conns  # finished requests leave the watch
@@ -270,13 +272,13 @@ def test_one_watch_per_loop_times_requests_and_is_idle_between_them() -> None:
             with pytest.raises(GetError) as e:
                 await http.get(srv.url("/silent"), 5.0, Collect(), stall_s=0.2)
             took = loop.time() - t0
-            assert e.value.kind == hls_http.STALL
-            assert 0.2 - 0.002 <= took <= 0.2 + http_conn.WATCH_TICK_S + 0.1, took
+            assert e.value.kind == connection.STALL
+            assert 0.2 - 0.002 <= took <= 0.2 + WATCH_TICK_S + 0.1, took
             assert not watch.conns
-            await asyncio.sleep(http_conn.WATCH_TICK_S * 2.5)
+            await asyncio.sleep(WATCH_TICK_S * 2.5)
             assert not watch.armed  # nothing in flight: no timer left running
             http.close()
-        assert http_conn._watches.get(loop) is watch
+        assert watches.get(loop) is watch
 
     run(main())
 
@@ -288,7 +290,7 @@ def test_a_cancelled_request_closes_its_connection() -> None:
 
     async def main() -> None:
         async with RawServer({"/never": never, "/a": send(ok(b"a"))}) as srv:
-            http = HlsHttp()
+            http = HttpClient()
             task = asyncio.ensure_future(http.get(srv.url("/never"), 5.0, Collect()))
             await asyncio.sleep(0.1)
             task.cancel()
@@ -337,7 +339,7 @@ def test_https_keep_alive_and_counting(tmp_path: Path) -> None:
     async def main() -> None:
         scripts = {"/big": send(ok(big)), "/a": send(ok(b"hello"))}
         async with RawServer(scripts, tls=server_tls) as srv:
-            http = HlsHttp(ssl_context=client_tls)
+            http = HttpClient(ssl_context=client_tls)
             part = Collect(scan=1000)
             resp = await http.get(srv.url("/big"), 5.0, part, stall_s=2.0)
             assert resp.status == 200 and len(part.body) + part.skipped_bytes == len(big)
@@ -346,8 +348,8 @@ def test_https_keep_alive_and_counting(tmp_path: Path) -> None:
             assert bytes(sink.body) == b"hello" and srv.connections == 1
             http.close()
             with pytest.raises(GetError) as e:  # a certificate nobody vouches for
-                await HlsHttp().get(srv.url("/a"), 5.0, Collect())
-            assert e.value.kind == hls_http.CONNECT and "CERTIFICATE_VERIFY_FAILED" in e.value.why
+                await HttpClient().get(srv.url("/a"), 5.0, Collect())
+            assert e.value.kind == connection.CONNECT and "CERTIFICATE_VERIFY_FAILED" in e.value.why
 
     run(main())
 
