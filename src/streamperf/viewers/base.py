@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 # What a viewer reports: on_event(kind, name, value, detail) with one of these
 # kinds. They are the viewer's words; the event log (results/eventlog/schema.py) takes
@@ -62,6 +62,7 @@ class SocketViewerSteps:
     - `_transport`: the connection, or None; aborted on stop (nothing is worth flushing)
     - `_done`: the future `run` is waiting on, or None; resolved on stop so run returns
     - `_error_url()`: the URL an error row names (the hook each viewer gives)
+    - `parser`: the stream parser, whose newest media timestamp is the viewer's
     """
 
     _closed: bool
@@ -70,10 +71,16 @@ class SocketViewerSteps:
     on_event: EventCallback
     _transport: asyncio.Transport | None
     _done: asyncio.Future[None] | None
+    parser: Any
 
     def _error_url(self) -> str:
         """The URL an error row starts with."""
         raise NotImplementedError
+
+    @property
+    def media_ts_ms(self) -> int:
+        """The parser's newest media timestamp (ms), -1 before the first."""
+        return int(self.parser.media_ts_ms)
 
     def close(self) -> None:
         """Stop playing now (from another task); `run` then returns."""

@@ -272,13 +272,19 @@ async def fan_sign_in(request: web.Request) -> web.Response:
     return web.json_response(_fan_json(row))
 
 
+def _with_influencer(request: web.Request, inf_id: int) -> Store:
+    """The store, once it knows influencer `inf_id` (else 404)."""
+    store = request.app[STORE_KEY]
+    if store.influencer(inf_id) is None:
+        raise _error(404, f"no influencer {inf_id}")
+    return store
+
+
 async def follow(request: web.Request) -> web.Response:
     fan = _fan_auth(request)
     body = await _body(request)
     inf_id = _body_id(body.get("influencer_id"), "influencer_id")
-    store = request.app[STORE_KEY]
-    if store.influencer(inf_id) is None:
-        raise _error(404, f"no influencer {inf_id}")
+    store = _with_influencer(request, inf_id)
     store.follow(fan["id"], inf_id)
     return web.json_response({"following": True})
 
@@ -286,9 +292,7 @@ async def follow(request: web.Request) -> web.Response:
 async def unfollow(request: web.Request) -> web.Response:
     fan = _fan_auth(request)
     inf_id = _int_id(request, "I")
-    store = request.app[STORE_KEY]
-    if store.influencer(inf_id) is None:
-        raise _error(404, f"no influencer {inf_id}")
+    store = _with_influencer(request, inf_id)
     store.unfollow(fan["id"], inf_id)
     return web.json_response({"following": False})
 

@@ -144,10 +144,6 @@ class FlvViewer(SocketViewerSteps, ReadBatching, asyncio.BufferedProtocol):
             setup_timer.cancel()
             self._shutdown()
 
-    @property
-    def media_ts_ms(self) -> int:
-        return self.parser.media_ts_ms
-
     async def _connect(self, loop: asyncio.AbstractEventLoop, url: str, deadline: float) -> bool:
         try:
             scheme, host, port, path = parse_http_url(url)

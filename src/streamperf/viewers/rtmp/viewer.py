@@ -159,10 +159,6 @@ class RtmpViewer(SocketViewerSteps, ReadBatching, asyncio.BufferedProtocol):
             setup_timer.cancel()
             self._shutdown()
 
-    @property
-    def media_ts_ms(self) -> int:
-        return self.parser.media_ts_ms
-
     # --- asyncio protocol -------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's TCPTransport is not an asyncio.Transport subclass, only alike
