@@ -4,7 +4,7 @@
     .venv/bin/python tests/data/record_flv.py tests/data/nms_play_flv_extts_http.bin \
         --ts-offset 16776 --seconds 1.5
 
-Starts a private node-media-server (tests/integration/nms_support.py; run
+Starts a private node-media-server (tests/support/node_media_server.py; run
 scripts/setup.sh first) and an ffmpeg publisher (testsrc2 + sine, H.264
 600 kbit/s + AAC, GOP 2 s) on loopback, then sends a plain `GET
 /live/rec.flv` on a socket and writes every byte of the response: status
@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.integration.nms_support import NodeMediaServer  # noqa: E402
+from tests.support.node_media_server import NodeMediaServer  # noqa: E402
 
 
 def record(host: str, port: int, path: str, seconds: float) -> bytes:

@@ -19,10 +19,9 @@ import pytest
 
 from streamperf.media.publisher import Publisher, default_cache_dir, synthetic_clip
 from streamperf.media.server import MediaServer
-
-from .nms_support import NodeMediaServer, why_no_nms
-from .shaping import LoShaper
-from .sshd_support import Lab, have_sshd
+from tests.support.lo_shaping import LoShaper
+from tests.support.node_media_server import NodeMediaServer, why_no_nms
+from tests.support.sshd_lab import Lab, have_sshd
 
 STREAM = "test"
 

@@ -14,8 +14,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tests.support.node_media_server import NodeMediaServer
+
 from .conftest import STREAM
-from .nms_support import NodeMediaServer
 from .test_direct_urls import _passed_with_media, run_perf
 
 pytestmark = [pytest.mark.integration, pytest.mark.own_pytest]

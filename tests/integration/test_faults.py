@@ -40,9 +40,9 @@ from streamperf.results.eventlog.rows import read_events
 from streamperf.results.judging.judge import FAIL, INTERRUPTED, PASS
 from streamperf.session import StreamperfSession
 from streamperf.settings import RunSettings
+from tests.support.fault_server import DRIP, ERROR, HANG, Fault, FaultServer
 
 from .conftest import at_times
-from .fault_server import DRIP, ERROR, HANG, Fault, FaultServer
 
 ROOT = Path(__file__).resolve().parents[2]
 

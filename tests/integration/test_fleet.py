@@ -26,9 +26,9 @@ import pytest
 from streamperf.cli import main
 from streamperf.fleet.ec2 import FLEET_TAG
 from streamperf.hosts.specs import read_hosts_file
+from tests.support.local_ec2 import LocalEc2, local_ec2, use_env
 
 from .conftest import ctrl_c_reaches_it
-from .moto_support import LocalEc2, local_ec2, use_env
 
 pytestmark = pytest.mark.integration
 

@@ -31,9 +31,8 @@ from streamperf.fleet.ec2 import FLEET_TAG
 from streamperf.fleet.idle_shutdown import ENV_PATH, SCRIPT_PATH, SERVICE, TIMER
 from streamperf.fleet.user_data import NOFILE, VENV, render_user_data
 from streamperf.hosts.prepare import WORKER_REQUIREMENTS, build_wheelhouse
-
-from .moto_support import LocalEc2, local_ec2, use_env
-from .sshd_support import Lab, Sshd
+from tests.support.local_ec2 import LocalEc2, local_ec2, use_env
+from tests.support.sshd_lab import Lab, Sshd
 
 pytestmark = pytest.mark.integration
 

@@ -15,9 +15,9 @@ import pytest
 from streamperf.media.publisher import Publisher, probe_source
 from streamperf.results.eventlog.schema import FIRST_AUDIO, FIRST_VIDEO, VIEWER_ERROR
 from streamperf.viewers import ViewerFactory
+from tests.support.node_media_server import NodeMediaServer
 
 from .conftest import STREAM
-from .nms_support import NodeMediaServer
 
 pytestmark = pytest.mark.integration
 

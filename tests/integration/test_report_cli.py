@@ -8,7 +8,8 @@ import subprocess
 import sys
 import time
 
-from ..unit.report_logs import SECRET, seed_rows, synthetic_run, write_run_dir
+from tests.support.report_logs import SECRET, seed_rows, synthetic_run, write_run_dir
+
 from .conftest import ctrl_c_reaches_it
 
 CLI = [sys.executable, "-m", "streamperf.cli"]

@@ -27,9 +27,9 @@ import pytest
 from streamperf.results.eventlog.rows import read_events
 from streamperf.session import StreamperfSession
 from streamperf.settings import build_settings
+from tests.support.sshd_lab import Lab
 
 from .conftest import ctrl_c_reaches_it
-from .sshd_support import Lab
 
 pytestmark = pytest.mark.integration
 

@@ -17,8 +17,13 @@ from streamperf.results.eventlog.schema import FIRST_AUDIO, FIRST_VIDEO, VIEWER_
 from streamperf.viewers import ViewerFactory
 from streamperf.viewers.flv.tags import FlvTagParser
 from streamperf.viewers.flv.viewer import FlvViewer, parse_http_url
-
-from .flv_recordings import RECORDINGS, dechunk, reference_firsts, reference_tags, split_response
+from tests.support.flv_recordings import (
+    RECORDINGS,
+    dechunk,
+    reference_firsts,
+    reference_tags,
+    split_response,
+)
 
 try:
     import uvloop
