@@ -26,34 +26,14 @@ from aiohttp import web
 
 from streamperf.media.publisher import Publisher, probe_source
 from streamperf.media.server import MediaServer, free_port
-from streamperf.results.eventlog.schema import FIRST_AUDIO, FIRST_VIDEO, VIEWER_ERROR
+from streamperf.results.eventlog.schema import FIRST_AUDIO, FIRST_VIDEO
 from streamperf.viewers.hls.viewer import HlsViewer
+from tests.support.loops import run
+from tests.support.viewer_events import Events
 
 pytestmark = pytest.mark.integration
 
-try:
-    import uvloop
-except ImportError:  # pragma: no cover - uvloop is a dev dependency
-    uvloop = None
-
 TD = 2.0  # nginx-rtmp's hls_fragment in streamperf.media.server
-
-
-class Events(list[tuple[str, str, float, str]]):
-    def __call__(self, event: str, name: str, value: float, detail: str) -> None:
-        self.append((event, name, value, detail))
-
-    def of(self, kind: str) -> list[tuple[str, str, float, str]]:
-        return [e for e in self if e[0] == kind]
-
-    def errors(self) -> list[tuple[str, str]]:
-        return [(e[1], e[3]) for e in self if e[0] == VIEWER_ERROR]
-
-
-def run(coro: Awaitable[Any], use_uvloop: bool = False) -> Any:
-    factory = uvloop.new_event_loop if use_uvloop and uvloop else asyncio.new_event_loop
-    with asyncio.Runner(loop_factory=factory) as runner:
-        return runner.run(coro)  # type: ignore[arg-type]
 
 
 def request_log() -> tuple[Callable[[str], None], list[tuple[float, str]]]:

@@ -12,27 +12,10 @@ from streamperf.media.publisher import Publisher, probe_source
 from streamperf.media.server import MediaServer, free_port
 from streamperf.results.eventlog.schema import FIRST_AUDIO, FIRST_VIDEO, VIEWER_ERROR
 from streamperf.viewers.rtmp.viewer import RtmpViewer
+from tests.support.loops import run
+from tests.support.viewer_events import Events
 
 pytestmark = pytest.mark.integration
-
-try:
-    import uvloop
-except ImportError:  # pragma: no cover - uvloop is a dev dependency
-    uvloop = None
-
-
-class Events(list[tuple[str, str, float, str]]):
-    def __call__(self, event: str, name: str, value: float, detail: str) -> None:
-        self.append((event, name, value, detail))
-
-    def of(self, kind: str) -> list[tuple[str, str, float, str]]:
-        return [e for e in self if e[0] == kind]
-
-
-def run(coro: object, use_uvloop: bool = False) -> object:
-    factory = uvloop.new_event_loop if use_uvloop and uvloop else asyncio.new_event_loop
-    with asyncio.Runner(loop_factory=factory) as runner:
-        return runner.run(coro)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,6 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -25,6 +24,7 @@ from streamperf.viewers.hls.viewer import HlsViewer
 from streamperf.viewers.http import client as hls_http
 from streamperf.viewers.http import connection as http_conn
 from streamperf.viewers.http.client import GetError, HlsHttp, Sink
+from tests.support.loops import run
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 TS_HEAD = (DATA / "nginx_first_segment_head.ts").read_bytes()  # video + audio PES
@@ -107,10 +107,6 @@ class Collect(Sink):
 
     def skipped(self, n: int) -> None:
         self.skipped_bytes += n
-
-
-def run(coro: Awaitable[Any]) -> Any:
-    return asyncio.run(coro)  # type: ignore[arg-type]
 
 
 def test_keep_alive_and_the_unscanned_rest_of_a_body_is_only_counted() -> None:
