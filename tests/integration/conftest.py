@@ -7,12 +7,10 @@ import fcntl
 import itertools
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,28 +22,6 @@ from tests.support.node_media_server import NodeMediaServer, why_no_nms
 from tests.support.sshd_lab import Lab, have_sshd
 
 STREAM = "test"
-
-
-def ctrl_c_reaches_it() -> None:
-    """preexec_fn for a subprocess a test interrupts with SIGINT: SIGINT at its default,
-    as for a terminal's foreground job. A job started in the background (a CI runner
-    may) inherits SIGINT ignored, and Python then never raises KeyboardInterrupt."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
-@contextlib.contextmanager
-def at_times(*actions: tuple[float, Callable[[], object]]) -> Iterator[None]:
-    """Run each (seconds from now, action) on a timer thread while the block runs (a
-    fault in the middle of a load run); none starts after it, and one under way ends."""
-    timers = [threading.Timer(at, action) for at, action in actions]
-    for timer in timers:
-        timer.start()
-    try:
-        yield
-    finally:
-        for timer in timers:
-            timer.cancel()
-            timer.join()
 
 
 def pytest_configure(config: pytest.Config) -> None:

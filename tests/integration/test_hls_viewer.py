@@ -28,6 +28,7 @@ from streamperf.media.publisher import Publisher, probe_source
 from streamperf.media.server import MediaServer, free_port
 from streamperf.results.eventlog.schema import FIRST_AUDIO, FIRST_VIDEO
 from streamperf.viewers.hls.viewer import HlsViewer
+from tests.support.loopback_servers import start_app
 from tests.support.loops import run
 from tests.support.viewer_events import Events
 
@@ -375,12 +376,7 @@ class Origin:
         app.router.add_get("/live.m3u8", self._media_playlist)
         app.router.add_get("/master.m3u8", self._master)
         app.router.add_get("/{name}", self._segment)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = self._runner.addresses[0][:2]
-        self.base = f"http://{host}:{port}"
+        self._runner, self.base = await start_app(app)
         self._producer = asyncio.ensure_future(self._produce())
         return self.base
 

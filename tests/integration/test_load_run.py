@@ -17,8 +17,7 @@ import pytest
 from streamperf.results.eventlog.rows import read_events
 from streamperf.session import StreamperfSession
 from streamperf.settings import RunSettings
-
-from .conftest import at_times
+from tests.support.schedule import at_times
 
 
 def _session(reports: Path, **settings: object) -> StreamperfSession:

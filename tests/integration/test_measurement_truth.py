@@ -21,8 +21,7 @@ from streamperf.load.broadcast import stream_name
 from streamperf.results.eventlog.rows import read_events
 from streamperf.session import StreamperfSession
 from streamperf.settings import RunSettings
-
-from .conftest import at_times
+from tests.support.schedule import at_times
 
 
 @pytest.fixture
