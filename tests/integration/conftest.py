@@ -17,6 +17,9 @@ import pytest
 
 from streamperf.media.publisher import Publisher, default_cache_dir, synthetic_clip
 from streamperf.media.server import MediaServer
+from streamperf.platforms.api_calls import ApiCall
+from streamperf.platforms.reference.server import ReferencePlatform
+from streamperf.platforms.seed.client import PlatformClient
 from tests.support.lo_shaping import LoShaper
 from tests.support.node_media_server import NodeMediaServer, why_no_nms
 from tests.support.sshd_lab import Lab, have_sshd
@@ -156,6 +159,21 @@ def nms_stream(
         yield nms, pub
     finally:
         pub.stop()
+
+
+@pytest.fixture
+def calls() -> list[ApiCall]:
+    """The API calls `client` made, in order."""
+    return []
+
+
+@pytest.fixture
+def client(platform: ReferencePlatform, calls: list[ApiCall]) -> Iterator[PlatformClient]:
+    """A PlatformClient of the module's own `platform` fixture (a ReferencePlatform, each
+    module its own settings), noting its calls in `calls`."""
+    with PlatformClient(platform.base_url, streams_token=platform.streams_token,
+                        timeout=5.0, on_call=calls.append) as c:
+        yield c
 
 
 # lo has one root qdisc: tests that cap it take turns, across xdist workers too.

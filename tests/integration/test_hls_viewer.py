@@ -31,6 +31,7 @@ from streamperf.viewers.hls.viewer import HlsViewer
 from tests.support.loopback_servers import start_app
 from tests.support.loops import run
 from tests.support.viewer_events import Events
+from tests.support.viewer_runs import seconds_to_end_after_stop
 
 pytestmark = pytest.mark.integration
 
@@ -185,17 +186,9 @@ def test_server_stopping_mid_play_is_a_disconnect(clip: Path, tmp_path: Path) ->
             pub.start(ready=lambda: server.is_publishing("gone"))
             time.sleep(2 * TD + 1)  # two segments in the playlist
 
-            async def main() -> float:
-                v = HlsViewer(server.hls_url("gone"), events)
-                task = asyncio.ensure_future(v.run(30.0))
-                await asyncio.sleep(2.5)
-                assert v.segments_fetched >= 2 and v.error is None
-                t0 = time.monotonic()
-                await asyncio.get_running_loop().run_in_executor(None, server.stop)
-                await task
-                return time.monotonic() - t0
-
-            took = run(main())
+            took = run(seconds_to_end_after_stop(
+                lambda: HlsViewer(server.hls_url("gone"), events), 30.0,
+                lambda v: v.segments_fetched >= 2 and v.error is None, server.stop))
         finally:
             pub.stop()
     # 3 target durations after the last good playlist load, which was up to TD before the stop

@@ -25,18 +25,6 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReferencePlat
 
 
 @pytest.fixture
-def calls() -> list[ApiCall]:
-    return []
-
-
-@pytest.fixture
-def client(platform: ReferencePlatform, calls: list[ApiCall]) -> Iterator[PlatformClient]:
-    with PlatformClient(platform.base_url, platform.base_url, platform.streams_token,
-                        timeout=5.0, on_call=calls.append) as c:
-        yield c
-
-
-@pytest.fixture
 def seed(platform: ReferencePlatform) -> SeedApiPlatform:
     return SeedApiPlatform(platform.base_url, platform.base_url, platform.streams_token,
                            email="star@example.com", token="any-token", timeout_s=5.0,

@@ -24,19 +24,6 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReferencePlat
         yield p
 
 
-@pytest.fixture
-def calls() -> list[ApiCall]:
-    return []
-
-
-@pytest.fixture
-def client(platform: ReferencePlatform, calls: list[ApiCall]) -> Iterator[PlatformClient]:
-    with PlatformClient(
-        platform.base_url, streams_token=platform.streams_token, on_call=calls.append, timeout=5
-    ) as c:
-        yield c
-
-
 def test_full_seed_flow(
     platform: ReferencePlatform,
     client: PlatformClient,

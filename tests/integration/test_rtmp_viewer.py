@@ -14,6 +14,7 @@ from streamperf.results.eventlog.schema import FIRST_AUDIO, FIRST_VIDEO, VIEWER_
 from streamperf.viewers.rtmp.viewer import RtmpViewer
 from tests.support.loops import run
 from tests.support.viewer_events import Events
+from tests.support.viewer_runs import seconds_to_end_after_stop
 
 pytestmark = pytest.mark.integration
 
@@ -101,17 +102,9 @@ def test_server_stopping_mid_play_is_a_disconnect(clip: Path, tmp_path: Path) ->
         try:
             pub.start(ready=lambda: server.is_publishing("gone"))
 
-            async def main() -> float:
-                v = RtmpViewer(server.rtmp_url("gone"), events)
-                task = asyncio.ensure_future(v.run(20.0))
-                await asyncio.sleep(2.5)
-                assert v.bytes_received > 50_000 and v.error is None
-                t0 = time.monotonic()
-                await asyncio.get_running_loop().run_in_executor(None, server.stop)
-                await task
-                return time.monotonic() - t0
-
-            took = run(main())
+            took = run(seconds_to_end_after_stop(
+                lambda: RtmpViewer(server.rtmp_url("gone"), events), 20.0,
+                lambda v: v.bytes_received > 50_000 and v.error is None, server.stop))
         finally:
             pub.stop()
     assert isinstance(took, float) and took < 10

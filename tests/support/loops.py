@@ -18,6 +18,7 @@ except ImportError:  # pragma: no cover - uvloop is a dev dependency
     uvloop = None
 
 T = TypeVar("T")
+RunLoop = Callable[[Coroutine[Any, Any, Any]], Any]  # the `run_loop` fixture's type
 
 # The kinds of loop this machine can run; a test id names the one it ran on.
 LOOPS: list[str] = ["asyncio"] + (["uvloop"] if uvloop is not None else [])

@@ -6,13 +6,13 @@ Run on the real event loops the viewers use (asyncio and uvloop: the `run_loop` 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from streamperf.viewers.hls import reload_grid
 from streamperf.viewers.hls.reload_grid import RELOAD_GRID_S, grid_step, sleep_to_grid
+from tests.support.loops import RunLoop
 
 
 @given(st.floats(min_value=0.0, max_value=1e7, allow_nan=False))
@@ -21,9 +21,7 @@ def test_a_grid_step_is_never_before_the_time_asked_nor_a_step_after(t: float) -
     assert t <= at < t + RELOAD_GRID_S + 1e-9
 
 
-def test_waiters_of_one_step_share_its_timer_and_wake_on_time(
-    run_loop: Callable[..., None],
-) -> None:
+def test_waiters_of_one_step_share_its_timer_and_wake_on_time(run_loop: RunLoop) -> None:
     async def main() -> None:
         loop = asyncio.get_running_loop()
         t0 = loop.time() + 0.05
@@ -48,7 +46,7 @@ def test_waiters_of_one_step_share_its_timer_and_wake_on_time(
 
 
 def test_a_cancelled_waiter_leaves_the_others_and_a_past_time_wakes_at_once(
-    run_loop: Callable[..., None],
+    run_loop: RunLoop,
 ) -> None:
     async def main() -> None:
         loop = asyncio.get_running_loop()
