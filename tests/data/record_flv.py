@@ -17,8 +17,6 @@ stream across 0xFFFFFF ms, so the tags use the extended timestamp byte.
 from __future__ import annotations
 
 import argparse
-import os
-import signal
 import socket
 import subprocess
 import sys
@@ -27,9 +25,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
 from tests.support.node_media_server import NodeMediaServer  # noqa: E402
+from tests.support.processes import terminate  # noqa: E402
 from tests.support.recording import pattern_publisher, read_for  # noqa: E402
 
 
@@ -55,9 +55,7 @@ def main() -> None:
             time.sleep(args.join_after)
             data = record(nms.host, nms.http_port, "/live/rec.flv", args.seconds)
         finally:
-            if ffmpeg.poll() is None:
-                os.kill(ffmpeg.pid, signal.SIGTERM)
-                ffmpeg.wait(10)
+            terminate(ffmpeg)
     args.out.write_bytes(data)
     print(f"{args.out}: {len(data)} bytes")
 

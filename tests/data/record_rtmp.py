@@ -17,8 +17,6 @@ stream across 0xFFFFFF ms so the recording holds extended timestamps.
 from __future__ import annotations
 
 import argparse
-import os
-import signal
 import socket
 import subprocess
 import sys
@@ -30,17 +28,13 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
+from tests.support.processes import terminate  # noqa: E402
 from tests.support.recording import pattern_publisher, read_for  # noqa: E402
 
+from streamperf.media.server import free_port  # noqa: E402
 from streamperf.viewers.rtmp import amf  # noqa: E402
 
 MODULE = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def chunked(csid: int, mtype: int, msid: int, payload: bytes, chunk: int = 128) -> bytes:
@@ -107,10 +101,7 @@ def main() -> None:
             time.sleep(args.join_after)
             data = record(port, "rec", args.seconds)
         finally:
-            for proc in (ffmpeg, nginx):
-                if proc is not None and proc.poll() is None:
-                    os.kill(proc.pid, signal.SIGTERM)
-                    proc.wait(10)
+            terminate(ffmpeg, nginx)
     args.out.write_bytes(data)
     print(f"{args.out}: {len(data)} bytes")
 

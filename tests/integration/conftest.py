@@ -15,7 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from streamperf.media.publisher import Publisher, default_cache_dir, synthetic_clip
+from streamperf.media.publisher import (
+    Publisher,
+    default_cache_dir,
+    probe_source,
+    synthetic_clip,
+)
 from streamperf.media.server import MediaServer
 from streamperf.platforms.api_calls import ApiCall
 from streamperf.platforms.reference.server import ReferencePlatform
@@ -112,6 +117,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def clip() -> Path:
     """The 30 s synthetic FLV clip (~1.05 Mbps, 2 s GOP), made once per cache dir."""
     return synthetic_clip(default_cache_dir())
+
+
+@pytest.fixture(scope="session")
+def source_kbps(clip: Path) -> float:
+    """`clip`'s bitrate as ffprobe reads it: what a viewer of it should get."""
+    return probe_source(clip).bitrate_kbps
 
 
 @pytest.fixture(scope="session")

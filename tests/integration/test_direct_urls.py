@@ -10,7 +10,6 @@ processes are stopped by PID.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import time
 import urllib.request
@@ -22,6 +21,7 @@ import pytest
 
 from streamperf.media.server import find_rtmp_module, free_port
 from tests.support.direct_runs import passed_with_media, run_direct
+from tests.support.processes import terminate
 
 pytestmark = pytest.mark.own_pytest
 KEY = "userstream"
@@ -76,16 +76,6 @@ http {{
 """
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 @pytest.fixture(scope="module")
 def user_server(tmp_path_factory: pytest.TempPathFactory, clip: Path) -> Iterator[UserServer]:
     """nginx-rtmp from the user's own config, with plain ffmpeg publishing KEY."""
@@ -120,8 +110,8 @@ def user_server(tmp_path_factory: pytest.TempPathFactory, clip: Path) -> Iterato
         yield server
     finally:
         if ffmpeg is not None:
-            _stop(ffmpeg)
-        _stop(nginx)
+            terminate(ffmpeg)
+        terminate(nginx)
 
 
 def test_play_url_rtmp_watches_a_stream_someone_else_publishes(user_server, tmp_path):

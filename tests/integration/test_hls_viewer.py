@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from streamperf.media.publisher import Publisher, probe_source
+from streamperf.media.publisher import Publisher
 from streamperf.media.server import MediaServer, free_port
 from streamperf.results.eventlog.schema import FIRST_AUDIO, FIRST_VIDEO
 from streamperf.viewers.hls.viewer import HlsViewer
@@ -57,11 +57,6 @@ def check_requests(log: list[tuple[float, str]], td: float) -> None:
     assert min(gaps) >= td / 2 - 0.02, gaps
 
 
-@pytest.fixture(scope="module")
-def source_kbps(clip: Path) -> float:
-    return probe_source(clip).bitrate_kbps
-
-
 # --- real nginx-rtmp ---------------------------------------------------------------------
 
 
@@ -80,7 +75,6 @@ def full_playlist(published_stream: tuple[MediaServer, Publisher]) -> MediaServe
             pass
         assert time.monotonic() < deadline, "the live playlist never listed 3 segments"
         time.sleep(0.5)
-
 
 
 @pytest.mark.parametrize("use_uvloop", [False, True], ids=["asyncio", "uvloop"])

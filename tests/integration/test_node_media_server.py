@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
 
 import pytest
 
-from streamperf.media.publisher import Publisher, probe_source
+from streamperf.media.publisher import Publisher
 from streamperf.results.eventlog.schema import FIRST_AUDIO, FIRST_VIDEO, VIEWER_ERROR
 from streamperf.viewers import ViewerFactory
 from tests.support.node_media_server import NodeMediaServer
@@ -23,11 +22,6 @@ from .conftest import STREAM
 pytestmark = pytest.mark.integration
 
 PLAY_S = 11.0
-
-
-@pytest.fixture(scope="module")
-def source_kbps(clip: Path) -> float:
-    return probe_source(clip).bitrate_kbps
 
 
 @pytest.mark.parametrize("protocol", ["rtmp", "flv"])

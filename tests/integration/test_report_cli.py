@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from tests.support.nested_pytest import ctrl_c_reaches_it
+from tests.support.processes import ctrl_c_reaches_it
 from tests.support.report_logs import SECRET, seed_rows, synthetic_run, write_run_dir
 
 CLI = [sys.executable, "-m", "streamperf.cli"]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from streamperf.media.publisher import Publisher, probe_source
+from streamperf.media.publisher import Publisher
 from streamperf.media.server import MediaServer, free_port
 from streamperf.results.eventlog.schema import FIRST_AUDIO, FIRST_VIDEO, VIEWER_ERROR
 from streamperf.viewers.rtmp.viewer import RtmpViewer
@@ -17,11 +17,6 @@ from tests.support.viewer_events import Events
 from tests.support.viewer_runs import seconds_to_end_after_stop
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def source_kbps(clip: Path) -> float:
-    return probe_source(clip).bitrate_kbps
 
 
 @pytest.mark.parametrize("use_uvloop", [False, True], ids=["asyncio", "uvloop"])

@@ -27,6 +27,7 @@ from streamperf.platforms.seed.conventions import SEED_ORIGIN_PORT
 from streamperf.platforms.seed.journey import run_journey
 from streamperf.session import fans_to_prepare
 from streamperf.settings import RunSettings
+from tests.support.loopback_servers import port_free
 from tests.support.nested_pytest import run_dirs, run_perf
 
 
@@ -148,15 +149,6 @@ def test_a_taken_origin_port_is_a_one_line_error_naming_the_option(tmp_path):
     assert not ref.media.running
 
 
-def _port_free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def _rows(run_dir: Path) -> list[dict[str, str]]:
     with (run_dir / "events.csv").open() as f:
         return list(csv.DictReader(f))
@@ -168,7 +160,7 @@ def test_perf_scenario_passes_on_the_seed_backend_with_fans_precreated_the_seeds
         tmp_path, port):
     if port is None:
         port = free_port()
-    elif not _port_free(port):
+    elif not port_free(port):
         pytest.skip(f"port {port} is taken on this machine")
     users, percent_new = 6, 50
     r = run_perf(tmp_path / "reports", "-k", "join_storm", "--users", str(users),

@@ -4,7 +4,8 @@
   client's failure modes);
 - `LoopbackServer`: an asyncio TCP server on the test's loop, a subclass's
   `serve` answering each connection (replays, hostile media servers);
-- `start_app` / `serving`: an aiohttp.web app (hostile origins and platforms).
+- `start_app` / `serving`: an aiohttp.web app (hostile origins and platforms);
+- `port_free`: whether a server could bind a chosen port now.
 """
 
 from __future__ import annotations
@@ -17,6 +18,20 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, Self
 
 from aiohttp import web
+
+
+def port_free(port: int, addr: str = "127.0.0.1") -> bool:
+    """Whether `addr:port` can be bound now, with SO_REUSEADDR as the servers that take a
+    chosen port set it (sshd, nginx): one left in TIME_WAIT counts as free, one a server
+    listens on does not."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((addr, port))
+        except OSError:
+            return False
+    return True
+
 
 Handler = Callable[[socket.socket, threading.Event], None]
 

@@ -20,17 +20,12 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from tests.support.processes import ctrl_c_reaches_it
+
 ROOT = Path(__file__).resolve().parents[2]
 # No cache: a nested run must not write .pytest_cache into the tree or a test's project.
 PYTEST = (sys.executable, "-m", "pytest", "-p", "no:cacheprovider")
 Arg = str | os.PathLike[str]
-
-
-def ctrl_c_reaches_it() -> None:
-    """preexec_fn for a subprocess a test interrupts with SIGINT: SIGINT at its default,
-    as for a terminal's foreground job. A job started in the background (a CI runner
-    may) inherits SIGINT ignored, and Python then never raises KeyboardInterrupt."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _environ(env: Mapping[str, str] | None) -> dict[str, str] | None:
