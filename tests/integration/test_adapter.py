@@ -19,7 +19,7 @@ import pytest
 
 from tests.support.nested_pytest import ROOT, run_perf, summaries
 
-pytestmark = pytest.mark.own_pytest
+pytestmark = [pytest.mark.own_pytest, pytest.mark.realtime]
 
 CONFTEST = '''
 import asyncio

@@ -16,6 +16,8 @@ import pytest
 from streamperf.cli import main
 from tests.support.nested_pytest import ROOT, run_dirs, run_perf
 
+pytestmark = pytest.mark.realtime
+
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "reports" / "artifacts"
 SMALL = ["-k", "join_storm", "--users", "4", "--duration", "8s"]

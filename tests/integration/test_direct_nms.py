@@ -19,7 +19,7 @@ from tests.support.node_media_server import NodeMediaServer
 
 from .conftest import STREAM
 
-pytestmark = [pytest.mark.integration, pytest.mark.own_pytest]
+pytestmark = [pytest.mark.integration, pytest.mark.own_pytest, pytest.mark.realtime]
 
 RUN = ["--users", "20", "--duration", "10s", "-k", "join_storm"]
 

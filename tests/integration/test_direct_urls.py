@@ -23,7 +23,7 @@ from streamperf.media.server import find_rtmp_module, free_port
 from tests.support.direct_runs import passed_with_media, run_direct
 from tests.support.processes import terminate
 
-pytestmark = pytest.mark.own_pytest
+pytestmark = [pytest.mark.own_pytest, pytest.mark.realtime]
 KEY = "userstream"
 
 

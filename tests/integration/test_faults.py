@@ -43,6 +43,8 @@ from tests.support.fault_server import DRIP, ERROR, HANG, Fault, FaultServer
 from tests.support.nested_pytest import pytest_process
 from tests.support.schedule import at_times
 
+pytestmark = pytest.mark.realtime
+
 
 def _session(reports: Path, **settings: object) -> StreamperfSession:
     # No test here reads the lone viewer's latency: skip its 5 s.

@@ -34,7 +34,7 @@ from tests.support.local_ec2 import LocalEc2, local_ec2, use_env
 from tests.support.nested_pytest import run_perf
 from tests.support.sshd_lab import Lab, Sshd
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.loads_cpu, pytest.mark.realtime]
 
 IDLE_S = 5400
 

@@ -33,7 +33,7 @@ from tests.support.loops import run
 from tests.support.viewer_events import Events
 from tests.support.viewer_runs import seconds_to_end_after_stop
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.realtime]
 
 TD = 2.0  # nginx-rtmp's hls_fragment in streamperf.media.server
 

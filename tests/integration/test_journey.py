@@ -17,6 +17,8 @@ from streamperf.platforms.seed.adapter import SeedApiPlatform, influencer_of
 from streamperf.platforms.seed.client import PlatformClient
 from streamperf.platforms.seed.journey import ThinkTimes, run_journey
 
+pytestmark = pytest.mark.realtime
+
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReferencePlatform]:

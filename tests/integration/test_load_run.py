@@ -19,6 +19,8 @@ from streamperf.session import StreamperfSession
 from streamperf.settings import RunSettings
 from tests.support.schedule import at_times
 
+pytestmark = pytest.mark.realtime
+
 
 def _session(reports: Path, **settings: object) -> StreamperfSession:
     # No test here reads the lone viewer's latency: skip its 5 s.

@@ -23,6 +23,8 @@ from streamperf.session import StreamperfSession
 from streamperf.settings import RunSettings
 from tests.support.schedule import at_times
 
+pytestmark = pytest.mark.realtime
+
 
 @pytest.fixture
 def session(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StreamperfSession]:

@@ -19,7 +19,7 @@ from tests.support.viewer_events import Events
 
 from .conftest import STREAM
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.realtime]
 
 PLAY_S = 11.0
 

@@ -15,7 +15,7 @@ from streamperf.platforms.api_calls import ApiCall, ApiError
 from streamperf.platforms.reference.server import ReferencePlatform
 from streamperf.platforms.seed.client import Fan, Influencer, PlatformClient
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.realtime]
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,7 @@ from streamperf.settings import build_settings
 from tests.support.nested_pytest import ROOT, pytest_process, run_dirs, run_perf
 from tests.support.sshd_lab import Lab
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.loads_cpu, pytest.mark.realtime]
 
 
 def ssh_args(lab: Lab) -> list[str]:

@@ -17,7 +17,7 @@ from streamperf.platforms.seed.client import PlatformClient
 from streamperf.redact import remember
 from tests.support.nested_pytest import run_dirs, run_perf
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.realtime]
 
 # What the run is handed; none of it may appear in any artifact or in the terminal.
 OAUTH_TOKEN = "planted-oauth-token-5f3a9c"

@@ -30,6 +30,8 @@ from streamperf.settings import RunSettings
 from tests.support.loopback_servers import port_free
 from tests.support.nested_pytest import run_dirs, run_perf
 
+pytestmark = pytest.mark.realtime
+
 
 @pytest.fixture(scope="module")
 def origin_port() -> int:
