@@ -29,7 +29,7 @@ from streamperf.media.server import MediaServer, free_port
 from streamperf.results.eventlog.schema import FIRST_AUDIO, FIRST_VIDEO
 from streamperf.viewers.hls.viewer import HlsViewer
 from tests.support.loopback_servers import start_app
-from tests.support.loops import run
+from tests.support.loops import RunLoop, run
 from tests.support.viewer_events import Events
 from tests.support.viewer_runs import seconds_to_end_after_stop
 
@@ -77,9 +77,8 @@ def full_playlist(published_stream: tuple[MediaServer, Publisher]) -> MediaServe
         time.sleep(0.5)
 
 
-@pytest.mark.parametrize("use_uvloop", [False, True], ids=["asyncio", "uvloop"])
 def test_plays_the_live_stream(
-    published_stream: tuple[MediaServer, Publisher], source_kbps: float, use_uvloop: bool
+    published_stream: tuple[MediaServer, Publisher], source_kbps: float, run_loop: RunLoop
 ) -> None:
     server, pub = published_stream
     events = Events()
@@ -98,7 +97,7 @@ def test_plays_the_live_stream(
         await task
         return v
 
-    v = run(main(), use_uvloop)
+    v = run_loop(main())
     assert not events.errors(), events
     assert len(events.of(FIRST_VIDEO)) == 1 and len(events.of(FIRST_AUDIO)) == 1
     assert v.first_video_wall is not None and v.play_requested_wall is not None

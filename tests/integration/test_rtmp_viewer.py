@@ -12,16 +12,15 @@ from streamperf.media.publisher import Publisher
 from streamperf.media.server import MediaServer, free_port
 from streamperf.results.eventlog.schema import FIRST_AUDIO, FIRST_VIDEO, VIEWER_ERROR
 from streamperf.viewers.rtmp.viewer import RtmpViewer
-from tests.support.loops import run
+from tests.support.loops import RunLoop, run
 from tests.support.viewer_events import Events
 from tests.support.viewer_runs import seconds_to_end_after_stop
 
 pytestmark = [pytest.mark.integration, pytest.mark.realtime]
 
 
-@pytest.mark.parametrize("use_uvloop", [False, True], ids=["asyncio", "uvloop"])
 def test_plays_at_the_source_rate(
-    published_stream: tuple[MediaServer, Publisher], source_kbps: float, use_uvloop: bool
+    published_stream: tuple[MediaServer, Publisher], source_kbps: float, run_loop: RunLoop
 ) -> None:
     server, pub = published_stream
     events = Events()
@@ -36,7 +35,7 @@ def test_plays_at_the_source_rate(
         await task
         return v
 
-    v = run(main(), use_uvloop)
+    v = run_loop(main())
     assert isinstance(v, RtmpViewer)
     assert not events.of(VIEWER_ERROR), events
     assert len(events.of(FIRST_VIDEO)) == 1 and len(events.of(FIRST_AUDIO)) == 1
@@ -108,9 +107,8 @@ def test_server_stopping_mid_play_is_a_disconnect(clip: Path, tmp_path: Path) ->
     assert detail.startswith(server.rtmp_url("gone")) and "closed" in detail
 
 
-@pytest.mark.parametrize("use_uvloop", [False, True], ids=["asyncio", "uvloop"])
 def test_fifty_viewers_in_one_loop_all_get_media(
-    published_stream: tuple[MediaServer, Publisher], source_kbps: float, use_uvloop: bool
+    published_stream: tuple[MediaServer, Publisher], source_kbps: float, run_loop: RunLoop
 ) -> None:
     server, _ = published_stream
     events: list[Events] = [Events() for _ in range(50)]
@@ -120,7 +118,7 @@ def test_fifty_viewers_in_one_loop_all_get_media(
         await asyncio.gather(*(v.run(5.0) for v in viewers))
         return viewers
 
-    viewers = run(main(), use_uvloop)
+    viewers = run_loop(main())
     assert isinstance(viewers, list)
     assert all(not ev.of(VIEWER_ERROR) for ev in events)
     assert all(len(ev.of(FIRST_VIDEO)) == 1 for ev in events)
