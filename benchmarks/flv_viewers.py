@@ -2,8 +2,8 @@
 
     .venv/bin/python benchmarks/flv_viewers.py --viewers 200 500 --seconds 20
 
-Starts node-media-server (the pinned npm package, tests/integration/
-nms_support.py; run scripts/setup.sh first) and an ffmpeg publisher looping
+Starts node-media-server (the pinned npm package, tests/support/
+node_media_server.py; run scripts/setup.sh first) and an ffmpeg publisher looping
 the synthetic ~1.1 Mbit/s clip into it over RTMP. Then per viewer count and
 engine (`rtmp`: RtmpViewer on its RTMP URL, `flv`: FlvViewer on its HTTP-FLV
 URL, the same stream from the same server) N viewers run in ONE child
@@ -78,7 +78,7 @@ def main() -> None:
             child_main(args)
         return
 
-    from tests.integration.nms_support import NodeMediaServer, why_no_nms
+    from tests.support.node_media_server import NodeMediaServer, why_no_nms
 
     from streamperf.media.publisher import (
         Publisher,

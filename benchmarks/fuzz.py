@@ -1,5 +1,5 @@
 """Fuzz every parser for longer than CI does: the properties of
-tests/unit/fuzz_properties.py (any input -> a result or the parser's documented
+tests/support/fuzz_properties.py (any input -> a result or the parser's documented
 error, never another exception, bounded time) with a large example count.
 
     .venv/bin/python benchmarks/fuzz.py --examples 100000
@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from hypothesis import given, settings  # noqa: E402  (after the path set-up above)
 from hypothesis import strategies as st  # noqa: E402
-from tests.unit.fuzz_properties import PROPERTIES, Property  # noqa: E402
+from tests.support.fuzz_properties import PROPERTIES, Property  # noqa: E402
 
 
 def fuzz(prop: Property, examples: int) -> tuple[int, float, str]:

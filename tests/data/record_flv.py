@@ -4,7 +4,7 @@
     .venv/bin/python tests/data/record_flv.py tests/data/nms_play_flv_extts_http.bin \
         --ts-offset 16776 --seconds 1.5
 
-Starts a private node-media-server (tests/integration/nms_support.py; run
+Starts a private node-media-server (tests/support/node_media_server.py; run
 scripts/setup.sh first) and an ffmpeg publisher (testsrc2 + sine, H.264
 600 kbit/s + AAC, GOP 2 s) on loopback, then sends a plain `GET
 /live/rec.flv` on a socket and writes every byte of the response: status
@@ -17,8 +17,6 @@ stream across 0xFFFFFF ms, so the tags use the extended timestamp byte.
 from __future__ import annotations
 
 import argparse
-import os
-import signal
 import socket
 import subprocess
 import sys
@@ -27,28 +25,19 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
-from tests.integration.nms_support import NodeMediaServer  # noqa: E402
+from tests.support.node_media_server import NodeMediaServer  # noqa: E402
+from tests.support.processes import terminate  # noqa: E402
+from tests.support.recording import pattern_publisher, read_for  # noqa: E402
 
 
 def record(host: str, port: int, path: str, seconds: float) -> bytes:
     sock = socket.create_connection((host, port))
     request = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n"
     sock.sendall(request.encode())
-    got = bytearray()
-    deadline = time.monotonic() + seconds
-    while (left := deadline - time.monotonic()) > 0:
-        sock.settimeout(left)
-        try:
-            data = sock.recv(65536)
-        except TimeoutError:
-            break
-        if not data:
-            break
-        got += data
-    sock.close()
-    return bytes(got)
+    return read_for(sock, seconds)
 
 
 def main() -> None:
@@ -61,24 +50,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="record-flv-") as tmp, \
             NodeMediaServer.running(Path(tmp)) as nms:
         urls = nms.urls("rec")
-        ffmpeg = subprocess.Popen(
-            [
-                *("ffmpeg", "-loglevel", "error", "-re"),
-                *("-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30"),
-                *("-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"),
-                *("-c:v", "libx264", "-preset", "veryfast", "-b:v", "600k", "-g", "60"),
-                *("-c:a", "aac", "-b:a", "64k"),
-                *("-output_ts_offset", str(args.ts_offset)),
-                *("-f", "flv", urls.ingest),
-            ]
-        )
+        ffmpeg = subprocess.Popen(pattern_publisher(urls.ingest, 600, args.ts_offset))
         try:
             time.sleep(args.join_after)
             data = record(nms.host, nms.http_port, "/live/rec.flv", args.seconds)
         finally:
-            if ffmpeg.poll() is None:
-                os.kill(ffmpeg.pid, signal.SIGTERM)
-                ffmpeg.wait(10)
+            terminate(ffmpeg)
     args.out.write_bytes(data)
     print(f"{args.out}: {len(data)} bytes")
 

@@ -17,8 +17,6 @@ stream across 0xFFFFFF ms so the recording holds extended timestamps.
 from __future__ import annotations
 
 import argparse
-import os
-import signal
 import socket
 import subprocess
 import sys
@@ -26,17 +24,17 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT))
 
-from streamperf.viewers.rtmp import amf
+from tests.support.processes import terminate  # noqa: E402
+from tests.support.recording import pattern_publisher, read_for  # noqa: E402
+
+from streamperf.media.server import free_port  # noqa: E402
+from streamperf.viewers.rtmp import amf  # noqa: E402
 
 MODULE = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def chunked(csid: int, mtype: int, msid: int, payload: bytes, chunk: int = 128) -> bytes:
@@ -82,18 +80,7 @@ def record(port: int, name: str, seconds: float) -> bytes:
         + chunked(3, 20, 0, amf.encode("createStream", 2, None))
         + chunked(8, 20, 1, amf.encode("play", 0, None, name, -2))  # nginx's stream id is 1
     )
-    deadline = time.monotonic() + seconds
-    while (left := deadline - time.monotonic()) > 0:
-        sock.settimeout(left)
-        try:
-            data = sock.recv(65536)
-        except TimeoutError:
-            break
-        if not data:
-            break
-        got += data
-    sock.close()
-    return bytes(got)
+    return read_for(sock, seconds, got)
 
 
 def main() -> None:
@@ -110,23 +97,11 @@ def main() -> None:
         ffmpeg = None
         try:
             ffmpeg = subprocess.Popen(
-                [
-                    *("ffmpeg", "-loglevel", "error", "-re"),
-                    *("-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30"),
-                    *("-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"),
-                    *("-c:v", "libx264", "-preset", "veryfast", "-b:v", "1000k", "-g", "60"),
-                    *("-c:a", "aac", "-b:a", "64k"),
-                    *("-output_ts_offset", str(args.ts_offset)),
-                    *("-f", "flv", f"rtmp://127.0.0.1:{port}/live/rec"),
-                ]
-            )
+                pattern_publisher(f"rtmp://127.0.0.1:{port}/live/rec", 1000, args.ts_offset))
             time.sleep(args.join_after)
             data = record(port, "rec", args.seconds)
         finally:
-            for proc in (ffmpeg, nginx):
-                if proc is not None and proc.poll() is None:
-                    os.kill(proc.pid, signal.SIGTERM)
-                    proc.wait(10)
+            terminate(ffmpeg, nginx)
     args.out.write_bytes(data)
     print(f"{args.out}: {len(data)} bytes")
 

@@ -7,46 +7,29 @@ import fcntl
 import itertools
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from streamperf.media.publisher import Publisher, default_cache_dir, synthetic_clip
+from streamperf.media.publisher import (
+    Publisher,
+    default_cache_dir,
+    probe_source,
+    synthetic_clip,
+)
 from streamperf.media.server import MediaServer
-
-from .nms_support import NodeMediaServer, why_no_nms
-from .shaping import LoShaper
-from .sshd_support import Lab, have_sshd
+from streamperf.platforms.api_calls import ApiCall
+from streamperf.platforms.reference.server import ReferencePlatform
+from streamperf.platforms.seed.client import PlatformClient
+from tests.support.lo_shaping import LoShaper
+from tests.support.node_media_server import NodeMediaServer, why_no_nms
+from tests.support.sshd_lab import Lab, have_sshd
 
 STREAM = "test"
-
-
-def ctrl_c_reaches_it() -> None:
-    """preexec_fn for a subprocess a test interrupts with SIGINT: SIGINT at its default,
-    as for a terminal's foreground job. A job started in the background (a CI runner
-    may) inherits SIGINT ignored, and Python then never raises KeyboardInterrupt."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
-@contextlib.contextmanager
-def at_times(*actions: tuple[float, Callable[[], object]]) -> Iterator[None]:
-    """Run each (seconds from now, action) on a timer thread while the block runs (a
-    fault in the middle of a load run); none starts after it, and one under way ends."""
-    timers = [threading.Timer(at, action) for at, action in actions]
-    for timer in timers:
-        timer.start()
-    try:
-        yield
-    finally:
-        for timer in timers:
-            timer.cancel()
-            timer.join()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -137,6 +120,12 @@ def clip() -> Path:
 
 
 @pytest.fixture(scope="session")
+def source_kbps(clip: Path) -> float:
+    """`clip`'s bitrate as ffprobe reads it: what a viewer of it should get."""
+    return probe_source(clip).bitrate_kbps
+
+
+@pytest.fixture(scope="session")
 def media_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MediaServer]:
     """One nginx-rtmp for the session on free loopback ports."""
     server = MediaServer(tmp_path_factory.mktemp("media"))
@@ -181,6 +170,21 @@ def nms_stream(
         yield nms, pub
     finally:
         pub.stop()
+
+
+@pytest.fixture
+def calls() -> list[ApiCall]:
+    """The API calls `client` made, in order."""
+    return []
+
+
+@pytest.fixture
+def client(platform: ReferencePlatform, calls: list[ApiCall]) -> Iterator[PlatformClient]:
+    """A PlatformClient of the module's own `platform` fixture (a ReferencePlatform, each
+    module its own settings), noting its calls in `calls`."""
+    with PlatformClient(platform.base_url, streams_token=platform.streams_token,
+                        timeout=5.0, on_call=calls.append) as c:
+        yield c
 
 
 # lo has one root qdisc: tests that cap it take turns, across xdist workers too.

@@ -11,17 +11,15 @@ cannot import, walks the journeys on the controller).
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.own_pytest
+from tests.support.nested_pytest import ROOT, run_perf, summaries
 
-ROOT = Path(__file__).resolve().parents[2]
+pytestmark = [pytest.mark.own_pytest, pytest.mark.realtime]
 
 CONFTEST = '''
 import asyncio
@@ -185,15 +183,8 @@ def project(tmp_path: Path, paths: str) -> Path:
 
 def run(project: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], list[dict]]:
     reports = project / "reports"
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "tests", "-p", "no:cacheprovider", "-q",
-         "--report-dir", str(reports), "--calibration", "0",
-         *args],
-        cwd=project, capture_output=True, text=True, timeout=300,
-    )
-    summaries = [json.loads(p.read_text()) for p in sorted(reports.glob("*/summary.json"))
-                 if not p.parent.is_symlink()]
-    return proc, summaries
+    proc = run_perf(reports, "-q", "--calibration", "0", *args, tests="tests", cwd=project)
+    return proc, summaries(reports)
 
 
 # Both scenarios as a user runs them (--procs 1, the default) with the adapter importing

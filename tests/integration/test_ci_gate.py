@@ -8,15 +8,16 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
 from streamperf.cli import main
+from tests.support.nested_pytest import ROOT, run_dirs, run_perf
 
-ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.realtime
+
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "reports" / "artifacts"
 SMALL = ["-k", "join_storm", "--users", "4", "--duration", "8s"]
@@ -34,11 +35,8 @@ window.addEventListener("load", () => {
 
 
 def perf(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "tests/perf", "-p", "no:cacheprovider",
-         "--calibration", "0",  # no test here reads the lone viewer's latency
-         "--report-dir", str(tmp_path / "reports"), *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    # No calibration: no test here reads the lone viewer's latency.
+    return run_perf(tmp_path / "reports", "--calibration", "0", *args)
 
 
 def judged_again(run: Path, tmp_path: Path,
@@ -61,7 +59,7 @@ def judged_again(run: Path, tmp_path: Path,
 
 
 def only_run_dir(tmp_path: Path) -> Path:
-    dirs = [d for d in (tmp_path / "reports").iterdir() if d.is_dir() and d.name != "latest"]
+    dirs = run_dirs(tmp_path / "reports")
     assert len(dirs) == 1, dirs
     return dirs[0]
 
@@ -82,7 +80,7 @@ def test_passing_runs_side_by_side_report_junit_and_baseline(tmp_path, capsys):
         assert f"streamperf test_live_stream[{scenario}]: PASS" in section
     assert section.count("viewers with media                         4 / 4") == 2
 
-    runs = [d for d in (tmp_path / "reports").iterdir() if d.is_dir() and d.name != "latest"]
+    runs = run_dirs(tmp_path / "reports")
     assert len(runs) == 2, runs
     for run in runs:
         summary = json.loads((run / "summary.json").read_text())
@@ -169,10 +167,8 @@ def test_invalid_run_is_an_error_not_a_failure(tmp_path, capsys):
         "def test_dies(scenario, kill_publisher, streamperf_run):\n"
         "    assert streamperf_run.passed\n")
     junit = tmp_path / "junit.xml"
-    r = subprocess.run([sys.executable, "-m", "pytest", str(test), "-p", "no:cacheprovider",
-                        "--calibration", "0",  # not read here
-                        "--report-dir", str(tmp_path / "reports"), "--junitxml", str(junit)],
-                       cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    r = run_perf(tmp_path / "reports", "--calibration", "0",  # not read here
+                 "--junitxml", junit, tests=test, cwd=tmp_path)
     out = r.stdout
     assert r.returncode == 1, out[-4000:]
     assert "1 error" in out and "failed" not in out.splitlines()[-1], out[-2000:]

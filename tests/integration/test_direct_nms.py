@@ -14,11 +14,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from .conftest import STREAM
-from .nms_support import NodeMediaServer
-from .test_direct_urls import _passed_with_media, run_perf
+from tests.support.direct_runs import passed_with_media, run_direct
+from tests.support.node_media_server import NodeMediaServer
 
-pytestmark = [pytest.mark.integration, pytest.mark.own_pytest]
+from .conftest import STREAM
+
+pytestmark = [pytest.mark.integration, pytest.mark.own_pytest, pytest.mark.realtime]
 
 RUN = ["--users", "20", "--duration", "10s", "-k", "join_storm"]
 
@@ -28,8 +29,8 @@ def test_play_url_of_node_media_server(nms_stream: tuple[NodeMediaServer, object
                                        tmp_path: Path, kind: str) -> None:
     nms, _ = nms_stream
     url = getattr(nms.urls(STREAM), kind)
-    proc, summaries = run_perf(tmp_path, "--play-url", url, *RUN)
-    _passed_with_media(proc, summaries, runs=1, users=20)
+    proc, summaries = run_direct(tmp_path, "--play-url", url, *RUN)
+    passed_with_media(proc, summaries, runs=1, users=20)
     m = summaries[0]["metrics"]
     assert m["latency_basis"] == "not measurable"  # someone else publishes: no T0
     assert m["source_kbps_basis"] == "measured" and 800 < m["source_kbps"] < 1400
@@ -44,9 +45,9 @@ def test_ingest_url_and_flv_play_url_on_node_media_server(
         node_media_server: NodeMediaServer, tmp_path: Path) -> None:
     """streamperf publishes into node-media-server and its fans watch over HTTP-FLV."""
     urls = node_media_server.urls("streamperf-own")
-    proc, summaries = run_perf(tmp_path, "--ingest-url", urls.ingest, "--play-url", urls.flv,
-                               *RUN)
-    _passed_with_media(proc, summaries, runs=1, users=20)
+    proc, summaries = run_direct(tmp_path, "--ingest-url", urls.ingest, "--play-url", urls.flv,
+                                 *RUN)
+    passed_with_media(proc, summaries, runs=1, users=20)
     m = summaries[0]["metrics"]
     assert m["latency_basis"] == "publish clock"
     assert m["latency_p50_s"] is not None and 0 <= m["latency_p50_s"] < 3

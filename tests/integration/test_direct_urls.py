@@ -9,11 +9,8 @@ processes are stopped by PID.
 
 from __future__ import annotations
 
-import json
 import os
-import signal
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -23,10 +20,10 @@ from pathlib import Path
 import pytest
 
 from streamperf.media.server import find_rtmp_module, free_port
+from tests.support.direct_runs import passed_with_media, run_direct
+from tests.support.processes import terminate
 
-pytestmark = pytest.mark.own_pytest
-
-ROOT = Path(__file__).resolve().parents[2]
+pytestmark = [pytest.mark.own_pytest, pytest.mark.realtime]
 KEY = "userstream"
 
 
@@ -79,16 +76,6 @@ http {{
 """
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 @pytest.fixture(scope="module")
 def user_server(tmp_path_factory: pytest.TempPathFactory, clip: Path) -> Iterator[UserServer]:
     """nginx-rtmp from the user's own config, with plain ffmpeg publishing KEY."""
@@ -123,37 +110,14 @@ def user_server(tmp_path_factory: pytest.TempPathFactory, clip: Path) -> Iterato
         yield server
     finally:
         if ffmpeg is not None:
-            _stop(ffmpeg)
-        _stop(nginx)
-
-
-def run_perf(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], list[dict]]:
-    reports = tmp_path / "reports"
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "tests/perf", "-p", "no:cacheprovider", "-q",
-         "--report-dir", str(reports), "--calibration", "0", *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
-    )
-    summaries = [json.loads(p.read_text()) for p in sorted(reports.glob("*/summary.json"))
-                 if not p.parent.is_symlink()]  # reports/latest points at one of them
-    return proc, summaries
-
-
-def _passed_with_media(proc: subprocess.CompletedProcess[str], summaries: list[dict],
-                       runs: int, users: int) -> None:
-    out = proc.stdout[-4000:] + proc.stderr[-2000:]
-    assert proc.returncode == 0, out
-    assert len(summaries) == runs, out
-    for s in summaries:
-        m = s["metrics"]
-        assert (m["viewers_planned"], m["viewers_with_media"]) == (users, users), out
-        assert m["api_calls"] == 0, out  # no platform API: no API rows at all
+            terminate(ffmpeg)
+        terminate(nginx)
 
 
 def test_play_url_rtmp_watches_a_stream_someone_else_publishes(user_server, tmp_path):
-    proc, summaries = run_perf(tmp_path, "--play-url", user_server.rtmp_url(),
-                               "--users", "10", "--duration", "10s", "-k", "steady_audience")
-    _passed_with_media(proc, summaries, runs=1, users=10)
+    proc, summaries = run_direct(tmp_path, "--play-url", user_server.rtmp_url(),
+                                 "--users", "10", "--duration", "10s", "-k", "steady_audience")
+    passed_with_media(proc, summaries, runs=1, users=10)
     for s in summaries:
         m = s["metrics"]
         # No publisher, so no publish clock: latency is "not measurable", never 0.
@@ -170,10 +134,10 @@ def test_play_url_rtmp_watches_a_stream_someone_else_publishes(user_server, tmp_
 
 
 def test_play_url_hls_of_the_same_server(user_server, tmp_path):
-    proc, summaries = run_perf(tmp_path, "--play-url", user_server.hls_url(),
-                               "--users", "20", "--duration", "20s", "-k", "join_storm",
-                               "--source-kbps", "1050")
-    _passed_with_media(proc, summaries, runs=1, users=20)
+    proc, summaries = run_direct(tmp_path, "--play-url", user_server.hls_url(),
+                                 "--users", "20", "--duration", "20s", "-k", "join_storm",
+                                 "--source-kbps", "1050")
+    passed_with_media(proc, summaries, runs=1, users=20)
     m = summaries[0]["metrics"]
     assert m["source_kbps"] == 1050 and m["source_kbps_basis"] == "given"
     assert m["latency_basis"] == "not measurable"  # nginx-rtmp's HLS carries no PDT
@@ -181,10 +145,10 @@ def test_play_url_hls_of_the_same_server(user_server, tmp_path):
 
 def test_ingest_url_and_play_url_publish_and_play(user_server, tmp_path):
     key = "streamperf-own"
-    proc, summaries = run_perf(tmp_path, "--ingest-url", user_server.rtmp_url(key),
-                               "--play-url", user_server.rtmp_url(key),
-                               "--users", "20", "--duration", "10s", "-k", "join_storm")
-    _passed_with_media(proc, summaries, runs=1, users=20)
+    proc, summaries = run_direct(tmp_path, "--ingest-url", user_server.rtmp_url(key),
+                                 "--play-url", user_server.rtmp_url(key),
+                                 "--users", "20", "--duration", "10s", "-k", "join_storm")
+    passed_with_media(proc, summaries, runs=1, users=20)
     m = summaries[0]["metrics"]
     assert m["latency_basis"] == "publish clock"
     assert m["latency_p50_s"] is not None and 0 <= m["latency_p50_s"] < 3

@@ -24,7 +24,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,11 +39,11 @@ from streamperf.results.eventlog.rows import read_events
 from streamperf.results.judging.judge import FAIL, INTERRUPTED, PASS
 from streamperf.session import StreamperfSession
 from streamperf.settings import RunSettings
+from tests.support.fault_server import DRIP, ERROR, HANG, Fault, FaultServer
+from tests.support.nested_pytest import pytest_process
+from tests.support.schedule import at_times
 
-from .conftest import at_times
-from .fault_server import DRIP, ERROR, HANG, Fault, FaultServer
-
-ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.realtime
 
 
 def _session(reports: Path, **settings: object) -> StreamperfSession:
@@ -268,7 +267,7 @@ def test_api_errors_timeouts_and_drips_are_counted_per_endpoint_and_no_fan_hangs
 # --- SIGTERM ----------------------------------------------------------------------
 
 
-def _wait_for_rows(run_root: Path, proc: subprocess.Popen[bytes], timeout: float) -> None:
+def _wait_for_rows(run_root: Path, proc: subprocess.Popen[str], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert proc.poll() is None, "pytest ended before its run started"
@@ -283,25 +282,17 @@ def _wait_for_rows(run_root: Path, proc: subprocess.Popen[bytes], timeout: float
 @pytest.mark.parametrize("procs", ["1", "2"])
 def test_sigterm_mid_run_stops_children_flushes_and_reports(tmp_path: Path, procs: str):
     reports = tmp_path / "reports"
-    cmd = [sys.executable, "-m", "pytest", str(ROOT / "tests" / "perf"), "-k",
-           "steady_audience", "--users", "3", "--duration", "30s", "--calibration", "0",
-           "--procs", procs, "--report-dir", str(reports), "-p", "no:cacheprovider",
-           "-p", "no:xdist", "-q"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
+    with pytest_process("tests/perf", "-k", "steady_audience", "--users", "3", "--duration",
+                        "30s", "--calibration", "0", "--procs", procs, "--report-dir", reports,
+                        "-p", "no:xdist", "-q") as proc:
         _wait_for_rows(reports, proc, timeout=60)
         children = psutil.Process(proc.pid).children(recursive=True)
         names = {c.name() for c in children}
         assert {"nginx", "ffmpeg"} <= names, names
         sent = time.monotonic()
         proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=60)
+        text, _ = proc.communicate(timeout=60)
         stopped_in = time.monotonic() - sent
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    text = out.decode(errors="replace")
     assert proc.returncode == 2, text[-2000:]
     # Every process it started is gone (nginx, its workers, ffmpeg, viewer processes).
     left = [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]

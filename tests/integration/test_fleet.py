@@ -11,12 +11,12 @@ leaves the machine.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,9 +26,8 @@ import pytest
 from streamperf.cli import main
 from streamperf.fleet.ec2 import FLEET_TAG
 from streamperf.hosts.specs import read_hosts_file
-
-from .conftest import ctrl_c_reaches_it
-from .moto_support import LocalEc2, local_ec2, use_env
+from tests.support.local_ec2 import LocalEc2, local_ec2, use_env
+from tests.support.nested_pytest import pytest_process
 
 pytestmark = pytest.mark.integration
 
@@ -174,13 +173,8 @@ def _project(root: Path, local: LocalEc2, wait: str) -> Path:
     return root
 
 
-def _pytest(root: Path, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--rootdir",
-         str(root), str(root / "test_fleet_run.py"), *args],
-        cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        preexec_fn=ctrl_c_reaches_it,
-    )
+def _pytest(root: Path, *args: str) -> contextlib.AbstractContextManager[subprocess.Popen[str]]:
+    return pytest_process("-q", "--rootdir", root, root / "test_fleet_run.py", *args, cwd=root)
 
 
 def _fleet_ids(local: LocalEc2) -> set[str]:
@@ -191,8 +185,8 @@ def _fleet_ids(local: LocalEc2) -> set[str]:
 def test_fleet_is_terminated_after_a_failed_set_up(ec2: LocalEc2, tmp_path: Path) -> None:
     root = _project(tmp_path / "project", ec2, "running")
     before = _fleet_ids(ec2)
-    proc = _pytest(root, "--fleet", "2")
-    out, _ = proc.communicate(timeout=300)
+    with _pytest(root, "--fleet", "2") as proc:
+        out, _ = proc.communicate(timeout=300)
     assert proc.returncode == 1, out
     failure = [line for line in out.splitlines() if "streamperf set-up failed:" in line]
     assert failure and "127.0.77." in failure[0], out
@@ -207,8 +201,7 @@ def test_fleet_is_terminated_when_the_run_is_stopped(ec2: LocalEc2, tmp_path: Pa
                                                      sig: signal.Signals) -> None:
     root = _project(tmp_path / "project", ec2, "ssh")
     before = _fleet_ids(ec2)
-    proc = _pytest(root, "--fleet", "2")
-    try:
+    with _pytest(root, "--fleet", "2") as proc:
         # The fleet runs, and pytest waits for SSH that never answers: stop it then.
         deadline = time.monotonic() + 60
         while not (new := _fleet_ids(ec2) - before) and time.monotonic() < deadline:
@@ -220,10 +213,6 @@ def test_fleet_is_terminated_when_the_run_is_stopped(ec2: LocalEc2, tmp_path: Pa
         time.sleep(1.0)
         os.kill(proc.pid, sig)
         out, _ = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert proc.returncode == 2, out
     assert _states(ec2, fleet) == {"terminated"}
     assert f"fleet {fleet}: no instance left running" in out  # ended as the wait was cut

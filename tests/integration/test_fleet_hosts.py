@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import shlex
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,11 +30,11 @@ from streamperf.fleet.ec2 import FLEET_TAG
 from streamperf.fleet.idle_shutdown import ENV_PATH, SCRIPT_PATH, SERVICE, TIMER
 from streamperf.fleet.user_data import NOFILE, VENV, render_user_data
 from streamperf.hosts.prepare import WORKER_REQUIREMENTS, build_wheelhouse
+from tests.support.local_ec2 import LocalEc2, local_ec2, use_env
+from tests.support.nested_pytest import run_perf
+from tests.support.sshd_lab import Lab, Sshd
 
-from .moto_support import LocalEc2, local_ec2, use_env
-from .sshd_support import Lab, Sshd
-
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.loads_cpu, pytest.mark.realtime]
 
 IDLE_S = 5400
 
@@ -130,12 +129,9 @@ def test_a_run_over_a_fleet_records_it_and_ends_it(
         'wait = "running"\nssh_user = "root"\n')
     (project / "test_run.py").write_text(RUN_TEST)
     reports = tmp_path / "reports"
-    r = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--rootdir",
-         str(project), str(project / "test_run.py"), "--fleet", "1",
-         "--sshkeyfile", str(lab.key), "--ssh-insecure", "--calibration", "0",
-         "--remote-dir", f"{root}/opt/streamperf", "--report-dir", str(reports)],
-        cwd=project, capture_output=True, text=True, timeout=600)
+    r = run_perf(reports, "-q", "--rootdir", project, "--fleet", "1", "--sshkeyfile", lab.key,
+                 "--ssh-insecure", "--calibration", "0", "--remote-dir", f"{root}/opt/streamperf",
+                 tests=project / "test_run.py", cwd=project, timeout=600)
     out = r.stdout + r.stderr
     assert r.returncode == 0, out[-4000:]
     run = (reports / "latest").resolve()

@@ -24,36 +24,18 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from streamperf.media.publisher import Publisher, probe_source
+from streamperf.media.publisher import Publisher
 from streamperf.media.server import MediaServer, free_port
-from streamperf.results.eventlog.schema import FIRST_AUDIO, FIRST_VIDEO, VIEWER_ERROR
+from streamperf.results.eventlog.schema import FIRST_AUDIO, FIRST_VIDEO
 from streamperf.viewers.hls.viewer import HlsViewer
+from tests.support.loopback_servers import start_app
+from tests.support.loops import RunLoop, run
+from tests.support.viewer_events import Events
+from tests.support.viewer_runs import seconds_to_end_after_stop
 
-pytestmark = pytest.mark.integration
-
-try:
-    import uvloop
-except ImportError:  # pragma: no cover - uvloop is a dev dependency
-    uvloop = None
+pytestmark = [pytest.mark.integration, pytest.mark.realtime]
 
 TD = 2.0  # nginx-rtmp's hls_fragment in streamperf.media.server
-
-
-class Events(list[tuple[str, str, float, str]]):
-    def __call__(self, event: str, name: str, value: float, detail: str) -> None:
-        self.append((event, name, value, detail))
-
-    def of(self, kind: str) -> list[tuple[str, str, float, str]]:
-        return [e for e in self if e[0] == kind]
-
-    def errors(self) -> list[tuple[str, str]]:
-        return [(e[1], e[3]) for e in self if e[0] == VIEWER_ERROR]
-
-
-def run(coro: Awaitable[Any], use_uvloop: bool = False) -> Any:
-    factory = uvloop.new_event_loop if use_uvloop and uvloop else asyncio.new_event_loop
-    with asyncio.Runner(loop_factory=factory) as runner:
-        return runner.run(coro)  # type: ignore[arg-type]
 
 
 def request_log() -> tuple[Callable[[str], None], list[tuple[float, str]]]:
@@ -73,11 +55,6 @@ def check_requests(log: list[tuple[float, str]], td: float) -> None:
     loads = [t for t, url in log if url.endswith(".m3u8")]
     gaps = [b - a for a, b in itertools.pairwise(loads)]
     assert min(gaps) >= td / 2 - 0.02, gaps
-
-
-@pytest.fixture(scope="module")
-def source_kbps(clip: Path) -> float:
-    return probe_source(clip).bitrate_kbps
 
 
 # --- real nginx-rtmp ---------------------------------------------------------------------
@@ -100,10 +77,8 @@ def full_playlist(published_stream: tuple[MediaServer, Publisher]) -> MediaServe
         time.sleep(0.5)
 
 
-
-@pytest.mark.parametrize("use_uvloop", [False, True], ids=["asyncio", "uvloop"])
 def test_plays_the_live_stream(
-    published_stream: tuple[MediaServer, Publisher], source_kbps: float, use_uvloop: bool
+    published_stream: tuple[MediaServer, Publisher], source_kbps: float, run_loop: RunLoop
 ) -> None:
     server, pub = published_stream
     events = Events()
@@ -122,7 +97,7 @@ def test_plays_the_live_stream(
         await task
         return v
 
-    v = run(main(), use_uvloop)
+    v = run_loop(main())
     assert not events.errors(), events
     assert len(events.of(FIRST_VIDEO)) == 1 and len(events.of(FIRST_AUDIO)) == 1
     assert v.first_video_wall is not None and v.play_requested_wall is not None
@@ -204,17 +179,9 @@ def test_server_stopping_mid_play_is_a_disconnect(clip: Path, tmp_path: Path) ->
             pub.start(ready=lambda: server.is_publishing("gone"))
             time.sleep(2 * TD + 1)  # two segments in the playlist
 
-            async def main() -> float:
-                v = HlsViewer(server.hls_url("gone"), events)
-                task = asyncio.ensure_future(v.run(30.0))
-                await asyncio.sleep(2.5)
-                assert v.segments_fetched >= 2 and v.error is None
-                t0 = time.monotonic()
-                await asyncio.get_running_loop().run_in_executor(None, server.stop)
-                await task
-                return time.monotonic() - t0
-
-            took = run(main())
+            took = run(seconds_to_end_after_stop(
+                lambda: HlsViewer(server.hls_url("gone"), events), 30.0,
+                lambda v: v.segments_fetched >= 2 and v.error is None, server.stop))
         finally:
             pub.stop()
     # 3 target durations after the last good playlist load, which was up to TD before the stop
@@ -395,12 +362,7 @@ class Origin:
         app.router.add_get("/live.m3u8", self._media_playlist)
         app.router.add_get("/master.m3u8", self._master)
         app.router.add_get("/{name}", self._segment)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = self._runner.addresses[0][:2]
-        self.base = f"http://{host}:{port}"
+        self._runner, self.base = await start_app(app)
         self._producer = asyncio.ensure_future(self._produce())
         return self.base
 

@@ -17,23 +17,13 @@ from streamperf.platforms.seed.adapter import SeedApiPlatform, influencer_of
 from streamperf.platforms.seed.client import PlatformClient
 from streamperf.platforms.seed.journey import ThinkTimes, run_journey
 
+pytestmark = pytest.mark.realtime
+
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReferencePlatform]:
     with ReferencePlatform(tmp_path_factory.mktemp("platform")) as ref:
         yield ref
-
-
-@pytest.fixture
-def calls() -> list[ApiCall]:
-    return []
-
-
-@pytest.fixture
-def client(platform: ReferencePlatform, calls: list[ApiCall]) -> Iterator[PlatformClient]:
-    with PlatformClient(platform.base_url, platform.base_url, platform.streams_token,
-                        timeout=5.0, on_call=calls.append) as c:
-        yield c
 
 
 @pytest.fixture

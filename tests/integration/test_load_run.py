@@ -17,8 +17,9 @@ import pytest
 from streamperf.results.eventlog.rows import read_events
 from streamperf.session import StreamperfSession
 from streamperf.settings import RunSettings
+from tests.support.schedule import at_times
 
-from .conftest import at_times
+pytestmark = pytest.mark.realtime
 
 
 def _session(reports: Path, **settings: object) -> StreamperfSession:

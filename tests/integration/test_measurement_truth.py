@@ -21,8 +21,9 @@ from streamperf.load.broadcast import stream_name
 from streamperf.results.eventlog.rows import read_events
 from streamperf.session import StreamperfSession
 from streamperf.settings import RunSettings
+from tests.support.schedule import at_times
 
-from .conftest import at_times
+pytestmark = pytest.mark.realtime
 
 
 @pytest.fixture

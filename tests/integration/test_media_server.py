@@ -10,7 +10,7 @@ import pytest
 
 from streamperf.media.server import MediaServer, MediaServerError, parse_stat
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.realtime]
 
 
 def _accepts(host: str, port: int) -> bool:

@@ -8,33 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
 
 import pytest
 
-from streamperf.media.publisher import Publisher, probe_source
+from streamperf.media.publisher import Publisher
 from streamperf.results.eventlog.schema import FIRST_AUDIO, FIRST_VIDEO, VIEWER_ERROR
 from streamperf.viewers import ViewerFactory
+from tests.support.node_media_server import NodeMediaServer
+from tests.support.viewer_events import Events
 
 from .conftest import STREAM
-from .nms_support import NodeMediaServer
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.realtime]
 
 PLAY_S = 11.0
-
-
-class Events(list[tuple[str, str, float, str]]):
-    def __call__(self, event: str, name: str, value: float, detail: str) -> None:
-        self.append((event, name, value, detail))
-
-    def of(self, kind: str) -> list[tuple[str, str, float, str]]:
-        return [e for e in self if e[0] == kind]
-
-
-@pytest.fixture(scope="module")
-def source_kbps(clip: Path) -> float:
-    return probe_source(clip).bitrate_kbps
 
 
 @pytest.mark.parametrize("protocol", ["rtmp", "flv"])

@@ -17,7 +17,7 @@ from streamperf.media.publisher import (
 )
 from streamperf.media.server import MediaServer
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.realtime]
 
 
 def test_clip_is_cached(clip: Path) -> None:

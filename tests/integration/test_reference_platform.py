@@ -15,26 +15,13 @@ from streamperf.platforms.api_calls import ApiCall, ApiError
 from streamperf.platforms.reference.server import ReferencePlatform
 from streamperf.platforms.seed.client import Fan, Influencer, PlatformClient
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.realtime]
 
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReferencePlatform]:
     with ReferencePlatform(tmp_path_factory.mktemp("platform"), ready_delay_s=0.4) as p:
         yield p
-
-
-@pytest.fixture
-def calls() -> list[ApiCall]:
-    return []
-
-
-@pytest.fixture
-def client(platform: ReferencePlatform, calls: list[ApiCall]) -> Iterator[PlatformClient]:
-    with PlatformClient(
-        platform.base_url, streams_token=platform.streams_token, on_call=calls.append, timeout=5
-    ) as c:
-        yield c
 
 
 def test_full_seed_flow(

@@ -25,8 +25,7 @@ from streamperf.results.eventlog import schema as ev
 from streamperf.results.judging.judge import Basis, analyse_for, judge
 from streamperf.results.report.artifacts import chart_limits
 from streamperf.results.report.html import render_report
-
-from ..unit.report_logs import synthetic_run
+from tests.support.report_logs import synthetic_run
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "reports" / "artifacts"

@@ -8,8 +8,8 @@ import subprocess
 import sys
 import time
 
-from ..unit.report_logs import SECRET, seed_rows, synthetic_run, write_run_dir
-from .conftest import ctrl_c_reaches_it
+from tests.support.processes import ctrl_c_reaches_it
+from tests.support.report_logs import SECRET, seed_rows, synthetic_run, write_run_dir
 
 CLI = [sys.executable, "-m", "streamperf.cli"]
 
@@ -100,10 +100,15 @@ def test_live_follow_ends_cleanly_on_ctrl_c(tmp_path):
     run = write_run_dir(tmp_path, synthetic_run())
     p = subprocess.Popen([*CLI, "live", str(run), "--follow"], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_reaches_it)
-    time.sleep(2.0)
-    assert p.poll() is None  # --follow keeps going past run_end
-    p.send_signal(signal.SIGINT)
-    out, err = p.communicate(timeout=10)
+    try:
+        time.sleep(2.0)
+        assert p.poll() is None  # --follow keeps going past run_end
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=10)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
     assert p.returncode == 0
     assert "Traceback" not in err
     assert "sessions established" in out

@@ -8,41 +8,19 @@ from pathlib import Path
 
 import pytest
 
-from streamperf.media.publisher import Publisher, probe_source
+from streamperf.media.publisher import Publisher
 from streamperf.media.server import MediaServer, free_port
 from streamperf.results.eventlog.schema import FIRST_AUDIO, FIRST_VIDEO, VIEWER_ERROR
 from streamperf.viewers.rtmp.viewer import RtmpViewer
+from tests.support.loops import RunLoop, run
+from tests.support.viewer_events import Events
+from tests.support.viewer_runs import seconds_to_end_after_stop
 
-pytestmark = pytest.mark.integration
-
-try:
-    import uvloop
-except ImportError:  # pragma: no cover - uvloop is a dev dependency
-    uvloop = None
+pytestmark = [pytest.mark.integration, pytest.mark.realtime]
 
 
-class Events(list[tuple[str, str, float, str]]):
-    def __call__(self, event: str, name: str, value: float, detail: str) -> None:
-        self.append((event, name, value, detail))
-
-    def of(self, kind: str) -> list[tuple[str, str, float, str]]:
-        return [e for e in self if e[0] == kind]
-
-
-def run(coro: object, use_uvloop: bool = False) -> object:
-    factory = uvloop.new_event_loop if use_uvloop and uvloop else asyncio.new_event_loop
-    with asyncio.Runner(loop_factory=factory) as runner:
-        return runner.run(coro)  # type: ignore[arg-type]
-
-
-@pytest.fixture(scope="module")
-def source_kbps(clip: Path) -> float:
-    return probe_source(clip).bitrate_kbps
-
-
-@pytest.mark.parametrize("use_uvloop", [False, True], ids=["asyncio", "uvloop"])
 def test_plays_at_the_source_rate(
-    published_stream: tuple[MediaServer, Publisher], source_kbps: float, use_uvloop: bool
+    published_stream: tuple[MediaServer, Publisher], source_kbps: float, run_loop: RunLoop
 ) -> None:
     server, pub = published_stream
     events = Events()
@@ -57,7 +35,7 @@ def test_plays_at_the_source_rate(
         await task
         return v
 
-    v = run(main(), use_uvloop)
+    v = run_loop(main())
     assert isinstance(v, RtmpViewer)
     assert not events.of(VIEWER_ERROR), events
     assert len(events.of(FIRST_VIDEO)) == 1 and len(events.of(FIRST_AUDIO)) == 1
@@ -118,17 +96,9 @@ def test_server_stopping_mid_play_is_a_disconnect(clip: Path, tmp_path: Path) ->
         try:
             pub.start(ready=lambda: server.is_publishing("gone"))
 
-            async def main() -> float:
-                v = RtmpViewer(server.rtmp_url("gone"), events)
-                task = asyncio.ensure_future(v.run(20.0))
-                await asyncio.sleep(2.5)
-                assert v.bytes_received > 50_000 and v.error is None
-                t0 = time.monotonic()
-                await asyncio.get_running_loop().run_in_executor(None, server.stop)
-                await task
-                return time.monotonic() - t0
-
-            took = run(main())
+            took = run(seconds_to_end_after_stop(
+                lambda: RtmpViewer(server.rtmp_url("gone"), events), 20.0,
+                lambda v: v.bytes_received > 50_000 and v.error is None, server.stop))
         finally:
             pub.stop()
     assert isinstance(took, float) and took < 10
@@ -137,9 +107,8 @@ def test_server_stopping_mid_play_is_a_disconnect(clip: Path, tmp_path: Path) ->
     assert detail.startswith(server.rtmp_url("gone")) and "closed" in detail
 
 
-@pytest.mark.parametrize("use_uvloop", [False, True], ids=["asyncio", "uvloop"])
 def test_fifty_viewers_in_one_loop_all_get_media(
-    published_stream: tuple[MediaServer, Publisher], source_kbps: float, use_uvloop: bool
+    published_stream: tuple[MediaServer, Publisher], source_kbps: float, run_loop: RunLoop
 ) -> None:
     server, _ = published_stream
     events: list[Events] = [Events() for _ in range(50)]
@@ -149,7 +118,7 @@ def test_fifty_viewers_in_one_loop_all_get_media(
         await asyncio.gather(*(v.run(5.0) for v in viewers))
         return viewers
 
-    viewers = run(main(), use_uvloop)
+    viewers = run_loop(main())
     assert isinstance(viewers, list)
     assert all(not ev.of(VIEWER_ERROR) for ev in events)
     assert all(len(ev.of(FIRST_VIDEO)) == 1 for ev in events)

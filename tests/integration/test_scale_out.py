@@ -14,8 +14,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -27,13 +25,10 @@ import pytest
 from streamperf.results.eventlog.rows import read_events
 from streamperf.session import StreamperfSession
 from streamperf.settings import build_settings
+from tests.support.nested_pytest import ROOT, pytest_process, run_dirs, run_perf
+from tests.support.sshd_lab import Lab
 
-from .conftest import ctrl_c_reaches_it
-from .sshd_support import Lab
-
-pytestmark = pytest.mark.integration
-
-ROOT = Path(__file__).resolve().parents[2]
+pytestmark = [pytest.mark.integration, pytest.mark.loads_cpu, pytest.mark.realtime]
 
 
 def ssh_args(lab: Lab) -> list[str]:
@@ -51,16 +46,13 @@ def test_pytest_perf_with_two_ssh_hosts(lab: Lab, tmp_path: Path) -> None:
     """`pytest tests/perf --users 200 --sshhosts "..."`: both hosts prepared and loaded.
 
     One scenario: with --ramp given the two would be the same run twice."""
-    r = subprocess.run(
-        [sys.executable, "-m", "pytest", "tests/perf", "-p", "no:cacheprovider",
-         "-k", "join_storm", "--users", "200", "--ramp", "25ms", "--duration", "12s",
-         "--report-dir", str(tmp_path / "reports"), *ssh_args(lab)],
-        cwd=ROOT, capture_output=True, text=True, timeout=900)
+    r = run_perf(tmp_path / "reports", "-k", "join_storm", "--users", "200", "--ramp", "25ms",
+                 "--duration", "12s", *ssh_args(lab), timeout=900)
     out = r.stdout + r.stderr
     assert r.returncode == 0, out[-5000:]
     assert "1 passed" in r.stdout
     hosts = host_names(lab)
-    runs = sorted(d for d in (tmp_path / "reports").iterdir() if d.is_dir() and d.name != "latest")
+    runs = run_dirs(tmp_path / "reports")
     assert len(runs) == 1
     for run in runs:
         summary = json.loads((run / "summary.json").read_text())
@@ -164,12 +156,9 @@ def test_unreachable_and_unknown_hosts_fail_set_up_naming_each(lab: Lab, tmp_pat
     empty = tmp_path / "known_hosts"
     empty.write_text("")
     s = lab.servers[0]
-    r = subprocess.run(
-        [sys.executable, "-m", "pytest", "tests/perf", "-p", "no:cacheprovider", "-k",
-         "join_storm", "--report-dir", str(tmp_path / "reports"),
-         "--sshhosts", f"root@{s.addr}:{s.port} root@127.0.0.3:1", "--sshkeyfile", str(lab.key),
-         "--known-hosts", str(empty), "--remote-dir", str(tmp_path / "{host}")],
-        cwd=ROOT, capture_output=True, text=True, timeout=600)
+    r = run_perf(tmp_path / "reports", "-k", "join_storm",
+                 "--sshhosts", f"root@{s.addr}:{s.port} root@127.0.0.3:1", "--sshkeyfile", lab.key,
+                 "--known-hosts", empty, "--remote-dir", tmp_path / "{host}", timeout=600)
     out = r.stdout + r.stderr
     assert r.returncode == 1, out[-3000:]
     assert "Traceback" not in out and "During handling" not in out
@@ -182,13 +171,9 @@ def test_unreachable_and_unknown_hosts_fail_set_up_naming_each(lab: Lab, tmp_pat
 def test_ctrl_c_stops_remote_shards_cleanly(lab: Lab, tmp_path: Path) -> None:
     """SIGINT to the terminal's whole process group, as Ctrl-C sends it."""
     reports = tmp_path / "reports"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "tests/perf", "-p", "no:cacheprovider", "-k",
-         "steady_audience", "--users", "20", "--ramp", "50ms", "--duration", "60s",
-         "--report-dir", str(reports), *ssh_args(lab)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        start_new_session=True, preexec_fn=ctrl_c_reaches_it)
-    try:
+    with pytest_process("tests/perf", "-k", "steady_audience", "--users", "20", "--ramp", "50ms",
+                        "--duration", "60s", "--report-dir", reports, *ssh_args(lab),
+                        own_group=True) as proc:
         deadline = time.monotonic() + 240
         events = reports / "latest" / "events.csv"
         while time.monotonic() < deadline and proc.poll() is None:
@@ -197,10 +182,6 @@ def test_ctrl_c_stops_remote_shards_cleanly(lab: Lab, tmp_path: Path) -> None:
             time.sleep(0.5)
         os.killpg(proc.pid, signal.SIGINT)
         out, _ = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert proc.returncode == 2, out[-3000:]  # pytest: interrupted
     run = (reports / "latest").resolve()
     summary = json.loads((run / "summary.json").read_text())

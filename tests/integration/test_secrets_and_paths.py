@@ -5,8 +5,6 @@ awkward work directory, real ffmpeg/ffprobe on a file named like an option."""
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,10 +15,9 @@ from streamperf.media.server import MediaServer, MediaServerError
 from streamperf.platforms.reference.server import ReferencePlatform
 from streamperf.platforms.seed.client import PlatformClient
 from streamperf.redact import remember
+from tests.support.nested_pytest import run_dirs, run_perf
 
-pytestmark = pytest.mark.integration
-
-ROOT = Path(__file__).resolve().parents[2]
+pytestmark = [pytest.mark.integration, pytest.mark.realtime]
 
 # What the run is handed; none of it may appear in any artifact or in the terminal.
 OAUTH_TOKEN = "planted-oauth-token-5f3a9c"
@@ -48,13 +45,10 @@ def test_no_secret_reaches_any_artifact_or_the_terminal(platform: ReferencePlatf
     (files / "streams").write_text(platform.streams_token + "\n")
     api = f"http://robot:{URL_PASSWORD}@127.0.0.1:{platform.port}"
     reports = tmp_path / "reports"
-    r = subprocess.run(
-        [sys.executable, "-m", "pytest", "tests/perf", "-p", "no:cacheprovider",
-         "-k", "steady_audience", "--users", "3", "--ramp", "100ms", "--duration", "5s",
-         "--calibration", "0", "--apiurl", api, "--email", EMAIL,
-         "--token-file", str(files / "token"), "--streamsapitoken-file", str(files / "streams"),
-         "--fan-password", FAN_PASSWORD, "--precreatefans", "--report-dir", str(reports)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    r = run_perf(reports, "-k", "steady_audience", "--users", "3", "--ramp", "100ms",
+                 "--duration", "5s", "--calibration", "0", "--apiurl", api, "--email", EMAIL,
+                 "--token-file", files / "token", "--streamsapitoken-file", files / "streams",
+                 "--fan-password", FAN_PASSWORD, "--precreatefans")
     # A verdict either way (a busy machine may make the run invalid): never a usage error.
     assert r.returncode in (0, 1), r.stdout[-3000:] + r.stderr[-2000:]
     assert platform.store is not None
@@ -63,8 +57,7 @@ def test_no_secret_reaches_any_artifact_or_the_terminal(platform: ReferencePlatf
     secrets = {"oauth token": OAUTH_TOKEN, "fan password": FAN_PASSWORD,
                "URL password": URL_PASSWORD, "streams API key": platform.streams_token,
                "stream key": inf["stream_key"], "influencer session": inf["token"]}
-    run_dirs = [d for d in reports.iterdir() if d.is_dir() and not d.is_symlink()]
-    artifacts = [p for d in run_dirs for p in d.rglob("*") if p.is_file()]
+    artifacts = [p for d in run_dirs(reports) for p in d.rglob("*") if p.is_file()]
     names = {p.name for p in artifacts}
     assert {"events.csv", "summary.json", "report.html"} <= names, names
     events = next(p for p in artifacts if p.name == "events.csv").read_text()

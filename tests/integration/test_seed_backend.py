@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,8 +27,10 @@ from streamperf.platforms.seed.conventions import SEED_ORIGIN_PORT
 from streamperf.platforms.seed.journey import run_journey
 from streamperf.session import fans_to_prepare
 from streamperf.settings import RunSettings
+from tests.support.loopback_servers import port_free
+from tests.support.nested_pytest import run_dirs, run_perf
 
-ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.realtime
 
 
 @pytest.fixture(scope="module")
@@ -150,15 +151,6 @@ def test_a_taken_origin_port_is_a_one_line_error_naming_the_option(tmp_path):
     assert not ref.media.running
 
 
-def _port_free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def _rows(run_dir: Path) -> list[dict[str, str]]:
     with (run_dir / "events.csv").open() as f:
         return list(csv.DictReader(f))
@@ -170,18 +162,14 @@ def test_perf_scenario_passes_on_the_seed_backend_with_fans_precreated_the_seeds
         tmp_path, port):
     if port is None:
         port = free_port()
-    elif not _port_free(port):
+    elif not port_free(port):
         pytest.skip(f"port {port} is taken on this machine")
     users, percent_new = 6, 50
-    r = subprocess.run(
-        [sys.executable, "-m", "pytest", "tests/perf", "-p", "no:cacheprovider",
-         "-k", "join_storm", "--users", str(users), "--duration", "8s", "--calibration", "0",
-         "--bundled-platform", "seed", "--origin-port", str(port), "--precreatefans",
-         "--percentnew", str(percent_new), "--report-dir", str(tmp_path / "reports")],
-        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    r = run_perf(tmp_path / "reports", "-k", "join_storm", "--users", str(users),
+                 "--duration", "8s", "--calibration", "0", "--bundled-platform", "seed",
+                 "--origin-port", str(port), "--precreatefans", "--percentnew", str(percent_new))
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
-    run_dir = next(d for d in (tmp_path / "reports").iterdir()
-                   if d.is_dir() and d.name != "latest")
+    run_dir = run_dirs(tmp_path / "reports")[0]
     rows = _rows(run_dir)
     publish = next(r for r in rows if r["event"] == "publish_start")["name"]
     username = publish.rsplit("/", 1)[1]

@@ -40,8 +40,7 @@ from streamperf.hosts.ssh import (
     SshHost,
 )
 from streamperf.media.publisher import default_cache_dir
-
-from .sshd_support import Lab, have_sshd, keygen
+from tests.support.sshd_lab import Lab, have_sshd, keygen
 
 pytestmark = [
     pytest.mark.integration,

@@ -8,8 +8,7 @@ from streamperf.results.analysis.figures import analyse
 from streamperf.results.eventlog import schema as ev
 from streamperf.results.judging.sla import DEFAULT_SLA, breaches
 from streamperf.results.judging.sla import evaluate as evaluate_sla
-
-from .timelines import KBPS, Timeline
+from tests.support.timelines import KBPS, Timeline
 
 
 def evaluate(a):

@@ -1,6 +1,6 @@
 """The analysis gives the figures of the plain pandas analysis it replaced.
 
-The reference (pandas_analysis.py) is the analysis as it was before the
+The reference (pandas_oracle.py) is the analysis as it was before the
 per-second samples became numpy columns (results/eventlog/columnar.py), media sessions
 included (reconnects and republishes, as media_sessions.py had them in pandas).
 Compared on event logs of real runs (recorded from the integration tests: an
@@ -25,17 +25,16 @@ from streamperf.results.eventlog import schema as ev
 from streamperf.results.eventlog.columnar import load_log, read_log
 from streamperf.results.eventlog.rows import read_events
 from streamperf.results.eventlog.seed_log import read_seed
-
-from . import pandas_analysis
-from .report_logs import seed_rows, synthetic_run
-from .timelines import Timeline
+from tests.support import pandas_oracle
+from tests.support.report_logs import seed_rows, synthetic_run
+from tests.support.timelines import Timeline
 
 REAL_RUNS = sorted((Path(__file__).parent / "data" / "real_runs").glob("*.csv"))
 FAULT_RUNS = sorted((Path(__file__).parent / "data" / "fault_runs").glob("*.csv"))
 RTOL = 1e-9  # sums and interpolations in another order: the last bits may differ
 
 
-def assert_same(ref: pandas_analysis.Analysis, got) -> None:
+def assert_same(ref: pandas_oracle.Analysis, got) -> None:
     want, have = ref.summary(), got.summary()
     assert want.keys() == have.keys()
     for key, value in want.items():
@@ -65,13 +64,13 @@ def test_real_runs_are_recorded() -> None:
 @pytest.mark.parametrize("path", REAL_RUNS, ids=[p.stem for p in REAL_RUNS])
 @pytest.mark.parametrize("lag", [3.0, 0.5])
 def test_a_real_runs_figures_are_the_reference_analysis_figures(path: Path, lag: float) -> None:
-    ref = pandas_analysis.analyse(read_events(path), lag_threshold_s=lag, planned=40)
+    ref = pandas_oracle.analyse(read_events(path), lag_threshold_s=lag, planned=40)
     assert_same(ref, analyse(read_log(path), lag_threshold_s=lag, planned=40))
     assert_same(ref, analyse(read_events(path), lag_threshold_s=lag, planned=40))
 
 
 def test_the_real_runs_exercise_stalls_lag_errors_and_hls() -> None:
-    figures = [pandas_analysis.analyse(read_events(p)).summary() for p in REAL_RUNS]
+    figures = [pandas_oracle.analyse(read_events(p)).summary() for p in REAL_RUNS]
     assert sum(f["stalls"] for f in figures) > 10
     assert sum(f["viewers_lagged"] for f in figures) > 0
     assert sum(f["viewer_errors"] for f in figures) > 0
@@ -80,7 +79,7 @@ def test_the_real_runs_exercise_stalls_lag_errors_and_hls() -> None:
 
 def test_the_synthetic_report_logs_figures_are_the_reference_figures() -> None:
     df = synthetic_run().frame()
-    assert_same(pandas_analysis.analyse(df), analyse(df))
+    assert_same(pandas_oracle.analyse(df), analyse(df))
 
 
 def test_latency_from_program_date_time_without_a_publish_clock() -> None:
@@ -90,7 +89,7 @@ def test_latency_from_program_date_time_without_a_publish_clock() -> None:
     for r in [r for r in tl.rows if r.event == ev.SAMPLE_MEDIA_TS and r.viewer == "fan0"]:
         tl.add(r.t, "fan0", ev.SAMPLE_CAPTURE_T, "", r.t - 4.5)
     df = tl.frame()
-    ref = pandas_analysis.analyse(df)
+    ref = pandas_oracle.analyse(df)
     assert ref.info["latency_basis"] == "program date time"
     assert ref.viewers["latency_s"].notna().sum() == 1
     assert_same(ref, analyse(df))
@@ -99,14 +98,14 @@ def test_latency_from_program_date_time_without_a_publish_clock() -> None:
 def test_a_seed_logs_figures_are_the_reference_figures(tmp_path: Path) -> None:
     path = tmp_path / "seed.csv"
     path.write_text("\n".join(",".join(r) for r in seed_rows()) + "\n")
-    ref = pandas_analysis.analyse(read_seed(path), source_kbps_override=1000.0)
+    ref = pandas_oracle.analyse(read_seed(path), source_kbps_override=1000.0)
     assert_same(ref, analyse(load_log(path), source_kbps_override=1000.0))
 
 
 def test_an_empty_log_analyses_as_the_reference_does(tmp_path: Path) -> None:
     path = tmp_path / "events.csv"
     path.write_text(",".join(ev.COLUMNS) + "\n")
-    ref = pandas_analysis.analyse(read_events(path))
+    ref = pandas_oracle.analyse(read_events(path))
     got = analyse(read_log(path))
     assert got.summary() == ref.summary()
     assert got.viewers.empty and got.timeline.empty
@@ -123,7 +122,7 @@ def test_rows_out_of_time_order_within_a_viewer_are_sorted_as_the_reference_sort
     for i, row in zip(samples, shuffled, strict=True):
         tl.rows[i] = row
     df = tl.frame()
-    assert_same(pandas_analysis.analyse(df), analyse(df))
+    assert_same(pandas_oracle.analyse(df), analyse(df))
 
 
 @pytest.mark.parametrize("path", REAL_RUNS, ids=[p.stem for p in REAL_RUNS])
@@ -134,7 +133,7 @@ def test_a_real_runs_sla_checks_are_those_of_the_reference_analysis(path: Path) 
                                                 "p50(latency_s) < 1", "mean(lagged_pct) < 1"]))),
                   grace_s=4.0, lag_threshold_s=1.0, planned=40)
     df = read_events(path)
-    want = check_records(judge(pandas_analysis.analyse(df, 1.0, planned=40), basis), basis)
+    want = check_records(judge(pandas_oracle.analyse(df, 1.0, planned=40), basis), basis)
     got = check_records(judge(analyse(read_log(path), 1.0, planned=40), basis), basis)
     assert [r["worst"] for r in got] == [r["worst"] for r in want]
     assert [r["passed"] for r in got] == [r["passed"] for r in want]
@@ -149,7 +148,7 @@ def test_the_figures_do_not_depend_on_how_many_rows_a_step_takes(monkeypatch, ch
 
     monkeypatch.setattr(timeline, "CHUNK", chunk)  # many windows of seconds, many chunks
     path = REAL_RUNS[0]
-    assert_same(pandas_analysis.analyse(read_events(path)), analyse(read_log(path)))
+    assert_same(pandas_oracle.analyse(read_events(path)), analyse(read_log(path)))
 
 
 def test_fault_runs_are_recorded() -> None:
@@ -160,7 +159,7 @@ def test_fault_runs_are_recorded() -> None:
 @pytest.mark.parametrize("lag", [3.0, 0.5])
 def test_a_fault_runs_figures_are_the_reference_analysis_figures(path: Path,
                                                                  lag: float) -> None:
-    ref = pandas_analysis.analyse(read_events(path), lag_threshold_s=lag, planned=3)
+    ref = pandas_oracle.analyse(read_events(path), lag_threshold_s=lag, planned=3)
     # The faults are in there: reconnects, a republished publisher, a clock going back.
     assert ref.summary()["publisher_restarts"] == 1
     assert_same(ref, analyse(read_log(path), lag_threshold_s=lag, planned=3))
@@ -201,7 +200,7 @@ def faulty_timeline(seed: int) -> Timeline:
 @pytest.mark.parametrize("seed", range(6))
 def test_made_up_faults_give_the_reference_figures(seed: int) -> None:
     df = faulty_timeline(seed).frame()
-    ref = pandas_analysis.analyse(df, lag_threshold_s=2.0)
+    ref = pandas_oracle.analyse(df, lag_threshold_s=2.0)
     assert_same(ref, analyse(df, lag_threshold_s=2.0))
 
 
@@ -211,17 +210,17 @@ def test_sessions_do_not_depend_on_how_many_rows_a_batch_takes(monkeypatch, chun
 
     monkeypatch.setattr(media_sessions, "CHUNK", chunk)
     df = faulty_timeline(1).frame()
-    assert_same(pandas_analysis.analyse(df), analyse(df))
+    assert_same(pandas_oracle.analyse(df), analyse(df))
     path = FAULT_RUNS[0]
-    assert_same(pandas_analysis.analyse(read_events(path)), analyse(read_log(path)))
+    assert_same(pandas_oracle.analyse(read_events(path)), analyse(read_log(path)))
 
 
 def test_media_samples_give_the_stitched_media_of_the_reference() -> None:
     from streamperf.results.analysis.figures import media_samples
 
     df = faulty_timeline(2).frame()
-    ref = pandas_analysis.media_samples(df, pandas_analysis.publish_t0(df),
-                                        pandas_analysis.publish_clock(df))
+    ref = pandas_oracle.media_samples(df, pandas_oracle.publish_t0(df),
+                                        pandas_oracle.publish_clock(df))
     got = media_samples(df)
     assert list(got.columns) == list(ref.columns)
     pd.testing.assert_frame_equal(got.assign(viewer=got["viewer"].astype(str)),

@@ -17,8 +17,7 @@ from streamperf.results.judging.baseline import (
     parse_tolerances,
     save_baseline,
 )
-
-from .timelines import Timeline
+from tests.support.timelines import Timeline
 
 
 def run(startup: float = 2.0, viewers: int = 5, t0: float | None = 85.0) -> Analysis:

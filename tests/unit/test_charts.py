@@ -8,9 +8,8 @@ import pytest
 
 from streamperf.results.analysis.figures import analyse
 from streamperf.results.report import charts as ch
-
-from .report_logs import synthetic_run
-from .timelines import Timeline
+from tests.support.report_logs import synthetic_run
+from tests.support.timelines import Timeline
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 ALL = ["bitrate", "lagged", "drift_latency", "startup", "stalls", "api", "hosts"]

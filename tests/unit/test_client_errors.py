@@ -10,8 +10,7 @@ import pytest
 
 from streamperf.platforms.api_calls import ApiCall, ApiError
 from streamperf.platforms.seed.client import ApiTimeout, ApiUnreachable, PlatformClient
-
-from .loopback_servers import loopback_server
+from tests.support.loopback_servers import loopback_server
 
 
 def _closed_port() -> int:

@@ -13,8 +13,7 @@ from streamperf.results.eventlog.schema import Event
 from streamperf.results.report.terminal import metrics_table
 from streamperf.settings import SettingsError, build_settings
 from streamperf.viewers import protocol_of_url
-
-from .timelines import Timeline
+from tests.support.timelines import Timeline
 
 
 @pytest.mark.parametrize(("url", "protocol"), [

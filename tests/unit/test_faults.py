@@ -31,9 +31,8 @@ from streamperf.results.analysis.validity import invalid_reason
 from streamperf.results.eventlog import schema as ev
 from streamperf.results.eventlog.schema import Event
 from streamperf.viewers.base import EventCallback
-
-from .loopback_servers import loopback_server
-from .timelines import BYTES_PER_S, Timeline
+from tests.support.loopback_servers import loopback_server
+from tests.support.timelines import BYTES_PER_S, Timeline
 
 
 def by_viewer(a):  # type: ignore[no-untyped-def]

@@ -8,8 +8,13 @@ import pytest
 
 from streamperf.viewers.flv.tags import FAILED, READ_TAG, SKIP_DATA, FlvProtocolError, FlvTagParser
 from streamperf.viewers.formats.flv_media import FirstFrame
-
-from .flv_recordings import RECORDINGS, dechunk, reference_firsts, reference_tags, split_response
+from tests.support.flv_recordings import (
+    RECORDINGS,
+    dechunk,
+    reference_firsts,
+    reference_tags,
+    split_response,
+)
 
 BODIES = {name: dechunk(split_response(rec)[1]) for name, rec in RECORDINGS.items()}
 

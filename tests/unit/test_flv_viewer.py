@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 
 import pytest
 
@@ -17,78 +16,17 @@ from streamperf.results.eventlog.schema import FIRST_AUDIO, FIRST_VIDEO, VIEWER_
 from streamperf.viewers import ViewerFactory
 from streamperf.viewers.flv.tags import FlvTagParser
 from streamperf.viewers.flv.viewer import FlvViewer, parse_http_url
+from tests.support.flv_recordings import (
+    RECORDINGS,
+    dechunk,
+    reference_firsts,
+    reference_tags,
+    split_response,
+)
+from tests.support.replay import HttpReplay, Step
+from tests.support.viewer_events import Events
 
-from .flv_recordings import RECORDINGS, dechunk, reference_firsts, reference_tags, split_response
-
-try:
-    import uvloop
-except ImportError:  # pragma: no cover - uvloop is a dev dependency
-    uvloop = None
-
-LOOPS = ["asyncio"] + (["uvloop"] if uvloop is not None else [])
 NMS = RECORDINGS["nms"]
-Step = bytes | float | None  # bytes to send, seconds to wait, None to close
-
-
-@pytest.fixture(params=LOOPS)
-def run_loop(request: pytest.FixtureRequest) -> Iterator[Callable[..., object]]:
-    factory = uvloop.new_event_loop if request.param == "uvloop" else asyncio.new_event_loop
-
-    def run(coro: object) -> object:
-        with asyncio.Runner(loop_factory=factory) as runner:
-            return runner.run(coro)  # type: ignore[arg-type]
-
-    yield run
-
-
-@dataclass
-class Replay:
-    """Answers each request with `script(path)` steps; records the request heads."""
-
-    script: Callable[[str], list[Step]]
-    port: int = 0
-    requests: list[bytes] = field(default_factory=list)
-    _server: asyncio.Server | None = None
-
-    async def __aenter__(self) -> Replay:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._server is not None
-        self._server.close()
-
-    def url(self, path: str = "/live/rec.flv") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            head = await reader.readuntil(b"\r\n\r\n")
-            self.requests.append(head)
-            path = head.split(b" ")[1].decode()
-            for step in self.script(path):
-                if step is None:
-                    writer.close()
-                    return
-                if isinstance(step, float):
-                    await asyncio.sleep(step)
-                else:
-                    writer.write(step)
-                    await writer.drain()
-            await reader.read()  # hold the connection open until the viewer leaves
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
-            pass
-        finally:
-            writer.close()
-
-
-class Events(list[tuple[str, str, float, str]]):
-    def __call__(self, event: str, name: str, value: float, detail: str) -> None:
-        self.append((event, name, value, detail))
-
-    def of(self, kind: str) -> list[tuple[str, str, float, str]]:
-        return [e for e in self if e[0] == kind]
 
 
 def pieces(data: bytes, size: int, pause: float = 0.0) -> list[Step]:
@@ -101,11 +39,11 @@ def pieces(data: bytes, size: int, pause: float = 0.0) -> list[Step]:
 
 
 def play(run_loop: Callable[..., object], script: Callable[[str], list[Step]], seconds: float,
-         path: str = "/live/rec.flv", **kw: object) -> tuple[FlvViewer, Events, Replay]:
+         path: str = "/live/rec.flv", **kw: object) -> tuple[FlvViewer, Events, HttpReplay]:
     events = Events()
 
-    async def main() -> tuple[FlvViewer, Replay]:
-        async with Replay(script) as srv:
+    async def main() -> tuple[FlvViewer, HttpReplay]:
+        async with HttpReplay(script) as srv:
             v = FlvViewer(srv.url(path), events, **kw)  # type: ignore[arg-type]
             await v.run(seconds)
             return v, srv
@@ -259,7 +197,7 @@ def test_close_from_another_task_ends_run(run_loop: Callable[..., object]) -> No
     events = Events()
 
     async def main() -> FlvViewer:
-        async with Replay(lambda p: [NMS[:50_000]]) as srv:
+        async with HttpReplay(lambda p: [NMS[:50_000]]) as srv:
             v = FlvViewer(srv.url(), events)
             task = asyncio.ensure_future(v.run(30.0))
             await asyncio.sleep(0.3)

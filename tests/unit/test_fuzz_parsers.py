@@ -1,5 +1,5 @@
 """Every parser, fuzzed: any input gives a result or the parser's documented error,
-never another exception, in bounded time (properties in fuzz_properties.py).
+never another exception, in bounded time (properties in tests/support/fuzz_properties.py).
 
 CI runs the "ci" hypothesis profile (100 inputs per parser); benchmarks/fuzz.py
 runs the same properties with a large count.
@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from .fuzz_properties import PROPERTIES
+from tests.support.fuzz_properties import PROPERTIES
 
 
 @pytest.mark.parametrize("name", sorted(PROPERTIES))
@@ -31,7 +31,7 @@ def test_parser_takes_any_input(name: str) -> None:
 def test_the_real_recordings_parse_cleanly(name: str) -> None:
     """The seeds themselves, unmutated and in one piece: the check holds on real bytes
     (a property that failed on them would test nothing)."""
-    from .fuzz_properties import seeds
+    from tests.support.fuzz_properties import seeds
 
     kind = {"rtmp_chunks": "rtmp", "flv_tags": "flv", "http_flv": "http_flv", "mpegts": "ts"}[name]
     recordings = seeds(kind)

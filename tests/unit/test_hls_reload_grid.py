@@ -1,34 +1,18 @@
 """HLS reloads on a shared grid (viewers/hls/reload_grid.py): never early, one timer per step.
 
-Run on the real event loops the viewers use (asyncio and uvloop).
+Run on the real event loops the viewers use (asyncio and uvloop: the `run_loop` fixture).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
-from typing import Any
 
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from streamperf.viewers.hls import reload_grid
 from streamperf.viewers.hls.reload_grid import RELOAD_GRID_S, grid_step, sleep_to_grid
-
-
-@pytest.fixture(params=["asyncio", "uvloop"])
-def run(request: pytest.FixtureRequest) -> Callable[[Coroutine[Any, Any, None]], None]:
-    """Runs a coroutine on a new loop of the kind the viewers use."""
-    import uvloop
-
-    factory = asyncio.new_event_loop if request.param == "asyncio" else uvloop.new_event_loop
-
-    def run_on(coro: Coroutine[Any, Any, None]) -> None:
-        with asyncio.Runner(loop_factory=factory) as runner:
-            runner.run(coro)
-
-    return run_on
+from tests.support.loops import RunLoop
 
 
 @given(st.floats(min_value=0.0, max_value=1e7, allow_nan=False))
@@ -37,7 +21,7 @@ def test_a_grid_step_is_never_before_the_time_asked_nor_a_step_after(t: float) -
     assert t <= at < t + RELOAD_GRID_S + 1e-9
 
 
-def test_waiters_of_one_step_share_its_timer_and_wake_on_time(run: Callable[..., None]) -> None:
+def test_waiters_of_one_step_share_its_timer_and_wake_on_time(run_loop: RunLoop) -> None:
     async def main() -> None:
         loop = asyncio.get_running_loop()
         t0 = loop.time() + 0.05
@@ -58,11 +42,11 @@ def test_waiters_of_one_step_share_its_timer_and_wake_on_time(run: Callable[...,
             assert woke[i] - t < RELOAD_GRID_S + 0.05  # a step late at most (+ a busy machine)
         assert not reload_grid._steps.get(loop)  # rung steps are gone
 
-    run(main())
+    run_loop(main())
 
 
 def test_a_cancelled_waiter_leaves_the_others_and_a_past_time_wakes_at_once(
-    run: Callable[..., None],
+    run_loop: RunLoop,
 ) -> None:
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -76,4 +60,4 @@ def test_a_cancelled_waiter_leaves_the_others_and_a_past_time_wakes_at_once(
         await asyncio.wait_for(sleep_to_grid(t), 1.0)
         assert loop.time() - t1 < 0.5
 
-    run(main())
+    run_loop(main())

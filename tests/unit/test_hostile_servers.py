@@ -16,7 +16,7 @@ import itertools
 import math
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -40,38 +40,14 @@ from streamperf.viewers.hls.viewer import HlsViewer
 from streamperf.viewers.rtmp import amf
 from streamperf.viewers.rtmp.chunks import COMMAND_AMF0, encode_message
 from streamperf.viewers.rtmp.viewer import RtmpViewer
+from tests.support.loopback_servers import LoopbackServer, serving
+from tests.support.replay import RtmpReplay
+from tests.support.viewer_events import Events
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 RECORDING = (DATA / "nginx_play_c4096.bin").read_bytes()  # nginx's side of a whole session
 TS_HEAD = (DATA / "nginx_first_segment_head.ts").read_bytes()  # video + audio PES
 HANDSHAKE = 1 + 1536  # C0 + C1
-
-try:
-    import uvloop
-except ImportError:  # pragma: no cover - uvloop is a dev dependency
-    uvloop = None
-
-LOOPS = ["asyncio"] + (["uvloop"] if uvloop is not None else [])
-
-
-@pytest.fixture(params=LOOPS)
-def run_loop(request: pytest.FixtureRequest) -> Iterator[Callable[..., Any]]:
-    factory = uvloop.new_event_loop if request.param == "uvloop" else asyncio.new_event_loop
-
-    def run(coro: Any) -> Any:
-        with asyncio.Runner(loop_factory=factory) as runner:
-            return runner.run(coro)
-
-    yield run
-
-
-class Events(list[tuple[str, str, float, str]]):
-    def __call__(self, event: str, name: str, value: float, detail: str) -> None:
-        self.append((event, name, value, detail))
-
-    def errors(self) -> list[tuple[str, str]]:
-        return [(e[1], e[3]) for e in self if e[0] == ev.VIEWER_ERROR]
-
 
 def watch_loop_errors() -> list[dict[str, Any]]:
     """What reaches the running loop's exception handler (a callback that raised)."""
@@ -102,7 +78,6 @@ class HostileOrigin:
     loads: dict[str, list[float]] = field(default_factory=dict)  # name -> monotonic times
     huge_sent: list[int] = field(default_factory=list)  # bytes written per `huge` request
     base: str = ""
-    _runner: web.AppRunner | None = None
 
     def url(self, name: str) -> str:
         return f"{self.base}/{name}.m3u8"
@@ -140,16 +115,8 @@ class HostileOrigin:
         app = web.Application()
         app.router.add_get("/{name}.m3u8", self._playlist)
         app.router.add_get("/{name}.ts", self._segment)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = self._runner.addresses[0][:2]
-        self.base = f"http://{host}:{port}"
-        try:
+        async with serving(app) as self.base:
             yield self
-        finally:
-            await self._runner.cleanup()
 
 
 def hls_run(origin: HostileOrigin, name: str, seconds: float, connect_timeout: float = 10.0
@@ -250,58 +217,34 @@ def test_the_playlist_size_cap_holds_without_a_content_length() -> None:
     assert not loop_errors
 
 
-async def stop_server(server: asyncio.Server, handlers: list[asyncio.Task[None]]) -> None:
-    """Close, and let the connection handlers see their viewers hang up (no loose tasks)."""
-    server.close()
-    if handlers:
-        await asyncio.wait(handlers, timeout=2.0)
-
-
 # --- a hostile RTMP server -----------------------------------------------------------------
 
 
-@dataclass
-class HostileRtmp:
+class HostileRtmp(LoopbackServer):
     """Handshakes and accepts connect like nginx-rtmp, then answers createStream `stream_id`."""
 
-    stream_id: Any
-    port: int = 0
-    _server: asyncio.Server | None = None
-    _handlers: list[asyncio.Task[None]] = field(default_factory=list)
+    def __init__(self, stream_id: Any) -> None:
+        super().__init__()
+        self.stream_id = stream_id
 
     def url(self, name: str = "x") -> str:
         return f"rtmp://127.0.0.1:{self.port}/live/{name}"
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._handlers.append(asyncio.current_task())  # type: ignore[arg-type]
-        try:
-            c0c1 = await reader.readexactly(HANDSHAKE)
-            s1 = bytes(8) + os.urandom(1528)
-            writer.write(b"\x03" + s1 + c0c1[1:])  # S0, S1, S2 (= C1)
-            await reader.readexactly(1536)  # C2
-            await reader.read(4096)  # set chunk size + connect
-            connected = amf.encode("_result", 1.0, {"fmsVer": "FMS/3,0,1,123"},
-                                   {"level": "status", "code": "NetConnection.Connect.Success"})
-            writer.write(encode_message(3, COMMAND_AMF0, 0, connected, 128))
-            await reader.read(4096)  # createStream
-            answer = amf.encode("_result", 2.0, None, self.stream_id)
-            writer.write(encode_message(3, COMMAND_AMF0, 0, answer, 128))
-            await writer.drain()
-            while await reader.read(4096):  # until the viewer hangs up
-                pass
-        except (ConnectionError, asyncio.IncompleteReadError):
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        c0c1 = await reader.readexactly(HANDSHAKE)
+        s1 = bytes(8) + os.urandom(1528)
+        writer.write(b"\x03" + s1 + c0c1[1:])  # S0, S1, S2 (= C1)
+        await reader.readexactly(1536)  # C2
+        await reader.read(4096)  # set chunk size + connect
+        connected = amf.encode("_result", 1.0, {"fmsVer": "FMS/3,0,1,123"},
+                               {"level": "status", "code": "NetConnection.Connect.Success"})
+        writer.write(encode_message(3, COMMAND_AMF0, 0, connected, 128))
+        await reader.read(4096)  # createStream
+        answer = amf.encode("_result", 2.0, None, self.stream_id)
+        writer.write(encode_message(3, COMMAND_AMF0, 0, answer, 128))
+        await writer.drain()
+        while await reader.read(4096):  # until the viewer hangs up
             pass
-        finally:
-            writer.close()
-
-    @asynccontextmanager
-    async def running(self) -> AsyncIterator[HostileRtmp]:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        try:
-            yield self
-        finally:
-            await stop_server(self._server, self._handlers)
 
 
 @pytest.mark.parametrize("stream_id", [math.nan, math.inf, -1.0, 2.0**40, 1.5, "one"],
@@ -313,7 +256,7 @@ def test_a_bad_create_stream_id_is_a_protocol_error_for_that_viewer(
 
     async def main() -> tuple[float, list[dict[str, Any]]]:
         loop_errors = watch_loop_errors()
-        async with HostileRtmp(stream_id).running() as srv:
+        async with HostileRtmp(stream_id) as srv:
             t0 = time.monotonic()
             await RtmpViewer(srv.url(), events, connect_timeout=5.0).run(5.0)
             return time.monotonic() - t0, loop_errors
@@ -331,7 +274,7 @@ def test_a_good_create_stream_id_plays_on() -> None:
     events = Events()
 
     async def main() -> RtmpViewer:
-        async with HostileRtmp(1.0).running() as srv:
+        async with HostileRtmp(1.0) as srv:
             v = RtmpViewer(srv.url(), events, connect_timeout=0.5)
             await v.run(2.0)
             return v
@@ -357,7 +300,6 @@ class HostilePlatform:
     bad_id: set[str]
     base: str = ""
     _ids: dict[int, str] = field(default_factory=dict)
-    _runner: web.AppRunner | None = None
 
     async def _any(self, request: web.Request) -> web.StreamResponse:
         path = request.path
@@ -378,49 +320,8 @@ class HostilePlatform:
     async def running(self) -> AsyncIterator[HostilePlatform]:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._any)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = self._runner.addresses[0][:2]
-        self.base = f"http://{host}:{port}"
-        try:
+        async with serving(app) as self.base:
             yield self
-        finally:
-            await self._runner.cleanup()
-
-
-class Replay:
-    """Serves nginx-rtmp's recorded side of a session to each viewer, then holds on."""
-
-    def __init__(self) -> None:
-        self.port = 0
-        self._server: asyncio.Server | None = None
-        self._handlers: list[asyncio.Task[None]] = []
-
-    def url(self, name: str) -> str:
-        return f"rtmp://127.0.0.1:{self.port}/live/{name}"
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._handlers.append(asyncio.current_task())  # type: ignore[arg-type]
-        try:
-            await reader.readexactly(HANDSHAKE)
-            writer.write(RECORDING)
-            while await reader.read(65536):
-                pass
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            writer.close()
-
-    @asynccontextmanager
-    async def running(self) -> AsyncIterator[Replay]:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        try:
-            yield self
-        finally:
-            await stop_server(self._server, self._handlers)
 
 
 def rows_of(rows: list[Event], viewer: str, kind: str) -> list[Event]:
@@ -446,7 +347,7 @@ def test_hostile_answers_end_only_their_own_fans_the_rest_play_on() -> None:
 
     async def main() -> list[dict[str, Any]]:
         loop_errors = watch_loop_errors()
-        async with (Replay().running() as replay, HostileRtmp(math.nan).running() as rtmp,
+        async with (RtmpReplay(lambda i: [RECORDING]) as replay, HostileRtmp(math.nan) as rtmp,
                     origin.running()):
             join = {name: {"rtmpUrl": replay.url(name)} for name in good}
             join |= {"badid": {}, "numurl": {"rtmpUrl": 123},

@@ -14,8 +14,7 @@ from streamperf.viewers.http.body import (
     body_framing,
     parse_response_head,
 )
-
-from .flv_recordings import RECORDINGS, dechunk, split_response
+from tests.support.flv_recordings import RECORDINGS, dechunk, split_response
 
 
 class Collect:

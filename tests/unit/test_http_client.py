@@ -17,7 +17,6 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -27,6 +26,7 @@ from streamperf.viewers.http import connection
 from streamperf.viewers.http.client import HttpClient
 from streamperf.viewers.http.connection import GetError, ResponseSink
 from streamperf.viewers.http.watch import WATCH_TICK_S, watches
+from tests.support.loops import run
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 TS_HEAD = (DATA / "nginx_first_segment_head.ts").read_bytes()  # video + audio PES
@@ -109,10 +109,6 @@ class Collect(ResponseSink):
 
     def skipped(self, n: int) -> None:
         self.skipped_bytes += n
-
-
-def run(coro: Awaitable[Any]) -> Any:
-    return asyncio.run(coro)  # type: ignore[arg-type]
 
 
 def test_keep_alive_and_the_unscanned_rest_of_a_body_is_only_counted() -> None:

@@ -40,9 +40,8 @@ from streamperf.results.judging.judge import (
 from streamperf.results.judging.sla import default_grace_s
 from streamperf.results.report.terminal import run_summary_lines
 from streamperf.settings import RunSettings
-
-from .report_logs import seed_rows
-from .timelines import Timeline
+from tests.support.report_logs import seed_rows
+from tests.support.timelines import Timeline
 
 USERS, RAMP_S, DURATION_S = 4, 0.1, 20.0
 SETTINGS = RunSettings(users=USERS, ramp_s=RAMP_S, duration_s=DURATION_S)

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 
 import pytest
 
+from tests.support import nested_pytest
+
 
 def run_pytest(*args: str, tmp_path) -> subprocess.CompletedProcess[str]:
+    """A pytest of a project in tmp_path holding one empty test."""
     (tmp_path / "test_x.py").write_text("def test_x():\n    pass\n")
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path), *args],
-        capture_output=True, text=True, timeout=60, cwd=tmp_path,
-    )
+    return nested_pytest.run_pytest("-q", tmp_path, *args, cwd=tmp_path, timeout=60)
 
 
 @pytest.mark.parametrize(
@@ -86,8 +85,7 @@ def test_secret_token_is_not_echoed(tmp_path):
 def test_help_lists_every_option():
     from streamperf.settings import OPTIONS
 
-    proc = subprocess.run([sys.executable, "-m", "pytest", "--help"], capture_output=True,
-                          text=True, timeout=60)
+    proc = nested_pytest.run_pytest("--help", timeout=60)
     assert proc.returncode == 0, proc.stderr[-2000:]
     for opt in OPTIONS:
         assert opt.flag in proc.stdout, opt.flag

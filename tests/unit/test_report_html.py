@@ -15,8 +15,7 @@ from streamperf.results.judging.breach import Breach
 from streamperf.results.judging.judge import Basis, Verdict, analyse_for, judge, rules
 from streamperf.results.report import html as report
 from streamperf.results.report.charts import charts
-
-from .report_logs import SECRET, synthetic_run
+from tests.support.report_logs import SECRET, synthetic_run
 
 BREACHES = (Breach("p95(startup_s) < 0.5", "0.80 s", "< 0.5 s", "fan4 (0.80 s)"),
             Breach("max(lagged) <= 0", "2 & more", "<= 0"))

@@ -11,8 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -29,93 +28,13 @@ from streamperf.viewers.rtmp.chunks import (
     encode_message,
 )
 from streamperf.viewers.rtmp.viewer import RtmpViewer, parse_rtmp_url
+from tests.support.replay import RtmpReplay
+from tests.support.viewer_events import Events
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 HANDSHAKE = 1 + 1536 + 1536
 RECORDING = (DATA / "nginx_play_c4096.bin").read_bytes()
 EXT_RECORDING = (DATA / "nginx_play_extts_c1000.bin").read_bytes()
-
-try:
-    import uvloop
-except ImportError:  # pragma: no cover - uvloop is a dev dependency
-    uvloop = None
-
-LOOPS = ["asyncio"] + (["uvloop"] if uvloop is not None else [])
-
-
-@pytest.fixture(params=LOOPS)
-def run_loop(request: pytest.FixtureRequest) -> Iterator[Callable[..., object]]:
-    factory = uvloop.new_event_loop if request.param == "uvloop" else asyncio.new_event_loop
-
-    def run(coro: object) -> object:
-        with asyncio.Runner(loop_factory=factory) as runner:
-            return runner.run(coro)  # type: ignore[arg-type]
-
-    yield run
-
-
-# --- a replaying server ---------------------------------------------------------------
-
-
-@dataclass
-class Replay:
-    """Serves `script(conn_index)` to each client after reading its C0+C1."""
-
-    script: Callable[[int], list[bytes | float | None]]
-    port: int = 0
-    received: list[bytearray] = field(default_factory=list)
-    _server: asyncio.Server | None = None
-
-    async def __aenter__(self) -> Replay:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._server is not None
-        self._server.close()
-
-    def url(self, name: str = "rec") -> str:
-        return f"rtmp://127.0.0.1:{self.port}/live/{name}"
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        got = bytearray()
-        self.received.append(got)
-        idx = len(self.received) - 1
-        drain = asyncio.ensure_future(self._drain(reader, got))
-        try:
-            while len(got) < 1537 and not drain.done():
-                await asyncio.sleep(0.005)
-            # steps: bytes to send, a float to sleep, None to close
-            for step in self.script(idx):
-                if step is None:
-                    writer.close()
-                    return
-                if isinstance(step, float):
-                    await asyncio.sleep(step)
-                else:
-                    writer.write(step)
-                    await writer.drain()
-            await drain  # hold the connection open until the viewer leaves
-        except (ConnectionError, asyncio.CancelledError):
-            pass
-        finally:
-            drain.cancel()
-            writer.close()
-
-    @staticmethod
-    async def _drain(reader: asyncio.StreamReader, into: bytearray) -> None:
-        while data := await reader.read(65536):
-            into += data
-
-
-class Events(list[tuple[str, str, float, str]]):
-    def __call__(self, event: str, name: str, value: float, detail: str) -> None:
-        self.append((event, name, value, detail))
-
-    def of(self, kind: str) -> list[tuple[str, str, float, str]]:
-        return [e for e in self if e[0] == kind]
-
 
 def client_messages(sent: bytes) -> list[Message]:
     """Decode what the viewer sent after C0+C1+C2."""
@@ -137,7 +56,7 @@ def test_plays_a_recorded_nginx_session(run_loop: Callable[..., object], recordi
     events = Events()
 
     async def main() -> RtmpViewer:
-        async with Replay(lambda i: [recording]) as srv:
+        async with RtmpReplay(lambda i: [recording]) as srv:
             v = RtmpViewer(srv.url("rec?token=a/b"), events)
             await v.run(1.0)
             assert v.playing is False
@@ -184,7 +103,7 @@ def test_many_viewers_share_one_read_buffer_without_crosstalk(
         return out
 
     async def main() -> list[RtmpViewer]:
-        async with Replay(script) as srv:
+        async with RtmpReplay(script) as srv:
             viewers = [RtmpViewer(srv.url(), lambda *a: None) for _ in streams]
             # connect one by one so connection i gets script(i)
             tasks = []
@@ -225,7 +144,7 @@ def test_answers_ping_and_acknowledges_every_window(run_loop: Callable[..., obje
     served = bytes(head + body[:at] + ping + body[at:])
 
     async def main() -> tuple[RtmpViewer, bytes]:
-        async with Replay(lambda i: [served]) as srv:
+        async with RtmpReplay(lambda i: [served]) as srv:
             v = RtmpViewer(srv.url(), lambda *a: None)
             await v.run(1.0)
             return v, bytes(srv.received[0])
@@ -246,7 +165,7 @@ def test_truncated_stream_is_a_disconnect(run_loop: Callable[..., object]) -> No
     events = Events()
 
     async def main() -> None:
-        async with Replay(lambda i: [RECORDING[:150000], None]) as srv:
+        async with RtmpReplay(lambda i: [RECORDING[:150000], None]) as srv:
             await RtmpViewer(srv.url(), events).run(5.0)
 
     run_loop(main())
@@ -260,7 +179,7 @@ def test_garbage_is_a_protocol_error(run_loop: Callable[..., object]) -> None:
     garbage = bytes((0xC4,)) + random.Random(1).randbytes(5000)
 
     async def main() -> None:
-        async with Replay(lambda i: [RECORDING[:HANDSHAKE], garbage]) as srv:
+        async with RtmpReplay(lambda i: [RECORDING[:HANDSHAKE], garbage]) as srv:
             await RtmpViewer(srv.url(), events).run(5.0)
 
     run_loop(main())
@@ -275,7 +194,7 @@ def test_play_refused_is_a_protocol_error(run_loop: Callable[..., object]) -> No
     refusal = encode_message(5, COMMAND_AMF0, 1, amf.encode("onStatus", 0, None, status), 128)
 
     async def main() -> None:
-        async with Replay(lambda i: [RECORDING[:HANDSHAKE], refusal]) as srv:
+        async with RtmpReplay(lambda i: [RECORDING[:HANDSHAKE], refusal]) as srv:
             await RtmpViewer(srv.url(), events).run(5.0)
 
     run_loop(main())
@@ -293,7 +212,7 @@ def test_viewer_acts_on_nothing_found_after_it_failed(run_loop: Callable[..., ob
     both += encode_message(5, COMMAND_AMF0, 1, amf.encode("close", 0, None), 128)
 
     async def main() -> None:
-        async with Replay(lambda i: [RECORDING[:HANDSHAKE] + both]) as srv:
+        async with RtmpReplay(lambda i: [RECORDING[:HANDSHAKE] + both]) as srv:
             await RtmpViewer(srv.url(), events).run(5.0)
 
     run_loop(main())
@@ -305,7 +224,7 @@ def test_silent_server_is_a_timeout(run_loop: Callable[..., object]) -> None:
     events = Events()
 
     async def main() -> None:
-        async with Replay(lambda i: [5.0]) as srv:
+        async with RtmpReplay(lambda i: [5.0]) as srv:
             await RtmpViewer(srv.url(), events, connect_timeout=0.3).run(5.0)
 
     run_loop(main())
@@ -318,7 +237,7 @@ def test_closed_port_is_a_connect_error(run_loop: Callable[..., object]) -> None
     events = Events()
 
     async def main() -> None:
-        async with Replay(lambda i: []) as srv:
+        async with RtmpReplay(lambda i: []) as srv:
             url = srv.url()
         await RtmpViewer(url, events).run(5.0)  # server closed: nothing listens
 
@@ -332,7 +251,7 @@ def test_close_from_another_task_is_not_an_error(run_loop: Callable[..., object]
     events = Events()
 
     async def main() -> float:
-        async with Replay(lambda i: [RECORDING]) as srv:
+        async with RtmpReplay(lambda i: [RECORDING]) as srv:
             v = RtmpViewer(srv.url(), events)
             loop = asyncio.get_running_loop()
             t0 = loop.time()
@@ -350,7 +269,7 @@ def test_rcvlowat_is_sized_from_the_bitrate(run_loop: Callable[..., object]) -> 
     assert lowat_bytes(100_000, 200) == 65536 and lowat_bytes(0.001, 1) == 1
 
     async def main() -> RtmpViewer:
-        async with Replay(lambda i: [RECORDING]) as srv:
+        async with RtmpReplay(lambda i: [RECORDING]) as srv:
             v = RtmpViewer(srv.url(), lambda *a: None, expected_kbps=1000, rcvlowat_ms=200)
             await v.run(1.0)
             return v
@@ -374,7 +293,7 @@ def test_rcvlowat_from_a_measured_bitrate(run_loop: Callable[..., object]) -> No
         return out
 
     async def main() -> RtmpViewer:
-        async with Replay(script) as srv:
+        async with RtmpReplay(script) as srv:
             v = RtmpViewer(srv.url(), lambda *a: None, rcvlowat_ms=100)
             await v.run(2.8)
             return v

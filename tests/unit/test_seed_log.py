@@ -9,8 +9,7 @@ from streamperf.results.eventlog import schema as ev
 from streamperf.results.eventlog.schema import COLUMNS
 from streamperf.results.eventlog.seed_log import load_any, read_seed, sniff
 from streamperf.results.eventlog.writer import EventWriter
-
-from .report_logs import seed_rows
+from tests.support.report_logs import seed_rows
 
 
 def write_seed(path, rows, header=False):

@@ -20,8 +20,7 @@ from streamperf.results.judging.sla import (
     parse_all,
     resolve,
 )
-
-from .timelines import Timeline
+from tests.support.timelines import Timeline
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 

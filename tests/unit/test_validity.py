@@ -2,8 +2,7 @@ from __future__ import annotations
 
 from streamperf.results.analysis.validity import invalid_reason, saturation
 from streamperf.results.eventlog import schema as ev
-
-from .timelines import Timeline
+from tests.support.timelines import Timeline
 
 
 def host_samples(tl: Timeline, host: str, name: str, values: list[float]) -> None:

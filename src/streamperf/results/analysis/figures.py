@@ -22,7 +22,7 @@ them. Memory grows with the samples at about 40 bytes each (the log's 20,
 drift and latency kept for the SLA's per-sample percentiles), time with the
 viewers (a few numpy calls each) and the seconds (a few each). The figures
 are those of the plain pandas analysis this replaced, which the unit tests
-keep as their reference (tests/unit/pandas_analysis.py).
+keep as their reference (tests/support/pandas_oracle.py).
 """
 
 from __future__ import annotations

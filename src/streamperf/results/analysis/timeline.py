@@ -3,7 +3,7 @@ kbps spread and the drift and latency spread (the report's charts and tables).
 
 Numpy over the sorted per-second samples (eventlog.py), a window of seconds at a
 time, as results/analysis/figures.py takes the per-viewer figures; the figures are those
-of the pandas reference in tests/unit/pandas_analysis.py.
+of the pandas reference in tests/support/pandas_oracle.py.
 """
 
 from __future__ import annotations

@@ -20,6 +20,8 @@ from pathlib import Path
 
 from streamperf.hosts.specs import HostSpec, parse_host_specs
 from streamperf.hosts.ssh import SshHost
+from streamperf.media.server import free_port
+from tests.support.loopback_servers import port_free
 
 SSHD = "/usr/sbin/sshd"
 
@@ -35,22 +37,6 @@ def keygen(path: Path, comment: str = "streamperf-test") -> Path:
         check=True,
     )
     return path
-
-
-def _port_free(addr: str, port: int) -> bool:
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((addr, port))
-        except OSError:
-            return False
-    return True
-
-
-def _free_port(addr: str) -> int:
-    with socket.socket() as s:
-        s.bind((addr, 0))
-        return int(s.getsockname()[1])
 
 
 class Sshd:
@@ -89,8 +75,8 @@ class Sshd:
         lock_path = Path(tempfile.gettempdir()) / f"streamperf-tests-sshd-{self.addr}.lock"
         with lock_path.open("w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            if not _port_free(self.addr, self.port):
-                self.port = _free_port(self.addr)
+            if not port_free(self.port, self.addr):
+                self.port = free_port(self.addr)
             self._write_config(conf, auth)
             with self.log.open("wb") as log:
                 self.proc = subprocess.Popen(

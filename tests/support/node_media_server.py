@@ -25,6 +25,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from streamperf.media.server import free_port
+
 NMS_VERSION = "4.3.2"  # scripts/setup.sh installs this one
 ROOT = Path(__file__).resolve().parents[2]
 APP = "live"
@@ -52,12 +54,6 @@ def why_no_nms() -> str | None:
         return f"node-media-server {version} at {pkg.parent}, tests pin {NMS_VERSION} " \
                "(run scripts/setup.sh)"
     return None
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 def _port_open(host: str, port: int) -> bool:

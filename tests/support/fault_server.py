@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 import aiohttp
 from aiohttp import web
 
+from tests.support.loopback_servers import start_app
+
 ERROR, HANG, DRIP = "5xx", "hang", "drip"
 
 
@@ -91,10 +93,7 @@ class FaultServer:
             self._client = aiohttp.ClientSession()
             app = web.Application()
             app.router.add_route("*", "/{tail:.*}", self._handle)
-            r = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-            await r.setup()
-            site = web.TCPSite(r, "127.0.0.1", 0)
-            await site.start()
+            r, _ = await start_app(app, shutdown_timeout=0.5)
             self.port = int(r.addresses[0][1])
             runner.append(r)
 

@@ -1,0 +1,90 @@
+"""Markers, not file paths, decide which phase of `make test` a test runs in.
+
+The phases keep what loads the CPU away from runs whose figures are judged (Makefile):
+read from `make -n test` as make would run them, each phase's pytest is collected
+here in a subprocess of its own, and the selections must split tests/ in three with
+no test in two and none left out, and no test that plays or judges a stream in real
+time in the first phase, beside the CPU-heavy unjudged tests.
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from tests.support.collected import Collected, collect
+from tests.support.nested_pytest import ROOT
+
+# xdist's options: the phases' collections are compared here in one process each.
+XDIST = {"-n", "--numprocesses", "--dist", "--maxschedchunk"}
+# Fixtures that start something in real time: a judged run (the plugin's), a live stream,
+# a media server a viewer plays from, a bandwidth cap (tc) on lo.
+REALTIME_FIXTURES = {"streamperf_run", "streamperf_session", "published_stream", "nms_stream",
+                     "media_server", "node_media_server", "capped_port"}
+
+
+def phase_commands() -> list[list[str]]:
+    """The arguments of each pytest `make test` runs, in order, xdist's left out."""
+    if shutil.which("make") is None:
+        pytest.skip("needs make")
+    dry = subprocess.run(["make", "-n", "-s", "test"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=60, check=True)
+    commands = []
+    for line in dry.stdout.replace("\\\n", " ").splitlines():
+        argv = shlex.split(line)
+        if not argv or not argv[0].endswith("/pytest"):
+            continue
+        args, rest = [], iter(argv[1:])
+        for arg in rest:
+            if arg in XDIST:
+                next(rest)
+            elif not arg.startswith(tuple(f"{x}=" for x in XDIST)):
+                args.append(arg)
+        commands.append(args)
+    return commands
+
+
+@pytest.fixture(scope="module")
+def phases() -> tuple[list[list[str]], list[dict[str, Collected]], dict[str, Collected]]:
+    """(each phase's arguments, what each phase selects, all of tests/), collected at once."""
+    commands = phase_commands()
+    with ThreadPoolExecutor(len(commands) + 1) as pool:
+        selected = list(pool.map(lambda args: collect(*args), commands))
+        everything = pool.submit(collect, "tests").result()
+    return commands, selected, everything
+
+
+def test_make_test_has_three_phases_chosen_by_marker_not_by_path(phases) -> None:
+    commands, selected, _ = phases
+    assert len(commands) == 3, commands
+    for args in commands:
+        paths = [a for a in args if not a.startswith("-") and (ROOT / a).exists()]
+        assert paths == ["tests"], args  # the whole suite, a marker expression picks
+        assert "-m" in args, args
+    assert all(selected), [len(s) for s in selected]  # no phase is empty
+
+
+def test_every_test_runs_in_exactly_one_phase(phases) -> None:
+    _, selected, everything = phases
+    assert len(everything) > 1000  # the suite, not a collection that failed quietly
+    for i, a in enumerate(selected):
+        for j, b in enumerate(selected[i + 1:], i + 1):
+            both = sorted(a.keys() & b.keys())
+            assert not both, f"{len(both)} tests in phases {i + 1} and {j + 1}: {both[:10]}"
+    missed = sorted(everything.keys() - set().union(*(s.keys() for s in selected)))
+    assert not missed, f"{len(missed)} tests in no phase: {missed[:10]}"
+
+
+def test_no_real_time_test_runs_in_the_first_phase(phases) -> None:
+    _, (first, *_), everything = phases
+    live = {nodeid for nodeid, test in everything.items()
+            if nodeid.startswith("tests/perf/") or test.fixtures & REALTIME_FIXTURES}
+    # the perf scenarios and the integration tests that play real streams are among them
+    assert any(n.startswith("tests/perf/") for n in live)
+    assert any(n.startswith("tests/integration/test_rtmp_viewer.py") for n in live)
+    assert sorted(n for n in live if "realtime" not in everything[n].marks) == []
+    assert sorted(live & first.keys()) == []
