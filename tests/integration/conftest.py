@@ -33,7 +33,6 @@ STREAM = "test"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "long_run: the one real-time run of minutes, started first")
     config.addinivalue_line(
         "markers", "own_pytest(slots=1): starts a pytest or CLI process of its own (a core's "
         "worth of CPU at its start and its end; pytest -n 2 starts three): takes that many "
@@ -96,14 +95,13 @@ LONG_FIRST = ("test_measurement_truth", "test_live_stream", "test_adapter", "tes
               "test_seed_backend", "test_hls_viewer")
 
 
-def _start_order(item: pytest.Item) -> tuple[bool, int]:
+def _start_order(item: pytest.Item) -> int:
     module = item.path.stem
-    rank = LONG_FIRST.index(module) if module in LONG_FIRST else len(LONG_FIRST)
-    return item.get_closest_marker("long_run") is None, rank
+    return LONG_FIRST.index(module) if module in LONG_FIRST else len(LONG_FIRST)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The long real-time run first, then the modules of long runs, then the rest (in
+    """The modules of long real-time runs first, then the rest (in
     collection order within each); tests with a pytest of their own alternate with the
     others, so that few wait for a CPU slot. With `--maxschedchunk 1` pytest-xdist
     hands tests out in this order as workers free up."""

@@ -74,7 +74,10 @@ def test_bandwidth_below_bitrate_fails_naming_lag(session, capped_port):
     message = outcome.message()
     assert "max(lagged) == 0: measured 4 after the first" in message, message
     assert "min(bitrate_ratio) >= 0.9: measured 0." in message, message
-    assert outcome.analysis.viewers["max_drift_s"].min() > 5.0
+    # The cap halves what they get together; TCP shares it unevenly between them, so
+    # each is over the lag threshold and on average well over it.
+    drift = outcome.analysis.viewers["max_drift_s"]
+    assert drift.min() > outcome.analysis.lag_threshold_s and drift.mean() > 5.0, drift
 
 
 def test_nginx_stopped_mid_run_fails_naming_disconnects(own_session):

@@ -37,7 +37,10 @@ def session(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Streampe
     s.close()
 
 
-@pytest.mark.long_run
+# Its checks (bitrate against nginx's counters and the source, media time against wall
+# time, no lag, no stall, the viewers' own process never saturated) hold on a busy
+# machine: `make test` runs it beside the CPU-heavy tests of its first phase.
+@pytest.mark.busy_ok
 def test_bitrate_and_media_time_on_an_unimpaired_two_minute_run(session):
     stream = session.stream()
     media = session.platform().media

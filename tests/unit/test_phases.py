@@ -2,13 +2,14 @@
 
 The phases keep what loads the CPU away from runs whose figures are judged (Makefile):
 read from `make -n test` as make would run them, each phase's pytest is collected
-here in a subprocess of its own, and the selections must split tests/ in three with
-no test in two and none left out, and no test that plays or judges a stream in real
-time in the first phase, beside the CPU-heavy unjudged tests.
+here in a subprocess of its own, and the selections must split tests/ with no test
+in two and none left out, and no test that plays or judges a stream in real time in
+the unjudged phase, nor beside it unless it says its checks hold there (busy_ok).
 """
 
 from __future__ import annotations
 
+import itertools
 import shlex
 import shutil
 import subprocess
@@ -21,6 +22,10 @@ from tests.support.nested_pytest import ROOT
 
 # xdist's options: the phases' collections are compared here in one process each.
 XDIST = {"-n", "--numprocesses", "--dist", "--maxschedchunk"}
+SHELL = ";()<>&|"  # the characters of the shell's operators
+#: the phase of the unjudged, CPU-heavy tests, and the one that runs beside it
+UNJUDGED = "not realtime and not loads_cpu"
+BESIDE = "busy_ok"
 # Fixtures that start something in real time: a judged run (the plugin's), a live stream,
 # a media server a viewer plays from, a bandwidth cap (tc) on lo.
 REALTIME_FIXTURES = {"streamperf_run", "streamperf_session", "published_stream", "nms_stream",
@@ -35,9 +40,14 @@ def phase_commands() -> list[list[str]]:
                          text=True, timeout=60, check=True)
     commands = []
     for line in dry.stdout.replace("\\\n", " ").splitlines():
-        argv = shlex.split(line)
-        if not argv or not argv[0].endswith("/pytest"):
+        lex = shlex.shlex(line, posix=True, punctuation_chars=True)
+        lex.whitespace_split = True
+        tokens = list(lex)
+        starts = [i for i, t in enumerate(tokens) if t.endswith("/pytest")]
+        if not starts:
             continue
+        # its arguments, up to the shell's next operator (`;`, `)`, a redirection, `&`)
+        argv = list(itertools.takewhile(lambda t: not set(t) <= set(SHELL), tokens[starts[0]:]))
         args, rest = [], iter(argv[1:])
         for arg in rest:
             if arg in XDIST:
@@ -58,9 +68,13 @@ def phases() -> tuple[list[list[str]], list[dict[str, Collected]], dict[str, Col
     return commands, selected, everything
 
 
-def test_make_test_has_three_phases_chosen_by_marker_not_by_path(phases) -> None:
+def marker_expression(args: list[str]) -> str:
+    return args[args.index("-m") + 1]
+
+
+def test_make_test_has_four_phases_chosen_by_marker_not_by_path(phases) -> None:
     commands, selected, _ = phases
-    assert len(commands) == 3, commands
+    assert len(commands) == 4, commands
     for args in commands:
         paths = [a for a in args if not a.startswith("-") and (ROOT / a).exists()]
         assert paths == ["tests"], args  # the whole suite, a marker expression picks
@@ -79,8 +93,10 @@ def test_every_test_runs_in_exactly_one_phase(phases) -> None:
     assert not missed, f"{len(missed)} tests in no phase: {missed[:10]}"
 
 
-def test_no_real_time_test_runs_in_the_first_phase(phases) -> None:
-    _, (first, *_), everything = phases
+def test_no_real_time_test_runs_in_or_beside_the_unjudged_phase(phases) -> None:
+    commands, selected, everything = phases
+    by_marker = {marker_expression(args): s for args, s in zip(commands, selected, strict=True)}
+    first, beside = by_marker[UNJUDGED], by_marker[BESIDE]
     live = {nodeid for nodeid, test in everything.items()
             if nodeid.startswith("tests/perf/") or test.fixtures & REALTIME_FIXTURES}
     # the perf scenarios and the integration tests that play real streams are among them
@@ -88,3 +104,6 @@ def test_no_real_time_test_runs_in_the_first_phase(phases) -> None:
     assert any(n.startswith("tests/integration/test_rtmp_viewer.py") for n in live)
     assert sorted(n for n in live if "realtime" not in everything[n].marks) == []
     assert sorted(live & first.keys()) == []
+    # beside it, only what says its checks hold on a busy machine: the truth run
+    assert beside and all("busy_ok" in everything[n].marks for n in beside)
+    assert all(n.startswith("tests/integration/test_measurement_truth.py") for n in beside)
