@@ -16,6 +16,7 @@ import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from _pytest.mark.expression import Expression
 
 from tests.support.collected import Collected, collect
 from tests.support.nested_pytest import ROOT
@@ -58,18 +59,29 @@ def phase_commands() -> list[list[str]]:
     return commands
 
 
-@pytest.fixture(scope="module")
-def phases() -> tuple[list[list[str]], list[dict[str, Collected]], dict[str, Collected]]:
-    """(each phase's arguments, what each phase selects, all of tests/), collected at once."""
-    commands = phase_commands()
-    with ThreadPoolExecutor(len(commands) + 1) as pool:
-        selected = list(pool.map(lambda args: collect(*args), commands))
-        everything = pool.submit(collect, "tests").result()
-    return commands, selected, everything
-
-
 def marker_expression(args: list[str]) -> str:
     return args[args.index("-m") + 1]
+
+
+def selects(expression: str, test: Collected) -> bool:
+    """Whether `-m EXPRESSION` selects the test: pytest's own evaluator on its marks."""
+    return Expression.compile(expression).evaluate(lambda name, **kw: name in test.marks)
+
+
+@pytest.fixture(scope="module")
+def phases() -> tuple[list[list[str]], list[dict[str, Collected]], dict[str, Collected]]:
+    """(each phase's arguments, what each phase selects, all of tests/). tests/ is
+    collected once and each phase's marker expression applied to it; one phase (the
+    shortest expression's) is also collected as make runs it, and must select the same."""
+    commands = phase_commands()
+    smallest = min(commands, key=lambda args: len(marker_expression(args)))
+    with ThreadPoolExecutor(2) as pool:
+        real = pool.submit(collect, *smallest)
+        everything = collect("tests")
+    selected = [{n: t for n, t in everything.items() if selects(marker_expression(args), t)}
+                for args in commands]
+    assert real.result().keys() == selected[commands.index(smallest)].keys()
+    return commands, selected, everything
 
 
 def test_make_test_has_four_phases_chosen_by_marker_not_by_path(phases) -> None:
