@@ -18,8 +18,9 @@ perf: setup
 # tests/unit/test_phases.py checks that each test runs in exactly one): unmarked, the
 # unit tests and the integration tests that judge no run (SSH hosts prepare venvs,
 # Chromium renders reports, fleets on moto, worker processes, the report CLI), on four
-# workers (their waits overlap the others' CPU), with `busy_ok` beside them: the
-# two-minute truth run, whose checks hold on a busy machine (its log is printed after);
+# workers (their waits overlap the others' CPU), with `busy_ok` beside them (and the
+# next phase): runs whose checks hold on a busy machine, the two-minute truth run first
+# among them (their log is printed after);
 # `loads_cpu`, the runs that load the machine themselves (SSH hosts carry 200 viewers;
 # a fleet's user data builds a venv), a module per worker; then `realtime`, the other
 # integration tests and the perf scenarios, which mostly wait on real time, on four
@@ -32,11 +33,12 @@ REALTIME := realtime and not loads_cpu and not busy_ok
 BESIDE_LOG := reports/make-test-beside.log
 test: setup lint
 	@mkdir -p reports && rm -f $(BESIDE_LOG).rc
-	( $(VENV)/pytest tests -m "$(BESIDE)" -v -rfEs --durations=3; echo $$? > $(BESIDE_LOG).rc ) > $(BESIDE_LOG) 2>&1 &
-	$(VENV)/pytest tests -m "$(UNJUDGED)" -q -rfEs -n 4
-	@scripts/await_log.sh $(BESIDE_LOG) 600
+	( $(VENV)/pytest tests -m "$(BESIDE)" -v -rfEs -n 2 --dist loadfile --durations=5; \
+	  echo $$? > $(BESIDE_LOG).rc ) > $(BESIDE_LOG) 2>&1 &
+	$(VENV)/pytest tests -m "$(UNJUDGED)" -q -rfEs -n 4 --dist worksteal
 	$(VENV)/pytest tests -m "$(ALONE)" -v -rfEs -n 2 --dist loadfile --durations=5
-	$(VENV)/pytest tests -m "$(REALTIME)" -v -rfEs -n 4 --maxschedchunk 1 --durations=15 \
+	@scripts/await_log.sh $(BESIDE_LOG) 600
+	$(VENV)/pytest tests -m "$(REALTIME)" -v -rfEs -n 4 --dist worksteal --durations=15 \
 	    --users 20 --duration 10s
 
 lint:

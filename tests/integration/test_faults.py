@@ -83,6 +83,7 @@ def reconnecting(tmp_path: Path) -> Iterator[StreamperfSession]:
     s.close()
 
 
+@pytest.mark.busy_ok  # judged with _judged: a busy machine may make it invalid
 def test_nginx_restarted_mid_run_viewers_reconnect_and_the_gap_is_stall_time(reconnecting):
     session = reconnecting
     stream = session.stream()
@@ -144,6 +145,7 @@ def test_nginx_restarted_mid_run_viewers_reconnect_and_the_gap_is_stall_time(rec
           f"{outcome.summary['metrics']['faults']}")
 
 
+@pytest.mark.busy_ok  # judged with _judged: a busy machine may make it invalid
 def test_killed_publisher_is_seen_within_5s_and_republished_the_run_goes_on(reconnecting):
     session = reconnecting
     stream = session.stream()

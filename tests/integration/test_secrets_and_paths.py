@@ -37,6 +37,7 @@ def _hits(text: str, secrets: dict[str, str]) -> list[str]:
 
 
 @pytest.mark.own_pytest
+@pytest.mark.busy_ok  # what reaches the artifacts, whatever the verdict
 def test_no_secret_reaches_any_artifact_or_the_terminal(platform: ReferencePlatform,
                                                         tmp_path: Path) -> None:
     files = tmp_path / "secrets"

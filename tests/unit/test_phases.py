@@ -116,6 +116,6 @@ def test_no_real_time_test_runs_in_or_beside_the_unjudged_phase(phases) -> None:
     assert any(n.startswith("tests/integration/test_rtmp_viewer.py") for n in live)
     assert sorted(n for n in live if "realtime" not in everything[n].marks) == []
     assert sorted(live & first.keys()) == []
-    # beside it, only what says its checks hold on a busy machine: the truth run
+    # beside it, only what says its checks hold on a busy machine (the truth run, ...)
     assert beside and all("busy_ok" in everything[n].marks for n in beside)
-    assert all(n.startswith("tests/integration/test_measurement_truth.py") for n in beside)
+    assert any(n.startswith("tests/integration/test_measurement_truth.py") for n in beside)
