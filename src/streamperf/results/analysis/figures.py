@@ -16,7 +16,7 @@ Definitions follow DESIGN section 4 and docs/metrics.md:
 
 How it scales (docs/cost.md): the few rows of each kind (play, first frames,
 errors, API calls, host samples) go through pandas; the per-second samples,
-nearly all of a long run's rows, stay numpy columns (eventlog.py) sorted once
+nearly all of a long run's rows, stay numpy columns (eventlog/columnar.py) sorted once
 by viewer, and every per-viewer and per-second figure is taken from slices of
 them. Memory grows with the samples at about 40 bytes each (the log's 20,
 drift and latency kept for the SLA's per-sample percentiles), time with the

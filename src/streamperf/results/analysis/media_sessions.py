@@ -16,7 +16,7 @@ A new session starts at a `reconnect` row, or where the media clock goes
 back by more than CLOCK_BACK_S between two samples.
 
 How it scales: the analysis keeps the media samples as numpy columns sorted
-by (viewer, t) (analysis.py, eventlog.py). Finding the viewers with more
+by (viewer, t) (figures.py, eventlog/columnar.py). Finding the viewers with more
 than one session is one pass over the media column (a window of rows at a
 time) and a look at the reconnect rows; only those viewers' rows are worked
 on, a batch of about CHUNK rows at a time, and what comes out is a small

@@ -1,7 +1,7 @@
 """The run's timeline: per second since its start, viewers connected and lagged, the
 kbps spread and the drift and latency spread (the report's charts and tables).
 
-Numpy over the sorted per-second samples (eventlog.py), a window of seconds at a
+Numpy over the sorted per-second samples (eventlog/columnar.py), a window of seconds at a
 time, as results/analysis/figures.py takes the per-viewer figures; the figures are those
 of the pandas reference in tests/support/pandas_oracle.py.
 """

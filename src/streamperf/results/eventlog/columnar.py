@@ -24,7 +24,7 @@ rows on the 2-core machine, shared):
   logs), and a file beside the CSV could disagree with it after a crash.
 The CSV stays the one record (docs/events.md); nothing is written beside it.
 
-`read_events` (events.py) still gives the whole log as one DataFrame for
+`read_events` (rows.py) still gives the whole log as one DataFrame for
 small logs and users' own scripts; `EventLog.of` turns such a DataFrame
 (or a seed tool log, seed_log.py) into an EventLog, so every analysis runs
 the same code.
