@@ -17,7 +17,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -25,6 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from streamperf.media.processes import terminate
 from streamperf.media.server import free_port
 
 NMS_VERSION = "4.3.2"  # scripts/setup.sh installs this one
@@ -156,13 +156,7 @@ class NodeMediaServer:
         self.pid = None
         if proc is None:
             return
-        for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
-            if proc.poll() is not None:
-                break
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(proc.pid, sig)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(wait)
+        terminate(proc, grace=5.0)
 
     def _tail(self, n: int = 8) -> str:
         lines = [s.strip() for s in self.log_text().splitlines() if s.strip()]
