@@ -101,10 +101,10 @@ def _start_order(item: pytest.Item) -> int:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The modules of long real-time runs first, then the rest (in
-    collection order within each); tests with a pytest of their own alternate with the
-    others, so that few wait for a CPU slot. With `--maxschedchunk 1` pytest-xdist
-    hands tests out in this order as workers free up."""
+    """The modules of long real-time runs first, then the rest (in collection order
+    within each); tests with a pytest of their own alternate with the others, so that
+    few wait for a CPU slot. pytest-xdist's work stealing (`--dist worksteal`) gives
+    each worker a share of this order and moves the rest to whichever runs dry."""
     items.sort(key=_start_order)
     own = [item for item in items if _slots(item)]
     rest = [item for item in items if not _slots(item)]
