@@ -84,9 +84,9 @@ def phases() -> tuple[list[list[str]], list[dict[str, Collected]], dict[str, Col
     return commands, selected, everything
 
 
-def test_make_test_has_four_phases_chosen_by_marker_not_by_path(phases) -> None:
+def test_make_test_has_five_phases_chosen_by_marker_not_by_path(phases) -> None:
     commands, selected, _ = phases
-    assert len(commands) == 4, commands
+    assert len(commands) == 5, commands
     for args in commands:
         paths = [a for a in args if not a.startswith("-") and (ROOT / a).exists()]
         assert paths == ["tests"], args  # the whole suite, a marker expression picks
@@ -116,6 +116,10 @@ def test_no_real_time_test_runs_in_or_beside_the_unjudged_phase(phases) -> None:
     assert any(n.startswith("tests/integration/test_rtmp_viewer.py") for n in live)
     assert sorted(n for n in live if "realtime" not in everything[n].marks) == []
     assert sorted(live & first.keys()) == []
+    # the tests with a pytest of their own run in a phase of their own, two at a time
+    own = [s for args, s in zip(commands, selected, strict=True)
+           if "own_pytest" in marker_expression(args).replace("not own_pytest", "")]
+    assert len(own) == 1 and all("own_pytest" in everything[n].marks for n in own[0])
     # beside it, only what says its checks hold on a busy machine (the truth run, ...)
     assert beside and all("busy_ok" in everything[n].marks for n in beside)
     assert any(n.startswith("tests/integration/test_measurement_truth.py") for n in beside)
