@@ -57,7 +57,11 @@ def cpu_slots(count: int, poll_s: float = 0.2) -> Iterator[None]:
     """Hold `count` of the CPU_SLOTS (file locks, so across processes) while the block runs."""
     SLOT_DIR.mkdir(exist_ok=True)
     files = [(SLOT_DIR / f"{i}.lock").open("w") for i in range(CPU_SLOTS)]
+    # One taker at a time, in turn: a test waiting for every slot is not overtaken by
+    # others taking each slot as it frees up.
+    gate = (SLOT_DIR / "gate.lock").open("w")
     try:
+        fcntl.flock(gate, fcntl.LOCK_EX)
         while True:
             held = []
             for f in files:
@@ -72,8 +76,10 @@ def cpu_slots(count: int, poll_s: float = 0.2) -> Iterator[None]:
             for f in held:  # all or none: two tests never hold one each and wait for more
                 fcntl.flock(f, fcntl.LOCK_UN)
             time.sleep(poll_s)
+        gate.close()
         yield
     finally:
+        gate.close()
         for f in files:
             f.close()
 
@@ -102,11 +108,14 @@ def _start_order(item: pytest.Item) -> int:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The modules of long real-time runs first, then the rest (in collection order
-    within each); tests with a pytest of their own alternate with the others, so that
+    within each); tests with a pytest of their own (those taking the most CPU slots
+    first) alternate with the others, so that
     few wait for a CPU slot. pytest-xdist's work stealing (`--dist worksteal`) gives
     each worker a share of this order and moves the rest to whichever runs dry."""
     items.sort(key=_start_order)
-    own = [item for item in items if _slots(item)]
+    # The test that needs every slot first: later, it would wait for all of them to be
+    # free at once while the other workers keep taking them.
+    own = sorted((item for item in items if _slots(item)), key=lambda item: -_slots(item))
     rest = [item for item in items if not _slots(item)]
     items[:] = [item for pair in itertools.zip_longest(rest, own) for item in pair if item]
 
