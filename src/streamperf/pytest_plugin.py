@@ -190,8 +190,9 @@ def stream(streamperf_session: StreamperfSession, platform: PlatformAdapter,
 
 @pytest.fixture(scope="session")
 def influencer(stream: LiveStream) -> Influencer | None:
-    inf = stream.live.extra.get("influencer")  # the seed adapter keeps it there
-    return inf if inf is not None else None
+    from streamperf.platforms.seed.adapter import INFLUENCER
+
+    return stream.live.extra.get(INFLUENCER)  # where the seed's adapter keeps it
 
 
 def _or_fail(session: StreamperfSession, make: Any) -> Any:

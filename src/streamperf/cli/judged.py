@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from streamperf.settings import add_options, parse_options
+from streamperf.settings import add_options
 
 
 def _logged_settings(df: Any) -> dict[str, Any]:
@@ -112,8 +112,3 @@ def add_judge_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source-kbps", default=None,
                         help="the source bitrate, for logs without it (seed logs)")
 
-
-def run_options(args: argparse.Namespace, fields: tuple[str, ...]) -> dict[str, Any]:
-    """The run options' own parsing (no environment: these re-judge only when given);
-    SettingsError (one line) for a bad value."""
-    return parse_options({f: getattr(args, f) for f in fields}, environ={}, fields=fields)

@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from streamperf.cli.common import fail
+from streamperf.cli.common import fail, run_options
 from streamperf.option_values import positive_duration
 from streamperf.results.eventlog.schema import MAX_LINE_CHARS
-from streamperf.settings import RunSettings, SettingsError, add_options, parse_options
+from streamperf.settings import RunSettings, SettingsError, add_options
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -30,8 +30,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def run(args: argparse.Namespace) -> int:
     try:
-        lag = parse_options({"lag_threshold_s": args.lag_threshold_s}, environ={},
-                            fields=("lag_threshold_s",)).get("lag_threshold_s")
+        lag = run_options(args, ("lag_threshold_s",)).get("lag_threshold_s")
     except SettingsError as exc:
         return fail(str(exc))
     try:

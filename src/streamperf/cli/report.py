@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from streamperf.cli.common import fail
-from streamperf.cli.judged import JUDGE_OPTIONS, add_judge_options, judge_log, run_options
+from streamperf.cli.common import fail, run_options
+from streamperf.cli.judged import JUDGE_OPTIONS, add_judge_options, judge_log
 from streamperf.settings import SettingsError
 
 

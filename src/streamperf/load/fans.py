@@ -5,22 +5,17 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from streamperf._moved import forward
 from streamperf.platforms.fans import FanSpec as _FanSpec
 from streamperf.platforms.seed.conventions import SEED_FAN_PASSWORD
 
 if TYPE_CHECKING:
     from streamperf.platforms.fans import FanSpec
 
-
-def __getattr__(name: str) -> Any:
-    if name == "FanSpec":  # its home is streamperf.platforms; this path for one release
-        from streamperf._moved import warn_moved
-
-        warn_moved(f"{__name__}.FanSpec", "streamperf.platforms.FanSpec")
-        return _FanSpec
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# FanSpec's home is streamperf.platforms; this path gives it for one release, warning.
+__getattr__ = forward(__name__, {"FanSpec": "streamperf.platforms"})
 
 
 def fan_spec(index: int, username: str, new: bool,
