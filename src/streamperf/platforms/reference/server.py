@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import secrets
 import signal
+import socket
 import sys
 import tempfile
 import threading
@@ -31,7 +32,7 @@ from typing import Any, NoReturn
 from aiohttp import web
 
 from streamperf.hosts.specs import is_loopback
-from streamperf.media.server import MediaServer, free_port
+from streamperf.media.server import MediaServer
 from streamperf.media.shared_port import SharedPort
 from streamperf.option_values import bind_address, parse_duration, tcp_port
 from streamperf.platforms.reference.api import ON_PUBLISH_PATH, make_app
@@ -84,6 +85,7 @@ class ReferencePlatform:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
+        self._sock: socket.socket | None = None
 
     def __repr__(self) -> str:  # no token
         mode = f", seed origin={self.origin_port}" if self.seed else ""
@@ -99,8 +101,15 @@ class ReferencePlatform:
             warnings.warn(warning, PlatformExposedWarning, stacklevel=2)
         self.workdir.mkdir(parents=True, exist_ok=True)
         # nginx asks the API whether a publisher holds a stream key (on_publish), so the
-        # API's port is known before nginx starts (a small race until the API binds it).
-        self.port = self.port or free_port(self.host)
+        # API's port is known before nginx starts: its socket is bound now and handed to
+        # the site, so nothing started meanwhile (nginx's own free ports, another test's
+        # server) can take it.
+        try:
+            self._sock = _listening_socket(self.host, self.port)
+        except OSError as e:
+            raise RuntimeError(
+                f"reference platform could not listen on {self.host}:{self.port}: {e}") from e
+        self.port = int(self._sock.getsockname()[1])
         self.media.on_publish = f"{self.base_url}{ON_PUBLISH_PATH}"
         self.media.start()
         try:
@@ -136,10 +145,11 @@ class ReferencePlatform:
         runner = web.AppRunner(app, access_log=None)
         try:
             loop.run_until_complete(runner.setup())
-            site = web.TCPSite(runner, self.host, self.port, backlog=4096)
             where = f"{self.host}:{self.port}"
-            loop.run_until_complete(site.start())
-            self.port = int(runner.addresses[0][1])  # the bound port, when 0 was asked for
+            sock, self._sock = self._sock, None
+            if sock is None:
+                raise OSError("no listening socket (start() was not called)")
+            loop.run_until_complete(web.SockSite(runner, sock).start())
             self._runner = runner
             if self.seed:
                 where = f"origin port {self.host}:{self.origin_port}"
@@ -178,6 +188,9 @@ class ReferencePlatform:
                 loop.call_soon_threadsafe(loop.stop)
             thread.join(10)
         self._runner = None
+        if self._sock is not None:  # start() failed before the site took it
+            self._sock.close()
+            self._sock = None
         if self.store is not None:
             self.store.close()
             self.store = None
@@ -188,6 +201,21 @@ class ReferencePlatform:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to host:port (0: any free port) and listening, for web.SockSite."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as aiohttp's TCPSite
+        sock.bind((host, port))
+        sock.listen(4096)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 class _OneLineErrors(argparse.ArgumentParser):
