@@ -77,6 +77,7 @@ def full_playlist(published_stream: tuple[MediaServer, Publisher]) -> MediaServe
         time.sleep(0.5)
 
 
+@pytest.mark.quiet  # a segment's worth of bytes, TD + 0.3 s of media time: tight bounds
 def test_plays_the_live_stream(
     published_stream: tuple[MediaServer, Publisher], source_kbps: float, run_loop: RunLoop
 ) -> None:
@@ -121,11 +122,9 @@ def test_plays_the_live_stream(
     (w0, b0, m0) = samples[-25]  # last 6 s
     assert (m1 - m0) / 1000 == pytest.approx(w1 - w0, abs=TD + 0.3)
     assert all(a[2] <= b[2] for a, b in itertools.pairwise(samples))
-    # latency of the newest media received (not of a player's playhead): at most a
-    # segment (TD), nginx-rtmp's hls_muxdelay (0.7 s) and a reload's wait (TD / 2) behind,
-    # with 0.6 s for the fetch and the sample's own timing on a busy machine
+    # latency of the newest media received (not of a player's playhead)
     latency = w1 - (pub.t0 + m1 / 1000)
-    assert -0.3 < latency < TD + 0.7 + TD / 2 + 0.6, latency
+    assert -0.3 < latency < 2 * TD, latency
     assert v.media_wallclock is None  # nginx-rtmp writes no PROGRAM-DATE-TIME
     assert v.discontinuities == 0 and v.sequence_jumps == 0 and v.segments_skipped == 0
 
