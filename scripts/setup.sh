@@ -10,6 +10,11 @@ PACKAGES=(ffmpeg nginx libnginx-mod-rtmp rtmpdump iproute2 openssh-server chromi
 # not write (RTMP in; RTMP and HTTP-FLV out). Pinned; 4.3.2 runs on Debian's Node 18.
 NMS_VERSION=4.3.2
 NMS_DIR=.nms
+# hls.js and dash.js: the real players tests/integration/test_real_players.py holds
+# streamperf's ABR viewers to, in headless Chromium. Pinned: the latest 1.5 and 4.7 patches.
+HLSJS_VERSION=1.5.20
+DASHJS_VERSION=4.7.4
+PLAYERS_DIR=.players
 
 apt_install() {  # apt_install PKG...: as root or via sudo, else say what to run
   local cmd="apt-get install -y --no-install-recommends $*" sudo
@@ -47,6 +52,19 @@ if ! grep -q "\"version\": \"$NMS_VERSION\"" "$nms_pkg" 2>/dev/null; then
   mkdir -p "$NMS_DIR"
   npm install --prefix "$NMS_DIR" --save-exact --no-audit --no-fund --loglevel=error \
     "node-media-server@$NMS_VERSION" >/dev/null
+fi
+
+players_installed() {
+  grep -q "\"version\": \"$HLSJS_VERSION\"" "$PLAYERS_DIR/node_modules/hls.js/package.json" \
+    2>/dev/null &&
+  grep -q "\"version\": \"$DASHJS_VERSION\"" "$PLAYERS_DIR/node_modules/dashjs/package.json" \
+    2>/dev/null
+}
+if ! players_installed; then
+  echo "installing hls.js $HLSJS_VERSION and dash.js $DASHJS_VERSION into $PLAYERS_DIR/"
+  mkdir -p "$PLAYERS_DIR"
+  npm install --prefix "$PLAYERS_DIR" --save-exact --no-audit --no-fund --loglevel=error \
+    "hls.js@$HLSJS_VERSION" "dashjs@$DASHJS_VERSION" >/dev/null
 fi
 
 PYTHON=${PYTHON:-python3}
