@@ -121,7 +121,8 @@ OPTIONS: tuple[Option, ...] = (
            "platform"),
     Option("--play-url", "play_urls", play_url,
            "watch this stream URL with no platform API (repeatable: viewers spread over the "
-           "URLs); rtmp://, http(s)://...m3u8 (HLS) or ...flv (HTTP-FLV)", repeat=True),
+           "URLs); rtmp://, http(s)://...m3u8 (HLS), ...mpd (DASH) or ...flv (HTTP-FLV)",
+           repeat=True),
     Option("--ingest-url", "ingest_url", ingest_url,
            "publish the source here (rtmp://...) with --play-url; without it streamperf "
            "publishes nothing and watches a stream someone else publishes"),

@@ -8,6 +8,8 @@ Servers and recordings a viewer plays against:
                      `HttpReplay` (HTTP-FLV), scripts of bytes, pauses and closes
   flv_recordings     the recorded HTTP-FLV sessions and a reference reading of them
   recording          what the recording scripts in tests/data share
+  dash_media         ffmpeg's DASH muxer on the synthetic clip: live and final MPDs, fMP4
+                     segments (`record_dash`), and its command line (`dash_command`)
   node_media_server  node-media-server (npm) on free ports, for tests and benchmarks
   fault_server       a platform API proxy that fails chosen endpoints on purpose
   lo_shaping         bandwidth caps on lo with tc (`capped_port` in the integration conftest)

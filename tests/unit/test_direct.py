@@ -22,13 +22,14 @@ from tests.support.timelines import Timeline
     ("https://cdn.example.com/live/index.M3U8?sig=1", "hls"),
     ("http://127.0.0.1:8080/hls/key.m3u8", "hls"),
     ("http://127.0.0.1:8000/live/key.flv", "flv"),
+    ("http://127.0.0.1:8000/dash/live.MPD?t=1", "dash"),
 ])
 def test_the_protocol_comes_from_the_url(url, protocol):
     assert protocol_of_url(url) == protocol
 
 
 @pytest.mark.parametrize(("url", "why"), [
-    ("https://cdn.example.com/live/index.html", "must end in .m3u8"),
+    ("https://cdn.example.com/live/index.html", r"must end in .m3u8 \(HLS\), .mpd \(DASH\)"),
     ("ftp://host/x.m3u8", "use rtmp://"),
     ("rtmp:///live/key", "names no host"),
     ("rtmp://host:99999/live/key", "not a URL"),

@@ -22,10 +22,10 @@ PACKAGE = Path(streamperf.__file__).parent
 REFINED = ("results", "viewers", "platforms")
 #: results' stages, in the order data moves through them
 STAGES = ("results.eventlog", "results.analysis", "results.judging", "results.report")
-PROTOCOLS = ("viewers.rtmp", "viewers.flv", "viewers.hls")
+PROTOCOLS = ("viewers.rtmp", "viewers.flv", "viewers.hls", "viewers.dash")
 #: what the viewers of every protocol may share
 VIEWER_SHARED = ("viewers.base", "viewers.per_loop", "viewers.read_batching",
-                 "viewers.formats", "viewers.http")
+                 "viewers.formats", "viewers.http", "viewers.reload_grid")
 SPECIFIC_PLATFORMS = ("platforms.seed", "platforms.reference")
 #: what drives a run, above everything it drives
 UPPER = ("load", "session", "pytest_plugin", "cli")
@@ -232,6 +232,7 @@ class OnlyWorkerDeps(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, OnlyWorkerDeps())
 import streamperf.load.remote_shard, streamperf.viewers.rtmp.viewer
 import streamperf.viewers.hls.viewer, streamperf.viewers.flv.viewer
+import streamperf.viewers.dash.viewer
 import streamperf.platforms.seed.journey  # the seed's WorkerJourneys walker
 print("ok")
 """

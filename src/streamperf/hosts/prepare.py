@@ -144,7 +144,7 @@ MIN_PYTHON = (3, 11)
 # What a shard imports (viewers, journeys, the host sampler): a load host needs only
 # these, not pandas or matplotlib, so preparing it installs a fraction of the wheels.
 # tests/unit/test_imports.py checks that the shard's imports stay within them.
-WORKER_REQUIREMENTS = ("requests", "aiohttp", "psutil", "uvloop")
+WORKER_REQUIREMENTS = ("requests", "aiohttp", "psutil", "uvloop", "defusedxml")
 # File descriptors beyond one per viewer: logs, the controller channel, DNS, pipes.
 NOFILE_MARGIN = 256
 CLOCK_SAMPLES = 20

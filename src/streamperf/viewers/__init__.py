@@ -1,7 +1,9 @@
-"""Viewers, a package per protocol (rtmp/, flv/, hls/), behind the Viewer interface (base.py).
+"""Viewers, a package per protocol (rtmp/, flv/, hls/, dash/), behind the Viewer interface
+(base.py).
 
 A protocol package imports the shared rooms (base, per_loop, read_batching, formats/,
-http/) and never another protocol's, so a new one (dash/, llhls/) sits beside them.
+http/, abr/, reload_grid) and never another protocol's, so a new one (llhls/) sits beside
+them.
 """
 
 from __future__ import annotations
@@ -10,11 +12,11 @@ from urllib.parse import urlsplit
 
 from streamperf.viewers.base import EventCallback, Viewer
 
-PROTOCOLS = ("rtmp", "hls", "flv")
+PROTOCOLS = ("rtmp", "hls", "flv", "dash")
 
 
 def protocol_of_url(url: str) -> str:
-    """rtmp:// -> rtmp; a path ending .m3u8 -> hls; .flv over http(s) -> flv.
+    """rtmp:// -> rtmp; over http(s), a path ending .m3u8 -> hls, .mpd -> dash, .flv -> flv.
 
     Raises ValueError (one line) for a URL no viewer can play.
     """
@@ -32,10 +34,12 @@ def protocol_of_url(url: str) -> str:
     if scheme in ("http", "https"):
         if path.endswith(".m3u8"):
             return "hls"
+        if path.endswith(".mpd"):
+            return "dash"
         if path.endswith(".flv"):
             return "flv"
-        raise ValueError("an http(s) URL must end in .m3u8 (HLS) or .flv (HTTP-FLV)")
-    raise ValueError("use rtmp://, or http(s):// ending .m3u8 or .flv")
+        raise ValueError("an http(s) URL must end in .m3u8 (HLS), .mpd (DASH) or .flv (HTTP-FLV)")
+    raise ValueError("use rtmp://, or http(s):// ending .m3u8, .mpd or .flv")
 
 
 class ViewerFactory:
@@ -61,6 +65,10 @@ class ViewerFactory:
             from streamperf.viewers.flv.viewer import FlvViewer
 
             return FlvViewer(url, on_event, expected_kbps=self.expected_kbps)
+        if protocol == "dash":
+            from streamperf.viewers.dash.viewer import DashViewer
+
+            return DashViewer(url, on_event)
         raise ValueError(f"unknown protocol {protocol!r} (known: {', '.join(PROTOCOLS)})")
 
     async def aclose(self) -> None:

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 FIRST_VIDEO = "first_video"  # first video frame; value=media ts (s)
 FIRST_AUDIO = "first_audio"  # first audio frame; value=media ts (s)
 VIEWER_ERROR = "error"  # name=connect|disconnect|protocol|timeout, detail=message
+CLOCK = "clock"  # the server clock a viewer reckons by: name=utc_timing|host, value=offset (s)
 EventCallback = Callable[[str, str, float, str], None]
 
 
