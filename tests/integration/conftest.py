@@ -6,8 +6,6 @@ import contextlib
 import fcntl
 import itertools
 import os
-import shutil
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -25,7 +23,7 @@ from streamperf.media.server import MediaServer
 from streamperf.platforms.api_calls import ApiCall
 from streamperf.platforms.reference.server import ReferencePlatform
 from streamperf.platforms.seed.client import PlatformClient
-from tests.support.lo_shaping import LoShaper
+from tests.support.lo_shaping import LoBusy, shaping_lo, why_no_shaping
 from tests.support.node_media_server import NodeMediaServer, why_no_nms
 from tests.support.sshd_lab import Lab, have_sshd
 
@@ -200,26 +198,19 @@ def client(platform: ReferencePlatform, calls: list[ApiCall]) -> Iterator[Platfo
         yield c
 
 
-# lo has one root qdisc: tests that cap it take turns, across xdist workers too.
-TC_LOCK = Path(tempfile.gettempdir()) / "streamperf-tests-tc.lock"
-
-
 @pytest.fixture
 def capped_port() -> Iterator:
-    """Call with (port, kbit) to cap traffic from that port; removed at teardown."""
-    if os.geteuid() != 0 or shutil.which("tc") is None:
-        pytest.skip("needs root and tc to shape lo")
-    with TC_LOCK.open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        root = subprocess.run(["tc", "qdisc", "show", "dev", "lo"], capture_output=True,
-                              text=True)
-        if "htb" in root.stdout:
-            pytest.skip(f"lo already has an htb qdisc: {root.stdout.strip()}")
-        shaper = LoShaper()
+    """Call with (port, kbit) to cap traffic from that port; removed at teardown. Tests
+    that cap lo take turns (lo has one root qdisc)."""
+    why = why_no_shaping()
+    if why:
+        pytest.skip(why)
+    with contextlib.ExitStack() as stack:
         try:
-            yield shaper.cap
-        finally:
-            shaper.remove()
+            shaper = stack.enter_context(shaping_lo())
+        except LoBusy as e:
+            pytest.skip(str(e))
+        yield shaper.cap
 
 
 @pytest.fixture(scope="session")

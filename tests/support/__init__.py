@@ -12,7 +12,11 @@ Servers and recordings a viewer plays against:
                      segments (`record_dash`), and its command line (`dash_command`)
   node_media_server  node-media-server (npm) on free ports, for tests and benchmarks
   fault_server       a platform API proxy that fails chosen endpoints on purpose
-  lo_shaping         bandwidth caps on lo with tc (`capped_port` in the integration conftest)
+  lo_shaping         bandwidth caps on lo with tc, taken in turn (`shaping_lo`; `capped_port`
+                     in the integration conftest)
+  live_ladder        a live three-rendition ladder over HLS and DASH (ffmpeg), served on a port
+                     a test can cap
+  real_players       hls.js and dash.js in headless Chromium, and what they report of a play
   sshd_lab           real sshd on loopback addresses with throwaway keys
   local_ec2          moto's EC2 endpoint on loopback, for fleet tests
 
@@ -20,6 +24,7 @@ Running things:
   loops              a coroutine on asyncio or uvloop (`run`; the `run_loop` fixture)
   viewer_events      `Events`, a viewer's on_event calls kept in order
   viewer_runs        a viewer through its server stopping mid-play
+  lone_viewer        one streamperf viewer played alone, its figures from streamperf's analysis
   nested_pytest      a pytest of a test's own in a subprocess, and the runs it wrote
   direct_runs        perf runs on a stream given by URL (no platform API)
   processes          SIGINT as a terminal sends it, stopping processes by PID

@@ -2,12 +2,22 @@
 
 DESIGN section 3: htb/tbf work on lo here, netem does not. Traffic *from*
 a capped port (server to viewers) is capped; everything else on lo is not.
-lo has one root qdisc, so one LoShaper holds every cap of a test.
+lo has one root qdisc, so one LoShaper holds every cap of a test, and tests
+take turns at it (`shaping_lo`, across xdist workers too).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
+import shutil
 import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+TC_LOCK = Path(tempfile.gettempdir()) / "streamperf-tests-tc.lock"
 
 
 def _tc(*args: str) -> None:
@@ -67,3 +77,31 @@ class LoShaper:
             subprocess.run(["tc", "qdisc", "del", "dev", "lo", "root"], check=False,
                            capture_output=True)
             self.root = False
+
+
+class LoBusy(RuntimeError):
+    """lo already has an htb root qdisc that is not this test's."""
+
+
+def why_no_shaping() -> str | None:
+    """Why lo cannot be shaped here (None: it can)."""
+    if os.geteuid() != 0 or shutil.which("tc") is None:
+        return "needs root and tc to shape lo"
+    return None
+
+
+@contextlib.contextmanager
+def shaping_lo() -> Iterator[LoShaper]:
+    """A LoShaper for the block once it is this test's turn (TC_LOCK); every cap it made
+    is removed at exit. LoBusy when lo has an htb root already (someone else's)."""
+    with TC_LOCK.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        root = subprocess.run(["tc", "qdisc", "show", "dev", "lo"], capture_output=True,
+                              text=True)
+        if "htb" in root.stdout:
+            raise LoBusy(f"lo already has an htb qdisc: {root.stdout.strip()}")
+        shaper = LoShaper()
+        try:
+            yield shaper
+        finally:
+            shaper.remove()

@@ -5,6 +5,8 @@
 - `LoopbackServer`: an asyncio TCP server on the test's loop, a subclass's
   `serve` answering each connection (replays, hostile media servers);
 - `start_app` / `serving`: an aiohttp.web app (hostile origins and platforms);
+- `app_on_thread`: an aiohttp.web app on a thread's loop of its own, at one or more
+  ports (origins a browser or a viewer on the test's own loop plays from);
 - `port_free`: whether a server could bind a chosen port now.
 """
 
@@ -130,3 +132,28 @@ async def serving(app: web.Application) -> AsyncIterator[str]:
         yield base
     finally:
         await runner.cleanup()
+
+
+@contextlib.contextmanager
+def app_on_thread(app: web.Application, ports: int = 1) -> Iterator[list[str]]:
+    """`app` served on its own thread's event loop while the block runs, at `ports` free
+    ports of 127.0.0.1: yields their base URLs. Its own loop, so that a sync test (a
+    browser's) can use it, and a viewer on the test's loop is not slowed by serving."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="app-on-thread", daemon=True)
+    thread.start()
+    runner = web.AppRunner(app, access_log=None)
+
+    async def start() -> list[str]:
+        await runner.setup()
+        for _ in range(ports):
+            await web.TCPSite(runner, "127.0.0.1", 0).start()
+        return [f"http://{a[0]}:{a[1]}" for a in runner.addresses]
+
+    try:
+        yield asyncio.run_coroutine_threadsafe(start(), loop).result(10)
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
