@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import SplitResult, urlsplit
 
 from streamperf.hosts.specs import parse_host_specs, read_hosts_file
+from streamperf.media.rungs import DEFAULT_LADDER, DEFAULT_WORD, Rung
 from streamperf.viewers import PROTOCOLS, protocol_of_url
 
 #: --sleepbetweensteps value for the seed's own per-step think times (platforms/seed/journey.py)
@@ -106,6 +107,61 @@ def parse_protocol_mix(text: str) -> tuple[tuple[str, int], ...]:
     if len({name for name, _ in mix}) != len(mix):
         raise ValueError("a protocol is named twice")
     return tuple(mix)
+
+
+#: --ladder's bounds: a handful of rungs, bitrates a live ladder uses, heights x264 takes
+MAX_RUNGS = 8
+RUNG_KBPS = (50, 50_000)
+RUNG_HEIGHT = (96, 4320)
+_RUNG_NAME = re.compile(r"[A-Za-z0-9_-]{1,32}")
+_RUNG_KBPS = re.compile(r"(\d+(?:\.\d+)?)\s*(k|kbps|m|mbps)?", re.IGNORECASE)
+_RUNG_HEIGHT = re.compile(r"(\d+)p")
+#: file names the ladder's directory holds besides the renditions' own (`NAME.m3u8`)
+RESERVED_RUNG_NAMES = ("master",)
+
+
+def _rung(part: str) -> Rung:
+    fields = [f.strip() for f in part.split(":")]
+    if len(fields) not in (2, 3) or not all(fields):
+        raise ValueError(f"{part!r} is not NAME:BITRATE[:HEIGHTp] (e.g. 720p:2400k)")
+    name, rate = fields[0], fields[1]
+    if not _RUNG_NAME.fullmatch(name) or name.lower() in RESERVED_RUNG_NAMES:
+        raise ValueError(f"rung name {name!r}: use 1-32 letters, digits, _ or - "
+                         f"(not {', '.join(RESERVED_RUNG_NAMES)})")
+    m = _RUNG_KBPS.fullmatch(rate)
+    kbps = round(float(m.group(1)) * (1000 if (m.group(2) or "k").lower()[0] == "m" else 1)
+                 ) if m else 0
+    if not RUNG_KBPS[0] <= kbps <= RUNG_KBPS[1]:
+        raise ValueError(f"rung {name}: bitrate {rate!r} is not {RUNG_KBPS[0]}k to "
+                         f"{RUNG_KBPS[1]}k (e.g. 2400k or 2.4M)")
+    res = fields[2] if len(fields) == 3 else name if _RUNG_HEIGHT.fullmatch(name) else None
+    height = None
+    if res is not None:
+        h = _RUNG_HEIGHT.fullmatch(res)
+        height = int(h.group(1)) if h else 0
+        if not RUNG_HEIGHT[0] <= height <= RUNG_HEIGHT[1] or height % 2:
+            raise ValueError(f"rung {name}: height {res!r} is not an even HEIGHTp from "
+                             f"{RUNG_HEIGHT[0]}p to {RUNG_HEIGHT[1]}p")
+    return Rung(name, kbps, height)
+
+
+def parse_ladder(text: str) -> tuple[Rung, ...]:
+    """'720p:2400k,480p:1100k,240p:350k' -> rungs, the highest bitrate first; a height
+    from `720p` in the name or a third field (width from the source's aspect), else the
+    source's size; 'default' -> DEFAULT_LADDER."""
+    text = str(text).strip()
+    if text == DEFAULT_WORD:
+        return DEFAULT_LADDER
+    rungs = [_rung(part) for part in text.split(",")] if text else []
+    if not 1 <= len(rungs) <= MAX_RUNGS:
+        raise ValueError(f"give 1 to {MAX_RUNGS} rungs NAME:BITRATE[:HEIGHTp], comma "
+                         f"separated, or {DEFAULT_WORD!r}")
+    for what, values in (("name", [r.name.lower() for r in rungs]),
+                         ("bitrate", [f"{r.video_kbps}k" for r in rungs])):
+        twice = sorted({v for v in values if values.count(v) > 1})
+        if twice:  # a player tells renditions apart by these
+            raise ValueError(f"two rungs with the {what} {twice[0]}")
+    return tuple(sorted(rungs, key=lambda r: -r.video_kbps))
 
 
 #: The most viewer processes a machine is asked for (auto: one per core).

@@ -21,6 +21,7 @@ from streamperf.hosts.specs import (
     parse_host_specs,
     read_hosts_file,
 )
+from streamperf.media.rungs import Rung
 from streamperf.option_values import (
     MAX_USERS,
     any_text,
@@ -35,6 +36,7 @@ from streamperf.option_values import (
     name_or_path,
     one_of,
     parse_duration,
+    parse_ladder,
     parse_protocol_mix,
     parse_think_time,
     platform_ref,
@@ -73,6 +75,8 @@ class Option:
     secret: bool = False
     is_flag: bool = False
     repeat: bool = False  # may be given several times; the field is a tuple
+    #: the value the option takes when given bare (argparse nargs="?"); None: it needs one
+    bare: str | None = None
 
 
 OPTIONS: tuple[Option, ...] = (
@@ -141,6 +145,14 @@ OPTIONS: tuple[Option, ...] = (
     Option("--protocol", "protocol", one_of(*PROTOCOLS), "playback protocol (default rtmp)"),
     Option("--protocol-mix", "protocol_mix", parse_protocol_mix,
            "share of fans per protocol, e.g. rtmp=70,hls=30 (overrides --protocol)"),
+    Option("--ladder", "ladder", parse_ladder,
+           "the bundled platform encodes the clip (or --videopath) into renditions once "
+           "(cached) and serves them as an HLS master playlist and a DASH manifest: "
+           "NAME:BITRATE[:HEIGHTp],... e.g. 720p:2400k,480p:1100k,240p:350k (a height from "
+           "the name or the third field, width from the source's aspect); bare, or "
+           "'default', is that ladder (a bare --ladder just before a test path takes the "
+           "path: write --ladder default there); RTMP plays the top rendition",
+           bare="default"),
     Option("--reconnect", "reconnect", bool,
            "a viewer whose connection drops (or never opens) connects again, with backoff, "
            "for the rest of its --duration; the gap counts as stall time (default off: a "
@@ -221,6 +233,7 @@ class RunSettings:
     platform_host: str = "127.0.0.1"
     media_port: int | None = None
     bundled_platform: str = BUNDLED_MODES[0]
+    ladder: tuple[Rung, ...] = ()  # the bundled platform's renditions; empty: one
     protocol: str = "rtmp"
     protocol_mix: tuple[tuple[str, int], ...] = ()
     reconnect: bool = False
@@ -296,6 +309,7 @@ class RunSettings:
         if self.video_path and not Path(self.video_path).is_file():
             raise SettingsError(f"--videopath: no such file: {self.video_path}")
         self._validate_platform_choice()
+        self._validate_ladder()
         remote = bool(self.ssh_hosts or self.hosts_file or self.fleet)
         if remote and self.procs != "1":
             raise SettingsError("--procs runs viewers on this machine; with --sshhosts, "
@@ -334,6 +348,21 @@ class RunSettings:
                     f"{self.platform_host}; pass --platform-host with an address it can "
                     "reach, or --apiurl for your platform")
 
+    def _validate_ladder(self) -> None:
+        """A ladder is the bundled platform's own (it encodes and serves the renditions),
+        and its extended mode's: the seed's answers have no playlist to name them."""
+        if not self.ladder:
+            return
+        given = self.explicit
+        for flag, name in (("--play-url", "play_urls"), ("--apiurl", "api_url"),
+                           ("--platform", "platform")):
+            if name in given:
+                raise SettingsError(f"--ladder does not go with {flag}: the ladder is the "
+                                    "bundled platform's, and another platform answers here")
+        if self.bundled_platform == "seed":
+            raise SettingsError("--ladder does not go with --bundled-platform seed: the "
+                                "seed's answers name one RTMP stream, no renditions")
+
     def _validate_platform_choice(self) -> None:
         """One way in: the seed API (--apiurl), an adapter (--platform) or URLs."""
         given = self.explicit
@@ -366,8 +395,9 @@ def add_options(add: Callable[..., Any], fields: Iterable[str] | None = None,
         # argparse %-formats help texts: a literal "20%" would break `--help`.
         help_text = (opt.help + (f" [env {opt.env}]" if opt.env else "")).replace("%", "%%")
         action = "store_true" if opt.is_flag else "append" if opt.repeat else "store"
+        bare = {"nargs": "?", "const": opt.bare} if opt.bare is not None else {}
         add(opt.flag, action=action, default=None, dest=f"{dest_prefix}{opt.field}",
-            help=help_text)
+            help=help_text, **bare)
         if opt.secret:  # the secret from a file: it stays out of `ps` and shell history
             env = f" [env {opt.env}_FILE]" if opt.env else ""
             add(f"{opt.flag}{FILE_SUFFIX}", action="store", default=None,

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from streamperf.media.publisher import Publisher, SourceInfo, probe_source
+from streamperf.media.publisher import Publisher, SourceInfo
 from streamperf.option_values import ingest_url
-from streamperf.platforms.adapter import ApiReport, GoLive, PlatformAdapter
+from streamperf.platforms.adapter import ApiReport, GoLive, PlatformAdapter, own_publisher
 from streamperf.redact import redact, remember_ingest
 
 
@@ -83,8 +83,10 @@ class Broadcast:
             if self.source is None:
                 raise ValueError(f"nothing to publish to {redact(live.ingest_url)}: "
                                  "no source video")
-            source = probe_source(self.source)
-            publisher = Publisher(self.source, live.ingest_url, self.run_root)
+            # the adapter's own (the bundled platform's ladder), else the plain push
+            publisher = (own_publisher(self.platform, self.source, live, self.run_root)
+                         or Publisher(self.source, live.ingest_url, self.run_root))
+            source = publisher.probe()
             key = stream_name(live.ingest_url)
             check = live.ingest_ready
             ready = (lambda: check(key)) if check else None

@@ -18,10 +18,11 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from streamperf.media.processes import terminate
+from streamperf.media.rungs import Rendition
 from streamperf.redact import redact
 
 # Clip parameters; they are part of the cache file name, so changing one
@@ -42,11 +43,22 @@ def default_cache_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "streamperf"
 
 
-def _tool(name: str) -> str:
+def tool(name: str) -> str:
+    """The path of ffmpeg or ffprobe; PublisherError saying how to install it."""
     path = shutil.which(name)
     if path is None:
         raise PublisherError(f"{name} not found on PATH: install it with `apt-get install ffmpeg`")
     return path
+
+
+def looping_input(source: Path, loglevel: str = "info") -> list[str]:
+    """ffmpeg reading `source` in real time (`-re`), looped forever, its progress on
+    stdout every 0.25 s (Publisher.start takes T0 from it); outputs follow."""
+    return [
+        tool("ffmpeg"), "-hide_banner", "-nostdin", "-nostats", "-loglevel", loglevel,
+        "-progress", "pipe:1", "-stats_period", "0.25",
+        "-re", "-stream_loop", "-1", "-i", input_arg(source),
+    ]  # fmt: skip
 
 
 def input_arg(path: Path) -> str:
@@ -55,7 +67,8 @@ def input_arg(path: Path) -> str:
     return "file:" + str(Path(path).resolve())
 
 
-def _one_line(text: str, limit: int = 500) -> str:
+def single_line(text: str, limit: int = 500) -> str:
+    """A tool's stderr as one line of an error message (its last `limit` characters)."""
     line = " | ".join(s.strip() for s in text.splitlines() if s.strip())
     return line[-limit:] if len(line) > limit else line
 
@@ -84,7 +97,7 @@ def synthetic_clip(cache_dir: Path, seconds: int = 30) -> Path:
     tmp = cache_dir / f".{name}.{os.getpid()}.{threading.get_ident()}.tmp"
     v = f"{VIDEO_KBPS}k"
     cmd = [
-        _tool("ffmpeg"), "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
+        tool("ffmpeg"), "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
         "-f", "lavfi", "-i", f"testsrc2=size={WIDTH}x{HEIGHT}:rate={FPS}",
         "-f", "lavfi", "-i", f"sine=frequency=440:beep_factor=4:sample_rate={AUDIO_HZ}",
         "-t", str(seconds),
@@ -101,7 +114,7 @@ def synthetic_clip(cache_dir: Path, seconds: int = 30) -> Path:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
         if proc.returncode != 0:
             raise PublisherError(
-                f"ffmpeg could not make {out}: exit {proc.returncode}: {_one_line(proc.stderr)}"
+                f"ffmpeg could not make {out}: exit {proc.returncode}: {single_line(proc.stderr)}"
             )
         os.replace(tmp, out)
     finally:
@@ -112,9 +125,11 @@ def synthetic_clip(cache_dir: Path, seconds: int = 30) -> Path:
 
 @dataclass
 class SourceInfo:
-    bitrate_kbps: float  # whole file, audio + video + FLV overhead
+    bitrate_kbps: float  # whole file, audio + video + FLV overhead; a ladder's top rendition's
     duration_s: float
     gop_s: float | None  # median key-frame interval of the first 20 s; None if < 2 keys
+    #: a ladder's renditions, top first (media/ladder.py); empty: one stream
+    renditions: tuple[Rendition, ...] = field(default_factory=tuple)
 
 
 def probe_source(path: Path) -> SourceInfo:
@@ -122,14 +137,14 @@ def probe_source(path: Path) -> SourceInfo:
     path = Path(path)
     if not path.is_file():
         raise PublisherError(f"source video {path} does not exist")
-    ffprobe = _tool("ffprobe")
+    ffprobe = tool("ffprobe")
     fmt = subprocess.run(
         [ffprobe, "-v", "error", "-show_entries", "format=duration,bit_rate,size", "-of", "json",
          input_arg(path)],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     if fmt.returncode != 0:
-        raise PublisherError(f"ffprobe could not read {path}: {_one_line(fmt.stderr)}")
+        raise PublisherError(f"ffprobe could not read {path}: {single_line(fmt.stderr)}")
     info = json.loads(fmt.stdout).get("format", {})
     try:
         duration = float(info["duration"])
@@ -173,6 +188,14 @@ class Publisher:
         self.last_progress: tuple[float, float] | None = None
         self.restarts = 0  # times restart() started it again
 
+    def command(self) -> list[str]:
+        """The ffmpeg command line: the source looped in real time, copied to the ingest."""
+        return [*looping_input(self.source), "-c", "copy", "-f", "flv", self.ingest_url]
+
+    def probe(self) -> SourceInfo:
+        """The figures of what this publisher sends (the source clip's)."""
+        return probe_source(self.source)
+
     def start(self, timeout: float = 10, ready: Callable[[], bool] | None = None) -> float:
         """Start pushing; return T0, the unix time of media timestamp 0.
 
@@ -189,12 +212,7 @@ class Publisher:
         if not self.source.is_file():
             raise PublisherError(f"source video {self.source} does not exist")
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        cmd = [
-            _tool("ffmpeg"), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "info",
-            "-progress", "pipe:1", "-stats_period", "0.25",
-            "-re", "-stream_loop", "-1", "-i", input_arg(self.source),
-            "-c", "copy", "-f", "flv", self.ingest_url,
-        ]  # fmt: skip
+        cmd = self.command()
         spawned = time.time()
         # A restart appends: the log of the death stays above the new start's.
         with open(self.log_path, "ab" if self.restarts else "wb") as log:
@@ -293,7 +311,7 @@ class Publisher:
         except OSError:
             return ""
         tail = redact("\n".join(lines[-n:]))
-        return _one_line(tail) if one_line else tail
+        return single_line(tail) if one_line else tail
 
     def copy_log(self, dest: Path) -> None:
         """The log, secrets masked, to `dest` (a run directory's publisher.log)."""

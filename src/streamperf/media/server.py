@@ -32,6 +32,7 @@ from streamperf.media.processes import terminate
 MODULE_DIRS = (Path("/usr/lib/nginx/modules"), Path("/usr/share/nginx/modules"))
 MODULE_NAME = "ngx_rtmp_module.so"
 APP = "live"
+LADDER = "ladder"  # the HTTP location (and work dir) of ladders' HLS and DASH files
 
 
 class MediaServerError(RuntimeError):
@@ -162,8 +163,12 @@ class MediaServer:
         hls: bool = True,
         wowza_edge: bool = False,
         on_publish: str | None = None,
+        ladder: bool = False,
     ) -> None:
         self.workdir = Path(workdir).resolve()
+        #: also serve /ladder: the HLS and DASH files a ladder publisher writes there
+        #: (media/ladder_publisher.py), a directory per stream
+        self.ladder = ladder
         #: URL nginx asks (GET, with the stream name and the ingest URL's query) before
         #: it lets a publisher publish; None: anyone may publish (a private test server)
         self.on_publish = on_publish
@@ -208,6 +213,14 @@ class MediaServer:
     def hls_url(self, name: str) -> str:
         return f"http://{self.host}:{self.http_port}/hls/{name}.m3u8"
 
+    def ladder_dir(self, name: str) -> Path:
+        """Where a ladder publisher of stream `name` writes its files."""
+        return self.workdir / LADDER / name
+
+    def ladder_url(self, name: str, file: str) -> str:
+        """A file of stream `name`'s ladder (its master playlist, its MPD) over HTTP."""
+        return f"http://{self.host}:{self.http_port}/{LADDER}/{name}/{file}"
+
     def edge_base(self) -> str:
         """The SMIL `meta base` of the Wowza-style redirect: this server's `live` app."""
         return f"rtmp://{self.host}:{self.rtmp_port}/{APP}/_definst_"
@@ -249,6 +262,27 @@ class MediaServer:
             f"            return 200 '{smil}';\n"
             f"        }}\n"
             if self.wowza_edge
+            else ""
+        )
+        # Manifests change every segment: never cached (a nested location's add_header
+        # replaces the outer one's, hence twice). CORS: browser players (hls.js, dash.js)
+        # on a page from another origin fetch these.
+        ladder = (
+            f"        location /{LADDER} {{\n"
+            f"            types {{\n"
+            f"                application/vnd.apple.mpegurl m3u8;\n"
+            f"                video/mp2t ts;\n"
+            f"                application/dash+xml mpd;\n"
+            f"                video/mp4 m4s;\n"
+            f"            }}\n"
+            f"            root {q(w)};\n"
+            f"            add_header Access-Control-Allow-Origin *;\n"
+            f"            location ~ \\.(m3u8|mpd)$ {{\n"
+            f"                add_header Cache-Control no-cache;\n"
+            f"                add_header Access-Control-Allow-Origin *;\n"
+            f"            }}\n"
+            f"        }}\n"
+            if self.ladder
             else ""
         )
         temp = "\n".join(
@@ -301,7 +335,7 @@ http {{
             root {q(w)};
             add_header Cache-Control no-cache;
         }}
-{wowza}        location / {{
+{ladder}{wowza}        location / {{
             return 404;
         }}
     }}
@@ -319,7 +353,7 @@ http {{
             )
         _check_free(self.host, self.rtmp_port, "RTMP")
         _check_free(self.host, self.http_port, "HTTP")
-        for sub in ("logs", "hls", "tmp"):
+        for sub in ("logs", "hls", "tmp", *((LADDER,) if self.ladder else ())):
             (self.workdir / sub).mkdir(parents=True, exist_ok=True)
         self.conf_path.write_text(self.render_config())
         with open(self.stderr_log, "ab") as err:

@@ -22,17 +22,22 @@ measured for any platform. Any exception from `fan_journey` ends that one
 fan with a `fan_abort` row naming it; the other fans play on.
 
 What an adapter can do beyond the five methods is declared by optional
-methods it may define (`worker_journeys`), never found out from its type.
+methods it may define (`worker_journeys`, `make_publisher`), never found out
+from its type.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from streamperf.platforms.api_calls import ApiCall
 from streamperf.platforms.fans import FanSpec
+
+if TYPE_CHECKING:
+    from streamperf.media.publisher import Publisher
 
 #: how an adapter reports each API call it made (ok or not) for the event log
 ApiReport = Callable[[ApiCall], None]
@@ -69,9 +74,11 @@ class PlatformAdapter(Protocol):
     """A platform as streamperf uses it. Methods are called from plain threads
     (never inside an event loop); `fan_journey` from many threads at once.
 
-    Optional (generic code asks through `worker_journeys()` below, so an adapter
-    without it is one): `worker_journeys(live) -> WorkerJourneys | None`, the
-    journeys the load hosts can walk themselves."""
+    Optional (generic code asks through `worker_journeys()` and `own_publisher()`
+    below, so an adapter without them is one): `worker_journeys(live) ->
+    WorkerJourneys | None`, the journeys the load hosts can walk themselves;
+    `make_publisher(source, live, run_dir) -> Publisher | None`, a publisher of
+    the adapter's own for the ingest (the bundled platform's ladder)."""
 
     def go_live(self, report: ApiReport) -> GoLive:
         """Make the stream live (sign the broadcaster in, create the stream...).
@@ -129,3 +136,12 @@ def worker_journeys(platform: object, live: GoLive) -> WorkerJourneys | None:
     the controller walks them and sends each worker only where its fan plays."""
     declare = getattr(platform, "worker_journeys", None)
     return declare(live) if callable(declare) else None
+
+
+def own_publisher(platform: object, source: Path, live: GoLive,
+                  run_dir: Path) -> Publisher | None:
+    """The adapter's own publisher of `source` for `live` (its `make_publisher`
+    answer), or None (also for an adapter without the method): streamperf's plain
+    `ffmpeg -c copy` push of the source to the ingest URL."""
+    make = getattr(platform, "make_publisher", None)
+    return make(source, live, run_dir) if callable(make) else None

@@ -22,11 +22,13 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
 
+from streamperf.media.ladder_outputs import MASTER, MPD
 from streamperf.media.server import APP, MediaServer
 from streamperf.platforms.reference.store import MAX_ID, PER_PAGE, DuplicateError, Store
 from streamperf.platforms.seed.conventions import SEED_ORIGIN_PORT
@@ -36,6 +38,7 @@ MEDIA_KEY = web.AppKey("media", object)  # MediaServer | None
 TOKEN_KEY = web.AppKey("streams_token", str)
 DELAY_KEY = web.AppKey("ready_delay_s", float)
 SEED_KEY = web.AppKey("seed", bool)  # answer exactly as the seed's backend
+LADDER_KEY = web.AppKey("ladder", bool)  # streams are ladders: master playlist and MPD
 
 
 SOURCE_SUFFIX = "_source"
@@ -43,6 +46,8 @@ SOURCE_SUFFIX = "_source"
 PUBLISH_KEY = "key"
 #: where nginx-rtmp asks whether a publisher may publish (media/server.py on_publish)
 ON_PUBLISH_PATH = "/media/on_publish"
+#: the platform's clock for DASH players (a ladder MPD's UTCTiming, http-xsdate)
+TIME_PATH = "/time"
 
 
 def stream_name(username: str) -> str:
@@ -351,7 +356,12 @@ async def join_stream(request: web.Request) -> web.Response:
         media = _media(request)
         name = stream_name(inf["username"])
         answer["rtmpUrl"] = _rtmp(request, name)
-        answer["hlsUrl"] = media.hls_url(name) if media is not None else None
+        if media is not None and request.app[LADDER_KEY]:
+            # a ladder: RTMP plays its top rendition, HLS and DASH all of them
+            answer["hlsUrl"] = media.ladder_url(name, MASTER)
+            answer["dashUrl"] = media.ladder_url(name, MPD)
+        else:
+            answer["hlsUrl"] = media.hls_url(name) if media is not None else None
     return web.json_response(answer)
 
 
@@ -372,16 +382,30 @@ async def edge_redirect(request: web.Request) -> web.Response:
     return web.Response(text=smil, content_type="application/smil+xml")
 
 
+async def utc_time(request: web.Request) -> web.Response:
+    """Now, as xs:dateTime in UTC to the millisecond: what dash.js syncs its clock to."""
+    now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    # a browser player on another origin reads it too
+    return web.Response(text=now, content_type="text/plain",
+                        headers={"Cache-Control": "no-cache",
+                                 "Access-Control-Allow-Origin": "*"})
+
+
 def make_app(
     store: Store,
     media: MediaServer | None,
     streams_token: str,
     ready_delay_s: float = 0.0,
     seed: bool = False,
+    ladder: bool = False,
 ) -> web.Application:
     """The platform's aiohttp app over `store`; playback URLs point at `media`.
 
-    `seed`: answer exactly as the seed's backend did (module docstring)."""
+    `seed`: answer exactly as the seed's backend did (module docstring). `ladder`: its
+    streams are ladders (media/ladder_publisher.py): the join also answers `dashUrl`,
+    `hlsUrl` is the master playlist, and TIME_PATH tells the time."""
+    if seed and ladder:
+        raise ValueError("the seed's answers name no ladder")
     if not streams_token:
         raise ValueError("streams_token must not be empty")
     app = web.Application(middlewares=[json_errors])
@@ -390,6 +414,7 @@ def make_app(
     app[TOKEN_KEY] = streams_token
     app[DELAY_KEY] = float(ready_delay_s)
     app[SEED_KEY] = seed
+    app[LADDER_KEY] = ladder
     r = app.router
     r.add_get("/health", health)
     r.add_post("/api/v1/influencers/instagram_sign_in_or_up", influencer_sign_in)
@@ -409,6 +434,8 @@ def make_app(
     r.add_delete(r"/streams/{I:\d+}/watchers/{F:\d+}", leave_stream)
     if not seed:  # the seed's edge redirect is the origin's (media server), not the API's
         r.add_get("/redirect/live/{username}", edge_redirect)
+    if ladder:
+        r.add_get(TIME_PATH, utc_time)
     return app
 
 

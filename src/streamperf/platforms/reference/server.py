@@ -70,9 +70,12 @@ class ReferencePlatform:
         ready_delay_s: float = 0.0,
         seed: bool = False,
         origin_port: int = SEED_ORIGIN_PORT,
+        ladder: bool = False,
     ) -> None:
         self.workdir = Path(workdir)
         self.seed = seed
+        #: streams are ladders: nginx serves /ladder, the join names master and MPD
+        self.ladder = ladder
         self.origin_port = origin_port  # used in seed mode only
         self.origin: SharedPort | None = None
         self.host = host
@@ -80,7 +83,7 @@ class ReferencePlatform:
         self.streams_token = streams_token or secrets.token_urlsafe(24)
         self.ready_delay_s = ready_delay_s
         self.media = MediaServer(self.workdir / "media", host=host, rtmp_port=media_port,
-                                 hls=not seed, wowza_edge=seed)
+                                 hls=not seed, wowza_edge=seed, ladder=ladder)
         self.store: Store | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -115,7 +118,7 @@ class ReferencePlatform:
         try:
             self.store = Store(self.workdir / "platform.sqlite3")
             app = make_app(self.store, self.media, self.streams_token, self.ready_delay_s,
-                           seed=self.seed)
+                           seed=self.seed, ladder=self.ladder)
             started = threading.Event()
             failure: list[BaseException] = []
             self._thread = threading.Thread(

@@ -10,7 +10,7 @@ A platform that answers with an origin address only (the seed's backend)
 gets the seed's conventions on `origin_port` (--origin-port, 2000 as the
 seed): ingest `rtmp://ORIGIN:PORT/live/USER`, edge resolution
 `http://ORIGIN:PORT/redirect/live/USER` (seed_conventions.py). Explicit URLs in an answer
-(servers_status.ingest_url / edge_redirect_url, the join's rtmpUrl / hlsUrl)
+(servers_status.ingest_url / edge_redirect_url, the join's rtmpUrl / hlsUrl / dashUrl)
 are preferred when present.
 """
 
@@ -95,6 +95,7 @@ class Playback:
     rtmp_url: str | None = None
     hls_url: str | None = None
     flv_url: str | None = None  # HTTP-FLV
+    dash_url: str | None = None  # an MPD (the bundled platform's ladder)
 
 
 def _reason(exc: BaseException) -> str:
@@ -405,6 +406,7 @@ class PlatformClient:
             rtmp_url=data.get("rtmpUrl") or None,
             hls_url=data.get("hlsUrl") or None,
             flv_url=data.get("flvUrl") or None,
+            dash_url=data.get("dashUrl") or None,
         )
 
     def leave_stream(self, fan: Fan, influencer_id: int) -> None:
@@ -435,6 +437,8 @@ class PlatformClient:
             return playback.hls_url
         if protocol == "flv" and playback.flv_url:
             return playback.flv_url
+        if protocol == "dash" and playback.dash_url:
+            return playback.dash_url
         if protocol != "rtmp":
             raise ValueError(
                 f"the platform at {self.streams_api_url} gave no {protocol} URL for "
