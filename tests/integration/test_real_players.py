@@ -28,7 +28,7 @@ import pytest
 from tests.support.live_ladder import LADDER, LiveLadder
 from tests.support.lo_shaping import LoBusy, shaping_lo, why_no_shaping
 from tests.support.lone_viewer import LoneRun, play_alone
-from tests.support.real_players import PlayerReport, play, why_no_players
+from tests.support.real_players import PLAYERS, PlayerReport, play, why_no_players
 
 # Chromium decodes and composites the video in software (about a fifth of a core
 # for 720p here) and the players' choices turn on their download timings, so a
@@ -116,7 +116,7 @@ def _played_s(report: PlayerReport) -> float:
 def test_uncapped_hlsjs_starts_on_the_top_rendition_and_plays_without_a_stall(
         played: Played) -> None:
     r = played.get("hls.js", capped=False)
-    assert r.version == "1.5.20" and not r.fatal_errors, r.summary()
+    assert r.version == PLAYERS["hls.js"][1] and not r.fatal_errors, r.summary()
     assert r.startup_s is not None and r.startup_s < 3, r.summary()
     assert r.stalls == [], r.summary()
     assert r.latency_s is not None and r.latency_s > 0, r.summary()
@@ -125,7 +125,7 @@ def test_uncapped_hlsjs_starts_on_the_top_rendition_and_plays_without_a_stall(
 
 def test_uncapped_dashjs_starts_and_reports_its_latency(played: Played) -> None:
     r = played.get("dash.js", capped=False)
-    assert r.version == "4.7.4" and not r.fatal_errors, r.summary()
+    assert r.version == PLAYERS["dash.js"][1] and not r.fatal_errors, r.summary()
     assert r.startup_s is not None and r.startup_s < 3, r.summary()
     assert r.latency_s is not None and r.latency_s > 0, r.summary()
     # Not "no stall": at its defaults dash.js plays `suggestedPresentationDelay` behind

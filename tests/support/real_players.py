@@ -40,7 +40,7 @@ from tests.support.loopback_servers import app_on_thread
 
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]
-# scripts/setup.sh installs these; the package, the file the page loads, the global it sets
+# player: (npm package, the version scripts/setup.sh pins, the script the page loads)
 PLAYERS = {
     "hls.js": ("hls.js", "1.5.20", "dist/hls.min.js"),
     "dash.js": ("dashjs", "4.7.4", "dist/dash.all.min.js"),
