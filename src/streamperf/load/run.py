@@ -96,8 +96,8 @@ class LoadRun:
         if src is not None and src.gop_s:
             rows.append(Event(now, host, "", ev.SOURCE, "gop_s", src.gop_s))
         for r in src.renditions if src is not None else ():  # a ladder's, top first
-            rows.append(Event(now, host, "", ev.SOURCE, ev.SOURCE_RENDITION, r.kbps, r.name,
-                              r.to_json()))
+            rows.append(Event(now, host, "", ev.SOURCE, f"{ev.SOURCE_RENDITION}{r.name}",
+                              r.kbps, "file", r.to_json()))
         if self.stream.origin_latency_s is not None:
             rows.append(Event(now, host, "", ev.CALIBRATION, "origin_latency_s",
                               self.stream.origin_latency_s))

@@ -28,8 +28,9 @@ RUN_END = "run_end"  # name=reason (done|interrupted|error)
 PUBLISH_START = "publish_start"  # value=T0 (unix s) of media ts 0, name=ingest url
 PUBLISHER_EXIT = "publisher_exit"  # value=exit code, detail=stderr tail
 SOURCE = "source"  # name=bitrate_kbps|duration_s|gop_s, value=figure of the source clip
-#: SOURCE name of a ladder's rendition: value=its kbps, status=its name, detail=its JSON
-SOURCE_RENDITION = "rendition"
+#: SOURCE name of a ladder's rendition, before its name (bitrate_kbps:720p): value=its kbps
+#: (video + audio, ffprobe), status=file, detail=its JSON (media/rungs.py Rendition)
+SOURCE_RENDITION = "bitrate_kbps:"
 CALIBRATION = "calibration"  # name=origin_latency_s: one lone viewer's latency at the origin
 API = "api"  # name=endpoint, value=latency s, status=HTTP status|timeout|error
 FAN_ABORT = "fan_abort"  # a critical API failure ended that fan; name=step
