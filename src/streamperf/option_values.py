@@ -15,6 +15,7 @@ from urllib.parse import SplitResult, urlsplit
 from streamperf.hosts.specs import parse_host_specs, read_hosts_file
 from streamperf.media.rungs import DEFAULT_LADDER, DEFAULT_WORD, Rung
 from streamperf.viewers import PROTOCOLS, protocol_of_url
+from streamperf.viewers.abr import ABR_MODES
 
 #: --sleepbetweensteps value for the seed's own per-step think times (platforms/seed/journey.py)
 SEED_THINK = "seed"
@@ -91,6 +92,18 @@ def one_of(*allowed: str) -> Callable[[str], str]:
     return parse
 
 
+
+
+def abr_mode(text: str) -> str:
+    """An ABR mode (hlsjs, dashjs, highest, lowest) or the name of a rendition to pin
+    (a ladder's names are known only once its manifest is read)."""
+    value = text.strip()
+    if value in ABR_MODES:
+        return value
+    if not value or len(value) > 40 or not all(c.isalnum() or c in "-_." for c in value):
+        raise ValueError(f"{text[:40]!r} is not one of {', '.join(ABR_MODES)} "
+                         "nor a rendition name (letters, digits, - _ .)")
+    return value
 
 
 def parse_protocol_mix(text: str) -> tuple[tuple[str, int], ...]:

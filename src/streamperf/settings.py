@@ -24,6 +24,7 @@ from streamperf.hosts.specs import (
 from streamperf.media.rungs import Rung
 from streamperf.option_values import (
     MAX_USERS,
+    abr_mode,
     any_text,
     existing_file,
     fleet_ref,
@@ -53,6 +54,7 @@ from streamperf.platforms.seed.conventions import (
 )
 from streamperf.redact import MASK, redact, redact_obj, remember, stream_key, url_secrets
 from streamperf.viewers import PROTOCOLS
+from streamperf.viewers.cmcd import CMCD_MODES
 
 #: --bundled-platform modes: "extended" also answers explicit URLs (ingest, edge
 #: redirect, RTMP and HLS playback); "seed" answers exactly as the seed's backend did.
@@ -145,6 +147,13 @@ OPTIONS: tuple[Option, ...] = (
     Option("--protocol", "protocol", one_of(*PROTOCOLS), "playback protocol (default rtmp)"),
     Option("--protocol-mix", "protocol_mix", parse_protocol_mix,
            "share of fans per protocol, e.g. rtmp=70,hls=30 (overrides --protocol)"),
+    Option("--abr", "abr", abr_mode,
+           "how HLS/DASH viewers of a ladder choose renditions: hlsjs (hls.js 1.5's rules; "
+           "the default for HLS), dashjs (dash.js 4.7's; the default for DASH), or pinned: "
+           "highest, lowest, or a rendition's name (e.g. 480p) (docs/abr.md)"),
+    Option("--cmcd", "cmcd", one_of(*CMCD_MODES),
+           "send CMCD (CTA-5004) keys with each HLS/DASH request, as a query parameter or "
+           "as headers, so CDN logs join to the event log by session id (sid = viewer)"),
     Option("--ladder", "ladder", parse_ladder,
            "the bundled platform encodes the clip (or --videopath) into renditions once "
            "(cached) and serves them as an HLS master playlist and a DASH manifest: "
@@ -235,6 +244,8 @@ class RunSettings:
     bundled_platform: str = BUNDLED_MODES[0]
     ladder: tuple[Rung, ...] = ()  # the bundled platform's renditions; empty: one
     protocol: str = "rtmp"
+    abr: str = ""  # "": each protocol's player (hlsjs for HLS, dashjs for DASH)
+    cmcd: str = ""
     protocol_mix: tuple[tuple[str, int], ...] = ()
     reconnect: bool = False
     republish: bool = False

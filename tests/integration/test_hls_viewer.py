@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import itertools
+import json
 import time
 import urllib.request
 from collections.abc import Awaitable, Callable
@@ -535,11 +536,13 @@ def test_program_date_time_gives_media_wallclock() -> None:
 
 def test_master_playlist_highest_and_lowest_variant() -> None:
     events = Events()
-    origin, v = with_origin(nothing, 2.2, events, path="/master.m3u8")
+    origin, v = with_origin(nothing, 2.2, events, path="/master.m3u8", abr="highest")
     assert not events.errors() and v.media_url == origin.base + "/live.m3u8"
+    [(_kind, name, kbps, detail)] = events.of("rendition")
+    assert (name, kbps, json.loads(detail)) == ("360p", 1200, {"why": "start", "res": "640x360"})
     assert v.segments_fetched >= 3
     events = Events()
-    origin, v = with_origin(nothing, 5.0, events, path="/master.m3u8", variant="lowest",
+    origin, v = with_origin(nothing, 5.0, events, path="/master.m3u8", abr="lowest",
                             connect_timeout=1.0)  # fmt: skip
     [(name, detail)] = events.errors()
     assert name == "protocol" and "variant " + origin.base + "/low/missing.m3u8" in detail
@@ -596,5 +599,7 @@ def test_close_from_another_task_ends_run() -> None:
 def test_bad_arguments() -> None:
     with pytest.raises(ValueError, match="not an http"):
         HlsViewer("rtmp://127.0.0.1/live/x", Events())
-    with pytest.raises(ValueError, match="unknown variant choice"):
-        HlsViewer("http://127.0.0.1/x.m3u8", Events(), variant="best")
+    with pytest.raises(ValueError, match="no ABR mode"):
+        HlsViewer("http://127.0.0.1/x.m3u8", Events(), abr="")
+    with pytest.raises(ValueError, match="unknown CMCD mode"):
+        HlsViewer("http://127.0.0.1/x.m3u8", Events(), cmcd="body")

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from streamperf.results.analysis import renditions
 from streamperf.results.analysis.faults import fault_figures
 from streamperf.results.analysis.figures import MEASURED, NOT_MEASURABLE, VIEWER_COLUMNS
 from streamperf.results.analysis.playhead import REBUFFER_GOAL_S, STARTUP_BUFFER_S, simulate
@@ -355,6 +356,9 @@ def analyse(
         src = measured_source_kbps(out["mean_kbps"])
         src_basis = MEASURED if src else None
     out["bitrate_ratio"] = out["mean_kbps"] / src if src else np.nan
+    # The ladder's figures are not this oracle's subject (the numpy paths are): the
+    # analysis's own functions, so the columns line up.
+    out, _spans = renditions.joined(out, fans, last_sample_t.reindex(names), df)
 
     out["max_drift_s"] = by_viewer["drift_s"].max().reindex(names)
     # Samples are 1 s apart, so the count of lagged samples is seconds lagged.

@@ -152,7 +152,8 @@ class DroppingViewers:
         self.raise_on = raise_on
         self.made = 0
 
-    def __call__(self, protocol: str, url: str, on_event: EventCallback) -> object:
+    def __call__(self, protocol: str, url: str, on_event: EventCallback,
+                 name: str = "") -> object:
         self.made += 1
         n = self.made
         factory = self

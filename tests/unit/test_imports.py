@@ -25,7 +25,8 @@ STAGES = ("results.eventlog", "results.analysis", "results.judging", "results.re
 PROTOCOLS = ("viewers.rtmp", "viewers.flv", "viewers.hls", "viewers.dash")
 #: what the viewers of every protocol may share
 VIEWER_SHARED = ("viewers.base", "viewers.per_loop", "viewers.read_batching",
-                 "viewers.formats", "viewers.http", "viewers.reload_grid")
+                 "viewers.formats", "viewers.http", "viewers.abr", "viewers.cmcd",
+                 "viewers.reload_grid")
 SPECIFIC_PLATFORMS = ("platforms.seed", "platforms.reference")
 #: what drives a run, above everything it drives
 UPPER = ("load", "session", "pytest_plugin", "cli")

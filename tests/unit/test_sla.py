@@ -37,9 +37,13 @@ def analysed(tl: Timeline, **kw) -> Analysis:
     return a
 
 
-def five(planned: int | None = None) -> Analysis:
-    """Five viewers, 10 s each, startups 0.5 1 1.5 2 5; three errors; two failed API calls."""
+def five(planned: int | None = None, ladder: bool = False) -> Analysis:
+    """Five viewers, 10 s each, startups 0.5 1 1.5 2 5; three errors; two failed API calls;
+    with `ladder`, fan3 plays an ABR ladder and switches down once."""
     tl = Timeline(t0=0.0)
+    if ladder:
+        tl.add(3, "fan3", ev.RENDITION, "720p", 2400, "", '{"why":"start"}')
+        tl.add(6, "fan3", ev.RENDITION, "480p", 1100, "", '{"why":"down"}')
     for name, startup in {"fan0": 0.5, "fan1": 1.0, "fan2": 1.5, "fan3": 2.0,
                           "slow": 5.0}.items():
         tl.viewer(name, play_at=1, seconds=10, startup=startup)
@@ -49,6 +53,13 @@ def five(planned: int | None = None) -> Analysis:
     tl.add(2, "fan0", ev.API, "GET /api/v1/x", 0.4, "500")
     tl.add(3, "fan0", ev.API, "GET /api/v1/x", 10.0, "timeout")
     return analysed(tl, planned=planned)
+
+
+def test_ladder_metrics_count_the_ladder_viewers_only():
+    a = five(ladder=True)
+    assert measured(a, "count(bitrate_switches) >= 0") == 1
+    assert measured(a, "max(bitrate_switches_down) >= 0") == 1
+    assert measured(five(), "count(bitrate_switches) >= 0") is None  # nobody played a ladder
 
 
 def measured(a: Analysis, text: str, grace_s: float = 0.0) -> float | None:
@@ -413,7 +424,7 @@ def test_docs_metric_table_is_generated_from_the_registry():
 
 
 def test_every_metric_evaluates_on_a_normal_run():
-    a = five()
+    a = five(ladder=True)
     for m in METRICS.values():
         func = "max" if "max" in m.funcs else "sum"
         v = parse(f"{func}({m.name}) >= 0").check(a)

@@ -66,7 +66,8 @@ def play_here(settings: RunSettings, stream: LiveStream, fans: list[FanSpec],
                        start_at=time.time() + START_DELAY_S, reconnect=settings.reconnect)
     with RowThread(sink) as rows:  # drained on the way out, Ctrl-C included
         journey = adapter_journey(stream.platform, stream.live, on_call)
-        shard = Shard(plan, journey, ViewerFactory(stream.source_kbps), rows.put, host)
+        viewers = ViewerFactory(stream.source_kbps, settings.abr, settings.cmcd)
+        shard = Shard(plan, journey, viewers, rows.put, host)
         run_loop(shard.run())
 
 
@@ -92,7 +93,8 @@ def play_on_workers(settings: RunSettings, stream: LiveStream, fans: list[FanSpe
     slices = split_plan(fans, s.ramp_s, len(specs))
     journeys = worker_journeys(stream.platform, stream.live)
     plans = [shard_plan(sl.shard_id, "", sl.fans, sl.ramp_s, s.duration_s, stream.source_kbps,
-                        journeys, reconnect=s.reconnect) for sl in slices]
+                        journeys, reconnect=s.reconnect, abr=s.abr, cmcd=s.cmcd)
+             for sl in slices]
     workers = WorkerPool(specs[:len(slices)], locked_sink, on_lost)
     walker: ControllerJourneys | None = None
     try:

@@ -52,6 +52,9 @@ class ShardPlan(TypedDict):
     journeys: dict[str, Any] | None
     journey_workers: int
     reconnect: bool
+    #: the viewers' ABR mode (viewers/abr; "" the protocol's player) and CMCD mode
+    abr: NotRequired[str]
+    cmcd: NotRequired[str]
     log_dir: NotRequired[str]  # where the worker keeps its shard log (set by load/workers.py)
 
 
@@ -93,6 +96,8 @@ def shard_plan(
     journeys: WorkerJourneys | None = None,
     journey_workers: int = 32,
     reconnect: bool = False,
+    abr: str = "",
+    cmcd: str = "",
 ) -> ShardPlan:
     """What the controller sends a worker; plain dicts/lists so any channel carries it.
 
@@ -111,6 +116,8 @@ def shard_plan(
         journey_workers=(journey_workers if journeys is not None
                          else max(journey_workers, min(len(fans), 512))),
         reconnect=reconnect,
+        abr=abr,
+        cmcd=cmcd,
     )
 
 

@@ -185,7 +185,8 @@ def _serve(channel: Any, plan: ShardPlan, log: ShardLog) -> None:
     arrivals = ArrivalPlan(fans, float(plan["ramp_s"]), float(plan["duration_s"]),
                            journey_workers=int(plan["journey_workers"]),
                            reconnect=bool(plan.get("reconnect")))
-    shard = Shard(arrivals, journey, ViewerFactory(plan["expected_kbps"]), sink, host)
+    shard = Shard(arrivals, journey, ViewerFactory(plan["expected_kbps"], plan.get("abr", ""),
+                                                    plan.get("cmcd", "")), sink, host)
     try:
         # Ready only once imports and set-up are done, so the barrier is meaningful.
         channel.send(("ready", ReadyMessage(pid=os.getpid(), host=host, clock=time.time())))

@@ -166,7 +166,8 @@ class Shard:
         url = result.playback_url
         protocol = result.protocol or spec.protocol
         try:
-            viewer = self._make_viewer(protocol, url, self._viewer_events(spec.username))
+            viewer = self._make_viewer(protocol, url, self._viewer_events(spec.username),
+                                       spec.username)
         except Exception as exc:  # e.g. a URL of 123, or with port 99999
             self._abort(spec, PLAYBACK_URL_STEP,
                         f"{PLAYBACK_URL_STEP}: {protocol} URL {url!r} is unusable: "
@@ -209,7 +210,7 @@ class Shard:
             await asyncio.sleep(wait)
             attempt += 1
             try:
-                viewer = self._make_viewer(protocol, url, self._viewer_events(name))
+                viewer = self._make_viewer(protocol, url, self._viewer_events(name), name)
             except Exception as exc:  # it was made once from this URL; be safe all the same
                 self._viewer_failed(name, viewer, f"{url}: reconnect: {_describe(exc)}")
                 return

@@ -49,10 +49,15 @@ class ViewerFactory:
     viewers/http/client.py); what they share per loop is a read buffer.
     """
 
-    def __init__(self, expected_kbps: float | None = None) -> None:
+    def __init__(self, expected_kbps: float | None = None, abr: str = "", cmcd: str = "") -> None:
         self.expected_kbps = expected_kbps
+        #: ABR mode of ladder viewers (viewers/abr ABR_MODES or a rendition's name); "":
+        #: each protocol's player (hls.js for HLS, dash.js for DASH)
+        self.abr = abr
+        self.cmcd = cmcd  # "", "query" or "headers" (CTA-5004 keys on each request)
 
-    def __call__(self, protocol: str, url: str, on_event: EventCallback) -> Viewer:
+    def __call__(self, protocol: str, url: str, on_event: EventCallback, name: str = "") -> Viewer:
+        """A viewer of `url`; `name` (the event log's viewer) is its CMCD session id."""
         if protocol == "rtmp":
             from streamperf.viewers.rtmp.viewer import RtmpViewer
 
@@ -60,7 +65,8 @@ class ViewerFactory:
         if protocol == "hls":
             from streamperf.viewers.hls.viewer import HlsViewer
 
-            return HlsViewer(url, on_event)
+            return HlsViewer(url, on_event, abr=self.abr or "hlsjs", cmcd=self.cmcd,
+                             session_id=name)
         if protocol == "flv":
             from streamperf.viewers.flv.viewer import FlvViewer
 
@@ -68,7 +74,7 @@ class ViewerFactory:
         if protocol == "dash":
             from streamperf.viewers.dash.viewer import DashViewer
 
-            return DashViewer(url, on_event)
+            return DashViewer(url, on_event, abr=self.abr or "dashjs")
         raise ValueError(f"unknown protocol {protocol!r} (known: {', '.join(PROTOCOLS)})")
 
     async def aclose(self) -> None:

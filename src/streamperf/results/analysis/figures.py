@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from streamperf.results.analysis import renditions
 from streamperf.results.analysis.api_stats import api_stats
 from streamperf.results.analysis.faults import fault_figures
 from streamperf.results.analysis.media_sessions import (
@@ -54,6 +55,7 @@ VIEWER_COLUMNS = [
     "viewer", "host", "protocol", "got_media", "aborted", "api_s", "startup_s", "watched_s",
     "media_s", "mean_kbps", "bitrate_ratio", "max_drift_s", "lagged_s", "latency_s",
     "latency_p95_s", "stalls", "stall_s", "rebuffer_ratio", "errors", "disconnects", "first_error",
+    *renditions.COLUMNS,
 ]
 
 
@@ -71,6 +73,8 @@ class Analysis:
     stall_starts: pd.DataFrame = field(default_factory=pd.DataFrame)
     #: one row per API call: t, viewer, endpoint, latency_s, status
     api_rows: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: one row per rendition a viewer held (analysis/renditions.py rendition_spans)
+    spans: pd.DataFrame = field(default_factory=pd.DataFrame)
     info: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -115,6 +119,7 @@ class Analysis:
             "api_calls": self.api_calls,
             "api_errors": self.api_errors,
             "api_error_rate": self.api_error_rate,
+            **renditions.summary(watching, self.spans),
             **self.info,
         }
 
@@ -399,6 +404,8 @@ def analyse(
         src = measured_source_kbps(out["mean_kbps"])
         src_basis = MEASURED if src else None
     out["bitrate_ratio"] = out["mean_kbps"] / src if src else np.nan
+    # A ladder's viewer is held to the renditions it played, not to one source.
+    out, spans = renditions.joined(out, fans, by_name(last_t), df)
 
     out["max_drift_s"] = by_name(per["max_drift_s"])
     # Samples are 1 s apart, so the count of lagged samples is seconds lagged.
@@ -429,6 +436,7 @@ def analyse(
         planned=planned if planned is not None else len(viewers),
         samples=media.frame(log.names),
         stall_starts=stall_starts,
+        spans=spans,
     )
     api = _rows(df, ev.API)
     analysis.api_rows = api[["t", "viewer", "name", "value", "status"]].rename(

@@ -120,6 +120,14 @@ def _viewers(col: str, why: str, *, media_only: bool = True, rate_over: str = ""
     return extract
 
 
+def _switches(a: Analysis, grace_s: float) -> MetricData:
+    v = a.viewers
+    ladder = v[v["got_media"].astype(bool) & v["played_kbps"].notna()]
+    n = pd.to_numeric(ladder["switches_up"]) + pd.to_numeric(ladder["switches_down"])
+    rate = (float((n > 0).sum()), float(len(ladder)))
+    return _data(n, ladder["viewer"], why_empty="no viewer played a ladder", rate=rate)
+
+
 NEVER_STARTED = "(never started)"
 
 
@@ -318,6 +326,18 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     _M("connected", "second", "count", STATS,
        "viewers receiving bytes, per second of the run",
        _timeline("connected"), grace=True),
+    # CTA-2066's names for what the ladder viewers played (docs/metrics.md)
+    _M("average_bitrate_kbps", "viewer", "kbps", STATS,
+       "CTA-2066 average bitrate: the renditions' bitrates weighted by the seconds each was "
+       "held, per viewer of a ladder (HLS master playlist, DASH)",
+       _viewers("played_kbps", "no viewer played a ladder")),
+    _M("bitrate_switches", "viewer", "count", COUNTED,
+       "CTA-2066 bitrate switches (up and down, emergency ones included), per viewer of a "
+       "ladder", _switches, rate="viewers that switched / viewers of a ladder"),
+    _M("bitrate_switches_down", "viewer", "count", COUNTED,
+       "down-switches (emergency ones included), per viewer of a ladder",
+       _viewers("switches_down", "no viewer played a ladder", rate_over="media"),
+       rate="viewers that switched down / viewers with media"),
     _M("api_latency_s", "API call", "s", STATS,
        "latency of each API call, any endpoint, failed calls included",
        _api_latency),

@@ -44,6 +44,14 @@ def metrics_table(name: str, s: Mapping[str, Any], lag_threshold_s: float,
         ("viewer errors (disconnects)", f"{f('viewer_errors')} ({f('disconnects')})"),
         ("API calls / errors", f"{f('api_calls')} / {f('api_errors')}"),
     ]
+    if s.get("rendition_shares"):  # the viewers played a ladder
+        rows[7:7] = [
+            ("average bitrate played (ladder)", f("played_mean_kbps")),
+            ("renditions (share of time)", _shares(s["rendition_shares"])),
+            ("renditions at the end", ", ".join(
+                f"{k} {v}" for k, v in (s.get("renditions_at_end") or {}).items())),
+            ("bitrate switches up / down", f"{f('switches_up')} / {f('switches_down')}"),
+        ]
     width = max(len(k) for k, _ in rows)
     lines = [f"streamperf {name}: {verdict.headline}"]
     lines += [f"  {k:<{width}}  {v}" for k, v in rows]
@@ -57,6 +65,10 @@ def metrics_table(name: str, s: Mapping[str, Any], lag_threshold_s: float,
     if "run_dir" in s:
         lines.append(f"  events: {s['run_dir']}/events.csv")
     return "\n".join(lines)
+
+
+def _shares(shares: Mapping[str, float]) -> str:
+    return ", ".join(f"{name} {share:.0%}" for name, share in shares.items())
 
 
 def _latency(s: Mapping[str, Any], f: Any) -> str:

@@ -1,12 +1,11 @@
-"""DASH live viewer: read the MPD, pull each available segment of one video and one
-audio representation once, count.
+"""DASH live viewer: read the MPD, pull each available segment of the video
+representation its ABR policy chooses (dash/ladder.py) and of one audio one, count.
 
-The HLS viewer's shape (viewers/hls/viewer.py, docs/hls.md): one task per viewer,
-one request at a time over its own keep-alive connection (viewers/http/client.py),
-a segment's head scanned (fMP4 here: dash/bodies.py) and the rest discarded unread,
-the MPD parsed once per process per distinct text (mpd.py parse_mpd_memo), waits on
-the shared grid (viewers/reload_grid.py). Where segments are and when each is
-available: timeline.py; every behaviour choice: docs/dash.md.
+The HLS viewer's shape (viewers/hls/viewer.py): one task per viewer, one request at a
+time over its own keep-alive connection (viewers/http/client.py), a segment's head
+scanned (fMP4: dash/bodies.py), the rest discarded unread, the MPD parsed once per
+process per text, waits on viewers/reload_grid.py. Segment times: timeline.py;
+every behaviour choice: docs/dash.md.
 """
 
 from __future__ import annotations
@@ -22,6 +21,7 @@ from urllib.parse import urlsplit
 from streamperf.viewers.base import CLOCK, FIRST_AUDIO, FIRST_VIDEO, VIEWER_ERROR, EventCallback
 from streamperf.viewers.dash.bodies import MediaBody
 from streamperf.viewers.dash.clock import ClockError, server_offset, usable_timing
+from streamperf.viewers.dash.ladder import DashLadder
 from streamperf.viewers.dash.mpd import AUDIO, VIDEO, Mpd, MpdError, Period, Representation
 from streamperf.viewers.dash.mpd import parse_mpd_memo as parse_mpd
 from streamperf.viewers.dash.timeline import (
@@ -59,8 +59,7 @@ class _Failed(Exception):
 
     def __init__(self, kind: str, why: str) -> None:
         super().__init__(why)
-        self.kind = kind
-        self.why = why
+        self.kind, self.why = kind, why
 
 
 class DashViewer:
@@ -72,6 +71,7 @@ class DashViewer:
         self,
         url: str,
         on_event: EventCallback,
+        abr: str = "dashjs",
         connect_timeout: float = 10.0,
         on_request: Callable[[str], None] | None = None,
         ssl_context: ssl.SSLContext | None = None,
@@ -82,8 +82,9 @@ class DashViewer:
         self.url = url
         self.on_event = on_event
         self.connect_timeout = connect_timeout
-        self.on_request = on_request  # called with each URL as its request is sent (tests)
-        self.ssl_context = ssl_context
+        self.on_request, self.ssl_context = on_request, ssl_context  # (on_request: tests)
+        self.abr = abr  # viewers/abr ABR_MODES or a representation's name (docs/abr.md)
+        self.ladder: DashLadder | None = None  # made when the video set is first seen
         self._http: HttpClient | None = None
         self.bytes_received = 0  # MPD, init and media segment bodies
         self.playing = False
@@ -93,18 +94,13 @@ class DashViewer:
         self.mpd: Mpd | None = None
         self.clock_offset = 0.0  # server clock - host clock (s)
         self.ended = False  # a static MPD played to its end
-        self.video = Track(self, VIDEO)
-        self.audio = Track(self, AUDIO)
+        self.video, self.audio = Track(self, VIDEO), Track(self, AUDIO)
         self.tracks: list[Track] = []
-        self.mpd_loads = 0
-        self.mpd_failures = 0
-        self.segment_retries = 0
+        self.mpd_loads = self.mpd_failures = self.segment_retries = 0
         self.rejoins = 0  # fell behind the time-shift window and rejoined the live edge
         self._lost: str | None = None  # segment cut by the network, not yet reported
-        self._reload_now = False
         self._progress_at = 0.0  # loop time a segment was last asked
-        self._stuck_reported = False
-        self._closed = False
+        self._reload_now = self._stuck_reported = self._closed = False
         self._setup_failure: tuple[str, str] | None = None
         self._cm: asyncio.Timeout | None = None
 
@@ -337,6 +333,17 @@ class DashViewer:
             if same is not None:
                 track.rep = same
                 return same
+        if track.kind == VIDEO:
+            if self.ladder is None:
+                try:
+                    self.ladder = DashLadder(self.abr, aset, self.on_event)
+                except ValueError as e:  # --abr names no representation of this MPD
+                    self._error("protocol", f"ABR: {e}", final=True)
+                    self.close()
+                    return None
+            track.rep = self.ladder.representation(aset, self.ladder.rendition)
+            if track.rep is not None:
+                return track.rep
         track.rep = max(aset.representations, key=lambda r: r.bandwidth)
         return track.rep
 
@@ -375,6 +382,10 @@ class DashViewer:
         return mpd
 
     async def _fetch(self, track: Track, seg: SegmentRef) -> None:
+        if track.kind == VIDEO and self.ladder is not None and self.mpd is not None:
+            now = asyncio.get_running_loop().time()
+            rep, seg = self.ladder.before(now, self.mpd, track.pos, seg)
+            track.rep = rep or track.rep
         rep = track.rep
         assert rep is not None
         if rep.template.initialization and rep.id not in track.inits:
@@ -411,6 +422,7 @@ class DashViewer:
         assert http is not None
         limit = self.connect_timeout + 2 * seg.duration
         sink = MediaBody(self, track, seg, track.default_duration())
+        sent = http.loop.time()
         ok = stalled = again = False
         try:
             resp = await http.get(seg.url, limit, sink, max(MIN_STALL_S, seg.duration))
@@ -421,6 +433,8 @@ class DashViewer:
             ok = True
             track.segments_fetched += 1
             track.bytes_per_s = (track.bytes - track.seg_base) / seg.duration
+            if self.ladder is not None and track.kind == VIDEO:
+                self.ladder.loaded(http.loop.time(), sent, track.bytes - track.seg_base, seg)
         except GetError as e:
             if e.kind == STALL and retry:
                 stalled = True

@@ -11,8 +11,11 @@ in place (no call into the viewer per read): `FetchingViewer` names what they to
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
+from streamperf.viewers.abr.policy import AbrPolicy
+from streamperf.viewers.abr.rendition import Rendition
 from streamperf.viewers.formats.mpegts import TsScanner
 from streamperf.viewers.hls.playlist import MasterPlaylist, MediaPlaylist, Segment, parse_playlist
 from streamperf.viewers.http.connection import BAD, GetError, ResponseSink
@@ -147,4 +150,49 @@ class SegmentBody(ResponseSink):
             self.viewer.bytes_received += n
 
 
-__all__ = ["MAX_PLAYLIST", "FetchingViewer", "PlaylistBody", "SegmentBody", "parse_playlist_memo"]
+class AbrSegmentBody(SegmentBody):
+    """A segment of a ladder above its lowest rung: also times its head (for the
+    throughput estimate) and, at each tick of the request watch, asks the viewer's
+    ABR policy whether to give it up for a lower rendition (an emergency switch)."""
+
+    __slots__ = ("abandon_to", "clock", "head_at", "length", "policy", "rendition", "sent_at")
+    checks = True
+
+    def __init__(self, viewer: FetchingViewer, seg: Segment, policy: AbrPolicy,
+                 rendition: Rendition, clock: Callable[[], float]) -> None:  # fmt: skip
+        super().__init__(viewer, seg)
+        self.policy = policy
+        self.rendition = rendition
+        self.clock = clock
+        self.sent_at = clock()
+        self.head_at: float | None = None
+        self.length: int | None = None
+        self.abandon_to: Rendition | None = None
+
+    def head(self, status: int, length: int | None) -> None:
+        self.head_at = self.clock()
+        self.length = length
+        super().head(status, length)
+
+    def check(self, now: float) -> str | None:
+        if self.abandon_to is not None or (self.head_at is not None and not self.ok):
+            return None  # already given up, or an error page (not a download)
+        v = self.viewer
+        ttfb = None if self.head_at is None else self.head_at - self.sent_at
+        got = v.bytes_received - v._seg_base if self.ok else 0
+        target = self.policy.abandon(now, self.rendition, got, now - self.sent_at, ttfb,
+                                     self.length, self.seg.duration)
+        if target is None:
+            return None
+        self.abandon_to = target
+        return f"emergency switch down to {target.name}"
+
+
+__all__ = [
+    "MAX_PLAYLIST",
+    "AbrSegmentBody",
+    "FetchingViewer",
+    "PlaylistBody",
+    "SegmentBody",
+    "parse_playlist_memo",
+]

@@ -78,12 +78,36 @@ class Variant:
     average_bandwidth: int | None = None
     resolution: tuple[int, int] | None = None
     codecs: str | None = None
+    frame_rate: float | None = None
+    audio: str | None = None  # AUDIO: the GROUP-ID of its audio renditions
+
+
+@dataclass(slots=True)
+class MediaRendition:
+    """An EXT-X-MEDIA entry: an alternate rendition (audio, subtitles, ...)."""
+
+    type: str  # AUDIO | VIDEO | SUBTITLES | CLOSED-CAPTIONS
+    group: str
+    name: str
+    uri: str | None  # absolute; None: carried in the variant's own segments
+    default: bool = False
+    language: str | None = None
 
 
 @dataclass(slots=True)
 class MasterPlaylist:
     url: str
     variants: list[Variant]
+    media: list[MediaRendition] = field(default_factory=list)
+
+    def audio_for(self, variant: Variant) -> MediaRendition | None:
+        """The audio rendition a player fetches beside `variant`: its group's DEFAULT
+        (else first) entry with a URI of its own; None when the audio is muxed in."""
+        group = [m for m in self.media if m.type == "AUDIO" and m.group == variant.audio]
+        if not group:
+            return None
+        chosen = next((m for m in group if m.default), group[0])
+        return chosen if chosen.uri else None
 
 
 def parse_attributes(text: str) -> dict[str, str]:
@@ -236,17 +260,27 @@ def parse_master_playlist(text: str, url: str) -> MasterPlaylist:
     """A master (multivariant) playlist: one Variant per EXT-X-STREAM-INF."""
     lines = _lines(text, url)
     variants: list[Variant] = []
+    media: list[MediaRendition] = []
     pending: dict[str, str] | None = None
     for line in lines[1:]:
         if not line:
             continue
-        if line.startswith("#EXT-X-STREAM-INF:"):
+        if line.startswith("#EXT-X-MEDIA:"):
+            a = parse_attributes(line.partition(":")[2])
+            uri = a.get("URI")
+            media.append(MediaRendition(
+                type=a.get("TYPE", ""), group=a.get("GROUP-ID", ""), name=a.get("NAME", ""),
+                uri=urljoin(url, uri) if uri else None, default=a.get("DEFAULT") == "YES",
+                language=a.get("LANGUAGE")))
+        elif line.startswith("#EXT-X-STREAM-INF:"):
             pending = parse_attributes(line.partition(":")[2])
         elif line[0] != "#" and pending is not None:
-            try:
-                bandwidth = int(pending["BANDWIDTH"])
-            except (KeyError, ValueError):
-                raise PlaylistError(f"{url}: STREAM-INF for {line!r} without BANDWIDTH") from None
+            if "BANDWIDTH" not in pending:
+                raise PlaylistError(f"{url}: STREAM-INF for {line!r} without BANDWIDTH")
+            # a rate players divide by and take logarithms of: a whole number over zero
+            bandwidth = _integer("BANDWIDTH", pending["BANDWIDTH"], url)
+            if bandwidth == 0:
+                raise PlaylistError(f"{url}: STREAM-INF for {line!r} with BANDWIDTH=0")
             avg = pending.get("AVERAGE-BANDWIDTH")
             res = pending.get("RESOLUTION", "")
             w, _, h = res.lower().partition("x")
@@ -254,15 +288,26 @@ def parse_master_playlist(text: str, url: str) -> MasterPlaylist:
                 Variant(
                     uri=urljoin(url, line),
                     bandwidth=bandwidth,
-                    average_bandwidth=int(avg) if avg and avg.isdigit() else None,
+                    average_bandwidth=int(avg) if avg and avg.isdigit() and int(avg) > 0 else None,
                     resolution=(int(w), int(h)) if w.isdigit() and h.isdigit() else None,
                     codecs=pending.get("CODECS"),
+                    frame_rate=_frame_rate(pending.get("FRAME-RATE")),
+                    audio=pending.get("AUDIO"),
                 )
             )
             pending = None
     if not variants:
         raise PlaylistError(f"{url}: master playlist without variants")
-    return MasterPlaylist(url=url, variants=variants)
+    return MasterPlaylist(url=url, variants=variants, media=media)
+
+
+def _frame_rate(value: str | None) -> float | None:
+    """FRAME-RATE (a decimal-floating-point); a value that is not one is left out."""
+    try:
+        fps = float(value) if value else None
+    except ValueError:
+        return None
+    return fps if fps is not None and math.isfinite(fps) and 0 < fps <= 1000 else None
 
 
 def parse_playlist(text: str, url: str) -> MediaPlaylist | MasterPlaylist:
@@ -282,6 +327,20 @@ def choose_variant(
     if how == "random":
         return (rng or random).choice(variants)
     raise ValueError(f"unknown variant choice {how!r} (known: {', '.join(VARIANT_CHOICES)})")
+
+
+MIN_TARGET_S = 1.0  # RFC 8216 4.3.3.1: TARGETDURATION is a decimal-integer, so >= 1 s
+
+
+def reload_wait(target_duration: float, changed: bool) -> float:
+    """Seconds from the start of one playlist load to the next (RFC 8216 6.3.4).
+
+    One target duration after a load that brought new segments, half of one
+    after a load that did not; the target is taken as at least MIN_TARGET_S,
+    the smallest the RFC allows, so no playlist makes a viewer reload faster.
+    """
+    td = max(MIN_TARGET_S, target_duration)
+    return td if changed else td / 2
 
 
 def live_start_index(pl: MediaPlaylist, hold_back: float | None = None) -> int:
@@ -309,6 +368,7 @@ __all__ = [
     "VARIANT_CHOICES",
     "MasterPlaylist",
     "MediaPlaylist",
+    "MediaRendition",
     "PlaylistError",
     "Segment",
     "Variant",
@@ -320,4 +380,5 @@ __all__ = [
     "parse_master_playlist",
     "parse_media_playlist",
     "parse_playlist",
+    "reload_wait",
 ]

@@ -15,24 +15,33 @@ import collections
 import contextlib
 import ssl
 import time
+import uuid
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
+from streamperf.viewers import cmcd as cmcd_keys
+from streamperf.viewers.abr import RENDITION, AbrPolicy, Rendition, rendition_detail
 from streamperf.viewers.base import FIRST_AUDIO, FIRST_VIDEO, VIEWER_ERROR, EventCallback
+from streamperf.viewers.cmcd import CMCD_MODES
 from streamperf.viewers.formats.mpegts import PTS_HZ, TsScanner, unwrap_pts
-from streamperf.viewers.hls.bodies import PlaylistBody, SegmentBody, parse_playlist_memo
+from streamperf.viewers.hls.bodies import (
+    AbrSegmentBody,
+    PlaylistBody,
+    SegmentBody,
+    parse_playlist_memo,
+)
+from streamperf.viewers.hls.ladder import follow_audio, open_ladder
 from streamperf.viewers.hls.playlist import (
-    VARIANT_CHOICES,
     MasterPlaylist,
     MediaPlaylist,
     PlaylistError,
     Segment,
-    choose_variant,
     live_start_index,
+    reload_wait,
 )
-from streamperf.viewers.hls.reload_grid import sleep_to_grid
 from streamperf.viewers.http.client import HttpClient
-from streamperf.viewers.http.connection import BAD, CONNECT, STALL, TIMEOUT, GetError
+from streamperf.viewers.http.connection import ABANDON, BAD, CONNECT, STALL, TIMEOUT, GetError
+from streamperf.viewers.reload_grid import sleep_to_grid
 
 SEGMENT_RETRIES = 1  # a stalled segment download is asked again once
 MIN_STALL_S = 1.0  # no data for max(this, EXTINF) mid-segment counts as stalled
@@ -40,21 +49,7 @@ SETUP_RETRY_S = 1.0  # playlist retry interval before any target duration is kno
 HOLD_BACK_TARGETS = 3.0  # join this many target durations behind the live edge
 DISCONNECT_TARGETS = 3.0  # playlist unreachable this long -> disconnect
 RECENT_URIS = 16
-MIN_TARGET_S = 1.0  # RFC 8216 4.3.3.1: TARGETDURATION is a decimal-integer, so >= 1 s
-
-# failure kinds of one request: the HTTP client's (CONNECT, ...), and a status other than 200
-_STATUS = "status"
-
-
-def reload_wait(target_duration: float, changed: bool) -> float:
-    """Seconds from the start of one playlist load to the next (RFC 8216 6.3.4).
-
-    One target duration after a load that brought new segments, half of one
-    after a load that did not; the target is taken as at least MIN_TARGET_S,
-    the smallest the RFC allows, so no playlist makes a viewer reload faster.
-    """
-    td = max(MIN_TARGET_S, target_duration)
-    return td if changed else td / 2
+_STATUS = "status"  # a failure kind beside the HTTP client's (CONNECT, ...): not a 200
 
 
 class _Failed(Exception):
@@ -75,7 +70,9 @@ class HlsViewer:
         self,
         url: str,
         on_event: EventCallback,
-        variant: str = "highest",
+        abr: str = "hlsjs",
+        cmcd: str = "",
+        session_id: str = "",
         pts_offset_s: float = 0.7,
         connect_timeout: float = 10.0,
         on_request: Callable[[str], None] | None = None,
@@ -84,13 +81,23 @@ class HlsViewer:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not an http(s):// playlist URL: {url}")
-        if variant not in VARIANT_CHOICES:
-            raise ValueError(
-                f"unknown variant choice {variant!r} (known: {', '.join(VARIANT_CHOICES)})"
-            )
+        if not abr:
+            raise ValueError("no ABR mode (hlsjs, dashjs, highest, lowest or a rendition name)")
         self.url = url
         self.on_event = on_event
-        self.variant = variant
+        #: how a variant of a master playlist is chosen (viewers/abr ABR_MODES, or a name)
+        self.abr = abr
+        #: the ladder's policy, once a master playlist is read; None for a media playlist
+        self.policy: AbrPolicy | None = None
+        self.rendition: Rendition | None = None
+        self.switches = 0
+        self._abandon_to: Rendition | None = None
+        self._audio: asyncio.Task[None] | None = None
+        if cmcd and cmcd not in CMCD_MODES:
+            raise ValueError(f"unknown CMCD mode {cmcd!r} (known: {', '.join(CMCD_MODES)})")
+        self.cmcd = cmcd
+        self.session_id = session_id or uuid.uuid4().hex
+        self._content_id = urlsplit(url).path[-64:]
         self.pts_offset_s = pts_offset_s
         self.connect_timeout = connect_timeout
         #: called with each URL as its request is sent (for tests)
@@ -110,13 +117,9 @@ class HlsViewer:
         self.target_duration: float | None = None
         self.ended = False  # ENDLIST reached
         # counters, for tests and benchmarks
-        self.playlist_loads = 0
-        self.playlist_failures = 0
-        self.segments_fetched = 0
-        self.segments_skipped = 0
-        self.segment_retries = 0
-        self.sequence_jumps = 0
-        self.discontinuities = 0
+        self.playlist_loads = self.playlist_failures = 0
+        self.segments_fetched = self.segments_skipped = self.segment_retries = 0
+        self.sequence_jumps = self.discontinuities = 0
         # media clock (see media_ts_ms)
         self._offset_ms = pts_offset_s * 1000
         self._floor_ms = -1  # media time reached by completed segments
@@ -176,6 +179,8 @@ class HlsViewer:
             self._closed = True
             self.playing = False
             http.close()
+            if self._audio is not None:
+                self._audio.cancel()
 
     def close(self) -> None:
         self._closed = True
@@ -203,7 +208,7 @@ class HlsViewer:
                 if isinstance(pl, MasterPlaylist):
                     if master_done:
                         raise _Failed(BAD, f"variant {url} is a master playlist too")
-                    url = choose_variant(pl.variants, self.variant).uri
+                    url = self._ladder(pl)
                     master_done = True
                     continue
             except _Failed as f:
@@ -248,15 +253,29 @@ class HlsViewer:
             else:
                 next_seq = self._check_sequence(pl, next_seq)
             prev_last = pl.last_sequence if pl.segments else prev_last
+            switched = False
             if next_seq is not None:
+                policy = self.policy
                 for seg in pl.segments:
                     if seg.sequence < next_seq:
                         continue
+                    if policy is not None:
+                        r, why = policy.choose(loop.time(), seg.duration)
+                        if why:  # the next segment from another variant: load its playlist
+                            self._switch(r, why)
+                            url, switched = r.key, True
+                            break
                     next_seq = seg.sequence + 1
                     if seg.uri in self._recent:
                         continue
                     self._recent.append(seg.uri)
-                    await self._segment(seg)
+                    down = await self._segment(seg)
+                    if down is not None:  # given up: the same segment from a lower variant
+                        self._switch(down, "emergency")
+                        url, next_seq, switched = down.key, seg.sequence, True
+                        break
+            if switched:
+                continue
             if pl.ended:
                 self.ended = True
                 return
@@ -299,8 +318,9 @@ class HlsViewer:
         http = self._http
         assert http is not None
         sink = PlaylistBody(self, url)
+        ask, headers = self._with_cmcd(url, "m", None)
         try:
-            resp = await http.get(url, limit, sink)
+            resp = await http.get(ask, limit, sink, headers=headers)
         except GetError as e:
             raise _Failed(e.kind, f"GET {url}: {e.why}") from None
         if resp.status != 200:
@@ -317,14 +337,41 @@ class HlsViewer:
         self.playlist_loads += 1
         return pl
 
-    async def _segment(self, seg: Segment) -> None:
-        # A download with no progress for one segment duration is aborted and asked
-        # again on a fresh connection, as players do: a connection can sit in TCP
-        # retransmit back-off long after the network recovered.
+    async def _segment(self, seg: Segment) -> Rendition | None:
+        """Fetch a segment; the lower rendition its download was given up for, if it was.
+
+        No progress for one segment duration: asked again on a fresh connection, as
+        players do (a connection can sit in TCP back-off long after the network recovered)."""
+        self._abandon_to = None
         for attempt in range(1 + SEGMENT_RETRIES):
             if not await self._fetch_segment(seg, retry=attempt < SEGMENT_RETRIES):
-                return
+                break
             self.segment_retries += 1
+        return self._abandon_to
+
+    # --- the ladder ---------------------------------------------------------
+    def _ladder(self, master: MasterPlaylist) -> str:
+        """Read a master playlist: the ABR policy over its variants, the start
+        variant (reported), its audio track; the start variant's playlist URL."""
+        try:
+            self.policy, r, audio = open_ladder(master, self.abr)
+        except ValueError as e:
+            raise _Failed(BAD, f"{master.url}: {e}") from None
+        self._switch(r, "start")
+        if audio is not None and self._audio is None:
+            http = HttpClient(self.connect_timeout, self.on_request, self.ssl_context)
+            self._audio = asyncio.create_task(follow_audio(self, audio, http))
+            self._audio.add_done_callback(lambda _: http.close())
+        return r.key
+
+    def _switch(self, r: Rendition, why: str) -> None:
+        """Play rendition `r` from the next segment on; a RENDITION row says so (not for
+        one variant: a plain stream, judged against its source)."""
+        self.switches += why != "start"
+        self.rendition, policy = r, self.policy
+        if policy is not None and len(policy.ladder) > 1:
+            detail = rendition_detail(r, why, policy.estimate_bps)
+            self.on_event(RENDITION, r.name, r.bandwidth / 1000, detail)
 
     async def _fetch_segment(self, seg: Segment, retry: bool) -> bool:
         """Download one segment; True when it stalled and should be asked again."""
@@ -332,10 +379,17 @@ class HlsViewer:
         assert http is not None
         limit = self.connect_timeout + 2 * seg.duration
         stall_s = max(MIN_STALL_S, seg.duration)
-        sink = SegmentBody(self, seg)
+        policy, r = self.policy, self.rendition
+        sink: SegmentBody
+        if policy is not None and r is not None and r is not policy.ladder[0]:
+            sink = AbrSegmentBody(self, seg, policy, r, http.loop.time)
+        else:
+            sink = SegmentBody(self, seg)
+        ask, headers = self._with_cmcd(seg.uri, "av", seg.duration)
+        sent = http.loop.time()
         ok = stalled = False
         try:
-            resp = await http.get(seg.uri, limit, sink, stall_s)
+            resp = await http.get(ask, limit, sink, stall_s, headers)
             if resp.status != 200:
                 self.segments_skipped += 1
                 self._error(
@@ -347,9 +401,18 @@ class HlsViewer:
             sink.head_done()  # a segment shorter than the scanned head
             ok = True
             self.segments_fetched += 1
+            got = self.bytes_received - self._seg_base
             if seg.duration > 0:
-                self._bytes_per_s = (self.bytes_received - self._seg_base) / seg.duration
+                self._bytes_per_s = got / seg.duration
+            if policy is not None and r is not None:
+                now = http.loop.time()
+                head = getattr(sink, "head_at", None) or now
+                policy.loaded(now, r, got, now - sent, head - sent, seg.duration)
         except GetError as e:
+            if e.kind == ABANDON and isinstance(sink, AbrSegmentBody):
+                self._abandon_to = sink.abandon_to
+                stalled = True  # what was reported stays; the segment is asked again
+                return False
             if e.kind == STALL and retry:
                 stalled = True
             elif e.kind in (STALL, TIMEOUT):
@@ -366,6 +429,14 @@ class HlsViewer:
             else:
                 self._segment_done(ok)
         return stalled
+
+    def _with_cmcd(self, url: str, ot: str, duration: float | None) -> tuple[str, bytes]:
+        if not self.cmcd:  # else the URL to ask and header lines with the CMCD keys
+            return url, b""
+        return cmcd_keys.request(
+            self.cmcd, url, sid=self.session_id, cid=self._content_id, ot=ot, sf="h",
+            starting=not self.playing, duration=duration, policy=self.policy,
+            rendition=self.rendition, now=self._http.loop.time() if self._http else 0.0)
 
     # --- media clock -------------------------------------------------------
     def _head_done(self, seg: Segment, scanner: TsScanner) -> None:
@@ -424,4 +495,4 @@ class HlsViewer:
             self.playing = False
 
 
-__all__ = ["HlsViewer", "reload_wait"]
+__all__ = ["HlsViewer"]

@@ -96,9 +96,11 @@ class HttpClient:
             del self._conns[conn.key]
 
     async def get(
-        self, url: str, limit: float, sink: ResponseSink, stall_s: float = 0.0
+        self, url: str, limit: float, sink: ResponseSink, stall_s: float = 0.0,
+        headers: bytes = b"",
     ) -> Response:
-        """GET `url` within `limit` s (and no `stall_s` without data, when given).
+        """GET `url` within `limit` s (and no `stall_s` without data, when given), with
+        `headers` (whole lines, CRLF-ended) added to the request.
 
         Follows redirects. Raises GetError; a non-200 status is a Response.
         """
@@ -112,7 +114,7 @@ class HttpClient:
                     conn = await self._connect(key, netloc, deadline)
                 if self.on_request is not None:
                     self.on_request(url)
-                fut = conn.request(url, target, sink, deadline, stall_s, limit)
+                fut = conn.request(url, target, sink, deadline, stall_s, limit, headers)
                 try:
                     resp = await fut
                 except StaleConnection:

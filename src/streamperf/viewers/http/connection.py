@@ -30,6 +30,7 @@ MSG_TRUNC: int = getattr(socket, "MSG_TRUNC", 0)
 
 # failure kinds of one request
 CONNECT, NETWORK, TIMEOUT, STALL, BAD = "connect", "network", "timeout", "stall", "bad"
+ABANDON = "abandon"  # the sink gave the request up (an ABR emergency switch)
 
 
 def _read_buffer(loop: asyncio.AbstractEventLoop) -> tuple[bytearray, memoryview]:
@@ -78,6 +79,12 @@ class ResponseSink:
     #: bytes asked of one recv while the head or a scanned body is read (plain http): a
     #: segment asks little, so that what it does not scan is discarded unread after
     read_size = READ_SIZE
+    #: True: the request watch calls `check` at each tick while the request is in flight
+    checks = False
+
+    def check(self, now: float) -> str | None:
+        """A reason to give the request up now (it fails with ABANDON), or None."""
+        return None
 
     def head(self, status: int, length: int | None) -> None:
         """The response head arrived (not for redirects); raise GetError to give up."""
@@ -194,7 +201,8 @@ class Connection:
 
     # --- one request --------------------------------------------------------
     def request(self, url: str, target: str, sink: ResponseSink, deadline: float,
-                stall_s: float, limit: float) -> asyncio.Future[Response]:  # fmt: skip
+                stall_s: float, limit: float,
+                headers: bytes = b"") -> asyncio.Future[Response]:  # fmt: skip
         loop = self.loop
         self.fut = fut = loop.create_future()
         self.url = url
@@ -211,6 +219,8 @@ class Connection:
         self.location = None
         self.watch.add(self)
         req = b"GET " + target.encode("latin-1", "replace") + self.req_tail
+        if headers:  # extra header lines (CMCD), before the blank line
+            req = req[:-2] + headers + b"\r\n"
         if self.transport is not None:
             self.transport.write(req)
         else:
@@ -400,6 +410,8 @@ class Connection:
             self._fail(TIMEOUT, f"{what} within {self.limit:.3g}s")
         elif self.stall_s and now - self.last_data >= self.stall_s - 0.001:
             self._fail(STALL, f"no data for {self.stall_s:.3g}s")
+        elif self.sink.checks and (why := self.sink.check(now)) is not None:
+            self._fail(ABANDON, why)
 
     # --- ending -------------------------------------------------------------
     def _finish(self) -> None:

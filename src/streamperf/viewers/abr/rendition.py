@@ -1,0 +1,58 @@
+"""One rung of a ladder as a player sees it, and the row a viewer reports on a switch."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+#: Row kind of a rendition choice: name=rendition, value=its bandwidth (kbps),
+#: detail=rendition_detail() (the event log takes it as its own, like FIRST_VIDEO)
+RENDITION = "rendition"
+
+WHYS = ("start", "up", "down", "emergency")
+
+
+@dataclass(frozen=True, slots=True)
+class Rendition:
+    """A rendition: what its manifest declares. `key` is the viewer's own handle
+    (a variant playlist's URI, a DASH Representation's id)."""
+
+    name: str
+    bandwidth: int  # bits/s as declared (HLS BANDWIDTH: a peak; DASH @bandwidth)
+    key: str
+    resolution: tuple[int, int] | None = None
+    codecs: str | None = None
+    fps: float | None = None
+    #: HLS AVERAGE-BANDWIDTH when given: what the rendition averages, bits/s
+    average_bandwidth: int | None = None
+
+
+def rendition_name(bandwidth: int, resolution: tuple[int, int] | None, taken: set[str]) -> str:
+    """A short unique name for a rung: `480p`, or `1100k` without a resolution;
+    `480p-2` for a second 480p rung."""
+    base = f"{resolution[1]}p" if resolution else f"{round(bandwidth / 1000)}k"
+    name, n = base, 1
+    while name in taken:
+        n += 1
+        name = f"{base}-{n}"
+    taken.add(name)
+    return name
+
+
+def rendition_detail(r: Rendition, why: str, estimate_bps: float | None) -> str:
+    """The detail of a RENDITION row: compact JSON (docs/events.md)."""
+    d: dict[str, object] = {"why": why}
+    if r.resolution:
+        d["res"] = f"{r.resolution[0]}x{r.resolution[1]}"
+    if r.codecs:
+        d["codecs"] = r.codecs
+    if r.fps:
+        d["fps"] = round(r.fps, 3)
+    if r.average_bandwidth:
+        d["avg_kbps"] = round(r.average_bandwidth / 1000)
+    if estimate_bps is not None:
+        d["est_kbps"] = round(estimate_bps / 1000)
+    return json.dumps(d, separators=(",", ":"))
+
+
+__all__ = ["RENDITION", "WHYS", "Rendition", "rendition_detail", "rendition_name"]

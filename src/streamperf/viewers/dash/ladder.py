@@ -1,0 +1,74 @@
+"""A DASH video adaptation set as the ABR player sees it (viewers/abr): its
+Representations as renditions, the policy choosing among them, and the RENDITION
+rows that say so. dash.js's rules by default (`--abr dashjs`), as a DASH audience
+plays; audio keeps the highest-bandwidth representation of its set.
+"""
+
+from __future__ import annotations
+
+from streamperf.viewers.abr import RENDITION, AbrPolicy, Rendition, make_abr, rendition_detail
+from streamperf.viewers.abr.rendition import rendition_name
+from streamperf.viewers.base import EventCallback
+from streamperf.viewers.dash.mpd import VIDEO, AdaptationSet, Mpd, Representation
+from streamperf.viewers.dash.timeline import SegmentRef, find_segment, period_at
+
+
+def renditions_of(aset: AdaptationSet) -> list[Rendition]:
+    """The set's Representations as renditions, in the MPD's order."""
+    taken: set[str] = set()
+    out = []
+    for rep in aset.representations:
+        res = (rep.width, rep.height) if rep.width and rep.height else None
+        out.append(Rendition(rendition_name(rep.bandwidth, res, taken), rep.bandwidth, rep.id,
+                             res, rep.codecs, rep.frame_rate))
+    return out
+
+
+class DashLadder:
+    """The policy over one video adaptation set, made when the viewer first plays it."""
+
+    def __init__(self, mode: str, aset: AdaptationSet, on_event: EventCallback) -> None:
+        self.policy: AbrPolicy = make_abr(mode, renditions_of(aset))  # ValueError: a bad name
+        self.on_event = on_event
+        self.switches = 0
+        self.rendition = self.policy.start()
+        self._report(self.rendition, "start")
+
+    def representation(self, aset: AdaptationSet, r: Rendition) -> Representation | None:
+        return next((rep for rep in aset.representations if rep.id == r.key), None)
+
+    def choose(self, now: float, seg_s: float) -> tuple[Rendition, str]:
+        """The rendition of the next video segment; a switch is reported."""
+        r, why = self.policy.choose(now, seg_s)
+        if why:
+            self.switches += 1
+            self.rendition = r
+            self._report(r, why)
+        return r, why
+
+    def before(self, now: float, mpd: Mpd, pos: float,
+               seg: SegmentRef) -> tuple[Representation | None, SegmentRef]:  # fmt: skip
+        """The ABR choice before a video segment: on a switch, the new representation
+        and its segment at the same instant (a ladder's segments align, as ffmpeg's);
+        else (None, seg)."""
+        r, why = self.choose(now, seg.duration)
+        if not why:
+            return None, seg
+        period = period_at(mpd, pos)
+        aset = period.of_kind(VIDEO)
+        rep = self.representation(aset, r) if aset is not None else None
+        other = find_segment(period, rep, pos) if rep is not None else None
+        return (rep, other) if rep is not None and other is not None else (None, seg)
+
+    def loaded(self, now: float, sent: float, nbytes: int, seg: SegmentRef) -> None:
+        """A video segment is in (asked at loop time `sent`)."""
+        self.policy.loaded(now, self.rendition, nbytes, now - sent, 0.0, seg.duration)
+
+    def _report(self, r: Rendition, why: str) -> None:
+        if len(self.policy.ladder) < 2:
+            return  # one representation: a plain stream, judged against its source
+        est = self.policy.estimate_bps
+        self.on_event(RENDITION, r.name, r.bandwidth / 1000, rendition_detail(r, why, est))
+
+
+__all__ = ["DashLadder", "renditions_of"]
