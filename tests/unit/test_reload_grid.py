@@ -1,4 +1,4 @@
-"""HLS reloads on a shared grid (viewers/hls/reload_grid.py): never early, one timer per step.
+"""Reloads on a shared grid (viewers/reload_grid.py): never early, one timer per step.
 
 Run on the real event loops the viewers use (asyncio and uvloop: the `run_loop` fixture).
 """
@@ -10,8 +10,8 @@ import asyncio
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streamperf.viewers.hls import reload_grid
-from streamperf.viewers.hls.reload_grid import RELOAD_GRID_S, grid_step, sleep_to_grid
+from streamperf.viewers import reload_grid
+from streamperf.viewers.reload_grid import RELOAD_GRID_S, grid_step, sleep_to_grid
 from tests.support.loops import RunLoop
 
 
