@@ -188,3 +188,20 @@ def test_bola_never_divides_by_zero_on_a_one_rung_ladder() -> None:
     p = DashJsPolicy([Rendition("only", 1_000_000, "a")])
     assert p._bola(30.0) == 0
     assert math.isfinite(p._for_bitrate(1e6, SEG_S))
+
+
+def test_hlsjs_keeps_its_start_level_for_the_first_segment() -> None:
+    p = HlsJsPolicy(ladder())
+    assert p.start().name == "720p"
+    assert p.choose(0.0, SEG_S) == (p.ladder[-1], "")  # firstAutoLevel, not 0.95 x default
+
+
+def test_hlsjs_emergency_resets_an_estimate_that_would_go_straight_back_up() -> None:
+    p = HlsJsPolicy(ladder())
+    top = p.start()
+    for i in range(3):  # fast loads: a 20 Mbit/s estimate
+        p.loaded(0.1 * (i + 1), top, 660_000, 0.26, 0.01, SEG_S)
+    down = p.abandon(6.0, top, 60_000, 1.2, 0.05, 660_000, SEG_S)  # buffer ~0.3 s left
+    assert down is not None
+    assert not p.est.known and p.default_bps == down.bandwidth
+    assert p.choose(6.1, SEG_S)[0] is down  # no bounce back to 720p on the old estimate

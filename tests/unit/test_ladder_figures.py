@@ -114,3 +114,18 @@ def test_garbage_in_rendition_rows_leaves_figures_empty_not_broken() -> None:
     spans = renditions.rendition_spans(rows, pd.Series({"a": 5.0}), {})
     per = renditions.per_viewer(spans, pd.Index(["a"]))
     assert pd.isna(per.loc["a", "played_kbps"]) and per.loc["a", "rendition"] == "x"
+
+
+def test_a_ladder_viewers_ratio_is_held_to_what_it_received_by_media_seconds() -> None:
+    rows = _rows((100.0, "a", "720p", 2640, {"why": "start"}),
+                 (110.0, "a", "480p", 1210, {"why": "down"}))
+    rate = [{"t": 120.0, "host": "h", "viewer": "a", "event": ev.RENDITION_RATE, "name": n,
+             "value": 0.0, "status": "", "detail": json.dumps({"bytes": b, "media_s": s})}
+            for n, b, s in (("720p", 3_000_000, 10.0), ("480p", 1_375_000, 10.0))]
+    fans = pd.concat([rows, pd.DataFrame(rate)], ignore_index=True)
+    out = pd.DataFrame({"mean_kbps": [1800.0], "bitrate_ratio": [float("nan")]},
+                       index=pd.Index(["a"]))
+    joined, _spans = renditions.joined(out, fans, pd.Series({"a": 120.0}), fans[:0])
+    # received: 720p 2400 kbps, 480p 1100 kbps; 10 media seconds each -> 1750 kbps
+    assert joined.loc["a", "bitrate_ratio"] == pytest.approx(1800 / 1750)
+    assert joined.loc["a", "played_kbps"] == pytest.approx(1750)  # 10 s held of each

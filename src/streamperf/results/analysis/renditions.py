@@ -8,11 +8,17 @@ one or its last sample. Figures, in CTA-2066's words where it has them
   played_kbps     average bitrate: the renditions' bitrates weighted by the
                   seconds each was held (the bitrate a rendition is taken at:
                   the source's per-rendition row when streamperf encoded the
-                  ladder, else the manifest's AVERAGE-BANDWIDTH, else its
-                  declared BANDWIDTH)
+                  ladder, else what the viewers received of it (RENDITION_RATE
+                  rows: segment bytes per media second), else the manifest's
+                  AVERAGE-BANDWIDTH, else its declared BANDWIDTH)
   switches_up / switches_down   bitrate switches (an emergency one is a down)
   rendition       the one held at the end; start_rendition: the first
   time per rendition            `spans`: viewer, rendition, kbps, seconds
+
+A ladder viewer's bitrate_ratio is its mean_kbps over the bitrate its media
+arrives at in real time: its renditions' bitrates weighted by the media seconds
+it got of each (its RENDITION_RATE rows), so a viewer keeping up reads 1 and one
+falling behind less, however often it switched.
 
 A viewer without RENDITION rows (RTMP, FLV, a single-rendition stream) has
 none of these: its columns stay empty and it counts in no share.
@@ -42,40 +48,88 @@ def source_by_rendition(df: pd.DataFrame) -> dict[str, float]:
     return out
 
 
-def _kbps(row_kbps: float, detail: str, name: str, source: dict[str, float]) -> float:
+def _rate_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """RENDITION_RATE rows as viewer, rendition, bytes, media_s (unusable ones left out)."""
+    out = []
+    for v, name, detail in zip(rows["viewer"].astype(str), rows["name"].astype(str),
+                               rows["detail"].astype(str), strict=True):
+        try:
+            d = json.loads(detail) if detail.startswith("{") else {}
+            nbytes, media_s = float(d["bytes"]), float(d["media_s"])
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue
+        if np.isfinite(nbytes) and np.isfinite(media_s) and nbytes >= 0 and media_s > 0:
+            out.append((v, name, nbytes, media_s))
+    return pd.DataFrame(out, columns=["viewer", "rendition", "bytes", "media_s"])
+
+
+def received_by_rendition(rates: pd.DataFrame) -> dict[str, float]:
+    """Each rendition's kbps as the viewers received it: segment bytes per media
+    second, summed over viewers (from _rate_rows)."""
+    by = rates.groupby("rendition")[["bytes", "media_s"]].sum()
+    return {str(k): float(r.bytes * 8 / r.media_s / 1000) for k, r in by.iterrows() if r.bytes > 0}
+
+
+def _media_weighted(rates: pd.DataFrame, kbps: dict[str, float]) -> pd.Series:
+    """Per viewer: its renditions' bitrates weighted by the media seconds it got of each,
+    the bitrate its media arrives at when it keeps up with real time."""
+    known = rates[rates["rendition"].isin(list(kbps))]
+    if known.empty:
+        return pd.Series(dtype=float)
+    w = known["media_s"] * known["rendition"].map(kbps)
+    return w.groupby(known["viewer"]).sum() / known.groupby("viewer")["media_s"].sum()
+
+
+def _detail(text: str) -> dict[str, object]:
+    """A RENDITION row's detail JSON; anything else (garbage, a list) is no detail."""
+    try:
+        d = json.loads(text) if text.startswith("{") else {}
+    except ValueError:
+        return {}
+    return d if isinstance(d, dict) else {}
+
+
+def _number(value: object) -> float:
+    """A positive finite number from a detail, else NaN."""
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    v = float(value) if ok else np.nan  # type: ignore[arg-type]
+    return v if np.isfinite(v) and v > 0 else np.nan
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _kbps(row_kbps: float, detail: dict[str, object], name: str,
+          source: dict[str, float]) -> float:  # fmt: skip
     if name in source:
         return source[name]
-    try:
-        avg = json.loads(detail).get("avg_kbps") if detail.startswith("{") else None
-    except (ValueError, AttributeError):
-        avg = None
-    if isinstance(avg, int | float) and np.isfinite(avg) and avg > 0:
-        return float(avg)
+    avg = _number(detail.get("avg_kbps"))
+    if np.isfinite(avg):
+        return avg
     return row_kbps if np.isfinite(row_kbps) and row_kbps > 0 else np.nan
 
 
-def _why(detail: str) -> str:
-    try:
-        why = json.loads(detail).get("why", "") if detail.startswith("{") else ""
-    except (ValueError, AttributeError):
-        return ""
-    return why if isinstance(why, str) else ""
+#: rendition_spans' columns: the viewer, what it held (the name, why it switched, the
+#: bitrate it is taken at, as declared, as the source measured it; resolution, codecs
+#: and frame rate as the manifest declared them, "" / NaN when not), from when, how long
+SPAN_COLUMNS = ["viewer", "rendition", "why", "kbps", "declared_kbps", "source_kbps", "res",
+                "codecs", "fps", "t", "seconds"]
 
 
 def rendition_spans(rows: pd.DataFrame, end_t: pd.Series,
                     source: dict[str, float]) -> pd.DataFrame:  # fmt: skip
-    """One row per (viewer, span held): viewer, rendition, why, kbps, t, seconds.
+    """One row per (viewer, span held), SPAN_COLUMNS.
 
     `rows`: the RENDITION rows; `end_t`: each viewer's last sample time.
     """
-    cols = ["viewer", "rendition", "why", "kbps", "t", "seconds"]
     if rows.empty:
-        return pd.DataFrame(columns=cols)
+        return pd.DataFrame(columns=SPAN_COLUMNS)
     r = rows.sort_values(["viewer", "t"], kind="stable")
     viewer = r["viewer"].astype(str).to_numpy()
     t = r["t"].to_numpy(float)
     names = r["name"].astype(str).to_numpy()
-    details = r["detail"].astype(str).to_numpy()
+    details = [_detail(d) for d in r["detail"].astype(str)]
     values = r["value"].to_numpy(float)
     nxt = np.empty_like(t)
     nxt[:-1] = t[1:]
@@ -85,9 +139,13 @@ def rendition_spans(rows: pd.DataFrame, end_t: pd.Series,
     nxt[last] = ends[last]
     seconds = np.clip(np.nan_to_num(nxt - t, nan=0.0), 0.0, None)
     kbps = [_kbps(v, d, n, source) for v, d, n in zip(values, details, names, strict=True)]
-    return pd.DataFrame({"viewer": viewer, "rendition": names,
-                         "why": [_why(d) for d in details], "kbps": kbps, "t": t,
-                         "seconds": seconds})
+    return pd.DataFrame({
+        "viewer": viewer, "rendition": names, "why": [_text(d.get("why")) for d in details],
+        "kbps": kbps, "declared_kbps": [_number(v) for v in values.tolist()],
+        "source_kbps": [source.get(n, np.nan) for n in names],
+        "res": [_text(d.get("res")) for d in details],
+        "codecs": [_text(d.get("codecs")) for d in details],
+        "fps": [_number(d.get("fps")) for d in details], "t": t, "seconds": seconds})
 
 
 def per_viewer(spans: pd.DataFrame, names: pd.Index) -> pd.DataFrame:
@@ -117,10 +175,16 @@ def joined(out: pd.DataFrame, fans: pd.DataFrame, end_t: pd.Series,
            df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:  # fmt: skip
     """`out` (per viewer) with COLUMNS joined, a ladder viewer's bitrate_ratio taken
     against the renditions it played; and the spans."""
-    spans = rendition_spans(fans[fans["event"] == ev.RENDITION], end_t, source_by_rendition(df))
+    # a rendition's bitrate: the source's own figure, else what the viewers received of it
+    got = _rate_rows(fans[fans["event"] == ev.RENDITION_RATE])
+    kbps = {**received_by_rendition(got), **source_by_rendition(df)}
+    spans = rendition_spans(fans[fans["event"] == ev.RENDITION], end_t, kbps)
     out = out.join(per_viewer(spans, out.index))
-    abr = out["played_kbps"].notna()
-    out.loc[abr, "bitrate_ratio"] = out.loc[abr, "mean_kbps"] / out.loc[abr, "played_kbps"]
+    # held to the bitrate of what it received: by media seconds (its own rendition_rate
+    # rows), else by the seconds each rendition was held
+    expected = _media_weighted(got, kbps).reindex(out.index).fillna(out["played_kbps"])
+    abr = expected.notna()
+    out.loc[abr, "bitrate_ratio"] = out.loc[abr, "mean_kbps"] / expected[abr]
     return out, spans
 
 
@@ -164,5 +228,5 @@ def over_time(spans: pd.DataFrame, start_t: float, seconds: int) -> pd.DataFrame
     return pd.DataFrame(cols, index=pd.RangeIndex(seconds, name="second"))
 
 
-__all__ = ["COLUMNS", "SOURCE_PREFIX", "joined", "over_time", "per_viewer", "rendition_spans",
-           "shares", "source_by_rendition", "summary"]
+__all__ = ["COLUMNS", "SOURCE_PREFIX", "joined", "over_time", "per_viewer",
+           "received_by_rendition", "rendition_spans", "shares", "source_by_rendition", "summary"]

@@ -14,6 +14,7 @@ from typing import NamedTuple
 # The viewers' own row kinds: first_video, first_audio, error (LOST_HOST is one more error
 # name), and the ABR viewers' rendition (name=rendition, value=its kbps, detail=JSON: why, ...)
 from streamperf.viewers.abr.rendition import RENDITION as RENDITION
+from streamperf.viewers.abr.rendition import RENDITION_RATE as RENDITION_RATE
 from streamperf.viewers.base import FIRST_AUDIO as FIRST_AUDIO
 from streamperf.viewers.base import FIRST_VIDEO as FIRST_VIDEO
 from streamperf.viewers.base import VIEWER_ERROR as VIEWER_ERROR

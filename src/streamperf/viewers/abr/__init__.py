@@ -15,7 +15,8 @@ BOLA once the buffer is stable, insufficient-buffer and abandon rules),
 What a viewer of a ladder of two or more reports of it: a row `on_event(RENDITION,
 name, bandwidth_kbps, detail)` when it starts on a rendition and at each switch, `detail` being
 `rendition_detail()`'s JSON (why: start|up|down|emergency, the rendition's
-resolution, codecs, frame rate, and the estimate then).
+resolution, codecs, frame rate, and the estimate then); and as it stops, a
+RENDITION_RATE row per rendition fetched: what its segments carried (RenditionRates).
 """
 
 from __future__ import annotations
@@ -29,17 +30,25 @@ from streamperf.viewers.abr.policy import (
     PinnedPolicy,
     make_abr,
 )
-from streamperf.viewers.abr.rendition import RENDITION, Rendition, rendition_detail
+from streamperf.viewers.abr.rendition import (
+    RENDITION,
+    RENDITION_RATE,
+    Rendition,
+    RenditionRates,
+    rendition_detail,
+)
 
 __all__ = [
     "ABR_MODES",
     "RENDITION",
+    "RENDITION_RATE",
     "AbrPolicy",
     "DashJsPolicy",
     "HlsJsPolicy",
     "PinnedPolicy",
     "PlayBuffer",
     "Rendition",
+    "RenditionRates",
     "make_abr",
     "rendition_detail",
 ]

@@ -134,12 +134,21 @@ class HlsJsPolicy(AbrPolicy):
     def estimate_bps(self) -> float:
         return self.est.bps if self.est.known else self.default_bps
 
+    def _reset(self, default_bps: float) -> None:
+        """resetEstimator: forget the samples, start again from `default_bps`."""
+        ttfb = self.est.ttfb
+        self.est = HlsJsEstimate()
+        self.est.ttfb = ttfb
+        self.default_bps = default_bps
+
     def _start(self) -> Rendition:
         # firstAutoLevel: the best level for the default estimate, factors 1
         i = self._best(self.default_bps, 0.0, HLSJS_MAX_STARVATION_S, 1.0, 1.0, None, 0.0)
         return self.ladder[i] if i >= 0 else self.listed[0]
 
     def _choose(self, now: float, seg_s: float, cur: int) -> Rendition:
+        if not self.segments or not self.est.known:
+            return self._start()  # firstAutoLevel: no estimate yet, or one reset
         bw = self.estimate_bps
         buf = self.buffer.level(now)
         if buf > 0:  # a level that cannot make the buffer run dry
@@ -207,6 +216,9 @@ class HlsJsPolicy(AbrPolicy):
             return None
         if got and ttfb_s is not None:
             self.est.sample(elapsed_s - min(ttfb_est, ttfb_s), got)
+        # an estimate that would go straight back up starts again from the lower level
+        if self.estimate_bps * HLSJS_BW_UP_FACTOR > self.ladder[nxt].bandwidth:
+            self._reset(float(self.ladder[nxt].bandwidth))
         self.current = self.ladder[nxt]
         return self.current
 

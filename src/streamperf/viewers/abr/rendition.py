@@ -3,13 +3,41 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 #: Row kind of a rendition choice: name=rendition, value=its bandwidth (kbps),
 #: detail=rendition_detail() (the event log takes it as its own, like FIRST_VIDEO)
 RENDITION = "rendition"
 
+#: Row kind a ladder viewer writes as it stops, one per rendition it played: name=rendition,
+#: value=its kbps as received (segment bytes per media second), detail={"bytes","media_s"}
+RENDITION_RATE = "rendition_rate"
+
 WHYS = ("start", "up", "down", "emergency")
+
+
+class RenditionRates:
+    """Bytes and media seconds of the segments a viewer fetched, per rendition: what
+    each rendition really carries, where a manifest declares only a peak."""
+
+    __slots__ = ("got",)
+
+    def __init__(self) -> None:
+        self.got: dict[str, list[float]] = {}
+
+    def add(self, name: str, nbytes: int, media_s: float) -> None:
+        if media_s > 0:
+            acc = self.got.setdefault(name, [0.0, 0.0])
+            acc[0] += nbytes
+            acc[1] += media_s
+
+    def report(self, on_event: Callable[[str, str, float, str], None]) -> None:
+        """One RENDITION_RATE row per rendition fetched."""
+        for name, (nbytes, media_s) in self.got.items():
+            detail = json.dumps({"bytes": int(nbytes), "media_s": round(media_s, 3)})
+            on_event(RENDITION_RATE, name, nbytes * 8 / media_s / 1000, detail)
+        self.got.clear()
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,4 +83,5 @@ def rendition_detail(r: Rendition, why: str, estimate_bps: float | None) -> str:
     return json.dumps(d, separators=(",", ":"))
 
 
-__all__ = ["RENDITION", "WHYS", "Rendition", "rendition_detail", "rendition_name"]
+__all__ = ["RENDITION", "RENDITION_RATE", "WHYS", "Rendition", "RenditionRates",
+           "rendition_detail", "rendition_name"]

@@ -6,7 +6,14 @@ plays; audio keeps the highest-bandwidth representation of its set.
 
 from __future__ import annotations
 
-from streamperf.viewers.abr import RENDITION, AbrPolicy, Rendition, make_abr, rendition_detail
+from streamperf.viewers.abr import (
+    RENDITION,
+    AbrPolicy,
+    Rendition,
+    RenditionRates,
+    make_abr,
+    rendition_detail,
+)
 from streamperf.viewers.abr.rendition import rendition_name
 from streamperf.viewers.base import EventCallback
 from streamperf.viewers.dash.mpd import VIDEO, AdaptationSet, Mpd, Representation
@@ -31,6 +38,7 @@ class DashLadder:
         self.policy: AbrPolicy = make_abr(mode, renditions_of(aset))  # ValueError: a bad name
         self.on_event = on_event
         self.switches = 0
+        self.rates = RenditionRates()
         self.rendition = self.policy.start()
         self._report(self.rendition, "start")
 
@@ -63,6 +71,12 @@ class DashLadder:
     def loaded(self, now: float, sent: float, nbytes: int, seg: SegmentRef) -> None:
         """A video segment is in (asked at loop time `sent`)."""
         self.policy.loaded(now, self.rendition, nbytes, now - sent, 0.0, seg.duration)
+        self.rates.add(self.rendition.name, nbytes, seg.duration)
+
+    def stopped(self) -> None:
+        """The viewer stops: what each rendition carried (a ladder of two or more)."""
+        if len(self.policy.ladder) > 1:
+            self.rates.report(self.on_event)
 
     def _report(self, r: Rendition, why: str) -> None:
         if len(self.policy.ladder) < 2:

@@ -143,10 +143,10 @@ class DashViewer:
                 name, why = self._setup_failure
                 self._error(name, f"{why} (play time over before the viewer could start)")
         finally:
-            self._cm = None
-            self._closed = True
-            self.playing = False
+            self._cm, self._closed, self.playing = None, True, False
             http.close()
+            if self.ladder is not None:
+                self.ladder.stopped()
 
     def close(self) -> None:
         self._closed = True

@@ -20,16 +20,13 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from streamperf.viewers import cmcd as cmcd_keys
-from streamperf.viewers.abr import RENDITION, AbrPolicy, Rendition, rendition_detail
+from streamperf.viewers.abr import RENDITION, AbrPolicy, Rendition, RenditionRates
+from streamperf.viewers.abr import rendition_detail as rendition_row
 from streamperf.viewers.base import FIRST_AUDIO, FIRST_VIDEO, VIEWER_ERROR, EventCallback
 from streamperf.viewers.cmcd import CMCD_MODES
 from streamperf.viewers.formats.mpegts import PTS_HZ, TsScanner, unwrap_pts
-from streamperf.viewers.hls.bodies import (
-    AbrSegmentBody,
-    PlaylistBody,
-    SegmentBody,
-    parse_playlist_memo,
-)
+from streamperf.viewers.hls.bodies import AbrSegmentBody, PlaylistBody, SegmentBody
+from streamperf.viewers.hls.bodies import parse_playlist_memo as parse_playlist
 from streamperf.viewers.hls.ladder import follow_audio, open_ladder
 from streamperf.viewers.hls.playlist import (
     MasterPlaylist,
@@ -91,6 +88,7 @@ class HlsViewer:
         self.policy: AbrPolicy | None = None
         self.rendition: Rendition | None = None
         self.switches = 0
+        self.rates = RenditionRates()  # reported as the viewer stops (a ladder's only)
         self._abandon_to: Rendition | None = None
         self._audio: asyncio.Task[None] | None = None
         if cmcd and cmcd not in CMCD_MODES:
@@ -181,6 +179,8 @@ class HlsViewer:
             http.close()
             if self._audio is not None:
                 self._audio.cancel()
+            if self.policy is not None and len(self.policy.ladder) > 1:
+                self.rates.report(self.on_event)
 
     def close(self) -> None:
         self._closed = True
@@ -328,7 +328,7 @@ class HlsViewer:
         final_url = resp.url
         body = b"".join(sink.chunks)
         try:
-            pl = parse_playlist_memo(body, final_url)
+            pl = parse_playlist(body, final_url)
         except (PlaylistError, ValueError) as e:
             raise _Failed(BAD, str(e)) from None
         except Exception as e:  # whatever the text, a bad playlist is this viewer's error
@@ -370,7 +370,7 @@ class HlsViewer:
         self.switches += why != "start"
         self.rendition, policy = r, self.policy
         if policy is not None and len(policy.ladder) > 1:
-            detail = rendition_detail(r, why, policy.estimate_bps)
+            detail = rendition_row(r, why, policy.estimate_bps)
             self.on_event(RENDITION, r.name, r.bandwidth / 1000, detail)
 
     async def _fetch_segment(self, seg: Segment, retry: bool) -> bool:
@@ -408,6 +408,7 @@ class HlsViewer:
                 now = http.loop.time()
                 head = getattr(sink, "head_at", None) or now
                 policy.loaded(now, r, got, now - sent, head - sent, seg.duration)
+                self.rates.add(r.name, got, seg.duration)
         except GetError as e:
             if e.kind == ABANDON and isinstance(sink, AbrSegmentBody):
                 self._abandon_to = sink.abandon_to
