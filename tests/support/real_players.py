@@ -398,4 +398,7 @@ def play(url: str, player: str, seconds: float, workdir: Path,
         finally:
             _stop_group(proc)
         with lock:
-            return report_of(player, list(events), played)
+            seen = list(events)
+        # kept beside Chromium's log: what the page said, for a failure's post-mortem
+        (workdir / "events.json").write_text(json.dumps(seen))
+        return report_of(player, seen, played)
