@@ -25,13 +25,17 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from rtmp_viewers import (  # noqa: E402  (benchmarks/ is not a package)
+    ChildRun,
     Row,
     error_collector,
     measure_child,
@@ -53,33 +57,77 @@ def run_child(
     url: str, n: int, args: argparse.Namespace, loop: str, kbps: float, nginx: int
 ) -> Row:
     cmd = [sys.executable, __file__, "--child", url, str(n), str(args.seconds), "--loop", loop]
-    run = measure_child(cmd, n, args.seconds, nginx)
+    return child_row(measure_child(cmd, n, args.seconds, nginx), f"hls/{loop}", kbps)
+
+
+def child_row(run: ChildRun, engine: str, kbps: float, manifest: str = "playlist") -> Row:
+    """The Row of a child_main run; full rate against `kbps` (shared by abr_viewers.py)."""
     result = run.result
     w = result["window_s"]
     rates = [b * 8 / 1000 / w for b in result["window_bytes"]]
     need = FULL_RATE * kbps * (w - TD) / w
     errs = f"; first errors: {result['first_errors']}" if result["errors"] else ""
     return run.row(
-        f"hls/{loop}", sum(r >= need for r in rates),
+        engine, sum(r >= need for r in rates),
         f"{result['requests_per_s']:.2f} requests/s per viewer "
-        f"({result['playlist_per_s']:.2f} playlist); "
+        f"({result['playlist_per_s']:.2f} {manifest}); "
         f"min {min(rates):.0f} kbps, median {sorted(rates)[len(rates) // 2]:.0f} kbps; "
         f"media time {result['min_media_s']:.1f}-{result['max_media_s']:.1f} s "
         f"in {w:.1f} s{errs}",
     )
 
 
-def child_main(args: argparse.Namespace) -> None:
-    from streamperf.viewers.hls.viewer import HlsViewer
+def hls_requests(v: Any) -> tuple[int, int]:
+    """(requests, playlist loads) an HlsViewer has made so far."""
+    return v.playlist_loads + v.playlist_failures + v.segments_fetched, v.playlist_loads
+
+
+class HeldRenditions:
+    """Per viewer, the rendition its latest `rendition` row named, and its switches."""
+
+    def __init__(self, on_event: Callable[[str, str, float, str], None]) -> None:
+        from streamperf.viewers.abr import RENDITION
+
+        self.kind = RENDITION
+        self.on_event = on_event
+        self.names: list[str] = []
+        self.switches = 0
+
+    def callback(self) -> Callable[[str, str, float, str], None]:
+        """The event callback of one more viewer."""
+        i, kind = len(self.names), self.kind
+        self.names.append("")
+
+        def on_event(event: str, name: str, value: float, detail: str) -> None:
+            if event == kind:
+                self.switches += self.names[i] != ""  # its first row is the start
+                self.names[i] = name
+            self.on_event(event, name, value, detail)
+
+        return on_event
+
+
+def child_main(
+    args: argparse.Namespace,
+    make: Callable[[str, Callable[[str, str, float, str], None]], Any] | None = None,
+    requests: Callable[[Any], tuple[int, int]] = hls_requests,
+) -> None:
+    """N viewers of args.url in this process; `make(url, on_event)` makes one (default
+    HlsViewer; abr_viewers.py passes DASH and ladder ones), `requests` counts its own."""
+    if make is None:
+        from streamperf.viewers.hls.viewer import HlsViewer
+
+        make = HlsViewer
 
     raise_nofile(args.n * 2 + 100)
     errors, on_event = error_collector()
+    held = HeldRenditions(on_event)
 
     async def main() -> dict[str, object]:
         loop = asyncio.get_running_loop()
         print("READY", flush=True)
         await asyncio.sleep(0.5)  # parent samples baseline memory now
-        viewers = [HlsViewer(args.url, on_event) for _ in range(args.n)]
+        viewers = [make(args.url, held.callback()) for _ in range(args.n)]
         budget = args.seconds + 60 + args.n / 50 + 3 * TD
         tasks = []
         step = TD / args.n  # joins spread evenly over one target duration
@@ -90,16 +138,17 @@ def child_main(args: argparse.Namespace) -> None:
         await asyncio.sleep(2 * TD)
         b0 = [v.bytes_received for v in viewers]
         m0 = [v.media_ts_ms for v in viewers]
-        r0 = sum(v.playlist_loads + v.playlist_failures + v.segments_fetched for v in viewers)
-        p0 = sum(v.playlist_loads for v in viewers)
+        r0, p0 = map(sum, zip(*map(requests, viewers), strict=True))
+        s0 = held.switches
         t0 = loop.time()
         print("START", flush=True)
         await asyncio.sleep(args.seconds)
         b1 = [v.bytes_received for v in viewers]
         m1 = [v.media_ts_ms for v in viewers]
-        r1 = sum(v.playlist_loads + v.playlist_failures + v.segments_fetched for v in viewers)
-        p1 = sum(v.playlist_loads for v in viewers)
+        r1, p1 = map(sum, zip(*map(requests, viewers), strict=True))
         t1 = loop.time()
+        renditions = Counter(name or "-" for name in held.names)  # "-": no ladder rows
+        switches = held.switches - s0
         print("END", flush=True)
         await asyncio.sleep(0.5)  # parent samples CPU and memory with viewers still live
         for v in viewers:
@@ -116,6 +165,8 @@ def child_main(args: argparse.Namespace) -> None:
             "playlist_per_s": (p1 - p0) / window / args.n,
             "min_media_s": min(media),
             "max_media_s": max(media),
+            "renditions": dict(renditions),
+            "window_switches": switches,
         }
 
     run_child_loop(main(), args.loop == "uvloop")
