@@ -259,9 +259,14 @@ def latency_basis(df: pd.DataFrame) -> str:
     """What latency is measured against: the publish clock, the stream's PDT, or nothing."""
     if publish_t0(df) is not None:
         return "publish clock"
-    if (df["event"] == ev.SAMPLE_CAPTURE_T).any():
-        return "program date time"
-    return NOT_MEASURABLE
+    captured = set(df.loc[df["event"] == ev.SAMPLE_CAPTURE_T, "viewer"].astype(str))
+    if not captured:
+        return NOT_MEASURABLE
+    play = df[df["event"] == ev.PLAY]
+    dash = captured & set(play.loc[play["name"] == "dash", "viewer"].astype(str))
+    kinds = (["program date time"] if captured - dash else []) + (
+        ["availability start time"] if dash else [])
+    return " and ".join(kinds)
 
 
 def _playheads(samples: pd.DataFrame, startup_buffer_s: float,
@@ -275,9 +280,10 @@ def _playheads(samples: pd.DataFrame, startup_buffer_s: float,
         received = np.maximum.accumulate(np.concatenate(([0.0], g["rel_media"].to_numpy())))
         r = simulate(times.tolist(), received.tolist(), startup_buffer_s, rebuffer_goal_s)
         rows.append((viewer, r.stalls, r.stall_s, r.rebuffer_ratio))
-        starts += [(viewer, t_first + rel) for rel in r.stall_starts]
+        starts += [(viewer, t_first + rel, s)
+                   for rel, s in zip(r.stall_starts, r.stall_lengths, strict=True)]
     per_viewer = pd.DataFrame(rows, columns=["viewer", "stalls", "stall_s", "rebuffer_ratio"])
-    return per_viewer.set_index("viewer"), pd.DataFrame(starts, columns=["viewer", "t"])
+    return per_viewer.set_index("viewer"), pd.DataFrame(starts, columns=["viewer", "t", "seconds"])
 
 
 def _mean_kbps(byte_rows: pd.DataFrame, first_video_t: pd.Series) -> pd.Series:

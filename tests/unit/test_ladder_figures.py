@@ -129,3 +129,16 @@ def test_a_ladder_viewers_ratio_is_held_to_what_it_received_by_media_seconds() -
     # received: 720p 2400 kbps, 480p 1100 kbps; 10 media seconds each -> 1750 kbps
     assert joined.loc["a", "bitrate_ratio"] == pytest.approx(1800 / 1750)
     assert joined.loc["a", "played_kbps"] == pytest.approx(1750)  # 10 s held of each
+
+
+def test_latency_basis_names_the_clock_each_protocol_carries() -> None:
+    from streamperf.results.analysis.figures import latency_basis
+
+    def row(viewer: str, event: str, name: str = "", value: float = 0.0) -> dict[str, object]:
+        return {"t": 1.0, "host": "h", "viewer": viewer, "event": event, "name": name,
+                "value": value, "status": "", "detail": ""}
+
+    rows = [row("d", ev.PLAY, "dash"), row("d", ev.SAMPLE_CAPTURE_T, value=1.0)]
+    assert latency_basis(pd.DataFrame(rows)) == "availability start time"
+    rows += [row("h", ev.PLAY, "hls"), row("h", ev.SAMPLE_CAPTURE_T, value=1.0)]
+    assert latency_basis(pd.DataFrame(rows)) == "program date time and availability start time"

@@ -50,6 +50,8 @@ from streamperf.results.eventlog.columnar import EventLog, Samples, frame_of, se
 
 NOT_MEASURABLE = "not measurable"  # latency without a publish clock nor a capture clock
 MEASURED = "measured"  # source bitrate taken from the viewers: nobody told streamperf
+STALL_COLUMNS = ["viewer", "t", "seconds"]  # Analysis.stall_starts
+PDT, AVAILABILITY = "program date time", "availability start time"  # capture clocks
 
 VIEWER_COLUMNS = [
     "viewer", "host", "protocol", "got_media", "aborted", "api_s", "startup_s", "watched_s",
@@ -69,7 +71,8 @@ class Analysis:
     planned: int
     #: per media_ts sample, by viewer then time: viewer (categorical), t, drift_s, latency_s
     samples: pd.DataFrame = field(default_factory=pd.DataFrame)
-    #: one row per stall the playhead model found: viewer, t (wall time it began)
+    #: one row per stall the playhead model found: viewer, t (wall time it began),
+    #: seconds (how long it lasted; one the samples end in, to the last sample)
     stall_starts: pd.DataFrame = field(default_factory=pd.DataFrame)
     #: one row per API call: t, viewer, endpoint, latency_s, status
     api_rows: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -124,8 +127,6 @@ class Analysis:
         }
 
 
-
-
 def _rows(df: pd.DataFrame, kind: str) -> pd.DataFrame:
     return df[df["event"] == kind]
 
@@ -166,13 +167,19 @@ def publish_t0(log: EventLog | pd.DataFrame) -> float | None:
 
 
 def latency_basis(log: EventLog | pd.DataFrame) -> str:
-    """What latency is measured against: the publish clock, the stream's PDT, or nothing."""
+    """What latency is measured against: the publish clock, else the stream's capture
+    clock (an HLS viewer's PDT, a DASH viewer's MPD availabilityStartTime), or nothing."""
     log = EventLog.of(log)
     if publish_t0(log) is not None:
         return "publish clock"
-    if len(log.kind(ev.SAMPLE_CAPTURE_T)):
-        return "program date time"
-    return NOT_MEASURABLE
+    captured = log.kind(ev.SAMPLE_CAPTURE_T)
+    if not len(captured):
+        return NOT_MEASURABLE
+    play = _rows(log.frame, ev.PLAY)
+    dash = play.loc[play["name"] == "dash", "viewer"].astype(str)
+    on_dash = np.isin(np.asarray(log.names, dtype=object)[np.unique(captured.viewer)], dash)
+    return " and ".join(b for b, used in ((PDT, not on_dash.all()), (AVAILABILITY, on_dash.any()))
+                        if used)
 
 
 @dataclass
@@ -264,9 +271,9 @@ def _per_viewer_media(media: _Media, n: int, lag_threshold_s: float, startup_buf
                                            "latency_p95_s", "stall_s", "rebuffer_ratio")}
     out["lagged_s"] = np.zeros(n)
     out["stalls"] = np.full(n, np.nan)
-    stall_starts: list[tuple[str, float]] = []
+    stall_starts: list[tuple[str, float, float]] = []
     if not len(codes):
-        return out, pd.DataFrame(stall_starts, columns=["viewer", "t"])
+        return out, pd.DataFrame(stall_starts, columns=STALL_COLUMNS)
     out["max_drift_s"][codes] = np.fmax.reduceat(media.drift, starts)
     out["lagged_s"][codes] = np.add.reduceat(media.drift > lag_threshold_s, starts)
     for c, a, b in zip(codes.tolist(), starts.tolist(), ends.tolist(), strict=True):
@@ -284,8 +291,9 @@ def _per_viewer_media(media: _Media, n: int, lag_threshold_s: float, startup_buf
         r = simulate_arrays(times, received, startup_buffer_s, rebuffer_goal_s)
         out["stalls"][c], out["stall_s"][c] = r.stalls, r.stall_s
         out["rebuffer_ratio"][c] = r.rebuffer_ratio
-        stall_starts += [(names[c], t_first + rel) for rel in r.stall_starts]
-    return out, pd.DataFrame(stall_starts, columns=["viewer", "t"])
+        stall_starts += [(names[c], t_first + rel, s)
+                         for rel, s in zip(r.stall_starts, r.stall_lengths, strict=True)]
+    return out, pd.DataFrame(stall_starts, columns=STALL_COLUMNS)
 
 
 def _per_viewer_bytes(b: Samples, n: int, t_video: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

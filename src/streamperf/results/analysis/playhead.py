@@ -27,6 +27,9 @@ class PlayheadResult:
     stall_s: float = 0.0
     play_s: float = 0.0
     stall_starts: list[float] = field(default_factory=list)  # wall times
+    #: each stall's length (s), in the order of stall_starts; a stall the samples
+    #: end in lasts to the last sample
+    stall_lengths: list[float] = field(default_factory=list)
 
     @property
     def rebuffer_ratio(self) -> float:
@@ -79,16 +82,19 @@ def simulate(
                 playing = False
                 out.stalls += 1
                 out.stall_starts.append(t)
+                out.stall_lengths.append(0.0)
             else:
                 goal = rebuffer_goal_s if started else startup_buffer_s
                 fill_in = float("inf") if rate <= _EPS else max(0.0, goal - buffered) / rate
                 if fill_in >= t1 - t:
-                    if started:
+                    if started:  # started and not playing: in a stall
                         out.stall_s += t1 - t
+                        out.stall_lengths[-1] += t1 - t
                     t = t1
                     continue
                 if started:
                     out.stall_s += fill_in
+                    out.stall_lengths[-1] += fill_in
                 else:
                     out.started_at = t + fill_in
                     started = True

@@ -76,8 +76,12 @@ def _latency(s: Mapping[str, Any], f: Any) -> str:
     if s.get("latency_basis") == "not measurable":
         return "not measurable (no publish clock, no PROGRAM-DATE-TIME in the stream)"
     text = f"{f('latency_p50_s')} / {f('latency_p95_s')} ({f('origin_latency_s')})"
-    if s.get("latency_basis") == "program date time":
-        text += " from the stream's PROGRAM-DATE-TIME"
+    basis = str(s.get("latency_basis") or "")
+    words = {"program date time": "PROGRAM-DATE-TIME",
+             "availability start time": "MPD availabilityStartTime"}
+    clocks = [words[part] for part in basis.split(" and ") if part in words]
+    if clocks:
+        text += f" from the stream's {' and '.join(clocks)}"
     return text
 
 
