@@ -142,3 +142,13 @@ def test_latency_basis_names_the_clock_each_protocol_carries() -> None:
     assert latency_basis(pd.DataFrame(rows)) == "availability start time"
     rows += [row("h", ev.PLAY, "hls"), row("h", ev.SAMPLE_CAPTURE_T, value=1.0)]
     assert latency_basis(pd.DataFrame(rows)) == "program date time and availability start time"
+
+
+def test_the_default_abr_is_each_protocols_player() -> None:
+    from streamperf.viewers import ViewerFactory
+
+    make = ViewerFactory()  # what a run gets without --abr
+    assert make("hls", "http://127.0.0.1/m.m3u8", lambda *a: None, "fan1").abr == "hlsjs"
+    assert make("dash", "http://127.0.0.1/l.mpd", lambda *a: None).abr == "dashjs"
+    assert ViewerFactory(abr="lowest")("hls", "http://127.0.0.1/m.m3u8",
+                                       lambda *a: None).abr == "lowest"
