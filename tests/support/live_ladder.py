@@ -6,10 +6,10 @@ The synthetic clip (media/publisher.py) is encoded once into 2400k 1280x720,
 loops it `-re -c copy` into both ffmpeg's HLS muxer (master playlist, a TS
 variant per rendition with the audio muxed in, PDT) and its DASH muxer
 (`$Time$` timeline, a video and an audio adaptation set, UTCTiming), in a
-temp dir that an aiohttp static server on a thread serves. The media port
-(`port`) is the one a test caps with LoShaper; the clock that the MPD's
-UTCTiming names is on a second port, so a cap's queue never skews a
-player's clock sync.
+temp dir that an aiohttp static server on a thread serves, on as many media
+ports as asked (`media_ports`): a test caps one with LoShaper, so players
+capped apart can play at once. The clock that the MPD's UTCTiming names is
+on a port of its own, so a cap's queue never skews a player's clock sync.
 
     with LiveLadder.running(tmp_path) as ladder:
         ladder.master_url, ladder.mpd_url
@@ -152,21 +152,24 @@ async def _headers(request: web.Request, response: web.StreamResponse) -> None:
 class LiveLadder:
     """The ladder published and served: `start()`/`stop()` or `with LiveLadder.running(dir)`."""
 
-    def __init__(self, workdir: Path, source: Path | None = None) -> None:
+    def __init__(self, workdir: Path, source: Path | None = None, media_ports: int = 1) -> None:
         self.workdir = Path(workdir)
         self.source = source
+        self.media_ports = media_ports
         self.hls_dir = self.workdir / "hls"
         self.dash_dir = self.workdir / "dash"
         self.log_path = self.workdir / "ffmpeg.log"
         self.base_url = ""
+        self.bases: list[str] = []  # one per media port, bases[0] is base_url
         self.clock_url = ""
         self._proc: subprocess.Popen[bytes] | None = None
         self._serving: contextlib.ExitStack | None = None
 
     @classmethod
     @contextlib.contextmanager
-    def running(cls, workdir: Path, source: Path | None = None) -> Iterator[LiveLadder]:
-        ladder = cls(workdir, source)
+    def running(cls, workdir: Path, source: Path | None = None, media_ports: int = 1
+                ) -> Iterator[LiveLadder]:
+        ladder = cls(workdir, source, media_ports)
         try:
             yield ladder.start()
         finally:
@@ -175,15 +178,26 @@ class LiveLadder:
     @property
     def port(self) -> int:
         """The media port: cap it to cap what every player gets of the ladder."""
-        return int(self.base_url.rsplit(":", 1)[1])
+        return self.port_at(0)
 
     @property
     def master_url(self) -> str:
-        return f"{self.base_url}/hls/master.m3u8"
+        return self.master_url_at(0)
 
     @property
     def mpd_url(self) -> str:
-        return f"{self.base_url}/dash/live.mpd"
+        return self.mpd_url_at(0)
+
+    # The same ladder on each of `media_ports` ports: a cap on one caps only the
+    # players of that port, so players capped apart can play at the same time.
+    def port_at(self, i: int) -> int:
+        return int(self.bases[i].rsplit(":", 1)[1])
+
+    def master_url_at(self, i: int) -> str:
+        return f"{self.bases[i]}/hls/master.m3u8"
+
+    def mpd_url_at(self, i: int) -> str:
+        return f"{self.bases[i]}/dash/live.mpd"
 
     def start(self, segments: int = 3, timeout_s: float = 30.0) -> LiveLadder:
         """Serve, publish, and return once every rendition has `segments` segments listed."""
@@ -196,7 +210,9 @@ class LiveLadder:
         app.router.add_static("/hls", self.hls_dir)
         app.router.add_static("/dash", self.dash_dir)
         self._serving = contextlib.ExitStack()
-        self.base_url, clock_base = self._serving.enter_context(app_on_thread(app, ports=2))
+        *self.bases, clock_base = self._serving.enter_context(
+            app_on_thread(app, ports=self.media_ports + 1))
+        self.base_url = self.bases[0]
         self.clock_url = f"{clock_base}/time"
         with open(self.log_path, "ab") as log:
             self._proc = subprocess.Popen(

@@ -269,9 +269,10 @@ def latency_basis(df: pd.DataFrame) -> str:
     return " and ".join(kinds)
 
 
-def _playheads(samples: pd.DataFrame, startup_buffer_s: float,
-               rebuffer_goal_s: float) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per viewer: stalls, stall_s, rebuffer_ratio; and every stall's start (wall t)."""
+def _playheads(samples: pd.DataFrame, startup_buffer_s: float, rebuffer_goal_s: float,
+               at_playhead: set[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per viewer: stalls, stall_s, rebuffer_ratio; and every stall's start (wall t).
+    The latency of a viewer in `at_playhead` moves to the playhead (in `samples`)."""
     rows, starts = [], []
     for viewer, g in samples.groupby("viewer", sort=False):
         # The first media's arrival is the model's origin: nothing received yet.
@@ -280,6 +281,14 @@ def _playheads(samples: pd.DataFrame, startup_buffer_s: float,
         received = np.maximum.accumulate(np.concatenate(([0.0], g["rel_media"].to_numpy())))
         r = simulate(times.tolist(), received.tolist(), startup_buffer_s, rebuffer_goal_s)
         rows.append((viewer, r.stalls, r.stall_s, r.rebuffer_ratio))
+        if viewer in at_playhead:
+            # played by each sample: the play time of the model replayed up to it
+            for k, index in enumerate(g.index, start=1):
+                head = simulate(times[:k + 1].tolist(), received[:k + 1].tolist(),
+                                startup_buffer_s, rebuffer_goal_s)
+                began = head.started_at is not None and head.started_at <= times[k]
+                samples.loc[index, "latency_s"] += (received[k] - head.play_s) if began \
+                    else np.nan
         starts += [(viewer, t_first + rel, s)
                    for rel, s in zip(r.stall_starts, r.stall_lengths, strict=True)]
     per_viewer = pd.DataFrame(rows, columns=["viewer", "stalls", "stall_s", "rebuffer_ratio"])
@@ -369,9 +378,11 @@ def analyse(
     out["max_drift_s"] = by_viewer["drift_s"].max().reindex(names)
     # Samples are 1 s apart, so the count of lagged samples is seconds lagged.
     out["lagged_s"] = _count(samples[samples["drift_s"] > lag_threshold_s], names)
+    segmented = set(out.index[out["protocol"].isin(["hls", "dash"])])
+    heads, stall_starts = _playheads(samples, startup_buffer_s, rebuffer_goal_s, segmented)
+    by_viewer = samples.groupby("viewer")
     out["latency_s"] = by_viewer["latency_s"].mean().reindex(names)
     out["latency_p95_s"] = by_viewer["latency_s"].quantile(0.95).reindex(names)
-    heads, stall_starts = _playheads(samples, startup_buffer_s, rebuffer_goal_s)
     heads = heads.reindex(names)
     out["stalls"] = heads["stalls"].fillna(0).astype(int)
     out["stall_s"] = heads["stall_s"].fillna(0.0)

@@ -131,6 +131,9 @@ if (CONFIG.player === "hls.js") {
                                                   fatal: !!d.fatal}));
   sample = () => Object.assign(common(), {
     latency: Number.isFinite(hls.latency) ? hls.latency : null,
+    // hls.latency is counted from the playlist's edge; playingDate is the playhead's
+    // PROGRAM-DATE-TIME: the capture clock streamperf's HLS latency is counted from
+    clock_latency: hls.playingDate ? (Date.now() - hls.playingDate.getTime()) / 1000 : null,
     bandwidth_kbps: Number.isFinite(hls.bandwidthEstimate) ? hls.bandwidthEstimate / 1000 : null,
     level: hls.currentLevel});
   t0 = performance.now();
@@ -159,6 +162,7 @@ if (CONFIG.player === "hls.js") {
     const throughput = player.getAverageThroughput("video");
     return Object.assign(common(), {
       latency: Number.isFinite(latency) ? latency : null,
+      clock_latency: Number.isFinite(latency) ? latency : null,  // the MPD's clock already
       bandwidth_kbps: Number.isFinite(throughput) && throughput > 0 ? throughput : null,
       level: player.getQualityFor("video")});
   };
@@ -197,7 +201,8 @@ class Stall:
 @dataclass(frozen=True)
 class Sample:
     t_s: float
-    latency_s: float | None
+    latency_s: float | None  # the player's own figure
+    clock_latency_s: float | None  # now less the capture time at its playhead
     bandwidth_kbps: float | None
     height: int  # the decoded picture's: the rendition on screen
     buffer_s: float
@@ -248,6 +253,18 @@ class PlayerReport:
         return statistics.fmean(known) if known else None
 
     @property
+    def clock_latency_s(self) -> float | None:
+        """Its latency by the stream's capture clock while playing (mean): hls.js's
+        playhead PROGRAM-DATE-TIME against now, dash.js's own figure (it is on the MPD's
+        clock). hls.js's `latency` is from its playlist's edge, which leaves out the
+        time a segment takes to be written and listed."""
+        if self.startup_s is None:
+            return None
+        known = [s.clock_latency_s for s in self.samples
+                 if s.t_s >= self.startup_s and s.clock_latency_s is not None]
+        return statistics.fmean(known) if known else None
+
+    @property
     def bandwidth_kbps(self) -> float | None:
         """Its bandwidth estimate over the last 10 s (median)."""
         return _recent_median([s.bandwidth_kbps for s in self.samples
@@ -274,7 +291,8 @@ class PlayerReport:
         stalls = ", ".join(f"{s.t_s:.1f}s+{s.duration_s:.1f}s" for s in self.stalls) or "none"
         return (f"{self.player} {self.version}: startup {fmt(self.startup_s)} s, start "
                 f"{self.start}, held {self.held}, switches [{switches}], stalls {stalls}, "
-                f"latency {fmt(self.latency_s)} s, buffer {fmt(self.buffer_s)} s, estimate "
+                f"latency {fmt(self.latency_s)} s (by the capture clock "
+                f"{fmt(self.clock_latency_s)} s), buffer {fmt(self.buffer_s)} s, estimate "
                 f"{fmt(self.bandwidth_kbps, '.0f')} kbps, errors {len(self.errors)} "
                 f"({len(self.fatal_errors)} fatal)"
                 f" over {self.played_s:.1f} s")
@@ -318,7 +336,8 @@ def report_of(player: str, events: list[dict[str, Any]], played_s: float) -> Pla
             if startup is not None and waiting_since is None:
                 waiting_since = t
         elif kind == "sample":
-            samples.append(Sample(t, e["latency"], e["bandwidth_kbps"], int(e["height"]),
+            samples.append(Sample(t, e["latency"], e.get("clock_latency"),
+                                  e["bandwidth_kbps"], int(e["height"]),
                                   float(e["buffer"]), float(e["position"])))
         elif kind in ("player_error", "page_error"):
             what = e.get("message") or f"{e.get('type')}: {e.get('details')}"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from streamperf.results.analysis.playhead import simulate
+from streamperf.results.analysis.playhead import buffered_at, simulate
 
 
 def test_steady_arrival_never_stalls():
@@ -59,3 +60,26 @@ def test_slow_start_waits_for_the_startup_buffer():
     # 1 s buffered halfway between 2 and 3 s (0.5 + 1.0 * 0.5).
     assert r.started_at == pytest.approx(2.5)
     assert r.stalls == 0
+
+
+def test_buffer_ahead_of_the_playhead_is_what_arrived_less_what_played():
+    # three 2 s segments at once (a live join three targets back), then one every 2 s
+    t = np.arange(0.0, 12.0)
+    received = np.where(t == 0, 0.0, 6.0 + 2 * np.floor(t / 2))
+    r = simulate(t.tolist(), received.tolist())
+    buf = buffered_at(t, received, r)
+    assert np.isnan(buf[0])  # before the playhead starts: no latency at it yet
+    # about 6 s ahead all along: what hls.js's latency adds to the newest media's
+    assert buf[1:] == pytest.approx(received[1:] - (t[1:] - r.started_at))
+    assert buf[1:].min() >= 5.0 and buf[1:].max() <= 7.0
+
+
+def test_no_buffer_is_left_during_a_stall_and_the_playhead_holds():
+    t = np.arange(0.0, 16.0)
+    received = np.array([0, 2, 3, 4, 5, 5, 5, 5, 5, 5, 5, 7, 8, 9, 10, 11.0])
+    r = simulate(t.tolist(), received.tolist())
+    buf = buffered_at(t, received, r)
+    assert r.stalls == 1 and r.stall_starts[0] == pytest.approx(5.5)
+    assert buf[6:11] == pytest.approx([0, 0, 0, 0, 0])  # stalled: the picture is the newest
+    # resumed at 10.5 with 1 s buffered, played on in real time as media arrives at 1x
+    assert buf[11:] == pytest.approx([1.5] * 5)

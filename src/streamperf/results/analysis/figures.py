@@ -10,7 +10,8 @@ Definitions follow DESIGN section 4 and docs/metrics.md:
   latency_s   t - (T0 + media_ts), T0 from the publish_start row in force at t
               (a republish logs another); without one,
               t - capture_t where the stream carries a capture clock (HLS PDT);
-              else not measurable (NaN, never 0)
+              else not measurable (NaN, never 0); HLS and DASH viewers' at the
+              modelled playhead (latency.py)
   source_kbps the source row's, else the median viewer's mean_kbps ("measured")
   stalls      the playhead model in playhead.py replayed over the media_ts samples
 
@@ -36,6 +37,7 @@ import pandas as pd
 from streamperf.results.analysis import renditions
 from streamperf.results.analysis.api_stats import api_stats
 from streamperf.results.analysis.faults import fault_figures
+from streamperf.results.analysis.latency import NOT_MEASURABLE, latency_basis, publish_t0
 from streamperf.results.analysis.media_sessions import (
     PublishClock,
     Sessions,
@@ -43,15 +45,19 @@ from streamperf.results.analysis.media_sessions import (
     publish_clock,
     stitch,
 )
-from streamperf.results.analysis.playhead import REBUFFER_GOAL_S, STARTUP_BUFFER_S, simulate_arrays
+from streamperf.results.analysis.playhead import (
+    PLAYHEAD_LATENCY,
+    REBUFFER_GOAL_S,
+    STARTUP_BUFFER_S,
+    buffered_at,
+    simulate_arrays,
+)
 from streamperf.results.analysis.timeline import per_second
 from streamperf.results.eventlog import schema as ev
 from streamperf.results.eventlog.columnar import EventLog, Samples, frame_of, segments
 
-NOT_MEASURABLE = "not measurable"  # latency without a publish clock nor a capture clock
 MEASURED = "measured"  # source bitrate taken from the viewers: nobody told streamperf
 STALL_COLUMNS = ["viewer", "t", "seconds"]  # Analysis.stall_starts
-PDT, AVAILABILITY = "program date time", "availability start time"  # capture clocks
 
 VIEWER_COLUMNS = [
     "viewer", "host", "protocol", "got_media", "aborted", "api_s", "startup_s", "watched_s",
@@ -161,27 +167,6 @@ def run_start_t(log: EventLog | pd.DataFrame) -> float:
     return float(np.nanmin(firsts)) if firsts and not np.isnan(firsts).all() else 0.0
 
 
-def publish_t0(log: EventLog | pd.DataFrame) -> float | None:
-    rows = _rows(frame_of(log), ev.PUBLISH_START)
-    return float(rows["value"].iloc[-1]) if len(rows) else None
-
-
-def latency_basis(log: EventLog | pd.DataFrame) -> str:
-    """What latency is measured against: the publish clock, else the stream's capture
-    clock (an HLS viewer's PDT, a DASH viewer's MPD availabilityStartTime), or nothing."""
-    log = EventLog.of(log)
-    if publish_t0(log) is not None:
-        return "publish clock"
-    captured = log.kind(ev.SAMPLE_CAPTURE_T)
-    if not len(captured):
-        return NOT_MEASURABLE
-    play = _rows(log.frame, ev.PLAY)
-    dash = play.loc[play["name"] == "dash", "viewer"].astype(str)
-    on_dash = np.isin(np.asarray(log.names, dtype=object)[np.unique(captured.viewer)], dash)
-    return " and ".join(b for b, used in ((PDT, not on_dash.all()), (AVAILABILITY, on_dash.any()))
-                        if used)
-
-
 @dataclass
 class _Media:
     """The media_ts samples of viewers with a first frame, sorted by (viewer, t)."""
@@ -262,10 +247,10 @@ def _quantile(values: np.ndarray, q: float) -> float:
 
 
 def _per_viewer_media(media: _Media, n: int, lag_threshold_s: float, startup_buffer_s: float,
-                      rebuffer_goal_s: float, names: np.ndarray
+                      rebuffer_goal_s: float, names: np.ndarray, at_playhead: np.ndarray
                       ) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
-    """Per viewer code: media_s, max_drift_s, lagged_s, latency mean and p95, stalls;
-    and every stall's start (viewer, wall t)."""
+    """Per viewer code: media_s, max_drift_s, lagged_s, latency mean and p95 (at the
+    playhead where `at_playhead`), stalls; and every stall's start (viewer, wall t)."""
     codes, starts, ends = segments(media.code)
     out = {k: np.full(n, np.nan) for k in ("media_s", "max_drift_s", "latency_s",
                                            "latency_p95_s", "stall_s", "rebuffer_ratio")}
@@ -277,11 +262,6 @@ def _per_viewer_media(media: _Media, n: int, lag_threshold_s: float, startup_buf
     out["max_drift_s"][codes] = np.fmax.reduceat(media.drift, starts)
     out["lagged_s"][codes] = np.add.reduceat(media.drift > lag_threshold_s, starts)
     for c, a, b in zip(codes.tolist(), starts.tolist(), ends.tolist(), strict=True):
-        lat = media.latency[a:b]
-        lat = lat[~np.isnan(lat)]
-        if len(lat):
-            out["latency_s"][c] = lat.mean()
-            out["latency_p95_s"][c] = float(np.quantile(lat, 0.95))
         rel_t, rel_media = media.rel(a, b, c)
         out["media_s"][c] = np.fmax.reduce(rel_media)
         # The first media's arrival is the model's origin: nothing received yet.
@@ -289,6 +269,13 @@ def _per_viewer_media(media: _Media, n: int, lag_threshold_s: float, startup_buf
         times = np.concatenate(([0.0], rel_t))
         received = np.maximum.accumulate(np.concatenate(([0.0], rel_media)))
         r = simulate_arrays(times, received, startup_buffer_s, rebuffer_goal_s)
+        if at_playhead[c]:  # in place: the run's percentiles and charts read it too
+            media.latency[a:b] += buffered_at(times[1:], received[1:], r)
+        lat = media.latency[a:b]
+        lat = lat[~np.isnan(lat)]
+        if len(lat):
+            out["latency_s"][c] = lat.mean()
+            out["latency_p95_s"][c] = float(np.quantile(lat, 0.95))
         out["stalls"][c], out["stall_s"][c] = r.stalls, r.stall_s
         out["rebuffer_ratio"][c] = r.rebuffer_ratio
         stall_starts += [(names[c], t_first + rel, s)
@@ -397,8 +384,10 @@ def analyse(
     for kind in (ev.SAMPLE_MEDIA_TS, ev.SAMPLE_BYTES):
         log.kind(kind).sort_by_viewer()
     media = _media(log, fans, publish_t0(df), publish_clock(df))
+    segmented = play.index[play["protocol"].isin(PLAYHEAD_LATENCY)]
     per, stall_starts = _per_viewer_media(media, n, lag_threshold_s, startup_buffer_s,
-                                          rebuffer_goal_s, log.names)
+                                          rebuffer_goal_s, log.names,
+                                          np.isin(np.asarray(log.names, object), segmented))
     out["media_s"] = by_name(per["media_s"])
     t_video = first_video.reindex(pd.Index(log.names, dtype=object)).to_numpy(float)
     last_t, mean_kbps = _per_viewer_bytes(log.kind(ev.SAMPLE_BYTES), n, t_video)

@@ -133,3 +133,30 @@ def simulate_arrays(
         return simulate(*full)
     head.play_s += float(times[-1] - times[k])
     return head
+
+
+#: protocols whose latency is read at the modelled playhead, as hls.js and dash.js read
+#: theirs: a segment player holds seconds of media ahead of what it shows, so the
+#: newest media received is far nearer the live edge than the picture
+PLAYHEAD_LATENCY = frozenset({"hls", "dash"})
+
+
+def buffered_at(times: np.ndarray, received: np.ndarray, result: PlayheadResult) -> np.ndarray:
+    """Seconds of media received and not yet played at each time (`times` and
+    `received` as simulate's); NaN before playback began: no playhead yet."""
+    out = np.full(len(times), np.nan)
+    if result.started_at is None:
+        return out
+    starts = np.asarray(result.stall_starts, float)
+    lengths = np.asarray(result.stall_lengths, float)
+    stalled = np.zeros(len(times))
+    if len(starts):  # stall time before each t: the stalls begun earlier, the newest in part
+        k = np.searchsorted(starts, times, side="right") - 1
+        kk = np.maximum(k, 0)
+        before = np.concatenate(([0.0], np.cumsum(lengths)))[kk]
+        part = np.clip(times - starts[kk], 0.0, lengths[kk])
+        stalled = np.where(k >= 0, before + part, 0.0)
+    began = times >= result.started_at
+    played = times[began] - result.started_at - stalled[began]
+    out[began] = received[began] - played
+    return out

@@ -63,6 +63,11 @@ class Track:
         self.seg_start_ms = -1  # media time of the current segment's start; -1: none
         self.seg_dur_ms = 0
         self.want_first = True
+        #: the first segment's media start (s) until that segment is whole, then None
+        self.first_pending: float | None = None
+        #: a segment arrived whole: a player has something to show (media_ts_ms before
+        #: it is not played yet)
+        self.started = False
         self._mismatch_reported = False
 
     @property
@@ -106,7 +111,7 @@ class Track:
         self.seg_dur_ms = int(seg.duration * 1000)
         if self.want_first:
             self.want_first = False
-            self.owner._first_media(self, start)
+            self.first_pending = start
 
     def segment_done(self, complete: bool) -> None:
         start = self.seg_start_ms
@@ -116,6 +121,15 @@ class Track:
         if t > self.floor_ms:
             self.floor_ms = t
         self.seg_start_ms = -1
+        first, self.first_pending = self.first_pending, None
+        if first is None:
+            return
+        if complete:
+            # A player appends whole segments: its first frame shows once the first is in.
+            self.started = True
+            self.owner._first_media(self, first)
+        else:
+            self.want_first = True  # cut short: the next segment is the first
 
     def keep_reported(self) -> None:
         """A download starts over (a stall retry): what was reported stays reported."""

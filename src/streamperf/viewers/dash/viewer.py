@@ -1,6 +1,5 @@
 """DASH live viewer: read the MPD, pull each available segment of the video
 representation its ABR policy chooses (dash/ladder.py) and of one audio one, count.
-
 The HLS viewer's shape (viewers/hls/viewer.py): one task per viewer, one request at a
 time over its own keep-alive connection (viewers/http/client.py), a segment's head
 scanned (fMP4: dash/bodies.py), the rest discarded unread, the MPD parsed once per
@@ -107,9 +106,10 @@ class DashViewer:
     # --- the Viewer API ---------------------------------------------------
     @property
     def media_ts_ms(self) -> int:
-        """Newest media time received (ms, MPD timeline: the video's, else the audio's)."""
+        """Newest media time received (ms, MPD timeline: the video's, else the audio's);
+        -1 until its first segment is whole (a player shows nothing before)."""
         main = self.tracks[0] if self.tracks else self.video
-        return main.media_ts_ms
+        return main.media_ts_ms if main.started else -1
 
     @property
     def media_wallclock(self) -> float | None:

@@ -22,12 +22,12 @@ from urllib.parse import urlsplit
 from streamperf.viewers import cmcd as cmcd_keys
 from streamperf.viewers.abr import RENDITION, AbrPolicy, Rendition, RenditionRates
 from streamperf.viewers.abr import rendition_detail as rendition_row
-from streamperf.viewers.base import FIRST_AUDIO, FIRST_VIDEO, VIEWER_ERROR, EventCallback
+from streamperf.viewers.base import VIEWER_ERROR, EventCallback
 from streamperf.viewers.cmcd import CMCD_MODES
-from streamperf.viewers.formats.mpegts import PTS_HZ, TsScanner, unwrap_pts
 from streamperf.viewers.hls.bodies import AbrSegmentBody, PlaylistBody, SegmentBody
 from streamperf.viewers.hls.bodies import parse_playlist_memo as parse_playlist
 from streamperf.viewers.hls.ladder import follow_audio, open_ladder
+from streamperf.viewers.hls.media_clock import MediaClock
 from streamperf.viewers.hls.playlist import (
     MasterPlaylist,
     MediaPlaylist,
@@ -58,7 +58,7 @@ class _Failed(Exception):
         self.why = why
 
 
-class HlsViewer:
+class HlsViewer(MediaClock):
     """One HLS player (see viewers.base.Viewer for the contract, the module doc for choices)."""
 
     protocol = "hls"
@@ -107,7 +107,7 @@ class HlsViewer:
         self.playing = False
         #: time.time() when run() began (the viewer asked to play)
         self.play_requested_wall: float | None = None
-        #: time.time() when the first video PES header arrived
+        #: time.time() when the first segment with video was whole
         self.first_video_wall: float | None = None
         self.error: str | None = None  # first error name
         #: URL of the media playlist played (the variant's, for a master)
@@ -118,19 +118,7 @@ class HlsViewer:
         self.playlist_loads = self.playlist_failures = 0
         self.segments_fetched = self.segments_skipped = self.segment_retries = 0
         self.sequence_jumps = self.discontinuities = 0
-        # media clock (see media_ts_ms)
-        self._offset_ms = pts_offset_s * 1000
-        self._floor_ms = -1  # media time reached by completed segments
-        self._seg_start_ms = -1  # media time of the current segment's first PES; -1: none
-        self._seg_dur_ms = 0
-        self._seg_len = 1  # Content-Length (or estimate) of the current segment
-        self._seg_base = 0  # bytes_received when its body began
-        self._bytes_per_s = 0.0  # of the last segment, for bodies without Content-Length
-        self._ref_pts: int | None = None  # last unwrapped PTS
-        self._shift_ms = 0.0  # added to PTS times by discontinuities
-        self._pdt_anchor: float | None = None  # PDT - media time, of the newest segment
-        self._want_first = True  # FIRST_VIDEO / FIRST_AUDIO still to find
-        self._pts_missing_reported = False
+        self._init_clock(pts_offset_s)
         self._recent: collections.deque[str] = collections.deque(maxlen=RECENT_URIS)
         self._lost: str | None = None  # segment cut by the network, not yet reported
         self._closed = False
@@ -139,25 +127,7 @@ class HlsViewer:
         self._setup_failure: tuple[str, str] | None = None
         self._cm: asyncio.Timeout | None = None
 
-    # --- the Viewer API ---------------------------------------------------
-    @property
-    def media_ts_ms(self) -> int:
-        """Newest media time received (ms, publisher timeline); -1 before media."""
-        start = self._seg_start_ms
-        if start < 0:
-            return self._floor_ms
-        got = self.bytes_received - self._seg_base
-        dur = self._seg_dur_ms
-        t = start + (dur if got >= self._seg_len else dur * got // self._seg_len)
-        return t if t > self._floor_ms else self._floor_ms
-
-    @property
-    def media_wallclock(self) -> float | None:
-        """Unix time the newest received media was captured (from PROGRAM-DATE-TIME), or None."""
-        anchor = self._pdt_anchor
-        ts = self.media_ts_ms
-        return None if anchor is None or ts < 0 else anchor + ts / 1000
-
+    # --- the Viewer API (media_ts_ms and media_wallclock: MediaClock) ---------
     async def run(self, duration: float) -> None:
         self.play_requested_wall = time.time()
         if self._closed:
@@ -426,7 +396,7 @@ class HlsViewer:
         finally:
             if stalled:
                 # What was reported stays reported: the retry starts the segment over.
-                self._floor_ms = max(self._floor_ms, self.media_ts_ms)
+                self._floor_ms = max(self._floor_ms, self._received_ms())
             else:
                 self._segment_done(ok)
         return stalled
@@ -438,54 +408,6 @@ class HlsViewer:
             self.cmcd, url, sid=self.session_id, cid=self._content_id, ot=ot, sf="h",
             starting=not self.playing, duration=duration, policy=self.policy,
             rendition=self.rendition, now=self._http.loop.time() if self._http else 0.0)
-
-    # --- media clock -------------------------------------------------------
-    def _head_done(self, seg: Segment, scanner: TsScanner) -> None:
-        pts = scanner.first_pts
-        floor = self._floor_ms
-        if pts is None:
-            # not MPEG-TS (fMP4?) or no PES early on: carry on by EXTINF
-            if not self._pts_missing_reported:
-                self._pts_missing_reported = True
-                self._error(
-                    "protocol",
-                    f"segment {seg.uri}: no PES with a PTS in its first "
-                    f"{scanner.scanned} bytes; media time follows EXTINF",
-                )
-            start = float(max(floor, 0))
-        else:
-            if self._ref_pts is not None:
-                pts = unwrap_pts(pts, self._ref_pts)
-            self._ref_pts = pts
-            start = pts * 1000 / PTS_HZ - self._offset_ms + self._shift_ms
-            td_ms = (self.target_duration or seg.duration) * 1000
-            if floor >= 0 and (seg.discontinuity or start < floor - 2 * td_ms):
-                # a new timeline: continue where the old one ended
-                self.discontinuities += 1
-                self._shift_ms += floor - start
-                start = float(floor)
-        self._seg_start_ms = int(start)
-        pdt = seg.program_date_time
-        self._pdt_anchor = None if pdt is None else pdt - start / 1000
-        if self._want_first:
-            self._want_first = False  # the first segment only (a non-TS stream: never)
-            for kind, event in ((scanner.video_pts, FIRST_VIDEO), (scanner.audio_pts, FIRST_AUDIO)):
-                if kind is None:
-                    continue
-                ts = unwrap_pts(kind, kind if pts is None else pts) * 1000 / PTS_HZ
-                ts += self._shift_ms - self._offset_ms
-                if event == FIRST_VIDEO:
-                    self.first_video_wall = time.time()
-                self.on_event(event, "", ts / 1000, "")
-
-    def _segment_done(self, complete: bool) -> None:
-        start = self._seg_start_ms
-        if start < 0:
-            return
-        t = start + self._seg_dur_ms if complete else self.media_ts_ms
-        if t > self._floor_ms:
-            self._floor_ms = t
-        self._seg_start_ms = -1
 
     # --- errors -------------------------------------------------------------
     def _error(self, name: str, what: str, final: bool = False) -> None:
