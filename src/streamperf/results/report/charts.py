@@ -1,17 +1,13 @@
 """Charts of a run for people: PNG images drawn from an Analysis and the event log.
 
 Each chart is built as a matplotlib Figure by one function (so tests can look
-at its lines before it is rasterised), then saved as a PNG. Figures are made
-with `matplotlib.figure.Figure` and the Agg canvas directly, never pyplot:
-no display, no global state, safe in a pytest process.
+at its lines before it is rasterised), then saved as a PNG; how every chart is
+drawn (size, colours, SLA lines, buckets of seconds for a long run, the PNG) is
+chart_style.py. A ladder's chart is rendition_chart.py, registered here.
 
 Everything plotted is aggregated first (per second, per endpoint, quantiles of
 viewers), so 10,000 viewers cost about as much as 100. A run longer than
-MAX_POINTS seconds is drawn from its per-second timeline downsampled into
-buckets of whole seconds (`timeline_points`): what a reader looks for stays
-visible (the worst second of each bucket for lagged viewers and p95 lines,
-the lowest p5, the mean of the means and p50s), and an hour-long run draws
-600 points a line instead of 3,600, readable at 900 px.
+MAX_POINTS seconds is drawn in buckets of whole seconds (`timeline_points`).
 
 `limits` maps a metric to the limit a caller took from its SLA; each is drawn
 as a dashed red line across the value axis, tagged `gid="sla:<metric>"`:
@@ -28,126 +24,42 @@ as a dashed red line across the value axis, tagged `gid="sla:<metric>"`:
 
 from __future__ import annotations
 
-import base64
-import io
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from streamperf.results.eventlog import schema as ev
+from streamperf.results.report.chart_style import (
+    BLUE,
+    GREEN,
+    GREY,
+    HEIGHT_IN,
+    MAX_POINTS,
+    ORANGE,
+    SLA_COLOR,
+    TIME_LABEL,
+    Chart,
+    data_uri,
+    has_data,
+    label_axes,
+    legend,
+    limit_line,
+    limit_lines,
+    new_figure,
+    per_bucket,
+    plain_text,
+    png,
+    timeline_points,
+)
+from streamperf.results.report.rendition_chart import fig_renditions
 
 if TYPE_CHECKING:
     import pandas as pd
-    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
     from streamperf.results.analysis.figures import Analysis
 
-Loc = Literal["upper left", "lower left", "lower right", "center left"]
-WIDTH_IN, HEIGHT_IN, DPI = 9.0, 3.5, 100  # 900 x 350 px
-SLA_COLOR = "#d62728"
-BLUE, ORANGE, GREY, GREEN = "#1f77b4", "#ff7f0e", "#7f7f7f", "#2ca02c"
-TIME_LABEL = "seconds since run start"
 MAX_HOST_LINES = 8  # more hosts than this are drawn as median and max across hosts
 MAX_ENDPOINTS = 15
-MAX_POINTS = 600  # a time series longer than this is drawn in buckets of whole seconds
-
-# How a bucket of seconds shows each timeline column: the worst second, or the mean.
-_BUCKET = {"connected": "max", "lagged": "max", "mean_kbps": "mean", "p5_kbps": "min",
-           "p50_kbps": "mean", "p95_kbps": "max", "drift_p50_s": "mean", "drift_p95_s": "max",
-           "latency_p50_s": "mean", "latency_p95_s": "max"}
-
-
-def timeline_points(tl: pd.DataFrame, max_points: int = MAX_POINTS) -> tuple[pd.DataFrame, int]:
-    """The per-second timeline as drawn: as is up to max_points seconds, else in
-    buckets of `width` whole seconds (returned with it), `second` their start."""
-    import math
-
-    if len(tl) <= max_points:
-        return tl, 1
-    span = float(tl["second"].max() - tl["second"].min()) + 1
-    width = max(1, math.ceil(span / max_points))
-    bucket = (tl["second"] // width) * width
-    how = {c: f for c, f in _BUCKET.items() if c in tl}
-    out = tl.groupby(bucket)[list(how)].agg(how).rename_axis("second").reset_index()
-    return out, width
-
-
-def _per(width: int) -> str:
-    return "" if width == 1 else f", worst or mean of each {width} s"
-
-@dataclass(frozen=True)
-class Chart:
-    name: str
-    title: str
-    png: bytes
-
-    @property
-    def data_uri(self) -> str:
-        return data_uri(self.png)
-
-
-def data_uri(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-
-
-def _figure(ncols: int = 1, height_in: float = HEIGHT_IN, left_in: float = 0.65,
-            suptitle: bool = False) -> tuple[Figure, list[Axes]]:
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(WIDTH_IN, height_in), dpi=DPI)
-    # Fixed margins, not a layout engine: a third of the render time per chart.
-    top_in = 0.55 if suptitle else 0.35
-    fig.subplots_adjust(left=left_in / WIDTH_IN, right=1 - 0.15 / WIDTH_IN,
-                        bottom=0.5 / height_in, top=1 - top_in / height_in,
-                        wspace=0.28 if ncols > 1 else 0.2)
-    axes = fig.subplots(1, ncols, squeeze=False)[0]
-    for ax in axes:
-        ax.grid(True, alpha=0.3)
-        ax.tick_params(labelsize=8)
-    return fig, list(axes)
-
-
-def _label(ax: Axes, title: str, xlabel: str, ylabel: str) -> None:
-    ax.set_title(title, fontsize=10)
-    ax.set_xlabel(xlabel, fontsize=9)
-    ax.set_ylabel(ylabel, fontsize=9)
-
-
-def _limit(ax: Axes, limits: dict[str, float], key: str, text: str,
-           scale: float = 1.0, vertical: bool = False) -> None:
-    if key not in limits or limits[key] is None:
-        return
-    value = float(limits[key]) * scale
-    draw = ax.axvline if vertical else ax.axhline
-    draw(value, color=SLA_COLOR, ls=(0, (6, 3)), lw=1.6, gid=f"sla:{key}",
-         label=f"SLA limit: {text}")
-
-
-def limit_lines(fig: Figure) -> dict[str, float]:
-    """The SLA lines drawn on a figure: metric -> the value on its axis."""
-    import numpy as np
-
-    found: dict[str, float] = {}
-    for ax in fig.axes:
-        for line in ax.lines:
-            gid = line.get_gid() or ""
-            if gid.startswith("sla:"):
-                x = np.asarray(line.get_xdata(), dtype=float)
-                y = np.asarray(line.get_ydata(), dtype=float)
-                vertical = bool(np.ptp(x) == 0 and np.ptp(y) > 0)
-                found[gid[4:]] = float((x if vertical else y)[0])
-    return found
-
-
-def _legend(ax: Axes, loc: Loc = "upper left") -> None:
-    # An explicit loc: "best" scans every point, slow on big runs.
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(loc=loc, fontsize=7, framealpha=0.85)
-
-
-def _has(frame: pd.DataFrame, column: str) -> bool:
-    return len(frame) > 0 and column in frame and bool(frame[column].notna().any())
 
 
 # Figure builders: each returns (title, figure) or None when its data is absent.
@@ -157,11 +69,11 @@ Builder = Callable[["Analysis", "pd.DataFrame", dict[str, float]], "tuple[str, F
 def fig_bitrate(a: Analysis, df: pd.DataFrame, limits: dict[str, float]
                 ) -> tuple[str, Figure] | None:
     tl = a.timeline
-    if not _has(tl, "p50_kbps"):
+    if not has_data(tl, "p50_kbps"):
         return None
     tl, width = timeline_points(tl)
-    title = f"Bitrate received per viewer (1 s windows{_per(width)})"
-    fig, (ax,) = _figure()
+    title = f"Bitrate received per viewer (1 s windows{per_bucket(width)})"
+    fig, (ax,) = new_figure()
     x = tl["second"].to_numpy(float)
     ax.fill_between(x, tl["p5_kbps"].to_numpy(float), tl["p95_kbps"].to_numpy(float),
                     color=BLUE, alpha=0.25, lw=0, label="p5–p95 of viewers", step="mid")
@@ -174,25 +86,25 @@ def fig_bitrate(a: Analysis, df: pd.DataFrame, limits: dict[str, float]
     if a.source_kbps:
         ax.axhline(a.source_kbps, color=GREY, ls="--", lw=1.2,
                    label=f"source {a.source_kbps:.0f} kbps")
-        _limit(ax, limits, "bitrate_ratio", f"{limits.get('bitrate_ratio', 0):g} × source",
+        limit_line(ax, limits, "bitrate_ratio", f"{limits.get('bitrate_ratio', 0):g} × source",
                scale=a.source_kbps)
     for key in ("mean_kbps", "bitrate_kbps"):  # the SLA's name, and a plain one
-        _limit(ax, limits, key, f"{limits.get(key, 0):g} kbps")
+        limit_line(ax, limits, key, f"{limits.get(key, 0):g} kbps")
     ax.set_ylim(bottom=0)
-    _label(ax, title, TIME_LABEL, "kbps")
-    _legend(ax, "lower left")
+    label_axes(ax, title, TIME_LABEL, "kbps")
+    legend(ax, "lower left")
     return title, fig
 
 
 def fig_lagged(a: Analysis, df: pd.DataFrame, limits: dict[str, float]
                ) -> tuple[str, Figure] | None:
     tl = a.timeline
-    if not _has(tl, "connected"):
+    if not has_data(tl, "connected"):
         return None
     tl, width = timeline_points(tl)
     title = (f"Viewers lagged (drift over {a.lag_threshold_s:g} s) among viewers connected"
              + (f" (most in each {width} s)" if width > 1 else ""))
-    fig, (ax,) = _figure()
+    fig, (ax,) = new_figure()
     x = tl["second"].to_numpy(float)
     ax.fill_between(x, 0, tl["connected"].to_numpy(float), step="mid", color=GREY,
                     alpha=0.2, lw=0)
@@ -200,41 +112,41 @@ def fig_lagged(a: Analysis, df: pd.DataFrame, limits: dict[str, float]
     ax.fill_between(x, 0, tl["lagged"].to_numpy(float), step="mid", color=SLA_COLOR,
                     alpha=0.35, lw=0)
     ax.plot(x, tl["lagged"], color=SLA_COLOR, lw=1.5, drawstyle="steps-mid", label="lagged")
-    _limit(ax, limits, "lagged", f"{limits.get('lagged', 0):g} viewers")
+    limit_line(ax, limits, "lagged", f"{limits.get('lagged', 0):g} viewers")
     if limits.get("lagged_pct") is not None:
         pct = float(limits["lagged_pct"])
         ax.plot(x, tl["connected"].to_numpy(float) * pct / 100, color=SLA_COLOR,
                 ls=(0, (6, 3)), lw=1.6, gid="sla:lagged_pct",
                 label=f"SLA limit: {pct:g}% of connected")
     ax.set_ylim(bottom=0)
-    _label(ax, title, TIME_LABEL, "viewers")
-    _legend(ax)
+    label_axes(ax, title, TIME_LABEL, "viewers")
+    legend(ax)
     return title, fig
 
 
 def fig_drift_latency(a: Analysis, df: pd.DataFrame, limits: dict[str, float]
                       ) -> tuple[str, Figure] | None:
     tl = a.timeline
-    has_latency = _has(tl, "latency_p50_s")
-    if not _has(tl, "drift_p50_s") and not has_latency:
+    has_latency = has_data(tl, "latency_p50_s")
+    if not has_data(tl, "drift_p50_s") and not has_latency:
         return None
     tl, width = timeline_points(tl)
     title = "Drift and end-to-end latency over viewers" if has_latency else "Drift over viewers"
-    title += f" ({_per(width)[2:]})" if width > 1 else ""
-    fig, (ax,) = _figure()
+    title += f" ({per_bucket(width)[2:]})" if width > 1 else ""
+    fig, (ax,) = new_figure()
     x = tl["second"].to_numpy(float)
     ax.plot(x, tl["drift_p50_s"], color=BLUE, lw=1, label="drift p50")
     ax.plot(x, tl["drift_p95_s"], color=BLUE, lw=1.8, ls="--", label="drift p95")
     if has_latency:
         ax.plot(x, tl["latency_p50_s"], color=ORANGE, lw=1, label="latency p50")
         ax.plot(x, tl["latency_p95_s"], color=ORANGE, lw=1.8, ls="--", label="latency p95")
-    _limit(ax, limits, "drift_s", f"drift {limits.get('drift_s', 0):g} s")
-    _limit(ax, limits, "latency_s", f"latency {limits.get('latency_s', 0):g} s")
+    limit_line(ax, limits, "drift_s", f"drift {limits.get('drift_s', 0):g} s")
+    limit_line(ax, limits, "latency_s", f"latency {limits.get('latency_s', 0):g} s")
     # At least 0..1 s: a flat 1e-15 of float noise is not worth a scientific axis.
     lo, hi = ax.get_ylim()
     ax.set_ylim(min(lo, 0.0), max(hi, 1.0))
-    _label(ax, title, TIME_LABEL, "seconds")
-    _legend(ax)
+    label_axes(ax, title, TIME_LABEL, "seconds")
+    legend(ax)
     return title, fig
 
 
@@ -255,7 +167,7 @@ def fig_startup(a: Analysis, df: pd.DataFrame, limits: dict[str, float]
     if not len(s):
         return None
     title = f"Startup time, ask-to-play to first video frame ({len(s)} viewers)"
-    fig, (ax,) = _figure()
+    fig, (ax,) = new_figure()
     q, vals = _quantile_curve(s)
     ax.plot(q, vals, color=BLUE, lw=1.8, label="startup by viewer percentile")
     p50, p95 = float(np.percentile(s, 50)), float(np.percentile(s, 95))
@@ -264,11 +176,11 @@ def fig_startup(a: Analysis, df: pd.DataFrame, limits: dict[str, float]
     for q_, v_ in ((50, p50), (95, p95)):
         ax.annotate(f"p{q_} {v_:.3g} s", (q_, v_), textcoords="offset points",
                     xytext=(-8, 8), ha="right", fontsize=8)
-    _limit(ax, limits, "startup_s", f"{limits.get('startup_s', 0):g} s")
+    limit_line(ax, limits, "startup_s", f"{limits.get('startup_s', 0):g} s")
     ax.set_xlim(0, 100)
     ax.set_ylim(bottom=0)
-    _label(ax, title, "viewers, percentile (%)", "startup (s)")
-    _legend(ax)
+    label_axes(ax, title, "viewers, percentile (%)", "startup (s)")
+    legend(ax)
     return title, fig
 
 
@@ -282,7 +194,7 @@ def fig_stalls(a: Analysis, df: pd.DataFrame, limits: dict[str, float]
     if watching.empty:
         return None
     title = "Stalls (playhead model)"
-    fig, (left, right) = _figure(ncols=2)
+    fig, (left, right) = new_figure(ncols=2)
     from streamperf.results.analysis.figures import run_start_t
 
     start = run_start_t(df)
@@ -297,18 +209,18 @@ def fig_stalls(a: Analysis, df: pd.DataFrame, limits: dict[str, float]
                   va="center", fontsize=11, color=GREY)
     left.set_xlim(0, end)
     left.set_ylim(bottom=0, top=max(1, int(counts.max()) + 1) if len(counts) else 1)
-    _label(left, f"Stalls starting, per {width:g} s", TIME_LABEL, "stalls")
+    label_axes(left, f"Stalls starting, per {width:g} s", TIME_LABEL, "stalls")
     q, vals = _quantile_curve(watching["stall_s"])
     right.plot(q, vals, color=SLA_COLOR, lw=1.8, label="stall time by viewer percentile")
     stalled = int((watching["stall_s"] > 0).sum())
     right.text(0.02, 0.95, f"{stalled} of {len(watching)} viewers stalled,"
                f" {float(watching['stall_s'].sum()):.1f} s in all",
                transform=right.transAxes, va="top", fontsize=8)
-    _limit(right, limits, "stall_s", f"{limits.get('stall_s', 0):g} s")
+    limit_line(right, limits, "stall_s", f"{limits.get('stall_s', 0):g} s")
     right.set_xlim(0, 100)
     right.set_ylim(bottom=0, top=max(1.0, float(np.nanmax(vals)) * 1.15))
-    _label(right, "Stall time per viewer", "viewers, percentile (%)", "stalled (s)")
-    _legend(right, "center left")
+    label_axes(right, "Stall time per viewer", "viewers, percentile (%)", "stalled (s)")
+    legend(right, "center left")
     return title, fig
 
 
@@ -326,7 +238,7 @@ def fig_api(a: Analysis, df: pd.DataFrame, limits: dict[str, float]
     labels = [str(e) for e in top["endpoint"]]
     # Room for the longest endpoint name at 7 pt (about 0.06 in a character).
     left_in = min(4.0, 0.3 + 0.06 * max(len(e) for e in labels))
-    fig, (ax,) = _figure(height_in=max(HEIGHT_IN, 1.0 + 0.32 * n), left_in=left_in)
+    fig, (ax,) = new_figure(height_in=max(HEIGHT_IN, 1.0 + 0.32 * n), left_in=left_in)
     y = np.arange(n)
     ax.barh(y + 0.2, top["p50_s"], height=0.4, color=BLUE, label="p50")
     ax.barh(y - 0.2, top["p95_s"], height=0.4, color=ORANGE, label="p95")
@@ -337,13 +249,13 @@ def fig_api(a: Analysis, df: pd.DataFrame, limits: dict[str, float]
         note += f" ({row.timeouts} timeout)" if row.timeouts else ""
         ax.text(float(row.p95_s) + xmax * 0.01, yi - 0.2, note, va="center", fontsize=7,
                 color=SLA_COLOR if row.errors else "black")
-    _limit(ax, limits, "api_latency_s", f"{limits.get('api_latency_s', 0):g} s", vertical=True)
+    limit_line(ax, limits, "api_latency_s", f"{limits.get('api_latency_s', 0):g} s", vertical=True)
     ax.set_xlim(0, max(xmax, float(limits.get("api_latency_s") or 0)) * 1.25)
     span = max(n + 0.4, 4.0)  # a lone endpoint keeps thin bars, centred
     ax.set_ylim((n - 1) / 2 - span / 2, (n - 1) / 2 + span / 2)
     ax.grid(True, axis="y", alpha=0)
-    _label(ax, title, "latency (s)", "")
-    _legend(ax, "lower right")
+    label_axes(ax, title, "latency (s)", "")
+    legend(ax, "lower right")
     return title, fig
 
 
@@ -382,7 +294,7 @@ def fig_hosts(a: Analysis, df: pd.DataFrame, limits: dict[str, float]
                           ("lag", ("loop_lag_s",))) if any(c in h for c in p[1])]
     hosts = list(dict.fromkeys(h["host"]))
     title = f"Load generators ({len(hosts)} host{'s' * (len(hosts) != 1)})"
-    fig, axes = _figure(ncols=len(panels), suptitle=True)
+    fig, axes = new_figure(ncols=len(panels), suptitle=True)
     many = len(hosts) > MAX_HOST_LINES
     names = {"cpu_pct": "host CPU", "proc_cpu_pct": "streamperf process",
              "net_in_mbps": "in", "net_out_mbps": "out", "loop_lag_s": "loop lag"}
@@ -403,24 +315,25 @@ def fig_hosts(a: Analysis, df: pd.DataFrame, limits: dict[str, float]
                 label = f"{host} {names[col]}" if len(hosts) > 1 else names[col]
                 ax.plot(g["t"], g[col], ls=ls, color=f"C{i % 10}", lw=1.2, label=label)
         if panel == "cpu":
-            _limit(ax, limits, "cpu_pct", f"{limits.get('cpu_pct', 0):g}%")
+            limit_line(ax, limits, "cpu_pct", f"{limits.get('cpu_pct', 0):g}%")
             ax.set_ylim(bottom=0, top=max(105.0, float(h[[c for c in cols if c in h]].max().max())
                                           * 1.05))
-            _label(ax, "CPU", TIME_LABEL, "CPU (%; process: % of one core)")
+            label_axes(ax, "CPU", TIME_LABEL, "CPU (%; process: % of one core)")
         elif panel == "net":
             ax.set_ylim(bottom=0)
-            _label(ax, "Network", TIME_LABEL, "Mbit/s")
+            label_axes(ax, "Network", TIME_LABEL, "Mbit/s")
         else:
-            _limit(ax, limits, "loop_lag_s", f"{limits.get('loop_lag_s', 0):g} s")
+            limit_line(ax, limits, "loop_lag_s", f"{limits.get('loop_lag_s', 0):g} s")
             ax.set_ylim(bottom=0)
-            _label(ax, "Event-loop lag", TIME_LABEL, "seconds")
-        _legend(ax)
+            label_axes(ax, "Event-loop lag", TIME_LABEL, "seconds")
+        legend(ax)
     fig.suptitle(title, fontsize=10)
     return title, fig
 
 
 BUILDERS: dict[str, Builder] = {
     "bitrate": fig_bitrate,
+    "renditions": fig_renditions,
     "lagged": fig_lagged,
     "drift_latency": fig_drift_latency,
     "startup": fig_startup,
@@ -435,7 +348,7 @@ def figures(a: Analysis, events_df: pd.DataFrame, limits: dict[str, float] | Non
     """(name, title, Figure) for every chart whose data is present, in report order."""
     lim = {k: float(v) for k, v in (limits or {}).items() if v is not None}
     out = []
-    with _plain_text():
+    with plain_text():
         for name, build in BUILDERS.items():
             built = build(a, events_df, lim)
             if built is not None:
@@ -443,22 +356,12 @@ def figures(a: Analysis, events_df: pd.DataFrame, limits: dict[str, float] | Non
     return out
 
 
-def _plain_text() -> Any:
-    """Labels are names from the log (endpoints, hosts): drawn as written, never as
-    matplotlib mathtext ("$\\frac$" in an endpoint name would stop the report)."""
-    import matplotlib
-
-    return matplotlib.rc_context({"text.parse_math": False})
-
-
-def png(fig: Figure) -> bytes:
-    buf = io.BytesIO()
-    with _plain_text():  # tick labels are made as the figure is drawn
-        fig.savefig(buf, format="png", dpi=DPI)
-    return buf.getvalue()
-
-
 def charts(a: Analysis, events_df: pd.DataFrame, limits: dict[str, float] | None = None
            ) -> list[Chart]:
     """Every chart of a run as PNG bytes; a chart whose data is absent is left out."""
     return [Chart(name, title, png(fig)) for name, title, fig in figures(a, events_df, limits)]
+
+
+__all__ = ["BUILDERS", "MAX_POINTS", "Chart", "charts", "data_uri", "fig_api", "fig_bitrate",
+           "fig_drift_latency", "fig_hosts", "fig_lagged", "fig_renditions", "fig_stalls",
+           "fig_startup", "figures", "host_series", "limit_lines", "png", "timeline_points"]

@@ -3,8 +3,10 @@
 `render_report` gives the whole page (`streamperf report`, the run directory);
 `summary_html` gives the fragment the pytest-html plugin embeds per test. Both
 read top-down as a person asks: the verdict and the tiles of the figures that
-decided it, then the charts, then the tables. Both share one stylesheet scoped
-under `.sp-report`, so the fragment does not restyle pytest-html's page.
+decided it, then the charts, then the tables (with a ladder's, when the viewers
+played one: results/analysis/renditions.py computes it, this module words it).
+Both share one stylesheet scoped under `.sp-report`, so the fragment does not
+restyle pytest-html's page.
 
 The judge decides (results/judging/judge.py); this module only shows its Verdict: a
 tile is red because the judge listed its check among the breaches, never
@@ -187,6 +189,55 @@ def _load_hosts(events_df: pd.DataFrame) -> Table | None:
                  ["text", "text", *_nums(4)], out)
 
 
+#: Where the bitrate a rendition is taken at came from (renditions.SOURCE ... DECLARED).
+BASIS_WORDS = {"source": "source (ffprobe)", "received": "received (bytes per media s)",
+               "AVERAGE-BANDWIDTH": "AVERAGE-BANDWIDTH", "declared": "declared peak"}
+LADDER_HEADERS = ["rendition", "resolution", "declared kbps", "played at kbps", "bitrate from",
+                  "share of viewer-time", "viewers started on it", "viewers on it at the end"]
+
+
+@dataclass(frozen=True)
+class LadderTables:
+    """A ladder run's tables: one row per rendition, then the switches and the average
+    played bitrate against the ladder (results/analysis/renditions.py `ladder`)."""
+
+    renditions: Table
+    totals: Table
+
+
+def _share(value: float) -> str:
+    return "–" if value != value else f"{value:.1%}"  # NaN: no viewer-time at all
+
+
+def _ladder(a: Analysis, events_df: pd.DataFrame) -> LadderTables | None:
+    from streamperf.results.analysis.renditions import ladder
+
+    spans = getattr(a, "spans", None)
+    made = ladder(a.viewers, spans, events_df) if spans is not None else None
+    if made is None:
+        return None
+    rows = [(r["rendition"], r["res"] or "–", figure(r["declared_kbps"]), figure(r["kbps"]),
+             BASIS_WORDS.get(r["basis"], r["basis"] or "–"), _share(r["share"]),
+             figure(int(r["started"])), figure(int(r["at_end"])))
+            for r in made.rows.to_dict("records")]
+    against = "–"
+    if made.played_vs_top is not None:
+        top = made.rows["rendition"].iloc[0]
+        against = (f"{made.played_vs_top:.0%} of the top rendition"
+                   f" ({top}, {figure(made.top_kbps, 'kbps')})")
+        if made.between is not None:
+            low, high = made.between
+            against += f"; at {low}" if low == high else f"; between {low} and {high}"
+    totals = [("viewers on the ladder", figure(made.viewers)),
+              ("bitrate switches up / down",
+               f"{figure(made.switches_up)} / {figure(made.switches_down)}"),
+              ("average played bitrate", figure(made.played_mean_kbps, "played_mean_kbps")),
+              ("against the ladder", against)]
+    kinds = ["text", "text", "num", "num", "text", "num", "num", "num"]
+    return LadderTables(Table(LADDER_HEADERS, kinds, rows),
+                        Table(["ladder", "value"], ["text", "text"], totals))
+
+
 def _charts(a: Analysis, events_df: pd.DataFrame, limits: dict[str, float] | None,
             charts: Sequence[Chart] | None) -> Sequence[Chart]:
     if charts is not None:
@@ -210,7 +261,7 @@ def summary_html(
     return render("fragment.html", title=title, g=_glance(analysis, verdict),
                   lost=_lost_hosts(events_df),
                   charts=_charts(analysis, events_df, limits, charts),
-                  summary=_summary_table(analysis))
+                  ladder=_ladder(analysis, events_df), summary=_summary_table(analysis))
 
 
 def _breakdown(a: Analysis, by: str) -> Any:
@@ -360,6 +411,7 @@ def render_report(
         "report.html", title=title, g=_glance(analysis, verdict), meta=meta,
         lost=_lost_hosts(events_df), charts=_charts(analysis, events_df, limits, charts),
         summary=_summary_table(analysis), settings=_settings_table(settings or {}),
+        ladder=_ladder(analysis, events_df),
         by_protocol=_breakdown_table(analysis, events_df, "protocol"),
         by_host=_breakdown_table(analysis, events_df, "host"),
         load_hosts=_load_hosts(events_df), worst_n=WORST_VIEWERS, worst=_worst_table(analysis),
