@@ -80,7 +80,14 @@ def _source_detail(r: Rung) -> str:
 
 
 def _rendition(r: Rung) -> Rendition:
-    return Rendition(r.name, r.peak_kbps * 1000, r.name, (r.width, r.height), CODECS, 30.0)
+    return Rendition(
+        name=r.name,
+        bandwidth=r.peak_kbps * 1000,
+        key=r.name,
+        resolution=(r.width, r.height),
+        codecs=CODECS,
+        fps=30.0,
+    )
 
 
 def _held(viewer: str, since_t0: float) -> Rung | None:

@@ -4,6 +4,7 @@ from streamperf.results.eventlog import schema as ev
 from streamperf.results.eventlog.schema import Event
 from streamperf.results.report.live import LiveStats
 from streamperf.results.report.terminal import progress_line
+from tests.support.ladder_log import T0, ladder_rows
 
 
 def row(t, viewer, event, value=0.0, status=""):
@@ -85,3 +86,31 @@ def test_end_of_run_text_from_a_summary_json():
     # One word: never PASS above an INVALID RUN line.
     assert invalid.splitlines()[0] == "streamperf x: INVALID" and "PASS" not in invalid
     assert "INVALID RUN: publisher died" in invalid
+
+
+def test_the_progress_line_and_the_live_view_show_the_playing_viewers_rendition_shares():
+    """tests/support/ladder_log.py's run: three ladder viewers (hls2 on 480p from 8 s to
+    16 s, dash1 on 240p from 10 s) and an RTMP viewer, which holds no rendition."""
+    from streamperf.results.report.live import render_view
+
+    rows = ladder_rows()
+    live = LiveStats(target=4)
+
+    def at(since_t0: float) -> str:
+        live.consume([r for r in rows if live.last_t < r.t <= T0 + since_t0])
+        return progress_line(live.snapshot(now=T0 + since_t0))
+
+    assert "renditions 720p 67% 480p 33%  api errors" in at(5.0)
+    line = at(12.5)
+    assert "renditions 720p 33% 480p 33% 240p 33%" in line
+    assert live.snapshot(now=T0 + 12.5).renditions == (
+        ("720p", 1 / 3), ("480p", 1 / 3), ("240p", 1 / 3))  # highest bitrate first
+    assert "renditions 720p 67% 240p 33%" in at(17.0)
+    view = render_view(live.snapshot(now=T0 + 17.0), live)
+    assert "Renditions   720p 67% 240p 33%   (of 3 viewers on a ladder)" in view.splitlines()
+    assert "renditions" not in at(30.0)  # every viewer done: nobody holds one
+    plain = LiveStats(target=4)
+    plain.consume([r for r in ladder_rows(ladder=False) if r.t <= T0 + 12.5])
+    assert plain.snapshot(now=T0 + 12.5).playing == 4
+    assert "renditions" not in progress_line(plain.snapshot(now=T0 + 12.5))
+    assert "Renditions" not in render_view(plain.snapshot(now=T0 + 12.5), plain)

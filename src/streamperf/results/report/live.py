@@ -2,6 +2,8 @@
 
 Rows, not viewer objects, drive it so a remote shard's rows count the same.
 `render_view` draws them as the seed's terminal display did (`streamperf live`).
+When viewers play a ladder, their `rendition` rows say what each holds: the share
+of the playing viewers on each rendition now (`Progress.renditions`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,14 @@ class Progress:
     ever_media: int = 0  # viewers that got media at some point (the seed's "established")
     ever_lagged: int = 0
     hosts: tuple[HostLive, ...] = field(default_factory=tuple)
+    #: (rendition, share of the playing viewers that hold one), highest bitrate first
+    renditions: tuple[tuple[str, float], ...] = ()
+    on_ladder: int = 0  # playing viewers that hold a rendition
+
+
+def rendition_shares(p: Progress) -> str:
+    """`720p 30% 480p 70%`; "" when no playing viewer holds a rendition."""
+    return " ".join(f"{name} {share:.0%}" for name, share in p.renditions)
 
 
 @dataclass(frozen=True)
@@ -75,6 +85,8 @@ class LiveStats:
         self.end_reason: str | None = None  # run_end's name once seen
         self.last_t = 0.0  # newest row time: "now" when replaying an old log
         self._ever_lagged: set[str] = set()
+        self._rendition: dict[str, str] = {}  # viewer -> the rendition it holds
+        self._rendition_kbps: dict[str, float] = {}  # rendition -> its declared kbps
 
     def consume(self, rows: Iterable[Event]) -> None:
         with self._lock:
@@ -107,7 +119,11 @@ class LiveStats:
         elif kind == ev.PLAY_END:
             self._playing.discard(row.viewer)
             self._lagged.discard(row.viewer)
+            self._rendition.pop(row.viewer, None)
             self.done += 1
+        elif kind == ev.RENDITION:
+            self._rendition[row.viewer] = row.name
+            self._rendition_kbps[row.name] = row.value
         elif kind == ev.API:
             self.api_calls += 1
             self.api_errors += row.status != "200"
@@ -156,6 +172,7 @@ class LiveStats:
             for sec in [s for s in self._api_window if s <= last - RATE_WINDOW_S]:
                 del self._api_window[sec]
             api_recent = sum(c for s, c in self._api_window.items() if s <= last)
+            shares, on_ladder = self._shares()
             return Progress(
                 elapsed_s=now - self.started,
                 target=self.target,
@@ -172,7 +189,19 @@ class LiveStats:
                 hosts=self._hosts(),
                 ever_media=len(self._first),
                 ever_lagged=len(self._ever_lagged),
+                renditions=shares,
+                on_ladder=on_ladder,
             )
+
+    def _shares(self) -> tuple[tuple[tuple[str, float], ...], int]:
+        counts: dict[str, int] = {}
+        for viewer in self._playing:
+            name = self._rendition.get(viewer)
+            if name is not None:
+                counts[name] = counts.get(name, 0) + 1
+        total = sum(counts.values())
+        order = sorted(counts, key=lambda n: (-self._rendition_kbps.get(n, 0.0), n))
+        return tuple((name, counts[name] / total) for name in order), total
 
     def _hosts(self) -> tuple[HostLive, ...]:
         playing: dict[str, int] = {}
@@ -213,6 +242,8 @@ def render_view(p: Progress, stats: LiveStats, source: str = "", color: bool = F
         f"Streams lagged: [{bar}] {p.lagged}/{p.playing}"
         f"   (drift over {stats.lag_threshold_s:g} s; {p.ever_lagged} lagged at some point)",
         f"Average rate {p.mean_kbps:8.1f} kbps per session{src}",
+        *([f"Renditions   {rendition_shares(p)}   (of {p.on_ladder} viewers on a ladder)"]
+          if p.renditions else []),
         f"Viewer errors {p.viewer_errors}",
         f"{rule} API requests",
         f"{p.api_per_s:8.2f} requests/s   total {p.api_calls}   errors {p.api_errors}"

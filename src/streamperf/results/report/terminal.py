@@ -8,15 +8,19 @@ from typing import Any
 from streamperf.results.analysis.figures import Analysis
 from streamperf.results.formatting import figure
 from streamperf.results.judging.judge import INTERRUPTED, INVALID, Verdict
-from streamperf.results.report.live import Progress
+from streamperf.results.report.live import Progress, rendition_shares
 
 
 def progress_line(p: Progress) -> str:
+    """The controller's line while a run plays; with the rendition shares of the
+    playing viewers when they play a ladder."""
+    shares = rendition_shares(p)
     return (
         f"[streamperf] {p.elapsed_s:5.0f}s  viewers {p.with_media}/{p.target}"
         f" (playing {p.playing}, done {p.done})  lagged {p.lagged}"
-        f"  mean {p.mean_kbps:6.0f} kbps  api errors {p.api_errors}/{p.api_calls}"
-        f"  viewer errors {p.viewer_errors}"
+        f"  mean {p.mean_kbps:6.0f} kbps"
+        + (f"  renditions {shares}" if shares else "")
+        + f"  api errors {p.api_errors}/{p.api_calls}  viewer errors {p.viewer_errors}"
     )
 
 
