@@ -170,13 +170,17 @@ def test_impaired_viewers_are_flagged_and_recover_when_the_cap_lifts(session, ca
     stalled = a.stall_starts.groupby("viewer")["t"].min()
     protocol_of = a.viewers.set_index("viewer")["protocol"]
     for protocol in ("rtmp", "hls"):
-        mine = protocol_of.index[protocol_of == protocol]
-        assert len(mine) == per_protocol, protocol_of.to_dict()
+        assert (protocol_of == protocol).sum() == per_protocol, protocol_of.to_dict()
+        # A shared cap is not shared fairly: a viewer whose first segment came late had too
+        # little of the cap left to fall 3 s behind. Those with 10 s of it must be flagged.
+        firsts = first.reindex(protocol_of.index[protocol_of == protocol])
+        mine = firsts.index[firsts <= lifted[0] - 10.0]
+        assert len(mine) >= per_protocol // 2, f"{protocol}: first media {firsts.to_dict()}"
         to_lag = (lagged.reindex(mine) - first.reindex(mine)).dropna()
         to_stall = (stalled.reindex(mine) - first.reindex(mine)).dropna()
-        print(f"{protocol}: time to flag lagged: max {to_lag.max():.1f} s; to first stall: "
-              f"max {to_stall.max():.1f} s")
-        assert len(to_lag) >= 0.95 * per_protocol and (to_lag < 20).all(), protocol
-        assert len(to_stall) >= 0.95 * per_protocol and (to_stall < 20).all(), protocol
+        print(f"{protocol}: {len(mine)} viewers under the cap 10 s or more; time to flag lagged: "
+              f"max {to_lag.max():.1f} s; to first stall: max {to_stall.max():.1f} s")
+        assert len(to_lag) == len(mine) and (to_lag < 20).all(), protocol
+        assert len(to_stall) == len(mine) and (to_stall < 20).all(), protocol
     late = a.stall_starts[a.stall_starts["t"] > lifted[0] + 2.0]
     assert late.empty, f"stalls began after the cap lifted: {late.to_dict('records')}"

@@ -62,6 +62,13 @@ def _port_open(host: str, port: int) -> bool:
     return False
 
 
+BIND_TRIES = 3  # ports taken before node could bind them: new ones, this many times
+
+
+class PortTaken(RuntimeError):
+    """node-media-server could not bind a port it was given."""
+
+
 @dataclass(frozen=True)
 class StreamUrls:
     """Where to publish and play one stream key."""
@@ -118,6 +125,16 @@ class NodeMediaServer:
         if why:
             raise RuntimeError(why)
         self.workdir.mkdir(parents=True, exist_ok=True)
+        for _ in range(BIND_TRIES - 1):
+            try:
+                return self._start(timeout)
+            except PortTaken:
+                # a free port handed out is an ephemeral one: another test's outgoing
+                # connection may take it before node binds it; two new ones
+                self.rtmp_port, self.http_port = free_port(self.host), free_port(self.host)
+        return self._start(timeout)
+
+    def _start(self, timeout: float) -> NodeMediaServer:
         config = {
             "bind": self.host,
             "rtmp": {"port": self.rtmp_port},
@@ -141,7 +158,8 @@ class NodeMediaServer:
             rc = self._proc.poll()
             if rc is not None:
                 self._proc = self.pid = None
-                raise RuntimeError(f"node-media-server exited with {rc}: {self._tail()}")
+                error = PortTaken if "EADDRINUSE" in self.log_text() else RuntimeError
+                raise error(f"node-media-server exited with {rc}: {self._tail()}")
             listening = f"listening on port {self.host}:{self.rtmp_port}" in self.log_text()
             if listening and all(_port_open(self.host, p)
                                  for p in (self.rtmp_port, self.http_port)):

@@ -5,6 +5,7 @@ availabilityStartTime, plays through its segments, a missing one skipped with a 
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 from datetime import UTC, datetime
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
+from streamperf.viewers.abr import RENDITION
 from streamperf.viewers.base import CLOCK, FIRST_AUDIO, FIRST_VIDEO
 from streamperf.viewers.dash.viewer import DashViewer
 from tests.support.dash_media import DashRecording, record_dash
@@ -109,3 +111,92 @@ def test_close_ends_run_at_once(rec: DashRecording, run_loop: RunLoop) -> None:
             return time.monotonic() - began
 
     assert run_loop(main()) < 0.2
+
+
+# --- a ladder: the choice before each segment, the emergency switch, CMCD ------------
+
+TOP_REP = "9"  # a second video representation, served from representation 0's files
+
+
+def two_rung(rec: DashRecording, ago_s: float) -> bytes:
+    """The live MPD with a 3 Mbps representation above the recorded 950 kbps one."""
+    mpd = relive(rec, ago_s).decode()
+    rep = re.search(r'<Representation id="0".*?</Representation>', mpd, re.S)
+    assert rep is not None
+    top = rep.group(0).replace('id="0"', f'id="{TOP_REP}"').replace(
+        'bandwidth="950000"', 'bandwidth="3000000"')
+    return mpd.replace(rep.group(0), rep.group(0) + top).encode()
+
+
+def ladder_origin(rec: DashRecording, ago_s: float, seen: list[web.Request]) -> web.Application:
+    """The two-rung MPD; the top representation's media trickles (4 kB per 0.2 s: a
+    segment would take about 12 s), its init segment and the rest at loopback speed."""
+    async def media(request: web.Request) -> web.StreamResponse:
+        seen.append(request)
+        name = request.match_info["name"]
+        slow = name.startswith(f"chunk-{TOP_REP}-")
+        path = rec.dir / name.replace(f"-{TOP_REP}-", "-0-").replace(
+            f"stream{TOP_REP}.", "stream0.")
+        if not path.is_file():
+            raise web.HTTPNotFound()
+        body = path.read_bytes()
+        if not slow:
+            return web.Response(body=body)
+        resp = web.StreamResponse(headers={"Content-Length": str(len(body))})
+        await resp.prepare(request)
+        for i in range(0, len(body), 4096):
+            await resp.write(body[i:i + 4096])
+            await asyncio.sleep(0.2)
+        return resp
+
+    async def manifest(request: web.Request) -> web.Response:
+        seen.append(request)
+        return web.Response(body=two_rung(rec, ago_s), content_type="application/dash+xml")
+
+    app = web.Application()
+    app.router.add_get("/live/live.mpd", manifest)
+    app.router.add_get("/live/{name}", media)
+    return app
+
+
+def test_a_download_that_would_not_arrive_in_time_is_given_up_for_the_lower_rendition(
+        rec: DashRecording, run_loop: RunLoop) -> None:  # fmt: skip
+    seen: list[web.Request] = []
+    v, rows = run_loop(play(ladder_origin(rec, 8.5, seen), 4.5, connect_timeout=2.0))
+    whys = [json.loads(r[3])["why"] for r in rows if r[0] == RENDITION]
+    # dash.js's 1000 kbps start, up once the loopback's throughput is in, then the
+    # abandon rule: a top segment projected at over 1.8 durations goes to the lower one
+    assert whys[:3] == ["start", "up", "emergency"], rows
+    # segments 1..4 are had whole (5, due at 10 s, was never recorded: skipped on 404)
+    assert v.video.segments_fetched == 4, rows
+    asked = [r.path.rsplit("/", 1)[1] for r in seen]
+    given_up = next(n for n in asked if n.startswith(f"chunk-{TOP_REP}-"))
+    # the same instant, asked again from the lower representation, and had whole
+    assert asked[asked.index(given_up) + 1] == given_up.replace(f"-{TOP_REP}-", "-0-")
+
+
+@pytest.mark.parametrize("mode", ["query", "headers"])
+def test_cmcd_keys_go_with_every_dash_request(rec: DashRecording, run_loop: RunLoop,
+                                              mode: str) -> None:
+    seen: list[web.Request] = []
+    run_loop(play(ladder_origin(rec, 8.5, seen), 2.5, connect_timeout=2.0, cmcd=mode,
+                  session_id="fan7"))
+
+    def keys(r: web.Request) -> str:
+        if mode == "query":
+            return r.query.get("CMCD", "")
+        return ",".join(r.headers.get(h, "") for h in
+                        ("CMCD-Object", "CMCD-Request", "CMCD-Session", "CMCD-Status"))
+
+    by_kind: dict[str, str] = {}
+    for r in seen:
+        name = r.path.rsplit("/", 1)[1]
+        kind = "m" if name.endswith(".mpd") else "i" if name.startswith("init") else \
+            "v" if name.startswith(("chunk-0-", f"chunk-{TOP_REP}-")) else "a"
+        by_kind.setdefault(kind, keys(r))
+        assert 'sid="fan7"' in keys(r) and "sf=d" in keys(r) and "st=l" in keys(r), keys(r)
+    assert set(by_kind) == {"m", "i", "v", "a"}, by_kind
+    for kind, text in by_kind.items():
+        assert f"ot={kind}" in text, (kind, text)
+    assert re.search(r"\bbr=950\b", by_kind["v"]) and "d=2000" in by_kind["v"], by_kind["v"]
+    assert "bl=" in by_kind["v"] and "su" in by_kind["m"].split(","), by_kind

@@ -74,7 +74,8 @@ class ViewerFactory:
         if protocol == "dash":
             from streamperf.viewers.dash.viewer import DashViewer
 
-            return DashViewer(url, on_event, abr=self.abr or "dashjs")
+            return DashViewer(url, on_event, abr=self.abr or "dashjs", cmcd=self.cmcd,
+                              session_id=name)
         raise ValueError(f"unknown protocol {protocol!r} (known: {', '.join(PROTOCOLS)})")
 
     async def aclose(self) -> None:

@@ -19,15 +19,22 @@ WHYS = ("start", "up", "down", "emergency")
 
 class RenditionRates:
     """Bytes and media seconds of the segments a viewer fetched, per rendition: what
-    each rendition really carries, where a manifest declares only a peak."""
+    each rendition really carries, where a manifest declares only a peak.
 
-    __slots__ = ("got",)
+    The first segment is left out: it is in before the first frame (its being whole
+    is the first frame), outside the bytes a viewer's mean_kbps counts, which its
+    bitrate_ratio holds against these (results/analysis/renditions.py)."""
+
+    __slots__ = ("first", "got")
 
     def __init__(self) -> None:
         self.got: dict[str, list[float]] = {}
+        self.first = True
 
     def add(self, name: str, nbytes: int, media_s: float) -> None:
-        if media_s > 0:
+        if self.first:
+            self.first = False
+        elif media_s > 0:
             acc = self.got.setdefault(name, [0.0, 0.0])
             acc[0] += nbytes
             acc[1] += media_s

@@ -9,8 +9,11 @@ track's byte count and clock in place (no call into the viewer per read).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
+from streamperf.viewers.abr import AbrPolicy, Rendition
+from streamperf.viewers.abr.abandon import ABANDON_SLOTS, AbandonCheck
 from streamperf.viewers.dash.timeline import SegmentRef
 from streamperf.viewers.formats.fmp4 import HEAD_LIMIT, FragmentScanner
 from streamperf.viewers.http.connection import ResponseSink
@@ -85,4 +88,28 @@ class MediaBody(ResponseSink):
             self.track.bytes += n
 
 
-__all__ = ["FetchingViewer", "MediaBody", "TrackClock"]
+class AbrMediaBody(AbandonCheck, MediaBody):
+    """A video segment above the ladder's lowest rung: its head timed (the request
+    latency dash.js takes off its estimate), and watched for dash.js's
+    AbandonRequestsRule (viewers/abr/abandon.py)."""
+
+    __slots__ = ABANDON_SLOTS
+
+    def __init__(self, viewer: FetchingViewer, track: TrackClock, seg: SegmentRef,
+                 default_duration: int, policy: AbrPolicy, rendition: Rendition,
+                 clock: Callable[[], float]) -> None:  # fmt: skip
+        super().__init__(viewer, track, seg, default_duration)
+        self._arm(policy, rendition, clock)
+
+    def head(self, status: int, length: int | None) -> None:
+        self._timed(length)
+        super().head(status, length)
+
+    def _segment_bytes(self) -> int:
+        return self.track.bytes - self.track.seg_base
+
+    def _segment_s(self) -> float:
+        return self.seg.duration
+
+
+__all__ = ["AbrMediaBody", "FetchingViewer", "MediaBody", "TrackClock"]

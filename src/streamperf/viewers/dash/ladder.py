@@ -45,32 +45,48 @@ class DashLadder:
     def representation(self, aset: AdaptationSet, r: Rendition) -> Representation | None:
         return next((rep for rep in aset.representations if rep.id == r.key), None)
 
-    def choose(self, now: float, seg_s: float) -> tuple[Rendition, str]:
-        """The rendition of the next video segment; a switch is reported."""
-        r, why = self.policy.choose(now, seg_s)
-        if why:
-            self.switches += 1
-            self.rendition = r
-            self._report(r, why)
-        return r, why
-
     def before(self, now: float, mpd: Mpd, pos: float,
                seg: SegmentRef) -> tuple[Representation | None, SegmentRef]:  # fmt: skip
         """The ABR choice before a video segment: on a switch, the new representation
         and its segment at the same instant (a ladder's segments align, as ffmpeg's);
         else (None, seg)."""
-        r, why = self.choose(now, seg.duration)
+        r, why = self.policy.choose(now, seg.duration)
         if not why:
             return None, seg
+        rep, other = self._at(r, mpd, pos)
+        if rep is None or other is None:  # not listed here: stay where it is
+            self.policy.current = self.rendition
+            return None, seg
+        self._switch(r, why)
+        return rep, other
+
+    def switched(self, r: Rendition, mpd: Mpd, pos: float,
+                 seg: SegmentRef) -> tuple[Representation | None, SegmentRef | None]:  # fmt: skip
+        """A download given up for `r` (the policy's abandon rule): its representation
+        and segment at the same instant, reported as an emergency switch."""
+        rep, other = self._at(r, mpd, pos)
+        if rep is None or other is None:
+            self.policy.current = self.rendition
+            return None, None
+        self._switch(r, "emergency")
+        return rep, other
+
+    def _at(self, r: Rendition, mpd: Mpd,
+            pos: float) -> tuple[Representation | None, SegmentRef | None]:  # fmt: skip
         period = period_at(mpd, pos)
         aset = period.of_kind(VIDEO)
         rep = self.representation(aset, r) if aset is not None else None
-        other = find_segment(period, rep, pos) if rep is not None else None
-        return (rep, other) if rep is not None and other is not None else (None, seg)
+        return rep, find_segment(period, rep, pos) if rep is not None else None
 
-    def loaded(self, now: float, sent: float, nbytes: int, seg: SegmentRef) -> None:
-        """A video segment is in (asked at loop time `sent`)."""
-        self.policy.loaded(now, self.rendition, nbytes, now - sent, 0.0, seg.duration)
+    def _switch(self, r: Rendition, why: str) -> None:
+        self.switches += 1
+        self.rendition = r
+        self._report(r, why)
+
+    def loaded(self, now: float, sent: float, head: float, nbytes: int,
+               seg: SegmentRef) -> None:  # fmt: skip
+        """A video segment is in: asked at loop time `sent`, its head in at `head`."""
+        self.policy.loaded(now, self.rendition, nbytes, now - sent, head - sent, seg.duration)
         self.rates.add(self.rendition.name, nbytes, seg.duration)
 
     def stopped(self) -> None:

@@ -42,7 +42,7 @@ class Track:
         self.rep: Representation | None = None
         #: MPD timeline instant the next segment must end after (the last one's end)
         self.pos = 0.0
-        self.started = False  # a start position was chosen
+        self.positioned = False  # a start position was chosen
         self.done = False  # a static MPD's last segment is in
         #: loop time before which its next segment is not asked (a late one, retried)
         self.wait_until = 0.0

@@ -14,15 +14,17 @@ import contextlib
 import math
 import ssl
 import time
+import uuid
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from streamperf.viewers.base import CLOCK, FIRST_AUDIO, FIRST_VIDEO, VIEWER_ERROR, EventCallback
-from streamperf.viewers.dash.bodies import MediaBody
+from streamperf.viewers.cmcd import CMCD_MODES
 from streamperf.viewers.dash.clock import ClockError, server_offset, usable_timing
 from streamperf.viewers.dash.ladder import DashLadder
 from streamperf.viewers.dash.mpd import AUDIO, VIDEO, Mpd, MpdError, Period, Representation
 from streamperf.viewers.dash.mpd import parse_mpd_memo as parse_mpd
+from streamperf.viewers.dash.segments import MIN_LATE_S, SegmentFetching
 from streamperf.viewers.dash.timeline import (
     EPS,
     SegmentRef,
@@ -34,23 +36,16 @@ from streamperf.viewers.dash.timeline import (
     window_start,
 )
 from streamperf.viewers.dash.track import Track
-from streamperf.viewers.formats.fmp4 import BoxError, read_init
 from streamperf.viewers.http.client import HttpClient
-from streamperf.viewers.http.connection import CONNECT, STALL, TIMEOUT, GetError
+from streamperf.viewers.http.connection import CONNECT, TIMEOUT, GetError
 from streamperf.viewers.http.kept import KeptBody
 from streamperf.viewers.reload_grid import sleep_to_grid
 
 MAX_MPD = 1 << 20  # bytes; a bigger answer is not read
-MAX_INIT = 1 << 20
-SEGMENT_RETRIES = 1  # a stalled segment download is asked again once
-MIN_STALL_S = 1.0  # no data for max(this, segment duration) counts as stalled
 SETUP_RETRY_S = 1.0  # MPD retry interval before play
 MIN_UPDATE_S = 1.0  # minimumUpdatePeriod taken as at least this: never a reload storm
 DISCONNECT_SEGMENTS = 3.0  # MPD unreachable for this many segment durations -> disconnect
 STUCK_SEGMENTS = 3.0  # no new segment for this many durations -> one `protocol` row
-LATE_RETRY_S = 0.25  # a segment due but answered 404 is asked again this much later ...
-MIN_LATE_S = 1.0  # ... until max(this, its duration) past its availability time
-INIT_TRIES = 3  # an initialization segment failing this often: media time from the MPD
 
 
 class _Failed(Exception):
@@ -61,7 +56,7 @@ class _Failed(Exception):
         self.kind, self.why = kind, why
 
 
-class DashViewer:
+class DashViewer(SegmentFetching):
     """One DASH player (see viewers.base.Viewer for the contract, docs/dash.md for choices)."""
 
     protocol = "dash"
@@ -71,6 +66,8 @@ class DashViewer:
         url: str,
         on_event: EventCallback,
         abr: str = "dashjs",
+        cmcd: str = "",
+        session_id: str = "",
         connect_timeout: float = 10.0,
         on_request: Callable[[str], None] | None = None,
         ssl_context: ssl.SSLContext | None = None,
@@ -83,6 +80,11 @@ class DashViewer:
         self.connect_timeout = connect_timeout
         self.on_request, self.ssl_context = on_request, ssl_context  # (on_request: tests)
         self.abr = abr  # viewers/abr ABR_MODES or a representation's name (docs/abr.md)
+        if cmcd and cmcd not in CMCD_MODES:
+            raise ValueError(f"unknown CMCD mode {cmcd!r} (known: {', '.join(CMCD_MODES)})")
+        self.cmcd = cmcd  # CTA-5004 keys on each request (segments.py)
+        self.session_id = session_id or uuid.uuid4().hex
+        self._content_id = parts.path[-64:]
         self.ladder: DashLadder | None = None  # made when the video set is first seen
         self._http: HttpClient | None = None
         self.bytes_received = 0  # MPD, init and media segment bodies
@@ -281,12 +283,12 @@ class DashViewer:
         mpd = self.mpd
         assert mpd is not None
         for _ in range(len(mpd.periods) + 3):  # each turn moves to a later period or segment
-            if not track.started:
+            if not track.positioned:
                 rep = self._representation(mpd.periods[-1 if mpd.dynamic else 0], track)
                 if rep is None:
                     break
                 track.pos = start_position(mpd, rep, server_now)
-                track.started = True
+                track.positioned = True
             period = period_at(mpd, track.pos)
             rep = self._representation(period, track)
             seg = find_segment(period, rep, track.pos) if rep is not None else None
@@ -362,14 +364,16 @@ class DashViewer:
         http = self._http
         assert http is not None
         sink = KeptBody(self, MAX_MPD, "an MPD")
+        ask, headers = self._with_cmcd(self.url, "m", None, None)
         try:
-            resp = await http.get(self.url, limit, sink)
+            resp = await http.get(ask, limit, sink, 0.0, headers)
         except GetError as e:
             raise _Failed(e.kind, f"GET {self.url}: {e.why}") from None
         if resp.status != 200:
             raise _Failed("status", f"GET {self.url}: HTTP {resp.status}")
         try:
-            mpd = parse_mpd(sink.body(), resp.url)
+            # the URL without CMCD keys (they differ per viewer: the parse is shared)
+            mpd = parse_mpd(sink.body(), self.url if resp.url == ask else resp.url)
         except MpdError as e:
             raise _Failed("bad", str(e)) from None
         except Exception as e:  # whatever the bytes, a bad MPD is this viewer's error
@@ -380,97 +384,6 @@ class DashViewer:
             self._error("protocol", self._lost)
             self._lost = None
         return mpd
-
-    async def _fetch(self, track: Track, seg: SegmentRef) -> None:
-        if track.kind == VIDEO and self.ladder is not None and self.mpd is not None:
-            now = asyncio.get_running_loop().time()
-            rep, seg = self.ladder.before(now, self.mpd, track.pos, seg)
-            track.rep = rep or track.rep
-        rep = track.rep
-        assert rep is not None
-        if rep.template.initialization and rep.id not in track.inits:
-            await self._init(track, rep, rep.template.initialization)
-        loop = asyncio.get_running_loop()
-        self._progress_at = loop.time()
-        self._stuck_reported = False
-        for attempt in range(1 + SEGMENT_RETRIES):
-            if not await self._fetch_media(track, seg, retry=attempt < SEGMENT_RETRIES):
-                return
-            self.segment_retries += 1
-
-    async def _init(self, track: Track, rep: Representation, url: str) -> None:
-        http = self._http
-        assert http is not None
-        sink = KeptBody(self, MAX_INIT, "an initialization segment")
-        try:
-            resp = await http.get(url, self.connect_timeout, sink)
-            if resp.status != 200:
-                raise BoxError(f"HTTP {resp.status}")
-            track.inits[rep.id] = read_init(sink.body())
-            return
-        except (GetError, BoxError) as e:
-            why = e.why if isinstance(e, GetError) else str(e)
-        tries = track.init_tries[rep.id] = track.init_tries.get(rep.id, 0) + 1
-        if tries >= INIT_TRIES:
-            track.inits[rep.id] = None
-            why += f"; given up after {tries} tries, media time follows the MPD"
-        self._error("protocol", f"initialization segment {url}: {why}")
-
-    async def _fetch_media(self, track: Track, seg: SegmentRef, retry: bool) -> bool:
-        """Download one segment; True when it stalled and should be asked again."""
-        http = self._http
-        assert http is not None
-        limit = self.connect_timeout + 2 * seg.duration
-        sink = MediaBody(self, track, seg, track.default_duration())
-        sent = http.loop.time()
-        ok = stalled = again = False
-        try:
-            resp = await http.get(seg.url, limit, sink, max(MIN_STALL_S, seg.duration))
-            if resp.status != 200:
-                again = self._refused(track, seg, resp.status)
-                return False
-            sink.head_done()  # a segment shorter than the scanned head
-            ok = True
-            track.segments_fetched += 1
-            track.bytes_per_s = (track.bytes - track.seg_base) / seg.duration
-            if self.ladder is not None and track.kind == VIDEO:
-                self.ladder.loaded(http.loop.time(), sent, track.bytes - track.seg_base, seg)
-        except GetError as e:
-            if e.kind == STALL and retry:
-                stalled = True
-            elif e.kind in (STALL, TIMEOUT):
-                track.segments_skipped += 1
-                self._error("timeout", f"segment {seg.url}: {e.why}, skipped")
-            else:
-                track.segments_skipped += 1
-                got = track.bytes - track.seg_base if sink.ok else 0
-                self._lost = f"segment {seg.url} failed after {got} bytes: {e.why}; skipped"
-                self._reload_now = True  # an outage shows as the MPD failing (disconnect)
-        finally:
-            if stalled:
-                track.keep_reported()
-            else:
-                track.segment_done(ok)
-                if not again:  # done with it (in, or skipped): on to the next
-                    track.pos = max(track.pos, seg.end)
-                    track.recent.append(seg.url)
-        return stalled
-
-    def _refused(self, track: Track, seg: SegmentRef, status: int) -> bool:
-        """A segment answered `status`: True when it is to be asked again shortly (it
-        may only be late: just due by the clock), else it is skipped with a row."""
-        mpd = self.mpd
-        assert mpd is not None
-        due = _ast(mpd) + seg.end - (track.rep.template.availability_offset if track.rep else 0)
-        server_now = time.time() + self.clock_offset
-        if mpd.dynamic and status == 404 and server_now < due + max(MIN_LATE_S, seg.duration):
-            track.late_retries += 1
-            track.wait_until = asyncio.get_running_loop().time() + LATE_RETRY_S
-            return True
-        track.segments_skipped += 1
-        self._error("protocol", f"segment {seg.url}: HTTP {status}, skipped "
-                    f"({track.segments_skipped} so far)")
-        return False
 
     # --- what the tracks report -------------------------------------------
     def _first_media(self, track: Track, ts_s: float) -> None:

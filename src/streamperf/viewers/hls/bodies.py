@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
+from streamperf.viewers.abr.abandon import ABANDON_SLOTS, AbandonCheck
 from streamperf.viewers.abr.policy import AbrPolicy
 from streamperf.viewers.abr.rendition import Rendition
 from streamperf.viewers.formats.mpegts import TsScanner
@@ -150,42 +151,26 @@ class SegmentBody(ResponseSink):
             self.viewer.bytes_received += n
 
 
-class AbrSegmentBody(SegmentBody):
-    """A segment of a ladder above its lowest rung: also times its head (for the
-    throughput estimate) and, at each tick of the request watch, asks the viewer's
-    ABR policy whether to give it up for a lower rendition (an emergency switch)."""
+class AbrSegmentBody(AbandonCheck, SegmentBody):
+    """A segment of a ladder above its lowest rung: its head timed (for the throughput
+    estimate), and watched for an emergency switch (viewers/abr/abandon.py)."""
 
-    __slots__ = ("abandon_to", "clock", "head_at", "length", "policy", "rendition", "sent_at")
-    checks = True
+    __slots__ = ABANDON_SLOTS
 
     def __init__(self, viewer: FetchingViewer, seg: Segment, policy: AbrPolicy,
                  rendition: Rendition, clock: Callable[[], float]) -> None:  # fmt: skip
         super().__init__(viewer, seg)
-        self.policy = policy
-        self.rendition = rendition
-        self.clock = clock
-        self.sent_at = clock()
-        self.head_at: float | None = None
-        self.length: int | None = None
-        self.abandon_to: Rendition | None = None
+        self._arm(policy, rendition, clock)
 
     def head(self, status: int, length: int | None) -> None:
-        self.head_at = self.clock()
-        self.length = length
+        self._timed(length)
         super().head(status, length)
 
-    def check(self, now: float) -> str | None:
-        if self.abandon_to is not None or (self.head_at is not None and not self.ok):
-            return None  # already given up, or an error page (not a download)
-        v = self.viewer
-        ttfb = None if self.head_at is None else self.head_at - self.sent_at
-        got = v.bytes_received - v._seg_base if self.ok else 0
-        target = self.policy.abandon(now, self.rendition, got, now - self.sent_at, ttfb,
-                                     self.length, self.seg.duration)
-        if target is None:
-            return None
-        self.abandon_to = target
-        return f"emergency switch down to {target.name}"
+    def _segment_bytes(self) -> int:
+        return self.viewer.bytes_received - self.viewer._seg_base
+
+    def _segment_s(self) -> float:
+        return self.seg.duration
 
 
 __all__ = [
