@@ -215,8 +215,14 @@ def _disagree(real: PlayerReport, ours: LoneRun) -> list[str]:
     # Neither player catches up after a stall at these settings: a stall one had and
     # the other did not puts the one that long further behind from then on.
     stall_gap_s = abs(real_stall_s - our_stall_s)
+    # A DASH player's first segment is the one the MPD it read lists at the live edge
+    # less the presentation delay (PT2S, a segment here); the MPD is rewritten every
+    # segment, so a join waits 0-2 s for it depending on where in that cycle it fell
+    # (seen: dash.js 0.67 s uncapped, 2.76 s behind the cap, where its 240p segment
+    # takes 0.6 s).
+    startup_tolerance_s = STARTUP_TOLERANCE_S + (SEGMENT_S if real.player == "dash.js" else 0)
     for what, a, b, tolerance in (
-            ("startup", real.startup_s, ours.startup_s, STARTUP_TOLERANCE_S),
+            ("startup", real.startup_s, ours.startup_s, startup_tolerance_s),
             ("latency", real.clock_latency_s, ours.latency_s,
              LATENCY_TOLERANCE_S + stall_gap_s)):
         if a is None or b is None or abs(a - b) > tolerance:

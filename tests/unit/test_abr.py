@@ -205,3 +205,16 @@ def test_hlsjs_emergency_resets_an_estimate_that_would_go_straight_back_up() -> 
     assert down is not None
     assert not p.est.known and p.default_bps == down.bandwidth
     assert p.choose(6.1, SEG_S)[0] is down  # no bounce back to 720p on the old estimate
+
+
+def test_dashjs_leaves_out_downloads_that_look_cached_once_a_real_one_is_in() -> None:
+    # A small segment let through in one burst by a shaper reads as a cached one
+    # (under 50 ms first to last byte): it counts only until a real measurement comes.
+    t = SlidingThroughput()
+    t.sample(0.001, 88_000)  # the first: kept, there is nothing else
+    assert t.bps == pytest.approx(704e6)
+    t.sample(3.0, 600_000)  # a real one: the cached-looking ones before it go
+    assert t.bps == pytest.approx(1.6e6)
+    t.sample(0.002, 88_000)  # left out now
+    t.sample(2.0, 400_000)
+    assert t.bps == pytest.approx((1.6e6 + 1.6e6) / 2)

@@ -24,6 +24,7 @@ HLSJS_DEFAULT_TTFB_S = 0.1  # abrEwmaDefaultEstimate for TTFB (100 ms)
 HLSJS_MIN_DELAY_S = 0.05  # minDelayMs_: a download never counts as shorter
 HLSJS_MIN_WEIGHT_S = 0.001  # minWeight_: seconds of samples before the EWMAs count
 DASHJS_LIVE_SAMPLES = 3  # AVERAGE_THROUGHPUT_SAMPLE_AMOUNT_LIVE
+DASHJS_CACHED_S = 0.05  # cacheLoadThresholds.video: a faster download looks cached
 
 
 class Ewma:
@@ -81,15 +82,30 @@ class HlsJsEstimate:
 
 
 class SlidingThroughput:
-    """dash.js's live throughput: the mean of the last few segments' bits/s."""
+    """dash.js's live throughput: the mean of the last few segments' bits/s.
 
-    __slots__ = ("samples",)
+    A download under 50 ms from first to last byte reads as a cached one
+    (ThroughputHistory's isCachedResponse, cacheLoadThresholds video 50 ms): once a
+    real measurement is in, it is left out, and the first real one drops those
+    before it. Behind a shaper that lets a small segment through in one burst
+    (tc's htb on lo does), such a download would otherwise read hundreds of Mbit/s.
+    """
+
+    __slots__ = ("cached", "samples")
 
     def __init__(self, size: int = DASHJS_LIVE_SAMPLES) -> None:
         self.samples: deque[float] = deque(maxlen=size)
+        self.cached = False  # the samples held are cached-looking ones
 
     def sample(self, seconds: float, nbytes: int) -> None:
         """One download: `seconds` from first to last byte."""
+        if seconds < DASHJS_CACHED_S:
+            if self.samples and not self.cached:
+                return
+            self.cached = True
+        elif self.cached:
+            self.samples.clear()
+            self.cached = False
         self.samples.append(8 * nbytes / max(seconds, 0.001))
 
     @property

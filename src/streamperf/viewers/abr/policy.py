@@ -305,6 +305,9 @@ class DashJsPolicy(AbrPolicy):
         i = self._for_bitrate(tput * DASHJS_SAFETY, seg_s)
         if i >= cur:
             return None
+        # the request given up is measured too (dash.js's throughput history takes
+        # every media request), else the next choice would go straight back up
+        self.tput.sample(streaming, got)
         self.current = self.ladder[i]
         return self.current
 
