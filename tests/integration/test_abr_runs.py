@@ -58,7 +58,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory
             yield {abr: f.result() for abr, f in done.items()}
 
 
-def test_the_default_player_steps_down_to_the_rendition_the_cap_fits_and_keeps_up(runs):
+def the_default_player_steps_down_to_the_rendition_the_cap_fits_and_keeps_up(runs):
     out, found = runs["hlsjs"]
     assert len(found) == 1, out
     [s] = found
@@ -80,7 +80,7 @@ def test_the_default_player_steps_down_to_the_rendition_the_cap_fits_and_keeps_u
     assert all(b.startswith("p95(startup_s)") for b in s["breaches"]), s["breaches"]
 
 
-def test_a_downloader_of_the_top_rendition_fails_naming_lag(runs):
+def a_downloader_of_the_top_rendition_fails_naming_lag(runs):
     out, found = runs["highest"]
     assert len(found) == 1, out
     [s] = found
@@ -91,3 +91,13 @@ def test_a_downloader_of_the_top_rendition_fails_naming_lag(runs):
     assert s["verdict"]["word"] == "FAIL", out
     assert m.get("renditions_at_end") == {TOP: USERS}, out
     assert any("lag" in str(b) for b in s["breaches"]), s["breaches"]
+
+
+# One test, each claim a subtest: both runs play once, at the same time, so the claims
+# must not be spread over xdist workers (each would play them both again).
+def test_ten_viewers_behind_one_cap_of_a_ladder_they_did_not_publish(
+        runs, subtests: pytest.Subtests) -> None:
+    for check in (the_default_player_steps_down_to_the_rendition_the_cap_fits_and_keeps_up,
+                  a_downloader_of_the_top_rendition_fails_naming_lag):
+        with subtests.test(msg=check.__name__):
+            check(runs)

@@ -210,18 +210,22 @@ def test_the_encode_is_made_once(ladder: tuple[BundledPlatform, LiveStream], cli
 
 
 @pytest.mark.own_pytest
-def test_the_perf_scenarios_pass_over_hls_on_a_ladder(tmp_path: Path) -> None:
+def test_the_perf_scenarios_pass_over_hls_and_dash_on_a_ladder(tmp_path: Path) -> None:
     # 20 s, not 10: with 2 s segments a viewer's byte count over its ~9.5 s of counted
     # windows holds 4 or 5 segments (ratio 0.88 or 1.10 at 2.4 Mbps), also without a ladder
     reports = tmp_path / "reports"
-    proc = run_perf(reports, "-k", "join_storm", "--ladder", "default", "--protocol", "hls",
-                    "--users", "10", "--duration", "20s", "--calibration", "0", timeout=180)
+    proc = run_perf(reports, "-k", "join_storm", "--ladder", "default", "--protocol-mix",
+                    "hls=50,dash=50", "--users", "10", "--duration", "20s", "--calibration",
+                    "0", timeout=180)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     [summary] = summaries(reports)
     assert summary["verdict"]["word"] == "PASS", json.dumps(summary["verdict"])
+    assert summary["metrics"]["viewers_with_media"] == 10, summary["metrics"]
     [run] = run_dirs(reports)
     rows = (run / "events.csv").read_text().splitlines()
     for name in NAMES:  # the source rows, one per rendition
         assert sum(f",source,bitrate_kbps:{name}," in row for row in rows) == 1
-    plays = [row for row in rows if ",play,hls," in row]
-    assert len(plays) == 10 and all(row.endswith("/master.m3u8") for row in plays)
+    hls = [row for row in rows if ",play,hls," in row]
+    dash = [row for row in rows if ",play,dash," in row]
+    assert len(hls) == 5 and all(row.endswith("/master.m3u8") for row in hls), hls
+    assert len(dash) == 5 and all(row.endswith(".mpd") for row in dash), dash

@@ -53,7 +53,7 @@ def test_each_segment_head_gives_its_decode_time_back_to_back(rec: DashRecording
     for path in rec.segments(rep):
         s = scan(path.read_bytes())
         assert s.error is None and s.decode_time is not None, path
-        assert s.duration > 0 and s.mdat_size > 0 and s.track_id == 1
+        assert s.mdat_size > 0 and s.track_id == 1
         assert s.scanned < 4096  # the head only: the first moof is near the start
         times.append(s.decode_time / timescale)
     steps = [b - a for a, b in itertools.pairwise(times)]
@@ -118,13 +118,14 @@ def test_garbage_and_empty_floods_are_refused_quickly() -> None:
     assert "mdat before any moof" in (scan(mdat_first).error or "")
 
 
-def test_a_trun_claiming_billions_of_samples_is_refused_not_counted() -> None:
+def test_a_trun_claiming_billions_of_samples_is_not_walked() -> None:
+    # the scanner reads the tfdt and leaves the trun unread, whatever it claims
     trun = box(b"trun", struct.pack(">II", 0x000100, 2**32 - 1) + b"\x00" * 8)
     tfdt = box(b"tfdt", struct.pack(">II", 0, 5))
     moof = box(b"moof", box(b"traf", tfdt + trun))
     began = time.perf_counter()
     s = scan(moof + box(b"mdat", b""))
-    assert "trun says 4294967295 samples" in (s.error or "")
+    assert s.error is None and s.decode_time == 5
     assert time.perf_counter() - began < 0.05
 
 

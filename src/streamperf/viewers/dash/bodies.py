@@ -50,14 +50,13 @@ class MediaBody(ResponseSink):
     __slots__ = ("ok", "scanner", "scanning", "seg", "track", "viewer")
     read_size = SCAN_READ
 
-    def __init__(self, viewer: FetchingViewer, track: TrackClock, seg: SegmentRef,
-                 default_duration: int) -> None:  # fmt: skip
+    def __init__(self, viewer: FetchingViewer, track: TrackClock, seg: SegmentRef) -> None:
         self.viewer = viewer
         self.track = track
         self.seg = seg
         self.ok = False
         self.scanning = True
-        self.scanner = FragmentScanner(HEAD_LIMIT, default_duration)
+        self.scanner = FragmentScanner(HEAD_LIMIT)
 
     def head(self, status: int, length: int | None) -> None:
         if status != 200:
@@ -96,9 +95,9 @@ class AbrMediaBody(AbandonCheck, MediaBody):
     __slots__ = ABANDON_SLOTS
 
     def __init__(self, viewer: FetchingViewer, track: TrackClock, seg: SegmentRef,
-                 default_duration: int, policy: AbrPolicy, rendition: Rendition,
+                 policy: AbrPolicy, rendition: Rendition,
                  clock: Callable[[], float]) -> None:  # fmt: skip
-        super().__init__(viewer, track, seg, default_duration)
+        super().__init__(viewer, track, seg)
         self._arm(policy, rendition, clock)
 
     def head(self, status: int, length: int | None) -> None:

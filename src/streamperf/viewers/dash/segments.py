@@ -120,10 +120,9 @@ class SegmentFetching:
         r = ladder.rendition if ladder is not None else None
         sink: MediaBody
         if policy is not None and r is not None and r is not policy.ladder[0]:
-            sink = AbrMediaBody(self, track, seg, track.default_duration(), policy, r,
-                                http.loop.time)
+            sink = AbrMediaBody(self, track, seg, policy, r, http.loop.time)
         else:
-            sink = MediaBody(self, track, seg, track.default_duration())
+            sink = MediaBody(self, track, seg)
         ask, headers = self._with_cmcd(seg.url, track.kind[0], seg.duration, track)
         sent = http.loop.time()
         ok = again = False

@@ -84,10 +84,6 @@ class Track:
     def init_info(self) -> InitInfo | None:
         return self.inits.get(self.rep.id) if self.rep is not None else None
 
-    def default_duration(self) -> int:
-        info = self.init_info()
-        return info.tracks[0].default_duration if info is not None and info.tracks else 0
-
     # --- written by the sink ------------------------------------------------
     def head_done(self, seg: SegmentRef, scanner: FragmentScanner) -> None:
         start = seg.start

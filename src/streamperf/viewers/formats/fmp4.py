@@ -5,7 +5,8 @@ bytes): each track's ID, media timescale (`moov/trak/mdia/mdhd`), handler
 (`hdlr`: vide, soun) and default sample duration (`moov/mvex/trex`).
 From a media segment, only its head (`FragmentScanner`, fed bytes as they
 arrive): the first `moof`'s track, `tfdt` baseMediaDecodeTime (v0: 32 bits,
-v1: 64 bits) and `trun` sample durations, and the `mdat` length after it. The
+v1: 64 bits), and the `mdat` length after it (not its `trun`: the MPD gives
+each segment's duration). The
 rest of the segment is the caller's to count, never to parse.
 
 Sizes come from the network, so each is checked before it is used: a box
@@ -172,17 +173,15 @@ class FragmentScanner:
     """Feed a media segment's bytes from its start until `feed` returns True.
 
     Then `decode_time` (tfdt of the first moof's first traf, or None), `track_id`,
-    `duration` (that moof's trun sample durations, in the track's ticks),
     `mdat_size` (the mdat after it, -1: to the end) and `error` (a BoxError's
     text, or None) say what the head held. Holds at most `limit` bytes.
     """
 
-    __slots__ = ("_buf", "_default_duration", "_skip", "decode_time", "done", "duration",
-                 "error", "limit", "mdat_size", "scanned", "track_id")
+    __slots__ = ("_buf", "_skip", "decode_time", "done", "error", "limit", "mdat_size",
+                 "scanned", "track_id")
 
-    def __init__(self, limit: int = HEAD_LIMIT, default_duration: int = 0) -> None:
+    def __init__(self, limit: int = HEAD_LIMIT) -> None:
         self.limit = limit
-        self._default_duration = default_duration  # trex's, for a trun without durations
         self._buf = bytearray()
         self._skip = 0  # bytes of a box not wanted still to come
         self.scanned = 0
@@ -190,7 +189,6 @@ class FragmentScanner:
         self.error: str | None = None
         self.track_id: int | None = None
         self.decode_time: int | None = None
-        self.duration = 0
         self.mdat_size = 0
 
     def feed(self, data: bytes | bytearray | memoryview) -> bool:
@@ -263,42 +261,19 @@ class FragmentScanner:
             raise BoxError("moof without a traf holding a tfdt")
 
     def _traf(self, b: bytes, start: int, end: int, budget: list[int]) -> None:
-        default = self._default_duration
+        # Its trun is not read: the MPD gives the segment's duration, and summing a
+        # sample duration per frame in Python was a third of a DASH viewer's time.
         decode_time = None
-        duration = 0
         for typ, s, e in _children(b, start, end, 2, budget):
             if typ == b"tfhd":
                 _full_box(b, s, e, 4, "tfhd")
-                flags = _u32(b, s) & 0xFFFFFF
                 self.track_id = _u32(b, s + 4)
-                pos = s + 8 + (8 if flags & 0x01 else 0) + (4 if flags & 0x02 else 0)
-                if flags & 0x08:
-                    if pos + 4 > e:
-                        raise BoxError("tfhd too short for its default sample duration")
-                    default = _u32(b, pos)
             elif typ == b"tfdt":
                 v1 = _full_box(b, s, e, 4, "tfdt") == 1
                 if v1 and e - s < 12:
                     raise BoxError("tfdt version 1 too short")
                 decode_time = _u64(b, s + 4) if v1 else _u32(b, s + 4)
-            elif typ == b"trun":
-                duration += _trun_duration(b, s, e, default)
         self.decode_time = decode_time
-        self.duration = duration
-
-
-def _trun_duration(b: bytes, start: int, end: int, default: int) -> int:
-    """The sum of a trun's sample durations (`default` each when it lists none)."""
-    _full_box(b, start, end, 4, "trun")
-    flags = _u32(b, start) & 0xFFFFFF
-    count = _u32(b, start + 4)
-    pos = start + 8 + (4 if flags & 0x01 else 0) + (4 if flags & 0x04 else 0)
-    per = 4 * bin(flags & 0xF00).count("1")
-    if pos + count * per > end:
-        raise BoxError(f"trun says {count} samples but holds {max(0, end - pos)} bytes of them")
-    if not flags & 0x100:
-        return count * default
-    return sum(_U32.unpack_from(b, pos + i * per)[0] for i in range(count))
 
 
 __all__ = ["AUDIO", "HEAD_LIMIT", "VIDEO", "BoxError", "FragmentScanner", "InitInfo",
