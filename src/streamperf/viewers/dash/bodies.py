@@ -88,7 +88,7 @@ class MediaBody(ResponseSink):
 
 
 class AbrMediaBody(AbandonCheck, MediaBody):
-    """A video segment above the ladder's lowest rung: its head timed (the request
+    """A video segment of a ladder: its head timed (the request
     latency dash.js takes off its estimate), and watched for dash.js's
     AbandonRequestsRule (viewers/abr/abandon.py)."""
 

@@ -60,8 +60,8 @@ class DashLadder:
         self._switch(r, why)
         return rep, other
 
-    def switched(self, r: Rendition, mpd: Mpd, pos: float,
-                 seg: SegmentRef) -> tuple[Representation | None, SegmentRef | None]:  # fmt: skip
+    def switched(self, r: Rendition, mpd: Mpd,
+                 pos: float) -> tuple[Representation | None, SegmentRef | None]:  # fmt: skip
         """A download given up for `r` (the policy's abandon rule): its representation
         and segment at the same instant, reported as an emergency switch."""
         rep, other = self._at(r, mpd, pos)

@@ -13,6 +13,7 @@ import asyncio
 import time
 
 from streamperf.viewers import cmcd as cmcd_keys
+from streamperf.viewers.abr import Rendition
 from streamperf.viewers.base import EventCallback
 from streamperf.viewers.dash.bodies import AbrMediaBody, MediaBody
 from streamperf.viewers.dash.ladder import DashLadder
@@ -74,15 +75,17 @@ class SegmentFetching:
             again = await self._fetch_media(track, seg, retry=stalls < SEGMENT_RETRIES)
             if again is None:
                 return
-            if again is STALL:
+            if again == STALL:
                 stalls += 1
                 self.segment_retries += 1
                 continue
             # given up for a lower rendition: the same instant from it
             abandons += 1
             assert ladder is not None and self.mpd is not None
-            rep, other = ladder.switched(again, self.mpd, track.pos, seg)
-            if rep is None or other is None or abandons > ABANDON_RETRIES:
+            rep, other = None, None
+            if abandons <= ABANDON_RETRIES:
+                rep, other = ladder.switched(again, self.mpd, track.pos)
+            if rep is None or other is None:
                 track.segment_done(False)
                 track.segments_skipped += 1
                 track.pos = max(track.pos, seg.end)
@@ -109,7 +112,8 @@ class SegmentFetching:
             why += f"; given up after {tries} tries, media time follows the MPD"
         self._error("protocol", f"initialization segment {url}: {why}")
 
-    async def _fetch_media(self, track: Track, seg: SegmentRef, retry: bool) -> object:
+    async def _fetch_media(self, track: Track, seg: SegmentRef,
+                           retry: bool) -> Rendition | str | None:  # fmt: skip
         """Download one segment: None when done with it (in, or skipped, or to be
         asked later), STALL to ask again, or the lower rendition it was given up for."""
         http = self._http
@@ -119,14 +123,17 @@ class SegmentFetching:
         policy = ladder.policy if ladder is not None else None
         r = ladder.rendition if ladder is not None else None
         sink: MediaBody
-        if policy is not None and r is not None and r is not policy.ladder[0]:
+        if policy is not None and r is not None:
+            # timed on every rung (dash.js takes the request latency off its estimate;
+            # untimed, a download would read as all latency); the abandon rule itself
+            # passes the lowest by
             sink = AbrMediaBody(self, track, seg, policy, r, http.loop.time)
         else:
             sink = MediaBody(self, track, seg)
         ask, headers = self._with_cmcd(seg.url, track.kind[0], seg.duration, track)
         sent = http.loop.time()
         ok = again = False
-        outcome: object = None
+        outcome: Rendition | str | None = None
         try:
             resp = await http.get(ask, limit, sink, max(MIN_STALL_S, seg.duration), headers)
             if resp.status != 200:
@@ -138,7 +145,7 @@ class SegmentFetching:
             track.bytes_per_s = (track.bytes - track.seg_base) / seg.duration
             if ladder is not None:
                 now = http.loop.time()
-                head = getattr(sink, "head_at", None) or now
+                head = sink.head_at if isinstance(sink, AbrMediaBody) and sink.head_at else now
                 ladder.loaded(now, sent, head, track.bytes - track.seg_base, seg)
         except GetError as e:
             if e.kind == ABANDON and isinstance(sink, AbrMediaBody):
