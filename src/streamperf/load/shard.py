@@ -245,6 +245,11 @@ class Shard:
             if captured is not None:
                 self._pending.append(
                     Event(now, self.host, name, ev.SAMPLE_CAPTURE_T, "", float(captured)))
+        # A viewer with figures of its own per window (LL-HLS: its requests by kind).
+        window_rows = getattr(viewer, "window_rows", None)
+        if window_rows is not None:
+            self._pending.extend(Event(now, self.host, name, event, what, float(value), "", detail)
+                                 for event, what, value, detail in window_rows())
 
     def _sample_or_stop(self, name: str, viewer: Viewer, now: float) -> None:
         """Sample one viewer; one whose figures cannot be read is stopped, once."""

@@ -1,9 +1,9 @@
-"""Viewers, a package per protocol (rtmp/, flv/, hls/, dash/), behind the Viewer interface
+"""Viewers, a package per protocol (rtmp/, flv/, hls/, dash/, llhls/), behind the Viewer interface
 (base.py).
 
 A protocol package imports the shared rooms (base, per_loop, read_batching, formats/,
-http/, abr/, reload_grid) and never another protocol's, so a new one (llhls/) sits beside
-them.
+http/, abr/, reload_grid) and never another protocol's, so a new one sits beside them;
+llhls/ alone reads playlists with hls/playlist.py's tag helpers (LL-HLS extends HLS).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from streamperf.viewers.base import EventCallback, Viewer
 
-PROTOCOLS = ("rtmp", "hls", "flv", "dash")
+PROTOCOLS = ("rtmp", "hls", "flv", "dash", "llhls")
 
 
 def protocol_of_url(url: str) -> str:
@@ -76,6 +76,10 @@ class ViewerFactory:
 
             return DashViewer(url, on_event, abr=self.abr or "dashjs", cmcd=self.cmcd,
                               session_id=name)
+        if protocol == "llhls":
+            from streamperf.viewers.llhls.viewer import LlhlsViewer
+
+            return LlhlsViewer(url, on_event)
         raise ValueError(f"unknown protocol {protocol!r} (known: {', '.join(PROTOCOLS)})")
 
     async def aclose(self) -> None:

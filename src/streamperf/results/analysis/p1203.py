@@ -41,18 +41,15 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from streamperf.results.analysis import renditions
+from streamperf.results.analysis.figures import STALL_COLUMNS, Analysis
 from streamperf.results.eventlog import schema as ev
 
-if TYPE_CHECKING:
-    from streamperf.results.analysis.figures import Analysis
-
-STALL_COLUMNS = ["viewer", "t", "seconds"]  # Analysis.stall_starts's
 DEVICE = "pc"
 DEFAULT_DISPLAY = "1920x1080"
 DEFAULT_FPS = 30.0
