@@ -2,7 +2,8 @@
 
 `--play-url URL` (repeatable): viewers play these URLs, fan i the URL
 i mod n, so they spread round-robin over several edges or renditions; the
-protocol comes from the URL. `--ingest-url URL`: streamperf publishes
+protocol comes from the URL (an .m3u8 whose playlist has LL-HLS parts and blocking
+reload: llhls, asked once as the stream goes live). `--ingest-url URL`: streamperf publishes
 there with its usual ffmpeg publisher. With play URLs and no ingest URL
 nothing is published: streamperf watches a stream someone else publishes.
 No API calls are made, so no `api` rows exist and the API thresholds are
@@ -14,6 +15,7 @@ from __future__ import annotations
 from streamperf.platforms.adapter import ApiReport, FanPlay, GoLive
 from streamperf.platforms.fans import FanSpec
 from streamperf.viewers import protocol_of_url
+from streamperf.viewers.llhls.probe import is_low_latency
 
 
 class DirectPlatform:
@@ -34,7 +36,11 @@ class DirectPlatform:
         return GoLive(self.ingest_url or None, stream_id=stream)
 
     def on_air(self, live: GoLive) -> None:
-        pass
+        # An .m3u8 serving LL-HLS (parts, blocking reload) is played by the LL-HLS
+        # viewer: asked once per URL, now that the stream is live.
+        self.protocols = tuple(
+            "llhls" if p == "hls" and is_low_latency(u) else p
+            for u, p in zip(self.play_urls, self.protocols, strict=True))
 
     def prepare_fans(self, fans: list[FanSpec]) -> None:
         pass

@@ -138,7 +138,7 @@ def simulate_arrays(
 #: protocols whose latency is read at the modelled playhead, as hls.js and dash.js read
 #: theirs: a segment player holds seconds of media ahead of what it shows, so the
 #: newest media received is far nearer the live edge than the picture
-PLAYHEAD_LATENCY = frozenset({"hls", "dash"})
+PLAYHEAD_LATENCY = frozenset({"hls", "dash", "llhls"})
 
 
 def buffered_at(times: np.ndarray, received: np.ndarray, result: PlayheadResult) -> np.ndarray:

@@ -173,8 +173,6 @@ class LlhlsViewer:
                     return None
                 self.media_url = url
                 self._set(pl)
-                if pl.map_uri is not None:
-                    await self._load_init(pl)
                 return pl
             except PlaylistError as e:
                 last = _Failed("protocol", str(e))
@@ -188,6 +186,18 @@ class LlhlsViewer:
         else:
             self._error("timeout", f"no playlist within {self.connect_timeout:g}s")
         return None
+
+    async def _ensure_init(self, pl: LlPlaylist) -> bool:
+        """The init section loaded when the playlist names one (the first playlist of a
+        stream not begun may not); False after a final error: no init, no media."""
+        if self._init is not None or pl.map_uri is None:
+            return True
+        try:
+            await self._load_init(pl)
+        except _Failed as f:
+            self._error(f.name, f.why)
+            return False
+        return True
 
     async def _load_init(self, pl: LlPlaylist) -> None:
         assert self._media is not None and pl.map_uri is not None
@@ -244,6 +254,8 @@ class LlhlsViewer:
                 self.early_in_row = 0
             else:
                 self._early(url, msn, part)
+            if self.early_in_row or self.storm:
+                # no spin: once a part target from the last ask (for good, once a storm)
                 await asyncio.sleep(max(0.0, sent + pl.part_target - loop.time()))
             self._set(new if new.next_msn >= pl.next_msn or new.media_sequence < pl.media_sequence
                       else pl)
@@ -288,6 +300,8 @@ class LlhlsViewer:
                     continue
                 if todo is None:
                     assert hinted is not None and pl.preload is not None
+                    if not await self._ensure_init(pl):
+                        return
                     hint = pl.preload
                     if await self._fetch(hint.uri, hint.byterange, PRELOAD, None, pl):
                         last = hinted
@@ -295,6 +309,8 @@ class LlhlsViewer:
                         self._changed.clear()
                         await self._changed.wait()
                     continue
+            if not await self._ensure_init(pl):
+                return
             ident = _ident(todo.uri, todo.byterange)
             if todo.gap or ident in self._recent or await self._fetch(
                     todo.uri, todo.byterange, PART, todo, pl):
