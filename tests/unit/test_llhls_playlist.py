@@ -62,14 +62,14 @@ def test_blocking_reload_is_answered_by_a_playlist_holding_that_part():
     assert not pl.holds(267, 3) and not pl.holds(267, None) and not pl.holds(268, 0)
 
 
-def test_start_is_part_hold_back_from_the_edge_on_an_independent_part():
+def test_start_is_part_hold_back_from_the_edge_loaded_from_a_key_frame():
     pl = parse_ll_playlist(LIVE, URL)
-    # 1.0 s back from the edge is inside segment 266; the independent part there is 266.0
-    # (267.0 is only 1.0 s back with the gap part: exactly PART-HOLD-BACK, also allowed).
-    first = start_part(pl)
-    assert first is not None and first.key == (267, 0)
-    first = start_part(pl, hold_back=1.5)
-    assert first is not None and first.key == (266, 0)
+    # 1.0 s back from the edge is 267.0 (with the gap part): independent, both at once.
+    load, play = start_part(pl)
+    assert load.key == play.key == (267, 0)
+    # 1.5 s back is 266.4: loaded from the key frame of 266.0, played from 266.4.
+    load, play = start_part(pl, hold_back=1.5)
+    assert (load.key, play.key) == ((266, 0), (266, 4))
     assert start_part(pl, hold_back=10.0) is None
 
 

@@ -22,12 +22,18 @@ from streamperf.platforms.seed.adapter import SeedApiPlatform, seed_options
 from streamperf.platforms.seed.conventions import SEED_ORIGIN_PORT
 
 
+def _plays_llhls(settings: Any) -> bool:
+    """Whether a session's viewers play LL-HLS (--protocol llhls, or a share of the mix):
+    then the platform runs its LL-HLS origin (llhls/), which pulls each stream."""
+    return any(name == "llhls" for name, _ in settings.protocol_shares)
+
+
 class BundledPlatform(SeedApiPlatform):
     """The reference platform (aiohttp + SQLite + its own nginx-rtmp), started here."""
 
     def __init__(self, workdir: Path, host: str = "127.0.0.1", media_port: int | None = None,
                  streams_token: str | None = None, seed_mode: bool = False,
-                 ladder: tuple[Rung, ...] = (), **seed: Any) -> None:
+                 ladder: tuple[Rung, ...] = (), llhls: str = "", **seed: Any) -> None:
         from streamperf.platforms.reference.server import ReferencePlatform
 
         self.ladder = ladder  # empty: the source is published as it is, one rendition
@@ -35,7 +41,7 @@ class BundledPlatform(SeedApiPlatform):
         self.reference = ReferencePlatform(workdir, host=host, media_port=media_port,
                                            streams_token=streams_token, seed=seed_mode,
                                            origin_port=seed.get("origin_port", SEED_ORIGIN_PORT),
-                                           ladder=bool(ladder))
+                                           ladder=bool(ladder), llhls=llhls)
         # The influencer's oauth token: --token, else one made for this platform (the
         # bundled platform keeps the token an influencer signed up with, and asks for it).
         seed["token"] = seed.get("token") or secrets.token_urlsafe(16)
@@ -49,7 +55,8 @@ class BundledPlatform(SeedApiPlatform):
         return cls(workdir, host=s.platform_host, media_port=s.media_port,
                    streams_token=s.streams_api_token or None,
                    seed_mode=s.bundled_platform == "seed", token=s.token,
-                   ladder=s.ladder, **seed_options(s)).start()
+                   ladder=s.ladder, llhls="on" if _plays_llhls(s) else "",
+                   **seed_options(s)).start()
 
     def start(self) -> BundledPlatform:
         self.reference.start()

@@ -10,8 +10,8 @@ A platform that answers with an origin address only (the seed's backend)
 gets the seed's conventions on `origin_port` (--origin-port, 2000 as the
 seed): ingest `rtmp://ORIGIN:PORT/live/USER`, edge resolution
 `http://ORIGIN:PORT/redirect/live/USER` (seed_conventions.py). Explicit URLs in an answer
-(servers_status.ingest_url / edge_redirect_url, the join's rtmpUrl / hlsUrl / dashUrl)
-are preferred when present.
+(servers_status.ingest_url / edge_redirect_url, the join's rtmpUrl / hlsUrl / dashUrl /
+llhlsUrl) are preferred when present.
 """
 
 from __future__ import annotations
@@ -96,6 +96,7 @@ class Playback:
     hls_url: str | None = None
     flv_url: str | None = None  # HTTP-FLV
     dash_url: str | None = None  # an MPD (the bundled platform's ladder)
+    llhls_url: str | None = None  # an LL-HLS media playlist (the bundled platform's origin)
 
 
 def _reason(exc: BaseException) -> str:
@@ -407,6 +408,7 @@ class PlatformClient:
             hls_url=data.get("hlsUrl") or None,
             flv_url=data.get("flvUrl") or None,
             dash_url=data.get("dashUrl") or None,
+            llhls_url=data.get("llhlsUrl") or None,
         )
 
     def leave_stream(self, fan: Fan, influencer_id: int) -> None:
@@ -439,6 +441,8 @@ class PlatformClient:
             return playback.flv_url
         if protocol == "dash" and playback.dash_url:
             return playback.dash_url
+        if protocol == "llhls" and playback.llhls_url:
+            return playback.llhls_url
         if protocol != "rtmp":
             raise ValueError(
                 f"the platform at {self.streams_api_url} gave no {protocol} URL for "

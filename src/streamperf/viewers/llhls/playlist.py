@@ -269,19 +269,27 @@ def parse_ll_playlist(text: str, url: str) -> LlPlaylist:
     return pl
 
 
-def start_part(pl: LlPlaylist, hold_back: float | None = None) -> Part | None:
-    """The part a live viewer starts on: no closer to the live edge than PART-HOLD-BACK
-    (or `hold_back`; default three part targets), and independent (a key frame);
-    walked back from the newest part. None when no independent part is far enough back.
+def start_part(pl: LlPlaylist, hold_back: float | None = None) -> tuple[Part, Part] | None:
+    """Where a live viewer starts: (the part it loads first, the part it plays from).
+
+    It plays from PART-HOLD-BACK (or `hold_back`; default three part targets) behind
+    the live edge, and loads from the independent part (a key frame) at or before
+    that one, as hls.js does: it decodes from the key frame and shows from the
+    hold-back position. Walked back from the newest part; None when no independent
+    part is far enough back yet.
     """
     parts = pl.parts()
     need = hold_back if hold_back is not None else (
         pl.part_hold_back or 3 * (pl.part_target or pl.target_duration))
     total = 0.0
+    target: Part | None = None
     for i in range(len(parts) - 1, -1, -1):
         total += parts[i].duration
-        if total >= need - 1e-6 and parts[i].independent and not parts[i].gap:
-            return parts[i]
+        if total < need - 1e-6 or parts[i].gap:
+            continue
+        target = target or parts[i]
+        if parts[i].independent:
+            return parts[i], target
     return None
 
 

@@ -91,7 +91,8 @@ class LlhlsViewer:
         self._fmp4 = False
         self._media_ms = -1  # media time (ms) the whole parts reach
         self._anchor: float | None = None  # unix capture time - media time (s), from PDT
-        self._ref_ticks: int | None = None
+        self._play_from: Ident | None = None  # the part playback starts at
+        self._shown = False  # its first frame is shown (that part is whole)
         self._recent: collections.deque[Ident] = collections.deque(maxlen=RECENT)
         self._closed = False
         self._cm: asyncio.Timeout | None = None
@@ -101,7 +102,9 @@ class LlhlsViewer:
     # --- the Viewer API -------------------------------------------------------------
     @property
     def media_ts_ms(self) -> int:
-        return self._media_ms
+        """Newest media time received (ms), -1 until the part it plays from is whole
+        (the parts before it, from the key frame on, are decoded, not shown)."""
+        return self._media_ms if self._shown else -1
 
     @property
     def media_wallclock(self) -> float | None:
@@ -318,15 +321,16 @@ class LlhlsViewer:
             todo = None
 
     async def _start(self, pl: LlPlaylist) -> Part | None:
-        """The first part: PART-HOLD-BACK from the live edge, independent."""
+        """The first part to load (independent), the one to play from noted."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.connect_timeout
         while not self._closed:
             pl = self.pl
             assert pl is not None
-            first = start_part(pl)
-            if first is not None:
-                return first
+            start = start_part(pl)
+            if start is not None:
+                self._play_from = _ident(start[1].uri, start[1].byterange)
+                return start[0]
             if loop.time() >= deadline:
                 self._error("timeout", f"{pl.url}: no independent part PART-HOLD-BACK "
                             f"behind the live edge within {self.connect_timeout:g}s")
@@ -359,9 +363,10 @@ class LlhlsViewer:
     def _behind(self, pl: LlPlaylist, last: Ident | None) -> Part | None:
         """`last` is no longer listed: we fell behind the parts. Rejoin PART-HOLD-BACK
         from the live edge, and say so."""
-        first = start_part(pl)
-        if first is None:
+        start = start_part(pl)
+        if start is None:
             return None
+        first = start[0]
         self.rejoins += 1
         self._error("protocol", f"fell behind: part {last[0] if last else '?'} left the "
                     f"playlist; rejoined at part {first.msn}.{first.index}")
@@ -411,8 +416,10 @@ class LlhlsViewer:
         date = pl.date_of(part) if part is not None else None
         if date is not None:
             self._anchor = date - start
-        if not self.playing:
-            self.playing = True
+        if ident == self._play_from:
+            self._play_from = None
+        if not self._shown and self._play_from is None:
+            self._shown = self.playing = True
             self.first_video_wall = time.time()
             self.on_event(FIRST_VIDEO, "", start, "")
             if self._init is None or any(t.handler == AUDIO for t in self._init.tracks):
