@@ -30,6 +30,8 @@ from aiohttp import web
 
 from streamperf.media.ladder_outputs import MASTER, MPD
 from streamperf.media.server import APP, MediaServer
+from streamperf.platforms.reference.llhls.origin import Origin, playlist_path
+from streamperf.platforms.reference.llhls.routes import ORIGIN_KEY, mount
 from streamperf.platforms.reference.store import MAX_ID, PER_PAGE, DuplicateError, Store
 from streamperf.platforms.seed.conventions import SEED_ORIGIN_PORT
 
@@ -229,6 +231,8 @@ async def on_publish(request: web.Request) -> web.Response:
         row = store.influencer_by_username(name[: -len(SOURCE_SUFFIX)])
         key = request.query.get(PUBLISH_KEY, "")
         if row is not None and key and secrets.compare_digest(key, row["stream_key"]):
+            if ORIGIN_KEY in request.app:  # the LL-HLS origin pulls what nginx lets in
+                request.app[ORIGIN_KEY].published(name)
             return web.json_response(OK)
     raise _error(403, "not a stream of this platform, or a wrong stream key")
 
@@ -362,6 +366,8 @@ async def join_stream(request: web.Request) -> web.Response:
             answer["dashUrl"] = media.ladder_url(name, MPD)
         else:
             answer["hlsUrl"] = media.hls_url(name) if media is not None else None
+        if ORIGIN_KEY in request.app:
+            answer["llhlsUrl"] = f"{request.url.origin()}{playlist_path(name)}"
     return web.json_response(answer)
 
 
@@ -398,14 +404,16 @@ def make_app(
     ready_delay_s: float = 0.0,
     seed: bool = False,
     ladder: bool = False,
+    llhls: Origin | None = None,
 ) -> web.Application:
     """The platform's aiohttp app over `store`; playback URLs point at `media`.
 
     `seed`: answer exactly as the seed's backend did (module docstring). `ladder`: its
     streams are ladders (media/ladder_publisher.py): the join also answers `dashUrl`,
-    `hlsUrl` is the master playlist, and TIME_PATH tells the time."""
-    if seed and ladder:
-        raise ValueError("the seed's answers name no ladder")
+    `hlsUrl` is the master playlist, and TIME_PATH tells the time. `llhls`: its LL-HLS
+    origin (llhls/), mounted under /llhls; the join also answers `llhlsUrl`."""
+    if seed and (ladder or llhls):
+        raise ValueError("the seed's answers name no ladder and no LL-HLS")
     if not streams_token:
         raise ValueError("streams_token must not be empty")
     app = web.Application(middlewares=[json_errors])
@@ -436,6 +444,8 @@ def make_app(
         r.add_get("/redirect/live/{username}", edge_redirect)
     if ladder:
         r.add_get(TIME_PATH, utc_time)
+    if llhls is not None:
+        mount(app, llhls)
     return app
 
 

@@ -36,6 +36,7 @@ from streamperf.media.server import MediaServer
 from streamperf.media.shared_port import SharedPort
 from streamperf.option_values import bind_address, parse_duration, tcp_port
 from streamperf.platforms.reference.api import ON_PUBLISH_PATH, make_app
+from streamperf.platforms.reference.llhls.origin import Origin, llhls_mode, playlist_path
 from streamperf.platforms.reference.store import Store
 from streamperf.platforms.seed.conventions import SEED_ORIGIN_PORT
 
@@ -71,8 +72,15 @@ class ReferencePlatform:
         seed: bool = False,
         origin_port: int = SEED_ORIGIN_PORT,
         ladder: bool = False,
+        llhls: bool | str = "",
     ) -> None:
         self.workdir = Path(workdir)
+        #: the LL-HLS origin (llhls/): "" off, "on", or "storm" (blocking reloads
+        #: answered at once, as a broken origin would)
+        self.llhls = llhls_mode(llhls)
+        if seed and self.llhls:
+            raise ValueError("the seed's answers name no LL-HLS playlist")
+        self.llhls_origin: Origin | None = None
         self.seed = seed
         #: streams are ladders: nginx serves /ladder, the join names master and MPD
         self.ladder = ladder
@@ -117,8 +125,11 @@ class ReferencePlatform:
         self.media.start()
         try:
             self.store = Store(self.workdir / "platform.sqlite3")
+            if self.llhls:
+                self.llhls_origin = Origin(self.media, self.workdir / "llhls",
+                                           storm=self.llhls == "storm")
             app = make_app(self.store, self.media, self.streams_token, self.ready_delay_s,
-                           seed=self.seed, ladder=self.ladder)
+                           seed=self.seed, ladder=self.ladder, llhls=self.llhls_origin)
             started = threading.Event()
             failure: list[BaseException] = []
             self._thread = threading.Thread(
@@ -176,6 +187,8 @@ class ReferencePlatform:
             self._close_on(loop, runner)
 
     def _close_on(self, loop: asyncio.AbstractEventLoop, runner: web.AppRunner) -> None:
+        if self.llhls_origin is not None:  # its pulls (ffmpeg) end, its waiters answer
+            loop.run_until_complete(self.llhls_origin.close())
         if self.origin is not None:
             loop.run_until_complete(self.origin.close())
             self.origin = None
@@ -259,7 +272,15 @@ def serve(argv: list[str] | None = None) -> int:
                         "ingest and edge redirect on --origin-port")
     p.add_argument("--origin-port", type=_checked(tcp_port), default=SEED_ORIGIN_PORT,
                    help=f"with --seed: the origin's RTMP+HTTP port (default {SEED_ORIGIN_PORT})")
+    llhls = p.add_mutually_exclusive_group()
+    llhls.add_argument("--llhls", action="store_const", const="on", dest="llhls", default="",
+                       help="also serve each published stream as LL-HLS under /llhls")
+    llhls.add_argument("--llhls-storm", action="store_const", const="storm", dest="llhls",
+                       help="as --llhls, but blocking reloads are answered at once (a broken "
+                            "origin: a reload storm for viewers to survive)")
     args = p.parse_args(argv)
+    if args.seed and args.llhls:
+        p.error("--seed answers exactly as the seed's backend did: no --llhls")
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="streamperf-platform-"))
     try:
         platform = ReferencePlatform(
@@ -270,6 +291,7 @@ def serve(argv: list[str] | None = None) -> int:
             ready_delay_s=args.ready_delay,
             seed=args.seed,
             origin_port=args.origin_port,
+            llhls=args.llhls,
         )
     except OSError as e:  # the address is not this machine's, a port is taken
         print(f"streamperf platform serve: {args.host}: {e.strerror or e}", file=sys.stderr)
@@ -303,6 +325,11 @@ def serve(argv: list[str] | None = None) -> int:
         print(f"RTMP ingest:       {m.ingest_url('<username>_source')}?key=<stream key> "
               "(servers_status.ingest_url of the influencer's sign-in answer)")
         print(f"HLS:               {m.hls_url('<username>_source')}")
+        if platform.llhls:
+            storm = (" (storm: blocking reloads answered at once)"
+                     if platform.llhls == "storm" else "")
+            print(f"LL-HLS:            {platform.base_url}{playlist_path('<username>_source')}"
+                  f"{storm}")
     print(f"stat:              {m.stat_url}")
     print(f"work dir:          {workdir}")
     print(f"streams API token: {platform.streams_token}  (secret; shown only here)")
