@@ -25,7 +25,9 @@ from streamperf.platforms.seed.conventions import SEED_ORIGIN_PORT
 def _plays_llhls(settings: Any) -> bool:
     """Whether a session's viewers play LL-HLS (--protocol llhls, or a share of the mix):
     then the platform runs its LL-HLS origin (llhls/), which pulls each stream."""
-    return any(name == "llhls" for name, _ in settings.protocol_shares)
+    # settings of another shape (a team's own, an older RunSettings): no LL-HLS
+    shares = getattr(settings, "protocol_shares", None) or ()
+    return any(name == "llhls" for name, _ in shares)
 
 
 class BundledPlatform(SeedApiPlatform):
