@@ -118,7 +118,9 @@ function common() {
 }
 let sample;
 if (CONFIG.player === "hls.js") {
-  const hls = new Hls({lowLatencyMode: false});
+  // low-latency mode on for an LL-HLS origin (parts, blocking reloads), off as a site
+  // embeds it for plain HLS
+  const hls = new Hls({lowLatencyMode: !!CONFIG.low_latency});
   const E = Hls.Events;
   hls.on(E.MANIFEST_PARSED, (e, d) => {
     levels = d.levels.map((l, i) => ({level: i, height: l.height, bitrate_kbps: l.bitrate / 1000}));
@@ -363,15 +365,16 @@ def _stop_group(proc: subprocess.Popen[bytes], grace_s: float = 5.0) -> None:
 
 
 def play(url: str, player: str, seconds: float, workdir: Path,
-         start_timeout_s: float = 30.0) -> PlayerReport:
+         start_timeout_s: float = 30.0, low_latency: bool = False) -> PlayerReport:
     """`player` ("hls.js" or "dash.js") plays `url` in headless Chromium for `seconds`
-    from its play request; what it reported."""
+    from its play request; what it reported. `low_latency`: hls.js's lowLatencyMode."""
     why = why_no_players()
     if why:
         raise RuntimeError(why)
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    page = (PAGE.replace("__CONFIG__", json.dumps({"player": player, "url": url}))
+    config = {"player": player, "url": url, "low_latency": low_latency}
+    page = (PAGE.replace("__CONFIG__", json.dumps(config))
             .replace("__SAMPLE_MS__", str(int(SAMPLE_S * 1000))))
     events: list[dict[str, Any]] = []
     requested = threading.Event()

@@ -44,6 +44,7 @@ class Part:
     msn: int
     index: int
     fragment: Fragment
+    arrival: float = 0.0  # wall-clock seconds it came out of the pull
 
     @property
     def duration_s(self) -> float:
@@ -156,7 +157,7 @@ class StreamStore:
                 pdt=self._anchor + fragment.start_s,
                 discontinuity=current is not None and not same_epoch)
             self.segments.append(current)
-        part = Part(current.msn, len(current.parts), fragment)
+        part = Part(current.msn, len(current.parts), fragment, arrival)
         current.parts.append(part)
         self.longest_part_s = max(self.longest_part_s, part.duration_s)
         self._trim()
@@ -178,7 +179,8 @@ class StreamStore:
         listed = self.parts_from()
         for s in self.segments:
             if s.msn < listed - 1 and s.parts and s.parts[0].fragment.data:
-                s.parts = [Part(p.msn, p.index, _timing_only(p.fragment)) for p in s.parts]
+                s.parts = [Part(p.msn, p.index, _timing_only(p.fragment), p.arrival)
+                           for p in s.parts]
 
     def _wake(self) -> None:
         self.version += 1
