@@ -41,7 +41,7 @@ from streamperf.viewers.llhls.rows import BLOCKED, EARLY, INIT, PART, PLAYLIST, 
 
 BLOCK_TARGETS = 3.0  # a blocking reload may be held this many target durations
 DISCONNECT_TARGETS = 3.0  # the playlist unreachable this long: disconnect
-STORM_EARLY = 5  # early answers in a row that make a reload storm
+STORM_EARLY, STORM_OF = 5, 10  # early answers among the last reloads: a reload storm
 SETUP_RETRY_S = 0.5
 RECENT = 64  # media URIs remembered as fetched
 
@@ -82,7 +82,7 @@ class LlhlsViewer:
         self.error: str | None = None
         self.media_url: str | None = None
         self.requests = RequestCounts()
-        self.early_in_row = 0
+        self._answers: collections.deque[bool] = collections.deque(maxlen=STORM_OF)  # early?
         self.storm = False  # a reload storm was reported
         self.parts_fetched = self.segments_fetched = self.rejoins = 0
         self.pl: LlPlaylist | None = None
@@ -253,15 +253,15 @@ class LlhlsViewer:
             self.requests.waited(now - sent)
             if new.skipped and not new.segments and not new.tail:
                 new.skipped = 0  # nothing but the skip: keep what we have
-            if new.holds(msn, part):
-                self.early_in_row = 0
-            else:
+            early = not new.holds(msn, part)
+            self._answers.append(early)
+            if early:
                 self._early(url, msn, part)
-            if self.early_in_row or self.storm:
+            if new.next_msn >= pl.next_msn or new.media_sequence < pl.media_sequence:
+                self._set(new)  # not an older copy (a cache's); or the stream started over
+            if early or self.storm:
                 # no spin: once a part target from the last ask (for good, once a storm)
                 await asyncio.sleep(max(0.0, sent + pl.part_target - loop.time()))
-            self._set(new if new.next_msn >= pl.next_msn or new.media_sequence < pl.media_sequence
-                      else pl)
 
     @staticmethod
     def _wanted(pl: LlPlaylist) -> tuple[int, int]:
@@ -270,12 +270,12 @@ class LlhlsViewer:
 
     def _early(self, url: str, msn: int, part: int) -> None:
         self.requests.add(EARLY)
-        self.early_in_row += 1
-        if self.early_in_row >= STORM_EARLY and not self.storm:
+        early = sum(self._answers)
+        if early >= STORM_EARLY and not self.storm:
             self.storm = True
-            self._error("reload_storm", f"playlist {url}: {self.early_in_row} blocking reloads "
-                        f"in a row answered at once, without part {msn}.{part}; reloading "
-                        "once a part target")
+            self._error("reload_storm", f"playlist {url}: {early} of the last "
+                        f"{len(self._answers)} blocking reloads answered at once, without the "
+                        f"part asked for (the last {msn}.{part}); reloading once a part target")
 
     def _set(self, pl: LlPlaylist) -> None:
         self.pl = pl
