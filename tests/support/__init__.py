@@ -16,6 +16,7 @@ Servers and recordings a viewer plays against:
                      in the integration conftest)
   live_ladder        a live three-rendition ladder over HLS and DASH (ffmpeg), served on a port
                      a test can cap
+  llhls_media        real fragmented MP4 as the LL-HLS origin's ffmpeg pull writes it
   real_players       hls.js and dash.js in headless Chromium, and what they report of a play
   sshd_lab           real sshd on loopback addresses with throwaway keys
   local_ec2          moto's EC2 endpoint on loopback, for fleet tests
