@@ -7,7 +7,7 @@ import pytest
 
 from streamperf.viewers.hls.playlist import PlaylistError
 from streamperf.viewers.llhls.counters import RequestCounts
-from streamperf.viewers.llhls.playlist import parse_ll_playlist, start_part
+from streamperf.viewers.llhls.playlist import parse_ll_playlist, parse_ll_playlist_memo, start_part
 from streamperf.viewers.llhls.rows import BLOCKED, LLHLS, PLAYLIST, WAIT
 
 URL = "http://127.0.0.1:8080/llhls/s/index.m3u8"
@@ -114,6 +114,17 @@ def test_a_master_or_garbage_is_refused():
         parse_ll_playlist("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\na.m3u8\n", URL)
     with pytest.raises(PlaylistError):
         parse_ll_playlist("\x00\xff garbage", URL)
+
+
+def test_the_same_text_from_the_same_url_is_parsed_once_and_failures_are_not_kept():
+    a = parse_ll_playlist_memo(LIVE, URL)
+    assert parse_ll_playlist_memo(LIVE, URL) is a  # the viewers share it: never modified
+    assert parse_ll_playlist_memo(LIVE, URL.replace("/s/", "/t/")) is not a  # base of URIs
+    newer = parse_ll_playlist_memo(LIVE.replace('"267.3.m4s"', '"267.4.m4s"'), URL)
+    assert newer is not a and newer.preload is not None and newer.preload.uri.endswith("267.4.m4s")
+    for _ in range(2):
+        with pytest.raises(PlaylistError):
+            parse_ll_playlist_memo("\x00\xff garbage", URL)
 
 
 def test_counts_become_one_row_per_name_that_moved_per_window():

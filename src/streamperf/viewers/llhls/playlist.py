@@ -269,6 +269,31 @@ def parse_ll_playlist(text: str, url: str) -> LlPlaylist:
     return pl
 
 
+_parsed: dict[tuple[str, str], LlPlaylist] = {}
+PARSED_KEEP = 64  # playlists remembered (all viewers of a process)
+PARSED_MAX = 64 * 1024  # characters; a longer text is parsed each time, not kept
+
+
+def parse_ll_playlist_memo(text: str, url: str) -> LlPlaylist:
+    """parse_ll_playlist, answered from memory when the same text came from `url` before.
+
+    The viewers of a stream block for the same part and are answered the same text,
+    three times a second each: each still makes its own request (what it measures
+    is its own), but the parse, a pure function of (text, URL), is done once per
+    text, and the result is never modified by a viewer. Failures are not remembered.
+    """
+    if len(text) > PARSED_MAX:
+        return parse_ll_playlist(text, url)
+    key = (url, text)
+    pl = _parsed.get(key)
+    if pl is None:
+        pl = parse_ll_playlist(text, url)
+        if len(_parsed) >= PARSED_KEEP:
+            _parsed.clear()
+        _parsed[key] = pl
+    return pl
+
+
 def start_part(pl: LlPlaylist, hold_back: float | None = None) -> tuple[Part, Part] | None:
     """Where a live viewer starts: (the part it loads first, the part it plays from).
 
@@ -294,4 +319,4 @@ def start_part(pl: LlPlaylist, hold_back: float | None = None) -> tuple[Part, Pa
 
 
 __all__ = ["ByteRange", "LlPlaylist", "LlSegment", "Part", "PreloadHint", "RenditionReport",
-           "parse_ll_playlist", "start_part"]
+           "parse_ll_playlist", "parse_ll_playlist_memo", "start_part"]

@@ -34,7 +34,7 @@ from streamperf.viewers.llhls.playlist import (
     ByteRange,
     LlPlaylist,
     Part,
-    parse_ll_playlist,
+    parse_ll_playlist_memo,
     start_part,
 )
 from streamperf.viewers.llhls.rows import BLOCKED, EARLY, INIT, PART, PLAYLIST, PRELOAD
@@ -169,7 +169,7 @@ class LlhlsViewer:
                     # the top variant; switching renditions is the ABR player's (docs/llhls.md)
                     url = max(variants, key=lambda v: v.bandwidth).uri
                     continue
-                pl = parse_ll_playlist(text, url)
+                pl = parse_ll_playlist_memo(text, url)
                 if not pl.low_latency:
                     self._error("protocol", f"{url}: not LL-HLS (no EXT-X-PART-INF with "
                                 "CAN-BLOCK-RELOAD=YES); play it with --protocol hls")
@@ -239,7 +239,7 @@ class LlhlsViewer:
                 text, _ = await self._get_text(
                     f"{url}?{query}", self.connect_timeout + BLOCK_TARGETS * pl.target_duration,
                     blocking=True)
-                new = parse_ll_playlist(text, pl.url)
+                new = parse_ll_playlist_memo(text, pl.url)
             except (_Failed, PlaylistError) as e:
                 why = e.why if isinstance(e, _Failed) else str(e)
                 if loop.time() - last_ok > DISCONNECT_TARGETS * pl.target_duration:
@@ -251,13 +251,14 @@ class LlhlsViewer:
                 continue
             last_ok = now = loop.time()
             self.requests.waited(now - sent)
-            if new.skipped and not new.segments and not new.tail:
-                new.skipped = 0  # nothing but the skip: keep what we have
-            early = not new.holds(msn, part)
+            # nothing but the skip: keep what we have (the parse is shared: not changed)
+            bare_skip = bool(new.skipped) and not new.segments and not new.tail
+            early = bare_skip or not new.holds(msn, part)
             self._answers.append(early)
             if early:
                 self._early(url, msn, part)
-            if new.next_msn >= pl.next_msn or new.media_sequence < pl.media_sequence:
+            if not bare_skip and (new.next_msn >= pl.next_msn
+                                  or new.media_sequence < pl.media_sequence):
                 self._set(new)  # not an older copy (a cache's); or the stream started over
             if early or self.storm:
                 # no spin: once a part target from the last ask (for good, once a storm)
