@@ -53,3 +53,4 @@ lint:
 bench: setup
 	$(VENV)/python benchmarks/rtmp_viewers.py --viewers 500 1000
 	$(VENV)/python benchmarks/abr_viewers.py --viewers 1000 --seconds 30
+	$(VENV)/python benchmarks/llhls_viewers.py --viewers 1000 --seconds 30
