@@ -175,12 +175,14 @@ def test_a_reload_storm_is_named_and_the_viewer_does_not_spin(tmp_path, clip):
 
 
 @pytest.mark.own_pytest
-def test_play_url_of_the_origin_served_alone(tmp_path, clip):
+@pytest.mark.parametrize("flag", ["--llhls", "--llhls-storm"])
+def test_play_url_of_the_origin_served_alone(tmp_path, clip, flag):
     """`streamperf platform serve --llhls`, an ffmpeg publishing to it, and a perf run of
-    `--play-url` its LL-HLS playlist: the LL-HLS viewers play it, and it passes."""
+    `--play-url` its LL-HLS playlist: the LL-HLS viewers play it, and it passes; served
+    with `--llhls-storm` (blocking reloads answered at once) the run fails naming it."""
     port = free_port()
     serve = subprocess.Popen(
-        [sys.executable, "-m", "streamperf.cli", "platform", "serve", "--llhls",
+        [sys.executable, "-m", "streamperf.cli", "platform", "serve", flag,
          "--port", str(port), "--workdir", str(tmp_path / "platform")],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     pub = None
@@ -204,12 +206,20 @@ def test_play_url_of_the_origin_served_alone(tmp_path, clip):
         proc, summaries = run_direct(reports.parent, "--play-url", url, "--users", "10",
                                      "--duration", "10s", "-k", "steady")
         out = proc.stdout[-3000:]
-        assert proc.returncode == 0, out
         assert summaries and summaries[0]["metrics"]["viewers_with_media"] == 10, out
         rows = read_events(run_dirs(reports)[0] / "events.csv")
         played = set(rows.loc[rows["event"] == "play", "name"])
         assert played == {"llhls"}, played
         assert (rows["event"] == LLHLS).sum() > 0
+        storm = rows[(rows["event"] == VIEWER_ERROR) & (rows["name"] == "reload_storm")]
+        if flag == "--llhls":
+            assert proc.returncode == 0, out
+            assert storm.empty
+        else:
+            assert proc.returncode == 1, out
+            assert "FAIL" in out and "reload_storm" in out, out
+            assert storm["viewer"].nunique() == 10
+            print(f"\n{out[-1500:]}")
     finally:
         if pub is not None:
             pub.stop()
