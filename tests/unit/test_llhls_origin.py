@@ -43,7 +43,7 @@ def parsed(pulled: bytes) -> tuple[InitSection, list[Fragment]]:
 
 
 def fed(init: InitSection, fragments: list[Fragment], burst: int = 0,
-        **store_args: float) -> StreamStore:
+        **store_args: float | bool) -> StreamStore:
     """A store fed `fragments` as a live pull would: the first `burst` at once, late
     (ffmpeg's probe), the rest each DELAY_S after its media end."""
     store = StreamStore("s", **store_args)
@@ -201,6 +201,22 @@ def test_a_new_pull_is_a_new_epoch_after_a_discontinuity(parsed) -> None:
     new = [s for s in store.segments if s.epoch == 1]
     assert new[0].discontinuity and new[0].pdt == pytest.approx(
         BASE + 100 + fragments[0].start_s, abs=1e-6)
+
+
+def test_timed_numbering_is_the_media_time_over_the_target_and_never_goes_back(
+        parsed) -> None:
+    init, fragments = parsed
+    late = [f for f in fragments if f.start_s >= 8.0 - 1e-3]  # a rendition pulled later
+    early, later = fed(init, fragments, timed_msn=True), fed(init, late, timed_msn=True)
+    keys = {s.msn: [p.fragment.start_s for p in s.parts] for s in early.segments}
+    for s in later.segments:  # the same media, the same msn.part
+        assert keys[s.msn][: len(s.parts)] == [p.fragment.start_s for p in s.parts]
+    assert early.segments[-1].msn == round(early.segments[-1].parts[0].fragment.start_s / 2)
+    last = early.segments[-1].msn
+    early.add_init(init)  # the publisher restarted: its times from the start again
+    for f in fragments[:8]:
+        early.add_fragment(f, BASE + 100 + f.end_s)
+    assert [s.msn for s in early.segments if s.epoch == 1][0] == last + 1
 
 
 def test_reached_is_the_blocking_reload_condition(parsed) -> None:

@@ -19,7 +19,7 @@ Measured on ffmpeg 5.1 (Debian 12), and why the arguments are what they are:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from streamperf.media.rungs import Rendition
@@ -92,14 +92,37 @@ def rtmp_output(has_audio: bool, ingest_url: str) -> list[str]:
             "-c", "copy", "-f", "flv", ingest_url]
 
 
-def master_playlist(renditions: Sequence[Rendition]) -> str:
+#: between a stream's name and a lower rung's: `<user>_source__480p` (the top rung is
+#: the stream itself)
+RUNG_SEP = "__"
+
+
+def rung_stream(stream: str, name: str) -> str:
+    """The RTMP stream name a lower rung of `stream` is pushed as."""
+    return f"{stream}{RUNG_SEP}{name}"
+
+
+def rung_rtmp_outputs(names: Sequence[str], has_audio: bool, ingest_url: str) -> list[str]:
+    """Every rung but the top to the RTMP ingest as a stream of its own (rung_stream,
+    the ingest URL's query kept): what an LL-HLS origin pulling RTMP needs of a ladder."""
+    base, sep, query = ingest_url.partition("?")
+    out: list[str] = []
+    for i, name in enumerate(names[1:], start=1):
+        out += ["-map", f"0:v:{i}", *(["-map", "0:a:0"] if has_audio else []),
+                "-c", "copy", "-f", "flv", f"{rung_stream(base, name)}{sep}{query}"]
+    return out
+
+
+def master_playlist(renditions: Sequence[Rendition],
+                    uri: Callable[[Rendition], str] = lambda r: media_playlist(r.name)) -> str:
     """RFC 8216 master playlist: BANDWIDTH the peak TS segment's bitrate, AVERAGE-
-    BANDWIDTH all segments', and the CODECS and RESOLUTION players choose by."""
+    BANDWIDTH all segments', and the CODECS and RESOLUTION players choose by; each
+    variant's URI is `uri(rendition)`."""
     lines = ["#EXTM3U", "#EXT-X-VERSION:6", "#EXT-X-INDEPENDENT-SEGMENTS"]
     for r in renditions:
         lines += [f"#EXT-X-STREAM-INF:BANDWIDTH={round(r.hls_peak_kbps * 1000)},"
                   f"AVERAGE-BANDWIDTH={round(r.hls_avg_kbps * 1000)},"
                   f"RESOLUTION={r.resolution},FRAME-RATE={r.frame_rate:.3f},"
                   f'CODECS="{r.codecs}"',
-                  media_playlist(r.name)]
+                  uri(r)]
     return "\n".join(lines) + "\n"

@@ -4,9 +4,10 @@ From the ladder file (media/ladder.py) one process writes the HLS variants,
 the DASH manifest and segments into a directory the media server serves
 (media/server.py `/ladder`), and pushes the top rendition to the RTMP ingest
 (what RTMP and HTTP-FLV viewers play, and what nginx's stat page shows
-publishing). One process, so one publish clock: T0 is taken from its
-progress as for the single stream (Publisher.start), and HLS PTS (less 0.7
-s), DASH fMP4 times and FLV timestamps all count from it
+publishing), and for the bundled LL-HLS origin (`rungs_to_rtmp`) the lower
+renditions as streams of their own (ladder_outputs.rung_stream). One process,
+so one publish clock: T0 is taken from its progress as for the single stream
+(Publisher.start), and HLS PTS (less 0.7 s), DASH fMP4 times and FLV timestamps all count from it
 (media/ladder_outputs.py says why each does). Its death, a restart and its
 log are the Publisher's.
 """
@@ -28,6 +29,7 @@ from streamperf.media.ladder_outputs import (
     master_playlist,
     media_playlist,
     rtmp_output,
+    rung_rtmp_outputs,
 )
 from streamperf.media.publisher import Publisher, SourceInfo, looping_input
 
@@ -36,11 +38,13 @@ class LadderPublisher(Publisher):
     """`ladder` looped live as HLS + DASH into `out_dir`, its top rendition to `ingest_url`."""
 
     def __init__(self, ladder: Ladder, ingest_url: str, out_dir: Path, run_dir: Path,
-                 utc_timing_url: str | None = None) -> None:
+                 utc_timing_url: str | None = None, rungs_to_rtmp: bool = False) -> None:
         super().__init__(ladder.path, ingest_url, run_dir)
         self.ladder = ladder
         self.out_dir = Path(out_dir)
         self.utc_timing_url = utc_timing_url
+        #: the lower rungs pushed too, each a stream of its own (for the LL-HLS origin)
+        self.rungs_to_rtmp = rungs_to_rtmp
 
     def command(self) -> list[str]:
         lad = self.ladder
@@ -48,6 +52,8 @@ class LadderPublisher(Publisher):
         # warning, not info: the muxers log every segment they open, 4 lines per 2 s
         return [*looping_input(lad.path, loglevel="warning"),
                 *rtmp_output(lad.has_audio, self.ingest_url),
+                *(rung_rtmp_outputs(names, lad.has_audio, self.ingest_url)
+                  if self.rungs_to_rtmp else []),
                 *hls_output(names, lad.has_audio, self.out_dir),
                 *dash_output(len(names), lad.has_audio, self.out_dir, self.utc_timing_url)]
 

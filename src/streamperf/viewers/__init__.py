@@ -79,7 +79,7 @@ class ViewerFactory:
         if protocol == "llhls":
             from streamperf.viewers.llhls.viewer import LlhlsViewer
 
-            return LlhlsViewer(url, on_event)
+            return LlhlsViewer(url, on_event, abr=self.abr or "hlsjs")
         raise ValueError(f"unknown protocol {protocol!r} (known: {', '.join(PROTOCOLS)})")
 
     async def aclose(self) -> None:

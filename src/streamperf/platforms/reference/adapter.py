@@ -3,7 +3,8 @@ the reference platform (server.py) that streamperf starts itself.
 
 With a ladder (`--ladder`) it also publishes in its own way (`make_publisher`):
 the source encoded into the rungs once (media/ladder.py, cached) and published
-as HLS + DASH into its nginx, the top rendition to its RTMP ingest.
+as HLS + DASH into its nginx, the top rendition to its RTMP ingest (and, when
+its LL-HLS origin runs, every rung, which the origin serves as an LL-HLS ladder).
 """
 
 from __future__ import annotations
@@ -72,8 +73,12 @@ class BundledPlatform(SeedApiPlatform):
             return None
         ladder = make_ladder(source, self.ladder, default_cache_dir())
         name = stream_name(live.stream_id)
+        origin = self.reference.llhls_origin
+        if origin is not None:  # it pulls every rung, and lists them in a master playlist
+            origin.set_ladder(name, ladder.renditions)
         return LadderPublisher(ladder, live.ingest_url, self.media.ladder_dir(name), run_dir,
-                               utc_timing_url=f"{self.reference.base_url}{TIME_PATH}")
+                               utc_timing_url=f"{self.reference.base_url}{TIME_PATH}",
+                               rungs_to_rtmp=origin is not None)
 
     @property
     def media(self) -> Any:

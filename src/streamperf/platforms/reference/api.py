@@ -28,7 +28,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from streamperf.media.ladder_outputs import MASTER, MPD
+from streamperf.media.ladder_outputs import MASTER, MPD, RUNG_SEP
 from streamperf.media.server import APP, MediaServer
 from streamperf.platforms.reference.llhls.origin import Origin, playlist_path
 from streamperf.platforms.reference.llhls.routes import ORIGIN_KEY, mount
@@ -216,8 +216,9 @@ async def influencer_sign_in(request: web.Request) -> web.Response:
 async def on_publish(request: web.Request) -> web.Response:
     """nginx-rtmp's on_publish (notify_method get): may this connection publish?
 
-    Extended mode: the stream `<username>_source` with that influencer's stream key
-    (`?key=...` of the ingest URL, which nginx passes on). Seed mode, as the seed's
+    Extended mode: the stream `<username>_source` (or a ladder's lower rung of it,
+    `<username>_source__<rung>`) with that influencer's stream key (`?key=...` of
+    the ingest URL, which nginx passes on). Seed mode, as the seed's
     backend had no stream keys: the stream `<username>` of an influencer whose
     servers were asked for (stream alerts). Anything else is refused (403), and
     nginx drops the publisher."""
@@ -227,8 +228,9 @@ async def on_publish(request: web.Request) -> web.Response:
         row = store.influencer_by_username(name)
         if row is not None and row["alerts_at"] is not None:
             return web.json_response(OK)
-    elif name.endswith(SOURCE_SUFFIX):
-        row = store.influencer_by_username(name[: -len(SOURCE_SUFFIX)])
+    elif (base := name.partition(RUNG_SEP)[0]).endswith(SOURCE_SUFFIX):
+        # a ladder's lower rung (`<stream>__480p`) is published with the stream's key
+        row = store.influencer_by_username(base[: -len(SOURCE_SUFFIX)])
         key = request.query.get(PUBLISH_KEY, "")
         if row is not None and key and secrets.compare_digest(key, row["stream_key"]):
             if ORIGIN_KEY in request.app:  # the LL-HLS origin pulls what nginx lets in
@@ -366,8 +368,9 @@ async def join_stream(request: web.Request) -> web.Response:
             answer["dashUrl"] = media.ladder_url(name, MPD)
         else:
             answer["hlsUrl"] = media.hls_url(name) if media is not None else None
-        if ORIGIN_KEY in request.app:
-            answer["llhlsUrl"] = f"{request.url.origin()}{playlist_path(name)}"
+        if ORIGIN_KEY in request.app:  # a ladder's: its master playlist
+            path = playlist_path(name, master=request.app[LADDER_KEY])
+            answer["llhlsUrl"] = f"{request.url.origin()}{path}"
     return web.json_response(answer)
 
 

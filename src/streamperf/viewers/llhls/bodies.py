@@ -9,10 +9,11 @@ and the rest only counted, as the HLS and DASH viewers do.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
-from streamperf.viewers.formats.fmp4 import FragmentScanner
-from streamperf.viewers.formats.mpegts import TsScanner
+from streamperf.viewers.formats.fmp4 import FragmentScanner, InitInfo
+from streamperf.viewers.formats.mpegts import PTS_HZ, TsScanner
 from streamperf.viewers.http.connection import BAD, GetError, ResponseSink
 
 MAX_TEXT = 1 << 20  # bytes; a bigger playlist or init section is not one
@@ -54,11 +55,14 @@ class TextBody(ResponseSink):
 class MediaBody(ResponseSink):
     """A part or segment: its first decode time (fMP4) or PTS (TS), then its byte count."""
 
-    __slots__ = ("got", "ok", "scanner", "scanning", "viewer")
+    __slots__ = ("clock", "got", "head_at", "ok", "scanner", "scanning", "viewer")
     read_size = SCAN_READ
 
-    def __init__(self, viewer: Counting, fmp4: bool) -> None:
+    def __init__(self, viewer: Counting, fmp4: bool,
+                 clock: Callable[[], float] | None = None) -> None:
         self.viewer = viewer
+        self.clock = clock  # given: when the head came is kept (an ABR viewer's TTFB)
+        self.head_at: float | None = None
         self.ok = False
         self.scanning = True
         self.got = 0  # body bytes
@@ -66,6 +70,8 @@ class MediaBody(ResponseSink):
             FragmentScanner(HEAD_LIMIT) if fmp4 else TsScanner())
 
     def head(self, status: int, length: int | None) -> None:
+        if self.clock is not None:
+            self.head_at = self.clock()
         if status not in OK_STATUS:
             self.scanning = False  # an error page: not counted
             return
@@ -94,6 +100,19 @@ class MediaBody(ResponseSink):
     def track_id(self) -> int | None:
         s = self.scanner
         return s.track_id if isinstance(s, FragmentScanner) else None
+
+    def start_s(self, init: InitInfo | None) -> float | None:
+        """Where it starts in media time (s): fMP4 by its track's timescale in `init`, TS
+        (`init` None) by the 90 kHz clock; None when not found."""
+        ticks = self.start_ticks()
+        if ticks is None:
+            return None
+        if isinstance(self.scanner, TsScanner):
+            return ticks / PTS_HZ
+        track = init.track(self.track_id()) if init is not None else None
+        if track is None or track.timescale <= 0:
+            return None
+        return ticks / track.timescale
 
 
 __all__ = ["OK_STATUS", "MediaBody", "TextBody"]

@@ -7,6 +7,8 @@ per request: at 1,000 viewers and a part every 0.33 s that would be 6,000 rows/s
 
 from __future__ import annotations
 
+import collections
+
 from streamperf.viewers.llhls.rows import BLOCKED, EARLY, LLHLS, REQUEST_KINDS, WAIT
 
 #: one extra row: (event, name, value, detail)
@@ -39,4 +41,29 @@ class RequestCounts:
         return rows
 
 
-__all__ = ["RequestCounts", "Row"]
+STORM_EARLY, STORM_OF = 5, 10  # early answers among the last reloads: a reload storm
+
+
+class StormWatch:
+    """Whether blocking reloads come back early (without the part asked for) often
+    enough to call it a reload storm: STORM_EARLY of the last STORM_OF."""
+
+    __slots__ = ("_answers", "seen")
+
+    def __init__(self) -> None:
+        self._answers: collections.deque[bool] = collections.deque(maxlen=STORM_OF)
+        self.seen = False  # a storm was reported (once a viewer)
+
+    def answered(self, early: bool) -> bool:
+        """A blocking reload's answer; True when it makes the storm (once)."""
+        self._answers.append(early)
+        if self.seen or sum(self._answers) < STORM_EARLY:
+            return False
+        self.seen = True
+        return True
+
+    def describe(self) -> str:
+        return f"{sum(self._answers)} of the last {len(self._answers)}"
+
+
+__all__ = ["STORM_EARLY", "STORM_OF", "RequestCounts", "Row", "StormWatch"]

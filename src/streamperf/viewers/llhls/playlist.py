@@ -35,6 +35,13 @@ class ByteRange:
         return f"Range: bytes={self.start}-{end}\r\n".encode()
 
 
+Ident = tuple[str, int]  # a part's URI and byte-range start (-1: none): what a viewer fetched
+
+
+def ident(uri: str, br: ByteRange | None) -> Ident:
+    return uri, br.start if br is not None else -1
+
+
 @dataclass(frozen=True, slots=True)
 class Part:
     msn: int  # the media sequence number of the segment it belongs to
@@ -48,6 +55,10 @@ class Part:
     @property
     def key(self) -> tuple[int, int]:
         return self.msn, self.index
+
+    @property
+    def ident(self) -> Ident:
+        return ident(self.uri, self.byterange)
 
 
 @dataclass(slots=True)
@@ -64,6 +75,10 @@ class LlSegment:
 class PreloadHint:
     uri: str
     byterange: ByteRange | None = None
+
+    @property
+    def ident(self) -> Ident:
+        return ident(self.uri, self.byterange)
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,5 +333,16 @@ def start_part(pl: LlPlaylist, hold_back: float | None = None) -> tuple[Part, Pa
     return None
 
 
-__all__ = ["ByteRange", "LlPlaylist", "LlSegment", "Part", "PreloadHint", "RenditionReport",
-           "parse_ll_playlist", "parse_ll_playlist_memo", "start_part"]
+__all__ = [
+    "ByteRange",
+    "Ident",
+    "LlPlaylist",
+    "LlSegment",
+    "Part",
+    "PreloadHint",
+    "RenditionReport",
+    "ident",
+    "parse_ll_playlist",
+    "parse_ll_playlist_memo",
+    "start_part",
+]

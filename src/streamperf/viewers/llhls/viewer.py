@@ -5,9 +5,10 @@ Two loops per viewer, each on its own keep-alive connection as a browser player'
 would be: the playlist loop asks for the playlist that holds the next part
 (`_HLS_msn`/`_HLS_part`, with `_HLS_skip=YES` once the server allows delta
 updates) and keeps the newest; the media loop fetches the part after the last one
-it has, or the preload hint when that is the next one, and whole segments when it
-fell behind the parts the playlist lists. It starts on an independent part no
-closer to the live edge than PART-HOLD-BACK. An origin that answers blocking
+it has, or the preload hint when that is the next one, and rejoins when it fell
+behind the parts the playlist lists. It starts on an independent part no closer
+to the live edge than PART-HOLD-BACK. Of a master playlist it plays the
+rendition the ABR policy picks (ladder.py), switching between parts. An origin that answers blocking
 reloads at once (a reload storm) is not followed into a spin: the next reload
 waits a part target, and the viewer records it as a platform error.
 """
@@ -22,51 +23,41 @@ import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-from streamperf.viewers.base import FIRST_AUDIO, FIRST_VIDEO, VIEWER_ERROR, EventCallback
-from streamperf.viewers.formats.fmp4 import AUDIO, BoxError, InitInfo, read_init
-from streamperf.viewers.formats.mpegts import PTS_HZ
+from streamperf.viewers.base import FIRST_AUDIO, FIRST_VIDEO, EventCallback
+from streamperf.viewers.formats.fmp4 import AUDIO, InitInfo
 from streamperf.viewers.hls.playlist import PlaylistError, is_master, parse_master_playlist
 from streamperf.viewers.http.client import HttpClient
 from streamperf.viewers.http.connection import GetError
-from streamperf.viewers.llhls.bodies import OK_STATUS, MediaBody, TextBody
-from streamperf.viewers.llhls.counters import RequestCounts, Row
+from streamperf.viewers.llhls.bodies import OK_STATUS, MediaBody
+from streamperf.viewers.llhls.counters import RequestCounts, Row, StormWatch
+from streamperf.viewers.llhls.fetching import Failed, LlFetcher
+from streamperf.viewers.llhls.ladder import LlLadder, report_query, resume_after
 from streamperf.viewers.llhls.playlist import (
     ByteRange,
+    Ident,
     LlPlaylist,
     Part,
     parse_ll_playlist_memo,
     start_part,
 )
-from streamperf.viewers.llhls.rows import BLOCKED, EARLY, INIT, PART, PLAYLIST, PRELOAD
+from streamperf.viewers.llhls.playlist import ident as part_ident
+from streamperf.viewers.llhls.rows import EARLY, PART, PRELOAD
 
 BLOCK_TARGETS = 3.0  # a blocking reload may be held this many target durations
 DISCONNECT_TARGETS = 3.0  # the playlist unreachable this long: disconnect
-STORM_EARLY, STORM_OF = 5, 10  # early answers among the last reloads: a reload storm
 SETUP_RETRY_S = 0.5
 RECENT = 64  # media URIs remembered as fetched
 
-Ident = tuple[str, int]  # a part's URI and byte-range start (-1: none)
 
 
-def _ident(uri: str, br: ByteRange | None) -> Ident:
-    return uri, br.start if br is not None else -1
-
-
-class _Failed(Exception):
-    def __init__(self, name: str, why: str) -> None:
-        super().__init__(why)
-        self.name = name  # the error row's name: connect, timeout, protocol
-        self.why = why
-
-
-class LlhlsViewer:
+class LlhlsViewer(LlFetcher):
     """One LL-HLS player (viewers.base.Viewer; the module doc for its choices)."""
 
     protocol = "llhls"
 
     def __init__(self, url: str, on_event: EventCallback, connect_timeout: float = 10.0,
                  on_request: Callable[[str], None] | None = None,
-                 ssl_context: ssl.SSLContext | None = None) -> None:
+                 ssl_context: ssl.SSLContext | None = None, abr: str = "hlsjs") -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not an http(s):// playlist URL: {url}")
@@ -75,6 +66,11 @@ class LlhlsViewer:
         self.connect_timeout = connect_timeout
         self.on_request = on_request
         self.ssl_context = ssl_context
+        #: how a rendition of a master playlist is chosen (viewers/abr ABR_MODES, a name)
+        self.abr = abr
+        self.ladder: LlLadder | None = None  # a master playlist's renditions
+        self._variant: str | None = None  # the media playlist followed (a switch sets it)
+        self._resume: tuple[int, int] | None = None  # after a switch: the last part had
         self.bytes_received = 0
         self.playing = False
         self.play_requested_wall: float | None = None
@@ -82,12 +78,12 @@ class LlhlsViewer:
         self.error: str | None = None
         self.media_url: str | None = None
         self.requests = RequestCounts()
-        self._answers: collections.deque[bool] = collections.deque(maxlen=STORM_OF)  # early?
-        self.storm = False  # a reload storm was reported
+        self.storms = StormWatch()
         self.parts_fetched = self.segments_fetched = self.rejoins = 0
         self.pl: LlPlaylist | None = None
         self._changed = asyncio.Event()
         self._init: InitInfo | None = None
+        self._init_uri: str | None = None
         self._fmp4 = False
         self._media_ms = -1  # media time (ms) the whole parts reach
         self._anchor: float | None = None  # unix capture time - media time (s), from PDT
@@ -143,6 +139,8 @@ class LlhlsViewer:
                     await reloads
             self._lists.close()
             self._media.close()
+            if self.ladder is not None:
+                self.ladder.close()
 
     def close(self) -> None:
         self._closed = True
@@ -158,28 +156,32 @@ class LlhlsViewer:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.connect_timeout
         url = self.url
-        last: _Failed | None = None
+        last: Failed | None = None
         while loop.time() < deadline:
             try:
                 text, url = await self._get_text(url, max(0.05, deadline - loop.time()))
                 if is_master(text):
-                    variants = parse_master_playlist(text, url).variants
-                    if not variants:
-                        raise _Failed("protocol", f"{url}: a master playlist with no variant")
-                    # the top variant; switching renditions is the ABR player's (docs/llhls.md)
-                    url = max(variants, key=lambda v: v.bandwidth).uri
+                    if self.ladder is not None:
+                        raise Failed("protocol", f"variant {url} is a master playlist too")
+                    try:  # ValueError: no variant, or --abr names no rendition of it
+                        self.ladder = LlLadder(parse_master_playlist(text, url), self.abr,
+                                               self.on_event)
+                    except ValueError as e:
+                        self._error("protocol", f"{url}: {e}")
+                        return None
+                    url = self.ladder.url
                     continue
                 pl = parse_ll_playlist_memo(text, url)
                 if not pl.low_latency:
                     self._error("protocol", f"{url}: not LL-HLS (no EXT-X-PART-INF with "
                                 "CAN-BLOCK-RELOAD=YES); play it with --protocol hls")
                     return None
-                self.media_url = url
+                self.media_url = self._variant = url
                 self._set(pl)
                 return pl
             except PlaylistError as e:
-                last = _Failed("protocol", str(e))
-            except _Failed as f:
+                last = Failed("protocol", str(e))
+            except Failed as f:
                 last = f
                 if f.name == "connect":
                     break
@@ -190,35 +192,6 @@ class LlhlsViewer:
             self._error("timeout", f"no playlist within {self.connect_timeout:g}s")
         return None
 
-    async def _ensure_init(self, pl: LlPlaylist) -> bool:
-        """The init section loaded when the playlist names one (the first playlist of a
-        stream not begun may not); False after a final error: no init, no media."""
-        if self._init is not None or pl.map_uri is None:
-            return True
-        try:
-            await self._load_init(pl)
-        except _Failed as f:
-            self._error(f.name, f.why)
-            return False
-        return True
-
-    async def _load_init(self, pl: LlPlaylist) -> None:
-        assert self._media is not None and pl.map_uri is not None
-        sink = TextBody(self)
-        headers = pl.map_range.header() if pl.map_range is not None else b""
-        try:
-            resp = await self._media.get(pl.map_uri, self.connect_timeout, sink, 0.0, headers)
-        except GetError as e:
-            raise _Failed("timeout" if e.kind == "timeout" else "protocol",
-                          f"init {pl.map_uri}: {e.why}") from None
-        self.requests.add(INIT)
-        if resp.status not in OK_STATUS:
-            raise _Failed("protocol", f"init {pl.map_uri}: HTTP {resp.status}")
-        try:
-            self._init = read_init(sink.body())
-        except BoxError as e:
-            raise _Failed("protocol", f"init {pl.map_uri}: {e}") from None
-        self._fmp4 = True
 
     # --- the playlist loop ----------------------------------------------------------
     async def _reload_loop(self) -> None:
@@ -229,19 +202,22 @@ class LlhlsViewer:
             assert pl is not None and pl.part_target is not None
             if pl.ended:
                 return
+            url = pl.url.split("?", 1)[0]
+            if self._variant is not None and self._variant != url:
+                await self._load_variant(pl, self._variant)
+                continue
             msn, part = self._wanted(pl)
             query = f"_HLS_msn={msn}&_HLS_part={part}"
             if pl.can_skip_until and pl.can_skip_until >= 6 * pl.target_duration:
                 query += "&_HLS_skip=YES"
-            url = pl.url.split("?", 1)[0]
             sent = loop.time()
             try:
                 text, _ = await self._get_text(
                     f"{url}?{query}", self.connect_timeout + BLOCK_TARGETS * pl.target_duration,
                     blocking=True)
                 new = parse_ll_playlist_memo(text, pl.url)
-            except (_Failed, PlaylistError) as e:
-                why = e.why if isinstance(e, _Failed) else str(e)
+            except (Failed, PlaylistError) as e:
+                why = e.why if isinstance(e, Failed) else str(e)
                 if loop.time() - last_ok > DISCONNECT_TARGETS * pl.target_duration:
                     self._error("disconnect", f"playlist {url} unreachable for "
                                 f"{loop.time() - last_ok:.1f}s: {why}")
@@ -254,29 +230,36 @@ class LlhlsViewer:
             # nothing but the skip: keep what we have (the parse is shared: not changed)
             bare_skip = bool(new.skipped) and not new.segments and not new.tail
             early = bare_skip or not new.holds(msn, part)
-            self._answers.append(early)
             if early:
-                self._early(url, msn, part)
-            if not bare_skip and (new.next_msn >= pl.next_msn
-                                  or new.media_sequence < pl.media_sequence):
+                self.requests.add(EARLY)
+            if self.storms.answered(early):
+                self._error("reload_storm", f"playlist {url}: {self.storms.describe()} blocking "
+                            f"reloads answered at once, without the part asked for (the last "
+                            f"{msn}.{part}); reloading once a part target")
+            if self._variant == url and not bare_skip and (
+                    new.next_msn >= pl.next_msn or new.media_sequence < pl.media_sequence):
                 self._set(new)  # not an older copy (a cache's); or the stream started over
-            if early or self.storm:
+            if early or self.storms.seen:
                 # no spin: once a part target from the last ask (for good, once a storm)
                 await asyncio.sleep(max(0.0, sent + pl.part_target - loop.time()))
+
+    async def _load_variant(self, pl: LlPlaylist, url: str) -> None:
+        """The first playlist of the rendition switched to, asked with what its rendition
+        report says it has (answered at once); failures wait a part target."""
+        try:
+            text, _ = await self._get_text(url + report_query(pl, url), self.connect_timeout)
+            new = parse_ll_playlist_memo(text, url)
+        except (Failed, PlaylistError):
+            await asyncio.sleep(pl.part_target or 1.0)
+            return
+        if self._variant == url and new.low_latency:
+            self._set(new)
 
     @staticmethod
     def _wanted(pl: LlPlaylist) -> tuple[int, int]:
         """(msn, part) of the part after the newest listed one."""
         return pl.next_msn, len(pl.tail)
 
-    def _early(self, url: str, msn: int, part: int) -> None:
-        self.requests.add(EARLY)
-        early = sum(self._answers)
-        if early >= STORM_EARLY and not self.storm:
-            self.storm = True
-            self._error("reload_storm", f"playlist {url}: {early} of the last "
-                        f"{len(self._answers)} blocking reloads answered at once, without the "
-                        f"part asked for (the last {msn}.{part}); reloading once a part target")
 
     def _set(self, pl: LlPlaylist) -> None:
         self.pl = pl
@@ -302,6 +285,9 @@ class LlhlsViewer:
                     self._changed.clear()
                     await self._changed.wait()
                     continue
+                if self.ladder is not None and self._switch(pl, last):
+                    todo = None  # the part after `last`, from the other rendition's playlist
+                    continue
                 if todo is None:
                     assert hinted is not None and pl.preload is not None
                     if not await self._ensure_init(pl):
@@ -315,7 +301,7 @@ class LlhlsViewer:
                     continue
             if not await self._ensure_init(pl):
                 return
-            ident = _ident(todo.uri, todo.byterange)
+            ident = todo.ident
             if todo.gap or ident in self._recent or await self._fetch(
                     todo.uri, todo.byterange, PART, todo, pl):
                 last = ident
@@ -330,7 +316,7 @@ class LlhlsViewer:
             assert pl is not None
             start = start_part(pl)
             if start is not None:
-                self._play_from = _ident(start[1].uri, start[1].byterange)
+                self._play_from = start[1].ident
                 return start[0]
             if loop.time() >= deadline:
                 self._error("timeout", f"{pl.url}: no independent part PART-HOLD-BACK "
@@ -345,21 +331,48 @@ class LlhlsViewer:
     def _next(self, pl: LlPlaylist, last: Ident | None) -> tuple[Part | None, Ident | None]:
         """The listed part after `last`, or (None, the preload hint's ident) when `last`
         is the newest listed part and the hint is the next; (None, None): wait."""
+        if self._resume is not None:
+            return self._resumed(pl, self._resume)
         parts = pl.parts()
         for i, p in enumerate(parts):
-            if _ident(p.uri, p.byterange) == last:
+            if p.ident == last:
                 if i + 1 < len(parts):
                     return parts[i + 1], None
                 hint = pl.preload
                 if hint is not None:
-                    h = _ident(hint.uri, hint.byterange)
+                    h = hint.ident
                     if h not in self._recent:
                         return None, h
                 return None, None
         hint = pl.preload
-        if hint is not None and _ident(hint.uri, hint.byterange) == last:
+        if hint is not None and hint.ident == last:
             return None, None  # the preloaded part, not listed yet
         return self._behind(pl, last), None
+
+    def _switch(self, pl: LlPlaylist, last: Ident | None) -> bool:
+        """Ask the ABR policy for the next part's rendition (once `last` is listed: its
+        msn.part is where the other rendition goes on); True: switched."""
+        assert self.ladder is not None
+        key = next((p.key for p in pl.parts() if p.ident == last), None)
+        if key is None:
+            return False
+        r = self.ladder.choose(asyncio.get_running_loop().time(), pl.part_target or 1.0)
+        if r is None:
+            return False
+        self._resume, self._variant = key, r.key
+        return True
+
+    def _resumed(self, pl: LlPlaylist, key: tuple[int, int]) -> tuple[Part | None, Ident | None]:
+        """After a switch: the new rendition's part after `key`, or its preload hint when
+        that is the next (resume_after); (None, None) until its playlist is in."""
+        if pl.url.split("?", 1)[0] != self._variant:
+            return None, None
+        part, hinted = resume_after(pl, key)
+        if part is None and not hinted:
+            return None, None
+        self._resume = None
+        hint = pl.preload
+        return part, (hint.ident if hinted and hint else None)
 
     def _behind(self, pl: LlPlaylist, last: Ident | None) -> Part | None:
         """`last` is no longer listed: we fell behind the parts. Rejoin PART-HOLD-BACK
@@ -378,9 +391,12 @@ class LlhlsViewer:
         """Fetch one part (or the hinted one: `part` None); True when it came whole."""
         http = self._media
         assert http is not None
-        ident = _ident(uri, br)
+        ident = part_ident(uri, br)
         self._recent.append(ident)
-        sink = MediaBody(self, self._fmp4)
+        ladder = self.ladder
+        r = ladder.rendition if ladder is not None else None
+        sink = MediaBody(self, self._fmp4, http.loop.time if r is not None else None)
+        sent = http.loop.time()
         tt = pl.part_target or 1.0
         limit = self.connect_timeout + BLOCK_TARGETS * pl.target_duration
         try:
@@ -399,6 +415,10 @@ class LlhlsViewer:
                 self._recent.remove(ident)
             return False
         self.parts_fetched += 1
+        if ladder is not None and r is not None:
+            now = http.loop.time()
+            ladder.loaded(now, r, sink.got, now - sent, (sink.head_at or now) - sent,
+                          part.duration if part is not None else tt)
         self._part_done(sink, part, ident, uri)
         return True
 
@@ -406,9 +426,9 @@ class LlhlsViewer:
         pl = self.pl
         assert pl is not None
         if part is None:  # the preloaded part: its duration and date from the newest list
-            part = next((p for p in pl.parts() if _ident(p.uri, p.byterange) == ident), None)
+            part = next((p for p in pl.parts() if p.ident == ident), None)
         duration = part.duration if part is not None else (pl.part_target or 0.0)
-        start = self._start_s(sink)
+        start = sink.start_s(self._init if self._fmp4 else None)
         if start is None:
             start = max(self._media_ms, 0) / 1000
         end_ms = int((start + duration) * 1000)
@@ -426,40 +446,6 @@ class LlhlsViewer:
             if self._init is None or any(t.handler == AUDIO for t in self._init.tracks):
                 self.on_event(FIRST_AUDIO, "", start, "")
 
-    def _start_s(self, sink: MediaBody) -> float | None:
-        ticks = sink.start_ticks()
-        if ticks is None:
-            return None
-        if not self._fmp4:
-            return ticks / PTS_HZ
-        init = self._init
-        track = init.track(sink.track_id()) if init is not None else None
-        if track is None or track.timescale <= 0:
-            return None
-        return ticks / track.timescale
-
-    # --- requests -------------------------------------------------------------------
-    async def _get_text(self, url: str, limit: float, blocking: bool = False) -> tuple[str, str]:
-        http = self._lists
-        assert http is not None
-        sink = TextBody(self)
-        try:
-            resp = await http.get(url, limit, sink)
-        except GetError as e:
-            name = {"connect": "connect", "timeout": "timeout"}.get(e.kind, "protocol")
-            raise _Failed(name, f"GET {url}: {e.why}") from None
-        finally:
-            self.requests.add(PLAYLIST)
-            if blocking:
-                self.requests.add(BLOCKED)
-        if resp.status != 200:
-            raise _Failed("protocol", f"GET {url}: HTTP {resp.status}")
-        return sink.body().decode("utf-8", "replace"), resp.url
-
-    def _error(self, name: str, what: str) -> None:
-        if self.error is None:
-            self.error = name
-        self.on_event(VIEWER_ERROR, name, 0.0, f"{self.url}: {what}")
 
 
 __all__ = ["LlhlsViewer"]

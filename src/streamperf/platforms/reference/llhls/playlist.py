@@ -7,8 +7,10 @@ blocking reloads a part answers: thousands of waiters wake to one string.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from streamperf.platforms.reference.llhls.origin import PLAYLIST
 from streamperf.platforms.reference.llhls.store import Segment, StreamStore, part_uri
 
 VERSION = 9  # EXT-X-SKIP and CAN-SKIP-UNTIL need 9
@@ -44,17 +46,19 @@ def _skipped(store: StreamStore) -> int:
     return count
 
 
-def render(store: StreamStore, skip: bool = False) -> str:
-    """The playlist as it stands (cached by the store's version)."""
+def render(store: StreamStore, skip: bool = False, siblings: Sequence[StreamStore] = ()) -> str:
+    """The playlist as it stands, with a rendition report of each of `siblings` (the
+    ladder's other rungs); cached by the stores' versions."""
+    version = (store.version, *(s.version for s in siblings))
     cached = store.rendered.get(skip)
-    if cached is not None and cached[0] == store.version:
+    if cached is not None and cached[0] == version:
         return cached[1]
-    text = _render(store, skip)
-    store.rendered[skip] = (store.version, text)
+    text = _render(store, skip, siblings)
+    store.rendered[skip] = (version, text)
     return text
 
 
-def _render(store: StreamStore, skip: bool) -> str:
+def _render(store: StreamStore, skip: bool, siblings: Sequence[StreamStore]) -> str:
     part_target = store.part_target
     out = [
         "#EXTM3U",
@@ -85,6 +89,11 @@ def _render(store: StreamStore, skip: bool) -> str:
     hint = store.next_part()
     if hint is not None:
         out.append(f'#EXT-X-PRELOAD-HINT:TYPE=PART,URI="{part_uri(*hint)}"')
+    for other in siblings:
+        newest = other.newest
+        if newest is not None:
+            out.append(f'#EXT-X-RENDITION-REPORT:URI="../{other.name}/{PLAYLIST}",'
+                       f"LAST-MSN={newest[0]},LAST-PART={newest[1]}")
     return "\n".join(out) + "\n"
 
 

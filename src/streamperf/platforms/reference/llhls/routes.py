@@ -1,5 +1,6 @@
 """The origin's HTTP side, mounted on the platform's API app (docs/llhls.md):
 
+    GET /llhls/<stream>/master.m3u8          a ladder's master playlist (its rungs)
     GET /llhls/<stream>/index.m3u8[?_HLS_msn=N[&_HLS_part=M]][&_HLS_skip=YES]
     GET /llhls/<stream>/init-<epoch>.mp4     (init.mp4: the current epoch's)
     GET /llhls/<stream>/<msn>.<part>.m4s     a part
@@ -21,7 +22,7 @@ import re
 
 from aiohttp import web
 
-from streamperf.platforms.reference.llhls.origin import PLAYLIST, PREFIX, Origin
+from streamperf.platforms.reference.llhls.origin import MASTER, PLAYLIST, PREFIX, Origin
 from streamperf.platforms.reference.llhls.playlist import render
 from streamperf.platforms.reference.llhls.store import StreamStore
 
@@ -42,6 +43,7 @@ _INIT = re.compile(r"init-(\d{1,6})\.mp4")
 def mount(app: web.Application, origin: Origin) -> None:
     app[ORIGIN_KEY] = origin
     app.router.add_get(PREFIX + "/{stream}/" + PLAYLIST, playlist)
+    app.router.add_get(PREFIX + "/{stream}/" + MASTER, master)
     app.router.add_get(PREFIX + "/{stream}/{file}", media_file)
 
 
@@ -91,8 +93,16 @@ async def playlist(request: web.Request) -> web.Response:
     elif store.newest is None and not await store.wait_until(
             lambda: store.newest is not None, timeout_s):
         return _answer(503, "no media yet")  # published, no part yet: held a while first
-    return _answer(200, render(store, skip), content_type=PLAYLIST_TYPE,
+    siblings = request.app[ORIGIN_KEY].siblings(store.name)
+    return _answer(200, render(store, skip, siblings), content_type=PLAYLIST_TYPE,
                    cache=CACHE_BLOCKING if blocking else CACHE_PLAIN)
+
+
+async def master(request: web.Request) -> web.Response:
+    text = request.app[ORIGIN_KEY].master(request.match_info["stream"])
+    if text is None:
+        return _answer(404, "no ladder of that stream")
+    return _answer(200, text, content_type=PLAYLIST_TYPE)
 
 
 async def media_file(request: web.Request) -> web.Response:

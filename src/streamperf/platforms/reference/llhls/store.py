@@ -87,8 +87,12 @@ class StreamStore:
 
     def __init__(self, name: str, part_target_s: float = PART_TARGET_S,
                  segment_target_s: float = SEGMENT_TARGET_S, window_s: float = WINDOW_S,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, timed_msn: bool = False) -> None:
         self.name = name
+        #: segments numbered by media time (start / target), not from 0: the renditions
+        #: of a ladder (one publisher's outputs, the same timestamps) number alike, and
+        #: a player switching renditions asks for the same msn.part in the other
+        self.timed_msn = timed_msn
         self.part_target_s = part_target_s
         self.segment_target_s = segment_target_s
         self.window_s = window_s
@@ -102,8 +106,8 @@ class StreamStore:
         self.longest_part_s = 0.0
         self.longest_segment_s = 0.0
         self.closed = False
-        #: the playlist as rendered (playlist.py), whole and delta: (version, text)
-        self.rendered: dict[bool, tuple[int, str]] = {}
+        #: the playlist as rendered (playlist.py), whole and delta: (versions, text)
+        self.rendered: dict[bool, tuple[tuple[int, ...], str]] = {}
         self._anchor: float | None = None
         self._held: list[tuple[Fragment, float]] | None = []  # the epoch's burst, until it settles
         self._last_arrival: float | None = None
@@ -152,8 +156,11 @@ class StreamStore:
                 fragment.independent and current.duration_s >= threshold):
             if current is not None:
                 self._complete(current)
+            msn = current.msn + 1 if current is not None else 0
+            if self.timed_msn:  # never back: a new epoch's times start again
+                msn = max(msn, round(fragment.start_s / self.segment_target_s))
             current = Segment(
-                msn=current.msn + 1 if current is not None else 0, epoch=self.epoch,
+                msn=msn, epoch=self.epoch,
                 pdt=self._anchor + fragment.start_s,
                 discontinuity=current is not None and not same_epoch)
             self.segments.append(current)
