@@ -16,6 +16,12 @@ values), which masks:
 - values of query parameters and `name=value` / `"name": "value"` pairs
   whose name says secret (token, key, secret, password, auth, sig...).
 
+It runs on text a platform wrote (error bodies, RTMP status descriptions,
+URIs), so every pattern is linear in the text: names and credentials are
+bounded, possessive matches (no backtracking into them), and whether a name
+says secret is a test of the name alone, not a pattern around it: 1 MiB of
+hostile text is redacted in well under a second (tests/unit/test_redact.py).
+
 A process remembers its secrets for its lifetime (a run's secrets stay
 secret in every later run of the session). Nothing here imports the rest of
 streamperf, so every layer may use it.
@@ -33,14 +39,46 @@ MASK = "***"
 #: shorter values are not masked as known secrets: "1" or "ok" would hide half a log
 MIN_SECRET_LEN = 4
 
-#: a parameter or field name that says its value is secret
-SECRET_NAME = (r"(?:[A-Za-z0-9_.-]*(?:token|secret|passw(?:or)?d|passwd|api[_-]?key|"
-               r"auth|signature|credential|private)[A-Za-z0-9_.-]*|key|sig|pwd|pass)")
-_QUERY_PAIR = re.compile(rf"(?i)([?&;]{SECRET_NAME}=)([^&#\s'\"]+)")
-_FIELD_PAIR = re.compile(
-    rf"(?i)((?<![A-Za-z0-9_.-]){SECRET_NAME}[\"']?\s*[:=]\s*[\"']?)([^\"'\s,;&}}\]]+)")
+#: a parameter or field name says its value is secret when it holds one of these words
+_SECRET_WORD = re.compile(
+    r"token|secret|passw(?:or)?d|passwd|api[_-]?key|auth|signature|credential|private", re.I)
+#: ... or is one of these
+_SECRET_BARE = frozenset({"key", "sig", "pwd", "pass"})
+NAME_MAX = 128  # a longer name is not looked at
+#: a name a query value follows (`?name=`, `&name=`, `;name=`); the value
+_QUERY_NAME = re.compile(rf"[?&;]([A-Za-z0-9_.-]{{1,{NAME_MAX}}}+)(?==)")
+_QUERY_VALUE = re.compile(r"=([^&#\s'\"]++)")
+#: a name a field value follows (`name=`, `name: `, `"name": "`); the value
+_FIELD_NAME = re.compile(
+    rf"(?<![A-Za-z0-9_.-])([A-Za-z0-9_.-]{{1,{NAME_MAX}}}+)(?=[\"']?\s{{0,16}}+[:=])")
+_FIELD_VALUE = re.compile(r"[\"']?\s{0,16}+[:=]\s{0,16}+[\"']?([^\"'\s,;&}\]]++)")
 #: user:password@ in a URL (after //) or a host spec (at a word's start)
-_USERINFO = re.compile(r"((?:^|[\s/=\"'(,\[]|//)[^\s:@/\"'(,]+:)([^\s@/\"']+)(@)")
+_USERINFO = re.compile(
+    r"((?:^|[\s/=\"'(,\[]|//)[^\s:@/\"'(,]{1,128}+:)([^\s@/\"']{1,128}+)(@)")
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether a parameter or field called `name` holds a secret (token, password,
+    api_key, x-fan-token, sig, ...)."""
+    return name.lower() in _SECRET_BARE or _SECRET_WORD.search(name) is not None
+
+
+def _mask_values(text: str, names: re.Pattern[str], values: re.Pattern[str]) -> str:
+    """`text` with the value after each secret name masked: a name `names` finds
+    (group 1, not consuming what follows), its value `values` matches there (group 1)."""
+    out: list[str] = []
+    done = 0
+    for m in names.finditer(text):
+        if m.start(1) < done or not is_secret_name(m.group(1)):
+            continue
+        v = values.match(text, m.end(1))
+        if v is not None:
+            out += (text[done:v.start(1)], MASK)
+            done = v.end(1)
+    if not out:
+        return text
+    out.append(text[done:])
+    return "".join(out)
 
 
 class Redactor:
@@ -82,9 +120,10 @@ class Redactor:
         if known is not None:
             text = known.sub(MASK, text)
         if "=" in text or ":" in text:
-            text = _USERINFO.sub(rf"\1{MASK}\3", text)
-            text = _QUERY_PAIR.sub(rf"\1{MASK}", text)
-            text = _FIELD_PAIR.sub(rf"\1{MASK}", text)
+            if "@" in text:
+                text = _USERINFO.sub(rf"\1{MASK}\3", text)
+            text = _mask_values(text, _QUERY_NAME, _QUERY_VALUE)
+            text = _mask_values(text, _FIELD_NAME, _FIELD_VALUE)
         return text
 
 
@@ -127,7 +166,7 @@ def url_secrets(url: str) -> list[str]:
         found.append(password)
     for pair in re.split(r"[&;]", parts.query):
         name, eq, value = pair.partition("=")
-        if eq and value and re.fullmatch(SECRET_NAME, name, re.I):
+        if eq and value and is_secret_name(name):
             found.append(value)
     return found
 

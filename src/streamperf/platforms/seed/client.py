@@ -16,7 +16,6 @@ llhlsUrl) are preferred when present.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,12 +38,9 @@ from streamperf.platforms.seed.conventions import (
     seed_ingest_url,
     seed_redirect_url,
 )
-from streamperf.redact import MASK, SECRET_NAME, redact, remember
+from streamperf.redact import MASK, is_secret_name, redact, remember
 
 READ_CHUNK = 65536
-
-
-_SECRET_FIELD = re.compile(SECRET_NAME, re.I)
 
 
 def secret_fields(value: Any) -> list[str]:
@@ -53,8 +49,7 @@ def secret_fields(value: Any) -> list[str]:
     found: list[str] = []
     if isinstance(value, dict):
         for k, v in value.items():
-            if isinstance(v, str | int) and not isinstance(v, bool) and _SECRET_FIELD.fullmatch(
-                    str(k)):
+            if isinstance(v, str | int) and not isinstance(v, bool) and is_secret_name(str(k)):
                 found.append(str(v))
             else:
                 found += secret_fields(v)
