@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urljoin
 
 import requests
 import urllib3
@@ -39,6 +40,7 @@ from streamperf.platforms.seed.conventions import (
     seed_redirect_url,
 )
 from streamperf.redact import MASK, is_secret_name, redact, remember
+from streamperf.redirects import MAX_REDIRECTS, REDIRECT_STATUS, refused
 
 READ_CHUNK = 65536
 
@@ -158,11 +160,7 @@ class PlatformClient:
         secrets = [v for v in (headers or {}).values() if v] + secret_fields(json)
         start = time.perf_counter()
         try:
-            resp = self.session.request(
-                method, url, headers=headers, json=json, params=params,
-                timeout=self.timeout or None, stream=True,
-            )
-            self._read_body(resp, start)
+            resp = self._send(endpoint, url, method, headers, json, params, start)
         except requests.Timeout as e:
             latency = time.perf_counter() - start
             why = f"no answer within {self.timeout:g}s (timeout)"
@@ -180,6 +178,33 @@ class PlatformClient:
             raise ApiError(endpoint, url, resp.status_code, body)
         self._report(ApiCall(endpoint, url, latency, resp.status_code, "ok"))
         return resp
+
+    def _send(self, endpoint: str, url: str, method: str, headers: dict[str, str] | None,
+              json: Any, params: dict[str, Any] | None, start: float) -> requests.Response:
+        """The request, following redirects only to the same origin and never down to
+        http (redirects.py): a platform's 307 elsewhere gets neither its headers' tokens
+        nor its body's passwords (requests' own following keeps both)."""
+        for _ in range(MAX_REDIRECTS + 1):
+            resp = self.session.request(
+                method, url, headers=headers, json=json, params=params,
+                timeout=self.timeout or None, stream=True, allow_redirects=False,
+            )
+            location = resp.headers.get("location")
+            if resp.status_code not in REDIRECT_STATUS or not location:
+                self._read_body(resp, start)
+                return resp
+            resp.close()
+            target = urljoin(resp.url, location)
+            why = refused(resp.url, target, same_origin=True)
+            if why is not None:
+                why = f"HTTP {resp.status_code}: {why}; not followed"
+                self._report(ApiCall(endpoint, url, time.perf_counter() - start,
+                                     resp.status_code, "error", why))
+                raise ApiError(endpoint, url, resp.status_code, why)
+            if resp.status_code == 303 or (resp.status_code in (301, 302) and method == "POST"):
+                method, json = "GET", None  # as browsers and requests do
+            url, params = target, None  # the Location holds its own query
+        raise requests.TooManyRedirects(f"more than {MAX_REDIRECTS} redirects")
 
     def _read_body(self, resp: requests.Response, start: float) -> None:
         """The whole answer within the timeout counted from the request's start (not per

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, cast
 from urllib.parse import urljoin, urlsplit
 
 from streamperf import __version__
+from streamperf.redirects import MAX_REDIRECTS, REDIRECT_STATUS, refused
 from streamperf.viewers.base import (
     FIRST_AUDIO,
     FIRST_VIDEO,
@@ -48,8 +49,6 @@ from streamperf.viewers.per_loop import PerLoop
 from streamperf.viewers.read_batching import ReadBatching
 
 READ_SIZE = 65536
-MAX_REDIRECTS = 5
-REDIRECTS = frozenset((301, 302, 303, 307, 308))
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 def _read_buffer(loop: asyncio.AbstractEventLoop) -> tuple[bytearray, memoryview]:
@@ -263,8 +262,13 @@ class FlvViewer(SocketViewerSteps, ReadBatching, asyncio.BufferedProtocol):
         try:
             resp = parse_response_head(bytes(head[:cut]))
             self.status = resp.status
-            if resp.status in REDIRECTS and resp.headers.get("location"):
-                self._follow(urljoin(self.final_url, resp.headers["location"]))
+            if resp.status in REDIRECT_STATUS and resp.headers.get("location"):
+                target = urljoin(self.final_url, resp.headers["location"])
+                why = refused(self.final_url, target, same_origin=False)
+                if why is not None:
+                    self._fail("protocol", f"{why}; not followed")
+                else:
+                    self._follow(target)
                 return -1
             if resp.status != 200:
                 self._fail("protocol", f"HTTP {resp.status} {resp.reason}".rstrip())

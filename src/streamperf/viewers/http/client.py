@@ -43,6 +43,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+from streamperf.redirects import MAX_REDIRECTS, refused
 from streamperf.viewers.http.connection import (
     BAD,
     CONNECT,
@@ -58,7 +59,6 @@ from streamperf.viewers.http.connection import (
     reason,
 )
 
-MAX_REDIRECTS = 5
 DEFAULT_PORTS = {"http": 80, "https": 443}
 MAX_CONNECTIONS = 4  # origins a viewer keeps a connection to (playlist host, segment CDN, ...)
 
@@ -128,7 +128,11 @@ class HttpClient:
                     raise
                 if resp.location is None:
                     return resp
-                url = urljoin(url, resp.location.decode("latin-1", "replace"))
+                target = urljoin(url, resp.location.decode("latin-1", "replace"))
+                why = refused(url, target, same_origin=False)
+                if why is not None:
+                    raise GetError(BAD, f"{why}; not followed")
+                url = target
                 break
         raise GetError(BAD, f"more than {MAX_REDIRECTS} redirects (last to {url[:200]})")
 

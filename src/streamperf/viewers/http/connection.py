@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from streamperf import __version__
+from streamperf.redirects import REDIRECT_STATUS
 from streamperf.viewers.http.body import MAX_HEAD, ChunkedBody, HttpProtocolError
 from streamperf.viewers.http.watch import watches
 from streamperf.viewers.per_loop import PerLoop
 
 READ_SIZE = 256 * 1024  # one recv into the loop's buffer
 DISCARD_MAX = 1 << 20  # one MSG_TRUNC recv (nothing is written to the buffer)
-REDIRECTS = frozenset((301, 302, 303, 307, 308))
 MSG_TRUNC: int = getattr(socket, "MSG_TRUNC", 0)
 
 # failure kinds of one request
@@ -347,7 +347,7 @@ class Connection:
             self.keep_alive = False  # the body runs until the connection closes
         self.status = status
         self.length = length
-        if status in REDIRECTS:
+        if status in REDIRECT_STATUS:
             loc = _header(lower, head, _LOCATION)
             if loc:
                 self.location = loc
