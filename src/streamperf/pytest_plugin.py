@@ -49,7 +49,7 @@ SESSION_KEY = pytest.StashKey["StreamperfSession"]()
 OUTCOMES_KEY = pytest.StashKey["list[tuple[str, RunOutcome]]"]()
 ITEM_OUTCOME_KEY = pytest.StashKey["RunOutcome"]()
 SETUP_FAILURES_KEY = pytest.StashKey[dict[str, str]]()  # set-up failure line -> first test
-SIGTERM_KEY = pytest.StashKey[Any]()  # the SIGTERM handler we replaced
+SIGNALS_KEY = pytest.StashKey[dict[int, Any]]()  # the SIGTERM, SIGHUP handlers we replaced
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -96,14 +96,15 @@ def _raise_interrupt(signum: int, frame: object) -> None:
 
 
 def _stop_on_sigterm(config: pytest.Config) -> None:
-    """CI runners stop a job with SIGTERM: treat it as Ctrl-C, so the run is cut short
-    the same way (children stopped, event log flushed, partial report, exit status 2)
-    instead of dying with nothing written."""
+    """CI runners stop a job with SIGTERM, a closed terminal sends SIGHUP: treat both as
+    Ctrl-C, so the run is cut short the same way (children stopped, event log flushed,
+    partial report, exit status 2) instead of dying with nothing written."""
     if threading.current_thread() is not threading.main_thread():
         return
-    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-        return  # someone (an xdist worker, the embedding program) already decided
-    config.stash[SIGTERM_KEY] = signal.signal(signal.SIGTERM, _raise_interrupt)
+    replaced = config.stash.setdefault(SIGNALS_KEY, {})
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(sig) is signal.SIG_DFL:  # else someone (an xdist worker, the
+            replaced[sig] = signal.signal(sig, _raise_interrupt)  # embedder) decided
 
 
 def _wants_sla_check(config: pytest.Config, settings: RunSettings) -> bool:
@@ -145,9 +146,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     session = config.stash.get(SESSION_KEY, None)
     if session is not None:
         session.close()
-    previous = config.stash.get(SIGTERM_KEY, None)
-    if previous is not None:
-        signal.signal(signal.SIGTERM, previous)
+    for sig, previous in config.stash.get(SIGNALS_KEY, {}).items():
+        signal.signal(sig, previous)
 
 
 @pytest.fixture(scope="session")

@@ -288,8 +288,12 @@ def _wait_for_rows(run_root: Path, proc: subprocess.Popen[str], timeout: float) 
 
 
 @pytest.mark.own_pytest
-@pytest.mark.parametrize("procs", ["1", "2"])
-def test_sigterm_mid_run_stops_children_flushes_and_reports(tmp_path: Path, procs: str):
+@pytest.mark.parametrize(("procs", "sig"), [("1", signal.SIGTERM), ("2", signal.SIGTERM),
+                                            ("1", signal.SIGHUP)])
+def test_sigterm_mid_run_stops_children_flushes_and_reports(tmp_path: Path, procs: str,
+                                                            sig: signal.Signals):
+    """SIGTERM (a CI runner's stop) and SIGHUP (a closed terminal) cut the run short as
+    Ctrl-C does."""
     reports = tmp_path / "reports"
     with pytest_process("tests/perf", "-k", "steady_audience", "--users", "3", "--duration",
                         "30s", "--calibration", "0", "--procs", procs, "--report-dir", reports,
@@ -299,7 +303,7 @@ def test_sigterm_mid_run_stops_children_flushes_and_reports(tmp_path: Path, proc
         names = {c.name() for c in children}
         assert {"nginx", "ffmpeg"} <= names, names
         sent = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(sig)
         text, _ = proc.communicate(timeout=60)
         stopped_in = time.monotonic() - sent
     assert proc.returncode == 2, text[-2000:]
@@ -313,7 +317,33 @@ def test_sigterm_mid_run_stops_children_flushes_and_reports(tmp_path: Path, proc
     df = read_events(run_dir / "events.csv")
     assert len(df) == summary["rows_written"]
     end = df[df["event"] == "run_end"]
-    assert end["name"].tolist() == ["interrupted"] and end["detail"].tolist() == ["SIGTERM"]
+    assert end["name"].tolist() == ["interrupted"] and end["detail"].tolist() == [sig.name]
     assert "interrupted at +" in " ".join(summary["metrics"]["faults"])
-    print(f"\nSIGTERM with --procs {procs}: exit 2 after {stopped_in:.1f} s, "
+    print(f"\n{sig.name} with --procs {procs}: exit 2 after {stopped_in:.1f} s, "
           f"{len(children)} child processes stopped, rows {len(df)} written and read")
+
+
+@pytest.mark.own_pytest
+@pytest.mark.parametrize("procs", ["1", "2"])
+def test_sigkill_of_pytest_leaves_no_child_behind(tmp_path: Path, procs: str):
+    """`kill -9` (an OOM kill, a runner killing the job) gives pytest no chance to stop
+    anything: its children end by themselves (parent-death signal, media/processes.py),
+    nginx with its workers, ffmpeg, the viewer processes."""
+    reports = tmp_path / "reports"
+    with pytest_process("tests/perf", "-k", "steady_audience", "--users", "3", "--duration",
+                        "60s", "--calibration", "0", "--procs", procs, "--report-dir", reports,
+                        "-p", "no:xdist", "-q") as proc:
+        _wait_for_rows(reports, proc, timeout=60)
+        children = psutil.Process(proc.pid).children(recursive=True)
+        names = {c.name() for c in children}
+        assert {"nginx", "ffmpeg"} <= names, names
+        proc.kill()
+        proc.wait(10)
+        deadline = time.monotonic() + 15
+        left = children
+        while left and time.monotonic() < deadline:
+            time.sleep(0.2)
+            left = [c for c in left if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+    assert not left, [(c.pid, c.name()) for c in left]
+    print(f"\nSIGKILL with --procs {procs}: {len(children)} child processes "
+          f"({', '.join(sorted(names))}) gone by themselves")

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from streamperf.media.processes import terminate
+from streamperf.media.processes import popen, terminate
 from streamperf.media.publisher import (
     AUDIO_KBPS,
     FPS,
@@ -215,7 +215,7 @@ class LiveLadder:
         self.base_url = self.bases[0]
         self.clock_url = f"{clock_base}/time"
         with open(self.log_path, "ab") as log:
-            self._proc = subprocess.Popen(
+            self._proc = popen(
                 publish_command(source, self.hls_dir, self.dash_dir, self.clock_url),
                 cwd=self.workdir, stdin=subprocess.DEVNULL, stdout=log,
                 stderr=subprocess.STDOUT, start_new_session=True)

@@ -20,6 +20,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from streamperf.media.processes import popen
 from tests.support.processes import ctrl_c_reaches_it
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,7 +50,7 @@ def pytest_process(*args: Arg, cwd: Path = ROOT, env: Mapping[str, str] | None =
     group of its own, which a test signals as a terminal's Ctrl-C does (os.killpg).
     If it still runs when the block ends it is killed by its PID (its group's, with
     `own_group`, so that nothing it started outlives the test) and reaped."""
-    proc = subprocess.Popen(
+    proc = popen(
         [*PYTEST, *map(str, args)], cwd=cwd, env=_environ(env), stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True, errors="replace", start_new_session=own_group,
         preexec_fn=ctrl_c_reaches_it)

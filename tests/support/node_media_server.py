@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from streamperf.media.processes import terminate
+from streamperf.media.processes import popen, terminate
 from streamperf.media.server import free_port
 
 NMS_VERSION = "4.3.2"  # scripts/setup.sh installs this one
@@ -148,7 +148,7 @@ class NodeMediaServer:
             f"new NodeMediaServer({json.dumps(config)}).run();\n"
         )
         with open(self.log_path, "ab") as log:
-            self._proc = subprocess.Popen(
+            self._proc = popen(
                 ["node", str(self.script)], cwd=self.workdir, stdin=subprocess.DEVNULL,
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )

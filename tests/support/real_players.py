@@ -36,6 +36,7 @@ from typing import Any
 
 from aiohttp import web
 
+from streamperf.media.processes import popen
 from tests.support.loopback_servers import app_on_thread
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -399,7 +400,7 @@ def play(url: str, player: str, seconds: float, workdir: Path,
     app.router.add_get("/player.js", script)
     app.router.add_post("/event", event)
     with app_on_thread(app) as (base,), open(workdir / "chromium.log", "ab") as log:
-        proc = subprocess.Popen(
+        proc = popen(
             [str(CHROMIUM), *FLAGS, f"--user-data-dir={workdir / 'chromium-profile'}",
              "--window-size=800,600", f"{base}/"],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,

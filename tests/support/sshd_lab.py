@@ -20,6 +20,7 @@ from pathlib import Path
 
 from streamperf.hosts.specs import HostSpec, parse_host_specs
 from streamperf.hosts.ssh import SshHost
+from streamperf.media.processes import popen
 from streamperf.media.server import free_port
 from tests.support.loopback_servers import port_free
 
@@ -79,7 +80,7 @@ class Sshd:
                 self.port = free_port(self.addr)
             self._write_config(conf, auth)
             with self.log.open("wb") as log:
-                self.proc = subprocess.Popen(
+                self.proc = popen(
                     [SSHD, "-D", "-e", "-f", str(conf)], stdout=log, stderr=subprocess.STDOUT
                 )
             return self._wait_ready(timeout_s)

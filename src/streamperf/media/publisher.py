@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from streamperf.media.processes import terminate
+from streamperf.media.processes import popen, terminate
 from streamperf.media.rungs import Rendition
 from streamperf.redact import redact
 
@@ -216,10 +216,11 @@ class Publisher:
         spawned = time.time()
         # A restart appends: the log of the death stays above the new start's.
         with open(self.log_path, "ab" if self.restarts else "wb") as log:
-            self._proc = subprocess.Popen(
+            self._proc = popen(
                 cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
                 # Ctrl-C reaches the controller, which ends the run and then stops
                 # ffmpeg by PID; dying with the terminal would mark the run invalid.
+                # (popen: it still ends when this process does, however that ends)
                 start_new_session=True,
             )
         self.pid = self._proc.pid

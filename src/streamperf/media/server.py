@@ -27,7 +27,7 @@ from typing import Any
 
 import psutil
 
-from streamperf.media.processes import terminate
+from streamperf.media.processes import popen, terminate
 
 MODULE_DIRS = (Path("/usr/lib/nginx/modules"), Path("/usr/share/nginx/modules"))
 MODULE_NAME = "ngx_rtmp_module.so"
@@ -357,7 +357,7 @@ http {{
             (self.workdir / sub).mkdir(parents=True, exist_ok=True)
         self.conf_path.write_text(self.render_config())
         with open(self.stderr_log, "ab") as err:
-            self._proc = subprocess.Popen(
+            self._proc = popen(  # ends with this process, however that ends
                 [nginx, "-c", str(self.conf_path), "-p", str(self.workdir) + "/"],
                 stdin=subprocess.DEVNULL,
                 stdout=err,

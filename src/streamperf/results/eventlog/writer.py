@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import IO
 
 from streamperf.redact import redact
-from streamperf.results.eventlog.schema import COLUMNS, Event, this_host
+from streamperf.results.eventlog.schema import COLUMNS, DETAIL_CHARS, Event, this_host
 
 
-def _clean(text: str, limit: int = 300) -> str:
+def _clean(text: str, limit: int = DETAIL_CHARS) -> str:
     # One line per row keeps the CSV greppable and the loader simple; no secret in it
     # (redact.py: an echoed token, a URL's credentials, a stream key); a NUL
     # (a platform's answer may hold one) would make the log unreadable.

@@ -28,6 +28,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from streamperf.media.processes import dying_with_parent
 from streamperf.platforms.reference.llhls.fragments import Fmp4Error, Fmp4Reader, InitSection
 from streamperf.platforms.reference.llhls.store import StreamStore
 
@@ -107,8 +108,9 @@ class PullFeed:
     async def _pull_once(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as err:
+            # the platform's loop thread outlives its pulls: it may be their parent
             proc = await asyncio.create_subprocess_exec(
-                *self.command, stdin=asyncio.subprocess.DEVNULL,
+                *dying_with_parent(self.command), stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE, stderr=err)
         self._proc, self.pid = proc, proc.pid
         self.pulls += 1
