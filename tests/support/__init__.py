@@ -36,6 +36,8 @@ Data with known answers:
   timelines          synthetic event logs whose figures are worked out by hand
   report_logs        synthetic logs for chart, report and CLI tests, the seed tool's rows
   ladder_log         a ladder run's log, written by EventWriter, its figures worked out by hand
+  llhls_log          an LL-HLS run's log (requests, blocking reloads, a reload storm), written
+                     by EventWriter, its origin-load figures worked out by hand
   pandas_oracle      the plain pandas analysis, the reference the fast one is held to
   fuzz_properties    the parsers' fuzz properties (test_fuzz_parsers.py, benchmarks/fuzz.py)
 """

@@ -20,6 +20,8 @@ Parsers and their documented errors:
   events.csv    results/eventlog/columnar.py read_log (what report and  EventLogError, read_events'
                   summary read), against read_events             word for word
   seed log      results/eventlog/seed_log.py read_seed                 SeedLogError (ValueError)
+  llhls rows    results/analysis/origin_load.py origin_load: any          none (never raises)
+                  names, counts and wait details
 """
 
 from __future__ import annotations
@@ -228,6 +230,54 @@ def event_logs(draw: Any) -> bytes:
     return data
 
 
+LLHLS_NAMES = st.one_of(st.sampled_from([*ev.llhls_rows.REQUEST_KINDS, ev.llhls_rows.BLOCKED,
+                                         ev.llhls_rows.EARLY, ev.llhls_rows.WAIT]),
+                        st.text(max_size=8))
+WAIT_TOKEN = st.one_of(st.integers(0, 10**15).map(str), NUMBERS, st.text(max_size=6),
+                       st.sampled_from(["", " 12 ", "+7", "-5", "inf", "nan", "1e400", "."]))
+
+
+@st.composite
+def llhls_frames(draw: Any) -> Any:
+    """LLHLS rows (and a few play and bytes rows) as read_events gives them: names right
+    or wrong, counts anywhere a finite float goes, wait details of any tokens."""
+    import pandas as pd
+
+    rows = []
+    for _ in range(draw(st.integers(0, 12))):
+        viewer = draw(st.sampled_from(["a", "b", "c"]))
+        t = draw(st.floats(0, 1e6, allow_nan=False))
+        kind = draw(st.sampled_from([ev.LLHLS] * 6 + [ev.PLAY, ev.SAMPLE_BYTES]))
+        detail = ",".join(draw(st.lists(WAIT_TOKEN, max_size=5)))
+        value = draw(st.floats(-1e300, 1e300, allow_nan=False, allow_infinity=False))
+        rows.append((t, "h", viewer, kind, draw(LLHLS_NAMES), value, "", detail[:300]))
+    return pd.DataFrame(rows, columns=list(ev.COLUMNS))
+
+
+def check_llhls(df: Any) -> None:
+    """Any LLHLS rows give figures or nothing: requests a second finite and >= 0, waits
+    finite and >= 0, early ratios within 0..1; the summary is JSON."""
+    import json
+
+    import numpy as np
+
+    from streamperf.results.analysis import origin_load
+    from streamperf.results.eventlog.columnar import EventLog
+
+    log = EventLog.of(df)
+    o = origin_load.origin_load(log, log.frame[log.frame["viewer"] != ""], 0.0)
+    if o is None:
+        assert not (df["event"] == ev.LLHLS).any()
+        return
+    rps = o.viewers[[c for c in o.viewers if c.endswith("_rps")]].to_numpy(float)
+    assert np.isfinite(rps).all() and (rps >= 0).all()
+    w = o.waits["wait_s"].to_numpy(float)
+    assert np.isfinite(w).all() and (w >= 0).all()
+    ratio = o.viewers["early_ratio"].dropna().to_numpy(float)
+    assert ((ratio >= 0) & (ratio <= 1)).all()
+    json.dumps(origin_load.summary(o), allow_nan=False)
+
+
 @st.composite
 def seed_logs(draw: Any) -> str:
     """Seed tool logs `session,seconds,metric,value`: real metric names, odd figures."""
@@ -422,4 +472,5 @@ PROPERTIES: dict[str, Property] = {p.name: p for p in (
     Property("events_csv", event_logs(), check_events),
     Property("events_csv_read_log", event_logs(), check_read_log),
     Property("seed_log", st.one_of(seed_logs(), st.text(max_size=300)), check_seed),
+    Property("llhls_rows", llhls_frames(), check_llhls),
 )}

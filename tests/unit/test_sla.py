@@ -8,7 +8,7 @@ import pytest
 from streamperf.results.analysis.figures import Analysis, analyse
 from streamperf.results.eventlog import schema as ev
 from streamperf.results.judging.breach import Breach
-from streamperf.results.judging.metrics import METRICS, describe_metrics
+from streamperf.results.judging.metrics import LLHLS_METRICS, METRICS, describe_metrics
 from streamperf.results.judging.sla import (
     DEFAULT_SLA,
     SlaError,
@@ -37,13 +37,20 @@ def analysed(tl: Timeline, **kw) -> Analysis:
     return a
 
 
-def five(planned: int | None = None, ladder: bool = False) -> Analysis:
+def five(planned: int | None = None, ladder: bool = False, llhls: bool = False) -> Analysis:
     """Five viewers, 10 s each, startups 0.5 1 1.5 2 5; three errors; two failed API calls;
-    with `ladder`, fan3 plays an ABR ladder and switches down once."""
+    with `ladder`, fan3 plays an ABR ladder and switches down once; with `llhls`, fan4
+    reports LL-HLS requests: 3 playlist requests, 3 blocking reloads (one early) a window,
+    each waiting 330 ms."""
     tl = Timeline(t0=0.0)
     if ladder:
         tl.add(3, "fan3", ev.RENDITION, "720p", 2400, "", '{"why":"start"}')
         tl.add(6, "fan3", ev.RENDITION, "480p", 1100, "", '{"why":"down"}')
+    if llhls:
+        for t in range(3, 13):
+            for name, n in (("playlist", 3), ("blocked", 3), ("early", 1)):
+                tl.add(t, "fan4", ev.LLHLS, name, n)
+            tl.add(t, "fan4", ev.LLHLS, "wait", 1, "", "330")
     for name, startup in {"fan0": 0.5, "fan1": 1.0, "fan2": 1.5, "fan3": 2.0,
                           "slow": 5.0}.items():
         tl.viewer(name, play_at=1, seconds=10, startup=startup)
@@ -145,7 +152,8 @@ def test_resolve_layers_defaults_then_sources_in_order():
     merged = resolve(["p95(startup_s) < 3"], ["p95(startup_s) < 4", "rate(api_errors) off"])
     keys = [f"{t.func}({t.metric})" for t in merged]
     assert keys == ["min(got_media)", "p95(startup_s)", "max(lagged)", "min(bitrate_ratio)",
-                    "count(errors)"]
+                    "count(errors)", "p95(llhls_block_wait_s)", "max(playlist_rps_per_viewer)",
+                    "max(requests_rps_per_viewer)", "max(llhls_early_ratio)"]
     assert merged[1].limit == 4.0
 
 
@@ -368,8 +376,11 @@ def test_default_sla_fails_exactly_where_it_should(build, planned, failing):
     tl = Timeline(t0=85.0)
     build(tl)
     a = analysed(tl, planned=planned)
-    failed = {v.threshold.text for v in evaluate(a, parse_all(DEFAULT_SLA)) if not v.passed}
+    # Check.absent: a plain run has no LL-HLS viewers (the judge's not applicable, unlisted)
+    checks = evaluate(a, parse_all(DEFAULT_SLA))
+    failed = {v.threshold.text for v in checks if not v.passed and not v.absent}
     assert failed == failing
+    assert {v.threshold.metric for v in checks if v.absent} == set(LLHLS_METRICS)
 
 
 def test_default_sla_names_lag_and_the_lagged_viewer():
@@ -424,7 +435,7 @@ def test_docs_metric_table_is_generated_from_the_registry():
 
 
 def test_every_metric_evaluates_on_a_normal_run():
-    a = five(ladder=True)
+    a = five(ladder=True, llhls=True)
     for m in METRICS.values():
         func = "max" if "max" in m.funcs else "sum"
         v = parse(f"{func}({m.name}) >= 0").check(a)

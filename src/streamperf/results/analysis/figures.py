@@ -14,6 +14,7 @@ Definitions follow DESIGN section 4 and docs/metrics.md:
               modelled playhead (latency.py)
   source_kbps the source row's, else the median viewer's mean_kbps ("measured")
   stalls      the playhead model in playhead.py replayed over the media_ts samples
+  origin      the LL-HLS viewers' requests by kind, blocking waits: origin_load.py
 
 How it scales (docs/cost.md): the few rows of each kind (play, first frames,
 errors, API calls, host samples) go through pandas; the per-second samples,
@@ -34,7 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from streamperf.results.analysis import renditions
+from streamperf.results.analysis import origin_load, renditions
 from streamperf.results.analysis.api_stats import api_stats
 from streamperf.results.analysis.faults import fault_figures
 from streamperf.results.analysis.latency import NOT_MEASURABLE, latency_basis, publish_t0
@@ -85,6 +86,8 @@ class Analysis:
     #: one row per rendition a viewer held (analysis/renditions.py rendition_spans)
     spans: pd.DataFrame = field(default_factory=pd.DataFrame)
     info: dict[str, Any] = field(default_factory=dict)
+    #: what the LL-HLS viewers asked their origin for (analysis/origin_load.py); None: none
+    origin: origin_load.OriginLoad | None = None
 
     @property
     def api_calls(self) -> int:
@@ -129,6 +132,7 @@ class Analysis:
             "api_errors": self.api_errors,
             "api_error_rate": self.api_error_rate,
             **renditions.summary(watching, self.spans),
+            **origin_load.summary(self.origin),
             **self.info,
         }
 
@@ -439,6 +443,7 @@ def analyse(
     analysis.api_rows = api[["t", "viewer", "name", "value", "status"]].rename(
         columns={"name": "endpoint", "value": "latency_s"}).reset_index(drop=True)
     analysis.info["start_t"] = run_start_t(log) if log.rows else None
+    analysis.origin = origin_load.origin_load(log, fans, analysis.info["start_t"] or 0.0)
     analysis.info.update(fault_figures(df, analysis.info["start_t"] or 0.0))
     analysis.info["source_kbps_basis"] = src_basis
     analysis.info["latency_basis"] = latency_basis(log) if log.rows else NOT_MEASURABLE

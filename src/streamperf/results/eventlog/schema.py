@@ -19,7 +19,13 @@ from streamperf.viewers.base import FIRST_AUDIO as FIRST_AUDIO
 from streamperf.viewers.base import FIRST_VIDEO as FIRST_VIDEO
 from streamperf.viewers.base import VIEWER_ERROR as VIEWER_ERROR
 
+# The LL-HLS viewers' requests per sample window: event LLHLS, name one of llhls_rows'
+# (PLAYLIST ... INIT, BLOCKED, EARLY: counts; WAIT: detail = each blocking wait in ms)
+from streamperf.viewers.llhls import rows as llhls_rows  # noqa: F401  (re-exported)
+from streamperf.viewers.llhls.rows import LLHLS as LLHLS
+
 COLUMNS = ("t", "host", "viewer", "event", "name", "value", "status", "detail")
+DETAIL_CHARS = 300  # the writer cuts a row's detail to this many characters
 
 # How often rows come; readers size their windows by these.
 VIEWER_SAMPLE_S = 1.0  # bytes and media_ts rows, per viewer

@@ -13,6 +13,9 @@ directory can be judged again later exactly as the run was.
 No data is not a breach when nobody asked for it: a default threshold over a
 metric without data (no API calls, unknown source bitrate) is not applicable;
 a threshold the user set (pyproject, --sla, marker) fails saying there was none.
+A default over what the run has none of (the LL-HLS defaults in a run without
+LL-HLS viewers: MetricData.absent) is not applicable without being listed: every
+plain run would otherwise carry those lines.
 """
 
 from __future__ import annotations
@@ -213,7 +216,8 @@ def judge(analysis: Analysis, basis: Basis) -> Verdict:
         if check.passed:
             continue
         if check.measured is None and not rule.explicit:
-            not_applicable.append(f"{rule.expr}: {check.worst}")
+            if not check.absent:
+                not_applicable.append(f"{rule.expr}: {check.worst}")
         else:
             breaches.append(check.as_breach())
     if basis.baseline is not None:

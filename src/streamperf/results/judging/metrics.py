@@ -31,8 +31,9 @@ SUFFIXES: dict[str, dict[str, float]] = {
     "ratio": {"%": 0.01},
     "%": {"%": 1.0},
     "count": {},
+    "rps": {"rps": 1.0},  # requests per second
 }
-DEFAULT_SHOWN = {"s": "s", "kbps": "kbps", "%": "%", "ratio": "", "count": ""}
+DEFAULT_SHOWN = {"s": "s", "kbps": "kbps", "%": "%", "ratio": "", "count": "", "rps": "rps"}
 
 
 def join_shown(shown: list[str], total: int) -> str:
@@ -56,6 +57,9 @@ class MetricData:
     notes: Mapping[str, str] = field(default_factory=dict)  # extra words per group
     culprits: str | None = None  # replaces the per-group worst list
     per_call: bool = False  # groups hold many calls: show "k of n calls"
+    #: the run has none of what the metric is about (no LL-HLS viewers): a default
+    #: threshold over it is not applicable without saying so (judge.py)
+    absent: bool = False
 
 
 _EMPTY = np.array([], dtype=float)
@@ -126,6 +130,30 @@ def _switches(a: Analysis, grace_s: float) -> MetricData:
     n = pd.to_numeric(ladder["switches_up"]) + pd.to_numeric(ladder["switches_down"])
     rate = (float((n > 0).sum()), float(len(ladder)))
     return _data(n, ladder["viewer"], why_empty="no viewer played a ladder", rate=rate)
+
+
+NO_LLHLS = "no LL-HLS viewers (no llhls rows)"
+
+
+def _origin(col: str, why: str) -> Extract:
+    """A per-viewer column of the LL-HLS viewers' origin load (analysis/origin_load.py);
+    absent for a run without LL-HLS viewers."""
+
+    def extract(a: Analysis, grace_s: float) -> MetricData:
+        o = getattr(a, "origin", None)
+        if o is None:
+            return MetricData(_EMPTY, np.array([], dtype=str), NO_LLHLS, absent=True)
+        return _data(o.viewers[col], o.viewers["viewer"], why_empty=why)
+
+    return extract
+
+
+def _block_waits(a: Analysis, grace_s: float) -> MetricData:
+    o = getattr(a, "origin", None)
+    if o is None:
+        return MetricData(_EMPTY, np.array([], dtype=str), NO_LLHLS, absent=True)
+    return _data(o.waits["wait_s"], o.waits["viewer"],
+                 why_empty="no blocking reload of an LL-HLS viewer was answered")
 
 
 NEVER_STARTED = "(never started)"
@@ -338,6 +366,22 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
        "down-switches (emergency ones included), per viewer of a ladder",
        _viewers("switches_down", "no viewer played a ladder", rate_over="media"),
        rate="viewers that switched down / viewers with media"),
+    # What the LL-HLS viewers asked their origin for (docs/metrics.md "LL-HLS origin load")
+    _M("llhls_block_wait_s", "blocking reload", "s", STATS,
+       "LL-HLS: how long each blocking playlist reload (`_HLS_msn`) waited for its answer, "
+       "request sent to answer whole; about a part target at a healthy origin",
+       _block_waits),
+    _M("playlist_rps_per_viewer", "viewer", "rps", STATS,
+       "LL-HLS: media playlist requests (blocking or not) per second sampled, per viewer",
+       _origin("playlist_rps", "no LL-HLS viewer was sampled"), unit_doc="requests/s"),
+    _M("requests_rps_per_viewer", "viewer", "rps", STATS,
+       "LL-HLS: requests of every kind (playlist, part, preload hint, segment, init) per "
+       "second sampled, per viewer", _origin("requests_rps", "no LL-HLS viewer was sampled"),
+       unit_doc="requests/s"),
+    _M("llhls_early_ratio", "viewer", "ratio", STATS,
+       "LL-HLS: blocking reloads answered without the part asked for (the origin did not "
+       "block) / blocking reloads, per viewer that made one",
+       _origin("early_ratio", "no LL-HLS viewer made a blocking reload")),
     _M("api_latency_s", "API call", "s", STATS,
        "latency of each API call, any endpoint, failed calls included",
        _api_latency),
@@ -346,6 +390,9 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
        _api_errors, rate="failed API calls / API calls"),
 )}
 GRACE_METRICS = tuple(m.name for m in METRICS.values() if m.grace)
+#: the LL-HLS viewers' metrics: absent (MetricData.absent) in a run without them
+LLHLS_METRICS = ("requests_rps_per_viewer", "playlist_rps_per_viewer", "llhls_block_wait_s",
+                 "llhls_early_ratio")
 
 
 def describe_metrics() -> str:

@@ -112,11 +112,13 @@ class Threshold:
         measured: float | None
         if self.func == "rate":
             if data.rate is None or not data.rate[1]:
-                return Check(self, None, False, f"no data: {data.why_empty}", grace_s)
+                return Check(self, None, False, f"no data: {data.why_empty}", grace_s,
+                             absent=data.absent)
             num, den = data.rate
             measured, detail = num / den, f"{compact(num)} of {compact(den)}"
         elif not len(data.values):
-            return Check(self, None, False, f"no data: {data.why_empty}", grace_s)
+            return Check(self, None, False, f"no data: {data.why_empty}", grace_s,
+                         absent=data.absent)
         else:
             measured = _aggregate(self.func, data.values)
         passed = _compare(self.op, measured, self.limit)
@@ -192,6 +194,7 @@ class Check:
     worst: str  # the worst viewers/endpoints/seconds with their values, or why no data
     grace_s: float = 0.0  # the grace window that applied
     detail: str = ""  # rate(): "k of n"
+    absent: bool = False  # no data: the run has none of what it is about (MetricData.absent)
 
     @property
     def measured_text(self) -> str:
@@ -270,7 +273,8 @@ def parse(text: str) -> Threshold:
         suffixes = SUFFIXES[th.value_unit]
         if unit.group(1).lower() not in suffixes:
             kind = {"ratio": "a fraction", "count": "a count", "%": "a percentage",
-                    "s": "seconds"}.get(th.value_unit, th.value_unit)
+                    "s": "seconds", "rps": "requests per second"}.get(th.value_unit,
+                                                                       th.value_unit)
             allowed = f"use a plain number or {', '.join(suffixes)}" if suffixes else (
                 "use a plain number")
             raise fail(f"unit {unit.group(1)!r} does not fit {func}({metric}), {kind}; "
@@ -315,6 +319,12 @@ DEFAULT_SLA: tuple[str, ...] = (
     "min(bitrate_ratio) >= 0.9",
     "count(errors) == 0",  # no viewer had an error
     "rate(api_errors) <= 1%",
+    # LL-HLS viewers only (none in a run without them: not applicable, unlisted); sized for
+    # part targets of about 1/3 s (docs/sla.md "The defaults" says why)
+    "p95(llhls_block_wait_s) < 1s",  # a blocking reload answered as its part comes
+    "max(playlist_rps_per_viewer) <= 6.1",  # at most 2 playlist requests a 0.334 s part
+    "max(requests_rps_per_viewer) <= 12.1",  # at most 4 requests of any kind a part
+    "max(llhls_early_ratio) < 0.25",  # the origin blocks: a reload storm reads about 0.5
 )
 
 #: Join storm allowance on top of the ramp: API journey plus a slow first frame.

@@ -3,7 +3,8 @@
 Each chart is built as a matplotlib Figure by one function (so tests can look
 at its lines before it is rasterised), then saved as a PNG; how every chart is
 drawn (size, colours, SLA lines, buckets of seconds for a long run, the PNG) is
-chart_style.py. A ladder's chart is rendition_chart.py, registered here.
+chart_style.py. A ladder's chart is rendition_chart.py, the LL-HLS origin load's
+origin_chart.py, both registered here.
 
 Everything plotted is aggregated first (per second, per endpoint, quantiles of
 viewers), so 10,000 viewers cost about as much as 100. A run longer than
@@ -50,6 +51,7 @@ from streamperf.results.report.chart_style import (
     png,
     timeline_points,
 )
+from streamperf.results.report.origin_chart import fig_origin_load
 from streamperf.results.report.rendition_chart import fig_renditions
 
 if TYPE_CHECKING:
@@ -334,6 +336,7 @@ def fig_hosts(a: Analysis, df: pd.DataFrame, limits: dict[str, float]
 BUILDERS: dict[str, Builder] = {
     "bitrate": fig_bitrate,
     "renditions": fig_renditions,
+    "origin_load": fig_origin_load,
     "lagged": fig_lagged,
     "drift_latency": fig_drift_latency,
     "startup": fig_startup,
@@ -363,5 +366,6 @@ def charts(a: Analysis, events_df: pd.DataFrame, limits: dict[str, float] | None
 
 
 __all__ = ["BUILDERS", "MAX_POINTS", "Chart", "charts", "data_uri", "fig_api", "fig_bitrate",
-           "fig_drift_latency", "fig_hosts", "fig_lagged", "fig_renditions", "fig_stalls",
-           "fig_startup", "figures", "host_series", "limit_lines", "png", "timeline_points"]
+           "fig_drift_latency", "fig_hosts", "fig_lagged", "fig_origin_load", "fig_renditions",
+           "fig_stalls", "fig_startup", "figures", "host_series", "limit_lines", "png",
+           "timeline_points"]

@@ -4,7 +4,8 @@
 `summary_html` gives the fragment the pytest-html plugin embeds per test. Both
 read top-down as a person asks: the verdict and the tiles of the figures that
 decided it, then the charts, then the tables (with a ladder's, when the viewers
-played one: results/analysis/renditions.py computes it, this module words it).
+played one: results/analysis/renditions.py computes it, this module words it; and the
+LL-HLS origin load's, when there were LL-HLS viewers: results/analysis/origin_load.py).
 Both share one stylesheet scoped under `.sp-report`, so the fragment does not
 restyle pytest-html's page.
 
@@ -77,6 +78,17 @@ SUMMARY_LABELS: dict[str, str] = {
     "reconnects": "viewer reconnects (--reconnect)",
     "viewers_reconnected": "viewers that reconnected",
     "faults": "faults",
+    "llhls_viewers": "LL-HLS viewers",
+    "llhls_rps": "LL-HLS requests/s, all viewers",
+    "llhls_peak_rps": "LL-HLS requests/s, busiest second",
+    "llhls_rps_per_viewer": "LL-HLS requests/s per viewer (mean)",
+    "llhls_rps_by_kind": "LL-HLS requests/s by kind",
+    "llhls_rps_per_viewer_by_kind": "LL-HLS requests/s per viewer by kind (mean)",
+    "llhls_block_wait_p50_s": "LL-HLS blocking reload wait p50",
+    "llhls_block_wait_p95_s": "LL-HLS blocking reload wait p95",
+    "llhls_blocked": "LL-HLS blocking reloads",
+    "llhls_early": "LL-HLS reloads answered early (not blocked)",
+    "llhls_early_ratio": "LL-HLS early answers / blocking reloads",
     "run_dir": "run directory",
     "start_t": "log starts",
 }
@@ -238,6 +250,47 @@ def _ladder(a: Analysis, events_df: pd.DataFrame) -> LadderTables | None:
                         Table(["ladder", "value"], ["text", "text"], totals))
 
 
+ORIGIN_HEADERS = ["request", "requests", "per s, all viewers", "per s, busiest second",
+                  "per s per viewer (mean)", "per s per viewer (max)"]
+
+
+@dataclass(frozen=True)
+class OriginTables:
+    """A run's LL-HLS origin load (results/analysis/origin_load.py): requests by kind, in
+    all and per viewer; then the blocking reloads, their waits and early answers."""
+
+    requests: Table
+    reloads: Table
+
+
+def _per_s(value: float) -> str:
+    return "–" if value != value else f"{value:,.2f}"
+
+
+def _origin(a: Analysis) -> OriginTables | None:
+    from streamperf.results.analysis.origin_load import ALL, KINDS
+
+    o = getattr(a, "origin", None)
+    if o is None:
+        return None
+    v = o.viewers
+    totals, rps, peak, mean = o.totals, o.rps(), o.peak_rps(), o.per_viewer_rps()
+    most = {**{k: float(v[f"{k}_rps"].max()) for k in KINDS}, ALL: float(v["requests_rps"].max())}
+    rows = [(kind, figure(totals[kind]), _per_s(rps[kind]), _per_s(peak[kind]),
+             _per_s(mean[kind]), _per_s(most[kind])) for kind in (*KINDS, ALL)]
+    ratio = o.early_ratio
+    early = f"{o.early:,} of {o.blocked:,}" + ("" if ratio is None else f" ({ratio:.1%})")
+    waits = " / ".join(figure(o.block_wait_s(q), "_s") for q in (0.5, 0.95))
+    reloads = [("LL-HLS viewers", figure(len(v))),
+               ("seconds played (first window to last sample)", figure(o.span_s, "_s")),
+               ("blocking reloads answered early (the origin did not block)", early),
+               ("viewers with an early answer", figure(int((v["early"] > 0).sum()))),
+               ("blocking reload wait p50 / p95", waits),
+               ("blocking waits read", figure(len(o.waits)))]
+    return OriginTables(Table(ORIGIN_HEADERS, ["text", *_nums(5)], rows),
+                        Table(["LL-HLS", "value"], ["text", "text"], reloads))
+
+
 def _charts(a: Analysis, events_df: pd.DataFrame, limits: dict[str, float] | None,
             charts: Sequence[Chart] | None) -> Sequence[Chart]:
     if charts is not None:
@@ -261,7 +314,8 @@ def summary_html(
     return render("fragment.html", title=title, g=_glance(analysis, verdict),
                   lost=_lost_hosts(events_df),
                   charts=_charts(analysis, events_df, limits, charts),
-                  ladder=_ladder(analysis, events_df), summary=_summary_table(analysis))
+                  ladder=_ladder(analysis, events_df), origin=_origin(analysis),
+                  summary=_summary_table(analysis))
 
 
 def _breakdown(a: Analysis, by: str) -> Any:
@@ -411,7 +465,7 @@ def render_report(
         "report.html", title=title, g=_glance(analysis, verdict), meta=meta,
         lost=_lost_hosts(events_df), charts=_charts(analysis, events_df, limits, charts),
         summary=_summary_table(analysis), settings=_settings_table(settings or {}),
-        ladder=_ladder(analysis, events_df),
+        ladder=_ladder(analysis, events_df), origin=_origin(analysis),
         by_protocol=_breakdown_table(analysis, events_df, "protocol"),
         by_host=_breakdown_table(analysis, events_df, "host"),
         load_hosts=_load_hosts(events_df), worst_n=WORST_VIEWERS, worst=_worst_table(analysis),

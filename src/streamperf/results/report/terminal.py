@@ -56,6 +56,8 @@ def metrics_table(name: str, s: Mapping[str, Any], lag_threshold_s: float,
                 f"{k} {v}" for k, v in (s.get("renditions_at_end") or {}).items())),
             ("bitrate switches up / down", f"{f('switches_up')} / {f('switches_down')}"),
         ]
+    if s.get("llhls_viewers"):  # LL-HLS viewers: what they asked their origin for
+        rows += _origin_rows(s, f)
     width = max(len(k) for k, _ in rows)
     lines = [f"streamperf {name}: {verdict.headline}"]
     lines += [f"  {k:<{width}}  {v}" for k, v in rows]
@@ -69,6 +71,20 @@ def metrics_table(name: str, s: Mapping[str, Any], lag_threshold_s: float,
     if "run_dir" in s:
         lines.append(f"  events: {s['run_dir']}/events.csv")
     return "\n".join(lines)
+
+
+def _origin_rows(s: Mapping[str, Any], f: Any) -> list[tuple[str, str]]:
+    """The LL-HLS origin load: requests a second in all, per viewer, by kind; waits."""
+    kinds = ", ".join(f"{k} {figure(v)}" for k, v in (s.get("llhls_rps_by_kind") or {}).items()
+                      if v)
+    early = f"{f('llhls_early')} of {f('llhls_blocked')} answered early"
+    return [
+        ("LL-HLS requests/s (per viewer)",
+         f"{f('llhls_rps')} ({f('llhls_rps_per_viewer')}), peak {f('llhls_peak_rps')}"
+         + (f": {kinds}" if kinds else "")),
+        ("LL-HLS block wait p50 / p95",
+         f"{f('llhls_block_wait_p50_s')} / {f('llhls_block_wait_p95_s')}, {early}"),
+    ]
 
 
 def _shares(shares: Mapping[str, float]) -> str:

@@ -1,8 +1,9 @@
 """The verdict at a glance: one tile per figure the verdict turns on.
 
-Viewers with media, startup p95, lagged, bitrate ratio, stalls and errors,
-each with the judge's checks on its metrics (held, breached, not
-applicable), then a tile for any other check or breach. States are read off
+Viewers with media, startup p95, lagged, bitrate ratio, stalls and errors (and
+the LL-HLS origin load, for a run with LL-HLS viewers), each with the judge's
+checks on its metrics (held, breached, not applicable), then a tile for any
+other check or breach. States are read off
 the Verdict (results/judging/judge.py): a tile is red because the judge listed its
 check among the breaches, never because a figure was compared here.
 
@@ -12,8 +13,9 @@ This module decides what each tile says; templates/macros.html lays it out.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from streamperf.results.formatting import figure
 
@@ -31,6 +33,9 @@ TILES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("bitrate", "bitrate ratio", ("bitrate_ratio", "mean_kbps")),
     ("stalls", "stalls", ("stalls", "stall_s", "rebuffer_ratio")),
     ("errors", "errors", ("errors", "disconnects", "api_errors")),
+    # only for a run with LL-HLS viewers (or a check on them that breached)
+    ("origin", "LL-HLS origin load", ("requests_rps_per_viewer", "playlist_rps_per_viewer",
+                                      "llhls_block_wait_s", "llhls_early_ratio")),
 )
 HELD, BREACHED, NOT_APPLICABLE = "held", "breached", "not-applicable"  # data-state values
 # A tile takes the state of its most telling check.
@@ -110,12 +115,24 @@ def _tile_figures(a: Analysis) -> dict[str, tuple[str, str]]:
         "errors": (f"{s['viewer_errors'] + s['api_errors']:,}",
                    f"{s['viewer_errors']:,} viewer errors ({s['disconnects']:,} disconnects)"
                    f" · {api}"),
+        "origin": _origin_figures(s),
     }
 
 
+def _origin_figures(s: Mapping[str, Any]) -> tuple[str, str]:
+    """The LL-HLS tile: requests a second per viewer; block wait p95, early answers."""
+    if not s.get("llhls_viewers"):
+        return "–", "no LL-HLS viewers"
+    return (f"{figure(s['llhls_rps_per_viewer'])} req/s",
+            f"per viewer (mean) · block wait p95 "
+            f"{figure(s['llhls_block_wait_p95_s'], 'llhls_block_wait_p95_s')} · "
+            f"{figure(s['llhls_early'])} of {figure(s['llhls_blocked'])} answered early")
+
+
 def verdict_tiles(a: Analysis, verdict: Verdict) -> list[Tile]:
-    """The six tiles, each with the judge's checks on its metrics, then a tile per other
-    check or breach. States are read off the verdict: breached if the judge listed it."""
+    """The six tiles (seven with LL-HLS viewers), each with the judge's checks on its
+    metrics, then a tile per other check or breach. States are read off the verdict:
+    breached if the judge listed it."""
     from streamperf.results.judging.sla import SlaError, parse
 
     figures = _tile_figures(a)
@@ -127,6 +144,8 @@ def verdict_tiles(a: Analysis, verdict: Verdict) -> list[Tile]:
         th = check.threshold
         b = breached.pop(th.text, None)
         state = BREACHED if b else HELD if check.passed else NOT_APPLICABLE
+        if state == NOT_APPLICABLE and check.absent:
+            continue  # a default over what the run has none of: nothing to show
         line = TileCheck(th.text, state,
                          check.worst if state == NOT_APPLICABLE else check.measured_text)
         tile = by_metric.get(th.metric)
@@ -148,6 +167,9 @@ def verdict_tiles(a: Analysis, verdict: Verdict) -> list[Tile]:
         else:
             b_line = TileCheck(b.check, BREACHED, b.measured)
         tile.checks.append(b_line)
+    # The LL-HLS tile only where it says something: LL-HLS viewers, or a check on them.
+    has_origin = getattr(a, "origin", None) is not None
+    tiles = [t for t in tiles if t.key != "origin" or t.checks or has_origin]
     return tiles + extra
 
 
