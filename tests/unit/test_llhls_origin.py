@@ -216,7 +216,7 @@ def test_timed_numbering_is_the_media_time_over_the_target_and_never_goes_back(
     early.add_init(init)  # the publisher restarted: its times from the start again
     for f in fragments[:8]:
         early.add_fragment(f, BASE + 100 + f.end_s)
-    assert [s.msn for s in early.segments if s.epoch == 1][0] == last + 1
+    assert next(s.msn for s in early.segments if s.epoch == 1) == last + 1
 
 
 def test_reached_is_the_blocking_reload_condition(parsed) -> None:

@@ -228,13 +228,18 @@ def test_redaction_is_linear_in_hostile_text(text: str) -> None:
     import time
 
     small = text[: len(text) // 16] + text[-1]  # its end too: the "@" a pattern waits for
-    t0 = time.perf_counter()
-    redact(small)
-    t1 = time.perf_counter()
-    redact(text)
-    t2 = time.perf_counter()
-    print(f"\n{len(text):,} chars: {t2 - t1:.3f} s ({len(small):,}: {t1 - t0:.4f} s)")
-    assert t2 - t1 < 100 * max(t1 - t0, 0.002)
+
+    def best(t: str, runs: int) -> float:  # the least disturbed of a few runs
+        times = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            redact(t)
+            times.append(time.perf_counter() - t0)
+        return min(times)
+
+    part, whole = best(small, 5), best(text, 2)
+    print(f"\n{len(text):,} chars: {whole:.3f} s ({len(small):,}: {part:.4f} s)")
+    assert whole < 100 * max(part, 0.01)
 
 
 def test_linear_patterns_still_mask_what_follows_a_name_that_is_not_secret() -> None:

@@ -15,6 +15,14 @@ from typing import IO
 from streamperf.redact import redact
 from streamperf.results.eventlog.schema import COLUMNS, DETAIL_CHARS, Event, this_host
 
+NAME_CHARS = 1000  # a name is an endpoint, a URL, a word: longer is a platform's garbage
+
+
+#: what is redacted of a longer detail, in row limits: masks shorten the text, so a
+#: little more than the row keeps is redacted, not a platform's whole answer
+REDACT_SPAN = 4
+_WORD_ENDS = " ,;&\"'\n\t"
+
 
 def _clean(text: str, limit: int = DETAIL_CHARS) -> str:
     # One line per row keeps the CSV greppable and the loader simple; no secret in it
@@ -22,12 +30,16 @@ def _clean(text: str, limit: int = DETAIL_CHARS) -> str:
     # (a platform's answer may hold one) would make the log unreadable.
     if not text:
         return text
+    span = limit * REDACT_SPAN
+    if len(text) > span:  # cut where a word ends: no secret cut in half, left unmasked
+        cut = max(text.rfind(c, 0, span) for c in _WORD_ENDS)
+        text = text[: cut if cut > limit else span]
     return redact(text.replace("\r", " ").replace("\n", " ").replace("\0", " "))[:limit]
 
 
 def _clean_name(name: str) -> str:
     # Names are short words, endpoints or URLs (publish_start); only URLs can hold secrets.
-    return redact(name) if ":" in name or "=" in name else name
+    return _clean(name, NAME_CHARS) if ":" in name or "=" in name else name[:NAME_CHARS]
 
 
 class EventWriter:
@@ -55,23 +67,14 @@ class EventWriter:
         self.write_many((ev,))
 
     def write_many(self, events: Iterable[Event]) -> None:
+        # cleaned before the lock: what another thread writes never waits on redaction
+        rows = [(f"{ev.t:.3f}", ev.host, ev.viewer, ev.event, _clean_name(ev.name),
+                 _fmt(ev.value), ev.status, _clean(ev.detail)) for ev in events]
         with self._lock:
             if self._file.closed:
                 return
-            for ev in events:
-                self._csv.writerow(
-                    (
-                        f"{ev.t:.3f}",
-                        ev.host,
-                        ev.viewer,
-                        ev.event,
-                        _clean_name(ev.name),
-                        _fmt(ev.value),
-                        ev.status,
-                        _clean(ev.detail),
-                    )
-                )
-                self.rows += 1
+            self._csv.writerows(rows)
+            self.rows += len(rows)
             now = time.monotonic()
             if now - self._last_flush >= self._interval:
                 self._flush_locked(now)
