@@ -30,7 +30,9 @@ from streamperf.viewers.base import VIEWER_ERROR
 from streamperf.viewers.llhls.viewer import LlhlsViewer
 from tests.support.real_players import play, why_no_players
 
-pytestmark = [pytest.mark.integration, pytest.mark.realtime]
+# a ladder publisher with four outputs, three pulls and Chromium: it loads the machine,
+# so it runs where nothing judged runs beside it
+pytestmark = [pytest.mark.integration, pytest.mark.loads_cpu, pytest.mark.realtime]
 
 RUNGS = ("720p", "480p", "240p")
 
