@@ -38,10 +38,13 @@ from urllib.parse import urlsplit
 MASK = "***"
 #: shorter values are not masked as known secrets: "1" or "ok" would hide half a log
 MIN_SECRET_LEN = 4
+#: from this length a known value is masked before an underscore too (`KEY_hi`)
+LONG_SECRET_LEN = 8
 
 #: a parameter or field name says its value is secret when it holds one of these words
 _SECRET_WORD = re.compile(
-    r"token|secret|passw(?:or)?d|passwd|api[_-]?key|auth|signature|credential|private", re.I)
+    r"token|secret|passw(?:or)?d|passwd|api[_-]?key|stream[_-]?key|auth|signature|"
+    r"credential|private|session|jwt|hmac", re.I)
 #: ... or is one of these
 _SECRET_BARE = frozenset({"key", "sig", "pwd", "pass"})
 NAME_MAX = 128  # a longer name is not looked at
@@ -51,7 +54,9 @@ _QUERY_VALUE = re.compile(r"=([^&#\s'\"]++)")
 #: a name a field value follows (`name=`, `name: `, `"name": "`); the value
 _FIELD_NAME = re.compile(
     rf"(?<![A-Za-z0-9_.-])([A-Za-z0-9_.-]{{1,{NAME_MAX}}}+)(?=[\"']?\s{{0,16}}+[:=])")
-_FIELD_VALUE = re.compile(r"[\"']?\s{0,16}+[:=]\s{0,16}+[\"']?([^\"'\s,;&}\]]++)")
+_FIELD_VALUE = re.compile(
+    r"[\"']?\s{0,16}+[:=]\s{0,16}+[\"']?(?:(?:Bearer|Basic|Digest|Token)\s{1,4}+)?"
+    r"([^\"'\s,;&}\]]++)", re.I)
 #: user:password@ in a URL (after //) or a host spec (at a word's start)
 _USERINFO = re.compile(
     r"((?:^|[\s/=\"'(,\[]|//)[^\s:@/\"'(,]{1,128}+:)([^\s@/\"']{1,128}+)(@)")
@@ -98,9 +103,13 @@ class Redactor:
                 self._values |= new
                 ordered = sorted(self._values, key=len, reverse=True)
                 # Whole values only: a stream key "test" masks ".../live/test", not the
-                # "test" of "test_live_stream".
-                self._known = re.compile(
-                    r"(?<!\w)(?:" + "|".join(re.escape(v) for v in ordered) + r")(?!\w)")
+                # "test" of "test_live_stream"; a long one (a generated key) is masked
+                # before an underscore too, as nginx-rtmp names variants (KEY_hi).
+                long = [re.escape(v) for v in ordered if len(v) >= LONG_SECRET_LEN]
+                short = [re.escape(v) for v in ordered if len(v) < LONG_SECRET_LEN]
+                alts = ([r"(?:" + "|".join(long) + r")(?![A-Za-z0-9])"] if long else []) + (
+                    [r"(?:" + "|".join(short) + r")(?!\w)"] if short else [])
+                self._known = re.compile(r"(?<!\w)(?:" + "|".join(alts) + ")")
 
     def forget_all(self) -> None:
         """For tests: no value is secret any more (the patterns still apply)."""
@@ -176,16 +185,26 @@ def stream_key(ingest_url: str, public_names: Iterable[str] = ()) -> str | None:
     segment, unless the URL carries its key in the query (`.../NAME?key=K`, masked
     as a query parameter) or the segment is a public stream name (the seed's
     `live/USER`). None when there is none."""
-    if url_secrets(ingest_url):
-        return None
     try:
-        path = urlsplit(ingest_url.strip()).path
+        parts = urlsplit(ingest_url.strip())
+        path = parts.path
+        if any(is_secret_name(p.partition("=")[0]) for p in re.split(r"[&;]", parts.query)):
+            return None  # the key is in the query (masked as a query value)
     except ValueError:
         return None
     last = path.rstrip("/").rsplit("/", 1)[-1]
     if not last or last in set(public_names):
         return None
     return last
+
+
+def masked_url(url: str, public_names: Iterable[str] = ()) -> str:
+    """`url` with its stream key (stream_key) and its credentials masked, whether or not
+    they were remembered: for a repr, which pytest prints before any run has begun."""
+    for secret in sorted({stream_key(url, public_names), *url_secrets(url)} - {None},
+                         key=len, reverse=True):
+        url = url.replace(secret, MASK)
+    return redact(url)
 
 
 def remember_ingest(ingest_url: str, public_names: Iterable[str] = ()) -> None:

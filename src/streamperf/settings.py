@@ -290,6 +290,12 @@ class RunSettings:
     def uses_bundled_platform(self) -> bool:
         return not (self.api_url or self.platform or self.play_urls)
 
+    def __repr__(self) -> str:
+        # pytest prints reprs (assertion rewriting, --showlocals, JUnit XML, pytest-html):
+        # the secrets masked as in the run's own records
+        shown = ", ".join(f"{k}={v!r}" for k, v in self.redacted().items())
+        return f"RunSettings({shown})"
+
     def redacted(self) -> dict[str, Any]:
         """Settings as a dict with secrets masked, for logs and reports: secret options
         as `***`, and every other value through redact.py (URL credentials, stream

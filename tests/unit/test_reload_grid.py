@@ -33,13 +33,20 @@ def test_waiters_of_one_step_share_its_timer_and_wake_on_time(run_loop: RunLoop)
             woke[i] = loop.time()
 
         tasks = [asyncio.ensure_future(viewer(i)) for i in range(60)]
+        # a plain timer at the last step: how late the loop itself was (a busy machine)
+        last_step = max(grid_step(t) for t in asked) * RELOAD_GRID_S
+        rang: list[float] = []
+        loop.call_at(last_step, lambda: rang.append(loop.time()))
         await asyncio.sleep(0)
         mine = list(reload_grid._steps.get(loop))
         assert len(mine) == len({grid_step(t) for t in asked}) <= 7  # not 60 timers
         await asyncio.gather(*tasks)
+        await asyncio.sleep(0)
+        loop_late = max(0.0, rang[0] - last_step) if rang else 0.0
         for i, t in enumerate(asked):
             assert woke[i] >= t - 0.001, (i, woke[i] - t)  # never early
-            assert woke[i] - t < RELOAD_GRID_S + 0.05  # a step late at most (+ a busy machine)
+            # a step late at most, beyond what the loop itself was late
+            assert woke[i] - t < RELOAD_GRID_S + 0.05 + loop_late, (i, woke[i] - t, loop_late)
         assert not reload_grid._steps.get(loop)  # rung steps are gone
 
     run_loop(main())

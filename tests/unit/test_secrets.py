@@ -257,3 +257,18 @@ def test_a_long_detail_is_cut_where_a_word_ends_before_it_is_redacted(tmp_path: 
         w.emit("viewer_error", "v1", "protocol", detail=body)
     text = (tmp_path / "events.csv").read_text()
     assert "HUNTER2" not in text and len(text) < 1000
+
+
+def test_the_redaction_gaps_of_issue_24_are_closed() -> None:
+    # a stream key beside URL credentials is still the stream key
+    assert stream_key("rtmp://bob:pw@host/live/KEYxyz987") == "KEYxyz987"
+    assert stream_key("rtmp://host/live/name?key=K9") is None  # the key is the query's
+    r = Redactor()
+    r.remember("GENERATEDKEY42", "test")
+    # a long known value before an underscore (nginx-rtmp's variant names); a short one not
+    assert r("http://h/hls/GENERATEDKEY42_hi/index.m3u8") == "http://h/hls/***_hi/index.m3u8"
+    assert r("test_live_stream") == "test_live_stream"
+    for text in ("stream_key=abcd1234", '"streamKey": "abcd1234"', "session=abcd1234",
+                 "jwt: abcd1234", "hmac=abcd1234"):
+        assert "abcd1234" not in redact(text), text
+    assert redact("Authorization: Bearer abcd1234") == "Authorization: Bearer ***"

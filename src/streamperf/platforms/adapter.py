@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from streamperf.platforms.api_calls import ApiCall
 from streamperf.platforms.fans import FanSpec
+from streamperf.redact import masked_url
 
 if TYPE_CHECKING:
     from streamperf.media.publisher import Publisher
@@ -59,6 +60,10 @@ class GoLive:
     #: anything else the adapter wants to keep with the live stream (the seed's
     #: adapter keeps its influencer here, as "influencer")
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:  # the stream key masked: pytest prints reprs
+        url = masked_url(self.ingest_url) if self.ingest_url else None
+        return f"GoLive(ingest_url={url!r}, stream_id={self.stream_id!r})"
 
 
 @dataclass

@@ -74,7 +74,8 @@ class Influencer:
     email: str
     username: str
     token: str = field(repr=False)
-    servers_status: dict[str, Any] = field(default_factory=dict)
+    #: its ingest URL holds the stream key: not in the repr, which pytest prints
+    servers_status: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
 @dataclass
