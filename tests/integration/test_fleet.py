@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from streamperf.cli import main
-from streamperf.fleet.ec2 import FLEET_TAG
+from streamperf.fleet.ec2 import FLEET_TAG, OWNER_ID_TAG, OWNER_TAG
 from streamperf.hosts.specs import read_hosts_file
 from tests.support.local_ec2 import LocalEc2, local_ec2, use_env
 from tests.support.nested_pytest import pytest_process
@@ -118,7 +118,7 @@ def test_down_never_touches_an_untagged_instance(ec2: LocalEc2, tmp_path: Path,
     assert rc == 0, err
     fleet = _fleet_id(out)
 
-    assert main(["fleet", "down"]) == 0  # every streamperf fleet in the region
+    assert main(["fleet", "down", "--all", "--yes"]) == 0  # every fleet of the caller's
     out = capsys.readouterr().out
     assert _states(ec2, fleet) == {"terminated"}
     left = client.describe_instances(InstanceIds=others)["Reservations"]
@@ -217,3 +217,55 @@ def test_fleet_is_terminated_when_the_run_is_stopped(ec2: LocalEc2, tmp_path: Pa
     assert _states(ec2, fleet) == {"terminated"}
     assert f"fleet {fleet}: no instance left running" in out  # ended as the wait was cut
     assert "Traceback" not in out
+
+
+def test_down_needs_a_target_and_all_ends_only_the_callers_fleets(
+        ec2: LocalEc2, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 24: `fleet down` without a fleet id ended every streamperf fleet in the
+    region, colleagues' in a shared account too. Two IAM users of moto's account each
+    start a fleet; the owner tags say whose; `down` names one fleet or `--all` of the
+    caller's own."""
+    import boto3
+
+    iam = boto3.session.Session().client("iam", region_name="us-east-1")
+    keys = {}
+    for name in ("alice", "bob"):
+        iam.create_user(UserName=name)
+        key = iam.create_access_key(UserName=name)["AccessKey"]
+        keys[name] = (key["AccessKeyId"], key["SecretAccessKey"])
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+
+    def as_user(name: str) -> None:
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", keys[name][0])
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", keys[name][1])
+
+    fleets = {}
+    for name in ("alice", "bob"):
+        as_user(name)
+        rc, out, err = _up(ec2, tmp_path, capsys, "--count", "1")
+        assert rc == 0, err
+        fleets[name] = _fleet_id(out)
+    owners = {i["Tags"][0]["Value"]: {t["Key"]: t["Value"] for t in i["Tags"]}
+              for i in _instances(ec2, **{"tag-key": FLEET_TAG})
+              if i["State"]["Name"] == "running"}
+    for name, fid in fleets.items():
+        tags = next(t for t in owners.values() if t[FLEET_TAG] == fid)
+        assert tags[OWNER_TAG].endswith(f":user/{name}") and tags[OWNER_ID_TAG]
+
+    as_user("alice")
+    assert main(["fleet", "down", "--report-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "--fleet ID" in err and "--all" in err and "\n" not in err.strip()
+    assert main(["fleet", "down", "--all", "--report-dir", str(tmp_path)]) == 2  # not a tty
+    assert "--yes" in capsys.readouterr().err
+    assert {_states(ec2, f).pop() for f in fleets.values()} == {"running"}
+
+    assert main(["fleet", "down", "--all", "--yes", "--report-dir", str(tmp_path)]) == 0
+    assert "1 instance(s) terminating" in capsys.readouterr().out
+    assert _states(ec2, fleets["alice"]) == {"terminated"}
+    assert _states(ec2, fleets["bob"]) == {"running"}  # a colleague's fleet, mid-run
+    # bob's fleet, named: it is ended (an explicit id is an explicit wish)
+    as_user("bob")
+    assert main(["fleet", "down", "--fleet", fleets["bob"], "--report-dir", str(tmp_path)]) == 0
+    assert _states(ec2, fleets["bob"]) == {"terminated"}

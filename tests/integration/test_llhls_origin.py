@@ -25,7 +25,9 @@ from streamperf.platforms.reference.server import ReferencePlatform
 from streamperf.platforms.seed.client import PlatformClient
 from tests.support.real_players import play, why_no_players
 
-pytestmark = [pytest.mark.integration, pytest.mark.realtime]
+# quiet: its hls.js runs in Chromium, a core's worth; a CPU slot keeps judged runs of a
+# pytest of their own from running two beside it
+pytestmark = [pytest.mark.integration, pytest.mark.realtime, pytest.mark.quiet]
 
 
 @dataclass

@@ -40,8 +40,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                        help="where fleet-<id>/ (hosts, known_hosts, fleet.json) goes")
     actions.choices["status"].add_argument("--fleet", default=None,
                                            help="fleet id (default: every streamperf fleet)")
-    actions.choices["down"].add_argument("--fleet", default=None,
-                                         help="fleet id (default: every streamperf fleet)")
+    down = actions.choices["down"]
+    which = down.add_mutually_exclusive_group()
+    which.add_argument("--fleet", default=None, help="the fleet id to end (spf-xxxxxxxx)")
+    which.add_argument("--all", action="store_true", dest="all_mine",
+                       help="every fleet you started in the region (its owner tag is you), "
+                       "after asking; never another owner's")
+    down.add_argument("--yes", action="store_true", help="with --all: do not ask (scripts)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -61,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
             return _up(control, args.yes)
         if args.action == "status":
             return _status(control, fleet_id)
-        return _down(control, fleet_id)
+        return _down(control, fleet_id, args.all_mine, args.yes)
     except (FleetError, ValueError) as exc:
         return _fail(args.action, str(exc).splitlines()[0])
     except KeyboardInterrupt:
@@ -110,9 +115,28 @@ def _status(control: Any, fleet_id: str) -> int:
     return 0
 
 
-def _down(control: Any, fleet_id: str) -> int:
-    gone = control.down(fleet_id)
-    what = f"fleet {fleet_id}" if fleet_id else "every streamperf fleet"
+def _down(control: Any, fleet_id: str, all_mine: bool, yes: bool) -> int:
+    from streamperf.fleet.config import FleetError
+
+    if not fleet_id and not all_mine:
+        raise FleetError("name the fleet to end: --fleet ID (`streamperf fleet status` lists "
+                         "them), or --all for every fleet you started in the region")
+    if all_mine and not yes:
+        mine = control.mine()
+        fleets = sorted({i.fleet_id for i in mine})
+        if not mine:
+            print(f"your fleets in {control.region}: nothing running")
+            return 0
+        if not sys.stdin.isatty():
+            raise FleetError(f"--all would end {len(mine)} instance(s) of {', '.join(fleets)}: "
+                             "add --yes to do it without asking")
+        answer = input(f"end {len(mine)} instance(s) of your fleets {', '.join(fleets)} in "
+                       f"{control.region}? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("nothing ended")
+            return 1
+    gone = control.down(fleet_id, all_mine=all_mine)
+    what = f"fleet {fleet_id}" if fleet_id else "your fleets"
     if not gone:
         print(f"{what} in {control.region}: nothing running")
         return 0

@@ -20,6 +20,10 @@ from streamperf.fleet.config import FleetConfig, FleetError
 #: The tag every fleet instance carries; its value is the fleet id. `down` and the
 #: pytest teardown select instances by it and check it again before terminating.
 FLEET_TAG = "streamperf:fleet"
+#: Who started it: the caller's ARN (readable, what `down --all` filters on) and its
+#: user id (what an IAM condition compares with ${aws:userid}: docs/fleet.md)
+OWNER_TAG = "streamperf:owner"
+OWNER_ID_TAG = "streamperf:owner-id"
 NAME_PREFIX = "streamperf-"
 GONE_STATES = ("shutting-down", "terminated")
 LIVE_STATES = ("pending", "running", "stopping", "stopped")
@@ -34,6 +38,7 @@ class FleetInstance:
     fleet_id: str
     public_ip: str = ""
     private_ip: str = ""
+    owner: str = ""
 
     def address(self, kind: str = "auto") -> str:
         """The address the controller uses: public, private, or public when there is one."""
@@ -58,7 +63,7 @@ def _instance(raw: dict[str, Any]) -> FleetInstance:
         id=str(raw["InstanceId"]), state=str(raw.get("State", {}).get("Name", "?")),
         instance_type=str(raw.get("InstanceType", "?")), launch_time=launch,
         fleet_id=str(tags.get(FLEET_TAG) or ""), public_ip=str(raw.get("PublicIpAddress") or ""),
-        private_ip=str(raw.get("PrivateIpAddress") or ""),
+        private_ip=str(raw.get("PrivateIpAddress") or ""), owner=str(tags.get(OWNER_TAG) or ""),
     )  # fmt: skip
 
 
@@ -93,10 +98,31 @@ def ec2_client(region: str) -> Any:
         return session.client("ec2", region_name=region)
 
 
-def launch(ec2: Any, config: FleetConfig, fleet_id: str, user_data: str) -> list[FleetInstance]:
-    """Start config.count instances tagged with `fleet_id` (instances and their volumes);
-    an instance that shuts itself down (idle) is terminated, not kept stopped."""
-    tags = [{"Key": FLEET_TAG, "Value": fleet_id}, {"Key": "Name", "Value": NAME_PREFIX + fleet_id}]
+@dataclass(frozen=True)
+class Caller:
+    """Who calls AWS (STS GetCallerIdentity): what a fleet's owner tags hold."""
+
+    arn: str
+    user_id: str
+
+
+def caller(region: str) -> Caller:
+    """The caller's identity; FleetError when STS cannot say."""
+    import boto3
+
+    session = boto3.session.Session()
+    with aws_errors("asking STS who the caller is"):
+        me = session.client("sts", region_name=region or session.region_name).get_caller_identity()
+    return Caller(str(me.get("Arn") or ""), str(me.get("UserId") or ""))
+
+
+def launch(ec2: Any, config: FleetConfig, fleet_id: str, user_data: str,
+           owner: Caller) -> list[FleetInstance]:
+    """Start config.count instances tagged with `fleet_id` and `owner` (instances and
+    their volumes); an instance that shuts itself down (idle) is terminated, not kept
+    stopped."""
+    tags = [{"Key": FLEET_TAG, "Value": fleet_id}, {"Key": "Name", "Value": NAME_PREFIX + fleet_id},
+            {"Key": OWNER_TAG, "Value": owner.arn}, {"Key": OWNER_ID_TAG, "Value": owner.user_id}]
     args: dict[str, Any] = {
         "ImageId": config.image_id, "InstanceType": config.instance_type,
         "MinCount": config.count, "MaxCount": config.count, "UserData": user_data,
@@ -116,12 +142,14 @@ def launch(ec2: Any, config: FleetConfig, fleet_id: str, user_data: str) -> list
 
 
 def fleet_instances(ec2: Any, fleet_id: str = "", *, include_gone: bool = False,
-                    ) -> list[FleetInstance]:
-    """Instances carrying the fleet tag (with value `fleet_id`, or any streamperf fleet);
-    terminated ones only with include_gone."""
+                    owner: str = "") -> list[FleetInstance]:
+    """Instances carrying the fleet tag (with value `fleet_id`, or any streamperf fleet),
+    of `owner` (an ARN) when given; terminated ones only with include_gone."""
     tag_filter = ({"Name": f"tag:{FLEET_TAG}", "Values": [fleet_id]} if fleet_id
                   else {"Name": "tag-key", "Values": [FLEET_TAG]})
     filters = [tag_filter]
+    if owner:
+        filters.append({"Name": f"tag:{OWNER_TAG}", "Values": [owner]})
     if not include_gone:
         filters.append({"Name": "instance-state-name", "Values": list(LIVE_STATES)})
     out: list[FleetInstance] = []
@@ -130,14 +158,19 @@ def fleet_instances(ec2: Any, fleet_id: str = "", *, include_gone: bool = False,
             for reservation in page.get("Reservations", []):
                 out.extend(_instance(raw) for raw in reservation.get("Instances", []))
     # The filter asked the endpoint; the tag is checked here again all the same.
-    return sorted((i for i in out if i.fleet_id and (i.fleet_id == fleet_id or not fleet_id)),
+    return sorted((i for i in out if i.fleet_id and (i.fleet_id == fleet_id or not fleet_id)
+                   and (i.owner == owner or not owner)),
                   key=lambda i: (i.fleet_id, i.launch_time, i.id))
 
 
-def terminate(ec2: Any, fleet_id: str = "") -> list[FleetInstance]:
-    """Terminate the live instances of fleet `fleet_id` ('' = every streamperf fleet) and
-    return them; an instance without streamperf's fleet tag is never touched."""
-    doomed = [i for i in fleet_instances(ec2, fleet_id) if i.fleet_id]
+def terminate(ec2: Any, fleet_id: str = "", owner: str = "") -> list[FleetInstance]:
+    """Terminate the live instances of fleet `fleet_id`, or of every fleet of `owner`
+    (an ARN), and return them; one of the two must be given (a shared account's other
+    fleets are not ours to end), and an instance without streamperf's fleet tag is
+    never touched."""
+    if not fleet_id and not owner:
+        raise FleetError("terminating needs a fleet id or an owner: never every fleet")
+    doomed = [i for i in fleet_instances(ec2, fleet_id, owner=owner) if i.fleet_id]
     for start in range(0, len(doomed), 500):
         batch = [i.id for i in doomed[start:start + 500]]
         with aws_errors(f"terminating {len(batch)} instance(s)"):

@@ -72,6 +72,14 @@ class FleetControl:
         self.say = say
         self.ec2 = aws.ec2_client(config.region)
         self.region = str(self.ec2.meta.region_name)
+        self._caller: aws.Caller | None = None
+
+    @property
+    def caller(self) -> aws.Caller:
+        """Who calls AWS: the owner new fleets are tagged with, and `down --all` ends."""
+        if self._caller is None:
+            self._caller = aws.caller(self.region)
+        return self._caller
 
     def check_count(self, count: int, yes: bool) -> None:
         """The instance guard: more than max_instances only with --yes."""
@@ -94,7 +102,7 @@ class FleetControl:
         self.say(f"fleet {fleet_id}: starting {cfg.count} × {cfg.instance_type} in "
                  f"{self.region}")
         try:
-            aws.launch(self.ec2, cfg, fleet_id, user_data)
+            aws.launch(self.ec2, cfg, fleet_id, user_data, self.caller)
             return self.ready(fleet_id, cfg.count)
         except BaseException:
             gone = self.down(fleet_id)
@@ -162,10 +170,17 @@ class FleetControl:
     def status(self, fleet_id: str = "") -> list[FleetInstance]:
         return aws.fleet_instances(self.ec2, fleet_id)
 
-    def down(self, fleet_id: str = "") -> list[FleetInstance]:
-        """Terminate fleet `fleet_id` ('' = every streamperf fleet in the region); the
-        fleet's fleet.json gets its final instance-hours."""
-        gone = aws.terminate(self.ec2, fleet_id)
+    def mine(self) -> list[FleetInstance]:
+        """The live instances of the caller's fleets (owner tag) in the region."""
+        return aws.fleet_instances(self.ec2, owner=self.caller.arn)
+
+    def down(self, fleet_id: str = "", *, all_mine: bool = False) -> list[FleetInstance]:
+        """Terminate fleet `fleet_id`, or with `all_mine` every fleet the caller started in
+        the region (never anyone else's); each fleet.json gets its final instance-hours."""
+        if not fleet_id and not all_mine:
+            raise FleetError("name the fleet to end (--fleet ID), or --all for every fleet "
+                             "you started in the region")
+        gone = aws.terminate(self.ec2, fleet_id, owner="" if fleet_id else self.caller.arn)
         for fid in sorted({i.fleet_id for i in gone}):
             files = FleetFiles.of(self.report_dir, fid)
             if files.dir.is_dir():
