@@ -197,7 +197,7 @@ OPTIONS: tuple[Option, ...] = (
            "reuses a running fleet; settings in [tool.streamperf.fleet] (docs/fleet.md)"),
     Option("--keep-fleet", "keep_fleet", bool,
            "leave the --fleet instances running after the run, for the next one "
-           "(`streamperf fleet down` ends them; the idle shutdown does if you forget)",
+           "(`streamperf fleet down --fleet ID` ends them; the idle shutdown does if you forget)",
            is_flag=True),
     Option("--procs-per-host", "procs_per_host", process_count,
            "viewer processes per load host: N or auto (one per core of the host); default 1"),
