@@ -271,3 +271,31 @@ def test_hosts_prepare_command_refuses_an_unknown_host_key(lab: Lab, tmp_path: P
     assert r.returncode == 1
     assert f"FAILED {lab.specs[0]}: host key for {lab.specs[0].address} not in" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_logs_over_the_cap_end_at_once_not_waiting_on_a_blocked_tar(lab: Lab,
+                                                                    tmp_path: Path) -> None:
+    """Issue 24: past the cap the remote tar blocks on a full SSH window, and waiting for
+    its exit status never ended. 8 MiB of logs against a 100 kB cap: the one-line error
+    comes while the thread is watched (a hang would leave it running)."""
+    import threading
+
+    from streamperf.hosts.prepare import HostPrepareError
+
+    remote = lab.root / "big-logs"
+    outcome: list[BaseException | None] = []
+
+    def collect() -> None:
+        try:
+            with lab.host(1) as h:
+                h.check(f"mkdir -p {remote} && head -c 8388608 /dev/urandom > {remote}/big.log")
+                collect_logs(h, str(remote), tmp_path / "logs", max_bytes=100_000)
+            outcome.append(None)
+        except BaseException as exc:  # handed to the test's thread
+            outcome.append(exc)
+
+    t = threading.Thread(target=collect, daemon=True)
+    t.start()
+    t.join(60)
+    assert not t.is_alive(), "collect_logs hung on the remote tar"
+    assert isinstance(outcome[0], HostPrepareError) and "exceed" in str(outcome[0])

@@ -26,12 +26,15 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import streamperf
 from streamperf.hosts.specs import DEFAULT_REMOTE_DIR
 from streamperf.hosts.ssh import SshHost, SshHostError
 from streamperf.media.publisher import default_cache_dir
+
+if TYPE_CHECKING:
+    import paramiko
 
 # Not pinned into the hosts' constraints: build and install tooling, and streamperf itself.
 _UNPINNED = {"pip", "setuptools", "wheel", "streamperf", "uv"}
@@ -464,16 +467,31 @@ def collect_logs(host: SshHost, remote_dir: str, local_dir: Path,
     chan = host.open_channel(f"test -d {q} || exit 3; tar -C {q} -cf - .")
     chan.settimeout(host.timeout_s * 6)
     chan.shutdown_write()
+    wait_s = host.timeout_s * 6
     try:
         got = extract_logs(chan.makefile("rb"), local_dir, max_bytes,
                            f"{host.spec.address}: logs under {base}")
     except tarfile.ReadError:
-        if chan.recv_exit_status() == 3:
+        rc = _exit_status(chan, wait_s)
+        chan.close()
+        if rc == 3:
             return []  # no logs: the shard never started there
         raise
-    finally:
-        rc = chan.recv_exit_status()
+    except BaseException:
+        # The cap, a timeout: the remote tar may be blocked on a full window, and would
+        # never exit while we wait for it. Closing the channel ends it.
         chan.close()
+        raise
+    rc = _exit_status(chan, wait_s)
+    chan.close()
+    if rc is None:
+        raise HostPrepareError(f"{host.spec.address}: tar of {base} did not end within "
+                               f"{wait_s:g} s of its last byte")
     if rc not in (0, 3):
         raise HostPrepareError(f"{host.spec.address}: tar of {base} failed (rc {rc})")
     return got
+
+
+def _exit_status(chan: paramiko.Channel, timeout_s: float) -> int | None:
+    """The remote command's exit status, or None when it has not exited in time."""
+    return chan.recv_exit_status() if chan.status_event.wait(timeout_s) else None
