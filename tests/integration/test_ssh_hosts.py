@@ -19,12 +19,12 @@ from pathlib import Path
 import paramiko
 import pytest
 
+from streamperf.hosts.logs import collect_logs
 from streamperf.hosts.prepare import (
     INSTALL_STAMP,
     HostPrepareError,
     build_wheelhouse,
     check_nofile,
-    collect_logs,
     install_stamp,
     measure_clock_offset,
     prepare,

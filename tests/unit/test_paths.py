@@ -13,7 +13,8 @@ import pytest
 from execnet import XSpec
 from execnet.gateway_io import ssh_args
 
-from streamperf.hosts.prepare import HostPrepareError, extract_logs
+from streamperf.hosts.logs import MAX_LOG_MEMBERS, extract_logs
+from streamperf.hosts.prepare import HostPrepareError
 from streamperf.hosts.remote import gateway_spec
 from streamperf.media.publisher import input_arg
 from streamperf.media.server import MediaServer, MediaServerError, nginx_quote
@@ -79,6 +80,44 @@ def test_host_logs_are_capped(tmp_path: Path) -> None:
         extract_logs(stream, tmp_path / "h", max_bytes=1000, where="h1: logs")
     assert (tmp_path / "h" / "a.log").read_bytes() == b"a" * 600  # the first ones are kept
     assert not (tmp_path / "h" / "b.log").exists()
+
+
+class _Endless(io.RawIOBase):
+    """A stream of `head` and then zeros without end, counting what was read."""
+
+    def __init__(self, head: bytes) -> None:
+        self.head, self.read_bytes = head, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: bytearray) -> int:  # type: ignore[override]
+        n = len(b)
+        chunk = (self.head[self.read_bytes:self.read_bytes + n]
+                 if self.read_bytes < len(self.head) else b"")
+        chunk += bytes(n - len(chunk))
+        b[:n] = chunk
+        self.read_bytes += n
+        return n
+
+
+def test_a_pax_header_of_a_gigabyte_is_not_read_whole(tmp_path: Path) -> None:
+    """Issue 24: tarfile reads GNU long names and PAX headers whole at their declared
+    size, before any file is counted against the cap."""
+    pax = tarfile.TarInfo("././@PaxHeader")
+    pax.type, pax.size = tarfile.XHDTYPE, 1 << 30  # 1 GiB of "extended header"
+    stream = _Endless(pax.tobuf(format=tarfile.USTAR_FORMAT))
+    with pytest.raises(HostPrepareError, match="exceeds"):
+        extract_logs(stream, tmp_path / "h", max_bytes=1000, where="h1: logs")
+    # stopped at the cap and its margin for headers (1 kB an entry), not at 1 GiB
+    assert stream.read_bytes < 16 << 20
+
+
+def test_a_host_sending_more_entries_than_the_limit_is_stopped(tmp_path: Path) -> None:
+    members = [(f"f{i}", b"", "file") for i in range(MAX_LOG_MEMBERS + 5)]
+    with pytest.raises(HostPrepareError, match=f"over {MAX_LOG_MEMBERS} entries"):
+        extract_logs(_tar(*members), tmp_path / "h", where="h1: logs")
+    assert len(list((tmp_path / "h").iterdir())) == MAX_LOG_MEMBERS
 
 
 @pytest.mark.parametrize("remote_dir", ["/home/u/$(touch /tmp/owned)/.streamperf",

@@ -26,7 +26,10 @@ from streamperf.viewers.rtmp.chunks import (
     COLLECTED_TYPES,
     COMMAND_AMF0,
     FAILED,
+    MAX_COLLECTED,
+    MAX_COLLECTING,
     MAX_HEADER,
+    MAX_HIGH_STREAMS,
     READ_HEADER,
     READ_PAYLOAD,
     VIDEO,
@@ -429,3 +432,21 @@ def test_amf0_decodes_nginx_replies(recording: tuple[str, bytes, Reference]) -> 
     meta = [amf.decode(m.payload) for m in ref.complete if m.mtype == 18]
     on_meta = next(d for d in meta if d[0] == "onMetaData")
     assert on_meta[1]["width"] == 640.0 and on_meta[1]["height"] == 360.0
+
+
+def test_commands_interleaved_on_many_chunk_streams_are_capped() -> None:
+    """Issue 24: each of 65,536 chunk streams could collect a 1 MiB command (64 GiB a
+    viewer). Each stream here starts one (its first 128-byte chunk) and goes quiet."""
+    mlen = MAX_COLLECTED
+    wire = b"".join(bytes((csid,)) + bytes(3) + mlen.to_bytes(3, "big") + bytes((COMMAND_AMF0,))
+                    + bytes(4) + bytes(128) for csid in range(3, 3 + MAX_COLLECTING // mlen + 1))
+    parser = ChunkParser()
+    with pytest.raises(RtmpProtocolError, match="collected at once"):
+        parser.feed_data(wire)
+    # and chunk stream ids from 64 up: a few dozen at most
+    many = b"".join(bytes((0x01,)) + (csid - 64).to_bytes(2, "little") + bytes(3)
+                    + (4).to_bytes(3, "big") + bytes((COMMAND_AMF0,)) + bytes(4)
+                    + amf.encode(1)[:4].ljust(4, b"\x00")
+                    for csid in range(64, 64 + MAX_HIGH_STREAMS + 1))
+    with pytest.raises(RtmpProtocolError, match="chunk streams of id 64"):
+        ChunkParser().feed_data(many)

@@ -21,20 +21,15 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-import tarfile
 import tempfile
 import time
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
-from typing import IO, TYPE_CHECKING
+from pathlib import Path
 
 import streamperf
 from streamperf.hosts.specs import DEFAULT_REMOTE_DIR
 from streamperf.hosts.ssh import SshHost, SshHostError
 from streamperf.media.publisher import default_cache_dir
-
-if TYPE_CHECKING:
-    import paramiko
 
 # Not pinned into the hosts' constraints: build and install tooling, and streamperf itself.
 _UNPINNED = {"pip", "setuptools", "wheel", "streamperf", "uv"}
@@ -408,90 +403,3 @@ def prepare(
         cpus=int(cpus),
         remote_dir=base,
     )
-
-
-# A shard log is a few MB at most; anything far beyond is not ours to copy.
-MAX_LOG_BYTES = 256 << 20
-
-
-def _safe_name(name: str) -> bool:
-    """A member name that stays where it is put: relative, no `..`, no NUL."""
-    path = PurePosixPath(name)
-    return not path.is_absolute() and ".." not in path.parts and "\0" not in name
-
-
-def extract_logs(stream: IO[bytes], local_dir: Path, max_bytes: int = MAX_LOG_BYTES,
-                 where: str = "logs") -> list[Path]:
-    """Plain files (and folders) of a tar stream from a load host into `local_dir`.
-
-    The host chooses the names, so each is checked twice: relative and free of `..`,
-    and its resolved path inside `local_dir` (no link, ours or its, leads out).
-    Links, devices and fifos are skipped, never followed or made; more than
-    `max_bytes` in all raises HostPrepareError after the files that fit."""
-    got: list[Path] = []
-    root = local_dir.resolve()
-    total = 0
-    with tarfile.open(fileobj=stream, mode="r|") as tar:
-        for member in tar:
-            if not (member.isfile() or member.isdir()) or not _safe_name(member.name):
-                continue
-            target = (root / member.name).resolve()
-            if not target.is_relative_to(root):
-                continue
-            if member.isdir():
-                target.mkdir(parents=True, exist_ok=True)
-                continue
-            total += member.size
-            if total > max_bytes:
-                raise HostPrepareError(f"{where} exceed {max_bytes >> 20} MiB; "
-                                       "copied the first ones")
-            src = tar.extractfile(member)
-            if src is None:
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with target.open("wb") as out:
-                shutil.copyfileobj(src, out)
-            got.append(target)
-    return got
-
-
-def collect_logs(host: SshHost, remote_dir: str, local_dir: Path,
-                 max_bytes: int = MAX_LOG_BYTES) -> list[Path]:
-    """Copy every regular file under `remote_dir` into `local_dir` (missing dir -> []).
-
-    The host sends a tar stream; only plain files and folders whose names stay
-    inside `local_dir` are written, up to `max_bytes` in all.
-    """
-    base = resolve_remote_dir(host, remote_dir)
-    q = shlex.quote(base)
-    chan = host.open_channel(f"test -d {q} || exit 3; tar -C {q} -cf - .")
-    chan.settimeout(host.timeout_s * 6)
-    chan.shutdown_write()
-    wait_s = host.timeout_s * 6
-    try:
-        got = extract_logs(chan.makefile("rb"), local_dir, max_bytes,
-                           f"{host.spec.address}: logs under {base}")
-    except tarfile.ReadError:
-        rc = _exit_status(chan, wait_s)
-        chan.close()
-        if rc == 3:
-            return []  # no logs: the shard never started there
-        raise
-    except BaseException:
-        # The cap, a timeout: the remote tar may be blocked on a full window, and would
-        # never exit while we wait for it. Closing the channel ends it.
-        chan.close()
-        raise
-    rc = _exit_status(chan, wait_s)
-    chan.close()
-    if rc is None:
-        raise HostPrepareError(f"{host.spec.address}: tar of {base} did not end within "
-                               f"{wait_s:g} s of its last byte")
-    if rc not in (0, 3):
-        raise HostPrepareError(f"{host.spec.address}: tar of {base} failed (rc {rc})")
-    return got
-
-
-def _exit_status(chan: paramiko.Channel, timeout_s: float) -> int | None:
-    """The remote command's exit status, or None when it has not exited in time."""
-    return chan.recv_exit_status() if chan.status_event.wait(timeout_s) else None

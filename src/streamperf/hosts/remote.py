@@ -18,10 +18,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from streamperf.hosts.logs import collect_logs
 from streamperf.hosts.prepare import (
     HostInfo,
     build_wheelhouse,
-    collect_logs,
     nofile_verdict,
     prepare,
 )

@@ -43,6 +43,13 @@ from streamperf.redact import MASK, is_secret_name, redact, remember
 from streamperf.redirects import MAX_REDIRECTS, REDIRECT_STATUS, refused
 
 READ_CHUNK = 65536
+#: an API answer over this (after decompression) is not read on: a gzip bomb or an
+#: endless stream would pull gigabytes per request across hundreds of journeys
+MAX_ANSWER_BYTES = 1 << 20
+
+
+class AnswerTooLarge(requests.RequestException):
+    """An answer past MAX_ANSWER_BYTES."""
 
 
 def secret_fields(value: Any) -> list[str]:
@@ -162,6 +169,10 @@ class PlatformClient:
         start = time.perf_counter()
         try:
             resp = self._send(endpoint, url, method, headers, json, params, start)
+        except AnswerTooLarge as e:
+            latency = time.perf_counter() - start
+            self._report(ApiCall(endpoint, url, latency, None, "error", str(e)))
+            raise ApiError(endpoint, url, None, str(e)) from e
         except requests.Timeout as e:
             latency = time.perf_counter() - start
             why = f"no answer within {self.timeout:g}s (timeout)"
@@ -214,9 +225,15 @@ class PlatformClient:
         deadline = start + self.timeout if self.timeout else None
         chunks: list[bytes] = []
         late = False
+        size = 0
         try:
             while chunk := resp.raw.read1(READ_CHUNK, decode_content=True):
                 chunks.append(chunk)
+                size += len(chunk)
+                if size > MAX_ANSWER_BYTES:
+                    resp.close()
+                    raise AnswerTooLarge(f"an answer over {MAX_ANSWER_BYTES >> 20} MiB "
+                                         "(decompressed), not read on")
                 if deadline is not None and time.perf_counter() > deadline:
                     late = True
                     break

@@ -70,6 +70,10 @@ _KIND = tuple(
     for t in range(256)
 )
 MAX_COLLECTED = 1 << 20  # a command larger than this is garbage, not a command
+#: commands being collected at once, over all chunk streams, in bytes announced: a
+#: server interleaving 1 MiB commands on 65,536 chunk streams would hold 64 GiB
+MAX_COLLECTING = 4 << 20
+MAX_HIGH_STREAMS = 64  # chunk stream ids of 64 and more in use (servers use 2..10)
 MAX_HEADER = 3 + 11 + 4  # basic header (3) + type-0 message header (11) + extended ts (4)
 DEFAULT_CHUNK_SIZE = 128
 
@@ -381,6 +385,7 @@ class ChunkParser:
                 elif _KIND[mtype] == 2:  # control/command: decode it
                     if mlen > MAX_COLLECTED:
                         raise RtmpProtocolError(f"{mlen}-byte message of type {mtype}")
+                    self._check_collecting(mlen)
                     acc = st[7] = bytearray()
                     st[8] = mlen
                 else:
@@ -423,8 +428,19 @@ class ChunkParser:
         if csid < 64:
             self._low[csid] = st
         else:
+            if len(self._high) >= MAX_HIGH_STREAMS:
+                raise RtmpProtocolError(f"over {MAX_HIGH_STREAMS} chunk streams of id 64 and "
+                                        f"more (a new one: {csid})")
             self._high[csid] = st
         return st
+
+    def _check_collecting(self, mlen: int) -> None:
+        """A new command of `mlen` bytes starts: the commands being collected, all chunk
+        streams together, stay under MAX_COLLECTING (the rare path: commands only)."""
+        due = sum(st[_WANT] for st in self._all_states() if st[_ACC] is not None)
+        if due + mlen > MAX_COLLECTING:
+            raise RtmpProtocolError(f"commands of {due + mlen} bytes collected at once, over "
+                                    f"{MAX_COLLECTING}: interleaved on many chunk streams")
 
     @staticmethod
     def _inside_message(fmt: int, csid: int, st: list) -> None:  # type: ignore[type-arg]
