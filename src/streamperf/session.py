@@ -283,16 +283,18 @@ class StreamperfSession:
 
     def close(self) -> None:
         try:
-            self.end_stream()
-        finally:
             try:
-                own, self._platform = self._platform, None
-                if own is not None:  # never went live: e.g. the bundled platform's servers
-                    own.end()
+                self.end_stream()
             finally:
-                self._fleet_down()
-        if self._workdir is not None:
-            shutil.rmtree(self._workdir, ignore_errors=True)
+                try:
+                    own, self._platform = self._platform, None
+                    if own is not None:  # never went live: e.g. the bundled platform's servers
+                        own.end()
+                finally:
+                    self._fleet_down()
+        finally:  # whatever failed: the raw publisher.log and platform files go
+            if self._workdir is not None:
+                shutil.rmtree(self._workdir, ignore_errors=True)
 
 
 def _say(line: str) -> None:

@@ -65,6 +65,7 @@ def _fleet_id(out: str) -> str:
 
 def test_fleet_up_status_down(ec2: LocalEc2, tmp_path: Path,
                               capsys: pytest.CaptureFixture[str]) -> None:
+    began = time.time()
     rc, out, err = _up(ec2, tmp_path, capsys, "--count", "2", "--idle-shutdown", "90m")
     assert rc == 0, err
     fleet = _fleet_id(out)
@@ -98,7 +99,11 @@ def test_fleet_up_status_down(ec2: LocalEc2, tmp_path: Path,
     assert _states(ec2, fleet) == {"terminated"}
     record = json.loads((tmp_path / f"fleet-{fleet}" / "fleet.json").read_text())
     assert record["terminated"] and record["region"] == "us-east-1"
-    assert record["instance_type"] == "c6i.large" and record["instance_hours"] >= 0
+    # two instances, each up for at most the test's time so far (moto's launch times
+    # are the real clock's)
+    hours = record["instance_hours"]
+    assert record["instance_type"] == "c6i.large"
+    assert 0 < hours <= 2 * (time.time() - began + 1) / 3600 + 1e-4, hours
     assert main(["fleet", "status", "--fleet", fleet]) == 0
     assert "no streamperf fleet instances" in capsys.readouterr().out
 

@@ -4,10 +4,14 @@ awkward work directory, real ffmpeg/ffprobe on a file named like an option."""
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from streamperf.media.publisher import Publisher, probe_source
@@ -15,7 +19,7 @@ from streamperf.media.server import MediaServer, MediaServerError
 from streamperf.platforms.reference.server import ReferencePlatform
 from streamperf.platforms.seed.client import PlatformClient
 from streamperf.redact import remember
-from tests.support.nested_pytest import run_dirs, run_perf
+from tests.support.nested_pytest import pytest_process, run_dirs
 
 pytestmark = [pytest.mark.integration, pytest.mark.realtime]
 
@@ -46,12 +50,29 @@ def test_no_secret_reaches_any_artifact_or_the_terminal(platform: ReferencePlatf
     (files / "streams").write_text(platform.streams_token + "\n")
     api = f"http://robot:{URL_PASSWORD}@127.0.0.1:{platform.port}"
     reports = tmp_path / "reports"
-    r = run_perf(reports, "-k", "steady_audience", "--users", "3", "--ramp", "100ms",
-                 "--duration", "5s", "--calibration", "0", "--apiurl", api, "--email", EMAIL,
-                 "--token-file", files / "token", "--streamsapitoken-file", files / "streams",
-                 "--fan-password", FAN_PASSWORD, "--precreatefans")
-    # A verdict either way (a busy machine may make the run invalid): never a usage error.
-    assert r.returncode in (0, 1), r.stdout[-3000:] + r.stderr[-2000:]
+    tmp = tmp_path / "tmp"  # the session's work directory goes here (TMPDIR)
+    tmp.mkdir()
+    argv: set[str] = set()  # the command lines of what the run started, while it goes
+    with pytest_process("tests/perf", "--report-dir", reports, "-k", "steady_audience",
+                        "--users", "3", "--ramp", "100ms", "--duration", "5s",
+                        "--calibration", "0", "--apiurl", api, "--email", EMAIL,
+                        "--token-file", files / "token", "--streamsapitoken-file",
+                        files / "streams", "--fan-password", FAN_PASSWORD, "--precreatefans",
+                        env={"TMPDIR": str(tmp)}) as proc:
+        run = psutil.Process(proc.pid)  # its own argv is the test's choice: not looked at
+        while proc.poll() is None:
+            try:
+                for child in run.children(recursive=True):
+                    argv.add(" ".join(child.cmdline()))
+            except psutil.Error:  # a child gone meanwhile, or the run itself
+                pass
+            time.sleep(0.2)
+        out, _ = proc.communicate()
+    r = subprocess.CompletedProcess(proc.args, proc.returncode, out, "")
+    summary = json.loads(next(iter(run_dirs(reports))).joinpath("summary.json").read_text())
+    # It passes, or a busy machine made it invalid: never a failure, never a usage error.
+    assert r.returncode == 0 or (r.returncode == 1 and summary["verdict"]["word"] == "INVALID"), (
+        r.stdout[-3000:])
     assert platform.store is not None
     inf = platform.store.influencer_by_username("secret_keeper")
     assert inf is not None, "the run never signed the influencer in"
@@ -66,6 +87,12 @@ def test_no_secret_reaches_any_artifact_or_the_terminal(platform: ReferencePlatf
     found = {str(p): _hits(p.read_text(errors="replace"), secrets) for p in artifacts}
     assert {p: h for p, h in found.items() if h} == {}
     assert _hits(r.stdout + r.stderr, secrets) == []
+    # No command line held one, but the stream key in ffmpeg's ingest URL (reliability.md
+    # documents it: any local user's `ps` shows it)
+    assert _hits("\n".join(argv), {k: v for k, v in secrets.items() if k != "stream key"}) == []
+    assert any("ffmpeg" in a for a in argv)  # the publisher ran while it was looked at
+    # and the session's work directory (the raw publisher.log) is gone
+    assert [p.name for p in tmp.iterdir() if p.name.startswith("streamperf-")] == []
     # the checks can fail: the secrets were really in play
     assert "?key=" in PlatformClient(platform.base_url).influencer_sign_in(
         EMAIL, OAUTH_TOKEN).servers_status["ingest_url"]
