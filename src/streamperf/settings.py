@@ -138,6 +138,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("--platform-host", "platform_host", listen_address,
            "address the bundled platform listens on and hands out (default 127.0.0.1); "
            "one the load hosts can reach when they are other machines"),
+    Option("--allow-exposed", "allow_exposed", bool, "let --platform-host be beyond loopback "
+           "(a private network: anyone who reaches it can sign fans up)", is_flag=True),
     Option("--media-port", "media_port", tcp_port, "bundled platform's RTMP port (default: free); "
            "in seed mode its edge's"),
     Option("--bundled-platform", "bundled_platform", one_of(*BUNDLED_MODES),
@@ -240,6 +242,7 @@ class RunSettings:
     ingest_url: str = ""
     source_kbps: float | None = None
     platform_host: str = "127.0.0.1"
+    allow_exposed: bool = False
     media_port: int | None = None
     bundled_platform: str = BUNDLED_MODES[0]
     ladder: tuple[Rung, ...] = ()  # the bundled platform's renditions; empty: one
@@ -290,11 +293,8 @@ class RunSettings:
     def uses_bundled_platform(self) -> bool:
         return not (self.api_url or self.platform or self.play_urls)
 
-    def __repr__(self) -> str:
-        # pytest prints reprs (assertion rewriting, --showlocals, JUnit XML, pytest-html):
-        # the secrets masked as in the run's own records
-        shown = ", ".join(f"{k}={v!r}" for k, v in self.redacted().items())
-        return f"RunSettings({shown})"
+    def __repr__(self) -> str:  # pytest prints reprs: the secrets masked, as in the records
+        return "RunSettings(" + ", ".join(f"{k}={v!r}" for k, v in self.redacted().items()) + ")"
 
     def redacted(self) -> dict[str, Any]:
         """Settings as a dict with secrets masked, for logs and reports: secret options
@@ -355,8 +355,12 @@ class RunSettings:
             raise SettingsError(f"load host named twice: {', '.join(dupes)}")
 
     def check_platform_reach(self, specs: Iterable[HostSpec]) -> None:
-        """Load hosts elsewhere cannot reach a bundled platform on loopback (SettingsError);
-        also checked once a --fleet's hosts are known."""
+        """A bundled platform: beyond loopback only with --allow-exposed, and on loopback
+        not for load hosts elsewhere (also checked once a --fleet's hosts are known)."""
+        if self.uses_bundled_platform and not (is_loopback(self.platform_host)
+                                               or self.allow_exposed):
+            raise SettingsError(f"--platform-host {self.platform_host} is beyond loopback: "
+                                "anyone who reaches it can sign fans up; add --allow-exposed")
         if self.uses_bundled_platform and is_loopback(self.platform_host):
             far = [s.address for s in specs if not is_loopback(s.host)]
             if far:
@@ -478,20 +482,16 @@ def parse_options(values: Mapping[str, Any], environ: Mapping[str, str] | None =
             try:
                 value = opt.parse(one)
             except ValueError as exc:
-                shown = MASK if opt.secret else redact(_shown(str(one)))  # the value that is wrong
+                text = str(one)  # the value that is wrong, as one line
+                shown = MASK if opt.secret else redact(
+                    text if len(text) <= 60 else f"{text[:40]}... ({len(text)} characters)")
                 raise SettingsError(f"{opt.flag} {shown}: {exc}") from None
             parsed[opt.field] = (*parsed.get(opt.field, ()), value) if opt.repeat else value
     return parsed
 
 
-def _shown(value: str, limit: int = 60) -> str:
-    """A value as an error message quotes it: a 5000-digit number is not one line."""
-    return value if len(value) <= limit else f"{value[:40]}... ({len(value)} characters)"
-
-
-def build_settings(
-    values: Mapping[str, Any], environ: Mapping[str, str] | None = None
-) -> RunSettings:
+def build_settings(values: Mapping[str, Any], environ: Mapping[str, str] | None = None,
+                   ) -> RunSettings:
     """Parse raw option values (None = not given) and env vars into RunSettings."""
     parsed = parse_options(values, environ)
     settings = RunSettings(**parsed, explicit=frozenset(parsed))

@@ -20,6 +20,7 @@ from streamperf.load.fans import plan_fans, seed_precreate_count
 from streamperf.media.publisher import Publisher, PublisherError
 from streamperf.media.server import free_port
 from streamperf.platforms.api_calls import ApiCall
+from streamperf.platforms.reference.api import ON_PUBLISH_PATH
 from streamperf.platforms.reference.server import ReferencePlatform
 from streamperf.platforms.seed.adapter import SeedApiPlatform, influencer_of
 from streamperf.platforms.seed.client import PlatformClient
@@ -211,3 +212,16 @@ def test_seed_mode_publishing_is_only_for_influencers_that_asked_for_servers(
         pub.stop()
     assert live.live is not None and live.live.publisher is not None
     assert live.live.publisher.alive()  # the live influencer's stream was never refused
+
+
+def test_seed_mode_takes_publishers_from_this_machine_only(seed_platform, live):
+    """Issue 24: seed mode's on_publish checked no key (the seed's ingest has none), so
+    anyone reaching nginx could publish a live influencer's stream. nginx names the
+    publisher's address; only this machine's is let in (10.9.8.7 stands for another:
+    nothing is sent beyond loopback, the check is asked as nginx asks it)."""
+    name = influencer_of(live.live.live).username
+    url = f"{seed_platform.base_url}{ON_PUBLISH_PATH}"
+    for addr, status in (("10.9.8.7", 403), ("127.0.0.1", 200)):
+        got = requests.get(url, params={"call": "publish", "app": "live", "name": name,
+                                        "addr": addr}, timeout=5).status_code
+        assert got == status, (addr, got)

@@ -428,7 +428,7 @@ def test_platform_serve_on_an_address_not_of_this_machine_is_one_line(
     from streamperf.platforms.reference.server import serve
 
     # 192.0.2.0/24 is TEST-NET-1 (RFC 5737): never an address of this machine.
-    assert serve(["--host", "192.0.2.7", "--workdir", str(tmp_path)]) == 1
+    assert serve(["--host", "192.0.2.7", "--allow-exposed", "--workdir", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert err.splitlines() == [err.strip()] and "192.0.2.7" in err, err
 

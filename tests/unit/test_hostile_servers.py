@@ -39,7 +39,8 @@ from streamperf.viewers.hls.bodies import MAX_PLAYLIST
 from streamperf.viewers.hls.viewer import HlsViewer
 from streamperf.viewers.http.connection import READ_SIZE
 from streamperf.viewers.rtmp import amf
-from streamperf.viewers.rtmp.chunks import COMMAND_AMF0, encode_message
+from streamperf.viewers.rtmp.chunks import COMMAND_AMF0
+from streamperf.viewers.rtmp.encode import encode_message
 from streamperf.viewers.rtmp.viewer import RtmpViewer
 from tests.support.loopback_servers import LoopbackServer, serving
 from tests.support.replay import RtmpReplay

@@ -37,8 +37,8 @@ from streamperf.viewers.rtmp.chunks import (
     FirstFrame,
     Message,
     RtmpProtocolError,
-    encode_message,
 )
+from streamperf.viewers.rtmp.encode import encode_message
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 HANDSHAKE = 1 + 1536 + 1536  # S0 + S1 + S2

@@ -25,8 +25,8 @@ from streamperf.viewers.rtmp.chunks import (
     USER_CONTROL,
     ChunkParser,
     Message,
-    encode_message,
 )
+from streamperf.viewers.rtmp.encode import encode_message
 from streamperf.viewers.rtmp.viewer import RtmpViewer, parse_rtmp_url
 from tests.support.replay import RtmpReplay
 from tests.support.viewer_events import Events

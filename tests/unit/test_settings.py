@@ -128,8 +128,13 @@ def test_bad_scale_out_options_are_one_line_errors(values, message):
 def test_far_hosts_are_fine_with_a_reachable_platform(tmp_path):
     key = tmp_path / "id"
     key.write_text("k")
-    s = build_settings({"ssh_hosts": "10.1.2.3", "platform_host": "10.1.2.1",
-                        "ssh_key_file": str(key), "procs_per_host": "auto"}, environ={})
+    far = {"ssh_hosts": "10.1.2.3", "platform_host": "10.1.2.1", "ssh_key_file": str(key),
+           "procs_per_host": "auto"}
+    # beyond loopback, the bundled platform is exposed: only when asked for (issue 24)
+    with pytest.raises(SettingsError, match=r"--platform-host 10.1.2.1 is beyond loopback.*"
+                       "--allow-exposed"):
+        build_settings(far, environ={})
+    s = build_settings({**far, "allow_exposed": True}, environ={})
     assert (s.platform_host, s.procs_per_host, s.ssh_key_file) == ("10.1.2.1", "auto", str(key))
     assert build_settings({"ssh_hosts": "10.1.2.3", "api_url": "http://p:8080"},
                           environ={}).load_hosts[0].host == "10.1.2.3"

@@ -9,15 +9,23 @@ to nginx's RTMP port, or to its HTTP port when they start an HTTP request.
 Only the publisher and the edge lookups pass through it (viewers play from
 the edge the redirect names, nginx's own RTMP port), so relaying a ~1 Mbps
 stream in Python costs next to nothing. It runs on the caller's event loop.
+
+Everything it relays reaches nginx from loopback, which nginx's `/stat`
+allow-list and the seed mode's on_publish trust: so it looks at the real
+client first (`local`): RTMP (a publisher) only from this machine, and no
+`/stat` for anyone else.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 #: An HTTP request starts with its method; an RTMP handshake with byte 0x03 (C0).
 HTTP_STARTS = (b"GET ", b"HEAD", b"POST", b"PUT ", b"DELE", b"OPTI", b"PATC")
 SNIFF_BYTES = 4
+MAX_REQUEST_LINE = 8192
+FORBIDDEN = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 SNIFF_TIMEOUT_S = 10.0
 READ_SIZE = 65536
 
@@ -43,8 +51,10 @@ async def _pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
 class SharedPort:
     """Listens on `host:port`; relays RTMP to `rtmp`, HTTP to `http`."""
 
-    def __init__(self, host: str, port: int, rtmp: Address, http: Address) -> None:
+    def __init__(self, host: str, port: int, rtmp: Address, http: Address,
+                 local: Callable[[str], bool] = lambda ip: False) -> None:
         self.host = host
+        self.local = local  # whether a client address is this machine's
         self.port = port
         self.rtmp = rtmp
         self.http = http
@@ -63,11 +73,23 @@ class SharedPort:
         up_writer: asyncio.StreamWriter | None = None
         try:
             first = await asyncio.wait_for(reader.readexactly(SNIFF_BYTES), SNIFF_TIMEOUT_S)
-            up_reader, up_writer = await asyncio.open_connection(
-                *route(first, self.rtmp, self.http))
+            peer = writer.get_extra_info("peername")
+            here = bool(peer) and self.local(str(peer[0]))
+            to = route(first, self.rtmp, self.http)
+            if not here and to == self.rtmp:
+                return  # a publisher from elsewhere: nginx would take it for ours
+            if not here:  # HTTP from elsewhere: never /stat (who watches, from where)
+                line = await asyncio.wait_for(reader.readuntil(b"\n"), SNIFF_TIMEOUT_S)
+                first += line
+                target = first.split(b" ", 2)[1] if first.count(b" ") >= 2 else b""
+                if target.startswith(b"/stat") or len(first) > MAX_REQUEST_LINE:
+                    writer.write(FORBIDDEN)
+                    await writer.drain()
+                    return
+            up_reader, up_writer = await asyncio.open_connection(*to)
             up_writer.write(first)
             await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
-        except (TimeoutError, asyncio.IncompleteReadError, OSError):
+        except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError):
             pass
         except asyncio.CancelledError:
             # close(): end quietly (asyncio's server callback reports a cancelled

@@ -36,7 +36,8 @@ class BundledPlatform(SeedApiPlatform):
 
     def __init__(self, workdir: Path, host: str = "127.0.0.1", media_port: int | None = None,
                  streams_token: str | None = None, seed_mode: bool = False,
-                 ladder: tuple[Rung, ...] = (), llhls: str = "", **seed: Any) -> None:
+                 ladder: tuple[Rung, ...] = (), llhls: str = "", allow_exposed: bool = False,
+                 **seed: Any) -> None:
         from streamperf.platforms.reference.server import ReferencePlatform
 
         self.ladder = ladder  # empty: the source is published as it is, one rendition
@@ -44,7 +45,8 @@ class BundledPlatform(SeedApiPlatform):
         self.reference = ReferencePlatform(workdir, host=host, media_port=media_port,
                                            streams_token=streams_token, seed=seed_mode,
                                            origin_port=seed.get("origin_port", SEED_ORIGIN_PORT),
-                                           ladder=bool(ladder), llhls=llhls)
+                                           ladder=bool(ladder), llhls=llhls,
+                                           allow_exposed=allow_exposed)
         # The influencer's oauth token: --token, else one made for this platform (the
         # bundled platform keeps the token an influencer signed up with, and asks for it).
         seed["token"] = seed.get("token") or secrets.token_urlsafe(16)
@@ -59,6 +61,7 @@ class BundledPlatform(SeedApiPlatform):
                    streams_token=s.streams_api_token or None,
                    seed_mode=s.bundled_platform == "seed", token=s.token,
                    ladder=s.ladder, llhls="on" if _plays_llhls(s) else "",
+                   allow_exposed=bool(getattr(s, "allow_exposed", False)),
                    **seed_options(s)).start()
 
     def start(self) -> BundledPlatform:

@@ -28,6 +28,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from streamperf.hosts.specs import is_loopback
 from streamperf.media.ladder_outputs import MASTER, MPD, RUNG_SEP
 from streamperf.media.server import APP, MediaServer
 from streamperf.platforms.reference.llhls.origin import Origin, playlist_path
@@ -220,13 +221,17 @@ async def on_publish(request: web.Request) -> web.Response:
     `<username>_source__<rung>`) with that influencer's stream key (`?key=...` of
     the ingest URL, which nginx passes on). Seed mode, as the seed's
     backend had no stream keys: the stream `<username>` of an influencer whose
-    servers were asked for (stream alerts). Anything else is refused (403), and
-    nginx drops the publisher."""
+    servers were asked for (stream alerts), published from this machine. Anything
+    else is refused (403), and nginx drops the publisher."""
     store = request.app[STORE_KEY]
     name = request.query.get("name", "")
     if request.app[SEED_KEY]:
+        # no key in the seed's ingest: the publisher must be on this machine (nginx
+        # names its address; the origin port's relay refuses RTMP from elsewhere)
+        addr = request.query.get("addr", "")
+        here = is_loopback(addr) or addr == request.url.host
         row = store.influencer_by_username(name)
-        if row is not None and row["alerts_at"] is not None:
+        if here and row is not None and row["alerts_at"] is not None:
             return web.json_response(OK)
     elif (base := name.partition(RUNG_SEP)[0]).endswith(SOURCE_SUFFIX):
         # a ladder's lower rung (`<stream>__480p`) is published with the stream's key

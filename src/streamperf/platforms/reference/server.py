@@ -45,6 +45,17 @@ class PlatformExposedWarning(UserWarning):
     """The bundled platform listens on an address other machines may reach."""
 
 
+class PlatformExposedError(ValueError):
+    """The bundled platform would listen beyond loopback, and that was not allowed."""
+
+
+def exposure_refusal(host: str) -> str:
+    return (f"the bundled platform would listen on {host}, beyond loopback, where anyone "
+            "who reaches it can sign fans up and watch (in seed mode, whose ingest has no "
+            "key, publish from this machine's address): pass --allow-exposed to do it on "
+            "a private network")
+
+
 def exposure_warning(host: str) -> str | None:
     """The warning for a platform bound to `host`, or None on loopback.
 
@@ -73,8 +84,13 @@ class ReferencePlatform:
         origin_port: int = SEED_ORIGIN_PORT,
         ladder: bool = False,
         llhls: bool | str = "",
+        allow_exposed: bool = False,
     ) -> None:
         self.workdir = Path(workdir)
+        #: listening beyond loopback is refused unless allowed (then warned about)
+        self.allow_exposed = allow_exposed
+        if not is_loopback(host) and not allow_exposed:
+            raise PlatformExposedError(exposure_refusal(host))
         #: the LL-HLS origin (llhls/): "" off, "on", or "storm" (blocking reloads
         #: answered at once, as a broken origin would)
         self.llhls = llhls_mode(llhls)
@@ -170,7 +186,8 @@ class ReferencePlatform:
                 m = self.media
                 self.origin = loop.run_until_complete(SharedPort(
                     self.host, self.origin_port, rtmp=(m.host, m.rtmp_port),
-                    http=(m.host, m.http_port)).start())
+                    http=(m.host, m.http_port),
+                    local=lambda ip: is_loopback(ip) or ip == self.host).start())
         except BaseException as e:
             hint = " (choose another with --origin-port)" if "origin" in where else ""
             err = OSError(f"{where}: {e}{hint}")
@@ -267,6 +284,8 @@ def serve(argv: list[str] | None = None) -> int:
     p.add_argument("--workdir", type=Path, default=None, help="state dir (default: a temp dir)")
     p.add_argument("--ready-delay", type=_checked(parse_duration), default=0.0,
                    help="time from alerts to ready, e.g. 2s (default 0)")
+    p.add_argument("--allow-exposed", action="store_true",
+                   help="let --host be an address beyond loopback (a private network)")
     p.add_argument("--seed", action="store_true",
                    help="answer exactly as the seed's backend did: origin address only, "
                         "ingest and edge redirect on --origin-port")
@@ -292,10 +311,14 @@ def serve(argv: list[str] | None = None) -> int:
             seed=args.seed,
             origin_port=args.origin_port,
             llhls=args.llhls,
+            allow_exposed=args.allow_exposed,
         )
     except OSError as e:  # the address is not this machine's, a port is taken
         print(f"streamperf platform serve: {args.host}: {e.strerror or e}", file=sys.stderr)
         return 1
+    except PlatformExposedError as e:
+        print(f"streamperf platform serve: {e}", file=sys.stderr)
+        return 2
 
     def _term(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt

@@ -48,8 +48,8 @@ from streamperf.viewers.rtmp.chunks import (
     FirstFrame,
     Found,
     RtmpProtocolError,
-    encode_message,
 )
+from streamperf.viewers.rtmp.encode import encode_message
 
 HANDSHAKE_SIZE = 1536
 READ_SIZE = 65536
