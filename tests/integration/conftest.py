@@ -36,9 +36,9 @@ def pytest_configure(config: pytest.Config) -> None:
         "worth of CPU at its start and its end; pytest -n 2 starts three): takes that many "
         "of the CPU_SLOTS, which tests share across xdist workers")
     config.addinivalue_line(
-        "markers", "quiet: a real-time test whose bounds are tight (a viewer's timing "
-        "against the live edge): takes a CPU slot, so at most one pytest of a test's own "
-        "runs beside it, as when the last phase ran on four workers")
+        "markers", "quiet(slots=1): a real-time test whose bounds are tight (a viewer's "
+        "timing against the live edge): takes that many CPU slots, so at most one pytest "
+        "of a test's own runs beside it (none with slots=2)")
 
 
 # A run is invalid once the host's CPU is over 90% for 6 s (results/analysis/validity.py), as it
@@ -50,9 +50,7 @@ SLOT_DIR = Path(tempfile.gettempdir()) / "streamperf-tests-cpu-slots"
 
 
 def _slots(item: pytest.Item) -> int:
-    if item.get_closest_marker("quiet") is not None:
-        return 1
-    mark = item.get_closest_marker("own_pytest")
+    mark = item.get_closest_marker("quiet") or item.get_closest_marker("own_pytest")
     return 0 if mark is None else min(int(mark.kwargs.get("slots", 1)), CPU_SLOTS)
 
 

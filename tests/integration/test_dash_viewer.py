@@ -163,7 +163,7 @@ def check(form: str, got: Played, live: LiveDash, tmp: Path) -> None:
     assert sum(ours.values()) == pytest.approx(sum(probed.values()), rel=0.03), form
 
 
-@pytest.mark.own_pytest
+@pytest.mark.own_pytest(slots=2)  # 200 viewers judged on stalls and bitrate: alone
 def test_two_hundred_viewers_of_both_template_forms_by_play_url(
         live: LiveDash, tmp_path: Path) -> None:  # fmt: skip
     # issue 22's done-when, as a user runs it: the perf scenarios on MPDs streamperf did

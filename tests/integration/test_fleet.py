@@ -74,6 +74,7 @@ def test_fleet_up_status_down(ec2: LocalEc2, tmp_path: Path,
     client = ec2.client()
     for inst in raw:
         assert inst["InstanceType"] == "c6i.large" and inst["KeyName"] == "streamperf-test"
+        assert inst["MetadataOptions"]["HttpTokens"] == "required"  # IMDSv2 only
         behaviour = client.describe_instance_attribute(
             InstanceId=inst["InstanceId"], Attribute="instanceInitiatedShutdownBehavior")
         assert behaviour["InstanceInitiatedShutdownBehavior"]["Value"] == "terminate"

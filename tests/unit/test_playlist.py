@@ -164,6 +164,8 @@ HOSTILE_HEAD = "#EXTM3U\n#EXT-X-TARGETDURATION:2\n"
         ("#EXTM3U\n#EXT-X-TARGETDURATION:nan\n", "TARGETDURATION must be a finite positive"),
         ("#EXTM3U\n#EXT-X-TARGETDURATION:inf\n", "TARGETDURATION must be a finite positive"),
         ("#EXTM3U\n#EXT-X-TARGETDURATION:-2\n", "TARGETDURATION must be a finite positive"),
+        ("#EXTM3U\n#EXT-X-TARGETDURATION:1e307\n", "at most a day"),  # issue 24
+        (HOSTILE_HEAD + "#EXTINF:1e307,\na.ts\n", "at most a day"),
         (HOSTILE_HEAD + "#EXTINF:NaN,\na.ts\n", "EXTINF must be a finite positive"),
         (HOSTILE_HEAD + "#EXTINF:-Infinity,\na.ts\n", "EXTINF must be a finite positive"),
         (HOSTILE_HEAD + "#EXTINF:0,\na.ts\n", "EXTINF must be a finite positive"),

@@ -127,6 +127,8 @@ def launch(ec2: Any, config: FleetConfig, fleet_id: str, user_data: str,
         "ImageId": config.image_id, "InstanceType": config.instance_type,
         "MinCount": config.count, "MaxCount": config.count, "UserData": user_data,
         "InstanceInitiatedShutdownBehavior": "terminate",
+        # IMDSv2 only: a request forged through the host (SSRF) cannot read its role
+        "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled"},
         "TagSpecifications": [{"ResourceType": "instance", "Tags": tags},
                               {"ResourceType": "volume", "Tags": tags}],
     }  # fmt: skip

@@ -27,6 +27,9 @@ from urllib.parse import urljoin
 
 VARIANT_CHOICES = ("highest", "lowest", "random")
 MAX_INTEGER = 2**64 - 1  # RFC 8216 4.2 decimal-integer
+#: a duration longer than a day is not a live stream's: 1e307 overflowed the timers
+#: made from it, and a huge EXTINF would disable the stall check
+MAX_DURATION_S = 86_400.0
 
 # KEY=value pairs; a value is a quoted string or runs up to the next comma.
 _ATTR = re.compile(r'\s*([A-Z0-9-]+)=("[^"]*"|[^,]*)\s*(?:,|$)')
@@ -175,8 +178,9 @@ def _duration(tag: str, value: str, url: str) -> float:
         number = float(value)
     except ValueError:
         raise PlaylistError(f"{url}: bad {tag} value {value!r}") from None
-    if not math.isfinite(number) or number <= 0:
-        raise PlaylistError(f"{url}: {tag} must be a finite positive number, got {value!r}")
+    if not math.isfinite(number) or number <= 0 or number > MAX_DURATION_S:
+        raise PlaylistError(f"{url}: {tag} must be a finite positive number of seconds, "
+                            f"at most a day, got {value!r}")
     return number
 
 
