@@ -31,7 +31,7 @@ STANDALONE = ("streamperf", "redact", "redirects")
 #: what the viewers of every protocol may share
 VIEWER_SHARED = ("viewers.base", "viewers.per_loop", "viewers.read_batching",
                  "viewers.formats", "viewers.http", "viewers.abr", "viewers.cmcd",
-                 "viewers.reload_grid")
+                 "viewers.reload_grid", "viewers.parse_memo")
 SPECIFIC_PLATFORMS = ("platforms.seed", "platforms.reference")
 #: what drives a run, above everything it drives
 UPPER = ("load", "session", "pytest_plugin", "cli")

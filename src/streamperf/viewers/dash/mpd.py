@@ -32,6 +32,8 @@ from urllib.parse import urljoin
 import defusedxml
 import defusedxml.ElementTree as SafeET
 
+from streamperf.viewers.parse_memo import ParseMemo
+
 MAX_REPEAT = 1_000_000  # S@r: 23 days of 2 s segments in one S element
 MAX_TICKS = 2**63 - 1  # 64-bit media times (S@t, presentationTimeOffset)
 MAX_NUMBER = 2**53  # $Number$ / startNumber
@@ -446,28 +448,9 @@ def parse_mpd(body: bytes, url: str) -> Mpd:
     )  # fmt: skip
 
 
-_parsed: dict[tuple[str, bytes], Mpd] = {}
-PARSED_KEEP = 64  # MPDs remembered (all viewers of a process)
-PARSED_MAX = 256 * 1024  # bytes; a bigger MPD is parsed each time, not kept
-
-
-def parse_mpd_memo(body: bytes, url: str) -> Mpd:
-    """parse_mpd of `body`, from memory when the same bytes came from `url` before.
-
-    A thousand viewers of one stream each load the same MPD every update period;
-    the parse, a pure function of (bytes, URL), is done once and the result (frozen)
-    shared. Failures are not remembered.
-    """
-    if len(body) > PARSED_MAX:
-        return parse_mpd(body, url)
-    key = (url, body)
-    mpd = _parsed.get(key)
-    if mpd is None:
-        mpd = parse_mpd(body, url)
-        if len(_parsed) >= PARSED_KEEP:
-            _parsed.clear()
-        _parsed[key] = mpd
-    return mpd
+#: parse_mpd once per MPD text for all viewers (each loads it every update period;
+#: the result is frozen; viewers/parse_memo.py)
+parse_mpd_memo: ParseMemo[bytes, Mpd] = ParseMemo(parse_mpd)
 
 
 __all__ = ["AUDIO", "UTC_SCHEMES", "VIDEO", "AdaptationSet", "Mpd", "MpdError", "Period",

@@ -20,6 +20,7 @@ from streamperf.viewers.abr.rendition import Rendition
 from streamperf.viewers.formats.mpegts import TsScanner
 from streamperf.viewers.hls.playlist import MasterPlaylist, MediaPlaylist, Segment, parse_playlist
 from streamperf.viewers.http.connection import BAD, GetError, ResponseSink
+from streamperf.viewers.parse_memo import ParseMemo
 
 HEAD_LIMIT = 16384  # bytes of a segment searched for its first PTS
 FIRST_LIMIT = 1 << 20  # ... and for the first video + audio PES of the first segment
@@ -49,29 +50,13 @@ class FetchingViewer(Protocol):
         ...
 
 
-_parsed: dict[tuple[str, bytes], MediaPlaylist | MasterPlaylist] = {}
-PARSED_KEEP = 64  # playlists remembered (all viewers of a process)
-PARSED_MAX = 64 * 1024  # bytes; a bigger text is parsed each time, not kept
+def _parse_body(body: bytes, url: str) -> MediaPlaylist | MasterPlaylist:
+    return parse_playlist(body.decode("utf-8", "replace"), url)
 
 
-def parse_playlist_memo(body: bytes, url: str) -> MediaPlaylist | MasterPlaylist:
-    """parse_playlist of `body`, answered from memory when the same bytes came from `url` before.
-
-    A thousand viewers of one stream each load the same playlist text every
-    target duration; each still fetches its own (what it measures is its
-    own), but the parse, a pure function of (text, URL), is done once: the
-    result is never modified by a viewer. Failures are not remembered.
-    """
-    if len(body) > PARSED_MAX:
-        return parse_playlist(body.decode("utf-8", "replace"), url)
-    key = (url, body)
-    pl = _parsed.get(key)
-    if pl is None:
-        pl = parse_playlist(body.decode("utf-8", "replace"), url)
-        if len(_parsed) >= PARSED_KEEP:
-            _parsed.clear()
-        _parsed[key] = pl
-    return pl
+#: parse_playlist once per playlist text for all viewers (each loads it every target
+#: duration; viewers/parse_memo.py), a long one too (up to MAX_PLAYLIST)
+parse_playlist_memo: ParseMemo[bytes, MediaPlaylist | MasterPlaylist] = ParseMemo(_parse_body)
 
 
 class PlaylistBody(ResponseSink):

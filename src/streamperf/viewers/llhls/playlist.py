@@ -20,6 +20,7 @@ from streamperf.viewers.hls.playlist import (
     parse_attributes,
     parse_date_time,
 )
+from streamperf.viewers.parse_memo import ParseMemo
 
 MAX_NUMBER = 2**63 - 1
 MAX_PARTS_PER_SEGMENT = 1000  # a playlist listing more is not one we can follow
@@ -284,29 +285,9 @@ def parse_ll_playlist(text: str, url: str) -> LlPlaylist:
     return pl
 
 
-_parsed: dict[tuple[str, str], LlPlaylist] = {}
-PARSED_KEEP = 64  # playlists remembered (all viewers of a process)
-PARSED_MAX = 64 * 1024  # characters; a longer text is parsed each time, not kept
-
-
-def parse_ll_playlist_memo(text: str, url: str) -> LlPlaylist:
-    """parse_ll_playlist, answered from memory when the same text came from `url` before.
-
-    The viewers of a stream block for the same part and are answered the same text,
-    three times a second each: each still makes its own request (what it measures
-    is its own), but the parse, a pure function of (text, URL), is done once per
-    text, and the result is never modified by a viewer. Failures are not remembered.
-    """
-    if len(text) > PARSED_MAX:
-        return parse_ll_playlist(text, url)
-    key = (url, text)
-    pl = _parsed.get(key)
-    if pl is None:
-        pl = parse_ll_playlist(text, url)
-        if len(_parsed) >= PARSED_KEEP:
-            _parsed.clear()
-        _parsed[key] = pl
-    return pl
+#: parse_ll_playlist once per text for all viewers (they block for the same part and
+#: are answered the same text, three times a second each; viewers/parse_memo.py)
+parse_ll_playlist_memo: ParseMemo[str, LlPlaylist] = ParseMemo(parse_ll_playlist)
 
 
 def start_part(pl: LlPlaylist, hold_back: float | None = None) -> tuple[Part, Part] | None:
