@@ -433,6 +433,19 @@ def test_platform_serve_on_an_address_not_of_this_machine_is_one_line(
     assert err.splitlines() == [err.strip()] and "192.0.2.7" in err, err
 
 
+def test_platform_serve_removes_the_work_dir_it_made(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 24: without --workdir, `platform serve` left its temporary directory, whose
+    SQLite file holds the stream keys. The same `finally` runs after Ctrl-C."""
+    import tempfile
+
+    from streamperf.platforms.reference.server import serve
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    assert serve(["--host", "192.0.2.7", "--allow-exposed"]) == 1  # fails after making it
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("streamperf-")] == []
+
+
 # --- end to end: what the user sees -------------------------------------------------------
 
 def _limit_memory() -> None:

@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import contextlib
 import secrets
+import shutil
 import signal
 import socket
 import sys
@@ -300,7 +301,16 @@ def serve(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.seed and args.llhls:
         p.error("--seed answers exactly as the seed's backend did: no --llhls")
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="streamperf-platform-"))
+    if args.workdir is not None:
+        return _serve(args, args.workdir)
+    workdir = Path(tempfile.mkdtemp(prefix="streamperf-platform-"))
+    try:
+        return _serve(args, workdir)
+    finally:  # its SQLite file holds the stream keys: gone with the platform
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _serve(args: argparse.Namespace, workdir: Path) -> int:
     try:
         platform = ReferencePlatform(
             workdir,
