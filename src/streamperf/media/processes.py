@@ -52,10 +52,13 @@ class _Spawner:
             queue.SimpleQueue())
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._pid = 0  # the process the thread runs in (a forked child has none)
 
     def run(self, job: Callable[[], T]) -> T:
         with self._lock:
-            if self._thread is None:
+            if self._thread is None or self._pid != os.getpid():
+                self._jobs = queue.SimpleQueue()
+                self._pid = os.getpid()
                 self._thread = threading.Thread(target=self._serve, name="spawner",
                                                 daemon=True)
                 self._thread.start()

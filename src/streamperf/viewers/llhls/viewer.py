@@ -254,6 +254,8 @@ class LlhlsViewer(LlFetcher):
             return
         if self._variant == url and new.low_latency:
             self._set(new)
+        else:  # switched again meanwhile, or not LL-HLS: never a request spin
+            await asyncio.sleep(pl.part_target or 1.0)
 
     @staticmethod
     def _wanted(pl: LlPlaylist) -> tuple[int, int]:
