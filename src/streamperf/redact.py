@@ -20,7 +20,7 @@ It runs on text a platform wrote (error bodies, RTMP status descriptions,
 URIs), so every pattern is linear in the text: names and credentials are
 bounded, possessive matches (no backtracking into them), and whether a name
 says secret is a test of the name alone, not a pattern around it: 1 MiB of
-hostile text is redacted in well under a second (tests/unit/test_redact.py).
+hostile text is redacted in well under a second (tests/unit/test_secrets.py).
 
 A process remembers its secrets for its lifetime (a run's secrets stay
 secret in every later run of the session). Nothing here imports the rest of

@@ -15,12 +15,13 @@ from urllib.parse import urlsplit
 
 MAX_REDIRECTS = 5
 REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
+DEFAULT_PORTS = {"http": 80, "https": 443}  # the schemes a client of ours speaks
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
     parts = urlsplit(url)
-    default = {"http": 80, "https": 443}.get(parts.scheme)
-    return parts.scheme, (parts.hostname or "").lower(), parts.port or default
+    return (parts.scheme, (parts.hostname or "").lower(),
+            parts.port or DEFAULT_PORTS.get(parts.scheme))
 
 
 def refused(source: str, target: str, same_origin: bool) -> str | None:
@@ -40,4 +41,4 @@ def refused(source: str, target: str, same_origin: bool) -> str | None:
     return None
 
 
-__all__ = ["MAX_REDIRECTS", "REDIRECT_STATUS", "refused"]
+__all__ = ["DEFAULT_PORTS", "MAX_REDIRECTS", "REDIRECT_STATUS", "refused"]

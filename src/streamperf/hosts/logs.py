@@ -95,9 +95,9 @@ def collect_logs(host: SshHost, remote_dir: str, local_dir: Path,
     base = resolve_remote_dir(host, remote_dir)
     q = shlex.quote(base)
     chan = host.open_channel(f"test -d {q} || exit 3; tar -C {q} -cf - .")
-    chan.settimeout(host.timeout_s * 6)
-    chan.shutdown_write()
     wait_s = host.timeout_s * 6
+    chan.settimeout(wait_s)
+    chan.shutdown_write()
     try:
         got = extract_logs(chan.makefile("rb"), local_dir, max_bytes,
                            f"{host.spec.address}: logs under {base}")

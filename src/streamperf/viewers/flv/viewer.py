@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, cast
 from urllib.parse import urljoin, urlsplit
 
 from streamperf import __version__
-from streamperf.redirects import MAX_REDIRECTS, REDIRECT_STATUS, refused
+from streamperf.redirects import DEFAULT_PORTS, MAX_REDIRECTS, REDIRECT_STATUS, refused
 from streamperf.viewers.base import (
     FIRST_AUDIO,
     FIRST_VIDEO,
@@ -49,7 +49,6 @@ from streamperf.viewers.per_loop import PerLoop
 from streamperf.viewers.read_batching import ReadBatching
 
 READ_SIZE = 65536
-DEFAULT_PORTS = {"http": 80, "https": 443}
 
 def _read_buffer(loop: asyncio.AbstractEventLoop) -> tuple[bytearray, memoryview]:
     buf = bytearray(READ_SIZE)

@@ -43,7 +43,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from streamperf.redirects import MAX_REDIRECTS, refused
+from streamperf.redirects import DEFAULT_PORTS, MAX_REDIRECTS, refused
 from streamperf.viewers.http.connection import (
     BAD,
     CONNECT,
@@ -59,7 +59,6 @@ from streamperf.viewers.http.connection import (
     reason,
 )
 
-DEFAULT_PORTS = {"http": 80, "https": 443}
 MAX_CONNECTIONS = 4  # origins a viewer keeps a connection to (playlist host, segment CDN, ...)
 
 

@@ -25,7 +25,8 @@ class LlLadder:
     each rendition's parts carried (RENDITION_RATE rows at the end)."""
 
     def __init__(self, master: MasterPlaylist, mode: str, on_event: EventCallback) -> None:
-        self.policy, self.rendition, self.audio_uri = open_ladder(master, mode)  # ValueError
+        # ValueError: no variant, or a mode naming none; alternate audio is not followed
+        self.policy, self.rendition, _audio = open_ladder(master, mode)
         self.on_event = on_event
         self.rates = RenditionRates()
         self.switches = 0

@@ -40,7 +40,7 @@ from streamperf.viewers.llhls.playlist import (
     parse_ll_playlist_memo,
     start_part,
 )
-from streamperf.viewers.llhls.playlist import ident as part_ident
+from streamperf.viewers.llhls.playlist import ident as part_ident  # the name `ident` is a local
 from streamperf.viewers.llhls.rows import EARLY, PART, PRELOAD
 
 BLOCK_TARGETS = 3.0  # a blocking reload may be held this many target durations
@@ -192,7 +192,6 @@ class LlhlsViewer(LlFetcher):
             self._error("timeout", f"no playlist within {self.connect_timeout:g}s")
         return None
 
-
     # --- the playlist loop ----------------------------------------------------------
     async def _reload_loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -261,7 +260,6 @@ class LlhlsViewer(LlFetcher):
     def _wanted(pl: LlPlaylist) -> tuple[int, int]:
         """(msn, part) of the part after the newest listed one."""
         return pl.next_msn, len(pl.tail)
-
 
     def _set(self, pl: LlPlaylist) -> None:
         self.pl = pl
@@ -447,7 +445,6 @@ class LlhlsViewer(LlFetcher):
             self.on_event(FIRST_VIDEO, "", start, "")
             if self._init is None or any(t.handler == AUDIO for t in self._init.tracks):
                 self.on_event(FIRST_AUDIO, "", start, "")
-
 
 
 __all__ = ["LlhlsViewer"]
